@@ -1,0 +1,138 @@
+//! The crate-wide error: every layer's error is sorted into one of a few kinds here, so the
+//! HTTP mapping (`api::problem`) and the CLI's exit messages each have exactly one place that
+//! decides what a caller sees. Codes are stable strings clients may match on.
+
+use crate::config::ConfigError;
+use crate::db::DbError;
+use crate::jobs::JobError;
+use crate::lake::LakeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request parsed but a value is not acceptable.
+    #[error("{detail}")]
+    Invalid {
+        field: Option<String>,
+        detail: String,
+    },
+    /// The body is not the JSON the route expects (syntax or types).
+    #[error("{detail}")]
+    MalformedBody {
+        field: Option<String>,
+        detail: String,
+    },
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{detail}")]
+    UnsupportedMediaType { detail: String },
+    #[error("{resource} `{id}` not found")]
+    NotFound { resource: &'static str, id: String },
+    #[error("{detail}")]
+    Conflict { detail: String },
+    #[error("{detail}")]
+    Unauthenticated { detail: String },
+    #[error("{detail}")]
+    Forbidden { detail: String },
+    #[error("{detail}")]
+    Unavailable { detail: String },
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Db(DbError),
+    #[error("lake: {0}")]
+    Lake(LakeError),
+    #[error("job: {0}")]
+    Job(JobError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Stable machine-readable code; also the last segment of the problem `type`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid-request",
+            Error::MalformedBody { .. } => "malformed-body",
+            Error::PayloadTooLarge { .. } => "payload-too-large",
+            Error::UnsupportedMediaType { .. } => "unsupported-media-type",
+            Error::NotFound { .. } => "not-found",
+            Error::Conflict { .. } => "conflict",
+            Error::Unauthenticated { .. } => "unauthenticated",
+            Error::Forbidden { .. } => "forbidden",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Config(_) => "configuration",
+            Error::Db(_) => "database",
+            Error::Lake(_) => "lake",
+            Error::Job(_) => "job",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The field at fault, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } | Error::MalformedBody { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the message is safe and useful to show a caller; internal errors are logged,
+    /// not echoed, so connection strings and paths never leak into responses.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_) | Error::Db(_) | Error::Lake(_) | Error::Job(_) | Error::Internal(_)
+        )
+    }
+
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            resource,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        Error::Db(e)
+    }
+}
+
+impl From<LakeError> for Error {
+    fn from(e: LakeError) -> Self {
+        match e {
+            LakeError::InvalidInput { field, detail } => Error::Invalid {
+                field: Some(field),
+                detail,
+            },
+            other => Error::Lake(other),
+        }
+    }
+}
+
+impl From<JobError> for Error {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NotFound(id) => Error::not_found("job", id),
+            JobError::UnknownKind(kind) => {
+                Error::invalid("kind", format!("unknown job kind `{kind}`"))
+            }
+            JobError::InvalidPayload(detail) => Error::invalid("payload", detail),
+            JobError::Invalid { field, detail } => Error::invalid(field, detail),
+            JobError::InvalidState { id, state, action } => Error::Conflict {
+                detail: format!("job `{id}` is {state} and cannot be {action}"),
+            },
+            other => Error::Job(other),
+        }
+    }
+}

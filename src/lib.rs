@@ -1,0 +1,17 @@
+//! recast: recommendation and demand-forecasting backend with a feature store.
+//!
+//! Dependency direction: `api` and `jobs` call the domain modules; domain modules use `lake`
+//! and `db`; nothing below calls upward. See `docs/architecture.md`.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod jobs;
+pub mod lake;
+pub mod telemetry;
+
+pub use error::{Error, Result};

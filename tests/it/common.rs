@@ -1,0 +1,176 @@
+//! Shared test harness: per-test database and lake, backend chosen by the environment.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use recast::config::{Settings, Sources};
+use recast::db::Db;
+use sqlx::Connection;
+
+/// Which metadata backend this run of the suite uses.
+pub fn backend() -> &'static str {
+    match std::env::var("RECAST_TEST_DATABASE").as_deref() {
+        Ok("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+fn postgres_base_url() -> String {
+    std::env::var("RECAST_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// True under CI, where a missing test service is a failure rather than a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false")
+        .unwrap_or(false)
+}
+
+/// A database URL private to one test.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    if backend() == "postgres" {
+        let base = postgres_base_url();
+        let name = format!("recast_t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .expect("connect to the test Postgres (RECAST_TEST_PG_URL)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        url.to_string()
+    } else {
+        format!("sqlite://{}", dir.join("recast.db").display())
+    }
+}
+
+/// One test's world: a temp dir, settings pointing into it, a migrated database.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
+    pub db: Db,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database_url(dir.path()).await;
+        let lake_url = format!("file://{}", dir.path().join("lake").display());
+        let sources = Sources {
+            file: None,
+            env: vec![
+                ("RECAST_DATABASE_URL".into(), database_url.clone()),
+                ("RECAST_LAKE_URL".into(), lake_url),
+                ("RECAST_LISTEN".into(), "127.0.0.1:0".into()),
+            ],
+            overrides: Vec::new(),
+        };
+        let settings = Settings::load(&sources).unwrap();
+        let db = Db::open(&database_url).await.unwrap();
+        TestEnv { dir, settings, db }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// Connection details of the S3-compatible server the test script started, if any.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// The loopback S3 server from `.ci/test` (`RECAST_TEST_S3_*`). Outside CI a missing server
+/// skips the test (returns None); in CI it fails it, so the S3 path is never silently untested.
+pub fn s3_server() -> Option<S3Server> {
+    match std::env::var("RECAST_TEST_S3_ENDPOINT") {
+        Ok(endpoint) => Some(S3Server {
+            endpoint,
+            bucket: std::env::var("RECAST_TEST_S3_BUCKET").unwrap_or_else(|_| "recast".into()),
+            access_key: std::env::var("RECAST_TEST_S3_ACCESS_KEY").unwrap_or_default(),
+            secret_key: std::env::var("RECAST_TEST_S3_SECRET_KEY").unwrap_or_default(),
+        }),
+        Err(_) if in_ci() => {
+            panic!("RECAST_TEST_S3_ENDPOINT is not set: run the suite via .ci/test")
+        }
+        Err(_) => {
+            eprintln!("skipping: no S3 test server (run the suite via .ci/test)");
+            None
+        }
+    }
+}
+
+/// A real HTTP server on an ephemeral loopback port, backed by the test's DB and lake.
+pub struct TestServer {
+    pub env: TestEnv,
+    pub app: recast::app::App,
+    pub base: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestServer {
+    pub async fn start(env: TestEnv) -> TestServer {
+        let app = recast::app::App::open(env.settings.clone()).await.unwrap();
+        let registry = std::sync::Arc::new(recast::jobs::JobRegistry::builtin());
+        let state = recast::api::ApiState::new(app.clone(), registry);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = recast::api::start(state, listener).unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+        TestServer {
+            env,
+            app,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates a key of `role` through the same store the CLI uses.
+    pub async fn key(&self, role: recast::auth::Role) -> String {
+        recast::auth::KeyStore::new(self.app.db.clone())
+            .create("test", role)
+            .await
+            .unwrap()
+            .secret
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn expect_problem(res: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "unexpected status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(ct, "application/problem+json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:recast:problem:")
+    );
+    assert!(body["title"].is_string());
+    assert!(body["detail"].is_string());
+    body
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one binary (one link) for the whole suite. Each test gets its own
+//! database (SQLite file, or a fresh Postgres database when `RECAST_TEST_DATABASE=postgres`)
+//! and its own lake directory, so tests run in parallel.
+
+mod api;
+mod cli;
+mod common;
+mod jobs;
+mod lake;
