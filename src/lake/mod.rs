@@ -1,4 +1,38 @@
-//! The Parquet lake (work in progress: see the helper's task).
+//! The Parquet lake: Hive-partitioned files in an object store, made visible by a commit log
+//! in the metadata database.
+//!
+//! Why a commit log instead of "whatever is in the bucket": object stores cannot publish
+//! several files atomically, and a run that dies halfway must not leave half its data
+//! readable. So a [`DatasetWriter`] registers a run, writes its part files, and only its
+//! commit (one DB transaction, see `db::lake`) makes them visible; readers go through the log
+//! and never list the store. A re-run of the same input (same commit key) commits nothing
+//! new. Files nobody committed are garbage, and [`Lake::sweep`] deletes them once they are
+//! older than a grace period that protects runs still writing.
+//!
+//! - `store`: `lake_url` → object store (local dir, S3-compatible, memory).
+//! - `layout`: the object keys (`datasets/<name>/dt=YYYY-MM-DD/part-<run>-<n>.parquet`).
+//! - `writer`: buffered, partitioned Parquet writing and the commit.
+//! - `reader`: committed files and their batches, whole or streamed.
+//! - `sweep`: garbage collection of uncommitted and replaced files.
+
+pub mod layout;
+pub mod reader;
+pub mod store;
+pub mod sweep;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+
+use crate::config::Settings;
+use crate::db::Db;
+
+pub use layout::Area;
+pub use reader::{BatchStream, CommittedFile, Scan};
+pub use sweep::SweepReport;
+pub use writer::{CommitOutcome, DatasetWriter, WriterOptions, WrittenFile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -15,4 +49,73 @@ pub enum LakeError {
     Db(#[from] crate::db::DbError),
     #[error("invalid lake url `{url}`: {reason}")]
     Url { url: String, reason: String },
+    /// A batch's columns differ from the first batch the writer saw.
+    #[error("schema mismatch writing `{dataset}`: {detail}")]
+    SchemaMismatch { dataset: String, detail: String },
+    /// The run can no longer commit: a sweep aborted it (it outlived the grace period) or it
+    /// already finished.
+    #[error("lake run `{run_id}` is {state}, not open")]
+    RunNotOpen { run_id: String, state: String },
+    /// A commit raced another change to the same files (e.g. two compactions).
+    #[error("{detail}")]
+    Conflict { detail: String },
+    /// Encoding or decoding on the blocking pool did not finish (panic or shutdown).
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// One lake: its store, the commit log, the writer defaults. Cheap to share behind an `Arc`.
+pub struct Lake {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    db: Db,
+    writer_options: WriterOptions,
+}
+
+impl Lake {
+    /// Opens the store named by `settings.lake_url`. A `memory://` lake lives as long as this
+    /// value: two `open` calls give two empty lakes.
+    pub async fn open(settings: &Settings, db: Db) -> Result<Lake, LakeError> {
+        let store = store::open_store(settings)?;
+        Ok(Lake {
+            url: store::redact(&settings.lake_url),
+            store,
+            db,
+            writer_options: WriterOptions::default(),
+        })
+    }
+
+    /// The same lake with other defaults for [`Lake::writer`].
+    pub fn with_writer_options(mut self, options: WriterOptions) -> Lake {
+        self.writer_options = options;
+        self
+    }
+
+    /// The lake URL with credentials removed, for logs and `/readyz`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The store rooted at the lake (keys like `datasets/...`), for areas outside the commit
+    /// log such as `models/` and `exports/`.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Readiness: the store answers a (one-level, so cheap) listing of the lake root.
+    pub async fn check(&self) -> Result<(), LakeError> {
+        self.store.list_with_delimiter(None).await?;
+        Ok(())
+    }
+
+    /// Deletes what the commit log does not own: files of aborted runs and of open runs older
+    /// than `grace` (those runs are aborted), unknown objects older than `grace`, and files
+    /// replaced by a commit older than `grace`.
+    pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, LakeError> {
+        sweep::run(&self.store, &self.db, grace).await
+    }
 }

@@ -1,0 +1,478 @@
+//! Writing one run of a dataset: buffered per partition, flushed as Parquet part files,
+//! published by one commit.
+//!
+//! Memory stays bounded by flushing a partition as soon as it holds `rows_per_file` rows, and
+//! the largest partition whenever all buffers together pass `max_buffered_rows`. Files are
+//! ZSTD-compressed with page-level statistics (so engines can skip row groups and pages) and
+//! carry the run id in their key-value metadata for lineage.
+//!
+//! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`]. A writer
+//! dropped or killed before that leaves files the commit log does not know; the sweep deletes
+//! them. When the commit itself fails with a database error the files are left alone too: the
+//! transaction may have landed before the connection broke, and deleting the files of a
+//! commit that exists would lose data.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use chrono::NaiveDate;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::layout::{self, Area};
+use super::{Lake, LakeError};
+use crate::db::Db;
+use crate::db::lake::{self as log, CommitRequest, CommitResult, NewFile, RunState};
+
+/// Longest accepted commit key.
+pub const MAX_COMMIT_KEY_LEN: usize = 1024;
+
+/// Sizing and compression of the files a writer produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// A partition's buffer is written as one file when it reaches this many rows.
+    pub rows_per_file: usize,
+    /// When all partitions together buffer more rows than this, the largest is flushed.
+    pub max_buffered_rows: usize,
+    /// Rows per Parquet row group (the unit engines skip by statistics).
+    pub row_group_rows: usize,
+    /// ZSTD level, 1..=22.
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            rows_per_file: 500_000,
+            max_buffered_rows: 1_000_000,
+            row_group_rows: 128 * 1024,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl WriterOptions {
+    fn validate(&self) -> Result<(), LakeError> {
+        for (field, value) in [
+            ("rows_per_file", self.rows_per_file),
+            ("max_buffered_rows", self.max_buffered_rows),
+            ("row_group_rows", self.row_group_rows),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, format!("{field} must be positive")));
+            }
+        }
+        Ok(())
+    }
+
+    fn properties(
+        &self,
+        run_id: &str,
+        area: Area,
+        dataset: &str,
+    ) -> Result<WriterProperties, LakeError> {
+        let metadata = vec![
+            KeyValue::new("recast.run_id".to_string(), run_id.to_string()),
+            KeyValue::new(
+                "recast.dataset".to_string(),
+                layout::dataset_prefix(area, dataset),
+            ),
+        ];
+        let zstd = ZstdLevel::try_new(self.zstd_level)
+            .map_err(|e| invalid("zstd_level", e.to_string()))?;
+        Ok(WriterProperties::builder()
+            .set_compression(Compression::ZSTD(zstd))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_size(self.row_group_rows)
+            .set_created_by(format!("recast {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(metadata))
+            .build())
+    }
+}
+
+/// A part file this writer put in the store (not yet visible unless committed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WrittenFile {
+    pub path: String,
+    pub dt: NaiveDate,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CommitOutcome {
+    /// The run's files are now visible.
+    Committed {
+        commit_id: i64,
+        rows: u64,
+        bytes: u64,
+        files: u64,
+    },
+    /// The commit key was committed before by `commit_id`; this run's files were deleted.
+    AlreadyCommitted { commit_id: i64 },
+}
+
+impl Lake {
+    /// Starts a run writing `dataset` in `area` with the lake's default [`WriterOptions`].
+    pub async fn writer(&self, dataset: &str, area: Area) -> Result<DatasetWriter, LakeError> {
+        self.writer_with(dataset, area, self.writer_options.clone())
+            .await
+    }
+
+    pub async fn writer_with(
+        &self,
+        dataset: &str,
+        area: Area,
+        options: WriterOptions,
+    ) -> Result<DatasetWriter, LakeError> {
+        layout::validate_name(dataset)?;
+        options.validate()?;
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let properties = options.properties(&run_id, area, dataset)?;
+        log::open_run(&self.db, &run_id, area.as_str(), dataset).await?;
+        Ok(DatasetWriter {
+            store: Arc::clone(&self.store),
+            db: self.db.clone(),
+            area,
+            dataset: dataset.to_string(),
+            run_id,
+            options,
+            properties,
+            schema: None,
+            buffers: BTreeMap::new(),
+            buffered_rows: 0,
+            next_part: 0,
+            written: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The commit holding `commit_key` for this dataset, if any: lets a run skip work whose
+    /// commit would be a no-op.
+    pub async fn commit_for_key(
+        &self,
+        dataset: &str,
+        area: Area,
+        commit_key: &str,
+    ) -> Result<Option<i64>, LakeError> {
+        layout::validate_name(dataset)?;
+        Ok(log::commit_for_key(&self.db, area.as_str(), dataset, commit_key).await?)
+    }
+}
+
+#[derive(Default)]
+struct Buffer {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+/// One run of one dataset. Finish it with [`commit`](Self::commit) or [`abort`](Self::abort).
+pub struct DatasetWriter {
+    store: Arc<dyn ObjectStore>,
+    db: Db,
+    area: Area,
+    dataset: String,
+    run_id: String,
+    options: WriterOptions,
+    properties: WriterProperties,
+    schema: Option<SchemaRef>,
+    buffers: BTreeMap<NaiveDate, Buffer>,
+    buffered_rows: usize,
+    next_part: u64,
+    written: Vec<WrittenFile>,
+    finished: bool,
+}
+
+impl DatasetWriter {
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    pub fn area(&self) -> Area {
+        self.area
+    }
+
+    /// Files flushed so far (invisible until the commit).
+    pub fn written_files(&self) -> &[WrittenFile] {
+        &self.written
+    }
+
+    /// Adds `batch` to partition `dt`. Every batch must have the first batch's columns.
+    pub async fn write(&mut self, dt: NaiveDate, batch: &RecordBatch) -> Result<(), LakeError> {
+        self.check_schema(batch)?;
+        let rows_per_file = self.options.rows_per_file;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let buffer = self.buffers.entry(dt).or_default();
+            let take = (rows_per_file - buffer.rows).min(batch.num_rows() - offset);
+            buffer.batches.push(batch.slice(offset, take));
+            buffer.rows += take;
+            let full = buffer.rows >= rows_per_file;
+            self.buffered_rows += take;
+            offset += take;
+            if full {
+                self.flush(dt).await?;
+            }
+        }
+        while self.buffered_rows > self.options.max_buffered_rows {
+            let Some(largest) = self.largest_buffer() else {
+                break;
+            };
+            self.flush(largest).await?;
+        }
+        Ok(())
+    }
+
+    fn check_schema(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
+        let Some(schema) = &self.schema else {
+            self.schema = Some(batch.schema());
+            return Ok(());
+        };
+        if schema.fields() == batch.schema().fields() {
+            return Ok(());
+        }
+        Err(LakeError::SchemaMismatch {
+            dataset: self.dataset.clone(),
+            detail: format!(
+                "expected columns [{}], got [{}]",
+                describe_columns(schema),
+                describe_columns(&batch.schema())
+            ),
+        })
+    }
+
+    fn largest_buffer(&self) -> Option<NaiveDate> {
+        self.buffers
+            .iter()
+            .filter(|(_, b)| b.rows > 0)
+            .max_by_key(|(_, b)| b.rows)
+            .map(|(dt, _)| *dt)
+    }
+
+    /// Writes partition `dt`'s buffer as the next part file.
+    async fn flush(&mut self, dt: NaiveDate) -> Result<(), LakeError> {
+        let Some(buffer) = self.buffers.remove(&dt) else {
+            return Ok(());
+        };
+        let Some(schema) = self.schema.clone() else {
+            return Ok(());
+        };
+        if buffer.rows == 0 {
+            return Ok(());
+        }
+        self.buffered_rows -= buffer.rows;
+        let bytes = encode(schema, buffer.batches, self.properties.clone()).await?;
+        let path = layout::part_path(self.area, &self.dataset, dt, &self.run_id, self.next_part);
+        self.next_part += 1;
+        let size = bytes.len() as u64;
+        self.store
+            .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+            .await?;
+        self.written.push(WrittenFile {
+            path,
+            dt,
+            rows: buffer.rows as u64,
+            bytes: size,
+        });
+        Ok(())
+    }
+
+    async fn flush_all(&mut self) -> Result<(), LakeError> {
+        let dates: Vec<NaiveDate> = self.buffers.keys().copied().collect();
+        for dt in dates {
+            self.flush(dt).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes what is buffered and publishes every file of the run in one transaction.
+    /// With a `commit_key` already committed for this dataset nothing is published and the
+    /// run's files are deleted.
+    pub async fn commit(self, commit_key: Option<&str>) -> Result<CommitOutcome, LakeError> {
+        self.commit_replacing(commit_key, &[]).await
+    }
+
+    /// Like [`commit`](Self::commit), and in the same transaction retires `replaced` (live
+    /// paths of this dataset, e.g. the inputs of a compaction). Readers of the new commit see
+    /// the new files instead of the replaced ones; older snapshots still see the old ones
+    /// until the sweep deletes them.
+    pub async fn commit_replacing(
+        mut self,
+        commit_key: Option<&str>,
+        replaced: &[String],
+    ) -> Result<CommitOutcome, LakeError> {
+        if let Some(key) = commit_key {
+            validate_commit_key(key)?;
+        }
+        self.flush_all().await?;
+        let files: Vec<NewFile> = self.written.iter().map(new_file).collect();
+        let request = CommitRequest {
+            run_id: &self.run_id,
+            area: self.area.as_str(),
+            dataset: &self.dataset,
+            commit_key,
+            files: &files,
+            replaces: replaced,
+        };
+        let result = log::commit_run(&self.db, &request).await?;
+        self.finished = true;
+        match result {
+            CommitResult::Committed { commit_id } => Ok(self.committed(commit_id)),
+            CommitResult::AlreadyCommitted { commit_id } => {
+                self.delete_written_quietly().await;
+                Ok(CommitOutcome::AlreadyCommitted { commit_id })
+            }
+            CommitResult::RunNotOpen { state } => {
+                // Never delete what a committed run published; anything else is garbage.
+                if state != Some(RunState::Committed) {
+                    self.delete_written_quietly().await;
+                }
+                Err(LakeError::RunNotOpen {
+                    run_id: self.run_id.clone(),
+                    state: state.map_or("unknown", |s| s.as_str()).to_string(),
+                })
+            }
+            CommitResult::ReplacedNotLive { path } => {
+                self.abort_inner().await?;
+                Err(LakeError::Conflict {
+                    detail: format!("`{path}` is no longer a live file of `{}`", self.dataset),
+                })
+            }
+        }
+    }
+
+    fn committed(&self, commit_id: i64) -> CommitOutcome {
+        CommitOutcome::Committed {
+            commit_id,
+            rows: self.written.iter().map(|f| f.rows).sum(),
+            bytes: self.written.iter().map(|f| f.bytes).sum(),
+            files: self.written.len() as u64,
+        }
+    }
+
+    /// Ends the run without publishing anything: marks it aborted, then deletes its files
+    /// (were the deletion to fail, the sweep deletes them: aborted runs get no grace).
+    pub async fn abort(mut self) -> Result<(), LakeError> {
+        self.finished = true;
+        self.abort_inner().await
+    }
+
+    async fn abort_inner(&mut self) -> Result<(), LakeError> {
+        log::abort_run(&self.db, &self.run_id).await?;
+        self.buffers.clear();
+        self.buffered_rows = 0;
+        for file in &self.written {
+            delete_if_present(self.store.as_ref(), &file.path).await?;
+        }
+        Ok(())
+    }
+
+    /// Cleanup after an outcome is already decided: a failure only delays deletion until
+    /// the sweep, so it is logged rather than returned.
+    async fn delete_written_quietly(&self) {
+        for file in &self.written {
+            if let Err(e) = delete_if_present(self.store.as_ref(), &file.path).await {
+                tracing::warn!(path = %file.path, error = %e, "cannot delete file of an uncommitted run; the sweep will");
+            }
+        }
+    }
+}
+
+// Writers run inside spawned jobs.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<DatasetWriter>();
+};
+
+impl Drop for DatasetWriter {
+    fn drop(&mut self) {
+        if !self.finished && !self.written.is_empty() {
+            tracing::warn!(
+                run_id = %self.run_id,
+                dataset = %self.dataset,
+                files = self.written.len(),
+                "lake writer dropped without commit; its files stay invisible until the sweep deletes them"
+            );
+        }
+    }
+}
+
+fn new_file(file: &WrittenFile) -> NewFile {
+    NewFile {
+        path: file.path.clone(),
+        dt: layout::format_dt(file.dt),
+        row_count: file.rows as i64,
+        byte_count: file.bytes as i64,
+    }
+}
+
+/// Parquet-encodes `batches` on the blocking pool (compression is CPU work).
+async fn encode(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    properties: WriterProperties,
+) -> Result<Bytes, LakeError> {
+    tokio::task::spawn_blocking(move || {
+        let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
+        for batch in &batches {
+            writer.write(batch)?;
+        }
+        Ok(Bytes::from(writer.into_inner()?))
+    })
+    .await
+    .map_err(|e| LakeError::Task(e.to_string()))?
+}
+
+/// Deletes one object; an object already gone is not an error.
+pub(crate) async fn delete_if_present(
+    store: &dyn ObjectStore,
+    path: &str,
+) -> Result<bool, LakeError> {
+    match store.delete(&Path::from(path)).await {
+        Ok(()) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn validate_commit_key(key: &str) -> Result<(), LakeError> {
+    if key.is_empty() || key.len() > MAX_COMMIT_KEY_LEN {
+        return Err(invalid(
+            "commit_key",
+            format!("commit key must be 1 to {MAX_COMMIT_KEY_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn describe_columns(schema: &SchemaRef) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let null = if f.is_nullable() { "?" } else { "" };
+            format!("{}: {}{null}", f.name(), f.data_type())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn invalid(field: &str, detail: String) -> LakeError {
+    LakeError::InvalidInput {
+        field: field.to_string(),
+        detail,
+    }
+}
