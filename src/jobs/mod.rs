@@ -1,6 +1,36 @@
-//! The job queue (work in progress: see the helper's task).
+//! Background jobs: a durable queue in the metadata DB, workers that lease from it, a cron
+//! scheduler that feeds it, and the built-in job kinds.
+//!
+//! Every heavy step (ingest, materialize, train, backtest, lake sweep) runs as a job so that
+//! it survives restarts, can be retried, watched and cancelled, and spreads over however many
+//! worker processes share the DB. No broker: the DB is already the one thing all replicas
+//! share. Delivery is at least once (a worker that dies mid-job loses its lease and the job
+//! runs again elsewhere), so handlers must be idempotent.
+//!
+//! - `model`: the job record and request types.
+//! - `queue`: enqueue, inspect, cancel; lease, heartbeat and state changes for workers.
+//! - `retry`: backoff between attempts.
+//! - `registry` / `context` / `kinds`: handler trait, what a handler sees, built-in kinds.
+//! - `worker` / `runner`: the worker loop and the supervision of one running job.
+//! - `schedule`: cron schedules to jobs, exactly once per tick across replicas.
 
+pub mod context;
+pub mod kinds;
+pub mod model;
+pub mod queue;
+pub mod registry;
+pub mod retry;
+mod runner;
 pub mod schedule;
+pub mod worker;
+
+pub use context::JobContext;
+pub use model::{Job, JobFilter, JobState, NewJob, Progress};
+pub use queue::{Heartbeat, JobQueue};
+pub use registry::{JobHandler, JobRegistry};
+pub use retry::RetryPolicy;
+pub use schedule::{ScheduledJob, Scheduler};
+pub use worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -16,9 +46,24 @@ pub enum JobError {
         state: String,
         action: &'static str,
     },
+    /// A request value other than the payload is not acceptable (`max_attempts`, `cursor`, ...).
+    #[error("invalid `{field}`: {detail}")]
+    Invalid { field: &'static str, detail: String },
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
     /// A handler's own failure; retried with backoff while attempts remain.
     #[error("{0}")]
     Failed(String),
+    /// A handler stopped because its job was cancelled (or its worker is shutting down).
+    #[error("stopped on request")]
+    Cancelled,
+}
+
+impl JobError {
+    pub fn invalid(field: &'static str, detail: impl Into<String>) -> Self {
+        JobError::Invalid {
+            field,
+            detail: detail.into(),
+        }
+    }
 }

@@ -1,0 +1,125 @@
+//! Job kinds: the handler trait and the table from kind name to handler.
+//!
+//! Kinds are registered in code, not discovered, so the set a process can run is explicit and
+//! the API can refuse an unknown kind or a malformed payload when the job is submitted (422)
+//! rather than have it fail later in a worker. Workers only run kinds in their registry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::JobError;
+pub use super::context::JobContext;
+
+/// One kind of job.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    /// The name jobs of this kind carry (`sweep_lake`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Checks a payload before the job is queued (answer: [`JobError::InvalidPayload`]).
+    fn validate(&self, _payload: &serde_json::Value) -> Result<(), JobError> {
+        Ok(())
+    }
+
+    /// Does the work; the value returned is stored as the job's result. An error fails the
+    /// attempt (retried with backoff while attempts remain). Runs at least once per job, so
+    /// it must be safe to repeat; long runs should watch [`JobContext::cancelled`].
+    async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError>;
+}
+
+#[derive(Clone, Default)]
+pub struct JobRegistry {
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+}
+
+impl JobRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every built-in kind.
+    pub fn builtin() -> Self {
+        let mut registry = Self::new();
+        super::kinds::register_builtin(&mut registry);
+        registry
+    }
+
+    /// Adds a handler, replacing any earlier one of the same kind.
+    pub fn register(&mut self, handler: Arc<dyn JobHandler>) {
+        self.handlers.insert(handler.kind(), handler);
+    }
+
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
+        self.handlers.get(kind).cloned()
+    }
+
+    /// Registered kinds, sorted.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = self.handlers.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
+    /// Whether a job of `kind` with `payload` can be queued.
+    pub fn validate(&self, kind: &str, payload: &serde_json::Value) -> Result<(), JobError> {
+        self.get(kind)
+            .ok_or_else(|| JobError::UnknownKind(kind.to_string()))?
+            .validate(payload)
+    }
+}
+
+impl std::fmt::Debug for JobRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRegistry")
+            .field("kinds", &self.kinds())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Echo;
+
+    #[async_trait]
+    impl JobHandler for Echo {
+        fn kind(&self) -> &'static str {
+            "echo"
+        }
+        fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
+            if payload.is_object() {
+                Ok(())
+            } else {
+                Err(JobError::InvalidPayload("expected an object".into()))
+            }
+        }
+        async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+            Ok(ctx.payload().clone())
+        }
+    }
+
+    #[test]
+    fn validates_kind_then_payload() {
+        let mut registry = JobRegistry::new();
+        registry.register(Arc::new(Echo));
+        assert_eq!(registry.kinds(), vec!["echo"]);
+        assert!(registry.validate("echo", &serde_json::json!({})).is_ok());
+        assert!(matches!(
+            registry.validate("echo", &serde_json::json!(3)),
+            Err(JobError::InvalidPayload(_))
+        ));
+        assert!(matches!(
+            registry.validate("nope", &serde_json::json!({})),
+            Err(JobError::UnknownKind(k)) if k == "nope"
+        ));
+    }
+
+    #[test]
+    fn builtin_has_the_lake_sweep() {
+        assert!(JobRegistry::builtin().kinds().contains(&"sweep_lake"));
+    }
+}
