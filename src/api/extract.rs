@@ -1,0 +1,134 @@
+//! Request extractors that turn bad input into problem documents naming the field at fault.
+//! actix's own `Json`/`Query` report serde's message without the path, and answer oversized
+//! bodies in plain text; these keep the body limit and the error shape under our control.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use super::ApiState;
+use crate::error::Error;
+
+/// A JSON body, limited to `max_body_bytes`; syntax errors are 400, type errors 422 with the
+/// JSON path of the offending field.
+pub struct ApiJson<T>(pub T);
+
+fn body_limit(req: &HttpRequest) -> usize {
+    req.app_data::<web::Data<ApiState>>()
+        .map(|s| s.app.settings.max_body_bytes)
+        .unwrap_or(8 * 1024 * 1024)
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    match req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(ct) => {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        }
+        None => false,
+    }
+}
+
+/// Converts a path-tracked serde error into our error, classifying syntax vs. data problems.
+pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = (path != ".").then_some(path);
+    if inner.is_syntax() || inner.is_eof() {
+        Error::MalformedBody {
+            field: None,
+            detail: format!("request body is not valid JSON: {inner}"),
+        }
+    } else {
+        Error::Invalid {
+            detail: match &field {
+                Some(f) => format!("`{f}`: {inner}"),
+                None => inner.to_string(),
+            },
+            field,
+        }
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = body_limit(req);
+        if !is_json(req) {
+            return Box::pin(async {
+                Err(Error::UnsupportedMediaType {
+                    detail: "expected Content-Type: application/json".into(),
+                })
+            });
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Box::pin(async move { Err(Error::PayloadTooLarge { limit }) });
+        }
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| Error::MalformedBody {
+                    field: None,
+                    detail: format!("cannot read request body: {e}"),
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(Error::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let de = &mut serde_json::Deserializer::from_slice(&body);
+            let value = serde_path_to_error::deserialize(de).map_err(json_error)?;
+            Ok(ApiJson(value))
+        })
+    }
+}
+
+/// Query parameters with the parameter at fault named in the 422.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(
+            req.query_string().as_bytes(),
+        ));
+        std::future::ready(
+            serde_path_to_error::deserialize(de)
+                .map(ApiQuery)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    let field = (path != ".").then_some(path);
+                    Error::Invalid {
+                        detail: match &field {
+                            Some(f) => format!("query parameter `{f}`: {inner}"),
+                            None => format!("query string: {inner}"),
+                        },
+                        field,
+                    }
+                }),
+        )
+    }
+}

@@ -1,0 +1,87 @@
+//! Liveness, readiness and metrics. Liveness never touches dependencies (a slow DB must not get
+//! the process restarted); readiness does, with a timeout, so a load balancer stops sending
+//! traffic to a replica that cannot reach its DB or lake.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ApiState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: String,
+    pub version: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`
+    pub status: String,
+    /// `ok` or the reason, per dependency (`database`, `lake`).
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "alive", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+async fn check<E: std::fmt::Display>(fut: impl Future<Output = Result<(), E>>) -> String {
+    match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
+        Ok(Ok(())) => "ok".into(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            "unreachable".into()
+        }
+        Err(_) => "timed out".into(),
+    }
+}
+
+/// Readiness: the metadata DB and the lake answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready", body = Readiness),
+              (status = 503, description = "a dependency is unreachable", body = Readiness)))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
+    let (db, lake) = tokio::join!(check(state.app.db.ping()), check(state.app.lake.check()));
+    let ready = db == "ok" && lake == "ok";
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" }.into(),
+        checks: [("database".to_string(), db), ("lake".to_string(), lake)].into(),
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "metrics", content_type = "application/openmetrics-text", body = String)))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    match state.queue.counts_by_state().await {
+        Ok(counts) => {
+            for (job_state, count) in counts {
+                state.metrics.set_job_count(job_state.as_str(), count);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "job counts unavailable for /metrics"),
+    }
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
+}

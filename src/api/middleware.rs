@@ -1,0 +1,70 @@
+//! Per-request observability: a request id (the caller's `X-Request-Id` when it looks sane,
+//! else a new one) on the tracing span and the response, one log line per request, and the
+//! route-level metrics. Routes are labelled by their pattern (`/v1/jobs/{id}`), never the raw
+//! path, so metric cardinality stays bounded.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use tracing::Instrument;
+
+use super::ApiState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the current request, available to handlers through the request extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
+    let sane = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    sane.then(|| value.to_string())
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let state = req.app_data::<web::Data<ApiState>>().cloned();
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
+
+    let mut res = next.call(req).instrument(span.clone()).await?;
+
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_string());
+    let status = res.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_request(&method, &route, status, seconds);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    span.in_scope(|| {
+        let ms = seconds * 1000.0;
+        if route == "/metrics" || route == "/healthz" || route == "/readyz" {
+            tracing::debug!(status, route = %route, ms, "request");
+        } else {
+            tracing::info!(status, route = %route, ms, "request");
+        }
+    });
+    Ok(res)
+}

@@ -1,0 +1,98 @@
+//! The HTTP API (actix-web). Handlers are thin: parse and authorize through extractors, call
+//! one domain function, map the result. Everything a handler needs is in [`ApiState`].
+
+pub mod auth;
+pub mod docs;
+pub mod extract;
+pub mod health;
+pub mod jobs;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App as HttpApp, HttpRequest, HttpResponse, HttpServer, web};
+
+use crate::app::App;
+use crate::auth::KeyStore;
+use crate::error::Error;
+use crate::jobs::{JobQueue, JobRegistry};
+
+pub struct ApiState {
+    pub app: App,
+    pub queue: JobQueue,
+    pub registry: Arc<JobRegistry>,
+    pub keys: KeyStore,
+    pub metrics: metrics::Metrics,
+    /// Rendered once: the document never changes while the process runs.
+    pub openapi_json: String,
+}
+
+impl ApiState {
+    pub fn new(app: App, registry: Arc<JobRegistry>) -> web::Data<ApiState> {
+        web::Data::new(ApiState {
+            queue: JobQueue::new(app.db.clone()),
+            keys: KeyStore::new(app.db.clone()),
+            app,
+            registry,
+            metrics: metrics::Metrics::new(),
+            openapi_json: openapi::document(),
+        })
+    }
+}
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(docs::openapi_json)
+        .service(docs::docs_index)
+        .service(docs::docs_index_slash)
+        .service(docs::docs_asset)
+        .service(jobs::list_jobs)
+        .service(jobs::create_job)
+        .service(jobs::get_job)
+        .service(jobs::cancel_job);
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
+    Err(Error::not_found(
+        "route",
+        format!("{} {}", req.method(), req.path()),
+    ))
+}
+
+/// Starts the HTTP server on an already-bound listener. Signals are not handled here: the
+/// caller owns shutdown so the worker and scheduler stop in the same order every time.
+pub fn start(
+    state: web::Data<ApiState>,
+    listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let shutdown_seconds = state.app.settings.worker.shutdown_grace_seconds.max(1);
+    let server = HttpServer::new(move || {
+        HttpApp::new()
+            .app_data(state.clone())
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| Error::invalid("path", e.to_string()).into()),
+            )
+            .wrap(from_fn(middleware::observe))
+            .configure(routes)
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(shutdown_seconds)
+    .run();
+    Ok(server)
+}
+
+/// Renders an error the same way handlers do, for code outside a handler.
+pub fn error_response(e: &Error) -> HttpResponse {
+    problem::Problem::from_error(e).into_response()
+}

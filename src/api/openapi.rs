@@ -1,0 +1,55 @@
+//! The OpenAPI document, generated from the handlers' annotations. `openapi/openapi.json` in
+//! the repository is this document; a test fails when the two differ.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{health, jobs, problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "recast",
+        description = "Recommendations, demand forecasts, features and experiments. \
+            Authenticate with `Authorization: Bearer <key>`; keys carry the role reader, ingest or admin \
+            (admin > ingest > reader). Errors are application/problem+json.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        jobs::list_jobs,
+        jobs::get_job,
+        jobs::create_job,
+        jobs::cancel_job,
+    ),
+    components(schemas(problem::Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "jobs", description = "Background jobs: training, pipelines, maintenance"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as pretty JSON with a trailing newline: the exact bytes of the committed file.
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("OpenAPI document serializes");
+    text.push('\n');
+    text
+}

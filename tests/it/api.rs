@@ -1,0 +1,427 @@
+//! The HTTP service through a real server: auth matrix, problem+json, docs, metrics, jobs.
+
+use recast::auth::Role;
+use serde_json::json;
+
+use crate::common::{TestEnv, TestServer, expect_problem};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_matrix_401_403_200() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let reader = srv.key(Role::Reader).await;
+    let ingest = srv.key(Role::Ingest).await;
+    let admin = srv.key(Role::Admin).await;
+    let c = &srv.client;
+
+    // Open routes need no key.
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"] {
+        let res = c.get(srv.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path} is open");
+    }
+
+    // No key, malformed header, unknown key: 401 with a Bearer challenge.
+    let res = c.get(srv.url("/v1/jobs")).send().await.unwrap();
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    expect_problem(res, 401).await;
+    let res = c
+        .get(srv.url("/v1/jobs"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401).await;
+    let res = c
+        .get(srv.url("/v1/jobs"))
+        .bearer_auth("rk_0000000000000000000000000000000000000000000000000000000000000000")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401).await;
+
+    // Reader route: every role passes.
+    for key in [&reader, &ingest, &admin] {
+        let res = c
+            .get(srv.url("/v1/jobs"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // Admin routes: reader and ingest get 403, admin passes.
+    let body = json!({"kind": "sweep_lake"});
+    for key in [&reader, &ingest] {
+        let res = c
+            .post(srv.url("/v1/jobs"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(res, 403).await;
+        assert_eq!(problem["type"], "urn:recast:problem:forbidden");
+    }
+    let res = c
+        .post(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let job: serde_json::Value = res.json().await.unwrap();
+    let cancel = srv.url(&format!("/v1/jobs/{}/cancel", job["id"].as_str().unwrap()));
+    let res = c.post(&cancel).bearer_auth(&reader).send().await.unwrap();
+    expect_problem(res, 403).await;
+    let res = c.post(&cancel).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    // A revoked key is refused.
+    let store = recast::auth::KeyStore::new(srv.app.db.clone());
+    let doomed = srv.key(Role::Admin).await;
+    let doomed_id = store.list().await.unwrap().last().unwrap().id.clone();
+    store.revoke(&doomed_id).await.unwrap();
+    let res = c
+        .get(srv.url("/v1/jobs"))
+        .bearer_auth(&doomed)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401).await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_problem_json_with_the_field() {
+    let mut env = TestEnv::new().await;
+    env.settings.max_body_bytes = 4096;
+    let srv = TestServer::start(env).await;
+    let admin = srv.key(Role::Admin).await;
+    let c = &srv.client;
+    let post = |body: Vec<u8>| {
+        c.post(srv.url("/v1/jobs"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+
+    let p = expect_problem(post(b"{\"kind\": ".to_vec()).send().await.unwrap(), 400).await;
+    assert_eq!(p["type"], "urn:recast:problem:malformed-body");
+
+    let p = expect_problem(post(br#"{"kind": 5}"#.to_vec()).send().await.unwrap(), 422).await;
+    assert_eq!(p["field"], "kind");
+
+    let p = expect_problem(
+        post(br#"{"kind": "sweep_lake", "priority": "high"}"#.to_vec())
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(p["field"], "priority");
+
+    let p = expect_problem(
+        post(br#"{"kind": "sweep_lake", "colour": 1}"#.to_vec())
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("colour"), "{p}");
+
+    let p = expect_problem(
+        post(br#"{"kind": "no_such_kind"}"#.to_vec())
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(p["field"], "kind");
+
+    let big = format!(
+        r#"{{"kind": "sweep_lake", "payload": {{"x": "{}"}}}}"#,
+        "a".repeat(8000)
+    );
+    let p = expect_problem(post(big.into_bytes()).send().await.unwrap(), 413).await;
+    assert_eq!(p["type"], "urn:recast:problem:payload-too-large");
+
+    let res = c
+        .post(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body("kind=sweep_lake")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 415).await;
+
+    let res = c
+        .get(srv.url("/v1/jobs?limit=lots"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_problem(res, 422).await["field"], "limit");
+    let res = c
+        .get(srv.url("/v1/jobs?limit=100000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_problem(res, 422).await["field"], "limit");
+    let res = c
+        .get(srv.url("/v1/jobs?state=sleeping"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_problem(res, 422).await["field"], "state");
+
+    let res = c
+        .get(srv.url("/v1/jobs/does-not-exist"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_problem(res, 404).await["type"],
+        "urn:recast:problem:not-found"
+    );
+    let res = c.get(srv.url("/v1/nothing-here")).send().await.unwrap();
+    expect_problem(res, 404).await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_api_enqueue_idempotency_list_cancel() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let admin = srv.key(Role::Admin).await;
+    let c = &srv.client;
+    let body = json!({"kind": "sweep_lake", "payload": {"grace_seconds": 60}, "idempotency_key": "nightly-1"});
+    let res = c
+        .post(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let first: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(first["state"], "queued");
+    assert_eq!(first["kind"], "sweep_lake");
+    assert_eq!(
+        location,
+        format!("/v1/jobs/{}", first["id"].as_str().unwrap())
+    );
+
+    let res = c
+        .post(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "same idempotency key returns the existing job"
+    );
+    let again: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+
+    for _ in 0..3 {
+        let res = c
+            .post(srv.url("/v1/jobs"))
+            .bearer_auth(&admin)
+            .json(&json!({"kind": "sweep_lake"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    let page: serde_json::Value = c
+        .get(srv.url("/v1/jobs?limit=2&state=queued"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let rest: serde_json::Value = c
+        .get(srv.url(&format!("/v1/jobs?limit=2&state=queued&cursor={cursor}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 2);
+    assert!(rest.get("next_cursor").is_none());
+
+    let got: serde_json::Value = c
+        .get(srv.url(&location))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["payload"]["grace_seconds"], 60);
+
+    let res = c
+        .post(srv.url(&format!("{location}/cancel")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cancelled: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(cancelled["state"], "cancelled");
+    let res = c
+        .post(srv.url(&format!("{location}/cancel")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_problem(res, 409).await["type"],
+        "urn:recast:problem:conflict"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_docs_and_request_ids() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let admin = srv.key(Role::Admin).await;
+    let c = &srv.client;
+
+    let ready: serde_json::Value = c
+        .get(srv.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["checks"]["database"], "ok");
+    assert_eq!(ready["checks"]["lake"], "ok");
+
+    let res = c
+        .get(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-abc-123");
+    let res = c.get(srv.url("/healthz")).send().await.unwrap();
+    assert!(!res.headers()["x-request-id"].is_empty());
+    c.post(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .json(&json!({"kind": "sweep_lake"}))
+        .send()
+        .await
+        .unwrap();
+
+    let metrics = c
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"recast_http_requests_total{method="GET",route="/v1/jobs",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("recast_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"recast_jobs{state="queued"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"recast_jobs{state="failed"} 0"#),
+        "{metrics}"
+    );
+
+    let docs = c.get(srv.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("/docs/assets/swagger-ui-bundle.js"));
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"] {
+        let res = c
+            .get(srv.url(&format!("/docs/assets/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        assert!(res.bytes().await.unwrap().len() > 50);
+    }
+    let init = c
+        .get(srv.url("/docs/assets/init.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_file_matches_the_served_document() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let served = srv
+        .client
+        .get(srv.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json exists");
+    assert!(
+        served == committed,
+        "openapi/openapi.json is stale: regenerate with `cargo run -- openapi > openapi/openapi.json`"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/cancel",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    srv.stop().await;
+}
