@@ -82,6 +82,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
     let addr = settings.listen_addr();
     let app = App::open(settings).await?;
     let registry = Arc::new(JobRegistry::builtin());
+    registry.check_schedules(&app.settings.scheduler.schedules)?;
     let listener = TcpListener::bind(addr).map_err(|e| Error::Unavailable {
         detail: format!("cannot listen on {addr}: {e}"),
     })?;

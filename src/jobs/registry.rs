@@ -4,6 +4,7 @@
 //! the API can refuse an unknown kind or a malformed payload when the job is submitted (422)
 //! rather than have it fail later in a worker. Workers only run kinds in their registry.
 
+use crate::config::{ConfigError, ScheduleSpec};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -68,6 +69,19 @@ impl JobRegistry {
         self.get(kind)
             .ok_or_else(|| JobError::UnknownKind(kind.to_string()))?
             .validate(payload)
+    }
+
+    /// Checks every schedule names a registered kind with a valid payload, so a typo in
+    /// `recast.toml` stops the start instead of producing a failed job every tick.
+    pub fn check_schedules(&self, schedules: &[ScheduleSpec]) -> Result<(), ConfigError> {
+        for (i, schedule) in schedules.iter().enumerate() {
+            self.validate(&schedule.kind, &schedule.payload)
+                .map_err(|e| ConfigError::Invalid {
+                    key: format!("scheduler.schedules[{i}].kind"),
+                    reason: format!("{e} (known kinds: {})", self.kinds().join(", ")),
+                })?;
+        }
+        Ok(())
     }
 }
 

@@ -140,6 +140,23 @@ fn config_is_layered_validated_and_redacted() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("lisen"), "{err}");
+
+    // A schedule naming a job kind nobody handles stops `serve` before it listens.
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "[[scheduler.schedules]]\nname = \"nightly\"\ncron = \"0 0 3 * * *\"\nkind = \"sweep_lakes\"\n",
+    )
+    .unwrap();
+    let out = recast(dir.path())
+        .args(["--config", "typo.toml", "serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scheduler.schedules[0].kind") && err.contains("sweep_lakes"),
+        "{err}"
+    );
 }
 
 #[test]
