@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod etl;
 pub mod jobs;
 pub mod lake;
 pub mod telemetry;

@@ -1,0 +1,225 @@
+//! The canonical datasets: names, columns and types are the contract every pipeline maps
+//! onto and every model reads. Timestamps are UTC microseconds; `dt` partitions come from one
+//! column per dataset, so late data lands in the partition of its own date.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The four datasets the lake holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataset {
+    Interactions,
+    Sales,
+    Items,
+    Users,
+}
+
+/// Type of a canonical column, as pipelines parse into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// UTF-8 text.
+    Text,
+    /// 64-bit float (quantities, money, ratings).
+    Float,
+    /// true/false (accepts true/false, 1/0, yes/no, t/f, y/n).
+    Bool,
+    /// Instant in UTC, microsecond precision.
+    Timestamp,
+    /// Calendar date.
+    Date,
+    /// A list of text values (tags).
+    TextList,
+}
+
+/// One canonical column.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub required: bool,
+    /// For enum-like text columns: the only values accepted.
+    pub allowed: Option<&'static [&'static str]>,
+}
+
+const fn col(name: &'static str, ty: ColumnType, required: bool) -> Column {
+    Column {
+        name,
+        ty,
+        required,
+        allowed: None,
+    }
+}
+
+/// Event types of the `interactions` dataset, in funnel order.
+pub const EVENT_TYPES: &[&str] = &["view", "click", "add_to_cart", "purchase", "rating"];
+
+const INTERACTIONS: &[Column] = &[
+    col("event_id", ColumnType::Text, true),
+    col("user_id", ColumnType::Text, true),
+    col("item_id", ColumnType::Text, true),
+    Column {
+        name: "event_type",
+        ty: ColumnType::Text,
+        required: true,
+        allowed: Some(EVENT_TYPES),
+    },
+    col("value", ColumnType::Float, false),
+    col("ts", ColumnType::Timestamp, true),
+    col("session_id", ColumnType::Text, false),
+    col("recommendation_id", ColumnType::Text, false),
+];
+
+const SALES: &[Column] = &[
+    col("date", ColumnType::Date, true),
+    col("item_id", ColumnType::Text, true),
+    col("store_id", ColumnType::Text, true),
+    col("quantity", ColumnType::Float, true),
+    col("revenue", ColumnType::Float, false),
+    col("price", ColumnType::Float, false),
+    col("on_promo", ColumnType::Bool, false),
+];
+
+const ITEMS: &[Column] = &[
+    col("item_id", ColumnType::Text, true),
+    col("title", ColumnType::Text, true),
+    col("description", ColumnType::Text, false),
+    col("category", ColumnType::Text, false),
+    col("brand", ColumnType::Text, false),
+    col("price", ColumnType::Float, false),
+    col("tags", ColumnType::TextList, false),
+    col("active", ColumnType::Bool, true),
+    col("updated_at", ColumnType::Timestamp, true),
+];
+
+const USERS: &[Column] = &[
+    col("user_id", ColumnType::Text, true),
+    col("created_at", ColumnType::Timestamp, true),
+    col("segment", ColumnType::Text, false),
+    col("region", ColumnType::Text, false),
+];
+
+impl Dataset {
+    pub const ALL: [Dataset; 4] = [
+        Dataset::Interactions,
+        Dataset::Sales,
+        Dataset::Items,
+        Dataset::Users,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Interactions => "interactions",
+            Dataset::Sales => "sales",
+            Dataset::Items => "items",
+            Dataset::Users => "users",
+        }
+    }
+
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Dataset::Interactions => INTERACTIONS,
+            Dataset::Sales => SALES,
+            Dataset::Items => ITEMS,
+            Dataset::Users => USERS,
+        }
+    }
+
+    pub fn column(self, name: &str) -> Option<&'static Column> {
+        self.columns().iter().find(|c| c.name == name)
+    }
+
+    /// The column whose date is the row's `dt` partition.
+    pub fn partition_column(self) -> &'static str {
+        match self {
+            Dataset::Interactions => "ts",
+            Dataset::Sales => "date",
+            Dataset::Items => "updated_at",
+            Dataset::Users => "created_at",
+        }
+    }
+
+    /// The key that identifies a row when a pipeline does not name one.
+    pub fn default_dedup_key(self) -> &'static [&'static str] {
+        match self {
+            Dataset::Interactions => &["event_id"],
+            Dataset::Sales => &["date", "item_id", "store_id"],
+            Dataset::Items => &["item_id", "updated_at"],
+            Dataset::Users => &["user_id"],
+        }
+    }
+
+    pub fn arrow_schema(self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns()
+            .iter()
+            .map(|c| Field::new(c.name, arrow_type(c.ty), !c.required))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+impl std::str::FromStr for Dataset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Dataset::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                format!("unknown dataset `{s}` (expected interactions, sales, items or users)")
+            })
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Text => DataType::Utf8,
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ColumnType::Date => DataType::Date32,
+        ColumnType::TextList => {
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+        }
+    }
+}
+
+/// Columns of a quarantined row: the source, where in it, why, and the raw record.
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("field", DataType::Utf8, true),
+        Field::new("raw", DataType::Utf8, false),
+        Field::new(
+            "quarantined_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dataset_has_its_partition_and_key_columns() {
+        for d in Dataset::ALL {
+            assert!(d.column(d.partition_column()).is_some(), "{d}");
+            for k in d.default_dedup_key() {
+                assert!(d.column(k).is_some(), "{d}.{k}");
+            }
+            assert_eq!(d.arrow_schema().fields().len(), d.columns().len());
+            assert_eq!(d.name().parse::<Dataset>().unwrap(), d);
+        }
+    }
+}
