@@ -150,6 +150,16 @@ impl Dataset {
         }
     }
 
+    /// Columns that are (nearly) unique per row, stored without a Parquet dictionary.
+    pub fn high_cardinality_columns(self) -> &'static [&'static str] {
+        match self {
+            Dataset::Interactions => &["event_id", "session_id", "recommendation_id"],
+            Dataset::Items => &["description"],
+            Dataset::Sales => &[],
+            Dataset::Users => &["user_id"],
+        }
+    }
+
     pub fn arrow_schema(self) -> SchemaRef {
         let fields: Vec<Field> = self
             .columns()
@@ -191,13 +201,15 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// Columns of a quarantined row: the source, where in it, why, and the raw record.
+/// Columns of a quarantined row: the source, where in it, why (a stable `reason` code, the
+/// `field` at fault and a human `detail`), and the raw record as it arrived.
 pub fn quarantine_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("source", DataType::Utf8, false),
         Field::new("line", DataType::Int64, true),
         Field::new("reason", DataType::Utf8, false),
         Field::new("field", DataType::Utf8, true),
+        Field::new("detail", DataType::Utf8, false),
         Field::new("raw", DataType::Utf8, false),
         Field::new(
             "quarantined_at",

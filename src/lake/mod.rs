@@ -81,7 +81,11 @@ impl Lake {
             url: store::redact(&settings.lake_url),
             store,
             db,
-            writer_options: WriterOptions::default(),
+            writer_options: WriterOptions {
+                rows_per_file: settings.lake.rows_per_file,
+                max_buffered_rows: settings.lake.rows_per_file.saturating_mul(2),
+                ..WriterOptions::default()
+            },
         })
     }
 

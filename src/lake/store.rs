@@ -70,12 +70,18 @@ fn parse_s3(url: &str, rest: &str) -> Result<Location, LakeError> {
 
 /// Opens the store for `settings.lake_url`, creating a local directory if needed.
 pub fn open_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, LakeError> {
-    let url = redact(&settings.lake_url);
+    open_url(&settings.lake_url, &settings.s3)
+}
+
+/// Opens any `file://`, `s3://` or `memory://` location (the lake, or a landing zone) with
+/// the configured S3 connection settings.
+pub fn open_url(raw_url: &str, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>, LakeError> {
+    let url = redact(raw_url);
     let cwd = std::env::current_dir()
         .map_err(|e| url_error(&url, &format!("cannot read the working directory: {e}")))?;
-    match parse_location(&settings.lake_url, &cwd)? {
+    match parse_location(raw_url, &cwd)? {
         Location::Local(dir) => open_local(&url, &dir),
-        Location::S3 { bucket, prefix } => open_s3(&url, &bucket, &prefix, &settings.s3),
+        Location::S3 { bucket, prefix } => open_s3(&url, &bucket, &prefix, s3),
         Location::Memory => Ok(Arc::new(InMemory::new())),
     }
 }

@@ -45,6 +45,9 @@ pub struct WriterOptions {
     pub row_group_rows: usize,
     /// ZSTD level, 1..=22.
     pub zstd_level: i32,
+    /// Columns written without dictionary encoding: near-unique ids gain nothing from a
+    /// dictionary and cost a hash per value until the writer gives up on it.
+    pub plain_columns: Vec<String>,
 }
 
 impl Default for WriterOptions {
@@ -54,6 +57,7 @@ impl Default for WriterOptions {
             max_buffered_rows: 1_000_000,
             row_group_rows: 128 * 1024,
             zstd_level: 3,
+            plain_columns: Vec::new(),
         }
     }
 }
@@ -87,7 +91,14 @@ impl WriterOptions {
         ];
         let zstd = ZstdLevel::try_new(self.zstd_level)
             .map_err(|e| invalid("zstd_level", e.to_string()))?;
-        Ok(WriterProperties::builder()
+        let mut builder = WriterProperties::builder();
+        for column in &self.plain_columns {
+            builder = builder.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(column.as_str()),
+                false,
+            );
+        }
+        Ok(builder
             .set_compression(Compression::ZSTD(zstd))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_size(self.row_group_rows)
@@ -123,6 +134,11 @@ pub enum CommitOutcome {
 
 impl Lake {
     /// Starts a run writing `dataset` in `area` with the lake's default [`WriterOptions`].
+    /// The defaults [`Lake::writer`] uses (from `lake.rows_per_file`).
+    pub fn writer_options(&self) -> &WriterOptions {
+        &self.writer_options
+    }
+
     pub async fn writer(&self, dataset: &str, area: Area) -> Result<DatasetWriter, LakeError> {
         self.writer_with(dataset, area, self.writer_options.clone())
             .await

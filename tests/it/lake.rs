@@ -62,6 +62,7 @@ fn small_files() -> WriterOptions {
         max_buffered_rows: 200,
         row_group_rows: 20,
         zstd_level: 3,
+        ..WriterOptions::default()
     }
 }
 

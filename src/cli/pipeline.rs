@@ -1,0 +1,208 @@
+//! `recast pipeline list|run|runs`: inspect definitions, run one now with a progress bar,
+//! and read past run reports. `--json` for scripts.
+
+use std::collections::HashMap;
+
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::etl::runner::{self, RunReport};
+use crate::etl::spec::SourceSpec;
+
+#[derive(Subcommand, Debug)]
+pub enum PipelineCommand {
+    /// List the pipeline definitions and their last run.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one pipeline now, in this process.
+    Run {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent run reports, newest first.
+    Runs {
+        /// Only this pipeline.
+        name: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn source_label(source: &SourceSpec) -> String {
+    match source {
+        SourceSpec::Files { url, .. } => crate::lake::store::redact(url),
+        SourceSpec::Sql { table, query, .. } => {
+            format!(
+                "sql: {}",
+                table.as_deref().or(query.as_deref()).unwrap_or("")
+            )
+        }
+        SourceSpec::Events { .. } => "POST /v1/events".into(),
+    }
+}
+
+pub async fn run(settings: Settings, command: PipelineCommand) -> Result<()> {
+    let app = App::open(settings).await?;
+    let result = dispatch(&app, command).await;
+    app.db.close().await;
+    result
+}
+
+async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
+    match command {
+        PipelineCommand::List { json } => {
+            let specs = runner::load_pipelines(app)?;
+            let last: HashMap<String, RunReport> = runner::list_runs(app, None, 500)
+                .await?
+                .into_iter()
+                .rev()
+                .map(|r| (r.pipeline.clone(), r))
+                .collect();
+            if json {
+                let items: Vec<serde_json::Value> = specs
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "name": s.name, "dataset": s.dataset, "schedule": s.schedule,
+                            "source": source_label(&s.source), "description": s.description,
+                            "last_run": last.get(&s.name),
+                        })
+                    })
+                    .collect();
+                println!("{}", to_json(&items)?);
+                return Ok(());
+            }
+            let mut table = Table::new();
+            table.load_preset(UTF8_FULL_CONDENSED).set_header([
+                "pipeline", "dataset", "schedule", "source", "last run", "status",
+            ]);
+            for s in specs {
+                let run = last.get(&s.name);
+                table.add_row([
+                    s.name.clone(),
+                    s.dataset.to_string(),
+                    s.schedule.clone().unwrap_or_else(|| "on demand".into()),
+                    source_label(&s.source),
+                    run.map(|r| r.started_at.clone()).unwrap_or_default(),
+                    run.map(|r| r.status.clone()).unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+            Ok(())
+        }
+        PipelineCommand::Run { name, json } => {
+            let spec = runner::find_pipeline(app, &name)?;
+            let bar = ProgressBar::new(1000);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix} [{bar:40}] {percent:>3}% {wide_msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.clone());
+            let progress = {
+                let bar = bar.clone();
+                move |pct: f64, msg: &str| {
+                    bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
+                    bar.set_message(msg.to_string());
+                }
+            };
+            let outcome = runner::run_pipeline(app, &spec, &progress).await;
+            bar.finish_and_clear();
+            let report = outcome?;
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(())
+        }
+        PipelineCommand::Runs { name, limit, json } => {
+            if let Some(n) = &name {
+                runner::find_pipeline(app, n)?;
+            }
+            let runs = runner::list_runs(app, name.as_deref(), limit.clamp(1, 1000)).await?;
+            if json {
+                println!("{}", to_json(&runs)?);
+                return Ok(());
+            }
+            let mut table = Table::new();
+            table.load_preset(UTF8_FULL_CONDENSED).set_header([
+                "started",
+                "pipeline",
+                "status",
+                "read",
+                "landed",
+                "quarantined",
+                "duplicates",
+                "seconds",
+            ]);
+            for r in runs {
+                table.add_row([
+                    r.started_at,
+                    r.pipeline,
+                    r.status,
+                    r.rows_read.to_string(),
+                    r.rows_landed.to_string(),
+                    r.rows_quarantined.to_string(),
+                    r.duplicates.to_string(),
+                    format!("{:.1}", r.seconds),
+                ]);
+            }
+            println!("{table}");
+            Ok(())
+        }
+    }
+}
+
+/// A finished run, for people.
+pub fn print_report(r: &RunReport) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut row = |k: &str, v: String| {
+        table.add_row([k.to_string(), v]);
+    };
+    row("pipeline", r.pipeline.clone());
+    row("run", r.run_id.clone());
+    row("status", r.status.clone());
+    row("rows read", r.rows_read.to_string());
+    row("rows landed", r.rows_landed.to_string());
+    row("rows quarantined", r.rows_quarantined.to_string());
+    for (reason, n) in &r.quarantined_by_reason {
+        row(&format!("  {reason}"), n.to_string());
+    }
+    row(
+        "duplicates dropped",
+        format!(
+            "{} (in run {}, already landed {})",
+            r.duplicates, r.duplicates_in_run, r.duplicates_landed
+        ),
+    );
+    row("files read", r.files_read.to_string());
+    row(
+        "bytes read / written",
+        format!("{} / {}", r.bytes_read, r.bytes_written),
+    );
+    row("seconds", format!("{:.2}", r.seconds));
+    if r.already_landed {
+        row(
+            "note",
+            "this input was landed before; nothing new published".into(),
+        );
+    }
+    println!("{table}");
+}

@@ -1,0 +1,373 @@
+//! The last stage of every run: drop duplicates, split by `dt`, write data and quarantine
+//! files, and publish them with one commit per area.
+//!
+//! Duplicates are recognised by a 128-bit hash of the pipeline's dedup key (collisions are
+//! out of reach at any realistic row count, and 16 bytes a key keeps a 10-million-row run's
+//! set in ~300 MB), first within the run, then, when asked, against the rows already landed
+//! in the partitions the run touches: a row's partition follows from its own date, so a
+//! duplicate can only live in the same `dt`. The commit key makes the run idempotent: a
+//! re-run of the same input finds its key committed and publishes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_schema::DataType;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::EtlError;
+use super::convert::days_to_date;
+use super::schema::{Dataset, quarantine_schema};
+use super::spec::PipelineSpec;
+use crate::app::App;
+use crate::lake::{Area, CommitOutcome, DatasetWriter, Lake, Scan};
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A row refused by validation, kept with everything needed to fix and replay it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantinedRow {
+    /// File path, table or `events`.
+    pub source: String,
+    /// 1-based line (CSV/NDJSON) or row number where the source has one.
+    pub line: Option<i64>,
+    /// Stable reason code (`convert::reason`).
+    pub reason: String,
+    pub field: Option<String>,
+    pub detail: String,
+    /// The record as it arrived.
+    pub raw: String,
+}
+
+/// What a landing published.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LandingOutcome {
+    /// The data commit (also when it was committed by an earlier run of the same input).
+    pub commit_id: Option<i64>,
+    /// The input had been landed before; nothing new was published.
+    pub already_committed: bool,
+    pub rows_landed: u64,
+    pub rows_quarantined: u64,
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    pub duplicates_in_run: u64,
+    pub duplicates_landed: u64,
+    pub bytes_written: u64,
+    pub files_written: u64,
+}
+
+pub struct Landing {
+    lake: Arc<Lake>,
+    dataset: Dataset,
+    key_columns: Vec<usize>,
+    partition_column: usize,
+    check_landed: bool,
+    seen: KeySet,
+    landed: HashMap<i32, KeySet>,
+    data: DatasetWriter,
+    quarantine: Option<DatasetWriter>,
+    outcome: LandingOutcome,
+}
+
+impl Landing {
+    /// Opens the run's data writer. `check_landed` also drops rows whose key is already in
+    /// the lake (file and SQL sources); the event buffer has its own exactly-once protocol.
+    pub async fn open(
+        app: &App,
+        spec: &PipelineSpec,
+        check_landed: bool,
+    ) -> Result<Landing, EtlError> {
+        let dataset = spec.dataset;
+        let schema = dataset.arrow_schema();
+        let key_columns = spec
+            .dedup_columns()
+            .iter()
+            .map(|k| schema.index_of(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let partition_column = schema.index_of(dataset.partition_column())?;
+        let options = crate::lake::WriterOptions {
+            plain_columns: dataset
+                .high_cardinality_columns()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            ..app.lake.writer_options().clone()
+        };
+        let data = app
+            .lake
+            .writer_with(dataset.name(), Area::Datasets, options)
+            .await?;
+        Ok(Landing {
+            lake: app.lake.clone(),
+            dataset,
+            key_columns,
+            partition_column,
+            check_landed,
+            seen: KeySet::default(),
+            landed: HashMap::new(),
+            data,
+            quarantine: None,
+            outcome: LandingOutcome::default(),
+        })
+    }
+
+    /// Sizes the duplicate set for about `rows` rows up front, so a large run does not pay
+    /// for rehashing a multi-million-entry set again and again while it grows.
+    pub fn expect_rows(&mut self, rows: usize) {
+        self.seen.reserve(rows.min(50_000_000));
+    }
+
+    /// Counters so far (rows landed are those written, published at commit).
+    pub fn outcome(&self) -> &LandingOutcome {
+        &self.outcome
+    }
+
+    /// Adds a batch of valid canonical rows.
+    pub async fn push(&mut self, batch: RecordBatch) -> Result<(), EtlError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys = row_keys(&batch, &self.key_columns)?;
+        let days = partition_days(batch.column(self.partition_column))?;
+        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for (row, (key, day)) in keys.iter().zip(days.iter()).enumerate() {
+            let Some(day) = day else {
+                continue; // required partition column: the converter never lets a null through
+            };
+            if !self.seen.insert(*key) {
+                self.outcome.duplicates_in_run += 1;
+                continue;
+            }
+            if self.check_landed {
+                let landed = self.landed_keys(*day).await?;
+                if landed.contains(key) {
+                    self.outcome.duplicates_landed += 1;
+                    continue;
+                }
+            }
+            by_day.entry(*day).or_default().push(row as u32);
+        }
+        let whole = by_day.len() == 1
+            && by_day
+                .values()
+                .next()
+                .is_some_and(|rows| rows.len() == batch.num_rows());
+        for (day, rows) in by_day {
+            let part = if whole {
+                batch.clone() // the usual case: a chunk of one day with no duplicates
+            } else {
+                arrow_select::take::take_record_batch(&batch, &UInt32Array::from(rows))?
+            };
+            self.outcome.rows_landed += part.num_rows() as u64;
+            self.data.write(days_to_date(day), &part).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds refused rows; they land under `quarantine/<dataset>/dt=<today>/`.
+    pub async fn quarantine(&mut self, rows: Vec<QuarantinedRow>) -> Result<(), EtlError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for r in &rows {
+            *self
+                .outcome
+                .quarantined_by_reason
+                .entry(r.reason.clone())
+                .or_default() += 1;
+        }
+        self.outcome.rows_quarantined += rows.len() as u64;
+        let batch = quarantine_batch(&rows)?;
+        if self.quarantine.is_none() {
+            self.quarantine = Some(
+                self.lake
+                    .writer(self.dataset.name(), Area::Quarantine)
+                    .await?,
+            );
+        }
+        let writer = self.quarantine.as_mut().expect("opened above");
+        writer.write(Utc::now().date_naive(), &batch).await?;
+        Ok(())
+    }
+
+    /// Publishes data and quarantine under `commit_key` (one commit per area).
+    pub async fn commit(mut self, commit_key: &str) -> Result<LandingOutcome, EtlError> {
+        if let Some(q) = self.quarantine.take() {
+            q.commit(Some(commit_key)).await?;
+        }
+        match self.data.commit(Some(commit_key)).await? {
+            CommitOutcome::Committed {
+                commit_id,
+                bytes,
+                files,
+                ..
+            } => {
+                self.outcome.commit_id = Some(commit_id);
+                self.outcome.bytes_written = bytes;
+                self.outcome.files_written = files;
+            }
+            CommitOutcome::AlreadyCommitted { commit_id } => {
+                self.outcome.commit_id = Some(commit_id);
+                self.outcome.already_committed = true;
+                self.outcome.rows_landed = 0;
+            }
+        }
+        Ok(self.outcome)
+    }
+
+    /// Deletes what the run wrote; nothing was ever visible.
+    pub async fn abort(mut self) -> Result<(), EtlError> {
+        if let Some(q) = self.quarantine.take() {
+            q.abort().await?;
+        }
+        self.data.abort().await?;
+        Ok(())
+    }
+
+    async fn landed_keys(&mut self, day: i32) -> Result<&KeySet, EtlError> {
+        if !self.landed.contains_key(&day) {
+            let date = days_to_date(day);
+            let scan = Scan::dataset(self.dataset.name()).between(Some(date), Some(date));
+            let mut keys = KeySet::default();
+            for batch in self.lake.read_scan(&scan).await? {
+                keys.extend(row_keys(&batch, &self.key_columns)?);
+            }
+            self.landed.insert(day, keys);
+        }
+        Ok(&self.landed[&day])
+    }
+}
+
+/// The `dt` (days since epoch) of every row, from a timestamp or date column.
+fn partition_days(column: &ArrayRef) -> Result<Vec<Option<i32>>, EtlError> {
+    Ok(match column.data_type() {
+        DataType::Timestamp(_, _) => column
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .map(|v| v.map(|m| m.div_euclid(MICROS_PER_DAY) as i32))
+            .collect(),
+        DataType::Date32 => column.as_primitive::<Date32Type>().iter().collect(),
+        other => {
+            return Err(EtlError::Arrow(
+                arrow_schema::ArrowError::InvalidArgumentError(format!(
+                    "partition column has type {other}"
+                )),
+            ));
+        }
+    })
+}
+
+/// A 128-bit hash of each row's key columns (typed bytes with separators, so `("a","bc")`
+/// and `("ab","c")` differ). One reused buffer: this runs for every landed row.
+pub fn row_keys(batch: &RecordBatch, key_columns: &[usize]) -> Result<Vec<u128>, EtlError> {
+    enum Key<'a> {
+        Text(&'a arrow_array::StringArray),
+        Micros(&'a arrow_array::TimestampMicrosecondArray),
+        Days(&'a arrow_array::Date32Array),
+        Float(&'a arrow_array::Float64Array),
+    }
+    let columns = key_columns
+        .iter()
+        .map(|&c| {
+            let col = batch.column(c);
+            Ok(match col.data_type() {
+                DataType::Utf8 => Key::Text(col.as_string::<i32>()),
+                DataType::Timestamp(_, _) => {
+                    Key::Micros(col.as_primitive::<TimestampMicrosecondType>())
+                }
+                DataType::Date32 => Key::Days(col.as_primitive::<Date32Type>()),
+                DataType::Float64 => Key::Float(col.as_primitive::<Float64Type>()),
+                other => {
+                    return Err(EtlError::Arrow(
+                        arrow_schema::ArrowError::InvalidArgumentError(format!(
+                            "dedup key column of type {other} is not supported"
+                        )),
+                    ));
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, EtlError>>()?;
+    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    let mut keys = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        buf.clear();
+        for key in &columns {
+            let null = match key {
+                Key::Text(a) => a.is_null(row),
+                Key::Micros(a) => a.is_null(row),
+                Key::Days(a) => a.is_null(row),
+                Key::Float(a) => a.is_null(row),
+            };
+            if null {
+                buf.push(0);
+                continue;
+            }
+            buf.push(1);
+            match key {
+                Key::Text(a) => buf.extend_from_slice(a.value(row).as_bytes()),
+                Key::Micros(a) => buf.extend_from_slice(&a.value(row).to_le_bytes()),
+                Key::Days(a) => buf.extend_from_slice(&a.value(row).to_le_bytes()),
+                Key::Float(a) => buf.extend_from_slice(&a.value(row).to_bits().to_le_bytes()),
+            }
+            buf.push(0xff);
+        }
+        keys.push(twox_hash::XxHash3_128::oneshot(&buf));
+    }
+    Ok(keys)
+}
+
+/// The keys are already uniform 128-bit hashes: hashing them again (SipHash by default)
+/// would only cost time, so the set uses their low bits as they are.
+#[derive(Default, Clone, Copy)]
+pub struct PrehashedKey(u64);
+
+impl std::hash::Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+type KeySet = HashSet<u128, std::hash::BuildHasherDefault<PrehashedKey>>;
+
+fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch, EtlError> {
+    let mut source = StringBuilder::new();
+    let mut line = Int64Builder::new();
+    let mut reason = StringBuilder::new();
+    let mut field = StringBuilder::new();
+    let mut detail = StringBuilder::new();
+    let mut raw = StringBuilder::new();
+    let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let now = Utc::now().timestamp_micros();
+    for r in rows {
+        source.append_value(&r.source);
+        line.append_option(r.line);
+        reason.append_value(&r.reason);
+        field.append_option(r.field.as_deref());
+        detail.append_value(&r.detail);
+        raw.append_value(&r.raw);
+        at.append_value(now);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(source.finish()),
+        Arc::new(line.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(field.finish()),
+        Arc::new(detail.finish()),
+        Arc::new(raw.finish()),
+        Arc::new(at.finish()),
+    ];
+    Ok(RecordBatch::try_new(quarantine_schema(), columns)?)
+}
