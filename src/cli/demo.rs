@@ -1,0 +1,575 @@
+//! `recast demo`: one command from an empty directory to a running shop.
+//!
+//! It generates the demo world (`crate::demo`) into the landing zone that the pipeline
+//! definitions name, lands it with the same runner the scheduler uses (so the demo shows the
+//! real validation, quarantine and dedup, not a shortcut), creates an admin key and prints
+//! what happened. With `--serve` it then becomes `recast serve`.
+//!
+//! Where to write comes from the loaded definitions, never from hard-coded paths: each
+//! dataset's files go to the `url` of the files pipeline that feeds it, and the definition
+//! is checked first (file-name pattern, format, source column names) so a customised
+//! pipeline that would not read the demo's files fails here with a clear message instead of
+//! landing nothing. In a directory without definitions the shipped ones are written to
+//! `pipelines_dir` first, so the demo (and a later `recast serve`) work from anywhere.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::Args;
+use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::App;
+use crate::auth::{KeyStore, Role};
+use crate::config::Settings;
+use crate::demo::{self, DemoConfig, DemoSummary, LandingDirs};
+use crate::error::{Error, Result};
+use crate::etl::runner::{self, RunReport};
+use crate::etl::spec::{FileFormat, PipelineSpec, SourceSpec};
+use crate::etl::{Dataset, spec};
+
+/// Options of `recast demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Customers to generate.
+    #[arg(long, default_value_t = 2_000)]
+    pub users: usize,
+    /// Catalogue items to generate (at least one per category, 8).
+    #[arg(long, default_value_t = 500)]
+    pub items: usize,
+    /// Days of daily store sales ending yesterday (the clickstream covers the last 90 at most).
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Random seed: the same seed (on the same day) gives the same world.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Keep running as `recast serve` afterwards.
+    #[arg(long)]
+    pub serve: bool,
+}
+
+/// The definitions shipped in `pipelines/`, for directories that have none.
+const SHIPPED_PIPELINES: &[(&str, &str)] = &[
+    ("events.toml", include_str!("../../pipelines/events.toml")),
+    (
+        "interactions.toml",
+        include_str!("../../pipelines/interactions.toml"),
+    ),
+    ("items.toml", include_str!("../../pipelines/items.toml")),
+    ("sales.toml", include_str!("../../pipelines/sales.toml")),
+    ("users.toml", include_str!("../../pipelines/users.toml")),
+];
+
+/// Writes the shipped definitions when `dir` holds none; returns whether it did.
+fn install_shipped_pipelines(dir: &Path) -> Result<bool> {
+    let has_any = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        })
+        .unwrap_or(false);
+    if has_any {
+        return Ok(false);
+    }
+    let io = |e: std::io::Error| Error::Internal(format!("cannot write {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    for (name, text) in SHIPPED_PIPELINES {
+        std::fs::write(dir.join(name), text).map_err(io)?;
+    }
+    Ok(true)
+}
+
+/// The format the demo writes for a dataset.
+fn demo_format(dataset: Dataset) -> FileFormat {
+    match dataset {
+        Dataset::Items => FileFormat::Ndjson,
+        _ => FileFormat::Csv,
+    }
+}
+
+/// Checks that `spec` would read the demo's files for its dataset; the reason when not.
+fn check_reads_demo_files(
+    spec: &PipelineSpec,
+    config: &DemoConfig,
+) -> std::result::Result<(), String> {
+    let SourceSpec::Files {
+        pattern, format, ..
+    } = &spec.source
+    else {
+        return Err("not a files pipeline".into());
+    };
+    let dataset = spec.dataset;
+    if let Some(f) = format
+        && *f != demo_format(dataset)
+    {
+        return Err(format!(
+            "reads {f:?} files; the demo writes {:?}",
+            demo_format(dataset)
+        ));
+    }
+    if let Some(p) = pattern {
+        let matcher = globset::Glob::new(p)
+            .map_err(|e| e.to_string())?
+            .compile_matcher();
+        if let Some(name) = config
+            .file_names(dataset)
+            .into_iter()
+            .find(|n| !matcher.is_match(n))
+        {
+            return Err(format!(
+                "its pattern `{p}` does not match the demo's file `{name}`"
+            ));
+        }
+    }
+    let columns = demo::source_columns(dataset);
+    for (canonical, c) in &spec.columns {
+        if let Some(from) = &c.from
+            && !columns.contains(&from.as_str())
+        {
+            return Err(format!(
+                "column `{canonical}` reads `{from}`, which the demo does not write ({})",
+                columns.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The landing directory of each dataset: the first `file://` files pipeline that feeds it
+/// and reads the demo's layout.
+fn landing_dirs(specs: &[PipelineSpec], config: &DemoConfig, cwd: &Path) -> Result<LandingDirs> {
+    let find = |dataset: Dataset| -> Result<PathBuf> {
+        let mut reasons = Vec::new();
+        for spec in specs.iter().filter(|s| s.dataset == dataset) {
+            let SourceSpec::Files { url, .. } = &spec.source else {
+                continue;
+            };
+            let Some(dir) = url.strip_prefix("file://") else {
+                reasons.push(format!(
+                    "`{}` reads {} (the demo writes local files only)",
+                    spec.name,
+                    crate::lake::store::redact(url)
+                ));
+                continue;
+            };
+            match check_reads_demo_files(spec, config) {
+                Ok(()) => return Ok(Settings::resolve_path(cwd, dir)),
+                Err(why) => {
+                    reasons.push(format!("`{}` ({}): {why}", spec.name, spec.file.display()))
+                }
+            }
+        }
+        let detail = if reasons.is_empty() {
+            format!("no files pipeline feeds the `{dataset}` dataset")
+        } else {
+            format!(
+                "no pipeline can land the demo's `{dataset}` files: {}",
+                reasons.join("; ")
+            )
+        };
+        Err(Error::invalid("pipelines_dir", detail))
+    };
+    Ok(LandingDirs {
+        interactions: find(Dataset::Interactions)?,
+        sales: find(Dataset::Sales)?,
+        items: find(Dataset::Items)?,
+        users: find(Dataset::Users)?,
+    })
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn right_aligned(table: &mut Table, from: usize) {
+    for i in from..table.column_count() {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// Order in which the pipelines run: reference data first, then facts.
+fn run_order(dataset: Dataset) -> u8 {
+    match dataset {
+        Dataset::Items => 0,
+        Dataset::Users => 1,
+        Dataset::Interactions => 2,
+        Dataset::Sales => 3,
+    }
+}
+
+pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Internal(format!("cannot read the working directory: {e}")))?;
+    let pipelines_dir = Settings::resolve_path(&cwd, &settings.pipelines_dir);
+    if install_shipped_pipelines(&pipelines_dir)? {
+        eprintln!(
+            "no pipeline definitions in {}: wrote the shipped ones there",
+            pipelines_dir.display()
+        );
+    }
+    let specs = spec::load_dir(&pipelines_dir).map_err(crate::etl::EtlError::from)?;
+
+    let yesterday = Utc::now().date_naive() - chrono::Duration::days(1);
+    let mut config = DemoConfig::new(yesterday).with_days(args.days);
+    config.users = args.users;
+    config.items = args.items;
+    config.seed = args.seed;
+    config.validate().map_err(|e| match e {
+        demo::DemoError::Invalid { field, detail } => {
+            Error::invalid(format!("--{field}"), format!("--{field} {detail}"))
+        }
+        other => Error::Internal(other.to_string()),
+    })?;
+    let dirs = landing_dirs(&specs, &config, &cwd)?;
+
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let summary = {
+        let spinner = spinner.clone();
+        let config = config.clone();
+        let dirs = dirs.clone();
+        tokio::task::spawn_blocking(move || {
+            demo::generate(&config, &dirs, &|msg: &str| {
+                spinner.set_message(msg.to_string())
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("demo generator failed: {e}")))?
+        .map_err(|e| Error::Internal(e.to_string()))?
+    };
+    spinner.finish_and_clear();
+
+    let app = App::open(settings.clone()).await?;
+    let outcome = land_and_report(&app, &specs, &summary).await;
+    app.db.close().await;
+    outcome?;
+    if args.serve {
+        eprintln!("serving; stop with Ctrl-C");
+        super::serve::serve(settings).await
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs the files pipelines, makes the admin key, prints the summary.
+async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummary) -> Result<()> {
+    let mut files: Vec<&PipelineSpec> = specs
+        .iter()
+        .filter(|s| matches!(s.source, SourceSpec::Files { .. }))
+        .collect();
+    files.sort_by_key(|s| (run_order(s.dataset), s.name.clone()));
+
+    let mut reports: Vec<(String, Dataset, std::result::Result<RunReport, String>)> = Vec::new();
+    for spec in files {
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix:<14} [{bar:30}] {percent:>3}% {wide_msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(spec.name.clone());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let progress = {
+            let bar = bar.clone();
+            move |pct: f64, msg: &str| {
+                bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
+                bar.set_message(msg.to_string());
+            }
+        };
+        let outcome = runner::run_pipeline(app, spec, &progress).await;
+        bar.finish_and_clear();
+        reports.push((
+            spec.name.clone(),
+            spec.dataset,
+            outcome.map_err(|e| e.to_string()),
+        ));
+    }
+
+    let key = KeyStore::new(app.db.clone())
+        .create("demo", Role::Admin)
+        .await?;
+    print_summary(&app.settings, summary, &reports, &key.secret);
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|(_, _, r)| r.is_err())
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!(
+            "pipeline(s) failed: {}",
+            failed.join(", ")
+        )))
+    }
+}
+
+fn print_summary(
+    settings: &Settings,
+    summary: &DemoSummary,
+    reports: &[(String, Dataset, std::result::Result<RunReport, String>)],
+    key: &str,
+) {
+    let c = &summary.config;
+    println!(
+        "recast demo: {} customers, {} items, {} stores; sales {} .. {}, clickstream from {} (seed {})",
+        thousands(c.users as u64),
+        thousands(c.items as u64),
+        c.stores,
+        c.sales_first_day(),
+        c.end,
+        c.interactions_first_day(),
+        c.seed
+    );
+    println!();
+
+    if summary.generated {
+        println!("Landing zone");
+    } else {
+        println!(
+            "Landing zone: every demo file was already there and was kept (delete the landing \
+             directories to generate a new world)"
+        );
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "dataset",
+        "directory",
+        "files written",
+        "files kept",
+        "clean rows",
+        "bad rows",
+        "duplicates",
+    ]);
+    for d in &summary.datasets {
+        table.add_row([
+            d.dataset.to_string(),
+            d.dir.display().to_string(),
+            d.files_written.len().to_string(),
+            d.files_kept.len().to_string(),
+            thousands(d.rows),
+            thousands(d.bad_total()),
+            thousands(d.duplicates),
+        ]);
+    }
+    right_aligned(&mut table, 2);
+    println!("{table}");
+    if summary.generated {
+        let funnel: Vec<String> = crate::demo::behaviour::EventKind::ALL
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} {}",
+                    thousands(summary.events_by_type.get(k.name()).copied().unwrap_or(0)),
+                    k.name()
+                )
+            })
+            .collect();
+        println!("clickstream: {}", funnel.join(", "));
+        println!(
+            "store sales: {} item x store series, {} promotion days, {} stock-out days",
+            thousands(summary.sales_series as u64),
+            thousands(summary.promo_days as u64),
+            thousands(summary.stockout_days as u64)
+        );
+        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+        for d in &summary.datasets {
+            for (k, n) in &d.bad_rows {
+                *kinds.entry(k.name()).or_default() += n;
+            }
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("bad rows injected: {}", kinds.join(", "));
+    }
+    println!();
+
+    println!("Pipelines");
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "pipeline",
+        "dataset",
+        "files",
+        "rows read",
+        "landed",
+        "quarantined",
+        "duplicates",
+        "seconds",
+    ]);
+    for (name, dataset, report) in reports {
+        match report {
+            Ok(r) => table.add_row([
+                name.clone(),
+                dataset.to_string(),
+                r.files_read.to_string(),
+                thousands(r.rows_read),
+                thousands(r.rows_landed),
+                thousands(r.rows_quarantined),
+                thousands(r.duplicates),
+                format!("{:.1}", r.seconds),
+            ]),
+            Err(e) => table.add_row([name.clone(), dataset.to_string(), format!("failed: {e}")]),
+        };
+    }
+    right_aligned(&mut table, 2);
+    println!("{table}");
+    for (name, _, report) in reports {
+        if let Ok(r) = report
+            && !r.quarantined_by_reason.is_empty()
+        {
+            let reasons: Vec<String> = r
+                .quarantined_by_reason
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            println!("quarantined in {name}: {}", reasons.join(", "));
+        }
+    }
+    if reports
+        .iter()
+        .all(|(_, _, r)| r.as_ref().is_ok_and(|r| r.files_read == 0))
+    {
+        println!("no new landing files: everything was landed by an earlier run");
+    }
+    println!();
+
+    let mut addr = settings.listen_addr();
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let base = format!("http://{addr}");
+    println!("Admin key (shown once, store it now): {key}");
+    println!("API: {base}   docs: {base}/docs");
+    println!("Try:");
+    for example in examples(&base, key) {
+        println!("  {example}");
+    }
+}
+
+/// Example calls for the routes this build serves (read from its OpenAPI document, so the
+/// list grows with the API and never shows a route that does not exist).
+fn examples(base: &str, key: &str) -> Vec<String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&crate::api::openapi::document()).unwrap_or_default();
+    let paths: Vec<String> = doc["paths"]
+        .as_object()
+        .map(|p| p.keys().map(|k| normalise(k)).collect())
+        .unwrap_or_default();
+    let has = |p: &str| paths.iter().any(|x| x == p);
+    let auth = format!("-H 'Authorization: Bearer {key}'");
+    let mut out = Vec::new();
+    if has("/healthz") {
+        out.push(format!("curl -s {base}/healthz"));
+    }
+    if has("/v1/users/{}/recommendations") {
+        out.push(format!(
+            "curl -s {auth} {base}/v1/users/u00001/recommendations"
+        ));
+    }
+    if has("/v1/items/{}/similar") {
+        out.push(format!("curl -s {auth} {base}/v1/items/i00001/similar"));
+    }
+    if has("/v1/forecasts") {
+        out.push(format!("curl -s {auth} '{base}/v1/forecasts'"));
+    }
+    if has("/v1/pipelines") {
+        out.push(format!("curl -s {auth} {base}/v1/pipelines"));
+    }
+    if has("/v1/events") {
+        let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        out.push(format!(
+            "curl -s {auth} -H 'Content-Type: application/json' {base}/v1/events -d \
+             '{{\"events\": [{{\"event_id\": \"demo-1\", \"user_id\": \"u00001\", \
+             \"item_id\": \"i00001\", \"event_type\": \"view\", \"ts\": \"{ts}\"}}]}}'"
+        ));
+    }
+    if has("/v1/jobs") {
+        out.push(format!("curl -s {auth} {base}/v1/jobs"));
+    }
+    out
+}
+
+/// `/v1/users/{id}/x` -> `/v1/users/{}/x`: compare paths whatever the parameter names.
+fn normalise(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('{');
+            }
+            '}' => {
+                in_param = false;
+                out.push('}');
+            }
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_pipelines_read_the_demo_files() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let specs = spec::load_dir(&dir).unwrap();
+        let config = DemoConfig::new(Utc::now().date_naive());
+        let dirs = landing_dirs(&specs, &config, Path::new("/srv/shop")).unwrap();
+        assert_eq!(dirs.sales, Path::new("/srv/shop/data/landing/sales"));
+        assert_eq!(dirs.items, Path::new("/srv/shop/data/landing/items"));
+    }
+
+    #[test]
+    fn a_pipeline_that_cannot_read_the_demo_files_is_named() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let mut specs = spec::load_dir(&dir).unwrap();
+        for s in &mut specs {
+            if s.dataset == Dataset::Sales
+                && let SourceSpec::Files { pattern, .. } = &mut s.source
+            {
+                *pattern = Some("*.parquet".into());
+            }
+        }
+        let config = DemoConfig::new(Utc::now().date_naive());
+        let e = landing_dirs(&specs, &config, Path::new("/x")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("sales") && text.contains("*.parquet"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(
+            normalise("/v1/items/{item_id}/similar"),
+            "/v1/items/{}/similar"
+        );
+        let ex = examples("http://h", "rk_x");
+        assert!(ex.iter().any(|e| e.contains("/healthz")));
+    }
+}

@@ -1,0 +1,151 @@
+//! `recast demo` as a newcomer runs it: an empty directory, embedded defaults, one command.
+//! The world must land in all four datasets with its bad rows in quarantine, and a second
+//! run in the same directory must land nothing new.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use recast::config::{Settings, Sources};
+use recast::db::Db;
+use recast::lake::{Area, Lake, Scan};
+
+use crate::common::fresh_database_url;
+
+const PIPELINES: [&str; 4] = ["interactions", "sales", "items", "users"];
+
+fn demo(dir: &Path, db_url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recast"))
+        .current_dir(dir)
+        .env_remove("RECAST_CONFIG")
+        .env_remove("DATABASE_URL")
+        .env_remove("RECAST_LAKE_URL")
+        .env_remove("RECAST_LISTEN")
+        .env_remove("RECAST_PIPELINES_DIR")
+        .env("RECAST_DATABASE_URL", db_url)
+        .args([
+            "demo", "--users", "200", "--items", "50", "--days", "60", "--seed", "7",
+        ])
+        .output()
+        .unwrap()
+}
+
+fn number(cell: &str) -> u64 {
+    cell.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a count: {cell:?}"))
+}
+
+/// Rows of the table that follows the line `title`, by first cell.
+fn table_after(stdout: &str, title: &str) -> HashMap<String, Vec<String>> {
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with(title)).skip(1);
+    let mut rows = HashMap::new();
+    for line in lines.by_ref() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if !line.starts_with('│') {
+            continue;
+        }
+        let cells: Vec<String> = line
+            .split(['│', '┆'])
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect();
+        if let Some(first) = cells.first() {
+            rows.insert(first.clone(), cells);
+        }
+    }
+    rows
+}
+
+async fn committed(lake: &Lake, dataset: &str, area: Area) -> (usize, u64) {
+    let files = lake
+        .files(&Scan::dataset(dataset).in_area(area))
+        .await
+        .unwrap();
+    (files.len(), files.iter().map(|f| f.rows).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = fresh_database_url(dir.path()).await;
+
+    let out = demo(dir.path(), &db_url);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let landing = table_after(&stdout, "Landing zone");
+    let pipelines = table_after(&stdout, "Pipelines");
+    for name in PIPELINES {
+        let p = pipelines
+            .get(name)
+            .unwrap_or_else(|| panic!("pipeline {name} missing from the summary:\n{stdout}"));
+        let (landed, quarantined, duplicates) = (number(&p[4]), number(&p[5]), number(&p[6]));
+        assert!(landed > 0 && quarantined > 0, "{name}: {p:?}");
+        // Every injected bad row is quarantined, every injected duplicate dropped, every
+        // clean row landed.
+        let l = &landing[name];
+        assert_eq!(
+            (landed, quarantined, duplicates),
+            (number(&l[4]), number(&l[5]), number(&l[6])),
+            "{name}: pipeline {p:?} vs generated {l:?}"
+        );
+    }
+    let key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Admin key (shown once, store it now): "))
+        .expect("admin key printed");
+    assert!(key.starts_with("rk_"), "{key}");
+    assert!(stdout.contains("curl"), "{stdout}");
+    assert!(dir.path().join("pipelines/interactions.toml").exists());
+
+    // The lake has what the summary says.
+    let sources = Sources {
+        file: None,
+        env: vec![
+            ("RECAST_DATABASE_URL".into(), db_url.clone()),
+            (
+                "RECAST_LAKE_URL".into(),
+                format!("file://{}", dir.path().join("data/lake").display()),
+            ),
+        ],
+        overrides: Vec::new(),
+    };
+    let settings = Settings::load(&sources).unwrap();
+    let db = Db::open(&db_url).await.unwrap();
+    let lake = Lake::open(&settings, db.clone()).await.unwrap();
+    let mut before = HashMap::new();
+    for name in PIPELINES {
+        let (files, rows) = committed(&lake, name, Area::Datasets).await;
+        assert!(files > 0, "{name}: no committed files");
+        assert_eq!(
+            rows,
+            number(&pipelines[name][4]),
+            "{name}: rows in the lake"
+        );
+        let (qfiles, qrows) = committed(&lake, name, Area::Quarantine).await;
+        assert!(qfiles > 0 && qrows == number(&pipelines[name][5]), "{name}");
+        before.insert(name, (files, rows));
+    }
+
+    // Again in the same directory: files kept, nothing new landed.
+    let out = demo(dir.path(), &db_url);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("already there and was kept"), "{stdout}");
+    let pipelines = table_after(&stdout, "Pipelines");
+    for name in PIPELINES {
+        assert_eq!(number(&pipelines[name][4]), 0, "{name} landed again");
+        assert_eq!(committed(&lake, name, Area::Datasets).await, before[name]);
+    }
+    db.close().await;
+}
