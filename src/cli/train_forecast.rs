@@ -1,0 +1,126 @@
+//! `recast train forecaster`: fits every demand series in this process (progress bar on
+//! stderr) and prints a summary table per chosen model on stdout. The same code runs as the
+//! `train_forecaster` job, so a CLI run and a scheduled run store identical results.
+
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::forecast::series::{Frequency, Level};
+use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
+
+#[derive(Args, Debug)]
+pub struct ForecasterArgs {
+    /// Series frequency: day, week (ISO, Monday start) or month.
+    #[arg(long, default_value = "day")]
+    pub frequency: String,
+    /// Steps to forecast (default 14 days, 13 weeks or 12 months).
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Only series whose id matches this glob, e.g. `item=I1/*`.
+    #[arg(long, value_name = "FILTER")]
+    pub series: Option<String>,
+    /// Series level: item_store, item (all stores) or store (all items).
+    #[arg(long, default_value = "item_store")]
+    pub level: String,
+    /// Model choice per series: aicc (fast) or backtest (compares families).
+    #[arg(long, default_value = "aicc")]
+    pub select: String,
+    /// Print the run report as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ForecasterArgs {
+    pub fn params(&self) -> Result<TrainParams> {
+        let frequency: Frequency = self.frequency.parse()?;
+        let level: Level = self.level.parse()?;
+        let select: SelectBy = self.select.parse()?;
+        let params = TrainParams {
+            frequency,
+            horizon: self.horizon,
+            level,
+            series: self.series.clone(),
+            select,
+            from: None,
+            to: None,
+        };
+        params.validate()?;
+        Ok(params)
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.digits$}"))
+}
+
+/// One row per chosen model: how many series, their mean backtest accuracy.
+pub fn summary_table(report: &TrainReport) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["model", "series", "MASE", "sMAPE %", "80% coverage"]);
+    for m in &report.models {
+        t.add_row(vec![
+            m.model.clone(),
+            m.series.to_string(),
+            opt(m.mean_mase, 3),
+            opt(m.mean_smape, 1),
+            opt(m.mean_coverage_80.map(|c| c * 100.0), 0),
+        ]);
+    }
+    t
+}
+
+pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
+    let params = args.params()?;
+    let app = App::open(settings).await?;
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let bar = bar.clone();
+        move |pct: f64, msg: &str| {
+            bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
+            bar.set_message(msg.to_string());
+        }
+    };
+    let report = train::train(&app, &params, &progress).await;
+    bar.finish_and_clear();
+    app.db.close().await;
+    let report = report?;
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!("{}", summary_table(&report));
+    println!(
+        "run {}: {} of {} {} series (per {}) fitted, {} failed, horizon {}, history to {}, \
+         {} zero-filled periods, {:.1} s",
+        report.run_id,
+        report.series_fitted,
+        report.series_total,
+        report.level,
+        report.frequency,
+        report.series_failed,
+        report.horizon,
+        report
+            .history_end
+            .map_or_else(|| "-".to_string(), |d| d.to_string()),
+        report.filled_periods,
+        report.seconds
+    );
+    for f in &report.failures {
+        println!("  failed {}: {}", f.series_id, f.error);
+    }
+    if let Some(path) = &report.export_path {
+        println!("export: {path} (in the lake)");
+    }
+    Ok(())
+}

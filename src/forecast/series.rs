@@ -1,0 +1,650 @@
+//! Demand series from the lake's `sales` dataset: one per (item, store), per item over all
+//! stores and per store over all items, at a daily, weekly (ISO weeks, Monday start) or
+//! monthly frequency.
+//!
+//! Why explicit zero filling: the sales dataset only has rows for periods where something
+//! sold, but the models take a regular series, and a missing day *is* a day with no sales. So
+//! every period between a series' first sale and the end of the data gets a value; the number
+//! of periods filled is kept so a planner can tell a real history from a mostly-invented one.
+//! The end is the last complete period of the whole dataset (not of the series), so a
+//! product that stopped selling has trailing zeros, every series of one training run
+//! forecasts the same dates, and a week or month still in progress is not mistaken for a
+//! drop in demand.
+//!
+//! Why this module owns [`DemandError`]: it is the bottom of the product layer around the
+//! pure models (series → [`super::train`] → [`super::serving`]); all three share one error
+//! type that `crate::error` sorts into HTTP kinds.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type};
+use arrow_array::{Array, RecordBatch};
+use chrono::{Datelike, Days, Months, NaiveDate};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::db::DbError;
+use crate::lake::LakeError;
+
+/// Failures of the forecasting product (series, training, serving).
+#[derive(Debug, thiserror::Error)]
+pub enum DemandError {
+    /// A caller-supplied value is not acceptable.
+    #[error("{detail}")]
+    Invalid { field: String, detail: String },
+    /// No stored forecast for this series id.
+    #[error("no forecast for series `{0}`")]
+    UnknownSeries(String),
+    /// Nothing to train on (no sales, or the filter matched no series).
+    #[error("{0}")]
+    NoData(String),
+    /// The sales data do not have the canonical shape.
+    #[error("sales data: {0}")]
+    Data(String),
+    /// Stored forecast rows that do not decode.
+    #[error("stored forecast is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Blocking work (fitting, encoding) did not finish (panic or shutdown).
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl DemandError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        DemandError::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Sampling frequency of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Day => "day",
+            Frequency::Week => "week",
+            Frequency::Month => "month",
+        }
+    }
+
+    /// Observations per seasonal cycle: a week of days, a year of weeks or of months.
+    pub fn season(self) -> usize {
+        match self {
+            Frequency::Day => 7,
+            Frequency::Week => 52,
+            Frequency::Month => 12,
+        }
+    }
+
+    /// The first day of the period holding `date` (Monday of its ISO week, first of month).
+    pub fn period_start(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            Frequency::Day => date,
+            Frequency::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
+            Frequency::Month => date.with_day(1).expect("day 1 exists in every month"),
+        }
+    }
+
+    /// The start of the period after the one starting at `start`.
+    pub fn next(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            Frequency::Day => start + Days::new(1),
+            Frequency::Week => start + Days::new(7),
+            Frequency::Month => start + Months::new(1),
+        }
+    }
+
+    /// Start of the last period that `last` (the last date with data) completes: its own
+    /// period when `last` is that period's final day, else the period before. A half-observed
+    /// week or month would look like a collapse in demand to every model.
+    pub fn last_complete_period(self, last: NaiveDate) -> NaiveDate {
+        let own = self.period_start(last);
+        if self.next(own) == last + Days::new(1) {
+            own
+        } else {
+            self.period_start(own - Days::new(1))
+        }
+    }
+
+    /// `n` consecutive period starts after `last`.
+    pub fn dates_after(self, last: NaiveDate, n: usize) -> Vec<NaiveDate> {
+        let mut out = Vec::with_capacity(n);
+        let mut d = last;
+        for _ in 0..n {
+            d = self.next(d);
+            out.push(d);
+        }
+        out
+    }
+}
+
+impl fmt::Display for Frequency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Frequency {
+    type Err = DemandError;
+    fn from_str(s: &str) -> Result<Self, DemandError> {
+        match s {
+            "day" => Ok(Frequency::Day),
+            "week" => Ok(Frequency::Week),
+            "month" => Ok(Frequency::Month),
+            other => Err(DemandError::invalid(
+                "frequency",
+                format!("unknown frequency `{other}` (day, week, month)"),
+            )),
+        }
+    }
+}
+
+/// Which aggregation a series is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[default]
+    ItemStore,
+    Item,
+    Store,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::ItemStore => "item_store",
+            Level::Item => "item",
+            Level::Store => "store",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = DemandError;
+    fn from_str(s: &str) -> Result<Self, DemandError> {
+        match s {
+            "item_store" => Ok(Level::ItemStore),
+            "item" => Ok(Level::Item),
+            "store" => Ok(Level::Store),
+            other => Err(DemandError::invalid(
+                "level",
+                format!("unknown level `{other}` (item_store, item, store)"),
+            )),
+        }
+    }
+}
+
+/// What a series aggregates: its level and the ids it is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub item_id: Option<String>,
+    pub store_id: Option<String>,
+}
+
+impl SeriesKey {
+    pub fn level(&self) -> Level {
+        match (&self.item_id, &self.store_id) {
+            (Some(_), Some(_)) => Level::ItemStore,
+            (Some(_), None) => Level::Item,
+            _ => Level::Store,
+        }
+    }
+
+    /// `item=I1/store=S1`, `item=I1` or `store=S1`.
+    pub fn id(&self) -> String {
+        match (&self.item_id, &self.store_id) {
+            (Some(i), Some(s)) => format!("item={i}/store={s}"),
+            (Some(i), None) => format!("item={i}"),
+            (None, Some(s)) => format!("store={s}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Parses a series id back into its key.
+    pub fn parse(id: &str) -> Option<SeriesKey> {
+        let mut item = None;
+        let mut store = None;
+        for part in id.split('/') {
+            let (k, v) = part.split_once('=')?;
+            if v.is_empty() {
+                return None;
+            }
+            match k {
+                "item" if item.is_none() && store.is_none() => item = Some(v.to_string()),
+                "store" if store.is_none() => store = Some(v.to_string()),
+                _ => return None,
+            }
+        }
+        let key = SeriesKey {
+            item_id: item,
+            store_id: store,
+        };
+        (key.item_id.is_some() || key.store_id.is_some()).then_some(key)
+    }
+
+    fn covers(&self, item: &str, store: &str) -> bool {
+        self.item_id.as_deref().is_none_or(|i| i == item)
+            && self.store_id.as_deref().is_none_or(|s| s == store)
+    }
+}
+
+/// One regular series ready for a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub key: SeriesKey,
+    pub frequency: Frequency,
+    /// Start of the first period.
+    pub start: NaiveDate,
+    /// Quantity sold per period, oldest first, zeros where nothing was recorded.
+    pub values: Vec<f64>,
+    /// Periods with no sales row at all (filled with zero).
+    pub filled: usize,
+}
+
+impl Series {
+    pub fn id(&self) -> String {
+        self.key.id()
+    }
+
+    /// Start of each period, aligned with `values`.
+    pub fn dates(&self) -> Vec<NaiveDate> {
+        let mut out = Vec::with_capacity(self.values.len());
+        let mut d = self.start;
+        for _ in 0..self.values.len() {
+            out.push(d);
+            d = self.frequency.next(d);
+        }
+        out
+    }
+
+    /// Start of the last period.
+    pub fn end(&self) -> NaiveDate {
+        self.dates().last().copied().unwrap_or(self.start)
+    }
+}
+
+/// Daily quantities per (item, store), summed over duplicate rows; built batch by batch so a
+/// lake read never has to hold the raw batches.
+#[derive(Debug, Default, Clone)]
+pub struct SalesIndex {
+    cells: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>>,
+    last: Option<NaiveDate>,
+}
+
+impl SalesIndex {
+    /// Adds a `sales` batch; rows outside `only` (when given) are skipped.
+    pub fn add_batch(
+        &mut self,
+        batch: &RecordBatch,
+        only: Option<&SeriesKey>,
+    ) -> Result<(), DemandError> {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| DemandError::Data(format!("column `{name}` is missing")))
+        };
+        let dates = col("date")?
+            .as_primitive_opt::<Date32Type>()
+            .ok_or_else(|| DemandError::Data("column `date` is not a date".into()))?;
+        let items = col("item_id")?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| DemandError::Data("column `item_id` is not text".into()))?;
+        let stores = col("store_id")?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| DemandError::Data("column `store_id` is not text".into()))?;
+        let qty = col("quantity")?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| DemandError::Data("column `quantity` is not a float".into()))?;
+        for row in 0..batch.num_rows() {
+            if dates.is_null(row) || items.is_null(row) || stores.is_null(row) {
+                continue;
+            }
+            let Some(date) = dates.value_as_date(row) else {
+                continue;
+            };
+            // Every date counts towards the end of the data, even a filtered-out row's.
+            self.last = Some(self.last.map_or(date, |l| l.max(date)));
+            let (item, store) = (items.value(row), stores.value(row));
+            if only.is_some_and(|k| !k.covers(item, store)) {
+                continue;
+            }
+            let q = if qty.is_null(row) {
+                0.0
+            } else {
+                qty.value(row)
+            };
+            *self
+                .cells
+                .entry((item.to_string(), store.to_string()))
+                .or_default()
+                .entry(date)
+                .or_insert(0.0) += q;
+        }
+        Ok(())
+    }
+
+    /// The last sales date seen.
+    pub fn last_date(&self) -> Option<NaiveDate> {
+        self.last
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Every series of `level` at `frequency`, in id order, each running from its first sale
+    /// to the period starting at or before `end` (default: the last complete period of the
+    /// data), gaps filled with zero.
+    pub fn series(
+        &self,
+        frequency: Frequency,
+        level: Level,
+        end: Option<NaiveDate>,
+    ) -> Vec<Series> {
+        let Some(end) = end.or(self.last.map(|l| frequency.last_complete_period(l))) else {
+            return Vec::new();
+        };
+        let mut groups: BTreeMap<SeriesKey, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+        for ((item, store), days) in &self.cells {
+            let key = match level {
+                Level::ItemStore => SeriesKey {
+                    item_id: Some(item.clone()),
+                    store_id: Some(store.clone()),
+                },
+                Level::Item => SeriesKey {
+                    item_id: Some(item.clone()),
+                    store_id: None,
+                },
+                Level::Store => SeriesKey {
+                    item_id: None,
+                    store_id: Some(store.clone()),
+                },
+            };
+            let periods = groups.entry(key).or_default();
+            for (date, q) in days {
+                *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
+            }
+        }
+        let end = frequency.period_start(end);
+        groups
+            .into_iter()
+            .filter_map(|(key, periods)| regular(key, frequency, &periods, end))
+            .collect()
+    }
+
+    /// The one series with `key` (its level follows from the key).
+    pub fn one(
+        &self,
+        key: &SeriesKey,
+        frequency: Frequency,
+        end: Option<NaiveDate>,
+    ) -> Option<Series> {
+        self.series(frequency, key.level(), end)
+            .into_iter()
+            .find(|s| &s.key == key)
+    }
+}
+
+/// Periods from the first one to `end` with zeros filled in; `None` when nothing sold up to
+/// `end`.
+fn regular(
+    key: SeriesKey,
+    frequency: Frequency,
+    periods: &BTreeMap<NaiveDate, f64>,
+    end: NaiveDate,
+) -> Option<Series> {
+    let start = *periods.keys().next()?;
+    if start > end {
+        return None;
+    }
+    let mut values = Vec::new();
+    let mut filled = 0;
+    let mut d = start;
+    while d <= end {
+        match periods.get(&d) {
+            Some(q) => values.push(*q),
+            None => {
+                values.push(0.0);
+                filled += 1;
+            }
+        }
+        d = frequency.next(d);
+    }
+    Some(Series {
+        key,
+        frequency,
+        start,
+        values,
+        filled,
+    })
+}
+
+/// Reads `sales` between `from` and `to` (partition dates, inclusive) into an index, one
+/// file at a time; with `only`, keeps just the rows that series aggregates.
+pub async fn load_sales(
+    app: &App,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    only: Option<&SeriesKey>,
+) -> Result<SalesIndex, DemandError> {
+    let mut stream = app.lake.read_stream("sales", from, to).await?;
+    let mut index = SalesIndex::default();
+    while let Some(batch) = stream.try_next().await? {
+        index.add_batch(&batch, only)?;
+    }
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Date32Array, Float64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn batch(rows: &[(&str, &str, &str, f64)]) -> RecordBatch {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("date", DataType::Date32, false),
+            Field::new("item_id", DataType::Utf8, false),
+            Field::new("store_id", DataType::Utf8, false),
+            Field::new("quantity", DataType::Float64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Date32Array::from(
+                    rows.iter()
+                        .map(|r| (d(r.0) - epoch).num_days() as i32)
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn index(rows: &[(&str, &str, &str, f64)]) -> SalesIndex {
+        let mut ix = SalesIndex::default();
+        ix.add_batch(&batch(rows), None).unwrap();
+        ix
+    }
+
+    #[test]
+    fn daily_gaps_are_filled_with_zero_and_counted() {
+        let ix = index(&[
+            ("2026-03-02", "I1", "S1", 3.0),
+            ("2026-03-05", "I1", "S1", 2.0),
+            ("2026-03-05", "I1", "S1", 1.0),
+            ("2026-03-07", "I2", "S1", 4.0),
+        ]);
+        let s = ix.series(Frequency::Day, Level::ItemStore, None);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].id(), "item=I1/store=S1");
+        assert_eq!(s[0].start, d("2026-03-02"));
+        // Runs to the end of the data (03-07), not its own last sale.
+        assert_eq!(s[0].values, vec![3.0, 0.0, 0.0, 3.0, 0.0, 0.0]);
+        assert_eq!(s[0].filled, 4);
+        assert_eq!(s[0].end(), d("2026-03-07"));
+        assert_eq!(s[1].values, vec![4.0]);
+        assert_eq!(s[1].filled, 0);
+    }
+
+    #[test]
+    fn item_and_store_levels_sum_over_the_other_key() {
+        let ix = index(&[
+            ("2026-03-02", "I1", "S1", 3.0),
+            ("2026-03-02", "I1", "S2", 5.0),
+            ("2026-03-03", "I2", "S2", 1.0),
+        ]);
+        let items = ix.series(Frequency::Day, Level::Item, None);
+        assert_eq!(
+            items.iter().map(Series::id).collect::<Vec<_>>(),
+            ["item=I1", "item=I2"]
+        );
+        assert_eq!(items[0].values, vec![8.0, 0.0]);
+        assert_eq!(items[1].values, vec![1.0]);
+        let stores = ix.series(Frequency::Day, Level::Store, None);
+        assert_eq!(
+            stores.iter().map(Series::id).collect::<Vec<_>>(),
+            ["store=S1", "store=S2"]
+        );
+        assert_eq!(stores[1].values, vec![5.0, 1.0]);
+    }
+
+    #[test]
+    fn weekly_aggregation_uses_iso_weeks_starting_monday() {
+        // 2026-03-01 is a Sunday (week of Mon 02-23); 03-02 a Monday; 03-15 a Sunday.
+        let ix = index(&[
+            ("2026-03-01", "I1", "S1", 1.0),
+            ("2026-03-02", "I1", "S1", 2.0),
+            ("2026-03-08", "I1", "S1", 3.0),
+            ("2026-03-23", "I1", "S1", 4.0),
+        ]);
+        // The data end on Monday 03-23, so the week of 03-23 is incomplete and left out.
+        let s = &ix.series(Frequency::Week, Level::ItemStore, None)[0];
+        assert_eq!(s.start, d("2026-02-23"));
+        assert_eq!(
+            s.dates(),
+            vec![
+                d("2026-02-23"),
+                d("2026-03-02"),
+                d("2026-03-09"),
+                d("2026-03-16")
+            ]
+        );
+        assert_eq!(s.values, vec![1.0, 5.0, 0.0, 0.0]);
+        assert_eq!(s.filled, 2);
+        // With an explicit end the partial week is included.
+        let s = ix
+            .one(&s.key, Frequency::Week, Some(d("2026-03-25")))
+            .unwrap();
+        assert_eq!(s.values, vec![1.0, 5.0, 0.0, 0.0, 4.0]);
+        // A Sunday completes its week.
+        assert_eq!(
+            Frequency::Week.last_complete_period(d("2026-03-22")),
+            d("2026-03-16")
+        );
+        assert_eq!(
+            Frequency::Week.last_complete_period(d("2026-03-21")),
+            d("2026-03-09")
+        );
+        assert_eq!(Frequency::Week.season(), 52);
+    }
+
+    #[test]
+    fn monthly_aggregation_and_month_arithmetic() {
+        let ix = index(&[
+            ("2025-11-30", "I1", "S1", 1.0),
+            ("2025-11-03", "I1", "S1", 1.0),
+            ("2026-01-31", "I1", "S1", 7.0),
+            ("2026-02-28", "I1", "S1", 2.0),
+        ]);
+        let s = &ix.series(Frequency::Month, Level::ItemStore, None)[0];
+        assert_eq!(s.start, d("2025-11-01"));
+        assert_eq!(s.values, vec![2.0, 0.0, 7.0, 2.0]);
+        assert_eq!(s.filled, 1);
+        assert_eq!(
+            Frequency::Month.last_complete_period(d("2026-03-30")),
+            d("2026-02-01")
+        );
+        assert_eq!(
+            Frequency::Month.last_complete_period(d("2026-03-31")),
+            d("2026-03-01")
+        );
+        assert_eq!(
+            Frequency::Day.last_complete_period(d("2026-03-30")),
+            d("2026-03-30")
+        );
+        assert_eq!(
+            Frequency::Month.dates_after(d("2026-01-01"), 2),
+            vec![d("2026-02-01"), d("2026-03-01")]
+        );
+        assert_eq!(Frequency::Day.season(), 7);
+        assert_eq!(Frequency::Month.season(), 12);
+    }
+
+    #[test]
+    fn series_ids_round_trip_and_filtered_loading_keeps_the_data_end() {
+        for id in ["item=I1/store=S1", "item=I1", "store=S1"] {
+            assert_eq!(SeriesKey::parse(id).unwrap().id(), id);
+        }
+        for bad in ["", "item=", "store=S1/item=I1", "foo=1", "item=I1/item=I2"] {
+            assert!(SeriesKey::parse(bad).is_none(), "{bad}");
+        }
+        let key = SeriesKey::parse("item=I1").unwrap();
+        let mut ix = SalesIndex::default();
+        ix.add_batch(
+            &batch(&[
+                ("2026-03-02", "I1", "S1", 3.0),
+                ("2026-03-04", "I2", "S1", 9.0),
+            ]),
+            Some(&key),
+        )
+        .unwrap();
+        let s = ix.one(&key, Frequency::Day, None).unwrap();
+        assert_eq!(s.values, vec![3.0, 0.0, 0.0]);
+        assert!(
+            ix.one(&SeriesKey::parse("item=I2").unwrap(), Frequency::Day, None)
+                .is_none()
+        );
+    }
+}
