@@ -1,0 +1,262 @@
+//! `/v1/users/{id}/recommendations`, `/v1/items/{id}/similar` and `/v1/models`: thin handlers
+//! over `recommend::serving` and the model registry.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiState;
+use super::auth::{Admin, Authed, Reader};
+use super::extract::ApiQuery;
+use crate::error::{Error, Result};
+use crate::recommend::serving::{self, RecommendRequest};
+use crate::registry::ModelVersion;
+
+/// One recommended or similar item.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ScoredItemView {
+    pub item_id: String,
+    /// 1-based position.
+    pub rank: usize,
+    pub score: f64,
+    /// Why it is here, e.g. "because you bought X" or "popular in Y".
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RecommendationsView {
+    pub user_id: String,
+    pub model_version: String,
+    /// Fresh per response; cite it in events to attribute them.
+    pub recommendation_id: String,
+    pub items: Vec<ScoredItemView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SimilarView {
+    pub item_id: String,
+    pub model_version: String,
+    pub items: Vec<ScoredItemView>,
+}
+
+fn view(items: Vec<serving::ScoredItem>) -> Vec<ScoredItemView> {
+    items
+        .into_iter()
+        .map(|i| ScoredItemView {
+            item_id: i.item_id,
+            rank: i.rank,
+            score: i.score,
+            reason: i.reason,
+        })
+        .collect()
+}
+
+fn list(s: Option<String>) -> Vec<String> {
+    s.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn k_of(k: Option<i64>) -> Result<usize> {
+    let k = k.unwrap_or(10);
+    if !(1..=serving::MAX_K as i64).contains(&k) {
+        return Err(Error::invalid(
+            "k",
+            format!("must be between 1 and {}", serving::MAX_K),
+        ));
+    }
+    Ok(k as usize)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendQuery {
+    /// How many items, 1 to 500 (default 10).
+    pub k: Option<i64>,
+    /// Only items of this category.
+    pub category: Option<String>,
+    /// Comma-separated item ids never to return.
+    pub exclude: Option<String>,
+    /// Leave out items the user already interacted with (default true).
+    pub exclude_seen: Option<bool>,
+    /// 0 to 1: how strongly to avoid repeating a category (default 0).
+    pub diversity: Option<f32>,
+    /// Comma-separated item ids the user saw recently (used for users the model does not know).
+    pub recent: Option<String>,
+}
+
+/// Recommendations for a user. Unknown users get a cold-start answer (items like their
+/// `recent` ones, else trending).
+#[utoipa::path(get, path = "/v1/users/{user_id}/recommendations", tag = "recommendations",
+    params(("user_id" = String, Path, description = "user id"), RecommendQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = RecommendationsView),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 503, description = "no model promoted yet", body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/users/{user_id}/recommendations")]
+pub async fn recommend(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    user_id: web::Path<String>,
+    query: ApiQuery<RecommendQuery>,
+) -> Result<HttpResponse> {
+    let q = query.0;
+    let k = k_of(q.k)?;
+    let diversity = q.diversity.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&diversity) {
+        return Err(Error::invalid("diversity", "must be between 0 and 1"));
+    }
+    let req = RecommendRequest {
+        user_id: user_id.into_inner(),
+        k,
+        category: q.category,
+        exclude: list(q.exclude),
+        exclude_seen: q.exclude_seen.unwrap_or(true),
+        diversity,
+        recent: list(q.recent),
+    };
+    let out = state.recommender.get().await?.recommend(&req)?;
+    Ok(HttpResponse::Ok().json(RecommendationsView {
+        user_id: out.user_id,
+        model_version: out.model_version,
+        recommendation_id: out.recommendation_id,
+        items: view(out.items),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarQuery {
+    /// How many items, 1 to 500 (default 10).
+    pub k: Option<i64>,
+}
+
+/// Items similar to an item (active ones only).
+#[utoipa::path(get, path = "/v1/items/{item_id}/similar", tag = "recommendations",
+    params(("item_id" = String, Path, description = "item id"), SimilarQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = SimilarView),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 503, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/items/{item_id}/similar")]
+pub async fn similar(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    item_id: web::Path<String>,
+    query: ApiQuery<SimilarQuery>,
+) -> Result<HttpResponse> {
+    let k = k_of(query.0.k)?;
+    let out = state.recommender.get().await?.similar(&item_id, k)?;
+    Ok(HttpResponse::Ok().json(SimilarView {
+        item_id: out.item_id,
+        model_version: out.model_version,
+        items: view(out.items),
+    }))
+}
+
+/// A registered model version.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ModelView {
+    pub id: String,
+    pub kind: String,
+    /// candidate, promoted or retired
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// Lake commit id of the training data.
+    pub data_snapshot: Option<i64>,
+    #[schema(value_type = Object)]
+    pub metrics: serde_json::Value,
+    pub artifact_path: String,
+    pub checksum: String,
+    pub size_bytes: i64,
+    pub created_at: String,
+    pub promoted_at: Option<String>,
+}
+
+impl From<ModelVersion> for ModelView {
+    fn from(v: ModelVersion) -> Self {
+        ModelView {
+            id: v.id,
+            kind: v.kind,
+            status: v.status,
+            params: v.params,
+            data_snapshot: v.data_snapshot,
+            metrics: v.metrics,
+            artifact_path: v.artifact_path,
+            checksum: v.checksum,
+            size_bytes: v.size_bytes,
+            created_at: v.created_at,
+            promoted_at: v.promoted_at,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<ModelView>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ModelListQuery {
+    /// Only versions of this kind (e.g. `recommender`).
+    pub kind: Option<String>,
+    /// At most this many, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// Model versions, newest first.
+#[utoipa::path(get, path = "/v1/models", tag = "models", params(ModelListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ModelList),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/models")]
+pub async fn list_models(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    query: ApiQuery<ModelListQuery>,
+) -> Result<HttpResponse> {
+    let limit = query.0.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(Error::invalid("limit", "must be between 1 and 500"));
+    }
+    let models = state.models.list(query.0.kind.as_deref(), limit).await?;
+    Ok(HttpResponse::Ok().json(ModelList {
+        models: models.into_iter().map(ModelView::from).collect(),
+    }))
+}
+
+/// Promote a version (admin): it serves from now on; this replica reloads at once, others
+/// within seconds. A corrupt artifact is refused (409).
+#[utoipa::path(post, path = "/v1/models/{id}/promote", tag = "models",
+    params(("id" = String, Path, description = "model version id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ModelView),
+              (status = 403, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 409, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[post("/v1/models/{id}/promote")]
+pub async fn promote_model(
+    _auth: Authed<Admin>,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let version = state.models.promote(&id).await?;
+    if version.kind == crate::recommend::train::REGISTRY_KIND
+        && let Err(e) = state.recommender.refresh().await
+    {
+        tracing::warn!(error = %e, "reload after promote failed; the poller retries");
+    }
+    Ok(HttpResponse::Ok().json(ModelView::from(version)))
+}

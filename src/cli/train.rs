@@ -1,0 +1,153 @@
+//! `recast train recommender`: trains in this process (progress bar on stderr), prints the
+//! holdout evaluation next to the popularity baseline and registers a candidate version.
+//! The same code runs as the `train_recommender` job.
+
+use clap::{Args, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::error::Result;
+use crate::recommend::artifact::ModelKind;
+use crate::recommend::eval::Metrics;
+use crate::recommend::train::{self, TrainParams};
+
+#[derive(Subcommand, Debug)]
+pub enum TrainCommand {
+    /// Train a recommender on the lake's interactions and register it as a candidate.
+    Recommender(RecommenderArgs),
+    /// Fit, forecast and backtest every demand series from the lake's sales.
+    Forecaster(super::train_forecast::ForecasterArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecommenderArgs {
+    #[arg(long, value_enum, default_value = "als")]
+    pub model: ModelKind,
+    /// Latent factors (ALS, hybrid).
+    #[arg(long)]
+    pub factors: Option<usize>,
+    /// ALS sweeps.
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// L2 regularization (ALS).
+    #[arg(long)]
+    pub regularization: Option<f32>,
+    /// Confidence scale: c = 1 + alpha·r (ALS).
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// Cut-off of the evaluation metrics.
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Neighbours kept per item (item-kNN, content).
+    #[arg(long)]
+    pub neighbours: Option<usize>,
+    /// Days at the end of the data held out for evaluation.
+    #[arg(long)]
+    pub holdout_days: Option<f64>,
+    /// Exponential decay of interaction strengths (days); off by default.
+    #[arg(long)]
+    pub half_life_days: Option<f64>,
+    /// BM25 instead of cosine weighting (item-kNN).
+    #[arg(long)]
+    pub bm25: bool,
+    /// Print the registered version as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RecommenderArgs {
+    pub fn params(&self) -> TrainParams {
+        let d = TrainParams::default();
+        TrainParams {
+            model: self.model,
+            factors: self.factors.unwrap_or(d.factors),
+            iterations: self.iterations.unwrap_or(d.iterations),
+            regularization: self.regularization.unwrap_or(d.regularization),
+            alpha: self.alpha.unwrap_or(d.alpha),
+            k: self.k.unwrap_or(d.k),
+            neighbours: self.neighbours.unwrap_or(d.neighbours),
+            holdout_days: self.holdout_days.unwrap_or(d.holdout_days),
+            half_life_days: self.half_life_days,
+            bm25: self.bm25,
+            ..d
+        }
+    }
+}
+
+/// The evaluation table: one row per metric, the model next to the popularity baseline.
+pub fn metrics_table(name: &str, m: &Metrics, baseline: &Metrics) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "metric".to_string(),
+        name.to_string(),
+        "popularity".to_string(),
+    ]);
+    let k = m.k;
+    let rows = [
+        (format!("precision@{k}"), m.precision, baseline.precision),
+        (format!("recall@{k}"), m.recall, baseline.recall),
+        (format!("ndcg@{k}"), m.ndcg, baseline.ndcg),
+        (format!("map@{k}"), m.map, baseline.map),
+        (format!("hit_rate@{k}"), m.hit_rate, baseline.hit_rate),
+        ("coverage".to_string(), m.coverage, baseline.coverage),
+    ];
+    for (label, a, b) in rows {
+        t.add_row(vec![label, format!("{a:.4}"), format!("{b:.4}")]);
+    }
+    t.add_row(vec![
+        "users evaluated".to_string(),
+        m.users.to_string(),
+        baseline.users.to_string(),
+    ]);
+    t
+}
+
+pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
+    let args = match command {
+        TrainCommand::Recommender(args) => args,
+        TrainCommand::Forecaster(args) => return super::train_forecast::run(settings, args).await,
+    };
+    let params = args.params();
+    params.validate()?;
+    let app = App::open(settings).await?;
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress_bar = bar.clone();
+    let report = train::run(&app, &params, move |f, msg| {
+        progress_bar.set_position((f * 1000.0) as u64);
+        progress_bar.set_message(msg.to_string());
+        true
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.version).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{}",
+            metrics_table(params.model.as_str(), &report.metrics, &report.baseline)
+        );
+        println!(
+            "registered {} version {} ({} users, {} items, {} events) as candidate; \
+             promote with `recast models promote {}`",
+            train::REGISTRY_KIND,
+            report.version.id,
+            report.users,
+            report.items,
+            report.events,
+            report.version.id
+        );
+    }
+    app.db.close().await;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! What a trained recommender version stores: the model, the catalogue metadata serving needs
+//! (id, title, category, active), the known users and their training history (for "exclude
+//! seen" and "because you bought X"), and popularity for cold start. One self-contained value,
+//! so serving never reads the lake on a request.
+
+use serde::{Deserialize, Serialize};
+
+use super::RecommendError;
+use super::als::AlsModel;
+use super::content::ContentModel;
+use super::data::{IdMap, ItemRecord};
+use super::hybrid::HybridModel;
+use super::item_knn::ItemKnn;
+use super::popularity::Popularity;
+use super::sparse::SparseRows;
+
+/// The model families `recast train recommender --model` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    Popularity,
+    ItemKnn,
+    Als,
+    Content,
+    Hybrid,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Popularity => "popularity",
+            ModelKind::ItemKnn => "item-knn",
+            ModelKind::Als => "als",
+            ModelKind::Content => "content",
+            ModelKind::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// A fitted model of one family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Model {
+    Popularity(Popularity),
+    ItemKnn(ItemKnn),
+    Als(AlsModel),
+    Content(ContentModel),
+    Hybrid(HybridModel),
+}
+
+impl Model {
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Model::Popularity(_) => ModelKind::Popularity,
+            Model::ItemKnn(_) => ModelKind::ItemKnn,
+            Model::Als(_) => ModelKind::Als,
+            Model::Content(_) => ModelKind::Content,
+            Model::Hybrid(_) => ModelKind::Hybrid,
+        }
+    }
+
+    /// Scores over all items for a known user index and/or a history of `(item, strength)`;
+    /// None when the model has no personal signal for them (the caller falls back to trending).
+    pub fn score(&self, user: Option<u32>, history: &[(u32, f32)]) -> Option<Vec<f32>> {
+        match self {
+            Model::Popularity(p) => Some(p.scores()),
+            _ if history.is_empty() && user.is_none() => None,
+            Model::ItemKnn(m) => Some(m.score(history)),
+            Model::Content(m) => Some(m.score(history)),
+            Model::Als(m) => match user.and_then(|u| m.user_vector(u)) {
+                Some(x) => Some(m.score_vector(x)),
+                None => (!history.is_empty()).then(|| m.score_vector(&m.fold_in(history))),
+            },
+            Model::Hybrid(m) => Some(m.score(user, history)),
+        }
+    }
+
+    /// Up to `k` items similar to `item`, strongest first (never `item` itself).
+    pub fn similar(&self, item: u32, k: usize, categories: &[Option<String>]) -> Vec<(u32, f32)> {
+        let mut out = match self {
+            Model::Popularity(p) => {
+                let cat = categories.get(item as usize).cloned().flatten();
+                let scores = p.scores();
+                p.ranked_trending()
+                    .into_iter()
+                    .filter(|&j| j != item)
+                    .filter(|&j| cat.is_some() && categories.get(j as usize) == Some(&cat))
+                    .map(|j| (j, scores[j as usize]))
+                    .collect()
+            }
+            Model::ItemKnn(m) => m.similar(item),
+            Model::Als(m) => m.similar(item, k),
+            Model::Content(m) => m.similar(item),
+            Model::Hybrid(m) => m.similar(item, k),
+        };
+        out.retain(|e| e.0 != item && e.1.is_finite());
+        out.truncate(k);
+        out
+    }
+}
+
+/// Catalogue metadata serving needs per item index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemMeta {
+    pub item_id: String,
+    pub title: String,
+    pub category: Option<String>,
+    /// Items seen only in interactions (no catalogue row) count as active.
+    pub active: bool,
+}
+
+/// A trained recommender, complete for serving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommenderArtifact {
+    pub items: Vec<ItemMeta>,
+    pub users: Vec<String>,
+    /// users × items interaction strengths the final model was trained on.
+    pub history: SparseRows,
+    pub popularity: Popularity,
+    pub model: Model,
+}
+
+impl RecommenderArtifact {
+    /// Catalogue metadata for an item map, using the catalogue rows where they exist.
+    pub fn item_meta(items: &IdMap, catalogue: &[ItemRecord]) -> Vec<ItemMeta> {
+        let by_id: std::collections::HashMap<&str, &ItemRecord> =
+            catalogue.iter().map(|r| (r.item_id.as_str(), r)).collect();
+        items
+            .ids()
+            .iter()
+            .map(|id| match by_id.get(id.as_str()) {
+                Some(r) => ItemMeta {
+                    item_id: id.clone(),
+                    title: r.title.clone(),
+                    category: r.category.clone(),
+                    active: r.active,
+                },
+                None => ItemMeta {
+                    item_id: id.clone(),
+                    title: id.clone(),
+                    category: None,
+                    active: true,
+                },
+            })
+            .collect()
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, RecommendError> {
+        postcard::to_stdvec(self).map_err(|e| RecommendError::Artifact(e.to_string()))
+    }
+
+    /// Decodes and checks the structure is consistent (sizes agree, indices in range).
+    pub fn decode(bytes: &[u8]) -> Result<RecommenderArtifact, RecommendError> {
+        let a: RecommenderArtifact =
+            postcard::from_bytes(bytes).map_err(|e| RecommendError::Artifact(e.to_string()))?;
+        let n = a.items.len();
+        let bad = |what: &str| RecommendError::Artifact(format!("inconsistent {what}"));
+        a.history
+            .validate()
+            .map_err(|e| bad(&format!("history: {e}")))?;
+        if a.history.cols != n || a.history.rows() != a.users.len() {
+            return Err(bad("history shape"));
+        }
+        if a.popularity.popularity.len() != n || a.popularity.trending.len() != n {
+            return Err(bad("popularity length"));
+        }
+        let check_rows = |s: &SparseRows| s.validate().is_ok() && s.cols == n && s.rows() == n;
+        let ok = match &a.model {
+            Model::Popularity(p) => p.popularity.len() == n,
+            Model::ItemKnn(m) => check_rows(&m.neighbours),
+            Model::Content(m) => check_rows(&m.neighbours),
+            Model::Als(m) => {
+                m.factors > 0 && m.items() == n && m.item_factors.len() == n * m.factors
+            }
+            Model::Hybrid(h) => {
+                check_rows(&h.content.neighbours)
+                    && h.als.factors > 0
+                    && h.als.items() == n
+                    && h.als.item_factors.len() == n * h.als.factors
+            }
+        };
+        if !ok {
+            return Err(bad("model shape"));
+        }
+        Ok(a)
+    }
+}

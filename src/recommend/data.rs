@@ -1,0 +1,408 @@
+//! Training data: interactions from the lake turned into a weighted, optionally time-decayed
+//! user×item CSR matrix, and the item catalogue (latest row per item).
+//!
+//! Why weights: an implicit-feedback model needs one number per (user, item); a purchase says
+//! more than a view, so events are summed with per-type weights. Why decay: tastes drift, and a
+//! half-life makes last week's clicks count more than last year's without a hard cut-off.
+
+use std::collections::HashMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sprs::{CsMat, TriMat};
+
+use super::RecommendError;
+use crate::lake::Lake;
+
+/// Weight of one event by type. `rating` uses the event's value (missing value counts 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EventWeights {
+    pub view: f64,
+    pub click: f64,
+    pub add_to_cart: f64,
+    pub purchase: f64,
+}
+
+impl Default for EventWeights {
+    fn default() -> Self {
+        EventWeights {
+            view: 1.0,
+            click: 2.0,
+            add_to_cart: 4.0,
+            purchase: 8.0,
+        }
+    }
+}
+
+impl EventWeights {
+    /// The weight of an event, or None for an unknown type.
+    pub fn weight(&self, event_type: &str, value: Option<f64>) -> Option<f64> {
+        Some(match event_type {
+            "view" => self.view,
+            "click" => self.click,
+            "add_to_cart" => self.add_to_cart,
+            "purchase" => self.purchase,
+            "rating" => value.filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0),
+            _ => return None,
+        })
+    }
+}
+
+/// One weighted event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    pub user_id: String,
+    pub item_id: String,
+    pub event_type: String,
+    /// Weight before time decay.
+    pub weight: f64,
+    /// UTC microseconds.
+    pub ts: i64,
+}
+
+/// String ids ↔ dense indices, in first-seen order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdMap {
+    ids: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+impl IdMap {
+    pub fn new() -> IdMap {
+        IdMap::default()
+    }
+
+    pub fn from_ids(ids: Vec<String>) -> IdMap {
+        let mut map = IdMap::new();
+        for id in ids {
+            map.insert(&id);
+        }
+        map
+    }
+
+    /// Rebuilds the lookup table (after deserializing).
+    pub fn reindex(&mut self) {
+        self.index = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+    }
+
+    pub fn insert(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.push(id.to_string());
+        self.index.insert(id.to_string(), i);
+        i
+    }
+
+    pub fn get(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    pub fn id(&self, i: u32) -> &str {
+        &self.ids[i as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+}
+
+/// One catalogue item (the latest `items` row for its id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub item_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub tags: Vec<String>,
+    pub price: Option<f64>,
+    pub active: bool,
+    /// UTC microseconds.
+    pub updated_at: i64,
+}
+
+/// How to turn interactions into matrix values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct MatrixOptions {
+    pub weights: EventWeights,
+    /// Exponential decay: an event `half_life_days` older than `now` counts half.
+    pub half_life_days: Option<f64>,
+}
+
+/// The weighted user×item matrix and its id maps.
+#[derive(Debug, Clone)]
+pub struct InteractionMatrix {
+    pub users: IdMap,
+    pub items: IdMap,
+    /// CSR, users × items; duplicate events summed.
+    pub matrix: CsMat<f64>,
+}
+
+/// Decay factor of an event at `ts` seen from `now` (both UTC microseconds).
+pub fn decay(ts: i64, now: i64, half_life_days: Option<f64>) -> f64 {
+    match half_life_days {
+        Some(h) if h > 0.0 => {
+            let age_days = ((now - ts).max(0) as f64) / 86_400e6;
+            0.5f64.powf(age_days / h)
+        }
+        _ => 1.0,
+    }
+}
+
+/// Builds the CSR matrix. `items` fixes the item index space (the catalogue), and items only
+/// seen in interactions are appended; users are indexed in first-seen order.
+pub fn build_matrix(
+    interactions: &[Interaction],
+    items: IdMap,
+    options: &MatrixOptions,
+    now: i64,
+) -> InteractionMatrix {
+    let mut users = IdMap::new();
+    let mut items = items;
+    let mut triplets = Vec::with_capacity(interactions.len());
+    for e in interactions {
+        let w = e.weight * decay(e.ts, now, options.half_life_days);
+        if w <= 0.0 {
+            continue;
+        }
+        let u = users.insert(&e.user_id);
+        let i = items.insert(&e.item_id);
+        triplets.push((u as usize, i as usize, w));
+    }
+    let matrix = matrix_from_triplets(users.len(), items.len(), &triplets);
+    InteractionMatrix {
+        users,
+        items,
+        matrix,
+    }
+}
+
+/// CSR from `(row, col, value)` triplets, duplicates summed.
+pub fn matrix_from_triplets(rows: usize, cols: usize, t: &[(usize, usize, f64)]) -> CsMat<f64> {
+    let mut tri = TriMat::with_capacity((rows, cols), t.len());
+    for &(r, c, v) in t {
+        tri.add_triplet(r, c, v);
+    }
+    tri.to_csr()
+}
+
+fn text_col<'a>(
+    batch: &'a RecordBatch,
+    dataset: &'static str,
+    column: &'static str,
+) -> Result<&'a arrow_array::StringArray, RecommendError> {
+    batch
+        .column_by_name(column)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or(RecommendError::Schema {
+            dataset,
+            column,
+            detail: "missing or not UTF-8".into(),
+        })
+}
+
+fn ts_col<'a>(
+    batch: &'a RecordBatch,
+    dataset: &'static str,
+    column: &'static str,
+) -> Result<&'a arrow_array::PrimitiveArray<TimestampMicrosecondType>, RecommendError> {
+    batch
+        .column_by_name(column)
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or(RecommendError::Schema {
+            dataset,
+            column,
+            detail: "missing or not a microsecond timestamp".into(),
+        })
+}
+
+fn opt_text(a: &arrow_array::StringArray, i: usize) -> Option<String> {
+    (!a.is_null(i)).then(|| a.value(i).to_string())
+}
+
+/// Interactions from Arrow batches of the canonical `interactions` schema.
+pub fn interactions_from_batches(
+    batches: &[RecordBatch],
+    weights: &EventWeights,
+) -> Result<Vec<Interaction>, RecommendError> {
+    const DS: &str = "interactions";
+    let mut out = Vec::new();
+    for b in batches {
+        let users = text_col(b, DS, "user_id")?;
+        let items = text_col(b, DS, "item_id")?;
+        let types = text_col(b, DS, "event_type")?;
+        let ts = ts_col(b, DS, "ts")?;
+        let values = b
+            .column_by_name("value")
+            .and_then(|c| c.as_primitive_opt::<Float64Type>());
+        for i in 0..b.num_rows() {
+            if users.is_null(i) || items.is_null(i) || types.is_null(i) || ts.is_null(i) {
+                continue;
+            }
+            let value = values.and_then(|v| (!v.is_null(i)).then(|| v.value(i)));
+            let Some(weight) = weights.weight(types.value(i), value) else {
+                continue;
+            };
+            out.push(Interaction {
+                user_id: users.value(i).to_string(),
+                item_id: items.value(i).to_string(),
+                event_type: types.value(i).to_string(),
+                weight,
+                ts: ts.value(i),
+            });
+        }
+    }
+    out.sort_by_key(|e| e.ts);
+    Ok(out)
+}
+
+/// The latest row per item from batches of the canonical `items` schema, in item id order.
+pub fn items_from_batches(batches: &[RecordBatch]) -> Result<Vec<ItemRecord>, RecommendError> {
+    const DS: &str = "items";
+    let mut latest: HashMap<String, ItemRecord> = HashMap::new();
+    for b in batches {
+        let ids = text_col(b, DS, "item_id")?;
+        let titles = text_col(b, DS, "title")?;
+        let descriptions = text_col(b, DS, "description")?;
+        let categories = text_col(b, DS, "category")?;
+        let brands = text_col(b, DS, "brand")?;
+        let updated = ts_col(b, DS, "updated_at")?;
+        let prices = b
+            .column_by_name("price")
+            .and_then(|c| c.as_primitive_opt::<Float64Type>());
+        let active = b
+            .column_by_name("active")
+            .and_then(|c| c.as_boolean_opt())
+            .ok_or(RecommendError::Schema {
+                dataset: DS,
+                column: "active",
+                detail: "missing or not boolean".into(),
+            })?;
+        let tags = b
+            .column_by_name("tags")
+            .and_then(|c| c.as_list_opt::<i32>());
+        for i in 0..b.num_rows() {
+            if ids.is_null(i) || updated.is_null(i) {
+                continue;
+            }
+            let record = ItemRecord {
+                item_id: ids.value(i).to_string(),
+                title: opt_text(titles, i).unwrap_or_default(),
+                description: opt_text(descriptions, i),
+                category: opt_text(categories, i),
+                brand: opt_text(brands, i),
+                tags: tags
+                    .filter(|t| !t.is_null(i))
+                    .map(|t| {
+                        let v = t.value(i);
+                        let s = v.as_string::<i32>();
+                        (0..s.len())
+                            .filter(|&j| !s.is_null(j))
+                            .map(|j| s.value(j).to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                price: prices.and_then(|p| (!p.is_null(i)).then(|| p.value(i))),
+                active: !active.is_null(i) && active.value(i),
+                updated_at: updated.value(i),
+            };
+            match latest.get(&record.item_id) {
+                Some(old) if old.updated_at > record.updated_at => {}
+                _ => {
+                    latest.insert(record.item_id.clone(), record);
+                }
+            }
+        }
+    }
+    let mut items: Vec<ItemRecord> = latest.into_values().collect();
+    items.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+    Ok(items)
+}
+
+/// Reads weighted interactions with `dt` in `from..=to` from the lake.
+pub async fn read_interactions(
+    lake: &Lake,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    weights: &EventWeights,
+) -> Result<Vec<Interaction>, RecommendError> {
+    let batches = lake.read("interactions", from, to).await?;
+    interactions_from_batches(&batches, weights)
+}
+
+/// Reads the catalogue (latest row per item) from the lake.
+pub async fn read_items(lake: &Lake) -> Result<Vec<ItemRecord>, RecommendError> {
+    let batches = lake.read("items", None, None).await?;
+    items_from_batches(&batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(u: &str, i: &str, t: &str, w: f64, ts: i64) -> Interaction {
+        Interaction {
+            user_id: u.into(),
+            item_id: i.into(),
+            event_type: t.into(),
+            weight: w,
+            ts,
+        }
+    }
+
+    #[test]
+    fn weights_by_type_and_rating_value() {
+        let w = EventWeights::default();
+        assert_eq!(w.weight("view", None), Some(1.0));
+        assert_eq!(w.weight("purchase", Some(3.0)), Some(8.0));
+        assert_eq!(w.weight("rating", Some(4.5)), Some(4.5));
+        assert_eq!(w.weight("rating", None), Some(0.0));
+        assert_eq!(w.weight("wishlist", None), None);
+    }
+
+    #[test]
+    fn matrix_sums_duplicates_and_decays() {
+        let day = 86_400_000_000i64;
+        let now = 10 * day;
+        let events = vec![
+            ev("u1", "a", "view", 1.0, now),
+            ev("u1", "a", "purchase", 8.0, now - 7 * day),
+            ev("u2", "b", "click", 2.0, now),
+        ];
+        let catalog = IdMap::from_ids(vec!["z".into()]);
+        let m = build_matrix(
+            &events,
+            catalog,
+            &MatrixOptions {
+                weights: EventWeights::default(),
+                half_life_days: Some(7.0),
+            },
+            now,
+        );
+        assert_eq!(m.items.ids(), ["z", "a", "b"]);
+        assert_eq!(m.matrix.shape(), (2, 3));
+        let v = *m.matrix.get(0, 1).unwrap();
+        assert!((v - 5.0).abs() < 1e-9, "1 + 8/2 = {v}");
+        assert_eq!(m.matrix.get(1, 2), Some(&2.0));
+        assert_eq!(m.matrix.get(0, 0), None);
+    }
+}

@@ -1,0 +1,242 @@
+//! Offline evaluation on a time-based holdout: train on the past, rank the full catalogue for
+//! each test user (items they already interacted with in training excluded, as serving does),
+//! and score the top k against what they did next. Always reported next to the popularity
+//! baseline, because a model that cannot beat "most popular" is not worth serving.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sprs::CsMat;
+
+use super::data::Interaction;
+
+/// How to cut the holdout.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Holdout {
+    /// Events in the last `days` days (relative to the newest event) are the test set.
+    LastDays { days: f64 },
+    /// Each user's last `k` events are the test set (users with more than `k` events).
+    LastPerUser { k: usize },
+}
+
+/// Train events and test events; the same `Interaction` rows, split.
+#[derive(Debug, Clone, Default)]
+pub struct Split {
+    pub train: Vec<Interaction>,
+    pub test: Vec<Interaction>,
+}
+
+/// Splits events (any order) by time.
+pub fn split(events: &[Interaction], holdout: Holdout) -> Split {
+    let mut s = Split::default();
+    match holdout {
+        Holdout::LastDays { days } => {
+            let newest = events.iter().map(|e| e.ts).max().unwrap_or(0);
+            let cutoff = newest - (days * 86_400e6) as i64;
+            for e in events {
+                if e.ts > cutoff {
+                    s.test.push(e.clone());
+                } else {
+                    s.train.push(e.clone());
+                }
+            }
+        }
+        Holdout::LastPerUser { k } => {
+            let mut by_user: HashMap<&str, Vec<&Interaction>> = HashMap::new();
+            for e in events {
+                by_user.entry(&e.user_id).or_default().push(e);
+            }
+            for (_, mut evs) in by_user {
+                evs.sort_by_key(|e| e.ts);
+                let cut = if evs.len() > k {
+                    evs.len() - k
+                } else {
+                    evs.len()
+                };
+                for (n, e) in evs.into_iter().enumerate() {
+                    if n < cut {
+                        s.train.push(e.clone());
+                    } else {
+                        s.test.push(e.clone());
+                    }
+                }
+            }
+            s.train.sort_by_key(|e| e.ts);
+            s.test.sort_by_key(|e| e.ts);
+        }
+    }
+    s
+}
+
+/// Ranking metrics at `k`, averaged over evaluated users.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Metrics {
+    pub k: usize,
+    pub users: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub ndcg: f64,
+    pub map: f64,
+    pub hit_rate: f64,
+    /// Share of the catalogue that appears in at least one user's top k.
+    pub coverage: f64,
+}
+
+/// The best `k` items by score (ties by index), skipping `excluded` ones and non-finite scores.
+pub fn top_k(scores: &[f32], k: usize, excluded: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
+    let mut cand: Vec<(u32, f32)> = scores
+        .iter()
+        .enumerate()
+        .filter(|&(i, s)| s.is_finite() && !excluded(i as u32))
+        .map(|(i, &s)| (i as u32, s))
+        .collect();
+    let cmp = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if cand.len() > k && k > 0 {
+        cand.select_nth_unstable_by(k - 1, cmp);
+        cand.truncate(k);
+    }
+    cand.sort_by(cmp);
+    cand.truncate(k);
+    cand
+}
+
+/// Test relevance per user index: test items the user had not interacted with in training.
+/// Users or items unknown to the training matrix are dropped (a CF model cannot rank them).
+pub fn relevance(
+    test: &[Interaction],
+    users: &super::data::IdMap,
+    items: &super::data::IdMap,
+    train: &CsMat<f64>,
+) -> Vec<(u32, HashSet<u32>)> {
+    let mut rel: HashMap<u32, HashSet<u32>> = HashMap::new();
+    for e in test {
+        if e.weight <= 0.0 {
+            continue;
+        }
+        let (Some(u), Some(i)) = (users.get(&e.user_id), items.get(&e.item_id)) else {
+            continue;
+        };
+        if train.get(u as usize, i as usize).is_some() {
+            continue;
+        }
+        rel.entry(u).or_default().insert(i);
+    }
+    let mut out: Vec<(u32, HashSet<u32>)> = rel.into_iter().collect();
+    out.sort_by_key(|e| e.0);
+    out
+}
+
+/// Evaluates `score(user) -> scores over all items` on the relevance sets.
+pub fn evaluate(
+    score: impl Fn(u32) -> Vec<f32> + Sync,
+    train: &CsMat<f64>,
+    relevant: &[(u32, HashSet<u32>)],
+    k: usize,
+) -> Metrics {
+    let n_items = train.cols();
+    let per_user: Vec<(f64, f64, f64, f64, f64, Vec<u32>)> = relevant
+        .par_iter()
+        .map(|(u, rel)| {
+            let seen: HashSet<usize> = train
+                .outer_view(*u as usize)
+                .map(|r| r.indices().iter().copied().collect())
+                .unwrap_or_default();
+            let ranked = top_k(&score(*u), k, |i| seen.contains(&(i as usize)));
+            let mut hits = 0usize;
+            let mut dcg = 0.0;
+            let mut ap = 0.0;
+            for (rank, (i, _)) in ranked.iter().enumerate() {
+                if rel.contains(i) {
+                    hits += 1;
+                    dcg += 1.0 / ((rank + 2) as f64).log2();
+                    ap += hits as f64 / (rank + 1) as f64;
+                }
+            }
+            let ideal: f64 = (0..rel.len().min(k))
+                .map(|r| 1.0 / ((r + 2) as f64).log2())
+                .sum();
+            let denom = rel.len().min(k).max(1) as f64;
+            (
+                hits as f64 / k as f64,
+                hits as f64 / rel.len() as f64,
+                if ideal > 0.0 { dcg / ideal } else { 0.0 },
+                ap / denom,
+                if hits > 0 { 1.0 } else { 0.0 },
+                ranked.into_iter().map(|(i, _)| i).collect(),
+            )
+        })
+        .collect();
+    let n = per_user.len().max(1) as f64;
+    let mut m = Metrics {
+        k,
+        users: per_user.len(),
+        ..Default::default()
+    };
+    let mut shown: HashSet<u32> = HashSet::new();
+    for (p, r, nd, ap, h, items) in per_user {
+        m.precision += p / n;
+        m.recall += r / n;
+        m.ndcg += nd / n;
+        m.map += ap / n;
+        m.hit_rate += h / n;
+        shown.extend(items);
+    }
+    m.coverage = shown.len() as f64 / n_items.max(1) as f64;
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recommend::data::{IdMap, matrix_from_triplets};
+
+    #[test]
+    fn perfect_and_useless_rankings() {
+        let train = matrix_from_triplets(1, 4, &[(0, 0, 1.0)]);
+        let rel = vec![(0u32, HashSet::from([1u32, 2]))];
+        let perfect = evaluate(|_| vec![9.0, 3.0, 2.0, 1.0], &train, &rel, 2);
+        assert!((perfect.ndcg - 1.0).abs() < 1e-12 && perfect.precision == 1.0);
+        assert_eq!(perfect.map, 1.0);
+        assert_eq!(perfect.coverage, 0.5);
+        let bad = evaluate(|_| vec![9.0, 1.0, 2.0, 3.0], &train, &rel, 1);
+        assert_eq!(bad.hit_rate, 0.0);
+        // Item 0 is seen, so item 3 is first; rank 2 hit: AP = (1/2)/2.
+        let mid = evaluate(|_| vec![9.0, 1.0, 2.0, 3.0], &train, &rel, 2);
+        assert!((mid.map - 0.25).abs() < 1e-12, "{mid:?}");
+    }
+
+    #[test]
+    fn splits_by_days_and_per_user() {
+        let day = 86_400_000_000i64;
+        let ev = |u: &str, i: &str, d: i64| Interaction {
+            user_id: u.into(),
+            item_id: i.into(),
+            event_type: "view".into(),
+            weight: 1.0,
+            ts: d * day,
+        };
+        let evs = vec![
+            ev("a", "x", 1),
+            ev("a", "y", 9),
+            ev("b", "x", 10),
+            ev("b", "z", 2),
+        ];
+        let s = split(&evs, Holdout::LastDays { days: 2.0 });
+        assert_eq!(s.test.len(), 2);
+        let s = split(&evs, Holdout::LastPerUser { k: 1 });
+        assert_eq!(
+            s.test
+                .iter()
+                .map(|e| e.item_id.as_str())
+                .collect::<Vec<_>>(),
+            ["y", "x"]
+        );
+        let users = IdMap::from_ids(vec!["a".into()]);
+        let items = IdMap::from_ids(vec!["x".into(), "y".into()]);
+        let train = matrix_from_triplets(1, 2, &[(0, 0, 1.0)]);
+        let rel = relevance(&s.test, &users, &items, &train);
+        assert_eq!(rel, vec![(0, HashSet::from([1]))]);
+    }
+}

@@ -1,0 +1,471 @@
+//! Serving: the promoted recommender held in memory behind an `ArcSwap`, and the business
+//! rules applied to model scores (active only, exclusions, seen items, category, diversity,
+//! explanations, cold start).
+//!
+//! Why `ArcSwap`: a request takes a reference-counted snapshot of the model with one atomic
+//! load and keeps it for its whole life, so a reload swaps the pointer without blocking or
+//! failing a request in flight. A version that cannot be loaded (missing, corrupt, unreadable)
+//! leaves the old model in place; replicas converge by polling the registry.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+
+use super::RecommendError;
+use super::artifact::{Model, RecommenderArtifact};
+use super::data::IdMap;
+use super::eval::top_k;
+use super::train::REGISTRY_KIND;
+use crate::registry::Registry;
+
+/// Largest `k` a request may ask for.
+pub const MAX_K: usize = 500;
+/// How often a replica checks the registry for a newly promoted version.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Weight a `recent` item of the request gets in the user's history.
+const RECENT_WEIGHT: f32 = 1.0;
+/// History items considered when explaining a recommendation.
+const EXPLAIN_HISTORY: usize = 50;
+
+/// A loaded version, with the lookups requests need precomputed.
+pub struct ServingModel {
+    pub version: String,
+    artifact: RecommenderArtifact,
+    users: IdMap,
+    items: IdMap,
+    categories: Vec<Option<String>>,
+    trending: Vec<u32>,
+    trending_by_category: HashMap<String, Vec<u32>>,
+    popularity_scores: Vec<f32>,
+}
+
+/// One recommendation request.
+#[derive(Debug, Clone, Default)]
+pub struct RecommendRequest {
+    pub user_id: String,
+    pub k: usize,
+    pub category: Option<String>,
+    pub exclude: Vec<String>,
+    pub exclude_seen: bool,
+    /// 0 = pure relevance; 1 = strongest penalty for repeating a category.
+    pub diversity: f32,
+    /// Items the caller saw recently (cold-start context for unknown users).
+    pub recent: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredItem {
+    pub item_id: String,
+    pub rank: usize,
+    pub score: f64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendations {
+    pub user_id: String,
+    pub model_version: String,
+    pub recommendation_id: String,
+    pub items: Vec<ScoredItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimilarItems {
+    pub item_id: String,
+    pub model_version: String,
+    pub items: Vec<ScoredItem>,
+}
+
+/// Validates `k` (1..=MAX_K).
+pub fn check_k(k: usize) -> Result<usize, RecommendError> {
+    if (1..=MAX_K).contains(&k) {
+        Ok(k)
+    } else {
+        Err(RecommendError::invalid(
+            "k",
+            format!("must be between 1 and {MAX_K}"),
+        ))
+    }
+}
+
+impl ServingModel {
+    pub fn new(version: String, artifact: RecommenderArtifact) -> ServingModel {
+        let users = IdMap::from_ids(artifact.users.clone());
+        let items = IdMap::from_ids(artifact.items.iter().map(|m| m.item_id.clone()).collect());
+        let categories: Vec<Option<String>> =
+            artifact.items.iter().map(|m| m.category.clone()).collect();
+        let trending = artifact.popularity.ranked_trending();
+        let trending_by_category = artifact.popularity.trending_by_category(&categories);
+        let popularity_scores = artifact.popularity.scores();
+        ServingModel {
+            popularity_scores,
+            version,
+            artifact,
+            users,
+            items,
+            categories,
+            trending,
+            trending_by_category,
+        }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.artifact.model
+    }
+
+    fn title(&self, i: u32) -> &str {
+        &self.artifact.items[i as usize].title
+    }
+
+    fn popular_reason(&self, i: u32) -> String {
+        match &self.categories[i as usize] {
+            Some(c) => format!("popular in {c}"),
+            None => "popular right now".to_string(),
+        }
+    }
+
+    /// "because you ..." for the history item that supports `j` most, if any does.
+    fn explain(&self, j: u32, history: &[(u32, f32)], recent: &HashSet<u32>) -> Option<String> {
+        let mut best: Option<(u32, f32)> = None;
+        let mut strongest: Vec<&(u32, f32)> = history.iter().collect();
+        strongest.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for &&(h, _) in strongest.iter().take(EXPLAIN_HISTORY) {
+            let s = self.similarity(h, j);
+            if s > 0.0 && best.is_none_or(|b| s > b.1) {
+                best = Some((h, s));
+            }
+        }
+        let (h, _) = best?;
+        let weight = history
+            .iter()
+            .find(|e| e.0 == h)
+            .map(|e| e.1)
+            .unwrap_or(0.0);
+        let title = self.title(h);
+        // Strengths are sums of event weights (purchase 8, cart 4, click 2, view 1).
+        Some(if recent.contains(&h) || weight < 2.0 {
+            format!("because you viewed {title}")
+        } else if weight >= 8.0 {
+            format!("because you bought {title}")
+        } else if weight >= 4.0 {
+            format!("because you added {title} to your cart")
+        } else {
+            format!("because you clicked {title}")
+        })
+    }
+
+    /// Model similarity of two items (0 when the model has none).
+    fn similarity(&self, a: u32, b: u32) -> f32 {
+        let lookup = |rows: &super::sparse::SparseRows| {
+            let (idx, val) = rows.row(a as usize);
+            idx.binary_search(&b).map(|p| val[p]).unwrap_or(0.0)
+        };
+        let cosine = |m: &super::als::AlsModel| {
+            let (k, n) = (m.factors, m.items());
+            if a as usize >= n || b as usize >= n {
+                return 0.0;
+            }
+            let x = &m.item_factors[a as usize * k..(a as usize + 1) * k];
+            let y = &m.item_factors[b as usize * k..(b as usize + 1) * k];
+            let d = x.iter().map(|v| v * v).sum::<f32>().sqrt()
+                * y.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if d > 0.0 {
+                x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>() / d
+            } else {
+                0.0
+            }
+        };
+        match &self.artifact.model {
+            Model::Popularity(_) => 0.0,
+            Model::ItemKnn(m) => lookup(&m.neighbours),
+            Model::Content(m) => lookup(&m.neighbours),
+            Model::Als(m) => cosine(m),
+            Model::Hybrid(h) => {
+                h.cf_weight * cosine(&h.als) + (1.0 - h.cf_weight) * lookup(&h.content.neighbours)
+            }
+        }
+    }
+
+    /// Applies every serving rule to the model's scores.
+    pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, RecommendError> {
+        let k = check_k(req.k)?;
+        let user = self.users.get(&req.user_id);
+        let mut history: Vec<(u32, f32)> = match user {
+            Some(u) => {
+                let (idx, val) = self.artifact.history.row(u as usize);
+                idx.iter().copied().zip(val.iter().copied()).collect()
+            }
+            None => Vec::new(),
+        };
+        let recent: HashSet<u32> = req
+            .recent
+            .iter()
+            .filter_map(|id| self.items.get(id))
+            .collect();
+        for &r in &recent {
+            if !history.iter().any(|e| e.0 == r) {
+                history.push((r, RECENT_WEIGHT));
+            }
+        }
+        let excluded: HashSet<u32> = req
+            .exclude
+            .iter()
+            .filter_map(|id| self.items.get(id))
+            .collect();
+        let seen: HashSet<u32> = if req.exclude_seen {
+            history.iter().map(|e| e.0).collect()
+        } else {
+            HashSet::new()
+        };
+        let allowed = |i: u32| {
+            let meta = &self.artifact.items[i as usize];
+            meta.active
+                && !excluded.contains(&i)
+                && !seen.contains(&i)
+                && req
+                    .category
+                    .as_ref()
+                    .is_none_or(|c| meta.category.as_ref() == Some(c))
+        };
+        // A pool larger than k leaves the diversity re-ranking room to choose.
+        let pool = if req.diversity > 0.0 {
+            (k * 5).min(self.items.len())
+        } else {
+            k
+        };
+        let mut picked: Vec<(u32, f32, String)> = Vec::new();
+        let personal_user = user.filter(|_| !matches!(self.artifact.model, Model::Popularity(_)));
+        if let Some(scores) = self.artifact.model.score(personal_user, &history)
+            && !matches!(self.artifact.model, Model::Popularity(_))
+        {
+            for (i, s) in top_k(&scores, pool, |i| !allowed(i)) {
+                if s > 0.0 {
+                    let reason = self
+                        .explain(i, &history, &recent)
+                        .unwrap_or_else(|| "recommended for you".to_string());
+                    picked.push((i, s, reason));
+                }
+            }
+        }
+        // Fill from trending (in the requested category when given): cold start, or not enough
+        // personal candidates.
+        if picked.len() < pool {
+            let ranked = match &req.category {
+                Some(c) => self
+                    .trending_by_category
+                    .get(c)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+                None => self.trending.as_slice(),
+            };
+            let have: HashSet<u32> = picked.iter().map(|p| p.0).collect();
+            let scores = &self.popularity_scores;
+            let floor = picked.last().map(|p| p.1).unwrap_or(f32::INFINITY);
+            let max_pop = scores
+                .iter()
+                .cloned()
+                .fold(0f32, f32::max)
+                .max(f32::MIN_POSITIVE);
+            for &i in ranked {
+                if picked.len() >= pool {
+                    break;
+                }
+                if have.contains(&i) || !allowed(i) {
+                    continue;
+                }
+                // Fill scores stay below every personal score and keep trending order.
+                let s = if floor.is_finite() {
+                    floor * 0.5 * (scores[i as usize] / max_pop)
+                } else {
+                    scores[i as usize]
+                };
+                picked.push((i, s, self.popular_reason(i)));
+            }
+        }
+        let chosen = diversify(picked, k, req.diversity, &self.categories);
+        Ok(Recommendations {
+            user_id: req.user_id.clone(),
+            model_version: self.version.clone(),
+            recommendation_id: uuid::Uuid::new_v4().to_string(),
+            items: chosen
+                .into_iter()
+                .enumerate()
+                .map(|(r, (i, s, reason))| ScoredItem {
+                    item_id: self.artifact.items[i as usize].item_id.clone(),
+                    rank: r + 1,
+                    score: s as f64,
+                    reason,
+                })
+                .collect(),
+        })
+    }
+
+    /// Items similar to `item_id` (active ones only).
+    pub fn similar(&self, item_id: &str, k: usize) -> Result<SimilarItems, RecommendError> {
+        let k = check_k(k)?;
+        let i = self
+            .items
+            .get(item_id)
+            .ok_or_else(|| RecommendError::UnknownItem(item_id.to_string()))?;
+        let title = self.title(i).to_string();
+        let verb = match self.artifact.model {
+            Model::ItemKnn(_) | Model::Als(_) => "often chosen with",
+            _ => "similar to",
+        };
+        let mut out = self
+            .artifact
+            .model
+            .similar(i, self.items.len(), &self.categories);
+        out.retain(|&(j, _)| self.artifact.items[j as usize].active);
+        out.truncate(k);
+        Ok(SimilarItems {
+            item_id: item_id.to_string(),
+            model_version: self.version.clone(),
+            items: out
+                .into_iter()
+                .enumerate()
+                .map(|(r, (j, s))| ScoredItem {
+                    item_id: self.artifact.items[j as usize].item_id.clone(),
+                    rank: r + 1,
+                    score: s as f64,
+                    reason: format!("{verb} {title}"),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Greedy re-ranking: each step takes the candidate maximising
+/// `(1 − d)·relevance − d·(share of already picked items in its category)`, relevance being
+/// the score scaled to 0..=1 over the pool. `d = 0` keeps the score order.
+pub fn diversify(
+    mut pool: Vec<(u32, f32, String)>,
+    k: usize,
+    d: f32,
+    categories: &[Option<String>],
+) -> Vec<(u32, f32, String)> {
+    if d <= 0.0 || pool.len() <= 1 {
+        pool.truncate(k);
+        return pool;
+    }
+    let (lo, hi) = pool
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+    let span = (hi - lo).max(f32::MIN_POSITIVE);
+    let mut counts: HashMap<Option<&String>, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(k);
+    while out.len() < k && !pool.is_empty() {
+        let n = out.len().max(1) as f32;
+        let (best, _) = pool
+            .iter()
+            .enumerate()
+            .map(|(pos, p)| {
+                let cat = categories.get(p.0 as usize).and_then(|c| c.as_ref());
+                let same = *counts.get(&cat).unwrap_or(&0) as f32;
+                (pos, (1.0 - d) * (p.1 - lo) / span - d * same / n)
+            })
+            .fold((0, f32::NEG_INFINITY), |b, c| if c.1 > b.1 { c } else { b });
+        let p = pool.remove(best);
+        *counts
+            .entry(categories.get(p.0 as usize).and_then(|c| c.as_ref()))
+            .or_default() += 1;
+        out.push(p);
+    }
+    out
+}
+
+/// The promoted model of this process, reloaded when the registry's promoted version changes.
+pub struct ServingHandle {
+    current: ArcSwapOption<ServingModel>,
+    registry: Registry,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl ServingHandle {
+    pub fn new(registry: Registry) -> Arc<ServingHandle> {
+        Arc::new(ServingHandle {
+            current: ArcSwapOption::empty(),
+            registry,
+            reload: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The model now serving, if any.
+    pub fn current(&self) -> Option<Arc<ServingModel>> {
+        self.current.load_full()
+    }
+
+    /// The model now serving, loading the promoted version first when none is loaded yet.
+    pub async fn get(&self) -> Result<Arc<ServingModel>, RecommendError> {
+        if let Some(m) = self.current() {
+            return Ok(m);
+        }
+        self.refresh().await?;
+        self.current().ok_or(RecommendError::NoModel)
+    }
+
+    /// Loads the promoted version when it differs from the one serving. On any failure the
+    /// old model stays; returns whether a swap happened.
+    pub async fn refresh(&self) -> Result<bool, RecommendError> {
+        let _one_at_a_time = self.reload.lock().await;
+        let Some(promoted) = self.registry.promoted(REGISTRY_KIND).await? else {
+            return Ok(false);
+        };
+        if self.current().is_some_and(|m| m.version == promoted.id) {
+            return Ok(false);
+        }
+        let bytes = self.registry.load(&promoted).await?;
+        let id = promoted.id.clone();
+        let model = tokio::task::spawn_blocking(move || {
+            RecommenderArtifact::decode(&bytes).map(|a| ServingModel::new(id, a))
+        })
+        .await
+        .map_err(|e| RecommendError::Artifact(format!("decoder thread failed: {e}")))??;
+        self.current.store(Some(Arc::new(model)));
+        tracing::info!(version = %promoted.id, "recommender model loaded");
+        Ok(true)
+    }
+
+    /// Polls the registry every [`POLL_INTERVAL`] until the handle is dropped.
+    pub fn spawn_poller(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<ServingHandle> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(handle) = weak.upgrade() else { return };
+                if let Err(e) = handle.refresh().await {
+                    tracing::warn!(error = %e, "recommender reload failed; keeping the current model");
+                }
+                drop(handle);
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diversity_spreads_categories() {
+        let cats = vec![Some("a".to_string()), Some("a".into()), Some("b".into())];
+        let pool = vec![
+            (0, 1.0, String::new()),
+            (1, 0.9, String::new()),
+            (2, 0.5, String::new()),
+        ];
+        let plain: Vec<u32> = diversify(pool.clone(), 2, 0.0, &cats)
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(plain, vec![0, 1]);
+        let diverse: Vec<u32> = diversify(pool, 2, 0.8, &cats).iter().map(|p| p.0).collect();
+        assert_eq!(diverse, vec![0, 2]);
+        assert!(check_k(0).is_err() && check_k(501).is_err() && check_k(500).is_ok());
+    }
+}

@@ -1,0 +1,228 @@
+//! Model registry, shared by recommenders and forecasters: every training run becomes a
+//! version with its parameters, data snapshot and offline metrics; an artifact in the lake
+//! store (`models/<kind>/<id>/model.bin` + `metadata.json`) and a row in the metadata DB.
+//! Promotion swaps what serving uses; rollback re-promotes the version promoted before.
+//!
+//! Why both places: the DB row is what every replica agrees on (one promoted version per kind,
+//! changed in one transaction), the lake holds the bytes (large, immutable, readable by other
+//! tools). The artifact is sealed (`format`) so a corrupt file is refused with a clear error
+//! and a replica keeps serving the model it has.
+
+pub mod format;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
+use serde::Serialize;
+
+use crate::db::models::{self, ModelRow};
+use crate::db::{Db, DbError, ms_to_rfc3339, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("model version `{0}` not found")]
+    NotFound(String),
+    #[error("no promoted `{0}` version to roll back from, or none promoted before it")]
+    NothingToRollBack(String),
+    #[error("artifact of model version `{version}` is corrupt: {detail}")]
+    Corrupt { version: String, detail: String },
+    #[error(
+        "artifact of model version `{version}` has format {format}, this build reads format {}",
+        format::FORMAT_VERSION
+    )]
+    UnsupportedFormat { version: String, format: u32 },
+    #[error("invalid {field}: {detail}")]
+    Invalid { field: String, detail: String },
+    #[error("model store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(e: sqlx::Error) -> Self {
+        RegistryError::Db(DbError::Query(e))
+    }
+}
+
+/// Status of a version.
+pub const CANDIDATE: &str = "candidate";
+pub const PROMOTED: &str = "promoted";
+pub const RETIRED: &str = "retired";
+
+/// A version as callers see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVersion {
+    pub id: String,
+    pub kind: String,
+    /// candidate, promoted or retired
+    pub status: String,
+    pub params: serde_json::Value,
+    /// Lake commit id of the training data.
+    pub data_snapshot: Option<i64>,
+    pub metrics: serde_json::Value,
+    pub artifact_path: String,
+    /// SHA-256 of `model.bin`, hex.
+    pub checksum: String,
+    pub size_bytes: i64,
+    pub created_at: String,
+    pub promoted_at: Option<String>,
+}
+
+impl From<ModelRow> for ModelVersion {
+    fn from(r: ModelRow) -> Self {
+        ModelVersion {
+            params: serde_json::from_str(&r.params).unwrap_or(serde_json::Value::Null),
+            metrics: serde_json::from_str(&r.metrics).unwrap_or(serde_json::Value::Null),
+            id: r.id,
+            kind: r.kind,
+            status: r.status,
+            data_snapshot: r.data_snapshot,
+            artifact_path: r.artifact_path,
+            checksum: r.checksum,
+            size_bytes: r.size_bytes,
+            created_at: ms_to_rfc3339(r.created_at),
+            promoted_at: r.promoted_at.map(ms_to_rfc3339),
+        }
+    }
+}
+
+/// What a training run hands over.
+pub struct NewVersion {
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub data_snapshot: Option<i64>,
+    pub metrics: serde_json::Value,
+    /// The payload (the envelope is added here).
+    pub artifact: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    db: Db,
+    store: Arc<dyn ObjectStore>,
+}
+
+fn valid_kind(kind: &str) -> Result<(), RegistryError> {
+    let ok = !kind.is_empty()
+        && kind.len() <= 64
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid {
+            field: "kind".into(),
+            detail: format!("`{kind}` must be 1-64 of a-z, 0-9, _ and -"),
+        })
+    }
+}
+
+impl Registry {
+    pub fn new(db: Db, store: Arc<dyn ObjectStore>) -> Registry {
+        Registry { db, store }
+    }
+
+    /// Writes the artifact and metadata, then inserts the row (status `candidate`): a crash in
+    /// between leaves unreferenced files, never a row without its artifact.
+    pub async fn register(&self, v: NewVersion) -> Result<ModelVersion, RegistryError> {
+        valid_kind(&v.kind)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let dir = format!("models/{}/{id}", v.kind);
+        let sealed = format::seal(&v.artifact);
+        let checksum = format::sha256_hex(&sealed);
+        let row = ModelRow {
+            id: id.clone(),
+            kind: v.kind,
+            status: CANDIDATE.into(),
+            params: v.params.to_string(),
+            data_snapshot: v.data_snapshot,
+            metrics: v.metrics.to_string(),
+            artifact_path: format!("{dir}/model.bin"),
+            checksum,
+            size_bytes: sealed.len() as i64,
+            created_at: now_ms(),
+            promoted_at: None,
+        };
+        let metadata = ModelVersion::from(row.clone());
+        self.store
+            .put(
+                &ObjectPath::from(row.artifact_path.as_str()),
+                Bytes::from(sealed).into(),
+            )
+            .await?;
+        let meta_json = serde_json::to_vec_pretty(&metadata).unwrap_or_default();
+        self.store
+            .put(
+                &ObjectPath::from(format!("{dir}/metadata.json")),
+                Bytes::from(meta_json).into(),
+            )
+            .await?;
+        models::insert(&self.db, &row).await?;
+        Ok(metadata)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<ModelVersion, RegistryError> {
+        models::get(&self.db, id)
+            .await?
+            .map(ModelVersion::from)
+            .ok_or_else(|| RegistryError::NotFound(id.to_string()))
+    }
+
+    pub async fn list(
+        &self,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ModelVersion>, RegistryError> {
+        Ok(models::list(&self.db, kind, limit)
+            .await?
+            .into_iter()
+            .map(ModelVersion::from)
+            .collect())
+    }
+
+    pub async fn promoted(&self, kind: &str) -> Result<Option<ModelVersion>, RegistryError> {
+        Ok(models::promoted(&self.db, kind)
+            .await?
+            .map(ModelVersion::from))
+    }
+
+    /// Checks the artifact first: a corrupt version is never promoted.
+    pub async fn promote(&self, id: &str) -> Result<ModelVersion, RegistryError> {
+        let v = self.get(id).await?;
+        self.load(&v).await?;
+        if !models::promote(&self.db, &v.kind, id, now_ms()).await? {
+            return Err(RegistryError::NotFound(id.to_string()));
+        }
+        self.get(id).await
+    }
+
+    /// Re-promotes the version promoted before the current one; returns it.
+    pub async fn rollback(&self, kind: &str) -> Result<ModelVersion, RegistryError> {
+        valid_kind(kind)?;
+        match models::rollback(&self.db, kind).await? {
+            Some((_, restored)) => self.get(&restored).await,
+            None => Err(RegistryError::NothingToRollBack(kind.to_string())),
+        }
+    }
+
+    /// The artifact payload, verified against the envelope and the recorded checksum.
+    pub async fn load(&self, v: &ModelVersion) -> Result<Vec<u8>, RegistryError> {
+        let bytes = self
+            .store
+            .get(&ObjectPath::from(v.artifact_path.as_str()))
+            .await?
+            .bytes()
+            .await?;
+        if format::sha256_hex(&bytes) != v.checksum {
+            return Err(RegistryError::Corrupt {
+                version: v.id.clone(),
+                detail: "checksum mismatch with the registry row".into(),
+            });
+        }
+        Ok(format::open(&bytes, &v.id)?.to_vec())
+    }
+}

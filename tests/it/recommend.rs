@@ -1,0 +1,855 @@
+//! Recommenders through their real interfaces: models against planted structure and dense
+//! reference numbers, training from the lake, the registry (promote, rollback, corrupt
+//! artifacts) and every serving rule over HTTP.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use chrono::NaiveDate;
+use rand::{Rng, SeedableRng};
+use recast::app::App;
+use recast::auth::Role;
+use recast::etl::Dataset;
+use recast::lake::Area;
+use recast::recommend::artifact::ModelKind;
+use recast::recommend::data::{Interaction, matrix_from_triplets};
+use recast::recommend::item_knn::{ItemKnn, Weighting};
+use recast::recommend::train::{TrainParams, train_on};
+use recast::registry::Registry;
+use serde_json::Value;
+
+use crate::common::{TestEnv, TestServer, expect_problem};
+
+const DAY: i64 = 86_400_000_000;
+/// 2026-01-01T00:00:00Z in microseconds.
+const T0: i64 = 1_767_225_600_000_000;
+
+fn ev(user: &str, item: &str, event_type: &str, ts: i64) -> Interaction {
+    Interaction {
+        user_id: user.into(),
+        item_id: item.into(),
+        event_type: event_type.into(),
+        weight: match event_type {
+            "purchase" => 8.0,
+            "add_to_cart" => 4.0,
+            "click" => 2.0,
+            _ => 1.0,
+        },
+        ts,
+    }
+}
+
+#[test]
+fn als_recovers_planted_groups_far_above_popularity() {
+    // 10 groups of 10 items; each user touches 6 items of their own group (the last 2 in the
+    // final day are held out) and one random item anywhere (noise); a few items of group 0 are
+    // globally popular so the popularity baseline has a real ranking to offer.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut events = Vec::new();
+    for u in 0..300 {
+        let g = u % 10;
+        let mut items: Vec<usize> = (0..10).map(|j| g * 10 + j).collect();
+        for j in (1..items.len()).rev() {
+            items.swap(j, rng.random_range(0..=j));
+        }
+        let user = format!("u{u}");
+        for (n, &i) in items.iter().take(6).enumerate() {
+            let ts = if n < 4 {
+                T0 + n as i64 * DAY
+            } else {
+                T0 + 10 * DAY + n as i64
+            };
+            events.push(ev(&user, &format!("i{i}"), "click", ts));
+        }
+        let noise = rng.random_range(0..100);
+        events.push(ev(&user, &format!("i{noise}"), "view", T0 + 2 * DAY));
+        if u % 3 == 0 {
+            events.push(ev(
+                &user,
+                &format!("i{}", rng.random_range(0..3)),
+                "view",
+                T0 + DAY,
+            ));
+        }
+    }
+    let params = TrainParams {
+        model: ModelKind::Als,
+        factors: 16,
+        iterations: 15,
+        regularization: 0.05,
+        alpha: 10.0,
+        holdout_days: 1.0,
+        ..Default::default()
+    };
+    let trained = train_on(&events, &[], &params, &|_, _| true).unwrap();
+    let (m, b) = (trained.metrics, trained.baseline);
+    eprintln!("planted: ALS {m:?}\npopularity {b:?}");
+    assert_eq!(m.users, 300, "every user has held-out items");
+    assert!(m.ndcg > 0.5, "ALS NDCG@10 {:.3}", m.ndcg);
+    assert!(
+        m.ndcg > 3.0 * b.ndcg,
+        "ALS {:.3} vs popularity {:.3}",
+        m.ndcg,
+        b.ndcg
+    );
+    assert!(
+        m.hit_rate > 0.9 && m.coverage > b.coverage,
+        "{m:?} vs {b:?}"
+    );
+}
+
+#[test]
+fn item_knn_equals_a_dense_reference() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (users, items) = (40, 25);
+    let mut dense = vec![vec![0f64; items]; users];
+    let mut triplets = Vec::new();
+    for (u, row) in dense.iter_mut().enumerate() {
+        for (i, cell) in row.iter_mut().enumerate() {
+            if rng.random::<f64>() < 0.2 {
+                let v = rng.random_range(1..5) as f64;
+                *cell = v;
+                triplets.push((u, i, v));
+            }
+        }
+    }
+    let x = matrix_from_triplets(users, items, &triplets);
+    let col = |i: usize| -> Vec<f64> { dense.iter().map(|r| r[i]).collect() };
+    let reference = |a: usize, b: usize| -> f64 {
+        let (p, q) = (col(a), col(b));
+        let dot: f64 = p.iter().zip(&q).map(|(x, y)| x * y).sum();
+        let n = p.iter().map(|x| x * x).sum::<f64>().sqrt()
+            * q.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if n > 0.0 { dot / n } else { 0.0 }
+    };
+    let full = ItemKnn::fit(&x, Weighting::Cosine, items);
+    for a in 0..items {
+        let got: HashMap<u32, f32> = full.similar(a as u32).into_iter().collect();
+        for b in 0..items {
+            let want = if a == b { 0.0 } else { reference(a, b) };
+            let have = got.get(&(b as u32)).copied().unwrap_or(0.0) as f64;
+            assert!(
+                (want - have).abs() < 1e-5,
+                "sim({a},{b}) = {have}, dense {want}"
+            );
+        }
+    }
+    // Pruned to 3: exactly the 3 strongest of the dense row.
+    let pruned = ItemKnn::fit(&x, Weighting::Cosine, 3);
+    for a in 0..items {
+        let mut want: Vec<(usize, f64)> = (0..items)
+            .filter(|&b| b != a)
+            .map(|b| (b, reference(a, b)))
+            .filter(|e| e.1 > 0.0)
+            .collect();
+        want.sort_by(|p, q| q.1.total_cmp(&p.1).then(p.0.cmp(&q.0)));
+        let got: Vec<f64> = pruned
+            .similar(a as u32)
+            .iter()
+            .map(|e| e.1 as f64)
+            .collect();
+        let want: Vec<f64> = want.iter().take(3).map(|e| e.1).collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "item {a}: {got:?} vs {want:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- lake world
+
+struct Item {
+    id: String,
+    title: String,
+    category: &'static str,
+    active: bool,
+}
+
+const CATEGORIES: [(&str, &str); 4] = [
+    ("shoes", "running shoe sneaker"),
+    ("kitchen", "espresso coffee grinder"),
+    ("books", "novel paperback mystery"),
+    ("garden", "hose shovel planter"),
+];
+
+fn catalogue() -> Vec<Item> {
+    let mut items = Vec::new();
+    for (c, (cat, words)) in CATEGORIES.iter().enumerate() {
+        for n in 0..10 {
+            items.push(Item {
+                id: format!("{cat}-{n}"),
+                title: format!("{words} model {n}"),
+                category: cat,
+                active: !(c == 0 && n == 9),
+            });
+        }
+    }
+    // Brand new: in the catalogue, never interacted with.
+    items.push(Item {
+        id: "shoes-new".into(),
+        title: "running shoe sneaker model new".into(),
+        category: "shoes",
+        active: true,
+    });
+    items
+}
+
+async fn write_items(app: &App, items: &[Item]) {
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    for it in items {
+        tags.values().append_value(it.category);
+        tags.append(true);
+    }
+    let n = items.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            items.iter().map(|i| i.id.clone()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            items.iter().map(|i| i.title.clone()),
+        )),
+        Arc::new(StringArray::from(vec![Some("a fine product"); n])),
+        Arc::new(StringArray::from_iter_values(
+            items.iter().map(|i| i.category),
+        )),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+        Arc::new(Float64Array::from(vec![Some(10.0); n])),
+        Arc::new(tags.finish()),
+        Arc::new(BooleanArray::from(
+            items.iter().map(|i| i.active).collect::<Vec<_>>(),
+        )),
+        Arc::new(TimestampMicrosecondArray::from(vec![T0; n]).with_timezone("UTC")),
+    ];
+    let batch = RecordBatch::try_new(Dataset::Items.arrow_schema(), columns).unwrap();
+    let mut w = app.lake.writer("items", Area::Datasets).await.unwrap();
+    w.write(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), &batch)
+        .await
+        .unwrap();
+    w.commit(None).await.unwrap();
+}
+
+async fn write_events(app: &App, events: &[(String, String, &str, i64)]) {
+    let mut by_day: BTreeMap<NaiveDate, Vec<&(String, String, &str, i64)>> = BTreeMap::new();
+    for e in events {
+        let day = chrono::DateTime::from_timestamp_micros(e.3)
+            .unwrap()
+            .date_naive();
+        by_day.entry(day).or_default().push(e);
+    }
+    let mut w = app
+        .lake
+        .writer("interactions", Area::Datasets)
+        .await
+        .unwrap();
+    let mut seq = 0;
+    for (day, evs) in by_day {
+        let n = evs.len();
+        let ids: Vec<String> = evs
+            .iter()
+            .map(|_| {
+                seq += 1;
+                format!("e{seq}")
+            })
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(StringArray::from_iter_values(
+                evs.iter().map(|e| e.0.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                evs.iter().map(|e| e.1.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(evs.iter().map(|e| e.2))),
+            Arc::new(Float64Array::from(vec![None::<f64>; n])),
+            Arc::new(
+                TimestampMicrosecondArray::from(evs.iter().map(|e| e.3).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+        ];
+        let batch = RecordBatch::try_new(Dataset::Interactions.arrow_schema(), columns).unwrap();
+        w.write(day, &batch).await.unwrap();
+    }
+    w.commit(None).await.unwrap();
+}
+
+/// 60 users, each loyal to one category: views and purchases of its items over 20 days.
+/// `shoes-0` is the most popular shoe, `shoes-9` (inactive) is popular too.
+async fn land_world(app: &App) {
+    write_items(app, &catalogue()).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut events = Vec::new();
+    for u in 0..60 {
+        let (cat, _) = CATEGORIES[u % 4];
+        let user = format!("user-{u}");
+        for d in 0..20 {
+            let n = rng.random_range(0..9);
+            let ts = T0 + d * DAY + u as i64 * 1000;
+            events.push((user.clone(), format!("{cat}-{n}"), "view", ts));
+            if d % 5 == 0 {
+                events.push((user.clone(), format!("{cat}-{n}"), "purchase", ts + 1));
+            }
+        }
+        if cat == "shoes" {
+            events.push((user.clone(), "shoes-0".into(), "purchase", T0 + 19 * DAY));
+            events.push((user.clone(), "shoes-9".into(), "purchase", T0 + 19 * DAY));
+        }
+    }
+    write_events(app, &events).await;
+}
+
+async fn train(app: &App, model: ModelKind) -> String {
+    let params = TrainParams {
+        model,
+        factors: 8,
+        iterations: 8,
+        alpha: 5.0,
+        holdout_days: 3.0,
+        ..Default::default()
+    };
+    recast::recommend::train::run(app, &params, |_, _| true)
+        .await
+        .unwrap()
+        .version
+        .id
+}
+
+async fn get(srv: &TestServer, key: &str, path: &str) -> reqwest::Response {
+    srv.client
+        .get(srv.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn promote(srv: &TestServer, admin: &str, id: &str) -> reqwest::Response {
+    srv.client
+        .post(srv.url(&format!("/v1/models/{id}/promote")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn serving_rules_over_http() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let reader = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+
+    // No model yet: 503 problem.
+    let res = get(&srv, &reader, "/v1/users/user-0/recommendations").await;
+    assert_eq!(
+        expect_problem(res, 503).await["type"],
+        "urn:recast:problem:unavailable"
+    );
+
+    land_world(&srv.app).await;
+    let version = train(&srv.app, ModelKind::Hybrid).await;
+    // Readers cannot promote; admins can.
+    expect_problem(promote(&srv, &reader, &version).await, 403).await;
+    expect_problem(promote(&srv, &admin, "no-such-version").await, 404).await;
+    let res = promote(&srv, &admin, &version).await;
+    assert_eq!(res.status(), 200);
+    let promoted: Value = res.json().await.unwrap();
+    assert_eq!(promoted["status"], "promoted");
+    assert!(promoted["metrics"]["popularity_baseline"]["ndcg"].is_number());
+    assert!(promoted["data_snapshot"].is_number());
+
+    // Without a key: 401.
+    let res = srv
+        .client
+        .get(srv.url("/v1/users/user-0/recommendations"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401).await;
+
+    // A shoe lover (user-0): shoes, fresh ids, shape exactly as the blueprint.
+    let res = get(&srv, &reader, "/v1/users/user-0/recommendations?k=5").await;
+    assert_eq!(res.status(), 200);
+    let a: Value = res.json().await.unwrap();
+    let keys: HashSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        HashSet::from(["user_id", "model_version", "recommendation_id", "items"])
+    );
+    assert_eq!(a["user_id"], "user-0");
+    assert_eq!(a["model_version"], version.as_str());
+    let items = a["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    for (n, it) in items.iter().enumerate() {
+        let keys: HashSet<&str> = it.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, HashSet::from(["item_id", "rank", "score", "reason"]));
+        assert_eq!(it["rank"], n + 1);
+        assert!(it["reason"].as_str().unwrap().len() > 5);
+    }
+    let top = ids(&a);
+    assert!(top[0].starts_with("shoes-"), "{top:?}");
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("because you"),
+        "{items:?}"
+    );
+    let b: Value = get(&srv, &reader, "/v1/users/user-0/recommendations?k=5")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(a["recommendation_id"], b["recommendation_id"]);
+    uuid::Uuid::parse_str(a["recommendation_id"].as_str().unwrap()).unwrap();
+
+    // Never inactive items, seen items excluded by default, not when asked.
+    let all: Value = get(&srv, &reader, "/v1/users/user-0/recommendations?k=500")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let all_ids = ids(&all);
+    assert!(!all_ids.contains(&"shoes-9".to_string()));
+    assert!(
+        !all_ids.contains(&"shoes-0".to_string()),
+        "bought by user-0, so seen"
+    );
+    let with_seen: Value = get(
+        &srv,
+        &reader,
+        "/v1/users/user-0/recommendations?k=500&exclude_seen=false",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let with_seen = ids(&with_seen);
+    assert!(with_seen.contains(&"shoes-0".to_string()));
+    assert!(!with_seen.contains(&"shoes-9".to_string()));
+
+    // exclude, category, diversity.
+    let excluded = format!(
+        "/v1/users/user-0/recommendations?k=5&exclude={},{}",
+        top[0], top[1]
+    );
+    let ex: Value = get(&srv, &reader, &excluded).await.json().await.unwrap();
+    assert!(!ids(&ex).contains(&top[0]) && !ids(&ex).contains(&top[1]));
+    let books: Value = get(
+        &srv,
+        &reader,
+        "/v1/users/user-0/recommendations?k=5&category=books",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(ids(&books).len(), 5);
+    assert!(
+        ids(&books).iter().all(|i| i.starts_with("books-")),
+        "{books}"
+    );
+    let diverse: Value = get(
+        &srv,
+        &reader,
+        "/v1/users/user-0/recommendations?k=8&diversity=1",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let cats: HashSet<String> = ids(&diverse)
+        .iter()
+        .map(|i| i.split('-').next().unwrap().to_string())
+        .collect();
+    assert!(cats.len() >= 3, "diversity=1 spreads categories: {diverse}");
+
+    // Brand-new user: 200 trending; with recent shoes: shoes.
+    let cold: Value = get(&srv, &reader, "/v1/users/nobody/recommendations?k=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&cold).len(), 3);
+    assert!(
+        cold["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("popular"),
+        "{cold}"
+    );
+    let warm: Value = get(
+        &srv,
+        &reader,
+        "/v1/users/nobody/recommendations?k=3&recent=shoes-1,shoes-2",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(ids(&warm).iter().all(|i| i.starts_with("shoes-")), "{warm}");
+    assert!(!ids(&warm).contains(&"shoes-1".to_string()));
+
+    // Brand-new item: content neighbours (shoes).
+    let res = get(&srv, &reader, "/v1/items/shoes-new/similar?k=3").await;
+    assert_eq!(res.status(), 200);
+    let sim: Value = res.json().await.unwrap();
+    assert_eq!(sim["item_id"], "shoes-new");
+    assert_eq!(sim["model_version"], version.as_str());
+    assert_eq!(ids(&sim).len(), 3);
+    assert!(
+        ids(&sim)
+            .iter()
+            .all(|i| i.starts_with("shoes-") && i != "shoes-9"),
+        "{sim}"
+    );
+    let known: Value = get(&srv, &reader, "/v1/items/kitchen-1/similar?k=4")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ids(&known).iter().all(|i| i.starts_with("kitchen-")),
+        "{known}"
+    );
+
+    // Unknown item → 404; k out of range → 422 naming k.
+    expect_problem(get(&srv, &reader, "/v1/items/nope/similar").await, 404).await;
+    for bad in ["k=0", "k=501", "k=-3"] {
+        let p = expect_problem(
+            get(
+                &srv,
+                &reader,
+                &format!("/v1/users/user-0/recommendations?{bad}"),
+            )
+            .await,
+            422,
+        )
+        .await;
+        assert_eq!(p["field"], "k");
+        let p = expect_problem(
+            get(&srv, &reader, &format!("/v1/items/shoes-1/similar?{bad}")).await,
+            422,
+        )
+        .await;
+        assert_eq!(p["field"], "k");
+    }
+    let p = expect_problem(
+        get(
+            &srv,
+            &reader,
+            "/v1/users/user-0/recommendations?diversity=2",
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["field"], "diversity");
+
+    // The list of versions.
+    let list: Value = get(&srv, &reader, "/v1/models?kind=recommender")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["models"].as_array().unwrap().len(), 1);
+    assert_eq!(list["models"][0]["params"]["model"], "hybrid");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn promote_and_rollback_while_requests_run() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let reader = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+    land_world(&srv.app).await;
+    let v1 = train(&srv.app, ModelKind::ItemKnn).await;
+    let v2 = train(&srv.app, ModelKind::Als).await;
+    assert_eq!(promote(&srv, &admin, &v1).await.status(), 200);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let mut loops = Vec::new();
+    for n in 0..4 {
+        let (client, url, key) = (
+            srv.client.clone(),
+            srv.url(&format!("/v1/users/user-{n}/recommendations?k=5")),
+            reader.clone(),
+        );
+        let (stop, failures, seen) = (stop.clone(), failures.clone(), seen.clone());
+        loops.push(tokio::spawn(async move {
+            let mut count = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let res = client.get(&url).bearer_auth(&key).send().await.unwrap();
+                if res.status() != 200 {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let body: Value = res.json().await.unwrap();
+                if body["items"].as_array().unwrap().len() != 5 {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                seen.lock()
+                    .unwrap()
+                    .insert(body["model_version"].as_str().unwrap().to_string());
+                count += 1;
+            }
+            count
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(promote(&srv, &admin, &v2).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Rollback through the registry (what the CLI does): the poller swaps within seconds.
+    let registry = Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+    let restored = registry.rollback("recommender").await.unwrap();
+    assert_eq!(restored.id, v1);
+    assert_eq!(registry.get(&v2).await.unwrap().status, "retired");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: Value = get(&srv, &reader, "/v1/users/user-0/recommendations")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if body["model_version"] == v1.as_str() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rollback not picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for l in loops {
+        total += l.await.unwrap();
+    }
+    assert!(total > 20, "requests ran during the swaps ({total})");
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        HashSet::from([v1.clone(), v2.clone()])
+    );
+    // Nothing before v1: a second rollback is refused (409) and v1 stays.
+    let err = registry.rollback("recommender").await.unwrap_err();
+    assert!(err.to_string().contains("roll back"), "{err}");
+    assert_eq!(
+        registry.promoted("recommender").await.unwrap().unwrap().id,
+        v1
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_artifact_is_refused_and_the_old_model_keeps_serving() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let reader = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+    land_world(&srv.app).await;
+    let good = train(&srv.app, ModelKind::Popularity).await;
+    let bad = train(&srv.app, ModelKind::Content).await;
+    assert_eq!(promote(&srv, &admin, &good).await.status(), 200);
+
+    let registry = Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+    let version = registry.get(&bad).await.unwrap();
+    let path = object_store::path::Path::from(version.artifact_path.as_str());
+    let store = srv.app.lake.store();
+    let mut bytes = store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    store
+        .put(&path, bytes::Bytes::from(bytes).into())
+        .await
+        .unwrap();
+
+    let p = expect_problem(promote(&srv, &admin, &bad).await, 409).await;
+    assert!(p["detail"].as_str().unwrap().contains("corrupt"), "{p}");
+    assert_eq!(
+        registry.promoted("recommender").await.unwrap().unwrap().id,
+        good
+    );
+    let body: Value = get(&srv, &reader, "/v1/users/user-0/recommendations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["model_version"], good.as_str());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn training_job_registers_a_version_with_progress() {
+    let env = TestEnv::new().await;
+    let app = App::open(env.settings.clone()).await.unwrap();
+    land_world(&app).await;
+    let registry = recast::jobs::JobRegistry::builtin();
+    let handler = registry.get("train_recommender").expect("registered");
+    assert!(
+        handler
+            .validate(&serde_json::json!({"model": "als", "factors": 0}))
+            .is_err()
+    );
+    assert!(
+        handler
+            .validate(&serde_json::json!({"model": "svd"}))
+            .is_err()
+    );
+    assert!(
+        handler
+            .validate(&serde_json::json!({"model": "item-knn", "neighbours": 10}))
+            .is_ok()
+    );
+    let queue = recast::jobs::JobQueue::new(app.db.clone());
+    let (job, _) = queue
+        .enqueue(recast::jobs::NewJob::new(
+            "train_recommender",
+            serde_json::json!({"model": "item-knn"}),
+        ))
+        .await
+        .unwrap();
+    let worker = recast::jobs::Worker::new(
+        app.clone(),
+        queue.clone(),
+        Arc::new(registry),
+        env.settings.worker.clone(),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let j = queue.get(&job.id).await.unwrap();
+        if j.state.is_terminal() {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "training job did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
+    assert_eq!(job.progress, 100.0);
+    let result = job.result.clone().unwrap();
+    assert!(
+        result["metrics"]["ndcg"].is_number() && result["popularity_baseline"]["ndcg"].is_number()
+    );
+    let id = result["version"].as_str().unwrap().to_string();
+    let v = Registry::new(app.db.clone(), app.lake.store().clone())
+        .get(&id)
+        .await
+        .unwrap();
+    assert_eq!(v.status, "candidate");
+    assert_eq!(v.params["model"], "item-knn");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_trains_lists_promotes_and_rolls_back() {
+    let env = TestEnv::new().await;
+    let app = App::open(env.settings.clone()).await.unwrap();
+    land_world(&app).await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_recast"))
+            .current_dir(env.path())
+            .env_remove("RECAST_CONFIG")
+            .env("RECAST_DATABASE_URL", &env.settings.database_url)
+            .env("RECAST_LAKE_URL", &env.settings.lake_url)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, table, err) = run(&[
+        "train",
+        "recommender",
+        "--model",
+        "item-knn",
+        "--neighbours",
+        "20",
+        "--holdout-days",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    for needle in [
+        "ndcg@10",
+        "popularity",
+        "item-knn",
+        "coverage",
+        "registered recommender version",
+    ] {
+        assert!(table.contains(needle), "{needle} missing from:\n{table}");
+    }
+    let (ok, _, err) = run(&[
+        "train",
+        "recommender",
+        "--model",
+        "als",
+        "--factors",
+        "4",
+        "--iterations",
+        "3",
+        "--holdout-days",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["train", "recommender", "--model", "als", "--factors", "0"]);
+    assert!(!ok && err.contains("factors"), "{err}");
+
+    let (ok, json, err) = run(&["models", "list", "--json"]);
+    assert!(ok, "{err}");
+    let list: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(
+        list.iter()
+            .all(|v| v["status"] == "candidate" && v["kind"] == "recommender")
+    );
+    // Newest first: the ALS version, then item-kNN.
+    assert_eq!(list[0]["params"]["model"], "als");
+    let (als, knn) = (
+        list[0]["id"].as_str().unwrap(),
+        list[1]["id"].as_str().unwrap(),
+    );
+
+    assert!(run(&["models", "promote", knn]).0);
+    assert!(run(&["models", "promote", als]).0);
+    let (ok, out, _) = run(&["models", "rollback", "recommender"]);
+    assert!(ok && out.contains(knn), "{out}");
+    let (ok, _, err) = run(&["models", "rollback", "recommender"]);
+    assert!(!ok && err.contains("roll back"), "{err}");
+    let (ok, _, err) = run(&["models", "promote", "missing"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+    assert_eq!(
+        registry.promoted("recommender").await.unwrap().unwrap().id,
+        knn
+    );
+    let (ok, table, _) = run(&["models", "list"]);
+    assert!(
+        ok && table.contains("promoted") && table.contains("retired"),
+        "{table}"
+    );
+}
