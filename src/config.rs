@@ -62,6 +62,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub scheduler: SchedulerSettings,
     pub lake: LakeSettings,
+    pub events: EventsSettings,
 }
 
 /// Connection settings for `s3://` lakes. Unset values fall back to the standard `AWS_*`
@@ -146,12 +147,32 @@ pub struct LakeSettings {
     /// Files of uncommitted runs younger than this are left alone by the sweep: their writer
     /// may still be working.
     pub sweep_grace_seconds: u64,
+    /// Rows per Parquet part file: a partition's buffer is written out at this size, which
+    /// also bounds a writer's memory.
+    pub rows_per_file: usize,
 }
 
 impl Default for LakeSettings {
     fn default() -> Self {
         LakeSettings {
             sweep_grace_seconds: 6 * 3600,
+            rows_per_file: 500_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSettings {
+    /// Every `serve` process flushes the `POST /v1/events` buffer into the lake this often
+    /// (sooner when the events pipeline's `flush_rows` are waiting).
+    pub flush_interval_seconds: u64,
+}
+
+impl Default for EventsSettings {
+    fn default() -> Self {
+        EventsSettings {
+            flush_interval_seconds: 5,
         }
     }
 }
@@ -164,12 +185,14 @@ impl Default for Settings {
             lake_url: "file://data/lake".into(),
             log_format: LogFormat::Text,
             log_level: "info,sqlx=warn".into(),
-            max_body_bytes: 8 * 1024 * 1024,
+            // A full `POST /v1/events` batch (10,000 events) with 256-character ids fits.
+            max_body_bytes: 16 * 1024 * 1024,
             pipelines_dir: "pipelines".into(),
             s3: S3Settings::default(),
             worker: WorkerSettings::default(),
             scheduler: SchedulerSettings::default(),
             lake: LakeSettings::default(),
+            events: EventsSettings::default(),
         }
     }
 }
@@ -220,6 +243,12 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     (
         "RECAST_LAKE_SWEEP_GRACE_SECONDS",
         "lake.sweep_grace_seconds",
+        Kind::Int,
+    ),
+    ("RECAST_LAKE_ROWS_PER_FILE", "lake.rows_per_file", Kind::Int),
+    (
+        "RECAST_EVENTS_FLUSH_INTERVAL_SECONDS",
+        "events.flush_interval_seconds",
         Kind::Int,
     ),
 ];
@@ -376,9 +405,21 @@ impl Settings {
                 "must be positive",
             ));
         }
+        if self.lake.rows_per_file < 1000 {
+            return Err(ConfigError::invalid(
+                "lake.rows_per_file",
+                "must be at least 1000",
+            ));
+        }
         if self.worker.poll_interval_ms == 0 {
             return Err(ConfigError::invalid(
                 "worker.poll_interval_ms",
+                "must be positive",
+            ));
+        }
+        if self.events.flush_interval_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "events.flush_interval_seconds",
                 "must be positive",
             ));
         }

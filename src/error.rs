@@ -4,6 +4,7 @@
 
 use crate::config::ConfigError;
 use crate::db::DbError;
+use crate::etl::EtlError;
 use crate::jobs::JobError;
 use crate::lake::LakeError;
 
@@ -43,6 +44,8 @@ pub enum Error {
     Lake(LakeError),
     #[error("job: {0}")]
     Job(JobError),
+    #[error("etl: {0}")]
+    Etl(EtlError),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -66,6 +69,7 @@ impl Error {
             Error::Db(_) => "database",
             Error::Lake(_) => "lake",
             Error::Job(_) => "job",
+            Error::Etl(_) => "etl",
             Error::Internal(_) => "internal",
         }
     }
@@ -83,7 +87,12 @@ impl Error {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            Error::Config(_) | Error::Db(_) | Error::Lake(_) | Error::Job(_) | Error::Internal(_)
+            Error::Config(_)
+                | Error::Db(_)
+                | Error::Lake(_)
+                | Error::Job(_)
+                | Error::Etl(_)
+                | Error::Internal(_)
         )
     }
 
@@ -133,6 +142,79 @@ impl From<JobError> for Error {
                 detail: format!("job `{id}` is {state} and cannot be {action}"),
             },
             other => Error::Job(other),
+        }
+    }
+}
+
+impl From<EtlError> for Error {
+    fn from(e: EtlError) -> Self {
+        match e {
+            EtlError::UnknownPipeline(name) => Error::not_found("pipeline", name),
+            EtlError::Spec(spec) => Error::Invalid {
+                field: Some(spec.key.clone()),
+                detail: spec.to_string(),
+            },
+            EtlError::Lake(lake) => Error::from(lake),
+            EtlError::Db(db) => Error::Db(db),
+            other => Error::Etl(other),
+        }
+    }
+}
+
+impl From<crate::registry::RegistryError> for Error {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError as R;
+        match e {
+            R::NotFound(id) => Error::not_found("model version", id),
+            R::Invalid { field, detail } => Error::invalid(field, detail),
+            // The caller asked for something the stored state does not allow; say why.
+            e @ (R::NothingToRollBack(_) | R::Corrupt { .. } | R::UnsupportedFormat { .. }) => {
+                Error::Conflict {
+                    detail: e.to_string(),
+                }
+            }
+            R::Db(db) => Error::Db(db),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::recommend::RecommendError> for Error {
+    fn from(e: crate::recommend::RecommendError) -> Self {
+        use crate::recommend::RecommendError as R;
+        match e {
+            R::InvalidParam { field, detail } => {
+                // The detail names the field too: the CLI shows only the message.
+                let detail = format!("{field}: {detail}");
+                Error::invalid(field, detail)
+            }
+            R::UnknownItem(id) => Error::not_found("item", id),
+            R::NoModel => Error::Unavailable {
+                detail: "no recommender model is promoted yet; train one and promote it".into(),
+            },
+            e @ R::NoData(_) => Error::Conflict {
+                detail: e.to_string(),
+            },
+            R::Lake(lake) => Error::from(lake),
+            R::Registry(reg) => Error::from(reg),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::forecast::DemandError> for Error {
+    fn from(e: crate::forecast::DemandError) -> Self {
+        use crate::forecast::DemandError as D;
+        match e {
+            D::Invalid { field, detail } => Error::invalid(field, detail),
+            D::UnknownSeries(id) => Error::not_found("forecast series", id),
+            // Nothing to train on is the state of the data, not a server fault.
+            e @ D::NoData(_) => Error::Conflict {
+                detail: e.to_string(),
+            },
+            D::Lake(lake) => Error::from(lake),
+            D::Db(db) => Error::Db(db),
+            other => Error::Internal(other.to_string()),
         }
     }
 }

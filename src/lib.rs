@@ -9,10 +9,15 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod etl;
+pub mod forecast;
 pub mod jobs;
 pub mod lake;
+pub mod numeric;
+pub mod recommend;
+pub mod registry;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -3,13 +3,17 @@
 
 pub mod auth;
 pub mod docs;
+pub mod events;
 pub mod extract;
+pub mod forecasts;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod pipelines;
 pub mod problem;
+pub mod recommendations;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -30,11 +34,22 @@ pub struct ApiState {
     pub metrics: metrics::Metrics,
     /// Rendered once: the document never changes while the process runs.
     pub openapi_json: String,
+    /// The model registry (all kinds).
+    pub models: crate::registry::Registry,
+    /// The promoted recommender, hot-swapped when the promoted version changes.
+    pub recommender: Arc<crate::recommend::serving::ServingHandle>,
 }
 
 impl ApiState {
+    /// Must run inside a Tokio runtime: it starts the recommender's registry poller, which
+    /// loads the promoted version (if any) at once and stops when the state is dropped.
     pub fn new(app: App, registry: Arc<JobRegistry>) -> web::Data<ApiState> {
+        let models = crate::registry::Registry::new(app.db.clone(), app.lake.store().clone());
+        let recommender = crate::recommend::serving::ServingHandle::new(models.clone());
+        recommender.spawn_poller();
         web::Data::new(ApiState {
+            models,
+            recommender,
             queue: JobQueue::new(app.db.clone()),
             keys: KeyStore::new(app.db.clone()),
             app,
@@ -57,7 +72,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(jobs::list_jobs)
         .service(jobs::create_job)
         .service(jobs::get_job)
-        .service(jobs::cancel_job);
+        .service(jobs::cancel_job)
+        .service(pipelines::list_pipelines)
+        .service(pipelines::run_pipeline)
+        .service(pipelines::list_runs)
+        .service(events::ingest_events)
+        .service(forecasts::list_forecasts)
+        .service(forecasts::get_forecast)
+        .service(forecasts::get_history)
+        .service(forecasts::get_chart)
+        .service(recommendations::recommend)
+        .service(recommendations::similar)
+        .service(recommendations::list_models)
+        .service(recommendations::promote_model);
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, jobs, problem};
+use super::{events, forecasts, health, jobs, pipelines, problem, recommendations};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,12 +23,29 @@ use super::{health, jobs, problem};
         jobs::get_job,
         jobs::create_job,
         jobs::cancel_job,
+        pipelines::list_pipelines,
+        pipelines::run_pipeline,
+        pipelines::list_runs,
+        events::ingest_events,
+        forecasts::list_forecasts,
+        forecasts::get_forecast,
+        forecasts::get_history,
+        forecasts::get_chart,
+        recommendations::recommend,
+        recommendations::similar,
+        recommendations::list_models,
+        recommendations::promote_model,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "jobs", description = "Background jobs: training, pipelines, maintenance"),
+        (name = "pipelines", description = "ETL pipelines into the lake and their run reports"),
+        (name = "events", description = "Interaction events into the durable buffer and on to the lake"),
+        (name = "forecasts", description = "Demand forecasts per item x store, item and store: points with 80/95 % intervals, backtest accuracy, actuals, charts"),
+        (name = "recommendations", description = "Personal recommendations and similar items from the promoted model"),
+        (name = "models", description = "Model registry: versions, metrics, promotion"),
     )
 )]
 pub struct ApiDoc;

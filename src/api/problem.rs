@@ -37,9 +37,12 @@ fn status_of(e: &Error) -> StatusCode {
         Error::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Config(_) | Error::Db(_) | Error::Lake(_) | Error::Job(_) | Error::Internal(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        Error::Config(_)
+        | Error::Db(_)
+        | Error::Lake(_)
+        | Error::Job(_)
+        | Error::Etl(_)
+        | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

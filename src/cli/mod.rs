@@ -2,8 +2,13 @@
 //! part of the library, testable and documented in one place. Human output goes to stdout,
 //! logs and progress to stderr; `--json` where a script reads the result.
 
+mod demo;
 mod keys;
+mod models;
+mod pipeline;
 mod serve;
+mod train;
+mod train_forecast;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +48,23 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// Pipelines: list, run now, past runs.
+    Pipeline {
+        #[command(subcommand)]
+        command: pipeline::PipelineCommand,
+    },
+    /// Generate a realistic demo shop into the landing zone, land it, print an admin key.
+    Demo(demo::DemoArgs),
+    /// Train a model, evaluate it on a holdout and register it as a candidate version.
+    Train {
+        #[command(subcommand)]
+        command: train::TrainCommand,
+    },
+    /// Model registry: list versions, promote, roll back.
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -111,7 +133,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             eprintln!("migrations applied");
             Ok(())
         }
+        Command::Demo(args) => demo::run(settings, args).await,
         Command::Keys { command } => keys::run(settings, command).await,
+        Command::Pipeline { command } => pipeline::run(settings, command).await,
+        Command::Train { command } => train::run(settings, command).await,
+        Command::Models { command } => models::run(settings, command).await,
         Command::Serve { .. } => serve::serve(settings).await,
         Command::Worker { .. } => serve::worker(settings).await,
     }

@@ -7,12 +7,13 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::app::App;
-use crate::config::Settings;
+use crate::config::{ScheduleSpec, Settings};
 use crate::error::{Error, Result};
 use crate::jobs::{JobQueue, JobRegistry, Scheduler, Worker};
 
@@ -42,9 +43,11 @@ async fn shutdown_signal() {
 fn spawn_background(
     app: &App,
     registry: Arc<JobRegistry>,
-    with_scheduler: bool,
+    schedules: Option<Vec<ScheduleSpec>>,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    // Only `serve` passes schedules; it is also the process that takes `POST /v1/events`.
+    let serving = schedules.is_some();
     let mut tasks = Vec::new();
     let worker = Worker::new(
         app.clone(),
@@ -63,17 +66,35 @@ fn spawn_background(
             tracing::error!(error = %e, "worker stopped with an error");
         }
     }));
-    if with_scheduler && app.settings.scheduler.enabled {
-        let scheduler = Scheduler::new(
-            JobQueue::new(app.db.clone()),
-            app.settings.scheduler.schedules.clone(),
-        );
+    if let Some(schedules) = schedules
+        && app.settings.scheduler.enabled
+    {
+        let scheduler = Scheduler::new(JobQueue::new(app.db.clone()), schedules);
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = scheduler.run(token).await {
                 tracing::error!(error = %e, "scheduler stopped with an error");
             }
         }));
+    }
+    if serving {
+        // Events are flushed by the process that takes them, and once more on shutdown. A
+        // broken events pipeline leaves the events buffered (durable), not lost.
+        match crate::etl::events::events_spec(app) {
+            Ok(spec) => {
+                let interval = Duration::from_secs(app.settings.events.flush_interval_seconds);
+                tasks.push(tokio::spawn(crate::etl::events::run_flusher(
+                    app.clone(),
+                    spec,
+                    interval,
+                    shutdown.clone(),
+                )));
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "event flusher not started: cannot load the events pipeline; events stay buffered"
+            ),
+        }
     }
     tasks
 }
@@ -82,7 +103,11 @@ pub async fn serve(settings: Settings) -> Result<()> {
     let addr = settings.listen_addr();
     let app = App::open(settings).await?;
     let registry = Arc::new(JobRegistry::builtin());
-    registry.check_schedules(&app.settings.scheduler.schedules)?;
+    // Malformed pipeline definitions stop the start here, naming the file and the key.
+    let pipelines = crate::etl::runner::load_pipelines(&app)?;
+    let mut schedules = app.settings.scheduler.schedules.clone();
+    schedules.extend(crate::etl::runner::pipeline_schedules(&pipelines));
+    registry.check_schedules(&schedules)?;
     let listener = TcpListener::bind(addr).map_err(|e| Error::Unavailable {
         detail: format!("cannot listen on {addr}: {e}"),
     })?;
@@ -95,7 +120,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
     tracing::info!(%bound, lake = app.lake.url(), "recast listening; docs at http://{bound}/docs");
 
     let shutdown = CancellationToken::new();
-    let background = spawn_background(&app, registry, true, &shutdown);
+    let background = spawn_background(&app, registry, Some(schedules), &shutdown);
     let mut server_task = tokio::spawn(server);
 
     tokio::select! {
@@ -132,7 +157,7 @@ pub async fn worker(settings: Settings) -> Result<()> {
     let app = App::open(settings).await?;
     let registry = Arc::new(JobRegistry::builtin());
     let shutdown = CancellationToken::new();
-    let background = spawn_background(&app, registry, false, &shutdown);
+    let background = spawn_background(&app, registry, None, &shutdown);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing or releasing running jobs");
     shutdown.cancel();

@@ -13,6 +13,197 @@ use super::registry::{JobContext, JobHandler, JobRegistry};
 /// Registers every built-in kind (what [`JobRegistry::builtin`] holds).
 pub fn register_builtin(registry: &mut JobRegistry) {
     registry.register(Arc::new(SweepLake));
+    registry.register(Arc::new(RunPipeline));
+    registry.register(Arc::new(CompactDataset));
+    registry.register(Arc::new(TrainForecaster));
+    registry.register(Arc::new(TrainRecommender));
+}
+
+/// A plain progress callback for domain code, and the future that forwards what it reports
+/// to the job (the context throttles the writes). Poll the future beside the work.
+fn progress_bridge(
+    ctx: &JobContext,
+) -> (
+    impl Fn(f64, &str) + Send + Sync + use<>,
+    impl Future<Output = ()> + '_,
+) {
+    let (tx, mut rx) = tokio::sync::watch::channel((0.0_f64, String::new()));
+    let report = move |pct: f64, msg: &str| {
+        tx.send_replace((pct, msg.to_string()));
+    };
+    let forward = async move {
+        while rx.changed().await.is_ok() {
+            let (pct, msg) = rx.borrow_and_update().clone();
+            ctx.progress(pct, msg).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    (report, forward)
+}
+
+/// `run_pipeline`: one run of a pipeline from `pipelines/` (what the scheduler enqueues).
+pub struct RunPipeline;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunPipelinePayload {
+    pipeline: String,
+}
+
+#[async_trait]
+impl JobHandler for RunPipeline {
+    fn kind(&self) -> &'static str {
+        "run_pipeline"
+    }
+
+    fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
+        parse_payload::<RunPipelinePayload>(payload).map(|_| ())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+        let payload: RunPipelinePayload = parse_payload(ctx.payload())?;
+        let app = ctx.app().clone();
+        let spec = crate::etl::runner::find_pipeline(&app, &payload.pipeline)
+            .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
+        let (progress, forward) = progress_bridge(ctx);
+        let work = crate::etl::runner::run_pipeline(&app, &spec, &progress);
+        let report = tokio::select! {
+            biased;
+            result = work => result.map_err(|e| JobError::Failed(e.to_string()))?,
+            _ = ctx.cancelled() => return Err(JobError::Cancelled),
+            _ = forward => unreachable!("the forwarder never ends"),
+        };
+        serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+    }
+}
+
+/// `train_recommender`: trains, evaluates and registers a recommender version; the payload is
+/// `recommend::train::TrainParams` (every field optional, e.g. `{"model": "als", "factors": 64}`).
+pub struct TrainRecommender;
+
+fn train_params(
+    payload: &serde_json::Value,
+) -> Result<crate::recommend::train::TrainParams, JobError> {
+    let params: crate::recommend::train::TrainParams = parse_payload(payload)?;
+    params
+        .validate()
+        .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
+    Ok(params)
+}
+
+#[async_trait]
+impl JobHandler for TrainRecommender {
+    fn kind(&self) -> &'static str {
+        "train_recommender"
+    }
+
+    fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
+        train_params(payload).map(|_| ())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+        let params = train_params(ctx.payload())?;
+        let app = ctx.app().clone();
+        let (progress, forward) = progress_bridge(ctx);
+        let token = ctx.cancellation_token();
+        // The training thread polls this, so a cancel stops it between steps.
+        let report_progress = move |fraction: f64, msg: &str| {
+            progress(fraction * 100.0, msg);
+            !token.is_cancelled()
+        };
+        let work = crate::recommend::train::run(&app, &params, report_progress);
+        let report = tokio::select! {
+            biased;
+            result = work => result.map_err(|e| JobError::Failed(e.to_string()))?,
+            _ = ctx.cancelled() => return Err(JobError::Cancelled),
+            _ = forward => unreachable!("the forwarder never ends"),
+        };
+        Ok(serde_json::json!({
+            "version": report.version.id,
+            "kind": report.version.kind,
+            "metrics": report.metrics,
+            "popularity_baseline": report.baseline,
+            "users": report.users,
+            "items": report.items,
+            "events": report.events,
+        }))
+    }
+}
+
+/// `train_forecaster`: fits, forecasts and backtests every demand series
+/// (payload: [`crate::forecast::train::TrainParams`]).
+pub struct TrainForecaster;
+
+#[async_trait]
+impl JobHandler for TrainForecaster {
+    fn kind(&self) -> &'static str {
+        "train_forecaster"
+    }
+
+    fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
+        let params: crate::forecast::train::TrainParams = parse_payload(payload)?;
+        params
+            .validate()
+            .map_err(|e| JobError::InvalidPayload(e.to_string()))
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+        let params: crate::forecast::train::TrainParams = parse_payload(ctx.payload())?;
+        let app = ctx.app().clone();
+        let (progress, forward) = progress_bridge(ctx);
+        let work = crate::forecast::train::train(&app, &params, &progress);
+        let report = tokio::select! {
+            biased;
+            result = work => result.map_err(|e| match e {
+                crate::forecast::DemandError::Invalid { detail, .. } => JobError::InvalidPayload(detail),
+                other => JobError::Failed(other.to_string()),
+            })?,
+            _ = ctx.cancelled() => return Err(JobError::Cancelled),
+            _ = forward => unreachable!("the forwarder never ends"),
+        };
+        serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+    }
+}
+
+/// `compact_dataset`: rewrites partitions with many small files into few.
+pub struct CompactDataset;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompactPayload {
+    dataset: crate::etl::Dataset,
+    /// One partition (`YYYY-MM-DD`); all when omitted.
+    dt: Option<chrono::NaiveDate>,
+    /// Compact partitions with at least this many files (default 4).
+    min_files: Option<usize>,
+}
+
+#[async_trait]
+impl JobHandler for CompactDataset {
+    fn kind(&self) -> &'static str {
+        "compact_dataset"
+    }
+
+    fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
+        parse_payload::<CompactPayload>(payload).map(|_| ())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+        let payload: CompactPayload = parse_payload(ctx.payload())?;
+        ctx.progress(0.0, format!("compacting {}", payload.dataset))
+            .await;
+        let report = crate::etl::compact::compact(
+            ctx.app(),
+            payload.dataset,
+            payload.dt,
+            payload
+                .min_files
+                .unwrap_or(crate::etl::compact::DEFAULT_MIN_FILES),
+        )
+        .await
+        .map_err(|e| JobError::Failed(e.to_string()))?;
+        serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+    }
 }
 
 /// Parses a payload object into `T`; `null` (no payload given) reads as `{}`. Only objects

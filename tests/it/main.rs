@@ -5,5 +5,11 @@
 mod api;
 mod cli;
 mod common;
+mod demo;
+mod etl;
+mod events;
+mod forecast;
+mod forecast_serving;
 mod jobs;
 mod lake;
+mod recommend;
