@@ -132,24 +132,47 @@ impl Landing {
         }
         let keys = row_keys(&batch, &self.key_columns)?;
         let days = partition_days(batch.column(self.partition_column))?;
-        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        // The days of this batch (usually one), resolved once instead of once per row.
+        let mut batch_days: Vec<i32> = Vec::new();
+        for day in days.iter().flatten() {
+            if batch_days.last() != Some(day) && !batch_days.contains(day) {
+                batch_days.push(*day);
+            }
+        }
+        if self.check_landed {
+            for &day in &batch_days {
+                self.landed_keys(day).await?;
+            }
+        }
+        let landed: Vec<Option<&KeySet>> = batch_days
+            .iter()
+            .map(|d| self.check_landed.then(|| &self.landed[d]))
+            .collect();
+        let mut rows_by_day: Vec<Vec<u32>> = vec![Vec::new(); batch_days.len()];
+        let mut last = (i32::MIN, 0usize);
         for (row, (key, day)) in keys.iter().zip(days.iter()).enumerate() {
             let Some(day) = day else {
                 continue; // required partition column: the converter never lets a null through
             };
+            if *day != last.0 {
+                let slot = batch_days.iter().position(|d| d == day).unwrap_or(0);
+                last = (*day, slot);
+            }
             if !self.seen.insert(*key) {
                 self.outcome.duplicates_in_run += 1;
                 continue;
             }
-            if self.check_landed {
-                let landed = self.landed_keys(*day).await?;
-                if landed.contains(key) {
-                    self.outcome.duplicates_landed += 1;
-                    continue;
-                }
+            if landed[last.1].is_some_and(|set| set.contains(key)) {
+                self.outcome.duplicates_landed += 1;
+                continue;
             }
-            by_day.entry(*day).or_default().push(row as u32);
+            rows_by_day[last.1].push(row as u32);
         }
+        let by_day: BTreeMap<i32, Vec<u32>> = batch_days
+            .into_iter()
+            .zip(rows_by_day)
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect();
         let whole = by_day.len() == 1
             && by_day
                 .values()
