@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::data::ItemRecord;
-use super::sparse::SparseRows;
+use super::sparse::{SparseRows, keep_top_k};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentModel {
@@ -110,11 +110,7 @@ impl ContentModel {
                         }
                     }
                 }
-                let mut top: Vec<(u32, f32)> = acc.into_iter().filter(|e| e.1 > 0.0).collect();
-                top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                top.truncate(k);
-                top.sort_by_key(|e| e.0);
-                top
+                keep_top_k(acc.into_iter().filter(|e| e.1 > 0.0).collect(), k)
             })
             .collect();
         ContentModel {
@@ -124,21 +120,11 @@ impl ContentModel {
 
     /// Scores of every item for a history of `(item, weight)`.
     pub fn score(&self, history: &[(u32, f32)]) -> Vec<f32> {
-        let mut scores = vec![0f32; self.neighbours.cols];
-        for &(i, w) in history {
-            let (idx, val) = self.neighbours.row(i as usize);
-            for (&j, &s) in idx.iter().zip(val) {
-                scores[j as usize] += w * s;
-            }
-        }
-        scores
+        self.neighbours.score_history(history)
     }
 
     pub fn similar(&self, item: u32) -> Vec<(u32, f32)> {
-        let (idx, val) = self.neighbours.row(item as usize);
-        let mut out: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out
+        self.neighbours.row_by_strength(item as usize)
     }
 }
 

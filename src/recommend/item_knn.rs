@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use sprs::CsMat;
 
-use super::sparse::SparseRows;
+use super::sparse::{SparseRows, keep_top_k};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -68,7 +68,7 @@ impl ItemKnn {
             .collect();
         let mut rows = Vec::with_capacity(gram.rows());
         for (i, row) in gram.outer_iterator().enumerate() {
-            let mut entries: Vec<(u32, f32)> = row
+            let entries: Vec<(u32, f32)> = row
                 .iter()
                 .filter(|&(j, _)| j != i)
                 .filter_map(|(j, &v)| {
@@ -82,10 +82,7 @@ impl ItemKnn {
                     (s > 0.0).then_some((j as u32, s as f32))
                 })
                 .collect();
-            entries.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            entries.truncate(k);
-            entries.sort_by_key(|e| e.0);
-            rows.push(entries);
+            rows.push(keep_top_k(entries, k));
         }
         ItemKnn {
             neighbours: SparseRows::from_rows(x.cols(), &rows),
@@ -94,22 +91,12 @@ impl ItemKnn {
 
     /// Scores of every item for a history of `(item, weight)`.
     pub fn score(&self, history: &[(u32, f32)]) -> Vec<f32> {
-        let mut scores = vec![0f32; self.neighbours.cols];
-        for &(i, w) in history {
-            let (idx, val) = self.neighbours.row(i as usize);
-            for (&j, &s) in idx.iter().zip(val) {
-                scores[j as usize] += w * s;
-            }
-        }
-        scores
+        self.neighbours.score_history(history)
     }
 
     /// The neighbours of one item, strongest first.
     pub fn similar(&self, item: u32) -> Vec<(u32, f32)> {
-        let (idx, val) = self.neighbours.row(item as usize);
-        let mut out: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out
+        self.neighbours.row_by_strength(item as usize)
     }
 }
 

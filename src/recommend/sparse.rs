@@ -71,6 +71,26 @@ impl SparseRows {
     }
 
     /// Checks the structure (monotone pointers, indices in range) after decoding.
+    /// Item-to-item scoring: the sum of each history item's neighbour row times its weight.
+    pub fn score_history(&self, history: &[(u32, f32)]) -> Vec<f32> {
+        let mut scores = vec![0f32; self.cols];
+        for &(i, w) in history {
+            let (idx, val) = self.row(i as usize);
+            for (&j, &s) in idx.iter().zip(val) {
+                scores[j as usize] += w * s;
+            }
+        }
+        scores
+    }
+
+    /// One row's entries, strongest first (ties by column).
+    pub fn row_by_strength(&self, i: usize) -> Vec<(u32, f32)> {
+        let (idx, val) = self.row(i);
+        let mut out: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.indptr.first() != Some(&0) {
             return Err("indptr must start at 0".into());
@@ -87,4 +107,13 @@ impl SparseRows {
         }
         Ok(())
     }
+}
+
+/// Keeps the `k` strongest entries (ties by column), returned in column order as
+/// [`SparseRows::from_rows`] expects.
+pub fn keep_top_k(mut entries: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    entries.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    entries.truncate(k);
+    entries.sort_by_key(|e| e.0);
+    entries
 }
