@@ -2,7 +2,7 @@
 //! serve on embedded defaults, and a clean exit on SIGTERM.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::{backend, fresh_database_url};
 
@@ -15,27 +15,6 @@ fn recast(dir: &std::path::Path) -> Command {
         .env_remove("RECAST_LAKE_URL")
         .env_remove("RECAST_LISTEN");
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_healthy(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(res) = reqwest::get(format!("{base}/healthz")).await
-            && res.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +169,7 @@ async fn serve_on_embedded_defaults_then_sigterm_exits_zero() {
     );
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
-    let port = free_port();
+    let port = crate::common::free_port();
     let mut child = recast(dir.path())
         .envs(extra_env)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -199,7 +178,7 @@ async fn serve_on_embedded_defaults_then_sigterm_exits_zero() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+    crate::common::wait_healthy(&base, &mut child).await;
 
     if backend() == "sqlite" {
         assert!(
@@ -229,21 +208,6 @@ async fn serve_on_embedded_defaults_then_sigterm_exits_zero() {
         .unwrap();
     assert_eq!(res.status(), 200, "key made by the CLI works on the server");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = crate::common::terminate(&mut child, Duration::from_secs(30)).await;
     assert!(exit.success(), "exit status after SIGTERM: {exit:?}");
 }

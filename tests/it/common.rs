@@ -174,3 +174,53 @@ pub async fn expect_problem(res: reqwest::Response, status: u16) -> serde_json::
     assert!(body["detail"].is_string());
     body
 }
+
+/// A loopback port that was free a moment ago, for a server started as a child process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until a child `recast serve` answers `/healthz`, failing fast if it exits.
+pub async fn wait_healthy(base: &str, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(res) = reqwest::get(format!("{base}/healthz")).await
+            && res.status() == 200
+        {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "server exited");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not become healthy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends SIGTERM and waits (up to `limit`) for the process to exit; returns its status.
+pub async fn terminate(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -561,28 +561,6 @@ fn recast_bin(dir: &std::path::Path) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_healthy(base: &str, child: &mut std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(res) = reqwest::get(format!("{base}/healthz")).await
-            && res.status() == 200
-        {
-            return;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "server exited");
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Acknowledged events survive `kill -9` of the server: after a restart they are flushed
 /// into the lake, each exactly once. SIGTERM flushes before the process exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -601,7 +579,7 @@ async fn acknowledged_events_survive_kill_9() {
     );
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
-    let port = free_port();
+    let port = crate::common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let serve = |interval: &str| {
         recast_bin(dir.path())
@@ -614,7 +592,7 @@ async fn acknowledged_events_survive_kill_9() {
             .unwrap()
     };
     let mut child = serve("3600");
-    wait_healthy(&base, &mut child).await;
+    crate::common::wait_healthy(&base, &mut child).await;
 
     // Concurrent batches below `flush_rows` (5000), so nothing is flushed before the kill.
     let client = reqwest::Client::new();
@@ -667,7 +645,7 @@ async fn acknowledged_events_survive_kill_9() {
     );
 
     let mut child = serve("1");
-    wait_healthy(&base, &mut child).await;
+    crate::common::wait_healthy(&base, &mut child).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let counts = recast::db::events::counts(&db).await.unwrap();
@@ -686,7 +664,7 @@ async fn acknowledged_events_survive_kill_9() {
 
     // SIGTERM: the shutdown flush lands what waits, long before the interval.
     let mut child = serve("3600");
-    wait_healthy(&base, &mut child).await;
+    crate::common::wait_healthy(&base, &mut child).await;
     let res = client
         .post(format!("{base}/v1/events"))
         .bearer_auth(&key)
@@ -695,22 +673,7 @@ async fn acknowledged_events_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = crate::common::terminate(&mut child, Duration::from_secs(60)).await;
     assert!(exit.success(), "{exit:?}");
     let all: Vec<String> = expected
         .into_iter()
