@@ -1,9 +1,11 @@
 //! `recast serve` and `recast worker`: long-running processes and their shutdown order.
 //!
-//! On SIGTERM or Ctrl-C: stop taking jobs and scheduling, let the running job finish within
-//! the grace period (else release it for another worker), drain in-flight HTTP requests,
-//! close the DB pool, exit 0. The order matters: the HTTP drain and the job grace run in
-//! parallel, and the pool closes only after both, so no request or job loses its connection.
+//! On SIGTERM or Ctrl-C: stop accepting HTTP connections, stop taking jobs and scheduling,
+//! let the running job finish within the grace period (else release it for another worker)
+//! and flush the event buffer one last time, then drain in-flight HTTP requests, close the DB
+//! pool, exit 0. The order matters: actix runs each HTTP worker on its own runtime, and a
+//! pooled connection opened inside a request belongs to that runtime, so the HTTP workers
+//! stay up until the background work that may borrow such a connection has finished.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -136,18 +138,19 @@ pub async fn serve(settings: Settings) -> Result<()> {
             };
         }
     }
-    tracing::info!("shutting down: draining requests and jobs");
+    tracing::info!(
+        "shutting down: finishing jobs and the last event flush, then draining requests"
+    );
+    // Stop accepting connections but keep the HTTP worker threads alive until the background
+    // work is done: pooled DB connections opened inside a request live on that worker's
+    // runtime, and the final event flush or a finishing job may be handed one of them.
+    handle.pause().await;
     shutdown.cancel();
-    let drain = async {
-        handle.stop(true).await;
-        let _ = server_task.await;
-    };
-    let jobs = async {
-        for task in background {
-            let _ = task.await;
-        }
-    };
-    tokio::join!(drain, jobs);
+    for task in background {
+        let _ = task.await;
+    }
+    handle.stop(true).await;
+    let _ = server_task.await;
     app.db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -89,17 +89,17 @@ pub struct S3Server {
 /// The loopback S3 server from `.ci/test` (`RECAST_TEST_S3_*`). Outside CI a missing server
 /// skips the test (returns None); in CI it fails it, so the S3 path is never silently untested.
 pub fn s3_server() -> Option<S3Server> {
-    match std::env::var("RECAST_TEST_S3_ENDPOINT") {
-        Ok(endpoint) => Some(S3Server {
+    match std::env::var("RECAST_TEST_S3_ENDPOINT").map(|e| e.trim().to_string()) {
+        Ok(endpoint) if !endpoint.is_empty() => Some(S3Server {
             endpoint,
             bucket: std::env::var("RECAST_TEST_S3_BUCKET").unwrap_or_else(|_| "recast".into()),
             access_key: std::env::var("RECAST_TEST_S3_ACCESS_KEY").unwrap_or_default(),
             secret_key: std::env::var("RECAST_TEST_S3_SECRET_KEY").unwrap_or_default(),
         }),
-        Err(_) if in_ci() => {
+        _ if in_ci() => {
             panic!("RECAST_TEST_S3_ENDPOINT is not set: run the suite via .ci/test")
         }
-        Err(_) => {
+        _ => {
             eprintln!("skipping: no S3 test server (run the suite via .ci/test)");
             None
         }
