@@ -7,14 +7,7 @@ use std::time::Duration;
 use crate::common::{backend, fresh_database_url};
 
 fn recast(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recast"));
-    cmd.current_dir(dir)
-        .env_remove("RECAST_CONFIG")
-        .env_remove("RECAST_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env_remove("RECAST_LAKE_URL")
-        .env_remove("RECAST_LISTEN");
-    cmd
+    crate::common::recast_command(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,3 +224,22 @@ pub async fn terminate(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The `recast` binary in `dir`, with every setting a developer's or CI's environment could
+/// leak in removed, so a test sees exactly the embedded defaults plus what it sets itself.
+pub fn recast_command(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_recast"));
+    cmd.current_dir(dir);
+    for var in [
+        "RECAST_CONFIG",
+        "RECAST_DATABASE_URL",
+        "DATABASE_URL",
+        "RECAST_LAKE_URL",
+        "RECAST_LISTEN",
+        "RECAST_PIPELINES_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RECAST_LOG_LEVEL", "warn");
+    cmd
+}

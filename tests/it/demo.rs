@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use recast::config::{Settings, Sources};
 use recast::db::Db;
@@ -15,13 +15,7 @@ use crate::common::fresh_database_url;
 const PIPELINES: [&str; 4] = ["interactions", "sales", "items", "users"];
 
 fn demo(dir: &Path, db_url: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recast"))
-        .current_dir(dir)
-        .env_remove("RECAST_CONFIG")
-        .env_remove("DATABASE_URL")
-        .env_remove("RECAST_LAKE_URL")
-        .env_remove("RECAST_LISTEN")
-        .env_remove("RECAST_PIPELINES_DIR")
+    crate::common::recast_command(dir)
         .env("RECAST_DATABASE_URL", db_url)
         .args([
             "demo", "--users", "200", "--items", "50", "--days", "60", "--seed", "7",

@@ -500,12 +500,9 @@ print(json.dumps({{"rows": rows, "columns": columns}}))
 }
 
 fn recast_bin(dir: &Path, db_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recast"));
-    cmd.current_dir(dir)
-        .env_remove("RECAST_CONFIG")
-        .env("RECAST_DATABASE_URL", db_url)
-        .env("RECAST_LAKE_ROWS_PER_FILE", "20000")
-        .env("RECAST_LOG_LEVEL", "warn");
+    let mut cmd = crate::common::recast_command(dir);
+    cmd.env("RECAST_DATABASE_URL", db_url)
+        .env("RECAST_LAKE_ROWS_PER_FILE", "20000");
     cmd
 }
 
@@ -671,9 +668,7 @@ fn malformed_definitions_are_refused_with_file_key_and_reason() {
         vec!["pipeline", "list"],
         vec!["serve", "--listen", "127.0.0.1:0"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_recast"))
-            .current_dir(dir.path())
-            .env_remove("RECAST_DATABASE_URL")
+        let out = crate::common::recast_command(dir.path())
             .args(&args)
             .output()
             .unwrap();

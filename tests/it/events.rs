@@ -550,15 +550,7 @@ async fn pipeline_rules_quarantine_buffered_events() {
 }
 
 fn recast_bin(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recast"));
-    cmd.current_dir(dir)
-        .env_remove("RECAST_CONFIG")
-        .env_remove("DATABASE_URL")
-        .env_remove("RECAST_LAKE_URL")
-        .env_remove("RECAST_LISTEN")
-        .env_remove("RECAST_PIPELINES_DIR")
-        .env("RECAST_LOG_LEVEL", "warn");
-    cmd
+    crate::common::recast_command(dir)
 }
 
 /// Acknowledged events survive `kill -9` of the server: after a restart they are flushed

@@ -769,9 +769,7 @@ async fn cli_trains_lists_promotes_and_rolls_back() {
     let app = App::open(env.settings.clone()).await.unwrap();
     land_world(&app).await;
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_recast"))
-            .current_dir(env.path())
-            .env_remove("RECAST_CONFIG")
+        let out = crate::common::recast_command(&env.path())
             .env("RECAST_DATABASE_URL", &env.settings.database_url)
             .env("RECAST_LAKE_URL", &env.settings.lake_url)
             .args(args)
