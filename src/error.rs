@@ -218,3 +218,24 @@ impl From<crate::forecast::DemandError> for Error {
         }
     }
 }
+
+impl From<crate::features::FeatureError> for Error {
+    fn from(e: crate::features::FeatureError) -> Self {
+        use crate::features::FeatureError as F;
+        match e {
+            F::Spec(spec) => Error::Invalid {
+                field: Some(spec.key.clone()),
+                detail: spec.to_string(),
+            },
+            F::UnknownView(name) => Error::not_found("feature view", name),
+            F::Invalid { field, detail } => Error::invalid(field, detail),
+            e @ F::Input { .. } => Error::Invalid {
+                field: Some("entities".into()),
+                detail: e.to_string(),
+            },
+            F::Lake(lake) => Error::from(lake),
+            F::Db(db) => Error::Db(db),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod docs;
 pub mod events;
 pub mod extract;
+pub mod features;
 pub mod forecasts;
 pub mod health;
 pub mod jobs;
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub models: crate::registry::Registry,
     /// The promoted recommender, hot-swapped when the promoted version changes.
     pub recommender: Arc<crate::recommend::serving::ServingHandle>,
+    /// Online feature values (with the feature-view catalog).
+    pub features: Arc<crate::features::online::OnlineStore>,
 }
 
 impl ApiState {
@@ -47,7 +50,12 @@ impl ApiState {
         let models = crate::registry::Registry::new(app.db.clone(), app.lake.store().clone());
         let recommender = crate::recommend::serving::ServingHandle::new(models.clone());
         recommender.spawn_poller();
+        let features = Arc::new(crate::features::online::OnlineStore::new(
+            app.db.clone(),
+            std::path::PathBuf::from(&app.settings.pipelines_dir),
+        ));
         web::Data::new(ApiState {
+            features,
             models,
             recommender,
             queue: JobQueue::new(app.db.clone()),
@@ -77,6 +85,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(pipelines::run_pipeline)
         .service(pipelines::list_runs)
         .service(events::ingest_events)
+        .service(features::list_views)
+        .service(features::online_features)
+        .service(features::historical_features)
+        .service(features::get_entity)
         .service(forecasts::list_forecasts)
         .service(forecasts::get_forecast)
         .service(forecasts::get_history)

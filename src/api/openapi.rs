@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, forecasts, health, jobs, pipelines, problem, recommendations};
+use super::{events, features, forecasts, health, jobs, pipelines, problem, recommendations};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,10 @@ use super::{events, forecasts, health, jobs, pipelines, problem, recommendations
         pipelines::run_pipeline,
         pipelines::list_runs,
         events::ingest_events,
+        features::list_views,
+        features::get_entity,
+        features::online_features,
+        features::historical_features,
         forecasts::list_forecasts,
         forecasts::get_forecast,
         forecasts::get_history,
@@ -43,6 +47,7 @@ use super::{events, forecasts, health, jobs, pipelines, problem, recommendations
         (name = "jobs", description = "Background jobs: training, pipelines, maintenance"),
         (name = "pipelines", description = "ETL pipelines into the lake and their run reports"),
         (name = "events", description = "Interaction events into the durable buffer and on to the lake"),
+        (name = "features", description = "Feature store: views, online values with TTL and staleness, point-in-time correct historical retrieval"),
         (name = "forecasts", description = "Demand forecasts per item x store, item and store: points with 80/95 % intervals, backtest accuracy, actuals, charts"),
         (name = "recommendations", description = "Personal recommendations and similar items from the promoted model"),
         (name = "models", description = "Model registry: versions, metrics, promotion"),

@@ -109,6 +109,11 @@ pub async fn serve(settings: Settings) -> Result<()> {
     let pipelines = crate::etl::runner::load_pipelines(&app)?;
     let mut schedules = app.settings.scheduler.schedules.clone();
     schedules.extend(crate::etl::runner::pipeline_schedules(&pipelines));
+    // Malformed feature views stop the start too; their versions are registered here.
+    let views = crate::features::spec::load_dir(std::path::Path::new(&app.settings.pipelines_dir))
+        .map_err(crate::features::FeatureError::from)?;
+    crate::features::registry::sync(&app.db, &views).await?;
+    schedules.extend(crate::features::spec::schedules(&views));
     registry.check_schedules(&schedules)?;
     let listener = TcpListener::bind(addr).map_err(|e| Error::Unavailable {
         detail: format!("cannot listen on {addr}: {e}"),

@@ -17,6 +17,7 @@ pub fn register_builtin(registry: &mut JobRegistry) {
     registry.register(Arc::new(CompactDataset));
     registry.register(Arc::new(TrainForecaster));
     registry.register(Arc::new(TrainRecommender));
+    registry.register(Arc::new(MaterializeFeatures));
 }
 
 /// A plain progress callback for domain code, and the future that forwards what it reports
@@ -70,6 +71,68 @@ impl JobHandler for RunPipeline {
         let report = tokio::select! {
             biased;
             result = work => result.map_err(|e| JobError::Failed(e.to_string()))?,
+            _ = ctx.cancelled() => return Err(JobError::Cancelled),
+            _ = forward => unreachable!("the forwarder never ends"),
+        };
+        serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+    }
+}
+
+/// `materialize_features`: computes feature views into the offline and online stores
+/// (payload `{"views"?: [...], "from"?: "YYYY-MM-DD", "to"?: "YYYY-MM-DD"}`; what the views'
+/// schedules enqueue).
+pub struct MaterializeFeatures;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaterializePayload {
+    #[serde(default)]
+    views: Vec<String>,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+}
+
+#[async_trait]
+impl JobHandler for MaterializeFeatures {
+    fn kind(&self) -> &'static str {
+        "materialize_features"
+    }
+
+    fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
+        let p: MaterializePayload = parse_payload(payload)?;
+        if let (Some(from), Some(to)) = (p.from, p.to)
+            && from > to
+        {
+            return Err(JobError::Invalid {
+                field: "payload.from",
+                detail: format!("starts ({from}) after `to` ({to})"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+        let p: MaterializePayload = parse_payload(ctx.payload())?;
+        let app = ctx.app().clone();
+        let dir = std::path::PathBuf::from(&app.settings.pipelines_dir);
+        let catalog = crate::features::registry::sync_dir(&app.db, &dir)
+            .await
+            .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
+        let request = crate::features::materialize::MaterializeRequest {
+            views: p.views,
+            from: p.from,
+            to: p.to,
+        };
+        let (progress, forward) = progress_bridge(ctx);
+        let work = crate::features::materialize::materialize(&app, &catalog, &request, &progress);
+        let report = tokio::select! {
+            biased;
+            result = work => result.map_err(|e| match e {
+                crate::features::FeatureError::UnknownView(v) => {
+                    JobError::InvalidPayload(format!("unknown feature view `{v}`"))
+                }
+                other => JobError::Failed(other.to_string()),
+            })?,
             _ = ctx.cancelled() => return Err(JobError::Cancelled),
             _ = forward => unreachable!("the forwarder never ends"),
         };

@@ -1,0 +1,268 @@
+//! `/v1/features`: feature views, online values (one entity, or many entities × many
+//! features in one call) and point-in-time correct historical retrieval.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::auth::{Authed, Reader};
+use super::extract::ApiJson;
+use crate::error::{Error, Result};
+use crate::features::historical::{self, MAX_API_ROWS, TIMESTAMP_COLUMN};
+use crate::features::online::FeatureValue;
+
+/// One feature of a view.
+#[derive(Serialize, ToSchema)]
+pub struct FeatureInfo {
+    pub name: String,
+    pub agg: String,
+    pub description: String,
+    pub window_days: Option<u32>,
+}
+
+/// A feature view's current version.
+#[derive(Serialize, ToSchema)]
+pub struct ViewInfo {
+    pub view: String,
+    pub version: i64,
+    /// Every registered version (older ones stay readable as `view@N:feature`).
+    pub versions: Vec<i64>,
+    pub entity: String,
+    /// Key columns of entity rows (`user_id`, `item_id`, `store_id`).
+    pub entity_keys: Vec<String>,
+    pub source: String,
+    pub ttl_days: f64,
+    pub description: String,
+    pub features: Vec<FeatureInfo>,
+    /// First and last materialized as-of days.
+    pub materialized_from: Option<String>,
+    pub materialized_to: Option<String>,
+    /// Statistics and drift warnings of the latest materialization.
+    #[schema(value_type = Object)]
+    pub latest_run: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ViewList {
+    pub views: Vec<ViewInfo>,
+}
+
+/// Feature views (current versions) with their materialization state.
+#[utoipa::path(get, path = "/v1/features/views", tag = "features",
+    security(("bearer" = [])),
+    responses((status = 200, body = ViewList),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/features/views")]
+pub async fn list_views(_auth: Authed<Reader>, state: web::Data<ApiState>) -> Result<HttpResponse> {
+    let catalog = state.features.catalog().await?;
+    let db = &state.app.db;
+    let mut views = Vec::new();
+    for v in catalog.current_views() {
+        let days = crate::db::features::materialized_days(db, &v.spec.name, v.version).await?;
+        let latest_run = crate::db::features::latest_run(db, &v.spec.name, v.version)
+            .await?
+            .map(|r| {
+                serde_json::json!({
+                    "from": r.from_dt,
+                    "to": r.to_dt,
+                    "rows": r.rows,
+                    "source_rows": r.source_rows,
+                    "stats": serde_json::from_str::<serde_json::Value>(&r.stats).unwrap_or_default(),
+                    "warnings": serde_json::from_str::<serde_json::Value>(&r.warnings).unwrap_or_default(),
+                    "created_at": chrono::DateTime::from_timestamp_millis(r.created_at),
+                })
+            });
+        views.push(ViewInfo {
+            view: v.spec.name.clone(),
+            version: v.version,
+            versions: catalog
+                .versions_of(&v.spec.name)
+                .iter()
+                .map(|x| x.version)
+                .collect(),
+            entity: v.spec.entity.as_str().into(),
+            entity_keys: v.spec.entity.keys().iter().map(|k| k.to_string()).collect(),
+            source: v.spec.source.dataset().into(),
+            ttl_days: v.spec.ttl_days,
+            description: v.spec.description.clone(),
+            features: v
+                .spec
+                .features
+                .iter()
+                .map(|f| FeatureInfo {
+                    name: f.name.clone(),
+                    agg: serde_json::to_value(f.agg)
+                        .ok()
+                        .and_then(|a| a.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    description: f.description.clone(),
+                    window_days: f.window_days,
+                })
+                .collect(),
+            materialized_from: days.first().map(|d| d.0.clone()),
+            materialized_to: days.last().map(|d| d.0.clone()),
+            latest_run,
+        });
+    }
+    Ok(HttpResponse::Ok().json(ViewList { views }))
+}
+
+/// Online values of one entity.
+#[derive(Serialize, ToSchema)]
+pub struct EntityFeatures {
+    pub view: String,
+    pub version: i64,
+    pub entity_id: String,
+    pub features: BTreeMap<String, FeatureValue>,
+}
+
+/// Every feature of a view for one entity (composite ids join keys with `:`, e.g.
+/// `I001:S01`). Expired values are null with status `expired` and a reason.
+#[utoipa::path(get, path = "/v1/features/{view}/{entity_id}", tag = "features",
+    params(("view" = String, Path, description = "feature view"),
+           ("entity_id" = String, Path, description = "entity id (`item_id:store_id` for item_store views)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = EntityFeatures),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "unknown view", body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/features/{view}/{entity_id}")]
+pub async fn get_entity(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (view, entity_id) = path.into_inner();
+    let (v, features) = state.features.entity(&view, &entity_id).await?;
+    Ok(HttpResponse::Ok().json(EntityFeatures {
+        view: v.spec.name.clone(),
+        version: v.version,
+        entity_id,
+        features,
+    }))
+}
+
+/// Many entities × many features.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineRequest {
+    /// `view:feature`, `view:*` or `view@VERSION:feature`.
+    pub features: Vec<String>,
+    /// Entity rows naming the keys the views need, e.g. `{"user_id": "U1"}` or
+    /// `{"item_id": "I1", "store_id": "S1"}`; at most 1,000.
+    pub entities: Vec<BTreeMap<String, String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OnlineRow {
+    pub entity: BTreeMap<String, String>,
+    /// Keyed by `view:feature`.
+    pub features: BTreeMap<String, FeatureValue>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OnlineResponse {
+    pub results: Vec<OnlineRow>,
+}
+
+/// Online values for many entity rows in one call, with timestamps, staleness and TTL status.
+#[utoipa::path(post, path = "/v1/features/online", tag = "features", request_body = OnlineRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = OnlineResponse),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "unknown feature, missing entity key", body = super::problem::Problem, content_type = "application/problem+json")))]
+#[post("/v1/features/online")]
+pub async fn online_features(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    body: ApiJson<OnlineRequest>,
+) -> Result<HttpResponse> {
+    let req = body.0;
+    let results = state.features.lookup(&req.features, &req.entities).await?;
+    Ok(HttpResponse::Ok().json(OnlineResponse {
+        results: results
+            .into_iter()
+            .map(|r| OnlineRow {
+                entity: r.entity,
+                features: r.features,
+            })
+            .collect(),
+    }))
+}
+
+/// Entity rows with timestamps for a point-in-time join.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoricalRequest {
+    /// `view:feature`, `view:*` or `view@VERSION:feature`.
+    pub features: Vec<String>,
+    /// Rows with key columns and `event_timestamp` (RFC 3339 or a date); other fields (labels)
+    /// come back unchanged. At most 10,000 rows (use the CLI for more).
+    #[schema(value_type = Vec<Object>)]
+    pub entities: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoricalResponse {
+    /// The input rows with one `view__feature` field per feature, as of each row's timestamp.
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Object)]
+    pub summary: historical::Summary,
+}
+
+/// Point-in-time correct features for entity rows: a value never uses data at or after the
+/// row's timestamp, and is null when older than the view's TTL.
+#[utoipa::path(post, path = "/v1/features/historical", tag = "features", request_body = HistoricalRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = HistoricalResponse),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "bad timestamp, unknown feature, missing entity key", body = super::problem::Problem, content_type = "application/problem+json")))]
+#[post("/v1/features/historical")]
+pub async fn historical_features(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    body: ApiJson<HistoricalRequest>,
+) -> Result<HttpResponse> {
+    let req = body.0;
+    if req.entities.is_empty() {
+        return Err(Error::invalid("entities", "name at least one entity row"));
+    }
+    if req.entities.len() > MAX_API_ROWS {
+        return Err(Error::invalid(
+            "entities",
+            format!(
+                "at most {MAX_API_ROWS} rows per request; use `recast features historical` for more"
+            ),
+        ));
+    }
+    let (_, keys, timestamps) = historical::from_json_rows(&req.entities, TIMESTAMP_COLUMN)
+        .map_err(|(row, detail)| {
+            Error::invalid(
+                format!("entities[{}].{TIMESTAMP_COLUMN}", row.saturating_sub(1)),
+                detail,
+            )
+        })?;
+    let catalog = state.features.catalog().await?;
+    let retrieved = historical::retrieve(
+        &state.app.lake,
+        &state.app.db,
+        &catalog,
+        &req.features,
+        &keys,
+        &timestamps,
+    )
+    .await?;
+    let mut rows = req.entities;
+    for col in &retrieved.columns {
+        for (row, v) in rows.iter_mut().zip(&col.values) {
+            row.insert(col.name.clone(), v.clone());
+        }
+    }
+    Ok(HttpResponse::Ok().json(HistoricalResponse {
+        rows,
+        summary: retrieved.summary,
+    }))
+}

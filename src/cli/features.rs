@@ -1,0 +1,286 @@
+//! `recast features`: list views and their versions, materialize, build point-in-time
+//! training sets, look up online values.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::features::materialize::{self, MaterializeReport, MaterializeRequest};
+use crate::features::{historical, online, registry};
+
+#[derive(Subcommand, Debug)]
+pub enum FeaturesCommand {
+    /// List feature views: versions, features, materialized days.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compute views day by day into the offline store and the latest day into the online
+    /// store (incremental: resumes at the last materialized day).
+    Materialize {
+        /// Only these views (repeatable); default: all.
+        #[arg(long = "view")]
+        views: Vec<String>,
+        /// First as-of day (YYYY-MM-DD), to backfill or recompute.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last as-of day (YYYY-MM-DD); default: the newest source day.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join features onto entity rows as of each row's timestamp (no leakage).
+    Historical {
+        /// Entity rows: .parquet, .csv, .json or .ndjson with key columns (user_id, item_id,
+        /// store_id) and a timestamp column.
+        #[arg(long)]
+        entities: PathBuf,
+        /// Features: `view:feature`, `view:*` or `view@VERSION:feature`, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        features: Vec<String>,
+        /// Output Parquet file.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = historical::TIMESTAMP_COLUMN)]
+        timestamp_column: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Online values of one entity of a view.
+    Online { view: String, entity_id: String },
+}
+
+pub async fn run(settings: Settings, command: FeaturesCommand) -> Result<()> {
+    let app = App::open(settings).await?;
+    let outcome = run_with(&app, command).await;
+    app.db.close().await;
+    outcome
+}
+
+async fn run_with(app: &App, command: FeaturesCommand) -> Result<()> {
+    let pipelines_dir = PathBuf::from(&app.settings.pipelines_dir);
+    let catalog = registry::sync_dir(&app.db, &pipelines_dir).await?;
+    match command {
+        FeaturesCommand::List { json } => list(app, &catalog, json).await,
+        FeaturesCommand::Materialize {
+            views,
+            from,
+            to,
+            json,
+        } => {
+            let bar = ProgressBar::new(1000);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{bar:40}] {percent:>3}% {wide_msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            let progress = {
+                let bar = bar.clone();
+                move |pct: f64, msg: &str| {
+                    bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
+                    bar.set_message(msg.to_string());
+                }
+            };
+            let request = MaterializeRequest { views, from, to };
+            let outcome = materialize::materialize(app, &catalog, &request, &progress).await;
+            bar.finish_and_clear();
+            let report = outcome?;
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                print_materialize(&report);
+            }
+            Ok(())
+        }
+        FeaturesCommand::Historical {
+            entities,
+            features,
+            out,
+            timestamp_column,
+            json,
+        } => {
+            let input = historical::read_entity_file(&entities, &timestamp_column)?;
+            let retrieved = historical::retrieve(
+                &app.lake,
+                &app.db,
+                &catalog,
+                &features,
+                &input.keys,
+                &input.timestamps,
+            )
+            .await?;
+            let batch = historical::output_batch(&input.batch, &retrieved)?;
+            historical::write_parquet(&out, &batch)?;
+            if json {
+                println!("{}", to_json(&retrieved.summary)?);
+            } else {
+                println!(
+                    "wrote {} rows x {} features to {}",
+                    retrieved.summary.rows,
+                    retrieved.columns.len(),
+                    out.display()
+                );
+                let mut t = Table::new();
+                t.load_preset(UTF8_FULL_CONDENSED);
+                t.set_header(vec!["feature", "null rows"]);
+                for (name, nulls) in &retrieved.summary.nulls {
+                    t.add_row(vec![name.clone(), nulls.to_string()]);
+                }
+                println!("{t}");
+                if retrieved.summary.rows_without_snapshot > 0 {
+                    println!(
+                        "warning: {} rows fall on days that are not materialized; their \
+                         features are null (run `recast features materialize --from ...`)",
+                        retrieved.summary.rows_without_snapshot
+                    );
+                }
+            }
+            Ok(())
+        }
+        FeaturesCommand::Online { view, entity_id } => {
+            let store = online::OnlineStore::new(app.db.clone(), pipelines_dir);
+            let (v, values) = store.entity(&view, &entity_id).await?;
+            let body = serde_json::json!({
+                "view": v.spec.name,
+                "version": v.version,
+                "entity_id": entity_id,
+                "features": values,
+            });
+            println!("{}", to_json(&body)?);
+            Ok(())
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+async fn list(app: &App, catalog: &registry::Catalog, json: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for view in catalog.current_views() {
+        let days =
+            crate::db::features::materialized_days(&app.db, &view.spec.name, view.version).await?;
+        rows.push((view, days));
+    }
+    if json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|(v, days)| {
+                serde_json::json!({
+                    "view": v.spec.name,
+                    "version": v.version,
+                    "entity": v.spec.entity.as_str(),
+                    "source": v.spec.source.dataset(),
+                    "ttl_days": v.spec.ttl_days,
+                    "features": v.spec.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
+                    "materialized_from": days.first().map(|d| &d.0),
+                    "materialized_to": days.last().map(|d| &d.0),
+                    "versions": catalog.versions_of(&v.spec.name).iter().map(|x| x.version).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", to_json(&out)?);
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "view",
+        "version",
+        "entity",
+        "source",
+        "ttl days",
+        "features",
+        "materialized",
+    ]);
+    for (v, days) in rows {
+        let range = match (days.first(), days.last()) {
+            (Some(a), Some(b)) => format!("{} .. {} ({} days)", a.0, b.0, days.len()),
+            _ => "never".into(),
+        };
+        t.add_row(vec![
+            v.spec.name.clone(),
+            v.version.to_string(),
+            v.spec.entity.as_str().to_string(),
+            v.spec.source.dataset().to_string(),
+            v.spec.ttl_days.to_string(),
+            v.spec.features.len().to_string(),
+            range,
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+fn print_materialize(report: &MaterializeReport) {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "view",
+        "version",
+        "days",
+        "from",
+        "to",
+        "source rows",
+        "rows",
+        "rows/s",
+        "note",
+    ]);
+    for v in &report.views {
+        let rate = if v.seconds > 0.0 {
+            format!("{:.0}", v.source_rows as f64 / v.seconds)
+        } else {
+            String::new()
+        };
+        t.add_row(vec![
+            v.view.clone(),
+            v.version.to_string(),
+            v.days.to_string(),
+            v.from.map(|d| d.to_string()).unwrap_or_default(),
+            v.to.map(|d| d.to_string()).unwrap_or_default(),
+            v.source_rows.to_string(),
+            v.rows.to_string(),
+            rate,
+            v.skipped.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    for v in &report.views {
+        if v.stats.is_empty() {
+            continue;
+        }
+        let mut s = Table::new();
+        s.load_preset(UTF8_FULL_CONDENSED);
+        s.set_header(vec![
+            format!("{} (newest day)", v.view),
+            "null rate".into(),
+            "mean".into(),
+            "min".into(),
+            "max".into(),
+            "distinct".into(),
+        ]);
+        let f = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
+        for st in &v.stats {
+            s.add_row(vec![
+                st.feature.clone(),
+                format!("{:.3}", st.null_rate),
+                f(st.mean),
+                f(st.min),
+                f(st.max),
+                st.distinct.to_string(),
+            ]);
+        }
+        println!("{s}");
+        for w in &v.warnings {
+            println!("drift warning: {}: {w}", v.view);
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Online retrieval: the newest materialized snapshot of each view version, read from the DB
+//! by primary key through a short-lived in-process cache, with the TTL enforced at read time.
+//!
+//! Why a cache with a few seconds' expiry rather than invalidation: every replica serves from
+//! the same table and a materialization runs in whichever process leases the job, so expiry
+//! is the only signal all replicas share; a few seconds is far below the daily refresh. One
+//! query per view version serves any number of entities, so latency grows with the number of
+//! views asked for, not with the number of features or entities.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::FeatureError;
+use super::registry::{self, Catalog, ViewVersion};
+use crate::db::{Db, features as repo};
+
+/// How long a fetched online row (or its absence) is reused.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Cached rows above which the cache is emptied (a crude bound on memory).
+const CACHE_MAX: usize = 500_000;
+/// Least time between catalog reloads triggered by unknown references.
+const CATALOG_RELOAD: Duration = Duration::from_secs(5);
+/// Most entity rows one online request may ask for.
+pub const MAX_ENTITIES: usize = 1_000;
+
+/// Whether a value is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Fresh enough: the value is served.
+    Present,
+    /// The entity's latest source row is older than the view's TTL: the value is null.
+    Expired,
+    /// No online row for the entity (never seen, or expired at materialization): null.
+    Missing,
+}
+
+/// One served feature value.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FeatureValue {
+    /// Number, string or null.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    pub status: Status,
+    /// Time of the entity's latest source row the value reflects.
+    pub event_timestamp: Option<DateTime<Utc>>,
+    /// The value uses source rows strictly before this instant.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Seconds between `as_of` and now.
+    pub staleness_seconds: Option<f64>,
+    /// Why the value is null, when it is.
+    pub reason: Option<String>,
+}
+
+/// One entity row's values, keyed by `view:feature` labels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OnlineResult {
+    pub entity: BTreeMap<String, String>,
+    pub features: BTreeMap<String, FeatureValue>,
+}
+
+type CacheKey = (String, i64, String);
+/// When a row was fetched, and the row (None: the entity has no online value).
+type CacheEntry = (Instant, Option<Arc<repo::OnlineRow>>);
+
+/// The online store of one process.
+pub struct OnlineStore {
+    db: Db,
+    pipelines_dir: PathBuf,
+    catalog: tokio::sync::RwLock<Option<(Arc<Catalog>, Instant)>>,
+    cache: Mutex<HashMap<CacheKey, CacheEntry>>,
+}
+
+impl OnlineStore {
+    pub fn new(db: Db, pipelines_dir: PathBuf) -> OnlineStore {
+        OnlineStore {
+            db,
+            pipelines_dir,
+            catalog: tokio::sync::RwLock::new(None),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The catalog, registering the local definitions on first use.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>, FeatureError> {
+        if let Some((c, _)) = self.catalog.read().await.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        self.reload_catalog(true).await
+    }
+
+    async fn reload_catalog(&self, force: bool) -> Result<Arc<Catalog>, FeatureError> {
+        let mut guard = self.catalog.write().await;
+        if let Some((c, at)) = guard.as_ref()
+            && !force
+            && at.elapsed() < CATALOG_RELOAD
+        {
+            return Ok(Arc::clone(c));
+        }
+        let catalog = Arc::new(registry::sync_dir(&self.db, &self.pipelines_dir).await?);
+        *guard = Some((Arc::clone(&catalog), Instant::now()));
+        Ok(catalog)
+    }
+
+    /// Resolves references, reloading the catalog once (rate-limited) when one is unknown:
+    /// another replica may have registered a version since this one loaded.
+    async fn select(
+        &self,
+        refs: &[String],
+        field: &str,
+    ) -> Result<Vec<registry::Selection>, FeatureError> {
+        let catalog = self.catalog().await?;
+        match catalog.select(refs, field) {
+            Ok(s) => Ok(s),
+            Err(FeatureError::Invalid { .. }) => {
+                self.reload_catalog(false).await?.select(refs, field)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn rows(
+        &self,
+        view: &ViewVersion,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Arc<repo::OnlineRow>>, FeatureError> {
+        let name = &view.spec.name;
+        let mut found = HashMap::new();
+        let mut missing: Vec<&str> = Vec::new();
+        {
+            let cache = self.cache.lock().expect("cache lock");
+            for id in ids {
+                match cache.get(&(name.clone(), view.version, id.to_string())) {
+                    Some((at, row)) if at.elapsed() < CACHE_TTL => {
+                        if let Some(r) = row {
+                            found.insert(id.to_string(), Arc::clone(r));
+                        }
+                    }
+                    _ => missing.push(id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let fetched = repo::online_rows(&self.db, name, view.version, &missing).await?;
+        let now = Instant::now();
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.len() + missing.len() > CACHE_MAX {
+            cache.clear();
+        }
+        let mut by_id: HashMap<String, Arc<repo::OnlineRow>> = fetched
+            .into_iter()
+            .map(|r| (r.entity_id.clone(), Arc::new(r)))
+            .collect();
+        for id in missing {
+            let row = by_id.remove(id);
+            cache.insert(
+                (name.clone(), view.version, id.to_string()),
+                (now, row.clone()),
+            );
+            if let Some(r) = row {
+                found.insert(id.to_string(), r);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Values of every feature of `view` (current version) for one entity id.
+    pub async fn entity(
+        &self,
+        view: &str,
+        entity_id: &str,
+    ) -> Result<(Arc<ViewVersion>, BTreeMap<String, FeatureValue>), FeatureError> {
+        let catalog = self.catalog().await?;
+        let v = match catalog.current(view) {
+            Some(v) => Arc::clone(v),
+            None => self
+                .reload_catalog(false)
+                .await?
+                .current(view)
+                .cloned()
+                .ok_or_else(|| FeatureError::UnknownView(view.to_string()))?,
+        };
+        let rows = self.rows(&v, &[entity_id]).await?;
+        let all: Vec<usize> = (0..v.spec.features.len()).collect();
+        let labels: Vec<String> = v.spec.features.iter().map(|f| f.name.clone()).collect();
+        let values = evaluate(
+            &v,
+            rows.get(entity_id).map(|r| r.as_ref()),
+            &all,
+            &labels,
+            Utc::now(),
+        )?;
+        Ok((v, values))
+    }
+
+    /// Many entity rows × many features. Each row names the keys of the views asked for
+    /// (`user_id`, `item_id`, `store_id`).
+    pub async fn lookup(
+        &self,
+        refs: &[String],
+        entities: &[BTreeMap<String, String>],
+    ) -> Result<Vec<OnlineResult>, FeatureError> {
+        if entities.is_empty() {
+            return Err(FeatureError::invalid(
+                "entities",
+                "name at least one entity",
+            ));
+        }
+        if entities.len() > MAX_ENTITIES {
+            return Err(FeatureError::invalid(
+                "entities",
+                format!("at most {MAX_ENTITIES} entity rows per request"),
+            ));
+        }
+        let selections = self.select(refs, "features").await?;
+        let now = Utc::now();
+        let mut results: Vec<OnlineResult> = entities
+            .iter()
+            .map(|e| OnlineResult {
+                entity: e.clone(),
+                features: BTreeMap::new(),
+            })
+            .collect();
+        for sel in &selections {
+            let keys = sel.view.spec.entity.keys();
+            let ids: Vec<String> = entities
+                .iter()
+                .enumerate()
+                .map(|(i, e)| entity_id(keys, e, &format!("entities[{i}]")))
+                .collect::<Result<_, _>>()?;
+            let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let rows = self.rows(&sel.view, &id_refs).await?;
+            for (result, id) in results.iter_mut().zip(&ids) {
+                let values = evaluate(
+                    &sel.view,
+                    rows.get(id).map(|r| r.as_ref()),
+                    &sel.features,
+                    &sel.labels,
+                    now,
+                )?;
+                result.features.extend(values);
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// The entity id of a row for a view with these keys (values joined by `:`).
+pub fn entity_id(
+    keys: &[&str],
+    row: &BTreeMap<String, String>,
+    at: &str,
+) -> Result<String, FeatureError> {
+    let mut parts = Vec::with_capacity(keys.len());
+    for k in keys {
+        match row.get(*k) {
+            Some(v) if !v.is_empty() => parts.push(v.as_str()),
+            _ => {
+                return Err(FeatureError::invalid(
+                    format!("{at}.{k}"),
+                    format!("`{k}` is required by the requested features"),
+                ));
+            }
+        }
+    }
+    Ok(parts.join(":"))
+}
+
+fn ms_to_time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+/// The served values of one online row (or its absence) at `now`.
+pub fn evaluate(
+    view: &ViewVersion,
+    row: Option<&repo::OnlineRow>,
+    features: &[usize],
+    labels: &[String],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, FeatureValue>, FeatureError> {
+    let mut out = BTreeMap::new();
+    let Some(row) = row else {
+        for label in labels {
+            out.insert(
+                label.clone(),
+                FeatureValue {
+                    value: serde_json::Value::Null,
+                    status: Status::Missing,
+                    event_timestamp: None,
+                    as_of: None,
+                    staleness_seconds: None,
+                    reason: Some("no online value for this entity".into()),
+                },
+            );
+        }
+        return Ok(out);
+    };
+    let values: Vec<serde_json::Value> = serde_json::from_str(&row.values)
+        .map_err(|e| FeatureError::Corrupt(format!("online row of `{}`: {e}", row.entity_id)))?;
+    let now_ms = now.timestamp_millis();
+    let ttl_ms = view.spec.ttl_micros() / 1000;
+    let expired = now_ms - row.event_ts > ttl_ms;
+    for (&f, label) in features.iter().zip(labels) {
+        let value = if expired {
+            serde_json::Value::Null
+        } else {
+            values.get(f).cloned().unwrap_or(serde_json::Value::Null)
+        };
+        out.insert(
+            label.clone(),
+            FeatureValue {
+                value,
+                status: if expired {
+                    Status::Expired
+                } else {
+                    Status::Present
+                },
+                event_timestamp: ms_to_time(row.event_ts),
+                as_of: ms_to_time(row.as_of),
+                staleness_seconds: Some((now_ms - row.as_of) as f64 / 1000.0),
+                reason: expired.then(|| {
+                    format!(
+                        "the entity's latest source row is older than the view's TTL of {} days",
+                        view.spec.ttl_days
+                    )
+                }),
+            },
+        );
+    }
+    Ok(out)
+}
