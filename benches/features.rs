@@ -44,7 +44,10 @@ fn land_demo(dir: &Path, database_url: &str, lake_url: &str, pipelines: &Path) {
         "demo failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    println!("demo data landed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "demo data landed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[tokio::main]
@@ -79,14 +82,10 @@ async fn main() {
 
     // --- materialization ---------------------------------------------------------------
     let started = Instant::now();
-    let report = recast::features::materialize::materialize(
-        &app,
-        &catalog,
-        &Default::default(),
-        &|_, _| {},
-    )
-    .await
-    .expect("materialize");
+    let report =
+        recast::features::materialize::materialize(&app, &catalog, &Default::default(), &|_, _| {})
+            .await
+            .expect("materialize");
     let total = started.elapsed().as_secs_f64();
     println!("\nmaterialization (all days of the demo data, every shipped view)");
     println!(

@@ -541,6 +541,18 @@ denominator = "events_7d"
     }
 
     #[test]
+    fn shipped_schedules_enqueue_a_registered_job_kind() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let views = load_dir(&dir).unwrap();
+        let schedules = schedules(&views);
+        assert_eq!(schedules.len(), views.len());
+        assert!(schedules.iter().all(|s| s.kind == "materialize_features"));
+        crate::jobs::JobRegistry::builtin()
+            .check_schedules(&schedules)
+            .unwrap();
+    }
+
+    #[test]
     fn shipped_definitions_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
         let views = load_dir(&dir).unwrap();

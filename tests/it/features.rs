@@ -683,3 +683,76 @@ async fn cli_builds_a_training_set_from_csv_and_names_bad_lines() {
     assert!(err.contains("bad.csv") && err.contains("line 3"), "{err}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn materialization_runs_as_a_job_requested_over_http() {
+    let (srv, _events, _first) = setup(12).await;
+    let admin = srv.key(Role::Admin).await;
+    let bad = post(
+        &srv,
+        &admin,
+        "/v1/jobs",
+        json!({"kind": "materialize_features", "payload": {"from": "2026-02-01", "to": "2026-01-01"}}),
+    )
+    .await;
+    let p = expect_problem(bad, 422).await;
+    assert_eq!(p["field"], "payload.from", "{p}");
+    let res = post(
+        &srv,
+        &admin,
+        "/v1/jobs",
+        json!({"kind": "materialize_features", "payload": {"views": ["u"]}}),
+    )
+    .await;
+    assert_eq!(res.status(), 202);
+    let job: Value = res.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+
+    let queue = recast::jobs::JobQueue::new(srv.app.db.clone());
+    let worker = recast::jobs::Worker::new(
+        srv.app.clone(),
+        queue.clone(),
+        Arc::new(recast::jobs::JobRegistry::builtin()),
+        recast::config::WorkerSettings {
+            concurrency: 1,
+            lease_seconds: 30,
+            poll_interval_ms: 20,
+            shutdown_grace_seconds: 5,
+        },
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let job = queue.get(&id).await.unwrap();
+        if job.state.is_terminal() {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job did not finish: {job:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(done.state, recast::jobs::JobState::Succeeded, "{done:?}");
+    let result = done.result.expect("a result");
+    assert_eq!(result["views"][0]["view"], "u");
+    assert_eq!(result["views"][0]["days"], 8);
+    let reader = srv.key(Role::Reader).await;
+    let res = srv
+        .client
+        .get(srv.url("/v1/features/views"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    let views: Value = res.json().await.unwrap();
+    assert!(views["views"][0]["materialized_to"].is_string(), "{views}");
+    assert!(
+        views["views"][0]["latest_run"]["stats"].is_array(),
+        "{views}"
+    );
+    srv.stop().await;
+}
