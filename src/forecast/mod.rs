@@ -21,6 +21,7 @@ pub mod baseline;
 pub mod error;
 pub mod ets;
 pub mod sarima;
+pub mod sarimax;
 pub mod select;
 pub mod series;
 pub mod serving;

@@ -87,7 +87,7 @@ impl ArimaSpec {
         }
     }
 
-    fn m(&self) -> usize {
+    pub(crate) fn m(&self) -> usize {
         if self.is_seasonal() { self.season } else { 1 }
     }
 
@@ -113,7 +113,7 @@ impl ArimaSpec {
         s
     }
 
-    fn seasonal_d_eff(&self) -> usize {
+    pub(crate) fn seasonal_d_eff(&self) -> usize {
         if self.is_seasonal() {
             self.seasonal_d
         } else {
