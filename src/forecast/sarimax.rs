@@ -146,7 +146,7 @@ impl Sarimax {
         levels: &[f64],
     ) -> Result<Forecast, ForecastError> {
         let k = self.beta.len();
-        if x_future.len() % k != 0 {
+        if !x_future.len().is_multiple_of(k) {
             return Err(ForecastError::InvalidInput(format!(
                 "future regressors must be rows of {k} values"
             )));
