@@ -202,6 +202,41 @@ impl OnlineStore {
         Ok((v, values))
     }
 
+    /// The item a user touched last, from the online store: the value of the first current
+    /// user view's `last` feature over `item_id` (the shipped `user_activity:last_item`),
+    /// when present and not expired. This is how a recommender that has never seen a user
+    /// still starts from what the user just did (the model is retrained daily; the online
+    /// store is refreshed by materialization).
+    pub async fn last_item(&self, user_id: &str) -> Result<Option<String>, FeatureError> {
+        let catalog = self.catalog().await?;
+        let found = catalog.current_views().into_iter().find_map(|v| {
+            (v.spec.entity == super::spec::Entity::User)
+                .then(|| {
+                    v.spec.features.iter().position(|f| {
+                        f.agg == super::spec::Agg::Last && f.column.as_deref() == Some("item_id")
+                    })
+                })
+                .flatten()
+                .map(|f| (v, f))
+        });
+        let Some((view, feature)) = found else {
+            return Ok(None);
+        };
+        let rows = self.rows(&view, &[user_id]).await?;
+        let label = vec![String::from("last_item")];
+        let values = evaluate(
+            &view,
+            rows.get(user_id).map(|r| r.as_ref()),
+            &[feature],
+            &label,
+            Utc::now(),
+        )?;
+        Ok(values
+            .get("last_item")
+            .filter(|v| v.status == Status::Present)
+            .and_then(|v| v.value.as_str().map(str::to_string)))
+    }
+
     /// Many entity rows × many features. Each row names the keys of the views asked for
     /// (`user_id`, `item_id`, `store_id`).
     pub async fn lookup(

@@ -460,6 +460,18 @@ async fn online_values_equal_offline_and_expire_with_the_ttl() {
         .unwrap();
     let nobody: Value = res.json().await.unwrap();
     assert_eq!(nobody["features"]["events_2d"]["status"], "missing");
+
+    // What recommenders use for users they were not trained on.
+    let store = recast::features::online::OnlineStore::new(
+        srv.app.db.clone(),
+        std::path::PathBuf::from(&srv.env.settings.pipelines_dir),
+    );
+    assert_eq!(
+        store.last_item("fresh").await.unwrap().as_deref(),
+        Some("i2")
+    );
+    assert_eq!(store.last_item("stale").await.unwrap(), None, "expired");
+    assert_eq!(store.last_item("nobody").await.unwrap(), None);
     srv.stop().await;
 }
 
