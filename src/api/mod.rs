@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod docs;
 pub mod events;
+pub mod experiments;
 pub mod extract;
 pub mod forecasts;
 pub mod health;
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub models: crate::registry::Registry,
     /// The promoted recommender, hot-swapped when the promoted version changes.
     pub recommender: Arc<crate::recommend::serving::ServingHandle>,
+    /// Experiments: definitions, the running list and variant models for serving.
+    pub experiments: Arc<crate::experiments::serving::ExperimentServing>,
 }
 
 impl ApiState {
@@ -47,7 +50,12 @@ impl ApiState {
         let models = crate::registry::Registry::new(app.db.clone(), app.lake.store().clone());
         let recommender = crate::recommend::serving::ServingHandle::new(models.clone());
         recommender.spawn_poller();
+        let experiments = crate::experiments::serving::ExperimentServing::new(
+            crate::experiments::model::ExperimentStore::new(app.db.clone(), models.clone()),
+            models.clone(),
+        );
         web::Data::new(ApiState {
+            experiments,
             models,
             recommender,
             queue: JobQueue::new(app.db.clone()),
@@ -84,7 +92,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(recommendations::recommend)
         .service(recommendations::similar)
         .service(recommendations::list_models)
-        .service(recommendations::promote_model);
+        .service(recommendations::promote_model)
+        .service(experiments::create_experiment)
+        .service(experiments::list_experiments)
+        .service(experiments::get_experiment)
+        .service(experiments::update_experiment)
+        .service(experiments::start_experiment)
+        .service(experiments::stop_experiment)
+        .service(experiments::get_assignment)
+        .service(experiments::get_results);
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {

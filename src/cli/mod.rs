@@ -3,6 +3,7 @@
 //! logs and progress to stderr; `--json` where a script reads the result.
 
 mod demo;
+mod experiment;
 mod keys;
 mod models;
 mod pipeline;
@@ -65,6 +66,11 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: models::ModelsCommand,
+    },
+    /// A/B experiments: create, list, show, start, stop, results.
+    Experiment {
+        #[command(subcommand)]
+        command: experiment::ExperimentCommand,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -138,6 +144,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Pipeline { command } => pipeline::run(settings, command).await,
         Command::Train { command } => train::run(settings, command).await,
         Command::Models { command } => models::run(settings, command).await,
+        Command::Experiment { command } => experiment::run(settings, command).await,
         Command::Serve { .. } => serve::serve(settings).await,
         Command::Worker { .. } => serve::worker(settings).await,
     }
