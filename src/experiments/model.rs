@@ -18,6 +18,7 @@ use crate::registry::Registry;
 /// The metrics a readout reports; all are "higher is better".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ExperimentMetric)]
 pub enum Metric {
     /// Clicks per exposure (delta method over users).
     Ctr,
@@ -50,6 +51,7 @@ impl Metric {
 /// One arm: the model version it serves (none: the promoted version) and serving settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ExperimentVariant)]
 pub struct Variant {
     /// Unique within the experiment, e.g. `control`, `als-v2`.
     pub name: String,
@@ -132,6 +134,7 @@ pub struct ExperimentSpec {
 /// Lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ExperimentStatus)]
 pub enum Status {
     Draft,
     Running,

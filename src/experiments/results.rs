@@ -187,6 +187,7 @@ pub struct SrmCheck {
 /// One treatment arm against the control on one metric. Intervals are `[low, high]`, null
 /// when undefined (too few users, zero control).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ExperimentComparison)]
 pub struct Comparison {
     pub variant: String,
     pub metric: Metric,
@@ -221,6 +222,7 @@ pub struct Comparison {
 
 /// The whole readout.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ExperimentResults)]
 pub struct Readout {
     pub experiment_id: String,
     pub name: String,
