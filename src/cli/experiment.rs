@@ -251,13 +251,19 @@ pub fn render(r: &Readout) -> String {
     }
     out.push_str(&format!("{c}\n"));
     out.push_str(&format!(
-        "sample ratio: users {:?}, expected {:?}, chi-square p = {}{}\n",
-        r.srm.observed,
+        "sample ratio: users [{}], expected [{}], chi-square p = {}{}\n",
+        r.srm
+            .observed
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         r.srm
             .expected
             .iter()
             .map(|e| format!("{e:.1}"))
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>()
+            .join(", "),
         p(r.srm.p_value),
         if r.srm.mismatch { "  MISMATCH" } else { "  ok" }
     ));

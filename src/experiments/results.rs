@@ -298,6 +298,17 @@ fn comparison_of(
     }
 }
 
+/// One treatment arm's test on one metric, before the correction across arms.
+struct Row {
+    variant: String,
+    effect: Effect,
+    test: &'static str,
+    theta: Option<f64>,
+    seq_p: f64,
+    /// Users in the control and this arm.
+    n: f64,
+}
+
 /// Compares every treatment arm with the control on every metric (pure).
 pub fn analyze(exp: &Experiment, arms: &[Vec<UserOutcome>], until: i64) -> Readout {
     let spec = &exp.spec;
@@ -365,7 +376,7 @@ pub fn analyze(exp: &Experiment, arms: &[Vec<UserOutcome>], until: i64) -> Reado
         } else {
             "secondary"
         };
-        let mut rows: Vec<(String, Effect, &str, Option<f64>, f64, f64)> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         for (k, t_users) in arms.iter().enumerate() {
             if k == control {
                 continue;
@@ -373,11 +384,26 @@ pub fn analyze(exp: &Experiment, arms: &[Vec<UserOutcome>], until: i64) -> Reado
             let (e, test, theta) = comparison_of(metric, c_users, t_users, exp);
             let n = (c_users.len() + t_users.len()) as f64;
             let seq_p = stats::sequential_p(e.abs_lift, e.abs_se, n, alpha, SEQUENTIAL_TUNING);
-            rows.push((spec.variants[k].name.clone(), e, test, theta, seq_p, n));
+            rows.push(Row {
+                variant: spec.variants[k].name.clone(),
+                effect: e,
+                test,
+                theta,
+                seq_p,
+                n,
+            });
         }
-        let fixed_adj = stats::holm(&rows.iter().map(|r| r.1.p_value).collect::<Vec<_>>());
-        let seq_adj = stats::holm(&rows.iter().map(|r| r.4).collect::<Vec<_>>());
-        for (i, (variant, e, test, theta, seq_p, n)) in rows.into_iter().enumerate() {
+        let fixed_adj = stats::holm(&rows.iter().map(|r| r.effect.p_value).collect::<Vec<_>>());
+        let seq_adj = stats::holm(&rows.iter().map(|r| r.seq_p).collect::<Vec<_>>());
+        for (i, row) in rows.into_iter().enumerate() {
+            let Row {
+                variant,
+                effect: e,
+                test,
+                theta,
+                seq_p,
+                n,
+            } = row;
             let decide = if spec.sequential {
                 seq_adj[i]
             } else {
@@ -518,4 +544,134 @@ pub async fn readout(db: &Db, lake: &Lake, exp: &Experiment) -> Result<Readout, 
         exp.spec.pre_period_days,
     );
     Ok(analyze(exp, &arms, until))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposure(rec: &str, variant: &str, user: &str, ts: i64) -> ExposureRow {
+        ExposureRow {
+            recommendation_id: rec.into(),
+            experiment_id: "x".into(),
+            variant: variant.into(),
+            user_id: user.into(),
+            ts,
+        }
+    }
+
+    fn event(user: &str, kind: &str, value: Option<f64>, ts: i64, rec: Option<&str>) -> Event {
+        Event {
+            user_id: user.into(),
+            event_type: kind.into(),
+            value,
+            ts,
+            recommendation_id: rec.map(String::from),
+        }
+    }
+
+    #[test]
+    fn attribution_by_recommendation_id_or_window_and_the_pre_period() {
+        let start = 100 * DAY_MS;
+        let exposures = vec![
+            exposure("r1", "a", "u1", start + HOUR_MS),
+            exposure("r2", "a", "u1", start + 2 * HOUR_MS),
+            exposure("r3", "b", "u2", start + HOUR_MS),
+            exposure("r9", "gone", "u3", start + HOUR_MS), // variant not in the definition
+        ];
+        let events = vec![
+            // u1: in the window (until last exposure + 24 h) ...
+            event("u1", "click", None, start + 3 * HOUR_MS, None),
+            event("u1", "purchase", Some(10.0), start + 20 * HOUR_MS, None),
+            // ... after the window but citing its recommendation ...
+            event("u1", "purchase", Some(5.0), start + 5 * DAY_MS, Some("r1")),
+            // ... after the window citing nothing of its own: not counted.
+            event("u1", "purchase", Some(99.0), start + 5 * DAY_MS, Some("r3")),
+            event("u1", "click", None, start + 5 * DAY_MS, None),
+            // Pre-period purchase: the covariate, not an outcome.
+            event("u1", "purchase", Some(7.0), start - DAY_MS, None),
+            // Before the pre-period: ignored.
+            event("u1", "purchase", Some(70.0), start - 30 * DAY_MS, None),
+            // u2: a view only; before the first exposure but after the start: ignored.
+            event("u2", "view", None, start + 2 * HOUR_MS, None),
+            event("u2", "click", None, start + 30 * 60_000, None),
+            // Not exposed at all.
+            event("u9", "purchase", Some(1.0), start + HOUR_MS, None),
+        ];
+        let arms = outcomes(&["a", "b"], &exposures, events, start, 24.0, 14.0);
+        assert_eq!(arms[0].len(), 1);
+        assert_eq!(arms[1].len(), 1);
+        let u1 = arms[0][0];
+        assert_eq!(u1.exposures, 2.0);
+        assert_eq!(u1.clicks, 1.0);
+        assert_eq!(u1.purchases, 2.0);
+        assert_eq!(u1.revenue, 15.0);
+        assert_eq!(u1.pre_revenue, 7.0);
+        let u2 = arms[1][0];
+        assert_eq!((u2.exposures, u2.clicks, u2.purchases), (1.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn three_arms_get_holm_adjusted_decisions() {
+        let spec: super::super::model::ExperimentSpec = serde_json::from_value(serde_json::json!({
+            "name": "three",
+            "variants": [{"name": "a", "weight": 0.34}, {"name": "b", "weight": 0.33},
+                         {"name": "c", "weight": 0.33}],
+            "sequential": false,
+            "pre_period_days": 0
+        }))
+        .unwrap();
+        let exp = Experiment {
+            id: "x".into(),
+            status: Status::Running,
+            salt: "x".into(),
+            spec,
+            created_at: 0,
+            updated_at: 0,
+            started_at: Some(0),
+            stopped_at: None,
+        };
+        let user = |purchases: f64, revenue: f64| UserOutcome {
+            exposures: 2.0,
+            clicks: 1.0,
+            purchases,
+            revenue,
+            pre_revenue: 0.0,
+        };
+        // a: 10 % convert, b: the same, c: 40 %.
+        let arm = |rate: usize| -> Vec<UserOutcome> {
+            (0..200)
+                .map(|i| {
+                    if i % 100 < rate {
+                        user(1.0, 20.0 + (i % 7) as f64)
+                    } else {
+                        user(0.0, 0.0)
+                    }
+                })
+                .collect()
+        };
+        let r = analyze(&exp, &[arm(10), arm(10), arm(40)], 0);
+        assert_eq!(r.comparisons.len(), 2 * Metric::ALL.len());
+        let conv: Vec<&Comparison> = r
+            .comparisons
+            .iter()
+            .filter(|c| c.metric == Metric::ConversionRate)
+            .collect();
+        assert_eq!(conv[0].variant, "b");
+        assert!(!conv[0].significant);
+        assert!(conv[1].significant);
+        // Holm: the smaller p is multiplied by 2, the larger by 1 (and kept monotone).
+        let (pb, pc) = (conv[0].p_value.unwrap(), conv[1].p_value.unwrap());
+        assert!((conv[1].p_value_adjusted.unwrap() - (2.0 * pc).min(1.0)).abs() < 1e-15);
+        assert!((conv[0].p_value_adjusted.unwrap() - pb.max(2.0 * pc).min(1.0)).abs() < 1e-15);
+        assert!(!r.srm.mismatch);
+        assert_eq!(r.variants[2].conversion_rate, Some(0.4));
+        // No pre-period: plain Welch on revenue.
+        assert!(
+            r.comparisons
+                .iter()
+                .filter(|c| c.metric == Metric::RevenuePerUser)
+                .all(|c| c.test == "welch_t" && c.cuped_theta.is_none())
+        );
+    }
 }

@@ -615,6 +615,7 @@ async fn two_model_versions_serve_and_a_planted_lift_is_detected() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    eprintln!("{table}");
     for needle in [
         "knn-vs-popularity",
         "popularity (control)",
