@@ -347,7 +347,9 @@ pub fn sequential_p(estimate: f64, se: f64, n_total: f64, alpha: f64, tuning: f6
 /// Bayesian chance that the treatment beats the control: the posterior probability that the
 /// difference is positive under a flat prior and the normal approximation of the estimate.
 pub fn chance_to_beat(diff: f64, se: f64) -> f64 {
-    if se > 0.0 {
+    if diff.is_nan() || se.is_nan() {
+        f64::NAN
+    } else if se > 0.0 {
         normal_cdf(diff / se)
     } else if diff > 0.0 {
         1.0
@@ -552,6 +554,8 @@ mod tests {
         {
             close(*a, e, 1e-12);
         }
+        assert!(chance_to_beat(f64::NAN, 1.0).is_nan() && chance_to_beat(1.0, f64::NAN).is_nan());
+        assert_eq!(chance_to_beat(1.0, 0.0), 1.0);
         let with_nan = holm(&[0.01, f64::NAN, 0.04]);
         assert!(with_nan[1].is_nan());
         assert!((with_nan[0] - 0.02).abs() < 1e-15 && (with_nan[2] - 0.04).abs() < 1e-15);
