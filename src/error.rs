@@ -239,3 +239,22 @@ impl From<crate::features::FeatureError> for Error {
         }
     }
 }
+
+impl From<crate::experiments::ExperimentError> for Error {
+    fn from(e: crate::experiments::ExperimentError) -> Self {
+        use crate::experiments::ExperimentError as X;
+        match e {
+            X::Invalid { field, detail } => {
+                // The detail names the field too: the CLI shows only the message.
+                let detail = format!("{field}: {detail}");
+                Error::invalid(field, detail)
+            }
+            X::NotFound(id) => Error::not_found("experiment", id),
+            X::Conflict(detail) => Error::Conflict { detail },
+            X::Db(db) => Error::Db(db),
+            X::Lake(lake) => Error::from(lake),
+            X::Registry(reg) => Error::from(reg),
+            X::Recommend(rec) => Error::from(rec),
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod etl;
+pub mod experiments;
 pub mod features;
 pub mod forecast;
 pub mod jobs;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod docs;
 pub mod events;
+pub mod experiments;
 pub mod extract;
 pub mod features;
 pub mod forecasts;
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub recommender: Arc<crate::recommend::serving::ServingHandle>,
     /// Online feature values (with the feature-view catalog).
     pub features: Arc<crate::features::online::OnlineStore>,
+    /// Experiments: definitions, the running list and variant models for serving.
+    pub experiments: Arc<crate::experiments::serving::ExperimentServing>,
 }
 
 impl ApiState {
@@ -54,7 +57,12 @@ impl ApiState {
             app.db.clone(),
             std::path::PathBuf::from(&app.settings.pipelines_dir),
         ));
+        let experiments = crate::experiments::serving::ExperimentServing::new(
+            crate::experiments::model::ExperimentStore::new(app.db.clone(), models.clone()),
+            models.clone(),
+        );
         web::Data::new(ApiState {
+            experiments,
             features,
             models,
             recommender,
@@ -96,7 +104,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(recommendations::recommend)
         .service(recommendations::similar)
         .service(recommendations::list_models)
-        .service(recommendations::promote_model);
+        .service(recommendations::promote_model)
+        .service(experiments::create_experiment)
+        .service(experiments::list_experiments)
+        .service(experiments::get_experiment)
+        .service(experiments::update_experiment)
+        .service(experiments::start_experiment)
+        .service(experiments::stop_experiment)
+        .service(experiments::get_assignment)
+        .service(experiments::get_results);
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {

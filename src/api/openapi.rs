@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, features, forecasts, health, jobs, pipelines, problem, recommendations};
+use super::{
+    events, experiments, features, forecasts, health, jobs, pipelines, problem, recommendations,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +41,14 @@ use super::{events, features, forecasts, health, jobs, pipelines, problem, recom
         recommendations::similar,
         recommendations::list_models,
         recommendations::promote_model,
+        experiments::create_experiment,
+        experiments::list_experiments,
+        experiments::get_experiment,
+        experiments::update_experiment,
+        experiments::start_experiment,
+        experiments::stop_experiment,
+        experiments::get_assignment,
+        experiments::get_results,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -51,6 +61,7 @@ use super::{events, features, forecasts, health, jobs, pipelines, problem, recom
         (name = "forecasts", description = "Demand forecasts per item x store, item and store: points with 80/95 % intervals, backtest accuracy, actuals, charts"),
         (name = "recommendations", description = "Personal recommendations and similar items from the promoted model"),
         (name = "models", description = "Model registry: versions, metrics, promotion"),
+        (name = "experiments", description = "A/B experiments on recommendation variants: definitions, deterministic assignment, exposures and results"),
     )
 )]
 pub struct ApiDoc;

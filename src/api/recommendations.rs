@@ -29,7 +29,19 @@ pub struct RecommendationsView {
     pub model_version: String,
     /// Fresh per response; cite it in events to attribute them.
     pub recommendation_id: String,
+    /// Present when the user is in a running experiment and this response was served (and
+    /// its exposure recorded) under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentTag>,
     pub items: Vec<ScoredItemView>,
+}
+
+/// The experiment and variant a response was served under.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ExperimentTag {
+    pub id: String,
+    pub name: String,
+    pub variant: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -122,13 +134,69 @@ pub async fn recommend(
         diversity,
         recent: list(q.recent),
     };
+    let enrolment = match state.experiments.enrol(&req.user_id).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "running experiments unavailable; serving the default model");
+            None
+        }
+    };
+    if let Some(enrolment) = enrolment {
+        match serve_variant(&state, &enrolment, &req).await {
+            Ok(view) => return Ok(HttpResponse::Ok().json(view)),
+            // The user still gets an answer (the default model's) with no `experiment`, and
+            // no exposure is recorded: the readout counts only responses served under the
+            // variant, and a variant that keeps failing shows up as a sample-ratio mismatch.
+            Err(e) => tracing::warn!(
+                error = %e,
+                experiment = %enrolment.experiment.id,
+                variant = %enrolment.variant().name,
+                "experiment variant not served; serving the default model"
+            ),
+        }
+    }
     let out = state.recommender.get().await?.recommend(&req)?;
     Ok(HttpResponse::Ok().json(RecommendationsView {
         user_id: out.user_id,
         model_version: out.model_version,
         recommendation_id: out.recommendation_id,
+        experiment: None,
         items: view(out.items),
     }))
+}
+
+/// Recommendations from the enrolment's variant (its model version, else the promoted one,
+/// with its serving settings), returned only once the exposure is committed.
+async fn serve_variant(
+    state: &ApiState,
+    enrolment: &crate::experiments::serving::Enrolment,
+    req: &RecommendRequest,
+) -> Result<RecommendationsView> {
+    let variant = enrolment.variant();
+    let model = match &variant.model_version {
+        Some(version) => state.experiments.model(version).await?,
+        None => state.recommender.get().await?,
+    };
+    let mut req = req.clone();
+    if let Some(d) = variant.diversity {
+        req.diversity = d;
+    }
+    let out = model.recommend(&req)?;
+    state
+        .experiments
+        .record_exposure(enrolment, &out.user_id, &out.recommendation_id)
+        .await?;
+    Ok(RecommendationsView {
+        user_id: out.user_id,
+        model_version: out.model_version,
+        recommendation_id: out.recommendation_id,
+        experiment: Some(ExperimentTag {
+            id: enrolment.experiment.id.clone(),
+            name: enrolment.experiment.spec.name.clone(),
+            variant: variant.name.clone(),
+        }),
+        items: view(out.items),
+    })
 }
 
 #[derive(Deserialize, IntoParams)]

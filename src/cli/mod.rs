@@ -3,6 +3,7 @@
 //! logs and progress to stderr; `--json` where a script reads the result.
 
 mod demo;
+mod experiment;
 mod features;
 mod keys;
 mod models;
@@ -71,6 +72,11 @@ enum Command {
     Features {
         #[command(subcommand)]
         command: features::FeaturesCommand,
+    },
+    /// A/B experiments: create, list, show, start, stop, results.
+    Experiment {
+        #[command(subcommand)]
+        command: experiment::ExperimentCommand,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -145,6 +151,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Train { command } => train::run(settings, command).await,
         Command::Models { command } => models::run(settings, command).await,
         Command::Features { command } => features::run(settings, command).await,
+        Command::Experiment { command } => experiment::run(settings, command).await,
         Command::Serve { .. } => serve::serve(settings).await,
         Command::Worker { .. } => serve::worker(settings).await,
     }

@@ -18,6 +18,7 @@ use sqlx::{AnyPool, Executor};
 
 pub mod etl;
 pub mod events;
+pub mod experiments;
 pub mod features;
 pub mod forecasts;
 pub mod jobs;

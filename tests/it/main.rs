@@ -8,6 +8,7 @@ mod common;
 mod demo;
 mod etl;
 mod events;
+mod experiments;
 mod features;
 mod forecast;
 mod forecast_serving;
