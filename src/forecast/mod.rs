@@ -24,6 +24,7 @@ pub mod sarima;
 pub mod select;
 pub mod series;
 pub mod serving;
+pub mod stl;
 pub mod train;
 
 pub use error::ForecastError;
