@@ -61,7 +61,14 @@ fn main() {
         let sf_ets = row["statsforecast_auto_ets"]["mase"].as_f64().unwrap();
         let sf_arima = row["statsforecast_auto_arima"]["mase"].as_f64().unwrap();
         println!(
-            "{name:<26} {m:>3} {h:>3} | {ets:>8.3} {sf_ets:>8.3} | {arima:>8.3} {sf_arima:>8.3} | {ets_s:>6.1} {arima_s:>6.1} | {ets_name}; {arima_name}"
+            "{name:<26} {m:>3} {h:>3} | {ets:>8.3} {sf_ets:>8.3} | {arima:>8.3} {sf_arima:>8.3} | {ets_s:>6.1} {arima_s:>6.1} | {ets_name}; {arima_name} | statsforecast: {}; {}",
+            row["statsforecast_auto_ets"]["model"]
+                .as_str()
+                .unwrap_or("?"),
+            row["statsforecast_auto_arima"]["model"]
+                .as_str()
+                .unwrap_or("?")
+                .trim()
         );
         for (s, v) in sums.iter_mut().zip([ets, sf_ets, arima, sf_arima]) {
             *s += v;

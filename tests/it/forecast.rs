@@ -7,8 +7,10 @@
 //! own estimates, which must reproduce statsmodels' value almost exactly: that separates
 //! "same model" from "same optimum".
 
+use recast::forecast::auto_arima::nsdiffs;
 use recast::forecast::ets::{ErrorType, Ets, EtsParams, EtsSpec, SeasonType, TrendType};
 use recast::forecast::sarima::{ArimaCoefficients, ArimaSpec, Sarima, arma_loglik, difference};
+use recast::forecast::stl::{StlOptions, seasonal_strength, stl};
 use recast::forecast::{FittedModel, ModelSpec};
 use serde_json::Value;
 
@@ -207,6 +209,36 @@ fn check_ets(name: &str) -> (f64, f64, f64) {
     let dev_fc = max_rel(&f.mean, &floats(&case["forecast_mean"]));
     println!("{name}: 12-step mean forecast {dev_fc:.2e}");
     assert!(dev_fc < 5e-3, "{name}: forecast deviates by {dev_fc}");
+    if let Some(iv) = case["intervals"].as_object() {
+        // Analytic intervals (additive errors). We estimate σ² as R's ets() does, SSE/(n−k);
+        // statsmodels uses SSE/n. Rescaled to statsmodels' σ², the bounds must agree within
+        // 0.1 %, which checks the forecast-variance recursion; unscaled they are wider by
+        // exactly √(n/(n−k)).
+        let f = fit.forecast(12, &[80.0, 95.0]);
+        let n = y.len() as f64;
+        // n_params counts σ² too; the divisor counts the smoothing parameters and states.
+        let shrink = ((n - (fit.n_params() - 1) as f64) / n).sqrt();
+        for level in [80.0, 95.0] {
+            let ours = f.interval(level).unwrap();
+            let rescale = |bound: &[f64]| -> Vec<f64> {
+                bound
+                    .iter()
+                    .zip(&f.mean)
+                    .map(|(b, mu)| mu + (b - mu) * shrink)
+                    .collect()
+            };
+            let lo = max_rel(
+                &rescale(&ours.lower),
+                &floats(&iv[&format!("lower{level}")]),
+            );
+            let hi = max_rel(
+                &rescale(&ours.upper),
+                &floats(&iv[&format!("upper{level}")]),
+            );
+            println!("{name}: {level} % interval bounds {lo:.2e} / {hi:.2e}");
+            assert!(lo < 1e-3 && hi < 1e-3, "{name} {level} %: {lo} {hi}");
+        }
+    }
     (dev_smooth, dev_states, dev_ll)
 }
 
@@ -268,4 +300,33 @@ fn model_specs_round_trip_through_json_and_fit() {
         }
         assert!(model.params()["model"].is_string());
     }
+}
+
+#[test]
+fn stl_seasonal_strength_matches_statsmodels() {
+    let fx = fixtures();
+    for name in ["stl_euretail", "stl_usaccdeaths"] {
+        let case = &fx[name];
+        let y = floats(&case["series"]);
+        let m = case["season"].as_u64().unwrap() as usize;
+        let d = stl(&y, m, StlOptions::default());
+        let scale = y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64;
+        let dev = |ours: &[f64], theirs: &[f64]| {
+            ours.iter()
+                .zip(theirs)
+                .map(|(a, b)| (a - b).abs() / scale)
+                .fold(0.0, f64::max)
+        };
+        assert!(
+            dev(&d.seasonal, &floats(&case["seasonal"])) < 1e-9,
+            "{name}"
+        );
+        assert!(dev(&d.trend, &floats(&case["trend"])) < 1e-9, "{name}");
+        let want = case["seasonal_strength"].as_f64().unwrap();
+        let got = seasonal_strength(&y, m);
+        assert!((got - want).abs() < 1e-9, "{name}: {got} vs {want}");
+    }
+    // Euro-area retail is strongly seasonal (0.72 > 0.64): one seasonal difference.
+    let euretail = floats(&fx["stl_euretail"]["series"]);
+    assert_eq!(nsdiffs(&euretail, 4, 1), 1);
 }
