@@ -9,8 +9,14 @@
 //! group items are held out. Both sides get confidence 1 + alpha·r (implicit is handed that
 //! value with its own alpha at 1), the same regularization, iterations and 3 CG steps
 //! (implicit's CPU solver fixes 3; ours is `AlsParams::cg_steps`).
-//! Needs `python3 -c 'import implicit'` for the comparison (skipped with a note otherwise);
-//! the Python side is `references/recommend/compare_implicit.py`.
+//! Both run on the same thread count (rayon's, handed to implicit as `num_threads`, with
+//! OpenBLAS single-threaded as implicit asks). Needs a Python with `implicit` for the comparison
+//! (skipped with a note otherwise): `RECAST_BENCH_PYTHON` (default `python3`), e.g.
+//!
+//!     python3 -m venv /root/.venvs/recast-rec && /root/.venvs/recast-rec/bin/pip install implicit numpy scipy
+//!     RECAST_BENCH_PYTHON=/root/.venvs/recast-rec/bin/python cargo bench --bench als
+//!
+//! The Python side is `references/recommend/compare_implicit.py`.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -97,7 +103,9 @@ fn implicit_side(
 ) -> Option<serde_json::Value> {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("references/recommend/compare_implicit.py");
-    let out = Command::new("python3")
+    let python = std::env::var("RECAST_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .env("OPENBLAS_NUM_THREADS", "1")
         .arg(script)
         .arg(dir)
         .args(["--users", &users.to_string(), "--items", &items.to_string()])
@@ -112,6 +120,8 @@ fn implicit_side(
             &p.regularization.to_string(),
             "--alpha",
             &p.alpha.to_string(),
+            "--threads",
+            &rayon::current_num_threads().to_string(),
         ])
         .output()
         .ok()?;

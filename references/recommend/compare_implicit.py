@@ -9,7 +9,7 @@ is given value = 1 + alpha*r with its alpha at 1.0. Prints one JSON object on st
 
     pip install implicit
     python3 references/recommend/compare_implicit.py DIR --users N --items M \
-        --factors 64 --iterations 10 --regularization 0.05 --alpha 2.0
+        --factors 64 --iterations 10 --regularization 0.05 --alpha 2.0 --threads 2
 """
 
 import argparse
@@ -42,6 +42,7 @@ def main():
     ap.add_argument("--iterations", type=int, required=True)
     ap.add_argument("--regularization", type=float, required=True)
     ap.add_argument("--alpha", type=float, required=True)
+    ap.add_argument("--threads", type=int, default=0, help="0 = all cores")
     a = ap.parse_args()
 
     u, i, v = read(f"{a.dir}/train.csv")
@@ -58,6 +59,7 @@ def main():
         use_cg=True,
         calculate_training_loss=False,
         random_state=42,
+        num_threads=a.threads,
     )
     start = time.perf_counter()
     model.fit(conf, show_progress=False)

@@ -28,6 +28,12 @@ use crate::error::{Error, Result};
 use crate::etl::runner::{self, RunReport};
 use crate::etl::spec::{FileFormat, PipelineSpec, SourceSpec};
 use crate::etl::{Dataset, spec};
+use crate::forecast::series::{Frequency, Level};
+use crate::forecast::train::{SelectBy, TrainParams as ForecastParams};
+use crate::recommend::artifact::ModelKind;
+use crate::recommend::train::{REGISTRY_KIND, TrainParams as RecommenderParams, TrainReport};
+use crate::registry::Registry;
+use crate::{forecast, recommend};
 
 /// Options of `recast demo`.
 #[derive(Args, Debug, Clone)]
@@ -305,27 +311,133 @@ async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummar
     let key = KeyStore::new(app.db.clone())
         .create("demo", Role::Admin)
         .await?;
-    print_summary(&app.settings, summary, &reports, &key.secret);
+    print_summary(summary, &reports);
     let failed: Vec<&str> = reports
         .iter()
         .filter(|(_, _, r)| r.is_err())
         .map(|(name, _, _)| name.as_str())
         .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Internal(format!(
+    if !failed.is_empty() {
+        print_access(&app.settings, &key.secret);
+        return Err(Error::Internal(format!(
             "pipeline(s) failed: {}",
             failed.join(", ")
-        )))
+        )));
     }
+    let landed = reports
+        .iter()
+        .any(|(_, _, r)| r.as_ref().is_ok_and(|r| r.files_read > 0));
+    let outcome = train_models(app, landed).await;
+    print_access(&app.settings, &key.secret);
+    outcome
+}
+
+/// Recommenders the demo trains and compares, popularity first (the baseline).
+const DEMO_RECOMMENDERS: [ModelKind; 4] = [
+    ModelKind::Popularity,
+    ModelKind::ItemKnn,
+    ModelKind::Als,
+    ModelKind::Hybrid,
+];
+
+/// Trains the recommenders, promotes the best by NDCG, and fits the demand forecasts, so the
+/// API answers as soon as it starts. Skipped when nothing new landed and a recommender is
+/// already promoted (a second run in the same directory).
+async fn train_models(app: &App, landed: bool) -> Result<()> {
+    let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+    if !landed && registry.promoted(REGISTRY_KIND).await?.is_some() {
+        println!("models: nothing new landed; keeping the promoted versions");
+        println!();
+        return Ok(());
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let mut trained = Vec::new();
+    for kind in DEMO_RECOMMENDERS {
+        spinner.set_message(format!("training recommender {}", kind.as_str()));
+        let params = RecommenderParams {
+            model: kind,
+            ..Default::default()
+        };
+        trained.push((
+            kind,
+            recommend::train::run(app, &params, |_, _| true).await?,
+        ));
+    }
+    spinner.set_message("training demand forecasts");
+    let forecast_params = ForecastParams {
+        frequency: Frequency::Day,
+        horizon: None,
+        level: Level::Item,
+        series: None,
+        select: SelectBy::Aicc,
+        from: None,
+        to: None,
+    };
+    let forecasts = forecast::train::train(app, &forecast_params, &|_, _| {}).await;
+    spinner.finish_and_clear();
+
+    let best = trained
+        .iter()
+        .fold(None::<&(ModelKind, TrainReport)>, |best, t| match best {
+            Some(b) if b.1.metrics.ndcg >= t.1.metrics.ndcg => Some(b),
+            _ => Some(t),
+        })
+        .expect("at least one recommender");
+    registry.promote(&best.1.version.id).await?;
+    let k = best.1.metrics.k;
+    println!(
+        "Recommenders (holdout: the last {} days)",
+        RecommenderParams::default().holdout_days
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "model".to_string(),
+        format!("ndcg@{k}"),
+        format!("precision@{k}"),
+        format!("recall@{k}"),
+        format!("map@{k}"),
+        format!("hit_rate@{k}"),
+        "coverage".to_string(),
+        "version".to_string(),
+    ]);
+    for (kind, report) in &trained {
+        let m = &report.metrics;
+        let mut name = kind.as_str().to_string();
+        if std::ptr::eq(report, &best.1) {
+            name.push_str(" (promoted)");
+        }
+        table.add_row(vec![
+            name,
+            format!("{:.4}", m.ndcg),
+            format!("{:.4}", m.precision),
+            format!("{:.4}", m.recall),
+            format!("{:.4}", m.map),
+            format!("{:.4}", m.hit_rate),
+            format!("{:.4}", m.coverage),
+            report.version.id.clone(),
+        ]);
+    }
+    right_aligned(&mut table, 1);
+    println!("{table}");
+    println!();
+    let forecasts = forecasts?;
+    println!(
+        "Forecasts: {} of {} {} series fitted, horizon {} days",
+        forecasts.series_fitted, forecasts.series_total, forecasts.level, forecasts.horizon
+    );
+    println!("{}", super::train_forecast::summary_table(&forecasts));
+    println!();
+    Ok(())
 }
 
 fn print_summary(
-    settings: &Settings,
     summary: &DemoSummary,
     reports: &[(String, Dataset, std::result::Result<RunReport, String>)],
-    key: &str,
 ) {
     let c = &summary.config;
     println!(
@@ -448,7 +560,10 @@ fn print_summary(
         println!("no new landing files: everything was landed by an earlier run");
     }
     println!();
+}
 
+/// The admin key and example calls, last, so they are on screen when the demo ends.
+fn print_access(settings: &Settings, key: &str) {
     let mut addr = settings.listen_addr();
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::RecommendError;
 use super::als::AlsModel;
 use super::content::ContentModel;
-use super::data::{IdMap, ItemRecord};
+use super::data::{Action, IdMap, ItemRecord};
 use super::hybrid::HybridModel;
 use super::item_knn::ItemKnn;
 use super::popularity::Popularity;
@@ -115,6 +115,9 @@ pub struct RecommenderArtifact {
     pub users: Vec<String>,
     /// users × items interaction strengths the final model was trained on.
     pub history: SparseRows,
+    /// The strongest [`super::data::Action`] code per `history` entry (same order), for
+    /// explanations.
+    pub history_actions: Vec<u8>,
     pub popularity: Popularity,
     pub model: Model,
 }
@@ -159,6 +162,13 @@ impl RecommenderArtifact {
             .map_err(|e| bad(&format!("history: {e}")))?;
         if a.history.cols != n || a.history.rows() != a.users.len() {
             return Err(bad("history shape"));
+        }
+        if a.history_actions.len() != a.history.indices.len()
+            || a.history_actions
+                .iter()
+                .any(|&c| Action::from_code(c).is_none())
+        {
+            return Err(bad("history actions"));
         }
         if a.popularity.popularity.len() != n || a.popularity.trending.len() != n {
             return Err(bad("popularity length"));

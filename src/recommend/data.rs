@@ -51,6 +51,84 @@ impl EventWeights {
     }
 }
 
+/// What a user did with an item, weakest to strongest: the history keeps the strongest one per
+/// (user, item) so an explanation can say what really happened ("because you bought X")
+/// instead of guessing from summed weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Action {
+    View = 0,
+    Click = 1,
+    Rating = 2,
+    AddToCart = 3,
+    Purchase = 4,
+}
+
+impl Action {
+    pub fn of(event_type: &str) -> Option<Action> {
+        Some(match event_type {
+            "view" => Action::View,
+            "click" => Action::Click,
+            "rating" => Action::Rating,
+            "add_to_cart" => Action::AddToCart,
+            "purchase" => Action::Purchase,
+            _ => return None,
+        })
+    }
+
+    pub fn from_code(code: u8) -> Option<Action> {
+        [
+            Action::View,
+            Action::Click,
+            Action::Rating,
+            Action::AddToCart,
+            Action::Purchase,
+        ]
+        .get(code as usize)
+        .copied()
+    }
+
+    /// "because you …" for an item titled `title`.
+    pub fn because(self, title: &str) -> String {
+        match self {
+            Action::View => format!("because you viewed {title}"),
+            Action::Click => format!("because you clicked {title}"),
+            Action::Rating => format!("because you rated {title}"),
+            Action::AddToCart => format!("because you added {title} to your cart"),
+            Action::Purchase => format!("because you bought {title}"),
+        }
+    }
+}
+
+/// The strongest [`Action`] per stored entry of `m` (CSR order: row by row, columns
+/// ascending), from the events the matrix was built from. Entries no typed event explains
+/// count as views.
+pub fn strongest_actions(events: &[Interaction], m: &InteractionMatrix) -> Vec<u8> {
+    let mut best: HashMap<(u32, u32), Action> = HashMap::with_capacity(m.matrix.nnz());
+    for e in events {
+        let (Some(u), Some(i), Some(a)) = (
+            m.users.get(&e.user_id),
+            m.items.get(&e.item_id),
+            Action::of(&e.event_type),
+        ) else {
+            continue;
+        };
+        if e.weight <= 0.0 {
+            continue;
+        }
+        let slot = best.entry((u, i)).or_insert(a);
+        *slot = (*slot).max(a);
+    }
+    let mut out = Vec::with_capacity(m.matrix.nnz());
+    for (u, row) in m.matrix.outer_iterator().enumerate() {
+        for (i, _) in row.iter() {
+            let a = best.get(&(u as u32, i as u32)).copied();
+            out.push(a.unwrap_or(Action::View) as u8);
+        }
+    }
+    out
+}
+
 /// One weighted event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {
@@ -367,6 +445,36 @@ mod tests {
             weight: w,
             ts,
         }
+    }
+
+    #[test]
+    fn strongest_action_per_pair_in_csr_order() {
+        let events = vec![
+            ev("a", "x", "view", 1.0, 0),
+            ev("a", "x", "view", 1.0, 1),
+            ev("a", "x", "view", 1.0, 2),
+            ev("a", "y", "view", 1.0, 0),
+            ev("a", "y", "purchase", 8.0, 1),
+            ev("a", "y", "click", 2.0, 2),
+            ev("b", "x", "add_to_cart", 4.0, 0),
+        ];
+        let m = build_matrix(&events, IdMap::new(), &MatrixOptions::default(), 2);
+        // Summed weights alone would call a's three views of x a click.
+        assert_eq!(m.matrix.get(0, 0), Some(&3.0));
+        let actions: Vec<Option<Action>> = strongest_actions(&events, &m)
+            .into_iter()
+            .map(Action::from_code)
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                Some(Action::View),
+                Some(Action::Purchase),
+                Some(Action::AddToCart)
+            ]
+        );
+        assert_eq!(Action::Purchase.because("Tent"), "because you bought Tent");
+        assert_eq!(Action::from_code(5), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::RecommendError;
 use super::artifact::{Model, RecommenderArtifact};
-use super::data::IdMap;
+use super::data::{Action, IdMap};
 use super::eval::top_k;
 use super::train::REGISTRY_KIND;
 use crate::registry::Registry;
@@ -127,34 +127,36 @@ impl ServingModel {
         }
     }
 
-    /// "because you ..." for the history item that supports `j` most, if any does.
-    fn explain(&self, j: u32, history: &[(u32, f32)], recent: &HashSet<u32>) -> Option<String> {
+    /// What `user` did with item `h` at most (a request's `recent` items count as viewed).
+    fn action(&self, user: Option<u32>, h: u32) -> Action {
+        let Some(u) = user else {
+            return Action::View;
+        };
+        let (idx, _) = self.artifact.history.row(u as usize);
+        let start = self.artifact.history.indptr.get(u as usize).copied();
+        match (idx.binary_search(&h), start) {
+            (Ok(pos), Some(start)) => self
+                .artifact
+                .history_actions
+                .get(start as usize + pos)
+                .and_then(|&c| Action::from_code(c))
+                .unwrap_or(Action::View),
+            _ => Action::View,
+        }
+    }
+
+    /// "because you ..." for the history item that supports `j` most, if any does, with what
+    /// the user actually did with it. `strongest` is the history, strongest first.
+    fn explain(&self, j: u32, user: Option<u32>, strongest: &[(u32, f32)]) -> Option<String> {
         let mut best: Option<(u32, f32)> = None;
-        let mut strongest: Vec<&(u32, f32)> = history.iter().collect();
-        strongest.sort_by(|a, b| b.1.total_cmp(&a.1));
-        for &&(h, _) in strongest.iter().take(EXPLAIN_HISTORY) {
+        for &(h, _) in strongest.iter().take(EXPLAIN_HISTORY) {
             let s = self.similarity(h, j);
             if s > 0.0 && best.is_none_or(|b| s > b.1) {
                 best = Some((h, s));
             }
         }
         let (h, _) = best?;
-        let weight = history
-            .iter()
-            .find(|e| e.0 == h)
-            .map(|e| e.1)
-            .unwrap_or(0.0);
-        let title = self.title(h);
-        // Strengths are sums of event weights (purchase 8, cart 4, click 2, view 1).
-        Some(if recent.contains(&h) || weight < 2.0 {
-            format!("because you viewed {title}")
-        } else if weight >= 8.0 {
-            format!("because you bought {title}")
-        } else if weight >= 4.0 {
-            format!("because you added {title} to your cart")
-        } else {
-            format!("because you clicked {title}")
-        })
+        Some(self.action(user, h).because(self.title(h)))
     }
 
     /// Model similarity of two items (0 when the model has none).
@@ -237,6 +239,8 @@ impl ServingModel {
             k
         };
         let mut picked: Vec<(u32, f32, String)> = Vec::new();
+        let mut strongest = history.clone();
+        strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let personal_user = user.filter(|_| !matches!(self.artifact.model, Model::Popularity(_)));
         if let Some(scores) = self.artifact.model.score(personal_user, &history)
             && !matches!(self.artifact.model, Model::Popularity(_))
@@ -244,7 +248,7 @@ impl ServingModel {
             for (i, s) in top_k(&scores, pool, |i| !allowed(i)) {
                 if s > 0.0 {
                     let reason = self
-                        .explain(i, &history, &recent)
+                        .explain(i, user, &strongest)
                         .unwrap_or_else(|| "recommended for you".to_string());
                     picked.push((i, s, reason));
                 }

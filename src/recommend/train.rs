@@ -338,6 +338,7 @@ pub fn train_on(
         items: RecommenderArtifact::item_meta(&all_m.items, catalogue),
         users: all_m.users.ids().to_vec(),
         history: SparseRows::from_csmat(&all_m.matrix),
+        history_actions: data::strongest_actions(events, &all_m),
         popularity: all_pop,
         model: final_fit.model,
     };

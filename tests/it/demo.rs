@@ -127,6 +127,70 @@ async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently()
         before.insert(name, (files, rows));
     }
 
+    // The demo trained and compared the recommenders and promoted the best by NDCG.
+    let mut recommenders = table_after(&stdout, "Recommenders");
+    recommenders.remove("model"); // the header row
+    let mut promoted = Vec::new();
+    for (name, row) in &recommenders {
+        let ndcg: f64 = row[1].parse().unwrap();
+        assert!((0.0..=1.0).contains(&ndcg), "{row:?}");
+        if name.ends_with("(promoted)") {
+            promoted.push((name.clone(), ndcg, row[7].clone()));
+        }
+    }
+    let kinds: Vec<&str> = recommenders
+        .keys()
+        .map(|n| n.trim_end_matches(" (promoted)"))
+        .collect();
+    for kind in ["popularity", "item-knn", "als", "hybrid"] {
+        assert!(kinds.contains(&kind), "{kind} missing:\n{stdout}");
+    }
+    assert_eq!(promoted.len(), 1, "{stdout}");
+    let (_, best_ndcg, version) = promoted.pop().unwrap();
+    for row in recommenders.values() {
+        assert!(row[1].parse::<f64>().unwrap() <= best_ndcg, "{row:?}");
+    }
+    assert!(stdout.contains("Forecasts: "), "{stdout}");
+
+    // `recast serve` in the same directory answers recommendations and forecasts at once.
+    let port = crate::common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = crate::common::recast_command(dir.path())
+        .env("RECAST_DATABASE_URL", &db_url)
+        .env("RECAST_LISTEN", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_healthy(&base, &mut server).await;
+    let client = reqwest::Client::new();
+    let get = |path: String| client.get(format!("{base}{path}")).bearer_auth(key).send();
+    let res = get("/v1/users/u00001/recommendations?k=5".into())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let recs: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(recs["model_version"], version.as_str(), "{recs}");
+    assert_eq!(recs["items"].as_array().unwrap().len(), 5, "{recs}");
+    let res = get("/v1/forecasts?limit=1".into()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let page: serde_json::Value = res.json().await.unwrap();
+    let series = page["series"][0]["series_id"]
+        .as_str()
+        .expect("a forecast series")
+        .to_string();
+    let encoded = url::form_urlencoded::byte_serialize(series.as_bytes()).collect::<String>();
+    let res = get(format!("/v1/forecasts/{encoded}")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let forecast: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        !forecast["points"].as_array().unwrap().is_empty(),
+        "{forecast}"
+    );
+    let status = crate::common::terminate(&mut server, std::time::Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+
     // Again in the same directory: files kept, nothing new landed.
     let out = demo(dir.path(), &db_url);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -136,6 +200,7 @@ async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("already there and was kept"), "{stdout}");
+    assert!(stdout.contains("keeping the promoted versions"), "{stdout}");
     let pipelines = table_after(&stdout, "Pipelines");
     for name in PIPELINES {
         assert_eq!(number(&pipelines[name][4]), 0, "{name} landed again");

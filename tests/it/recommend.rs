@@ -282,7 +282,7 @@ async fn write_events(app: &App, events: &[(String, String, &str, i64)]) {
 
 /// 60 users, each loyal to one category: views and purchases of its items over 20 days.
 /// `shoes-0` is the most popular shoe, `shoes-9` (inactive) is popular too.
-async fn land_world(app: &App) {
+async fn land_world(app: &App) -> Vec<(String, String, &'static str, i64)> {
     write_items(app, &catalogue()).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut events = Vec::new();
@@ -303,6 +303,7 @@ async fn land_world(app: &App) {
         }
     }
     write_events(app, &events).await;
+    events
 }
 
 async fn train(app: &App, model: ModelKind) -> String {
@@ -361,7 +362,7 @@ async fn serving_rules_over_http() {
         "urn:recast:problem:unavailable"
     );
 
-    land_world(&srv.app).await;
+    let events = land_world(&srv.app).await;
     let version = train(&srv.app, ModelKind::Hybrid).await;
     // Readers cannot promote; admins can.
     expect_problem(promote(&srv, &reader, &version).await, 403).await;
@@ -410,6 +411,40 @@ async fn serving_rules_over_http() {
             .starts_with("because you"),
         "{items:?}"
     );
+    // Every "because you <did> <title>" names what user-0 really did with that item at most.
+    let wide: Value = get(&srv, &reader, "/v1/users/user-0/recommendations?k=20")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut explained = 0;
+    for it in wide["items"].as_array().unwrap() {
+        let reason = it["reason"].as_str().unwrap();
+        let Some(rest) = reason.strip_prefix("because you ") else {
+            continue;
+        };
+        let (verb, title) = rest.split_once(' ').unwrap();
+        let title = title.strip_suffix(" to your cart").unwrap_or(title);
+        let item = catalogue().into_iter().find(|i| i.title == title).unwrap();
+        let did: HashSet<&str> = events
+            .iter()
+            .filter(|e| e.0 == "user-0" && e.1 == item.id)
+            .map(|e| e.2)
+            .collect();
+        let expected = if did.contains("purchase") {
+            "bought"
+        } else if did.contains("add_to_cart") {
+            "added"
+        } else if did.contains("click") {
+            "clicked"
+        } else {
+            assert!(did.contains("view"), "{reason}: user-0 never touched it");
+            "viewed"
+        };
+        assert_eq!(verb, expected, "{reason}");
+        explained += 1;
+    }
+    assert!(explained > 0, "{wide}");
     let b: Value = get(&srv, &reader, "/v1/users/user-0/recommendations?k=5")
         .await
         .json()

@@ -1,0 +1,305 @@
+//! Serving under sustained load: a synthetic ALS version (100,000 users × 100,000 items × 64
+//! factors, ~20 history items per user) is registered and promoted in a temp SQLite database
+//! and file lake, the real `recast serve` binary is started on loopback, and `oha` drives
+//! `GET /v1/users/{random user}/recommendations` at a fixed rate (`-q`, with latency
+//! correction, so a slow answer cannot lower the offered load). Prints p50/p99/p99.9, the
+//! achieved rate, non-200 answers and errors, and the server's peak RSS (VmHWM).
+//!
+//!     cargo install oha                         # the load generator (crates.io)
+//!     cargo bench --bench serve_load            # 2,000 req/s for 60 s
+//!     RECAST_BENCH_RATE=500 RECAST_BENCH_SECONDS=10 cargo bench --bench serve_load
+//!
+//! `RECAST_BENCH_OHA` names the oha binary (default `oha` on PATH); `RECAST_BENCH_USERS`,
+//! `RECAST_BENCH_ITEMS`, `RECAST_BENCH_FACTORS` resize the model.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use recast::app::App;
+use recast::config::{Settings, Sources};
+use recast::recommend::als::AlsModel;
+use recast::recommend::artifact::{ItemMeta, Model, RecommenderArtifact};
+use recast::recommend::popularity::Popularity;
+use recast::recommend::sparse::SparseRows;
+use recast::recommend::train::REGISTRY_KIND;
+use recast::registry::{NewVersion, Registry};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn synthetic(users: usize, items: usize, factors: usize) -> RecommenderArtifact {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let meta = (0..items)
+        .map(|i| ItemMeta {
+            item_id: format!("i{i}"),
+            title: format!("Item {i}"),
+            category: Some(format!("c{}", i % 50)),
+            active: i % 100 != 99,
+        })
+        .collect();
+    // Zipf-like popularity: item i drawn with probability ~ 1/(i+1).
+    let draw = |rng: &mut rand::rngs::StdRng| -> u32 {
+        let u: f64 = rng.random();
+        (((items as f64 + 1.0).powf(u) - 1.0) as usize).min(items - 1) as u32
+    };
+    let mut counts = vec![0f32; items];
+    let rows: Vec<Vec<(u32, f32)>> = (0..users)
+        .map(|_| {
+            let n = rng.random_range(5..35);
+            let mut row: Vec<(u32, f32)> = (0..n)
+                .map(|_| (draw(&mut rng), [1.0, 2.0, 4.0, 8.0][rng.random_range(0..4)]))
+                .collect();
+            row.sort_by_key(|e| e.0);
+            row.dedup_by_key(|e| e.0);
+            for e in &row {
+                counts[e.0 as usize] += 1.0;
+            }
+            row
+        })
+        .collect();
+    let mut gauss = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| (0..4).map(|_| rng.random::<f32>() - 0.5).sum::<f32>() * 0.2)
+            .collect()
+    };
+    let model = AlsModel {
+        factors,
+        regularization: 0.05,
+        alpha: 2.0,
+        user_factors: gauss(users * factors),
+        item_factors: gauss(items * factors),
+    };
+    RecommenderArtifact {
+        items: meta,
+        users: (0..users).map(|u| format!("u{u}")).collect(),
+        history_actions: rows
+            .iter()
+            .flat_map(|r| r.iter().map(|e| if e.1 >= 8.0 { 4 } else { 0 }))
+            .collect(),
+        history: SparseRows::from_rows(items, &rows),
+        popularity: Popularity {
+            trending: counts.iter().map(|c| c * 0.5).collect(),
+            popularity: counts,
+        },
+        model: Model::Als(model),
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+async fn get(url: &str, key: &str) -> Option<(u16, String)> {
+    let res = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .ok()?;
+    let code = res.status().as_u16();
+    Some((code, res.text().await.ok()?))
+}
+
+fn main() {
+    let users = env_or("RECAST_BENCH_USERS", 100_000);
+    let items = env_or("RECAST_BENCH_ITEMS", 100_000);
+    let factors = env_or("RECAST_BENCH_FACTORS", 64);
+    let rate = env_or("RECAST_BENCH_RATE", 2_000);
+    let seconds = env_or("RECAST_BENCH_SECONDS", 60);
+    let oha = std::env::var("RECAST_BENCH_OHA").unwrap_or_else(|_| "oha".into());
+    if Command::new(&oha).arg("--version").output().is_err() {
+        eprintln!("serve_load: `{oha}` not found (cargo install oha, or set RECAST_BENCH_OHA)");
+        std::process::exit(2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("recast.db").display());
+    let lake_url = format!("file://{}", dir.path().join("lake").display());
+
+    let start = Instant::now();
+    let artifact = synthetic(users, items, factors);
+    let nnz = artifact.history.indices.len();
+    let bytes = artifact.encode().unwrap();
+    drop(artifact);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let key = runtime.block_on(async {
+        let settings = Settings::load(&Sources {
+            file: None,
+            env: vec![
+                ("RECAST_DATABASE_URL".into(), database_url.clone()),
+                ("RECAST_LAKE_URL".into(), lake_url.clone()),
+            ],
+            overrides: Vec::new(),
+        })
+        .unwrap();
+        let app = App::open(settings).await.unwrap();
+        let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+        let version = registry
+            .register(NewVersion {
+                kind: REGISTRY_KIND.into(),
+                params: serde_json::json!({"model": "als", "factors": factors, "synthetic": true}),
+                data_snapshot: None,
+                metrics: serde_json::json!({}),
+                artifact: bytes,
+            })
+            .await
+            .unwrap();
+        registry.promote(&version.id).await.unwrap();
+        recast::auth::KeyStore::new(app.db.clone())
+            .create("serve_load", recast::auth::Role::Reader)
+            .await
+            .unwrap()
+            .secret
+    });
+    println!(
+        "serve_load: {users} users × {items} items × {factors} factors, {nnz} history entries, \
+         artifact registered in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_recast"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("RECAST_CONFIG")
+        .env("RECAST_DATABASE_URL", &database_url)
+        .env("RECAST_LAKE_URL", &lake_url)
+        .env("RECAST_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RECAST_LOG_LEVEL", "warn")
+        .env("RECAST_SCHEDULER_ENABLED", "false")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start recast serve");
+    let mut server = Server(child);
+    let pid = server.0.id();
+
+    // Healthy, then the model loaded: the first answer carries a model version.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let probe = format!("{base}/v1/users/u1/recommendations?k=10");
+    loop {
+        if let Some((200, body)) = runtime.block_on(get(&probe, &key)) {
+            println!("first answer: {}", &body[..body.len().min(300)]);
+            break;
+        }
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "recast serve exited"
+        );
+        assert!(Instant::now() < deadline, "no 200 answer within 120 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "server ready: RSS peak so far {:.0} MiB; load average {}",
+        peak_rss_mib(pid),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+
+    // Random users u1..u99999 (oha draws the path from the regex per request).
+    let digits = (users.max(10) - 1).to_string().len();
+    let url_regex = format!(
+        r"http://127\.0\.0\.1:{port}/v1/users/u[1-9][0-9]{{0,{}}}/recommendations\?k=10",
+        digits - 1
+    );
+    let out = Command::new(&oha)
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "--latency-correction",
+        ])
+        .args(["-z", &format!("{seconds}s"), "-q", &rate.to_string()])
+        .args(["-c", "64"])
+        .args(["-H", &format!("Authorization: Bearer {key}")])
+        .arg("--rand-regex-url")
+        .arg(&url_regex)
+        .output()
+        .expect("run oha");
+    let rss = peak_rss_mib(pid);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    drop(server);
+    if !out.status.success() {
+        eprintln!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
+        std::process::exit(1);
+    }
+    let report: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "oha output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            std::process::exit(1);
+        }
+    };
+    let ms = |p: &str| report["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    let codes = &report["statusCodeDistribution"];
+    let total: u64 = codes
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    let ok = codes["200"].as_u64().unwrap_or(0);
+    let errors: u64 = report["errorDistribution"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    println!(
+        "| rate target | achieved req/s | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-200 | errors | server peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {rate}/s × {seconds} s | {:.0} | {total} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {errors} | {rss:.0} |",
+        report["summary"]["requestsPerSec"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        ms("p50"),
+        ms("p99"),
+        ms("p99.9"),
+        report["summary"]["slowest"].as_f64().unwrap_or(f64::NAN) * 1000.0,
+        total - ok,
+    );
+    println!("load average after the run: {}", load.trim());
+    if errors > 0 {
+        println!("errors: {}", report["errorDistribution"]);
+    }
+}
