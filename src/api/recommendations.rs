@@ -103,8 +103,8 @@ pub struct RecommendQuery {
     pub recent: Option<String>,
 }
 
-/// Recommendations for a user. Unknown users get a cold-start answer (items like their
-/// `recent` ones, else trending).
+/// Recommendations for a user. Unknown users get a cold-start answer: items like their
+/// `recent` ones, else like the last item the feature store saw them touch, else trending.
 #[utoipa::path(get, path = "/v1/users/{user_id}/recommendations", tag = "recommendations",
     params(("user_id" = String, Path, description = "user id"), RecommendQuery),
     security(("bearer" = [])),
@@ -125,7 +125,7 @@ pub async fn recommend(
     if !(0.0..=1.0).contains(&diversity) {
         return Err(Error::invalid("diversity", "must be between 0 and 1"));
     }
-    let req = RecommendRequest {
+    let mut req = RecommendRequest {
         user_id: user_id.into_inner(),
         k,
         category: q.category,
@@ -134,6 +134,7 @@ pub async fn recommend(
         diversity,
         recent: list(q.recent),
     };
+    cold_start_context(&state, &mut req).await;
     let enrolment = match state.experiments.enrol(&req.user_id).await {
         Ok(e) => e,
         Err(e) => {
@@ -163,6 +164,26 @@ pub async fn recommend(
         experiment: None,
         items: view(out.items),
     }))
+}
+
+/// A user the promoted model was not trained on, with no `recent` items in the request,
+/// starts from the item the feature store last saw them touch (`user_activity:last_item`,
+/// refreshed by materialization between trainings). Best effort: without it the answer is
+/// trending items, as before.
+async fn cold_start_context(state: &ApiState, req: &mut RecommendRequest) {
+    if !req.recent.is_empty()
+        || state
+            .recommender
+            .current()
+            .is_none_or(|m| m.knows_user(&req.user_id))
+    {
+        return;
+    }
+    match state.features.last_item(&req.user_id).await {
+        Ok(Some(item)) => req.recent.push(item),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "online features unavailable for cold start"),
+    }
 }
 
 /// Recommendations from the enrolment's variant (its model version, else the promoted one,

@@ -65,6 +65,10 @@ const SHIPPED_PIPELINES: &[(&str, &str)] = &[
     ("items.toml", include_str!("../../pipelines/items.toml")),
     ("sales.toml", include_str!("../../pipelines/sales.toml")),
     ("users.toml", include_str!("../../pipelines/users.toml")),
+    (
+        "features.toml",
+        include_str!("../../pipelines/features.toml"),
+    ),
 ];
 
 /// Writes the shipped definitions when `dir` holds none; returns whether it did.
@@ -327,9 +331,46 @@ async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummar
     let landed = reports
         .iter()
         .any(|(_, _, r)| r.as_ref().is_ok_and(|r| r.files_read > 0));
-    let outcome = train_models(app, landed).await;
+    let mut outcome = train_models(app, landed).await;
+    if outcome.is_ok() {
+        outcome = materialize_features(app).await;
+    }
     print_access(&app.settings, &key.secret);
     outcome
+}
+
+/// Materializes the shipped feature views over the demo's history (incremental: a re-run
+/// recomputes only the newest day), so online features answer at once.
+async fn materialize_features(app: &App) -> Result<()> {
+    let dir = Path::new(&app.settings.pipelines_dir);
+    let catalog = crate::features::registry::sync_dir(&app.db, dir).await?;
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let progress = {
+        let spinner = spinner.clone();
+        move |_: f64, msg: &str| spinner.set_message(format!("materializing features: {msg}"))
+    };
+    let report =
+        crate::features::materialize::materialize(app, &catalog, &Default::default(), &progress)
+            .await;
+    spinner.finish_and_clear();
+    let report = report?;
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec!["feature view", "days", "entity rows", "seconds"]);
+    for v in &report.views {
+        table.add_row(vec![
+            format!("{} v{}", v.view, v.version),
+            v.days.to_string(),
+            thousands(v.rows),
+            format!("{:.2}", v.seconds),
+        ]);
+    }
+    right_aligned(&mut table, 1);
+    println!("Feature store");
+    println!("{table}");
+    println!();
+    Ok(())
 }
 
 /// Recommenders the demo trains and compares, popularity first (the baseline).
@@ -602,6 +643,11 @@ fn examples(base: &str, key: &str) -> Vec<String> {
     }
     if has("/v1/forecasts") {
         out.push(format!("curl -s {auth} '{base}/v1/forecasts'"));
+    }
+    if has("/v1/features/{}/{}") {
+        out.push(format!(
+            "curl -s {auth} {base}/v1/features/user_activity/u00001"
+        ));
     }
     if has("/v1/pipelines") {
         out.push(format!("curl -s {auth} {base}/v1/pipelines"));

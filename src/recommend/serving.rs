@@ -192,6 +192,11 @@ impl ServingModel {
     }
 
     /// Applies every serving rule to the model's scores.
+    /// Whether the model was trained on this user's history.
+    pub fn knows_user(&self, user_id: &str) -> bool {
+        self.users.get(user_id).is_some()
+    }
+
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, RecommendError> {
         let k = check_k(req.k)?;
         let user = self.users.get(&req.user_id);

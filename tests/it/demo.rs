@@ -188,6 +188,32 @@ async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently()
         !forecast["points"].as_array().unwrap().is_empty(),
         "{forecast}"
     );
+    // Features were materialized: some demo user has present online values.
+    assert!(stdout.contains("Feature store"), "{stdout}");
+    let res = client
+        .post(format!("{base}/v1/features/online"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({
+            "features": ["user_activity:events_30d", "item_popularity:views_30d"],
+            "entities": (1..=50).map(|u| serde_json::json!({
+                "user_id": format!("u{u:05}"), "item_id": format!("i{u:05}")
+            })).collect::<Vec<_>>(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let online: serde_json::Value = res.json().await.unwrap();
+    let present = |label: &str| {
+        online["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["features"][label]["status"] == "present")
+            .count()
+    };
+    assert!(present("user_activity:events_30d") > 0, "{online}");
+    assert!(present("item_popularity:views_30d") > 0, "{online}");
     let status = crate::common::terminate(&mut server, std::time::Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}");
 

@@ -540,6 +540,54 @@ async fn serving_rules_over_http() {
     assert!(ids(&warm).iter().all(|i| i.starts_with("shoes-")), "{warm}");
     assert!(!ids(&warm).contains(&"shoes-1".to_string()));
 
+    // A user who arrived after training: the feature store's last item stands in for
+    // `recent` (the shipped `user_activity:last_item`, materialized from yesterday's events).
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    let at = yesterday
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_micros();
+    write_events(
+        &srv.app,
+        &[("newcomer".to_string(), "shoes-2".to_string(), "view", at)],
+    )
+    .await;
+    let catalog = recast::features::registry::sync_dir(
+        &srv.app.db,
+        std::path::Path::new(&srv.app.settings.pipelines_dir),
+    )
+    .await
+    .unwrap();
+    recast::features::materialize::materialize(
+        &srv.app,
+        &catalog,
+        &recast::features::materialize::MaterializeRequest {
+            views: vec!["user_activity".into()],
+            from: Some(yesterday),
+            to: None,
+        },
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let newcomer: Value = get(&srv, &reader, "/v1/users/newcomer/recommendations?k=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ids(&newcomer).iter().all(|i| i.starts_with("shoes-")),
+        "{newcomer}"
+    );
+    assert!(
+        newcomer["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("because you viewed"),
+        "{newcomer}"
+    );
+
     // Brand-new item: content neighbours (shoes).
     let res = get(&srv, &reader, "/v1/items/shoes-new/similar?k=3").await;
     assert_eq!(res.status(), 200);
