@@ -147,6 +147,8 @@ const MOVES: [(isize, isize, isize, isize); 16] = [
 
 /// Roots of the AR or MA polynomial inside this modulus disqualify a model.
 const MIN_ROOT: f64 = 1.01;
+/// Most candidates refitted by exact likelihood after an approximate (CSS) search.
+const MAX_EXACT_REFITS: usize = 8;
 
 /// Hyndman–Khandakar stepwise search.
 pub fn auto_arima_with(
@@ -339,17 +341,52 @@ pub fn auto_arima_with(
             constant = !constant;
         }
     }
+    let mut kept_near_unit_root = false;
     if approximate {
-        // Refit the candidates exactly in order of their approximate criterion; the first
-        // that fits with admissible roots wins.
+        // Refit the best candidates exactly in order of their approximate criterion; the
+        // first that fits with admissible roots wins. At most MAX_EXACT_REFITS of them: on
+        // strongly seasonal series the exact fits push the seasonal MA term to the boundary
+        // one after another, and refitting every candidate cost minutes per series. When none
+        // of them passes, the best exact fit is kept with a note.
         let mut ranked: Vec<(Key, f64)> = results.clone();
         ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
-        best_fit = ranked.into_iter().find_map(|(key, _)| exact(key).1);
+        let mut fallback: Option<Sarima> = None;
+        best_fit = None;
+        for (key, _) in ranked
+            .into_iter()
+            .filter(|r| r.1.is_finite())
+            .take(MAX_EXACT_REFITS)
+        {
+            match Sarima::fit(y, &spec_of(key)) {
+                Ok(fit) if fit.coefficients().roots_outside(m, MIN_ROOT) => {
+                    best_fit = Some(fit);
+                    break;
+                }
+                Ok(fit) => {
+                    if fallback
+                        .as_ref()
+                        .is_none_or(|f| fit.aicc_value() < f.aicc_value())
+                    {
+                        fallback = Some(fit);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        if best_fit.is_none() {
+            kept_near_unit_root = fallback.is_some();
+            best_fit = fallback;
+        }
     }
     let mut best = best_fit.ok_or_else(|| ForecastError::NotConverged {
         model: "auto ARIMA".into(),
         detail: "no candidate model fitted with roots outside the unit circle".into(),
     })?;
+    if kept_near_unit_root {
+        best.add_note(format!(
+            "none of the {MAX_EXACT_REFITS} best candidates refitted with all roots outside {MIN_ROOT}; kept the best exact fit"
+        ));
+    }
     if approximate {
         best.add_note(format!(
             "orders searched by conditional sum of squares ({} models), winner refitted by exact likelihood",
@@ -455,8 +492,14 @@ mod tests {
     #[test]
     fn long_seasonal_series_are_searched_by_css_and_refitted_exactly() {
         let mut noise = lcg(5);
+        // A seasonal pattern that drifts from year to year (what seasonal differencing is
+        // for); a fixed pattern would be over-differenced into a non-invertible seasonal MA.
+        let mut season: Vec<f64> = (0..12).map(|j| 8.0 * (j as f64 - 5.5).abs()).collect();
         let y: Vec<f64> = (0..200)
-            .map(|i| 50.0 + 0.1 * i as f64 + 8.0 * ((i % 12) as f64 - 5.5).abs() + noise())
+            .map(|i| {
+                season[i % 12] += 3.0 * noise();
+                50.0 + 0.1 * i as f64 + season[i % 12] + noise()
+            })
             .collect();
         let fit = auto_arima(&y, 12).unwrap();
         assert_eq!(fit.spec().seasonal_d, 1, "{}", fit.name());
