@@ -172,12 +172,18 @@ async fn setup(seed: u64) -> (TestServer, Vec<Ev>, NaiveDate) {
     (srv, events, first)
 }
 
+/// `recast` in the test's world (its DB, lake and definitions).
+fn recast_in(srv: &TestServer) -> std::process::Command {
+    let mut cmd = recast_command(&srv.env.path());
+    cmd.env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
+        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
+        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir);
+    cmd
+}
+
 /// `recast features materialize --json` in the test's world, through the real binary.
 fn materialize_cli(srv: &TestServer, extra: &[&str]) -> Value {
-    let out = recast_command(&srv.env.path())
-        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
-        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
-        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
+    let out = recast_in(srv)
         .args(["features", "materialize", "--json"])
         .args(extra)
         .output()
@@ -616,10 +622,7 @@ async fn cli_builds_a_training_set_from_csv_and_names_bad_lines() {
         ts_text(t)
     );
     std::fs::write(dir.join("entities.csv"), csv).unwrap();
-    let out = recast_command(&dir)
-        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
-        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
-        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
+    let out = recast_in(&srv)
         .args([
             "features",
             "historical",
@@ -674,10 +677,7 @@ async fn cli_builds_a_training_set_from_csv_and_names_bad_lines() {
         "user_id,event_timestamp\nu1,2026-01-01T00:00:00Z\nu2,not-a-time\n",
     )
     .unwrap();
-    let out = recast_command(&dir)
-        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
-        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
-        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
+    let out = recast_in(&srv)
         .args([
             "features",
             "historical",
