@@ -12,7 +12,7 @@ use super::auth::{Authed, Reader};
 use super::extract::ApiJson;
 use crate::error::{Error, Result};
 use crate::features::historical::{self, MAX_API_ROWS, TIMESTAMP_COLUMN};
-use crate::features::online::FeatureValue;
+use crate::features::online::ViewState;
 
 /// One feature of a view.
 #[derive(Serialize, ToSchema)]
@@ -114,9 +114,13 @@ pub async fn list_views(_auth: Authed<Reader>, state: web::Data<ApiState>) -> Re
 #[derive(Serialize, ToSchema)]
 pub struct EntityFeatures {
     pub view: String,
-    pub version: i64,
     pub entity_id: String,
-    pub features: BTreeMap<String, FeatureValue>,
+    /// Version, status (present, expired, missing), timestamps, staleness and reason.
+    #[serde(flatten)]
+    pub state: ViewState,
+    /// Feature name to value (number, string or null).
+    #[schema(value_type = Object)]
+    pub features: BTreeMap<String, serde_json::Value>,
 }
 
 /// Every feature of a view for one entity (composite ids join keys with `:`, e.g.
@@ -135,12 +139,12 @@ pub async fn get_entity(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (view, entity_id) = path.into_inner();
-    let (v, features) = state.features.entity(&view, &entity_id).await?;
+    let (v, (view_state, values)) = state.features.entity(&view, &entity_id).await?;
     Ok(HttpResponse::Ok().json(EntityFeatures {
         view: v.spec.name.clone(),
-        version: v.version,
         entity_id,
-        features,
+        state: view_state,
+        features: values.into_iter().collect(),
     }))
 }
 
@@ -158,8 +162,11 @@ pub struct OnlineRequest {
 #[derive(Serialize, ToSchema)]
 pub struct OnlineRow {
     pub entity: BTreeMap<String, String>,
-    /// Keyed by `view:feature`.
-    pub features: BTreeMap<String, FeatureValue>,
+    /// Values keyed by `view:feature` (number, string or null).
+    #[schema(value_type = Object)]
+    pub features: BTreeMap<String, serde_json::Value>,
+    /// Per view (the part of the labels before `:`): version, status, timestamps, staleness.
+    pub views: BTreeMap<String, ViewState>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -187,6 +194,7 @@ pub async fn online_features(
             .map(|r| OnlineRow {
                 entity: r.entity,
                 features: r.features,
+                views: r.views,
             })
             .collect(),
     }))

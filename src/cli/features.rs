@@ -146,12 +146,12 @@ async fn run_with(app: &App, command: FeaturesCommand) -> Result<()> {
         }
         FeaturesCommand::Online { view, entity_id } => {
             let store = online::OnlineStore::new(app.db.clone(), pipelines_dir);
-            let (v, values) = store.entity(&view, &entity_id).await?;
+            let (v, (view_state, values)) = store.entity(&view, &entity_id).await?;
             let body = serde_json::json!({
                 "view": v.spec.name,
-                "version": v.version,
                 "entity_id": entity_id,
-                "features": values,
+                "state": view_state,
+                "features": values.into_iter().collect::<serde_json::Map<_, _>>(),
             });
             println!("{}", to_json(&body)?);
             Ok(())

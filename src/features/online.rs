@@ -40,29 +40,33 @@ pub enum Status {
     Missing,
 }
 
-/// One served feature value.
+/// The state of one view's values for one entity: shared by all its features, so it is
+/// sent once per entity and view rather than once per feature.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct FeatureValue {
-    /// Number, string or null.
-    #[schema(value_type = Object)]
-    pub value: serde_json::Value,
+pub struct ViewState {
+    pub version: i64,
     pub status: Status,
-    /// Time of the entity's latest source row the value reflects.
+    /// Time of the entity's latest source row the values reflect.
     pub event_timestamp: Option<DateTime<Utc>>,
-    /// The value uses source rows strictly before this instant.
+    /// The values use source rows strictly before this instant.
     pub as_of: Option<DateTime<Utc>>,
     /// Seconds between `as_of` and now.
     pub staleness_seconds: Option<f64>,
-    /// Why the value is null, when it is.
+    /// Why the values are null, when they are.
     pub reason: Option<String>,
 }
 
-/// One entity row's values, keyed by `view:feature` labels.
+/// One entity row's values: `features` keyed by `view:feature` (numbers, strings or null),
+/// `views` keyed by the view part of those labels.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OnlineResult {
     pub entity: BTreeMap<String, String>,
-    pub features: BTreeMap<String, FeatureValue>,
+    pub features: BTreeMap<String, serde_json::Value>,
+    pub views: BTreeMap<String, ViewState>,
 }
+
+/// Values of one view for one entity, in the order of the requested labels.
+pub type Evaluated = (ViewState, Vec<(String, serde_json::Value)>);
 
 type CacheKey = (String, i64, String);
 /// When a row was fetched, and the row (None: the entity has no online value).
@@ -178,7 +182,7 @@ impl OnlineStore {
         &self,
         view: &str,
         entity_id: &str,
-    ) -> Result<(Arc<ViewVersion>, BTreeMap<String, FeatureValue>), FeatureError> {
+    ) -> Result<(Arc<ViewVersion>, Evaluated), FeatureError> {
         let catalog = self.catalog().await?;
         let v = match catalog.current(view) {
             Some(v) => Arc::clone(v),
@@ -192,14 +196,14 @@ impl OnlineStore {
         let rows = self.rows(&v, &[entity_id]).await?;
         let all: Vec<usize> = (0..v.spec.features.len()).collect();
         let labels: Vec<String> = v.spec.features.iter().map(|f| f.name.clone()).collect();
-        let values = evaluate(
+        let evaluated = evaluate(
             &v,
             rows.get(entity_id).map(|r| r.as_ref()),
             &all,
             &labels,
             Utc::now(),
         )?;
-        Ok((v, values))
+        Ok((v, evaluated))
     }
 
     /// The item a user touched last, from the online store: the value of the first current
@@ -224,17 +228,17 @@ impl OnlineStore {
         };
         let rows = self.rows(&view, &[user_id]).await?;
         let label = vec![String::from("last_item")];
-        let values = evaluate(
+        let (state, values) = evaluate(
             &view,
             rows.get(user_id).map(|r| r.as_ref()),
             &[feature],
             &label,
             Utc::now(),
         )?;
-        Ok(values
-            .get("last_item")
-            .filter(|v| v.status == Status::Present)
-            .and_then(|v| v.value.as_str().map(str::to_string)))
+        Ok((state.status == Status::Present)
+            .then(|| values.into_iter().next())
+            .flatten()
+            .and_then(|(_, v)| v.as_str().map(str::to_string)))
     }
 
     /// Many entity rows × many features. Each row names the keys of the views asked for
@@ -263,6 +267,7 @@ impl OnlineStore {
             .map(|e| OnlineResult {
                 entity: e.clone(),
                 features: BTreeMap::new(),
+                views: BTreeMap::new(),
             })
             .collect();
         for sel in &selections {
@@ -274,8 +279,14 @@ impl OnlineStore {
                 .collect::<Result<_, _>>()?;
             let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
             let rows = self.rows(&sel.view, &id_refs).await?;
+            let view_key = sel
+                .labels
+                .first()
+                .and_then(|l| l.split(':').next())
+                .unwrap_or(&sel.view.spec.name)
+                .to_string();
             for (result, id) in results.iter_mut().zip(&ids) {
-                let values = evaluate(
+                let (state, values) = evaluate(
                     &sel.view,
                     rows.get(id).map(|r| r.as_ref()),
                     &sel.features,
@@ -283,6 +294,7 @@ impl OnlineStore {
                     now,
                 )?;
                 result.features.extend(values);
+                result.views.insert(view_key.clone(), state);
             }
         }
         Ok(results)
@@ -321,55 +333,55 @@ pub fn evaluate(
     features: &[usize],
     labels: &[String],
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, FeatureValue>, FeatureError> {
-    let mut out = BTreeMap::new();
+) -> Result<Evaluated, FeatureError> {
     let Some(row) = row else {
-        for label in labels {
-            out.insert(
-                label.clone(),
-                FeatureValue {
-                    value: serde_json::Value::Null,
-                    status: Status::Missing,
-                    event_timestamp: None,
-                    as_of: None,
-                    staleness_seconds: None,
-                    reason: Some("no online value for this entity".into()),
-                },
-            );
-        }
-        return Ok(out);
+        let state = ViewState {
+            version: view.version,
+            status: Status::Missing,
+            event_timestamp: None,
+            as_of: None,
+            staleness_seconds: None,
+            reason: Some("no online value for this entity".into()),
+        };
+        let nulls = labels
+            .iter()
+            .map(|l| (l.clone(), serde_json::Value::Null))
+            .collect();
+        return Ok((state, nulls));
     };
     let values: Vec<serde_json::Value> = serde_json::from_str(&row.values)
         .map_err(|e| FeatureError::Corrupt(format!("online row of `{}`: {e}", row.entity_id)))?;
     let now_ms = now.timestamp_millis();
     let ttl_ms = view.spec.ttl_micros() / 1000;
     let expired = now_ms - row.event_ts > ttl_ms;
-    for (&f, label) in features.iter().zip(labels) {
-        let value = if expired {
-            serde_json::Value::Null
+    let state = ViewState {
+        version: view.version,
+        status: if expired {
+            Status::Expired
         } else {
-            values.get(f).cloned().unwrap_or(serde_json::Value::Null)
-        };
-        out.insert(
-            label.clone(),
-            FeatureValue {
-                value,
-                status: if expired {
-                    Status::Expired
-                } else {
-                    Status::Present
-                },
-                event_timestamp: ms_to_time(row.event_ts),
-                as_of: ms_to_time(row.as_of),
-                staleness_seconds: Some((now_ms - row.as_of) as f64 / 1000.0),
-                reason: expired.then(|| {
-                    format!(
-                        "the entity's latest source row is older than the view's TTL of {} days",
-                        view.spec.ttl_days
-                    )
-                }),
-            },
-        );
-    }
-    Ok(out)
+            Status::Present
+        },
+        event_timestamp: ms_to_time(row.event_ts),
+        as_of: ms_to_time(row.as_of),
+        staleness_seconds: Some((now_ms - row.as_of) as f64 / 1000.0),
+        reason: expired.then(|| {
+            format!(
+                "the entity's latest source row is older than the view's TTL of {} days",
+                view.spec.ttl_days
+            )
+        }),
+    };
+    let out = features
+        .iter()
+        .zip(labels)
+        .map(|(&f, label)| {
+            let value = if expired {
+                serde_json::Value::Null
+            } else {
+                values.get(f).cloned().unwrap_or(serde_json::Value::Null)
+            };
+            (label.clone(), value)
+        })
+        .collect();
+    Ok((state, out))
 }

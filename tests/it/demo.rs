@@ -204,16 +204,22 @@ async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently()
         .unwrap();
     assert_eq!(res.status(), 200);
     let online: serde_json::Value = res.json().await.unwrap();
-    let present = |label: &str| {
+    let present = |view: &str, label: &str| {
         online["results"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| r["features"][label]["status"] == "present")
+            .filter(|r| r["views"][view]["status"] == "present" && r["features"][label].is_number())
             .count()
     };
-    assert!(present("user_activity:events_30d") > 0, "{online}");
-    assert!(present("item_popularity:views_30d") > 0, "{online}");
+    assert!(
+        present("user_activity", "user_activity:events_30d") > 0,
+        "{online}"
+    );
+    assert!(
+        present("item_popularity", "item_popularity:views_30d") > 0,
+        "{online}"
+    );
     let status = crate::common::terminate(&mut server, std::time::Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}");
 

@@ -418,27 +418,30 @@ async fn online_values_equal_offline_and_expire_with_the_ttl() {
     .unwrap();
     let mut compared = 0;
     for (i, u) in users.iter().enumerate() {
-        let on = &online["results"][i]["features"];
+        let result = &online["results"][i];
         let off = &historical["rows"][i];
+        if result["views"]["u"]["status"] != "present" {
+            continue;
+        }
         for f in ["events_2d", "spend_3d", "last_item", "days_since_last"] {
-            let v = &on[format!("u:{f}")];
-            if v["status"] == "present" {
-                assert_eq!(
-                    v["value"],
-                    off[format!("u__{f}")],
-                    "{u} {f}: online {v} offline {off}"
-                );
-                compared += 1;
-            }
+            let v = &result["features"][format!("u:{f}")];
+            assert_eq!(
+                v,
+                &off[format!("u__{f}")],
+                "{u} {f}: online {result} offline {off}"
+            );
+            compared += 1;
         }
     }
     assert!(compared >= 8, "compared {compared} values");
-    let fresh = &online["results"][8]["features"]["u:spend_3d"];
-    assert_eq!(fresh["status"], "present");
-    assert_eq!(fresh["value"], 7.5);
-    assert!(fresh["staleness_seconds"].as_f64().unwrap() >= 0.0);
+    let fresh = &online["results"][8];
+    assert_eq!(fresh["features"]["u:spend_3d"], 7.5);
+    let state = &fresh["views"]["u"];
+    assert_eq!(state["status"], "present");
+    assert_eq!(state["version"], 1);
+    assert!(state["staleness_seconds"].as_f64().unwrap() >= 0.0);
     assert_eq!(
-        fresh["as_of"].as_str().unwrap(),
+        state["as_of"].as_str().unwrap(),
         ts_text(today).replace(".000000", "")
     );
 
@@ -453,10 +456,9 @@ async fn online_values_equal_offline_and_expire_with_the_ttl() {
     assert_eq!(res.status(), 200);
     let stale: Value = res.json().await.unwrap();
     assert_eq!(stale["version"], 1);
-    let v = &stale["features"]["events_2d"];
-    assert_eq!(v["status"], "expired", "{stale}");
-    assert!(v["value"].is_null());
-    assert!(v["reason"].as_str().unwrap().contains("TTL"));
+    assert_eq!(stale["status"], "expired", "{stale}");
+    assert!(stale["features"]["events_2d"].is_null());
+    assert!(stale["reason"].as_str().unwrap().contains("TTL"));
     let res = srv
         .client
         .get(srv.url("/v1/features/u/nobody"))
@@ -465,7 +467,8 @@ async fn online_values_equal_offline_and_expire_with_the_ttl() {
         .await
         .unwrap();
     let nobody: Value = res.json().await.unwrap();
-    assert_eq!(nobody["features"]["events_2d"]["status"], "missing");
+    assert_eq!(nobody["status"], "missing");
+    assert!(nobody["features"]["events_2d"].is_null());
 
     // What recommenders use for users they were not trained on.
     let store = recast::features::online::OnlineStore::new(
