@@ -146,20 +146,29 @@ fn err(file: &Path, key: impl Into<String>, reason: impl Into<String>) -> SpecEr
     }
 }
 
+/// Deserializes a definition file strictly; errors name the file, the key path and the line.
+/// Shared by every definition format under `pipelines/`.
+pub fn deserialize_toml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, SpecError> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let mut reason = inner.message().to_string();
+        if let Some(span) = inner.span() {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            reason = format!("{reason} (line {line})");
+        }
+        err(file, if key == "." { "(file)".into() } else { key }, reason)
+    })
+}
+
 impl PipelineSpec {
     /// Parses and checks one definition.
     pub fn parse(file: &Path, text: &str) -> Result<PipelineSpec, SpecError> {
-        let de = toml::Deserializer::new(text);
-        let mut spec: PipelineSpec = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let mut reason = inner.message().to_string();
-            if let Some(span) = inner.span() {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                reason = format!("{reason} (line {line})");
-            }
-            err(file, if key == "." { "(file)".into() } else { key }, reason)
-        })?;
+        let mut spec: PipelineSpec = deserialize_toml(file, text)?;
         spec.file = file.to_path_buf();
         spec.check()?;
         Ok(spec)

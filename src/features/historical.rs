@@ -85,6 +85,8 @@ pub async fn retrieve(
         ..Summary::default()
     };
     let mut without_snapshot = vec![false; keys.len()];
+    // The snapshot day each row reads, the same for every view.
+    let days: Vec<NaiveDate> = timestamps.iter().map(|&t| day_for_instant(t)).collect();
     let mut columns = Vec::new();
     for sel in &selections {
         let view_keys = sel.view.spec.entity.keys();
@@ -93,7 +95,6 @@ pub async fn retrieve(
             .enumerate()
             .map(|(i, k)| super::online::entity_id(view_keys, k, &format!("entities[{i}]")))
             .collect::<Result<_, _>>()?;
-        let days: Vec<NaiveDate> = timestamps.iter().map(|&t| day_for_instant(t)).collect();
         let materialized: HashSet<String> =
             crate::db::features::materialized_days(db, &sel.view.spec.name, sel.view.version)
                 .await?

@@ -402,17 +402,7 @@ impl ViewSpec {
 
 /// Parses one definitions file.
 pub fn parse(file: &Path, text: &str) -> Result<Vec<ViewSpec>, SpecError> {
-    let de = toml::Deserializer::new(text);
-    let parsed: FeatureFile = serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        let mut reason = inner.message().to_string();
-        if let Some(span) = inner.span() {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            reason = format!("{reason} (line {line})");
-        }
-        err(file, if key == "." { "(file)".into() } else { key }, reason)
-    })?;
+    let parsed: FeatureFile = crate::etl::spec::deserialize_toml(file, text)?;
     for (i, v) in parsed.view.iter().enumerate() {
         v.check(file, &format!("view[{i}]"))?;
     }
