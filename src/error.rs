@@ -197,6 +197,7 @@ impl From<crate::recommend::RecommendError> for Error {
             },
             R::Lake(lake) => Error::from(lake),
             R::Registry(reg) => Error::from(reg),
+            R::Features(f) => Error::from(f),
             other => Error::Internal(other.to_string()),
         }
     }

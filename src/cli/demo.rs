@@ -331,9 +331,10 @@ async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummar
     let landed = reports
         .iter()
         .any(|(_, _, r)| r.as_ref().is_ok_and(|r| r.files_read > 0));
-    let mut outcome = train_models(app, landed).await;
+    // Features first: the hybrid recommender learns from the feature store's snapshots.
+    let mut outcome = materialize_features(app).await;
     if outcome.is_ok() {
-        outcome = materialize_features(app).await;
+        outcome = train_models(app, landed).await;
     }
     print_access(&app.settings, &key.secret);
     outcome

@@ -52,6 +52,17 @@ pub struct RecommenderArgs {
     /// BM25 instead of cosine weighting (item-kNN).
     #[arg(long)]
     pub bm25: bool,
+    /// Item features (`view:feature`, comma-separated) the hybrid's item prior learns from;
+    /// default: the shipped `item_popularity` counts and conversion.
+    #[arg(long, value_delimiter = ',')]
+    pub item_features: Option<Vec<String>>,
+    /// The user feature (`view:feature`) that splits users by activity in the hybrid;
+    /// default `user_activity:events_30d`.
+    #[arg(long)]
+    pub user_feature: Option<String>,
+    /// Train the hybrid without feature-store signals.
+    #[arg(long, conflicts_with_all = ["item_features", "user_feature"])]
+    pub no_features: bool,
     /// Print the registered version as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -71,6 +82,16 @@ impl RecommenderArgs {
             holdout_days: self.holdout_days.unwrap_or(d.holdout_days),
             half_life_days: self.half_life_days,
             bm25: self.bm25,
+            item_features: match (&self.item_features, self.no_features) {
+                (_, true) => Vec::new(),
+                (Some(f), _) => f.clone(),
+                (None, _) => d.item_features.clone(),
+            },
+            user_feature: match (&self.user_feature, self.no_features) {
+                (_, true) => None,
+                (Some(f), _) => Some(f.clone()),
+                (None, _) => d.user_feature.clone(),
+            },
             ..d
         }
     }
@@ -105,6 +126,42 @@ pub fn metrics_table(name: &str, m: &Metrics, baseline: &Metrics) -> Table {
     t
 }
 
+/// The hybrid's blends and the feature signals behind them.
+fn print_hybrid(h: &train::HybridReport) {
+    let show = |b: &crate::recommend::hybrid::Blend| {
+        format!(
+            "collaborative {:.2}, content {:.2}, item prior {:.2}",
+            b.cf, b.content, b.prior
+        )
+    };
+    match &h.blends {
+        Some(t) => {
+            println!("blend, all users:         {}", show(&t.overall));
+            println!("blend, less active users: {}", show(&t.light));
+            println!("blend, active users:      {}", show(&t.active));
+        }
+        None => println!("blend: not tuned (no validation users); equal collaborative and content"),
+    }
+    if let Some(t) = h.activity_threshold {
+        println!("active users: more than {t} on the user feature");
+    }
+    if let Some(p) = &h.item_prior {
+        let weights: Vec<String> = p
+            .features
+            .iter()
+            .zip(&p.coefficients)
+            .map(|(f, c)| format!("{f} {c:+.3}"))
+            .collect();
+        println!(
+            "item prior (standardized log features): {}",
+            weights.join(", ")
+        );
+    }
+    for note in &h.notes {
+        println!("note: {note}");
+    }
+}
+
 pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
     let args = match command {
         TrainCommand::Recommender(args) => args,
@@ -137,6 +194,9 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
             "{}",
             metrics_table(params.model.as_str(), &report.metrics, &report.baseline)
         );
+        if let Some(h) = &report.hybrid {
+            print_hybrid(h);
+        }
         println!(
             "registered {} version {} ({} users, {} items, {} events) as candidate; \
              promote with `recast models promote {}`",

@@ -183,6 +183,8 @@ impl RecommenderArtifact {
             }
             Model::Hybrid(h) => {
                 check_rows(&h.content.neighbours)
+                    && (h.item_prior.is_empty() || h.item_prior.len() == n)
+                    && h.active_users.len() <= a.users.len()
                     && h.als.factors > 0
                     && h.als.items() == n
                     && h.als.item_factors.len() == n * h.als.factors

@@ -128,15 +128,25 @@ pub fn relevance(
     out
 }
 
-/// Evaluates `score(user) -> scores over all items` on the relevance sets.
-pub fn evaluate(
+/// One user's ranking metrics at `k`, and the items shown.
+struct UserOutcome {
+    precision: f64,
+    recall: f64,
+    ndcg: f64,
+    average_precision: f64,
+    hit: f64,
+    shown: Vec<u32>,
+}
+
+/// Ranks the catalogue for every relevance user (their training items excluded) and scores
+/// the top `k`.
+fn outcomes(
     score: impl Fn(u32) -> Vec<f32> + Sync,
     train: &CsMat<f64>,
     relevant: &[(u32, HashSet<u32>)],
     k: usize,
-) -> Metrics {
-    let n_items = train.cols();
-    let per_user: Vec<(f64, f64, f64, f64, f64, Vec<u32>)> = relevant
+) -> Vec<UserOutcome> {
+    relevant
         .par_iter()
         .map(|(u, rel)| {
             let seen: HashSet<usize> = train
@@ -158,16 +168,27 @@ pub fn evaluate(
                 .map(|r| 1.0 / ((r + 2) as f64).log2())
                 .sum();
             let denom = rel.len().min(k).max(1) as f64;
-            (
-                hits as f64 / k as f64,
-                hits as f64 / rel.len() as f64,
-                if ideal > 0.0 { dcg / ideal } else { 0.0 },
-                ap / denom,
-                if hits > 0 { 1.0 } else { 0.0 },
-                ranked.into_iter().map(|(i, _)| i).collect(),
-            )
+            UserOutcome {
+                precision: hits as f64 / k as f64,
+                recall: hits as f64 / rel.len() as f64,
+                ndcg: if ideal > 0.0 { dcg / ideal } else { 0.0 },
+                average_precision: ap / denom,
+                hit: if hits > 0 { 1.0 } else { 0.0 },
+                shown: ranked.into_iter().map(|(i, _)| i).collect(),
+            }
         })
-        .collect();
+        .collect()
+}
+
+/// Evaluates `score(user) -> scores over all items` on the relevance sets.
+pub fn evaluate(
+    score: impl Fn(u32) -> Vec<f32> + Sync,
+    train: &CsMat<f64>,
+    relevant: &[(u32, HashSet<u32>)],
+    k: usize,
+) -> Metrics {
+    let n_items = train.cols();
+    let per_user = outcomes(score, train, relevant, k);
     let n = per_user.len().max(1) as f64;
     let mut m = Metrics {
         k,
@@ -175,16 +196,30 @@ pub fn evaluate(
         ..Default::default()
     };
     let mut shown: HashSet<u32> = HashSet::new();
-    for (p, r, nd, ap, h, items) in per_user {
-        m.precision += p / n;
-        m.recall += r / n;
-        m.ndcg += nd / n;
-        m.map += ap / n;
-        m.hit_rate += h / n;
-        shown.extend(items);
+    for o in per_user {
+        m.precision += o.precision / n;
+        m.recall += o.recall / n;
+        m.ndcg += o.ndcg / n;
+        m.map += o.average_precision / n;
+        m.hit_rate += o.hit / n;
+        shown.extend(o.shown);
     }
     m.coverage = shown.len() as f64 / n_items.max(1) as f64;
     m
+}
+
+/// NDCG at `k` of each relevance user, in the order of `relevant` (for tuning choices that
+/// differ between groups of users).
+pub fn ndcg_per_user(
+    score: impl Fn(u32) -> Vec<f32> + Sync,
+    train: &CsMat<f64>,
+    relevant: &[(u32, HashSet<u32>)],
+    k: usize,
+) -> Vec<f64> {
+    outcomes(score, train, relevant, k)
+        .into_iter()
+        .map(|o| o.ndcg)
+        .collect()
 }
 
 #[cfg(test)]

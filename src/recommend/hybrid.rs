@@ -1,22 +1,86 @@
-//! Hybrid: a blend of collaborative (ALS) and content scores. Each score vector is scaled by
-//! its own maximum before blending, so the weight means "share of the final score" whatever
-//! the models' raw scales; the weight is chosen on a validation split (`tune_weight`).
+//! Hybrid: a blend of collaborative (ALS) scores, content scores and an item prior learned
+//! from the feature store's item features. Each score vector is scaled by its own maximum
+//! before blending, so a weight means "share of the final score" whatever the parts' raw
+//! scales; the weights are chosen on a validation split (`tune`).
+//!
+//! Why two blends: how much a user's own history should count depends on how much of it
+//! there is. Users above the median activity (a user feature from the feature store, as of
+//! training) get the blend tuned on such users; the others, and users the model does not
+//! know, get the blend tuned on the less active half.
 //!
 //! Cold start falls out of the blend: an item nobody touched has zero collaborative signal,
 //! so its neighbours and its appearances come from content; a user nobody knows is folded in
-//! from the `recent` items of the request.
+//! from the `recent` items of the request (or their last item in the online store).
 
 use serde::{Deserialize, Serialize};
 
 use super::als::AlsModel;
 use super::content::ContentModel;
 
+/// Shares of the three parts in a blended score (they sum to 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Blend {
+    pub cf: f32,
+    pub content: f32,
+    pub prior: f32,
+}
+
+impl Blend {
+    /// Collaborative and content only.
+    pub fn two_way(cf: f32) -> Blend {
+        Blend {
+            cf,
+            content: 1.0 - cf,
+            prior: 0.0,
+        }
+    }
+
+    /// The collaborative share of the collaborative + content part (for item similarity,
+    /// where the prior has no say).
+    pub fn cf_share(&self) -> f32 {
+        let s = self.cf + self.content;
+        if s > 0.0 { self.cf / s } else { 0.5 }
+    }
+}
+
+/// Candidate blends: a 0.25 grid over the simplex when a prior exists, else the
+/// collaborative share alone on a finer grid.
+pub fn candidate_blends(with_prior: bool) -> Vec<Blend> {
+    if !with_prior {
+        return [0.0, 0.25, 0.5, 0.75, 0.9, 1.0]
+            .into_iter()
+            .map(Blend::two_way)
+            .collect();
+    }
+    let mut out = Vec::new();
+    for cf in 0..=4 {
+        for content in 0..=(4 - cf) {
+            let prior = 4 - cf - content;
+            out.push(Blend {
+                cf: cf as f32 / 4.0,
+                content: content as f32 / 4.0,
+                prior: prior as f32 / 4.0,
+            });
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HybridModel {
     pub als: AlsModel,
     pub content: ContentModel,
-    /// Weight of the collaborative part, in 0..=1; content gets the rest.
-    pub cf_weight: f32,
+    /// Tuned on every validation user: used for item similarity.
+    pub overall: Blend,
+    /// For users at or below the activity threshold, without an activity value, or unknown.
+    pub light: Blend,
+    /// For users above the activity threshold.
+    pub active: Blend,
+    /// Per known user index: above the activity threshold at training time (empty: no
+    /// activity feature, everyone gets `light`).
+    pub active_users: Vec<bool>,
+    /// Predicted near-future demand per item, scaled to 0..=1 (empty: no item features).
+    pub item_prior: Vec<f32>,
 }
 
 /// Divides by the largest absolute value (no-op for an all-zero vector).
@@ -28,24 +92,60 @@ pub fn scale_by_max(v: &mut [f32]) {
 }
 
 /// `w·cf + (1 − w)·content`, each scaled by its maximum first.
-pub fn blend(mut cf: Vec<f32>, mut content: Vec<f32>, w: f32) -> Vec<f32> {
+pub fn blend(cf: Vec<f32>, content: Vec<f32>, w: f32) -> Vec<f32> {
+    blend_parts(cf, content, &[], Blend::two_way(w))
+}
+
+/// The weighted sum of the max-scaled parts (`prior` may be empty: no prior).
+pub fn blend_parts(mut cf: Vec<f32>, mut content: Vec<f32>, prior: &[f32], w: Blend) -> Vec<f32> {
     scale_by_max(&mut cf);
     scale_by_max(&mut content);
-    cf.iter()
+    cf.iter_mut()
         .zip(&content)
-        .map(|(a, b)| w * a + (1.0 - w) * b)
-        .collect()
+        .enumerate()
+        .for_each(|(i, (a, b))| {
+            let p = prior.get(i).copied().unwrap_or(0.0);
+            *a = w.cf * *a + w.content * b + w.prior * p;
+        });
+    cf
 }
 
 impl HybridModel {
+    /// A model with one blend for everyone and no feature signals.
+    pub fn plain(als: AlsModel, content: ContentModel, cf_weight: f32) -> HybridModel {
+        let b = Blend::two_way(cf_weight);
+        HybridModel {
+            als,
+            content,
+            overall: b,
+            light: b,
+            active: b,
+            active_users: Vec::new(),
+            item_prior: Vec::new(),
+        }
+    }
+
+    /// The blend a user gets.
+    pub fn blend_for(&self, user: Option<u32>) -> Blend {
+        match user.and_then(|u| self.active_users.get(u as usize)) {
+            Some(true) => self.active,
+            _ => self.light,
+        }
+    }
+
     /// Scores for a user: their factor vector when known, else folded in from `history`.
     pub fn score(&self, user: Option<u32>, history: &[(u32, f32)]) -> Vec<f32> {
+        self.score_with(user, history, self.blend_for(user))
+    }
+
+    /// Scores with a given blend (training tries candidates with this).
+    pub fn score_with(&self, user: Option<u32>, history: &[(u32, f32)], w: Blend) -> Vec<f32> {
         let cf = match user.and_then(|u| self.als.user_vector(u)) {
             Some(x) => self.als.score_vector(x),
             None if !history.is_empty() => self.als.score_vector(&self.als.fold_in(history)),
             None => vec![0.0; self.als.items()],
         };
-        blend(cf, self.content.score(history), self.cf_weight)
+        blend_parts(cf, self.content.score(history), &self.item_prior, w)
     }
 
     /// Similar items: blended factor cosine and content cosine. An item without interactions
@@ -62,7 +162,7 @@ impl HybridModel {
                 ct[j as usize] = s;
             }
         }
-        let scores = blend(cf, ct, self.cf_weight);
+        let scores = blend(cf, ct, self.overall.cf_share());
         super::eval::top_k(&scores, k, |j| j == item)
             .into_iter()
             .filter(|e| e.1 > 0.0)
@@ -70,20 +170,25 @@ impl HybridModel {
     }
 }
 
-/// Picks the collaborative weight from `candidates` that maximises `objective(weight)`
-/// (NDCG on a validation split in training); ties go to the earlier candidate.
-pub fn tune_weight(candidates: &[f32], mut objective: impl FnMut(f32) -> f64) -> (f32, f64) {
-    let mut best = (
-        candidates.first().copied().unwrap_or(0.5),
-        f64::NEG_INFINITY,
-    );
-    for &w in candidates {
-        let v = objective(w);
-        if v > best.1 {
-            best = (w, v);
+/// The candidate with the highest mean of `per_user[c]` over the users `include` keeps;
+/// ties go to the earlier candidate. None when no user is included.
+pub fn best_for(per_user: &[Vec<f64>], include: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (c, values) in per_user.iter().enumerate() {
+        let (sum, n) = values
+            .iter()
+            .enumerate()
+            .filter(|(u, _)| include(*u))
+            .fold((0.0, 0usize), |(s, n), (_, v)| (s + v, n + 1));
+        if n == 0 {
+            return None;
+        }
+        let mean = sum / n as f64;
+        if best.is_none_or(|b| mean > b.1) {
+            best = Some((c, mean));
         }
     }
-    best
+    best.map(|b| b.0)
 }
 
 #[cfg(test)]
@@ -94,7 +199,29 @@ mod tests {
     fn blend_scales_each_part() {
         let b = blend(vec![10.0, 5.0, 0.0], vec![0.0, 0.1, 0.2], 0.5);
         assert_eq!(b, vec![0.5, 0.5, 0.5]);
-        let (w, v) = tune_weight(&[0.0, 0.5, 1.0], |w| -(w as f64 - 0.5).abs());
-        assert_eq!((w, v), (0.5, 0.0));
+        let w = Blend {
+            cf: 0.5,
+            content: 0.25,
+            prior: 0.25,
+        };
+        let b = blend_parts(vec![2.0, 0.0], vec![0.0, 4.0], &[0.0, 1.0], w);
+        assert_eq!(b, vec![0.5, 0.5]);
+        assert_eq!(w.cf_share(), 2.0 / 3.0);
+    }
+
+    #[test]
+    fn candidates_cover_the_simplex_and_groups_pick_their_own() {
+        let c = candidate_blends(true);
+        assert_eq!(c.len(), 15);
+        assert!(
+            c.iter()
+                .all(|b| (b.cf + b.content + b.prior - 1.0).abs() < 1e-6)
+        );
+        assert_eq!(candidate_blends(false).len(), 6);
+        // Candidate 0 suits users 0 and 1, candidate 1 suits user 2.
+        let per_user = vec![vec![0.9, 0.8, 0.1], vec![0.2, 0.3, 0.7]];
+        assert_eq!(best_for(&per_user, |_| true), Some(0));
+        assert_eq!(best_for(&per_user, |u| u == 2), Some(1));
+        assert_eq!(best_for(&per_user, |_| false), None);
     }
 }

@@ -16,6 +16,7 @@ pub mod hybrid;
 pub mod item_knn;
 pub mod popularity;
 pub mod serving;
+pub mod signals;
 pub mod sparse;
 pub mod train;
 
@@ -48,6 +49,9 @@ pub enum RecommendError {
     Lake(#[from] crate::lake::LakeError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// The feature store could not supply the hybrid's features.
+    #[error(transparent)]
+    Features(#[from] crate::features::FeatureError),
 }
 
 impl RecommendError {

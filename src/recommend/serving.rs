@@ -186,7 +186,8 @@ impl ServingModel {
             Model::Content(m) => lookup(&m.neighbours),
             Model::Als(m) => cosine(m),
             Model::Hybrid(h) => {
-                h.cf_weight * cosine(&h.als) + (1.0 - h.cf_weight) * lookup(&h.content.neighbours)
+                let w = h.overall.cf_share();
+                w * cosine(&h.als) + (1.0 - w) * lookup(&h.content.neighbours)
             }
         }
     }

@@ -12,9 +12,10 @@ use super::artifact::{Model, ModelKind, RecommenderArtifact};
 use super::content::ContentModel;
 use super::data::{self, IdMap, Interaction, ItemRecord, MatrixOptions};
 use super::eval::{self, Holdout, Metrics};
-use super::hybrid::{HybridModel, tune_weight};
+use super::hybrid::{Blend, HybridModel, best_for, candidate_blends, scale_by_max};
 use super::item_knn::{ItemKnn, Weighting};
 use super::popularity::Popularity;
+use super::signals::{self, FeatureSnapshot, FeatureTimeline, ItemPrior};
 use super::sparse::SparseRows;
 use crate::app::App;
 use crate::lake::Area;
@@ -44,6 +45,11 @@ pub struct TrainParams {
     /// BM25 instead of cosine weighting for item-kNN.
     pub bm25: bool,
     pub seed: u64,
+    /// Item features (`view:feature`) the hybrid's item prior learns from; empty = none.
+    pub item_features: Vec<String>,
+    /// The user feature (`view:feature`) that splits users by activity in the hybrid; none =
+    /// one blend for everyone.
+    pub user_feature: Option<String>,
 }
 
 impl Default for TrainParams {
@@ -62,6 +68,11 @@ impl Default for TrainParams {
             trending_half_life_days: 7.0,
             bm25: false,
             seed: als.seed,
+            item_features: signals::DEFAULT_ITEM_FEATURES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            user_feature: Some(signals::DEFAULT_USER_FEATURE.to_string()),
         }
     }
 }
@@ -103,6 +114,23 @@ impl TrainParams {
                 "must be > 0",
             ));
         }
+        if self.item_features.len() > 32 {
+            return Err(RecommendError::invalid(
+                "item_features",
+                "at most 32 features",
+            ));
+        }
+        let refs = self.item_features.iter().map(|r| ("item_features", r));
+        for (field, r) in refs.chain(self.user_feature.iter().map(|r| ("user_feature", r))) {
+            if r.split_once(':')
+                .is_none_or(|(v, f)| v.is_empty() || f.is_empty())
+            {
+                return Err(RecommendError::invalid(
+                    field,
+                    format!("`{r}` is not a `view:feature` reference"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -121,8 +149,103 @@ pub struct Trained {
     pub artifact: RecommenderArtifact,
     pub metrics: Metrics,
     pub baseline: Metrics,
-    /// The hybrid's tuned collaborative weight.
-    pub cf_weight: Option<f32>,
+    /// What the hybrid chose and which feature signals it used.
+    pub hybrid: Option<HybridReport>,
+}
+
+/// The hybrid's tuned blends.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tuned {
+    pub overall: Blend,
+    pub light: Blend,
+    pub active: Blend,
+}
+
+/// The hybrid's choices, stored with the version's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HybridReport {
+    pub blends: Option<Tuned>,
+    /// The final model's item prior (None: no usable item features).
+    pub item_prior: Option<ItemPrior>,
+    /// Activity above which a user gets the `active` blend (None: no user feature).
+    pub activity_threshold: Option<f64>,
+    pub notes: Vec<String>,
+}
+
+/// Feature-store signals of one hybrid fit.
+#[derive(Debug, Default)]
+struct Signals {
+    prior: Vec<f32>,
+    prior_model: Option<ItemPrior>,
+    active_users: Vec<bool>,
+    threshold: Option<f64>,
+    notes: Vec<String>,
+}
+
+/// The hybrid's signals for a fit on `events` (ending at their newest instant `t`): the item
+/// prior is fitted on the features as of `t − holdout` against each item's distinct users in
+/// `(t − holdout, t]`, then applied to the features as of `t`; users are split by their
+/// activity as of `t`. Every value used was computed from data before `t`.
+fn hybrid_signals(
+    events: &[Interaction],
+    m: &data::InteractionMatrix,
+    features: &FeatureTimeline,
+    holdout_days: f64,
+) -> Signals {
+    let mut s = Signals::default();
+    let t = events.iter().map(|e| e.ts).max().unwrap_or(0);
+    let h = (holdout_days * 86_400e6) as i64;
+    let empty = FeatureSnapshot::default();
+    let width = features.item_features.len();
+    if width > 0 {
+        let before = features.at(t - h).unwrap_or(&empty);
+        let now = features.at(t).unwrap_or(&empty);
+        let demand = signals::demand_between(events, &m.items, t - h, t);
+        let rows = signals::item_rows(before, &m.items, width);
+        match ItemPrior::fit(&features.item_features, &rows, &demand) {
+            Some(prior) => {
+                let mut v = prior.predict(&signals::item_rows(now, &m.items, width));
+                scale_by_max(&mut v);
+                s.prior = v;
+                s.prior_model = Some(prior);
+            }
+            None => s.notes.push(
+                "no item prior: too few items have feature values (materialize the item views)"
+                    .into(),
+            ),
+        }
+    }
+    if features.user_feature.is_some() {
+        match features.at(t).and_then(signals::activity_threshold) {
+            Some(threshold) => {
+                let now = features.at(t).unwrap_or(&empty);
+                s.active_users = signals::active_users(now, &m.users, threshold);
+                s.threshold = Some(threshold);
+            }
+            None => s.notes.push(
+                "one blend for all users: no activity values (materialize the user views)".into(),
+            ),
+        }
+    }
+    s
+}
+
+/// The instants whose feature values a hybrid run reads: for the validation, evaluation and
+/// final fits, the end of their training data and one holdout before it (the same cut as
+/// [`eval::split`] with `Holdout::LastDays`).
+pub fn feature_instants(events: &[Interaction], holdout_days: f64) -> Vec<i64> {
+    let h = (holdout_days * 86_400e6) as i64;
+    let newest_up_to = |limit: i64| events.iter().map(|e| e.ts).filter(|&t| t <= limit).max();
+    let mut out = Vec::new();
+    let mut end = events.iter().map(|e| e.ts).max();
+    for _ in 0..3 {
+        let Some(t) = end else { break };
+        out.extend([t, t - h]);
+        end = newest_up_to(t - h);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Progress: fraction done (0..=1) and a message; returning false cancels.
@@ -134,7 +257,8 @@ fn cancelled() -> RecommendError {
 
 struct Fitted {
     model: Model,
-    cf_weight: Option<f32>,
+    tuned: Option<Tuned>,
+    report: Option<HybridReport>,
 }
 
 fn history_of(x: &CsMat<f64>, u: u32) -> Vec<(u32, f32)> {
@@ -179,15 +303,68 @@ fn popularity(
     (m, pop)
 }
 
+/// What one fit sees besides the matrix: the events it was built from and the feature
+/// snapshots.
+struct FitData<'a> {
+    events: &'a [Interaction],
+    m: &'a data::InteractionMatrix,
+    pop: &'a Popularity,
+    features: &'a FeatureTimeline,
+}
+
+/// Tunes the hybrid's blends on `validation`: every candidate is scored per validation user
+/// once; the best mean NDCG over everyone, over active users and over the rest picks the
+/// three blends.
+fn tune(
+    h: &HybridModel,
+    m: &data::InteractionMatrix,
+    validation: &[Interaction],
+    k: usize,
+) -> Option<Tuned> {
+    let rel = eval::relevance(validation, &m.users, &m.items, &m.matrix);
+    if rel.is_empty() {
+        return None;
+    }
+    let candidates = candidate_blends(!h.item_prior.is_empty());
+    let per_user: Vec<Vec<f64>> = candidates
+        .iter()
+        .map(|&w| {
+            eval::ndcg_per_user(
+                |u| h.score_with(Some(u), &history_of(&m.matrix, u), w),
+                &m.matrix,
+                &rel,
+                k,
+            )
+        })
+        .collect();
+    let active: Vec<bool> = rel
+        .iter()
+        .map(|(u, _)| h.active_users.get(*u as usize).copied().unwrap_or(false))
+        .collect();
+    let overall = candidates[best_for(&per_user, |_| true)?];
+    let pick = |want: bool| {
+        best_for(&per_user, |i| active[i] == want)
+            .map(|c| candidates[c])
+            .unwrap_or(overall)
+    };
+    Some(Tuned {
+        overall,
+        light: pick(false),
+        active: pick(true),
+    })
+}
+
 fn fit(
     p: &TrainParams,
-    m: &data::InteractionMatrix,
-    pop: &Popularity,
+    d: &FitData<'_>,
     catalogue: &[ItemRecord],
     validation: Option<&[Interaction]>,
     progress: &dyn Fn(usize) -> bool,
 ) -> Result<Fitted, RecommendError> {
+    let (m, pop) = (d.m, d.pop);
     let rows = catalogue_rows(&m.items, catalogue);
+    let mut report = None;
+    let mut tuned = None;
     let model = match p.model {
         ModelKind::Popularity => Model::Popularity(pop.clone()),
         ModelKind::ItemKnn => Model::ItemKnn(ItemKnn::fit(&m.matrix, p.weighting(), p.neighbours)),
@@ -196,45 +373,55 @@ fn fit(
         ModelKind::Hybrid => {
             let als = AlsModel::fit(&m.matrix, &p.als(), progress)?;
             let content = ContentModel::fit(&rows, p.neighbours);
-            let mut h = HybridModel {
-                als,
-                content,
-                cf_weight: 0.5,
-            };
+            let signals = hybrid_signals(d.events, m, d.features, p.holdout_days);
+            let mut h = HybridModel::plain(als, content, 0.5);
+            h.item_prior = signals.prior;
+            h.active_users = signals.active_users;
             if let Some(val) = validation {
-                let rel = eval::relevance(val, &m.users, &m.items, &m.matrix);
-                if !rel.is_empty() {
-                    let (w, _) = tune_weight(&[0.0, 0.25, 0.5, 0.75, 0.9, 1.0], |w| {
-                        let cand = HybridModel {
-                            cf_weight: w,
-                            ..h.clone()
-                        };
-                        eval::evaluate(
-                            |u| cand.score(Some(u), &history_of(&m.matrix, u)),
-                            &m.matrix,
-                            &rel,
-                            p.k,
-                        )
-                        .ndcg
-                    });
-                    h.cf_weight = w;
-                }
+                tuned = tune(&h, m, val, p.k);
             }
+            if let Some(t) = tuned {
+                apply(&mut h, t);
+            }
+            report = Some(HybridReport {
+                blends: tuned,
+                item_prior: signals.prior_model,
+                activity_threshold: signals.threshold,
+                notes: signals.notes,
+            });
             Model::Hybrid(h)
         }
     };
-    let cf_weight = match &model {
-        Model::Hybrid(h) => Some(h.cf_weight),
-        _ => None,
-    };
-    Ok(Fitted { model, cf_weight })
+    Ok(Fitted {
+        model,
+        tuned,
+        report,
+    })
 }
 
-/// Pure training on in-memory data: evaluation on the holdout, then the final model on all
-/// events. `events` need not be sorted.
+fn apply(h: &mut HybridModel, t: Tuned) {
+    h.overall = t.overall;
+    h.light = t.light;
+    h.active = t.active;
+}
+
+/// Pure training on in-memory data without feature-store signals: see [`train_with`].
 pub fn train_on(
     events: &[Interaction],
     catalogue: &[ItemRecord],
+    p: &TrainParams,
+    progress: Progress<'_>,
+) -> Result<Trained, RecommendError> {
+    train_with(events, catalogue, &FeatureTimeline::default(), p, progress)
+}
+
+/// Pure training on in-memory data: evaluation on the holdout, then the final model on all
+/// events. `events` need not be sorted; `features` holds the hybrid's feature snapshots at
+/// [`feature_instants`] (missing instants: no feature signals for that fit).
+pub fn train_with(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    features: &FeatureTimeline,
     p: &TrainParams,
     progress: Progress<'_>,
 ) -> Result<Trained, RecommendError> {
@@ -275,17 +462,16 @@ pub fn train_on(
             None
         } else {
             let (inner_m, inner_pop) = popularity(&inner.train, catalogue, p);
-            let on_iter = |i: usize| step(phase + i as f64 / iters, "tuning blend weight");
-            let f = fit(
-                p,
-                &inner_m,
-                &inner_pop,
-                catalogue,
-                Some(&inner.test),
-                &on_iter,
-            )?;
+            let on_iter = |i: usize| step(phase + i as f64 / iters, "tuning blend weights");
+            let data = FitData {
+                events: &inner.train,
+                m: &inner_m,
+                pop: &inner_pop,
+                features,
+            };
+            let f = fit(p, &data, catalogue, Some(&inner.test), &on_iter)?;
             phase += 1.0;
-            f.cf_weight
+            f.tuned
         }
     } else {
         None
@@ -295,16 +481,15 @@ pub fn train_on(
         ..p.clone()
     };
     let on_iter = |i: usize| step(phase + i as f64 / iters, "fitting on the training split");
-    let mut fitted = fit(
-        &eval_params,
-        &train_m,
-        &train_pop,
-        catalogue,
-        None,
-        &on_iter,
-    )?;
-    if let (Model::Hybrid(h), Some(w)) = (&mut fitted.model, validation) {
-        h.cf_weight = w;
+    let data = FitData {
+        events: &split.train,
+        m: &train_m,
+        pop: &train_pop,
+        features,
+    };
+    let mut fitted = fit(&eval_params, &data, catalogue, None, &on_iter)?;
+    if let (Model::Hybrid(h), Some(t)) = (&mut fitted.model, validation) {
+        apply(h, t);
     }
     if !is_als && !step(phase + 0.9, "evaluating") {
         return Err(cancelled());
@@ -327,10 +512,20 @@ pub fn train_on(
     // Phase 2: the version that serves is fitted on everything.
     let (all_m, all_pop) = popularity(events, catalogue, p);
     let on_iter = |i: usize| step(phase + i as f64 / iters, "fitting on all data");
-    let mut final_fit = fit(p, &all_m, &all_pop, catalogue, None, &on_iter)?;
-    if let (Model::Hybrid(h), Some(w)) = (&mut final_fit.model, fitted.cf_weight) {
-        h.cf_weight = w;
+    let data = FitData {
+        events,
+        m: &all_m,
+        pop: &all_pop,
+        features,
+    };
+    let mut final_fit = fit(p, &data, catalogue, None, &on_iter)?;
+    if let (Model::Hybrid(h), Some(t)) = (&mut final_fit.model, validation) {
+        apply(h, t);
     }
+    let hybrid = final_fit.report.take().map(|mut r| {
+        r.blends = validation;
+        r
+    });
     if !step(fits, "done") {
         return Err(cancelled());
     }
@@ -346,7 +541,7 @@ pub fn train_on(
         artifact,
         metrics,
         baseline,
-        cf_weight: fitted.cf_weight,
+        hybrid,
     })
 }
 
@@ -356,6 +551,7 @@ pub struct TrainReport {
     pub version: ModelVersion,
     pub metrics: Metrics,
     pub baseline: Metrics,
+    pub hybrid: Option<HybridReport>,
     pub users: usize,
     pub items: usize,
     pub events: usize,
@@ -375,24 +571,35 @@ pub async fn run(
     let events = data::read_interactions(&app.lake, None, None, &Default::default()).await?;
     let catalogue = data::read_items(&app.lake).await?;
     let n_events = events.len();
+    let (features, mut notes) = if params.model == ModelKind::Hybrid {
+        feature_timeline(app, params, &events, &catalogue).await?
+    } else {
+        (FeatureTimeline::default(), Vec::new())
+    };
     let p = params.clone();
-    let trained = tokio::task::spawn_blocking(move || train_on(&events, &catalogue, &p, &progress))
-        .await
-        .map_err(|e| RecommendError::Artifact(format!("training thread failed: {e}")))??;
+    let mut trained = tokio::task::spawn_blocking(move || {
+        train_with(&events, &catalogue, &features, &p, &progress)
+    })
+    .await
+    .map_err(|e| RecommendError::Artifact(format!("training thread failed: {e}")))??;
+    if let Some(h) = trained.hybrid.as_mut() {
+        notes.append(&mut h.notes);
+        h.notes = notes;
+    }
     let users = trained.artifact.users.len();
     let items = trained.artifact.items.len();
     let bytes = trained.artifact.encode()?;
-    let mut params_json = serde_json::to_value(params).unwrap_or_default();
-    if let (Some(w), Some(obj)) = (trained.cf_weight, params_json.as_object_mut()) {
-        obj.insert("cf_weight".into(), serde_json::json!(w));
-    }
-    let metrics_json = serde_json::json!({
+    let params_json = serde_json::to_value(params).unwrap_or_default();
+    let mut metrics_json = serde_json::json!({
         "model": trained.metrics,
         "popularity_baseline": trained.baseline,
         "users": users,
         "items": items,
         "events": n_events,
     });
+    if let (Some(h), Some(obj)) = (&trained.hybrid, metrics_json.as_object_mut()) {
+        obj.insert("hybrid".into(), serde_json::json!(h));
+    }
     let version = Registry::new(app.db.clone(), app.lake.store().clone())
         .register(NewVersion {
             kind: REGISTRY_KIND.into(),
@@ -406,8 +613,165 @@ pub async fn run(
         version,
         metrics: trained.metrics,
         baseline: trained.baseline,
+        hybrid: trained.hybrid,
         users,
         items,
         events: n_events,
     })
+}
+
+/// One historical retrieval for every (instant, entity) pair, instants outermost.
+async fn retrieve_at(
+    app: &App,
+    catalog: &crate::features::registry::Catalog,
+    key: &str,
+    ids: &std::collections::BTreeSet<&str>,
+    instants: &[i64],
+    refs: Vec<String>,
+) -> Result<Option<crate::features::historical::Retrieved>, RecommendError> {
+    if refs.is_empty() || ids.is_empty() {
+        return Ok(None);
+    }
+    let keys: Vec<std::collections::BTreeMap<String, String>> = instants
+        .iter()
+        .flat_map(|_| {
+            ids.iter()
+                .map(|id| std::collections::BTreeMap::from([(key.to_string(), id.to_string())]))
+        })
+        .collect();
+    let timestamps: Vec<i64> = instants
+        .iter()
+        .flat_map(|&t| std::iter::repeat_n(t, ids.len()))
+        .collect();
+    Ok(Some(
+        crate::features::historical::retrieve(
+            &app.lake,
+            &app.db,
+            catalog,
+            &refs,
+            &keys,
+            &timestamps,
+        )
+        .await?,
+    ))
+}
+
+/// The hybrid's feature snapshots, read point-in-time from the offline feature store at
+/// [`feature_instants`], with notes on what could not be used. References the definitions do
+/// not have are an error when the caller named them and a note when they are the defaults
+/// (a deployment without the shipped views still trains).
+async fn feature_timeline(
+    app: &App,
+    p: &TrainParams,
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+) -> Result<(FeatureTimeline, Vec<String>), RecommendError> {
+    use std::collections::BTreeSet;
+    let defaults = TrainParams::default();
+    let mut notes = Vec::new();
+    let catalog = crate::features::registry::sync_dir(
+        &app.db,
+        std::path::Path::new(&app.settings.pipelines_dir),
+    )
+    .await?;
+    let mut usable =
+        |field: &str, refs: &[String], default: bool| -> Result<Vec<String>, RecommendError> {
+            if refs.is_empty() {
+                return Ok(Vec::new());
+            }
+            match catalog.select(refs, field) {
+                Ok(_) => Ok(refs.to_vec()),
+                Err(crate::features::FeatureError::Invalid { detail, .. }) if default => {
+                    notes.push(format!("{field} not used: {detail}"));
+                    Ok(Vec::new())
+                }
+                Err(crate::features::FeatureError::Invalid { detail, .. }) => {
+                    Err(RecommendError::invalid(field, detail))
+                }
+                Err(e) => Err(e.into()),
+            }
+        };
+    let item_features = usable(
+        "item_features",
+        &p.item_features,
+        p.item_features == defaults.item_features,
+    )?;
+    let user_feature: Vec<String> = p.user_feature.iter().cloned().collect();
+    let user_feature = usable(
+        "user_feature",
+        &user_feature,
+        p.user_feature == defaults.user_feature,
+    )?
+    .pop();
+    let mut timeline = FeatureTimeline::new(item_features.clone(), user_feature.clone());
+    let instants = feature_instants(events, p.holdout_days);
+    let items: BTreeSet<&str> = catalogue
+        .iter()
+        .map(|r| r.item_id.as_str())
+        .chain(events.iter().map(|e| e.item_id.as_str()))
+        .collect();
+    let users: BTreeSet<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+    let fetch = |key, ids, refs| retrieve_at(app, &catalog, key, ids, &instants, refs);
+    let item_values = fetch("item_id", &items, item_features).await?;
+    let user_values = fetch("user_id", &users, user_feature.into_iter().collect()).await?;
+    let number = |v: &serde_json::Value| v.as_f64();
+    for (n, &t) in instants.iter().enumerate() {
+        let mut snap = FeatureSnapshot::default();
+        if let Some(r) = &item_values {
+            let base = n * items.len();
+            for (i, id) in items.iter().enumerate() {
+                let row: Vec<Option<f64>> = r
+                    .columns
+                    .iter()
+                    .map(|c| number(&c.values[base + i]))
+                    .collect();
+                if row.iter().any(Option::is_some) {
+                    snap.items.insert(id.to_string(), row);
+                }
+            }
+        }
+        if let Some(r) = user_values.as_ref().and_then(|r| r.columns.first()) {
+            let base = n * users.len();
+            for (i, id) in users.iter().enumerate() {
+                if let Some(v) = number(&r.values[base + i]) {
+                    snap.users.insert(id.to_string(), v);
+                }
+            }
+        }
+        timeline.insert(t, snap);
+    }
+    Ok((timeline, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_instants_are_the_ends_of_every_fit_and_one_holdout_before() {
+        let day = 86_400_000_000i64;
+        let events: Vec<Interaction> = [0, 3, 9, 10, 14, 20]
+            .iter()
+            .map(|&d| Interaction {
+                user_id: "u".into(),
+                item_id: "i".into(),
+                event_type: "view".into(),
+                weight: 1.0,
+                ts: d * day + 5,
+            })
+            .collect();
+        let holdout = Holdout::LastDays { days: 5.0 };
+        // The final fit ends at the newest event, the evaluation fit at the newest event of
+        // the outer split's past, the validation fit at that of the inner split's past.
+        let outer = eval::split(&events, holdout);
+        let inner = eval::split(&outer.train, holdout);
+        let end = |e: &[Interaction]| e.iter().map(|e| e.ts).max().unwrap();
+        let ends = [end(&events), end(&outer.train), end(&inner.train)];
+        let mut want: Vec<i64> = ends.iter().flat_map(|&t| [t, t - 5 * day]).collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(feature_instants(&events, 5.0), want);
+        assert_eq!(ends, [20 * day + 5, 14 * day + 5, 9 * day + 5]);
+        assert!(feature_instants(&[], 5.0).is_empty());
+    }
 }
