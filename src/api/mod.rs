@@ -51,12 +51,13 @@ impl ApiState {
     /// loads the promoted version (if any) at once and stops when the state is dropped.
     pub fn new(app: App, registry: Arc<JobRegistry>) -> web::Data<ApiState> {
         let models = crate::registry::Registry::new(app.db.clone(), app.lake.store().clone());
-        let recommender = crate::recommend::serving::ServingHandle::new(models.clone());
-        recommender.spawn_poller();
         let features = Arc::new(crate::features::online::OnlineStore::new(
             app.db.clone(),
             std::path::PathBuf::from(&app.settings.pipelines_dir),
         ));
+        let recommender = crate::recommend::serving::ServingHandle::new(models.clone());
+        recommender.attach_online(Arc::clone(&features));
+        recommender.spawn_poller();
         let experiments = crate::experiments::serving::ExperimentServing::new(
             crate::experiments::model::ExperimentStore::new(app.db.clone(), models.clone()),
             models.clone(),

@@ -228,6 +228,29 @@ pub struct OnlineRow {
     pub as_of: i64,
 }
 
+/// Every online row of a view version (for consumers that need the whole table, such as a
+/// recommender's item prior; requests use [`online_rows`]).
+pub async fn all_online_rows(db: &Db, view: &str, version: i64) -> Result<Vec<OnlineRow>, DbError> {
+    let rows = sqlx::query(
+        "SELECT entity_id, feature_values, event_ts, as_of FROM online_features \
+         WHERE view = $1 AND version = $2",
+    )
+    .bind(view)
+    .bind(version)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OnlineRow {
+                entity_id: row.try_get("entity_id")?,
+                values: row.try_get("feature_values")?,
+                event_ts: row.try_get("event_ts")?,
+                as_of: row.try_get("as_of")?,
+            })
+        })
+        .collect()
+}
+
 /// Rows inserted per statement when replacing online values.
 const UPSERT_CHUNK: usize = 200;
 

@@ -241,6 +241,53 @@ impl OnlineStore {
             .and_then(|(_, v)| v.as_str().map(str::to_string)))
     }
 
+    /// A stamp that changes whenever one of the views behind `refs` is materialized again
+    /// (the ids of their latest runs), so a consumer of [`Self::table`] reloads only then.
+    pub async fn stamp(&self, refs: &[String]) -> Result<String, FeatureError> {
+        let mut parts = Vec::new();
+        for sel in self.select(refs, "features").await? {
+            let run = repo::latest_run(&self.db, &sel.view.spec.name, sel.view.version).await?;
+            parts.push(format!(
+                "{}@{}={}",
+                sel.view.spec.name,
+                sel.view.version,
+                run.map(|r| r.id).unwrap_or_default()
+            ));
+        }
+        Ok(parts.join(","))
+    }
+
+    /// The numeric values of `refs` for every entity with an online row in any of their
+    /// views (text values, expired rows and absent views are None). Each entity's values are
+    /// in the order of the selection's labels (grouped by view in order of first mention: the
+    /// order `refs` already has when it is a list of labels).
+    /// Bypasses the cache: this reads whole tables, for batch consumers.
+    pub async fn table(
+        &self,
+        refs: &[String],
+    ) -> Result<HashMap<String, Vec<Option<f64>>>, FeatureError> {
+        let selections = self.select(refs, "features").await?;
+        let width: usize = selections.iter().map(|s| s.features.len()).sum();
+        let now = Utc::now();
+        let mut out: HashMap<String, Vec<Option<f64>>> = HashMap::new();
+        let mut column = 0;
+        for sel in &selections {
+            let rows =
+                repo::all_online_rows(&self.db, &sel.view.spec.name, sel.view.version).await?;
+            for row in &rows {
+                let (_, values) = evaluate(&sel.view, Some(row), &sel.features, &sel.labels, now)?;
+                let entry = out
+                    .entry(row.entity_id.clone())
+                    .or_insert_with(|| vec![None; width]);
+                for (k, (_, v)) in values.iter().enumerate() {
+                    entry[column + k] = v.as_f64();
+                }
+            }
+            column += sel.features.len();
+        }
+        Ok(out)
+    }
+
     /// Many entity rows × many features. Each row names the keys of the views asked for
     /// (`user_id`, `item_id`, `store_id`).
     pub async fn lookup(

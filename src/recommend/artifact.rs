@@ -44,7 +44,7 @@ pub enum Model {
     ItemKnn(ItemKnn),
     Als(AlsModel),
     Content(ContentModel),
-    Hybrid(HybridModel),
+    Hybrid(Box<HybridModel>),
 }
 
 impl Model {

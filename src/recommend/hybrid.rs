@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::als::AlsModel;
 use super::content::ContentModel;
+use super::signals::ItemPrior;
 
 /// Shares of the three parts in a blended score (they sum to 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,8 +80,12 @@ pub struct HybridModel {
     /// Per known user index: above the activity threshold at training time (empty: no
     /// activity feature, everyone gets `light`).
     pub active_users: Vec<bool>,
-    /// Predicted near-future demand per item, scaled to 0..=1 (empty: no item features).
+    /// Predicted near-future demand per item as of training, scaled to 0..=1 (empty: no
+    /// item features).
     pub item_prior: Vec<f32>,
+    /// The regression behind `item_prior`, so serving can re-apply it to fresher online
+    /// feature values between trainings.
+    pub prior_model: Option<ItemPrior>,
 }
 
 /// Divides by the largest absolute value (no-op for an all-zero vector).
@@ -122,6 +127,7 @@ impl HybridModel {
             active: b,
             active_users: Vec::new(),
             item_prior: Vec::new(),
+            prior_model: None,
         }
     }
 
@@ -140,12 +146,33 @@ impl HybridModel {
 
     /// Scores with a given blend (training tries candidates with this).
     pub fn score_with(&self, user: Option<u32>, history: &[(u32, f32)], w: Blend) -> Vec<f32> {
+        self.score_parts(user, history, w, &self.item_prior)
+    }
+
+    /// Scores with the user's blend and another item prior (serving's, refreshed from the
+    /// online store; same length as the catalogue).
+    pub fn score_with_prior(
+        &self,
+        user: Option<u32>,
+        history: &[(u32, f32)],
+        prior: &[f32],
+    ) -> Vec<f32> {
+        self.score_parts(user, history, self.blend_for(user), prior)
+    }
+
+    fn score_parts(
+        &self,
+        user: Option<u32>,
+        history: &[(u32, f32)],
+        w: Blend,
+        prior: &[f32],
+    ) -> Vec<f32> {
         let cf = match user.and_then(|u| self.als.user_vector(u)) {
             Some(x) => self.als.score_vector(x),
             None if !history.is_empty() => self.als.score_vector(&self.als.fold_in(history)),
             None => vec![0.0; self.als.items()],
         };
-        blend_parts(cf, self.content.score(history), &self.item_prior, w)
+        blend_parts(cf, self.content.score(history), prior, w)
     }
 
     /// Similar items: blended factor cosine and content cosine. An item without interactions

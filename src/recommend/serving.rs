@@ -40,6 +40,17 @@ pub struct ServingModel {
     trending: Vec<u32>,
     trending_by_category: HashMap<String, Vec<u32>>,
     popularity_scores: Vec<f32>,
+    /// The hybrid's item prior re-applied to the online store's newest item features (None
+    /// until the first refresh, or for other models): fresher than the prior of training.
+    live_prior: ArcSwapOption<LivePrior>,
+}
+
+/// An item prior computed from online feature values.
+pub struct LivePrior {
+    /// Which materializations it was computed from (see `OnlineStore::stamp`).
+    pub stamp: String,
+    /// Per item index, scaled to 0..=1.
+    pub scores: Vec<f32>,
 }
 
 /// One recommendation request.
@@ -109,7 +120,54 @@ impl ServingModel {
             categories,
             trending,
             trending_by_category,
+            live_prior: ArcSwapOption::empty(),
         }
+    }
+
+    /// The item prior serving uses now, if refreshed from the online store.
+    pub fn live_prior(&self) -> Option<Arc<LivePrior>> {
+        self.live_prior.load_full()
+    }
+
+    /// Scores for a user from the model, with the live item prior when there is one.
+    fn scores(&self, user: Option<u32>, history: &[(u32, f32)]) -> Option<Vec<f32>> {
+        if let (Model::Hybrid(h), Some(live)) = (&self.artifact.model, self.live_prior())
+            && (user.is_some() || !history.is_empty())
+        {
+            return Some(h.score_with_prior(user, history, &live.scores));
+        }
+        self.artifact.model.score(user, history)
+    }
+
+    /// Re-applies the hybrid's prior regression to the online store's item features, unless
+    /// the store has not been materialized since the last refresh. Returns whether it changed.
+    pub async fn refresh_live_prior(
+        &self,
+        online: &crate::features::online::OnlineStore,
+    ) -> Result<bool, RecommendError> {
+        let Model::Hybrid(h) = &self.artifact.model else {
+            return Ok(false);
+        };
+        let Some(prior) = &h.prior_model else {
+            return Ok(false);
+        };
+        let stamp = online.stamp(&prior.features).await?;
+        if self.live_prior().is_some_and(|p| p.stamp == stamp) {
+            return Ok(false);
+        }
+        let table = online.table(&prior.features).await?;
+        let width = prior.features.len();
+        let rows: Vec<Vec<Option<f64>>> = self
+            .items
+            .ids()
+            .iter()
+            .map(|id| table.get(id).cloned().unwrap_or_else(|| vec![None; width]))
+            .collect();
+        let mut scores = prior.predict(&rows);
+        super::hybrid::scale_by_max(&mut scores);
+        self.live_prior
+            .store(Some(Arc::new(LivePrior { stamp, scores })));
+        Ok(true)
     }
 
     pub fn model(&self) -> &Model {
@@ -125,6 +183,26 @@ impl ServingModel {
             Some(c) => format!("popular in {c}"),
             None => "popular right now".to_string(),
         }
+    }
+
+    fn trending_reason(&self, i: u32) -> String {
+        match &self.categories[i as usize] {
+            Some(c) => format!("trending in {c}"),
+            None => "trending now".to_string(),
+        }
+    }
+
+    /// Item `i`'s score under the hybrid's item prior in use (`live`, else the one of
+    /// training); 0 without a prior.
+    fn prior_at(&self, live: Option<&LivePrior>, i: u32) -> f32 {
+        let trained = match &self.artifact.model {
+            Model::Hybrid(h) => h.item_prior.as_slice(),
+            _ => &[],
+        };
+        live.map_or(trained, |l| l.scores.as_slice())
+            .get(i as usize)
+            .copied()
+            .unwrap_or(0.0)
     }
 
     /// What `user` did with item `h` at most (a request's `recent` items count as viewed).
@@ -248,14 +326,24 @@ impl ServingModel {
         let mut strongest = history.clone();
         strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let personal_user = user.filter(|_| !matches!(self.artifact.model, Model::Popularity(_)));
-        if let Some(scores) = self.artifact.model.score(personal_user, &history)
+        if let Some(scores) = self.scores(personal_user, &history)
             && !matches!(self.artifact.model, Model::Popularity(_))
         {
+            let live = self.live_prior();
+            let prior_weight = match &self.artifact.model {
+                Model::Hybrid(h) => h.blend_for(personal_user).prior,
+                _ => 0.0,
+            };
             for (i, s) in top_k(&scores, pool, |i| !allowed(i)) {
                 if s > 0.0 {
-                    let reason = self
-                        .explain(i, user, &strongest)
-                        .unwrap_or_else(|| "recommended for you".to_string());
+                    // The hybrid's item prior explains an item when it made most of the score.
+                    let from_prior = prior_weight * self.prior_at(live.as_deref(), i);
+                    let reason = if from_prior >= 0.5 * s {
+                        self.trending_reason(i)
+                    } else {
+                        self.explain(i, user, &strongest)
+                            .unwrap_or_else(|| "recommended for you".to_string())
+                    };
                     picked.push((i, s, reason));
                 }
             }
@@ -394,6 +482,8 @@ pub struct ServingHandle {
     current: ArcSwapOption<ServingModel>,
     registry: Registry,
     reload: tokio::sync::Mutex<()>,
+    /// Where the hybrid's live item prior comes from (none: the prior of training only).
+    online: std::sync::OnceLock<Arc<crate::features::online::OnlineStore>>,
 }
 
 impl ServingHandle {
@@ -402,7 +492,22 @@ impl ServingHandle {
             current: ArcSwapOption::empty(),
             registry,
             reload: tokio::sync::Mutex::new(()),
+            online: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets the poller refresh the hybrid's item prior from this online store.
+    pub fn attach_online(&self, online: Arc<crate::features::online::OnlineStore>) {
+        let _ = self.online.set(online);
+    }
+
+    /// Refreshes the serving model's live item prior when the online store has newer item
+    /// features; returns whether it changed.
+    pub async fn refresh_live_prior(&self) -> Result<bool, RecommendError> {
+        match (self.online.get(), self.current()) {
+            (Some(online), Some(model)) => model.refresh_live_prior(online).await,
+            _ => Ok(false),
+        }
     }
 
     /// The model now serving, if any.
@@ -449,6 +554,13 @@ impl ServingHandle {
                 let Some(handle) = weak.upgrade() else { return };
                 if let Err(e) = handle.refresh().await {
                     tracing::warn!(error = %e, "recommender reload failed; keeping the current model");
+                }
+                match handle.refresh_live_prior().await {
+                    Ok(true) => tracing::info!("item prior refreshed from the online store"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "item prior refresh failed; keeping the current one")
+                    }
                 }
                 drop(handle);
                 tokio::time::sleep(POLL_INTERVAL).await;

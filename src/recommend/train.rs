@@ -376,6 +376,7 @@ fn fit(
             let signals = hybrid_signals(d.events, m, d.features, p.holdout_days);
             let mut h = HybridModel::plain(als, content, 0.5);
             h.item_prior = signals.prior;
+            h.prior_model = signals.prior_model.clone();
             h.active_users = signals.active_users;
             if let Some(val) = validation {
                 tuned = tune(&h, m, val, p.k);
@@ -389,7 +390,7 @@ fn fit(
                 activity_threshold: signals.threshold,
                 notes: signals.notes,
             });
-            Model::Hybrid(h)
+            Model::Hybrid(Box::new(h))
         }
     };
     Ok(Fitted {
@@ -679,8 +680,9 @@ async fn feature_timeline(
             if refs.is_empty() {
                 return Ok(Vec::new());
             }
+            // The selection's labels, grouped by view: the order retrieval returns columns in.
             match catalog.select(refs, field) {
-                Ok(_) => Ok(refs.to_vec()),
+                Ok(selections) => Ok(selections.into_iter().flat_map(|s| s.labels).collect()),
                 Err(crate::features::FeatureError::Invalid { detail, .. }) if default => {
                     notes.push(format!("{field} not used: {detail}"));
                     Ok(Vec::new())

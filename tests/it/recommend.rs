@@ -954,10 +954,17 @@ async fn cli_trains_lists_promotes_and_rolls_back() {
 /// the same hybrid without feature-store signals on the holdout.
 #[tokio::test]
 async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
-    let env = TestEnv::new().await;
-    let app = App::open(env.settings.clone()).await.unwrap();
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let app = srv.app.clone();
     let items = catalogue();
     write_items(&app, &items).await;
+    // Four weeks up to yesterday, so online values are fresh by their TTL today.
+    let today = chrono::Utc::now().date_naive();
+    let start = (today - chrono::Duration::days(28))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_micros();
     let mut rng = rand::rngs::StdRng::seed_from_u64(23);
     let n_items = 40;
     let slope: Vec<f64> = (0..n_items)
@@ -999,14 +1006,14 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
                 .into_iter()
                 .enumerate()
             {
-                let ts = T0 + d * DAY + (u * 10 + v) as i64 * 1_000_000;
+                let ts = start + d * DAY + (u * 10 + v) as i64 * 1_000_000;
                 events.push((user.clone(), format!("{cat}-{n}"), "view", ts));
             }
         }
         for u in 0..160 {
             if rng.random::<f64>() < 0.5 {
                 let j = draw(&mut rng);
-                let ts = T0 + d * DAY + 40_000_000_000 + u as i64 * 1_000_000;
+                let ts = start + d * DAY + 40_000_000_000 + u as i64 * 1_000_000;
                 events.push((format!("visitor-{u}"), items[j].id.clone(), "view", ts));
             }
         }
@@ -1096,4 +1103,59 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
     .unwrap_err();
     let problem = recast::error::Error::from(err);
     assert!(format!("{problem}").contains("item_features"), "{problem}");
+
+    // Serving re-applies the prior to the online store's newest item features: an item that
+    // nobody had touched at training time and that takes off today is recommended to
+    // occasional visitors, as trending, as soon as its view is materialized again.
+    let reader = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+    assert_eq!(promote(&srv, &admin, &with.version.id).await.status(), 200);
+    let rank_of_new = |body: &Value| {
+        ids(body)
+            .iter()
+            .position(|i| i == "shoes-new")
+            .unwrap_or(usize::MAX)
+    };
+    let path = "/v1/users/visitor-3/recommendations?k=5";
+    let before: Value = get(&srv, &reader, path).await.json().await.unwrap();
+    assert_eq!(rank_of_new(&before), usize::MAX, "{before}");
+    let now = chrono::Utc::now().timestamp_micros();
+    let midnight = today
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_micros();
+    let surge: Vec<(String, String, &str, i64)> = (0..400)
+        .map(|n| {
+            let ts = midnight + (now - midnight) * n / 400;
+            (format!("crowd-{n}"), "shoes-new".to_string(), "view", ts)
+        })
+        .collect();
+    write_events(&app, &surge).await;
+    recast::features::materialize::materialize(
+        &app,
+        &catalog,
+        &recast::features::materialize::MaterializeRequest {
+            views: vec!["item_popularity".into()],
+            from: Some(today),
+            to: Some(today),
+        },
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let body: Value = get(&srv, &reader, path).await.json().await.unwrap();
+        if rank_of_new(&body) < 5 || Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rank = rank_of_new(&after);
+    assert!(rank < 5, "the surging item is not recommended: {after}");
+    assert_eq!(
+        after["items"][rank]["reason"], "trending in shoes",
+        "{after}"
+    );
 }
