@@ -134,6 +134,9 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     for f in &report.failures {
         println!("  failed {}: {}", f.series_id, f.error);
     }
+    if let Some(v) = &report.model_version {
+        println!("model version {v} (kind forecaster, promoted)");
+    }
     if let Some(path) = &report.export_path {
         println!("export: {path} (in the lake)");
     }

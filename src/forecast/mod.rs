@@ -29,6 +29,7 @@ pub mod series;
 pub mod serving;
 pub mod stl;
 pub mod train;
+pub mod versions;
 
 pub use error::ForecastError;
 pub use series::DemandError;

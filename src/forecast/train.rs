@@ -196,6 +196,9 @@ pub struct TrainReport {
     /// Lake path of the Parquet export.
     pub export_path: Option<String>,
     pub seconds: f64,
+    /// The model-registry version of this run (kind `forecaster`, promoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
     /// What the exogenous regressors did, when the run had any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionSummary>,
@@ -334,11 +337,18 @@ async fn run(
         progress(0.0, "reading regressors");
         let read = Instant::now();
         let observed = regressors::load(&app.lake, resolved, &series).await?;
+        let read_seconds = read.elapsed().as_secs_f64();
+        tracing::info!(
+            series = total,
+            regressors = resolved.names.len(),
+            seconds = read_seconds,
+            "regressor values read from the offline feature store"
+        );
         regression = Some(RegressionSummary {
             regressors: resolved.names.clone(),
             series_with_regressors: 0,
             series_chosen: 0,
-            read_seconds: read.elapsed().as_secs_f64(),
+            read_seconds,
         });
         observed.into_iter().map(Some).collect()
     };
@@ -412,8 +422,7 @@ async fn run(
     } else {
         Some(export(app, run_id, &exported).await?)
     };
-    progress(100.0, "done");
-    Ok(TrainReport {
+    let mut report = TrainReport {
         run_id: run_id.to_string(),
         frequency: params.frequency,
         level: params.level,
@@ -426,9 +435,19 @@ async fn run(
         models: summarize(&accuracies),
         failures,
         export_path,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: 0.0,
+        model_version: None,
         regression,
-    })
+    };
+    if !exported.is_empty() {
+        progress(97.0, "registering the run");
+        let rows = exported.into_iter().map(|(row, _)| row).collect();
+        let version = super::versions::register_run(app, params, &report, rows).await?;
+        report.model_version = Some(version.id);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    progress(100.0, "done");
+    Ok(report)
 }
 
 fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {

@@ -422,8 +422,8 @@ on_promo = {{ default = "false" }}
         }
     }
 
-    #[tokio::test]
-    async fn a_planted_promotion_lift_is_learned_from_the_feature_store() {
+    /// A server over a lake holding the two series (and the shipped feature views defined).
+    async fn world() -> (TestServer, std::path::PathBuf) {
         let mut env = TestEnv::new().await;
         let landing = env.path().join("landing");
         let pipelines = env.path().join("pipelines");
@@ -442,6 +442,12 @@ on_promo = {{ default = "false" }}
         let spec = find_pipeline(&srv.app, "sales").unwrap();
         let landed = run_pipeline(&srv.app, &spec, &|_, _| {}).await.unwrap();
         assert_eq!(landed.rows_landed, 2 * DAYS, "{landed:?}");
+        (srv, pipelines)
+    }
+
+    #[tokio::test]
+    async fn a_planted_promotion_lift_is_learned_from_the_feature_store() {
+        let (srv, pipelines) = world().await;
         let catalog = recast::features::registry::sync_dir(&srv.app.db, &pipelines)
             .await
             .unwrap();
@@ -542,6 +548,81 @@ on_promo = {{ default = "false" }}
             .unwrap();
         let problem = expect_problem(res, 422).await;
         assert_eq!(problem["field"], "payload.regressors", "{problem}");
+        srv.stop().await;
+    }
+
+    async fn served(srv: &TestServer, key: &str, series: &str) -> Value {
+        let path = format!(
+            "/v1/forecasts/{}",
+            series.replace('=', "%3D").replace('/', "%2F")
+        );
+        let res = srv
+            .client
+            .get(srv.url(&path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let body: Value = res.json().await.unwrap();
+        body["points"].clone()
+    }
+
+    #[tokio::test]
+    async fn promoting_an_older_forecaster_version_serves_its_forecasts_again() {
+        let (srv, _) = world().await;
+        let reader = srv.key(Role::Reader).await;
+        let admin = srv.key(Role::Admin).await;
+        let run = |horizon: usize| {
+            let mut p = params(&[]);
+            p.horizon = Some(horizon);
+            p.series = Some(PLAIN.into());
+            p
+        };
+        let first = train(&srv.app, &run(7), &|_, _| {}).await.unwrap();
+        let first_version = first.model_version.clone().expect("registered");
+        let first_points = served(&srv, &reader, PLAIN).await;
+        assert_eq!(first_points.as_array().unwrap().len(), 7);
+        let second = train(&srv.app, &run(10), &|_, _| {}).await.unwrap();
+        let second_version = second.model_version.clone().expect("registered");
+        let second_points = served(&srv, &reader, PLAIN).await;
+        assert_eq!(second_points.as_array().unwrap().len(), 10);
+
+        let registry =
+            recast::registry::Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+        let versions = registry.list(Some("forecaster"), 10).await.unwrap();
+        assert_eq!(versions.len(), 2, "{versions:#?}");
+        let newest = &versions[0];
+        assert_eq!(
+            (newest.id.as_str(), newest.status.as_str()),
+            (second_version.as_str(), "promoted")
+        );
+        assert_eq!(versions[1].status, "retired");
+        assert_eq!(newest.params["run_id"], json!(second.run_id));
+        assert_eq!(newest.params["horizon"], json!(10));
+        assert!(newest.data_snapshot.is_some(), "{newest:#?}");
+        assert_eq!(newest.metrics["series_fitted"], json!(1));
+        assert_eq!(newest.metrics["series_failed"], json!(0));
+        assert!(
+            newest.metrics["mean_mase"].as_f64().is_some(),
+            "{newest:#?}"
+        );
+        assert!(newest.metrics["mean_coverage_80"].as_f64().is_some());
+
+        // Promote the first run over HTTP: its forecasts are served again.
+        let res = srv
+            .client
+            .post(srv.url(&format!("/v1/models/{first_version}/promote")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(served(&srv, &reader, PLAIN).await, first_points);
+        // Rolling back (what `recast models rollback forecaster` calls) restores the second.
+        let back = registry.rollback("forecaster").await.unwrap();
+        assert_eq!(back.id, second_version);
+        assert_eq!(served(&srv, &reader, PLAIN).await, second_points);
         srv.stop().await;
     }
 }
