@@ -215,6 +215,7 @@ impl From<crate::forecast::DemandError> for Error {
             },
             D::Lake(lake) => Error::from(lake),
             D::Db(db) => Error::Db(db),
+            D::Registry(reg) => Error::from(reg),
             other => Error::Internal(other.to_string()),
         }
     }

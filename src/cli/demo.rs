@@ -418,6 +418,7 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         select: SelectBy::Aicc,
         from: None,
         to: None,
+        regressors: Vec::new(),
     };
     let forecasts = forecast::train::train(app, &forecast_params, &|_, _| {}).await;
     spinner.finish_and_clear();

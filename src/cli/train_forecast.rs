@@ -29,6 +29,11 @@ pub struct ForecasterArgs {
     /// Model choice per series: aicc (fast) or backtest (compares families).
     #[arg(long, default_value = "aicc")]
     pub select: String,
+    /// Exogenous regressors from the feature store, `view:feature` of item x store views,
+    /// comma-separated (e.g. `item_store_price:price,item_store_price:on_promo`); level
+    /// item_store and frequency day only. Materialize the views first.
+    #[arg(long, value_name = "VIEW:FEATURE", value_delimiter = ',')]
+    pub regressors: Vec<String>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -47,6 +52,7 @@ impl ForecasterArgs {
             select,
             from: None,
             to: None,
+            regressors: self.regressors.clone(),
         };
         params.validate()?;
         Ok(params)
@@ -116,8 +122,20 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
         report.filled_periods,
         report.seconds
     );
+    if let Some(r) = &report.regression {
+        println!(
+            "regressors {}: {} series with usable values, regression chosen for {}, values read in {:.1} s",
+            r.regressors.join(", "),
+            r.series_with_regressors,
+            r.series_chosen,
+            r.read_seconds
+        );
+    }
     for f in &report.failures {
         println!("  failed {}: {}", f.series_id, f.error);
+    }
+    if let Some(v) = &report.model_version {
+        println!("model version {v} (kind forecaster, promoted)");
     }
     if let Some(path) = &report.export_path {
         println!("export: {path} (in the lake)");

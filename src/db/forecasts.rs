@@ -96,8 +96,8 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunRow>, DbError> {
     row.as_ref().map(run_from_row).transpose()
 }
 
-/// The stored forecast of one series.
-#[derive(Debug, Clone, PartialEq)]
+/// The stored forecast of one series (also the rows of a forecaster version's artifact).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ForecastRow {
     pub series_id: String,
     pub item_id: Option<String>,

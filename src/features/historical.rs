@@ -107,7 +107,6 @@ pub async fn retrieve(
             }
         }
         let snapshots = read_snapshots(lake, sel, &ids, &days).await?;
-        let ttl = sel.view.spec.ttl_micros();
         let mut sel_columns: Vec<FeatureColumn> = sel
             .features
             .iter()
@@ -121,7 +120,7 @@ pub async fn retrieve(
         for (i, id) in ids.iter().enumerate() {
             let hit = snapshots
                 .get(&(days[i], id.clone()))
-                .filter(|(event_ts, _)| timestamps[i] - event_ts <= ttl);
+                .filter(|(event_ts, _)| within_ttl(sel, timestamps[i], *event_ts));
             for (k, col) in sel_columns.iter_mut().enumerate() {
                 col.values.push(match hit {
                     Some((_, values)) => values[k].clone(),
@@ -159,11 +158,74 @@ async fn read_snapshots(
         .zip(ids)
         .map(|(d, id)| (*d, id.as_str()))
         .collect();
+    let wanted_days: HashSet<NaiveDate> = days.iter().copied().collect();
+    scan_snapshots(
+        lake,
+        sel,
+        from,
+        to,
+        &|day, id| wanted_days.contains(&day) && wanted.contains(&(day, id)),
+        &mut |row| {
+            let values = (0..sel.features.len()).map(|k| row.json(k)).collect();
+            index.insert((row.day, row.entity.to_string()), (row.event_ts, values));
+        },
+    )
+    .await?;
+    Ok(index)
+}
+
+/// One row of a view's snapshot met by [`scan_snapshots`]: the selected features of one
+/// entity as of the end of `day`.
+pub struct SnapshotRow<'a> {
+    /// The snapshot's day (its `as_of` is the next midnight, UTC).
+    pub day: NaiveDate,
+    /// Entity id (key values joined by `:`).
+    pub entity: &'a str,
+    /// Time of the entity's latest source row before `as_of` (UTC microseconds).
+    pub event_ts: i64,
+    columns: &'a [&'a ArrayRef],
+    row: usize,
+}
+
+impl SnapshotRow<'_> {
+    /// Selected feature `k` (in selection order) as JSON (number, string or null).
+    pub fn json(&self, k: usize) -> serde_json::Value {
+        json_at(self.columns[k], self.row)
+    }
+
+    /// Selected feature `k` as a number; `None` when null or text.
+    pub fn number(&self, k: usize) -> Option<f64> {
+        let col = self.columns[k];
+        if col.is_null(self.row) {
+            return None;
+        }
+        col.as_primitive_opt::<Float64Type>()
+            .map(|a| a.value(self.row))
+    }
+}
+
+/// Whether a snapshot value with `event_ts` may be used at instant `t` under the view's TTL
+/// (the rule of [`retrieve`]; online lookup applies it at `now`).
+pub fn within_ttl(sel: &Selection, t: i64, event_ts: i64) -> bool {
+    t - event_ts <= sel.view.spec.ttl_micros()
+}
+
+/// Streams the offline snapshots of `sel`'s view version for the days `from..=to`, calling
+/// `visit` for each row `wanted(day, entity)` accepts. Reads one file at a time and keeps
+/// nothing itself, so callers decide what to hold (historical retrieval: the requested rows;
+/// forecasting: a few numbers per series and day).
+pub async fn scan_snapshots(
+    lake: &Lake,
+    sel: &Selection,
+    from: NaiveDate,
+    to: NaiveDate,
+    wanted: &(dyn Fn(NaiveDate, &str) -> bool + Sync),
+    visit: &mut (dyn FnMut(SnapshotRow<'_>) + Send),
+) -> Result<(), FeatureError> {
     let dataset = sel.view.dataset();
     let scan = Scan::dataset(&dataset)
         .in_area(Area::Features)
         .between(Some(from), Some(to));
-    let wanted_days: HashSet<NaiveDate> = days.iter().copied().collect();
     let keys = sel.view.spec.entity.keys();
     let mut stream = lake.stream(&scan).await?;
     // The stream does not say which partition a batch is from; the snapshot's own `as_of`
@@ -199,7 +261,7 @@ async fn read_snapshots(
         let mut id = String::new();
         for row in 0..batch.num_rows() {
             let day = day_for_instant(as_of.value(row));
-            if !wanted_days.contains(&day) {
+            if day < from || day > to {
                 continue;
             }
             id.clear();
@@ -209,14 +271,19 @@ async fn read_snapshots(
                 }
                 id.push_str(k.value(row));
             }
-            if !wanted.contains(&(day, id.as_str())) {
+            if !wanted(day, id.as_str()) {
                 continue;
             }
-            let values = feature_cols.iter().map(|c| json_at(c, row)).collect();
-            index.insert((day, id.clone()), (event_ts.value(row), values));
+            visit(SnapshotRow {
+                day,
+                entity: &id,
+                event_ts: event_ts.value(row),
+                columns: &feature_cols,
+                row,
+            });
         }
     }
-    Ok(index)
+    Ok(())
 }
 
 fn schema_err(dataset: &str, column: &str) -> FeatureError {

@@ -147,6 +147,27 @@ pub fn rolling_origin(
     spec: &ModelSpec,
     cfg: &BacktestConfig,
 ) -> Result<BacktestReport, ForecastError> {
+    rolling_origin_with(y, season, spec, cfg, &|origin, h, levels| {
+        let model = spec.fit(&y[..origin], season)?;
+        Ok((model.name(), model.forecast(h, levels)))
+    })
+}
+
+/// Fits on the first `origin` observations and forecasts `h` steps at interval `levels`,
+/// returning the fitted model's name and the forecast.
+pub type FitForecast<'a> =
+    dyn Fn(usize, usize, &[f64]) -> Result<(String, Forecast), ForecastError> + 'a;
+
+/// Rolling-origin backtest of any fitting procedure: `fit_forecast(origin, h, levels)` fits
+/// on `y[..origin]` (and whatever else it knows up to there, such as regressors) and returns
+/// the fitted model's name and its `h`-step forecast; `spec` only labels the report.
+pub fn rolling_origin_with(
+    y: &[f64],
+    season: usize,
+    spec: &ModelSpec,
+    cfg: &BacktestConfig,
+    fit_forecast: &FitForecast<'_>,
+) -> Result<BacktestReport, ForecastError> {
     check_levels(&cfg.levels)?;
     let origins = origins(y.len(), cfg, 2).ok_or_else(|| ForecastError::TooShort {
         model: format!("backtest of {}", spec.label()),
@@ -160,15 +181,14 @@ pub fn rolling_origin(
     for origin in origins {
         let train = &y[..origin];
         let actual = &y[origin..origin + cfg.horizon];
-        match spec.fit(train, season) {
-            Ok(model) => {
-                let fc = model.forecast(cfg.horizon, &cfg.levels);
+        match fit_forecast(origin, cfg.horizon, &cfg.levels) {
+            Ok((model, fc)) => {
                 let metrics = score(actual, &fc, train, season);
                 sq_sum += metrics.rmse * metrics.rmse * cfg.horizon as f64;
                 points += cfg.horizon;
                 windows.push(WindowResult {
                     origin,
-                    model: model.name(),
+                    model,
                     metrics,
                 });
             }

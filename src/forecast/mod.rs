@@ -12,7 +12,8 @@
 //! Families: [`baseline`] (naive, seasonal naive, drift, moving average), [`ets`]
 //! (exponential smoothing in state-space form, automatic choice by AICc), [`sarima`] (exact
 //! Gaussian likelihood via the Kalman filter) with [`auto_arima`] (Hyndman–Khandakar order
-//! search). [`backtest`] evaluates any spec by rolling origin and [`select`] picks one per
+//! search), [`sarimax`] (regression with SARIMA errors) with [`regressors`] (price, promotion
+//! and other feature-store values per series day). [`backtest`] evaluates any spec by rolling origin and [`select`] picks one per
 //! series, falling back (and saying so) on short, constant or intermittent series.
 
 pub mod auto_arima;
@@ -20,6 +21,7 @@ pub mod backtest;
 pub mod baseline;
 pub mod error;
 pub mod ets;
+pub mod regressors;
 pub mod sarima;
 pub mod sarimax;
 pub mod select;
@@ -27,6 +29,7 @@ pub mod series;
 pub mod serving;
 pub mod stl;
 pub mod train;
+pub mod versions;
 
 pub use error::ForecastError;
 pub use series::DemandError;
@@ -131,6 +134,12 @@ pub enum ModelSpec {
     Arima(sarima::ArimaSpec),
     /// Hyndman–Khandakar automatic SARIMA.
     AutoArima,
+    /// Regression on exogenous regressors (feature references) with SARIMA errors of
+    /// automatically chosen orders ([`sarimax::Sarimax::auto_order`]); fitted by
+    /// [`regressors`], which has the regressor values — [`ModelSpec::fit`] alone refuses it.
+    AutoArimaRegression {
+        regressors: Vec<String>,
+    },
 }
 
 impl ModelSpec {
@@ -153,6 +162,11 @@ impl ModelSpec {
             ModelSpec::AutoEts => Box::new(ets::auto_ets(y, season)?),
             ModelSpec::Arima(spec) => Box::new(sarima::Sarima::fit(y, spec)?),
             ModelSpec::AutoArima => Box::new(auto_arima::auto_arima(y, season)?),
+            ModelSpec::AutoArimaRegression { .. } => {
+                return Err(ForecastError::InvalidInput(
+                    "a regression model needs its regressor values (forecast::regressors)".into(),
+                ));
+            }
         })
     }
 
@@ -167,6 +181,9 @@ impl ModelSpec {
             ModelSpec::AutoEts => "auto_ets".into(),
             ModelSpec::Arima(s) => s.name(),
             ModelSpec::AutoArima => "auto_arima".into(),
+            ModelSpec::AutoArimaRegression { regressors } => {
+                format!("auto_arima_regression({})", regressors.join(","))
+            }
         }
     }
 }

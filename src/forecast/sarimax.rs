@@ -13,6 +13,7 @@
 
 use serde_json::json;
 
+use super::auto_arima::auto_arima;
 use super::sarima::{ArimaSpec, Sarima, difference};
 use super::{FittedModel, Forecast, ForecastError, aicc};
 use crate::numeric::linalg;
@@ -114,6 +115,37 @@ impl Sarimax {
             errors,
             loglik,
         })
+    }
+
+    /// Orders for the errors of a regression of `y` on `x` (row-major, `n × k`): OLS of `y`
+    /// on an intercept and the regressors, then the automatic ARIMA search ([`auto_arima`])
+    /// on its residuals. When the chosen orders do not difference (d + D = 0) a constant is
+    /// always estimated: it is the intercept the OLS step took out of the residuals.
+    pub fn auto_order(
+        y: &[f64],
+        x: &[f64],
+        k: usize,
+        season: usize,
+    ) -> Result<ArimaSpec, ForecastError> {
+        let n = y.len();
+        if k == 0 || x.len() != n * k {
+            return Err(ForecastError::InvalidInput(format!(
+                "regressors must be {n} rows of {k} values"
+            )));
+        }
+        let mut design = Vec::with_capacity(n * (k + 1));
+        for row in x.chunks_exact(k) {
+            design.push(1.0);
+            design.extend_from_slice(row);
+        }
+        let ols = linalg::least_squares(&design, y, n, k + 1)
+            .ok_or_else(|| ForecastError::InvalidInput("regressors are collinear".into()))?;
+        let resid = residuals(y, &design, k + 1, &ols);
+        let mut spec = *auto_arima(&resid, season)?.spec();
+        if spec.d + spec.seasonal_d_eff() == 0 {
+            spec.include_constant = true;
+        }
+        Ok(spec)
     }
 
     /// Regression coefficients, one per regressor column.

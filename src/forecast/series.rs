@@ -52,6 +52,9 @@ pub enum DemandError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Registering or restoring a forecaster version.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// Blocking work (fitting, encoding) did not finish (panic or shutdown).
     #[error("background task failed: {0}")]
     Task(String),

@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::backtest::{BacktestConfig, rolling_origin};
+use super::regressors::{self, Observed, Resolved};
 use super::select::{Metric, SelectionMethod, default_candidates, select};
 use super::series::{DemandError, Frequency, Level, Series, load_sales};
 use super::{DEFAULT_LEVELS, Forecast};
@@ -84,6 +85,12 @@ pub struct TrainParams {
     /// Sales up to this date (default: all).
     #[serde(default)]
     pub to: Option<NaiveDate>,
+    /// Exogenous regressors, feature references `view:feature` of item x store views (e.g.
+    /// `item_store_price:on_promo`); only for level `item_store` at frequency `day`. Each
+    /// series then also gets a regression-with-ARIMA-errors candidate (see
+    /// [`super::regressors`]). Empty: no regressors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regressors: Vec<String>,
 }
 
 impl TrainParams {
@@ -109,6 +116,7 @@ impl TrainParams {
         {
             return Err(DemandError::invalid("from", "`from` is after `to`"));
         }
+        regressors::check_params(&self.regressors, self.level, self.frequency)?;
         self.matcher().map(|_| ())
     }
 
@@ -188,6 +196,24 @@ pub struct TrainReport {
     /// Lake path of the Parquet export.
     pub export_path: Option<String>,
     pub seconds: f64,
+    /// The model-registry version of this run (kind `forecaster`, promoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    /// What the exogenous regressors did, when the run had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<RegressionSummary>,
+}
+
+/// The regressors of a run and how often they helped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionSummary {
+    pub regressors: Vec<String>,
+    /// Series with at least one usable (present, varying) regressor.
+    pub series_with_regressors: usize,
+    /// Series whose chosen model is the regression.
+    pub series_chosen: usize,
+    /// Time to read the regressor values from the offline store.
+    pub read_seconds: f64,
 }
 
 /// One fitted series.
@@ -195,6 +221,9 @@ struct Fitted {
     row: ForecastRow,
     points: Vec<Point>,
     accuracy: Accuracy,
+    /// The series had usable regressors and the regression candidate was considered.
+    regression_tried: bool,
+    regression_chosen: bool,
 }
 
 /// Trains every selected series; `progress` gets (percent done, message).
@@ -204,6 +233,15 @@ pub async fn train(
     progress: &(dyn Fn(f64, &str) + Send + Sync),
 ) -> Result<TrainReport, DemandError> {
     params.validate()?;
+    let resolved = if params.regressors.is_empty() {
+        Resolved::default()
+    } else {
+        let dir = std::path::Path::new(&app.settings.pipelines_dir);
+        let catalog = crate::features::registry::sync_dir(&app.db, dir)
+            .await
+            .map_err(|e| DemandError::invalid(regressors::FIELD, e.to_string()))?;
+        regressors::resolve(&catalog, &params.regressors)?
+    };
     let started = Instant::now();
     let run_id = uuid::Uuid::now_v7().to_string();
     let params_json =
@@ -213,7 +251,7 @@ pub async fn train(
         db: app.db.clone(),
         run_id: Some(run_id.clone()),
     };
-    let outcome = run(app, params, &run_id, progress, started).await;
+    let outcome = run(app, params, &resolved, &run_id, progress, started).await;
     guard.run_id = None;
     let (total, fitted, failed, export, error) = match &outcome {
         Ok(r) => (
@@ -266,6 +304,7 @@ impl Drop for AbandonedRun {
 async fn run(
     app: &App,
     params: &TrainParams,
+    resolved: &Resolved,
     run_id: &str,
     progress: &(dyn Fn(f64, &str) + Send + Sync),
     started: Instant,
@@ -291,6 +330,29 @@ async fn run(
     let horizon = params.horizon();
     let select_by = params.select;
     let trained_at = now_ms();
+    let mut regression = None;
+    let observed: Vec<Option<Observed>> = if resolved.names.is_empty() {
+        vec![None; total]
+    } else {
+        progress(0.0, "reading regressors");
+        let read = Instant::now();
+        let observed = regressors::load(&app.lake, resolved, &series).await?;
+        let read_seconds = read.elapsed().as_secs_f64();
+        tracing::info!(
+            series = total,
+            regressors = resolved.names.len(),
+            seconds = read_seconds,
+            "regressor values read from the offline feature store"
+        );
+        regression = Some(RegressionSummary {
+            regressors: resolved.names.clone(),
+            series_with_regressors: 0,
+            series_chosen: 0,
+            read_seconds,
+        });
+        observed.into_iter().map(Some).collect()
+    };
+    let observed = Arc::new(observed);
     let mut exported: Vec<(ForecastRow, Vec<Point>)> = Vec::with_capacity(total);
     let mut accuracies: Vec<(String, Accuracy)> = Vec::with_capacity(total);
     let mut failures = Vec::new();
@@ -300,14 +362,23 @@ async fn run(
     for start in (0..total).step_by(CHUNK) {
         let end = (start + CHUNK).min(total);
         let chunk = Arc::clone(&series);
+        let chunk_observed = Arc::clone(&observed);
         let run_id_owned = run_id.to_string();
         let results = tokio::task::spawn_blocking(move || {
             chunk[start..end]
                 .par_iter()
-                .map(|s| {
+                .zip(&chunk_observed[start..end])
+                .map(|(s, obs)| {
                     (
                         s.id(),
-                        fit_series(s, horizon, select_by, &run_id_owned, trained_at),
+                        fit_series(
+                            s,
+                            obs.as_ref(),
+                            horizon,
+                            select_by,
+                            &run_id_owned,
+                            trained_at,
+                        ),
                     )
                 })
                 .collect::<Vec<_>>()
@@ -318,6 +389,10 @@ async fn run(
         for (id, result) in results {
             match result {
                 Ok(f) => {
+                    if let Some(r) = regression.as_mut() {
+                        r.series_with_regressors += usize::from(f.regression_tried);
+                        r.series_chosen += usize::from(f.regression_chosen);
+                    }
                     rows.push(f.row.clone());
                     accuracies.push((f.row.model.clone(), f.accuracy));
                     exported.push((f.row, f.points));
@@ -347,8 +422,7 @@ async fn run(
     } else {
         Some(export(app, run_id, &exported).await?)
     };
-    progress(100.0, "done");
-    Ok(TrainReport {
+    let mut report = TrainReport {
         run_id: run_id.to_string(),
         frequency: params.frequency,
         level: params.level,
@@ -361,8 +435,19 @@ async fn run(
         models: summarize(&accuracies),
         failures,
         export_path,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        seconds: 0.0,
+        model_version: None,
+        regression,
+    };
+    if !exported.is_empty() {
+        progress(97.0, "registering the run");
+        let rows = exported.into_iter().map(|(row, _)| row).collect();
+        let version = super::versions::register_run(app, params, &report, rows).await?;
+        report.model_version = Some(version.id);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    progress(100.0, "done");
+    Ok(report)
 }
 
 fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -416,41 +501,48 @@ fn accuracy(y: &[f64], season: usize, spec: &super::ModelSpec, horizon: usize) -
     let short = (y.len() / 4).max(1);
     let mut last_error = String::new();
     for (h, windows) in [(horizon, 3), (horizon, 1), (short.min(horizon), 1)] {
-        let cfg = BacktestConfig {
-            horizon: h,
-            step: h,
-            windows,
-            levels: DEFAULT_LEVELS.to_vec(),
-        };
+        let cfg = window_config(h, windows);
         match rolling_origin(y, season, spec, &cfg) {
-            Ok(report) => {
-                let cov = |level: f64| {
-                    report
-                        .summary
-                        .coverage
-                        .iter()
-                        .find(|(l, _)| (*l - level).abs() < 1e-9)
-                        .and_then(|(_, c)| finite(*c))
-                };
-                return Accuracy {
-                    mase: finite(report.summary.mase),
-                    smape: finite(report.summary.smape),
-                    mae: finite(report.summary.mae),
-                    rmse: finite(report.summary.rmse),
-                    coverage_80: cov(80.0),
-                    coverage_95: cov(95.0),
-                    windows: report.windows.len(),
-                    horizon: h,
-                    note: (!report.failures.is_empty())
-                        .then(|| format!("{} window(s) failed", report.failures.len())),
-                };
-            }
+            Ok(report) => return accuracy_of(&report, h),
             Err(e) => last_error = e.to_string(),
         }
     }
     Accuracy {
         note: Some(format!("not backtested: {last_error}")),
         ..Accuracy::default()
+    }
+}
+
+fn window_config(h: usize, windows: usize) -> BacktestConfig {
+    BacktestConfig {
+        horizon: h,
+        step: h,
+        windows,
+        levels: DEFAULT_LEVELS.to_vec(),
+    }
+}
+
+/// The accuracy figures of a backtest report with windows of `h` steps.
+fn accuracy_of(report: &super::backtest::BacktestReport, h: usize) -> Accuracy {
+    let cov = |level: f64| {
+        report
+            .summary
+            .coverage
+            .iter()
+            .find(|(l, _)| (*l - level).abs() < 1e-9)
+            .and_then(|(_, c)| finite(*c))
+    };
+    Accuracy {
+        mase: finite(report.summary.mase),
+        smape: finite(report.summary.smape),
+        mae: finite(report.summary.mae),
+        rmse: finite(report.summary.rmse),
+        coverage_80: cov(80.0),
+        coverage_95: cov(95.0),
+        windows: report.windows.len(),
+        horizon: h,
+        note: (!report.failures.is_empty())
+            .then(|| format!("{} window(s) failed", report.failures.len())),
     }
 }
 
@@ -493,6 +585,7 @@ pub fn points(fc: &Forecast, dates: &[NaiveDate]) -> Result<Vec<Point>, String> 
 
 fn fit_series(
     s: &Series,
+    observed: Option<&Observed>,
     horizon: usize,
     select_by: SelectBy,
     run_id: &str,
@@ -501,7 +594,19 @@ fn fit_series(
     let season = s.frequency.season();
     let sel = select(&s.values, season, &method(select_by, horizon, season))
         .map_err(|e| e.to_string())?;
-    let fc = sel.model.forecast(horizon, &DEFAULT_LEVELS);
+    let mut chosen = Chosen {
+        spec: sel.spec.clone(),
+        model: sel.model.name(),
+        params: sel.model.params(),
+        forecast: sel.model.forecast(horizon, &DEFAULT_LEVELS),
+        accuracy: accuracy(&s.values, season, &sel.spec, horizon),
+    };
+    let mut notes = sel.notes;
+    let mut regression = None;
+    if let Some(observed) = observed {
+        regression = consider_regression(s, observed, sel.kind, horizon, &mut chosen, &mut notes);
+    }
+    let fc = chosen.forecast;
     if fc.mean.len() != horizon {
         return Err(format!(
             "the model forecast {} steps instead of {horizon}",
@@ -510,18 +615,24 @@ fn fit_series(
     }
     let end = s.end();
     let points = points(&fc, &s.frequency.dates_after(end, horizon))?;
-    let accuracy = accuracy(&s.values, season, &sel.spec, horizon);
-    let model = sel.model.name();
-    let params = serde_json::json!({
-        "spec": sel.spec,
-        "model": sel.model.params(),
+    let accuracy = chosen.accuracy;
+    let regression_tried = regression.is_some();
+    let regression_chosen = regression
+        .as_ref()
+        .is_some_and(|r| r["chosen"] == serde_json::Value::Bool(true));
+    let mut params = serde_json::json!({
+        "spec": chosen.spec,
+        "model": chosen.params,
         "series_kind": sel.kind,
         "scores": sel.scores,
-        "notes": sel.notes,
+        "notes": notes,
         "observations": s.values.len(),
         "filled_periods": s.filled,
         "levels": DEFAULT_LEVELS,
     });
+    if let Some(r) = regression {
+        params["regression"] = r;
+    }
     Ok(Fitted {
         row: ForecastRow {
             series_id: s.id(),
@@ -529,7 +640,7 @@ fn fit_series(
             store_id: s.key.store_id.clone(),
             level: s.key.level().as_str().to_string(),
             frequency: s.frequency.as_str().to_string(),
-            model,
+            model: chosen.model,
             params: params.to_string(),
             accuracy: encode(&accuracy)?,
             points: encode(&points)?,
@@ -540,7 +651,144 @@ fn fit_series(
         },
         points,
         accuracy,
+        regression_tried,
+        regression_chosen,
     })
+}
+
+/// The model a series ends up with.
+struct Chosen {
+    spec: super::ModelSpec,
+    model: String,
+    params: serde_json::Value,
+    forecast: Forecast,
+    accuracy: Accuracy,
+}
+
+/// Puts the regression with ARIMA errors against the usual winner in `chosen` (backtest MASE
+/// on the same windows, strictly lower wins) and replaces it when it wins. Returns what
+/// happened for the stored params (`None` when the series had no usable regressor or is too
+/// degenerate for one); the notes say why in every case.
+fn consider_regression(
+    s: &Series,
+    observed: &Observed,
+    kind: super::select::SeriesKind,
+    horizon: usize,
+    chosen: &mut Chosen,
+    notes: &mut Vec<String>,
+) -> Option<serde_json::Value> {
+    use super::select::SeriesKind;
+    let season = s.frequency.season();
+    let Some(design) = regressors::design(observed, notes) else {
+        notes.push("no usable regressor: the usual model".into());
+        return None;
+    };
+    if matches!(kind, SeriesKind::Constant | SeriesKind::Short) {
+        notes.push(format!(
+            "{} series: regressors not used",
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ));
+        return None;
+    }
+    let usual = chosen.model.clone();
+    let mut out = serde_json::json!({
+        "regressors": design.names,
+        "chosen": false,
+        "usual_model": usual,
+        "backtest": "known future regressors: each window is forecast with its actual regressor values",
+    });
+    let (Some(base), None) = (chosen.accuracy.mase, chosen.accuracy.note.as_ref()) else {
+        notes.push(
+            "regression not considered: the usual model has no complete backtest to compare with"
+                .into(),
+        );
+        return Some(out);
+    };
+    let order = match regressors::order(&s.values, season, &design) {
+        Ok(o) => o,
+        Err(e) => {
+            notes.push(format!(
+                "no error orders for the regression ({e}): the usual model"
+            ));
+            return Some(out);
+        }
+    };
+    out["error_orders"] = serde_json::json!(order.name());
+    let cfg = window_config(chosen.accuracy.horizon, chosen.accuracy.windows);
+    let report = match regressors::backtest(&s.values, season, &design, &order, &cfg) {
+        Ok(r) if r.failures.is_empty() && r.summary.mase.is_finite() => r,
+        Ok(r) => {
+            notes.push(format!(
+                "regression failed in {} backtest window(s): the usual model",
+                r.failures.len()
+            ));
+            return Some(out);
+        }
+        Err(e) => {
+            notes.push(format!("regression not backtested ({e}): the usual model"));
+            return Some(out);
+        }
+    };
+    let mase = report.summary.mase;
+    out["backtest_mase"] = serde_json::json!({"regression": mase, "usual": base});
+    if mase >= base {
+        notes.push(format!(
+            "regression with ARIMA errors not chosen: backtest MASE {mase:.3} against {base:.3} \
+             for {usual}"
+        ));
+        return Some(out);
+    }
+    match regressors::fit_and_forecast(&s.values, &design, &order, horizon, &DEFAULT_LEVELS) {
+        Ok((model, forecast)) => {
+            let coefficients: serde_json::Map<String, serde_json::Value> = design
+                .names
+                .iter()
+                .zip(model.beta())
+                .map(|(n, b)| (n.clone(), serde_json::json!(b)))
+                .collect();
+            let future: serde_json::Map<String, serde_json::Value> = design
+                .names
+                .iter()
+                .zip(&design.future)
+                .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+                .collect();
+            let held = design
+                .names
+                .iter()
+                .zip(&design.future)
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            notes.push(format!(
+                "regression with ARIMA errors chosen: backtest MASE {mase:.3} against {base:.3} \
+                 for {usual}"
+            ));
+            notes.push(format!(
+                "future regressors held at their last observed values (no planned change): {held}"
+            ));
+            let mut params = model.params();
+            params["coefficients"] = serde_json::Value::Object(coefficients.clone());
+            out["chosen"] = serde_json::Value::Bool(true);
+            out["coefficients"] = serde_json::Value::Object(coefficients);
+            out["future"] = serde_json::Value::Object(future);
+            out["future_rule"] = "last observed value held over the horizon".into();
+            *chosen = Chosen {
+                spec: regressors::spec(&design),
+                model: model.name(),
+                params,
+                forecast,
+                accuracy: accuracy_of(&report, cfg.horizon),
+            };
+        }
+        Err(e) => notes.push(format!(
+            "regression won the backtest (MASE {mase:.3} against {base:.3}) but failed on the \
+             whole series ({e}): the usual model"
+        )),
+    }
+    Some(out)
 }
 
 /// JSON text, errors as strings (they become per-series failures).
@@ -766,7 +1014,7 @@ mod tests {
             values,
             filled: 0,
         };
-        let f = fit_series(&s, 3, SelectBy::Backtest, "r1", 1).unwrap();
+        let f = fit_series(&s, None, 3, SelectBy::Backtest, "r1", 1).unwrap();
         assert_eq!(
             f.points.iter().map(|p| p.date).collect::<Vec<_>>(),
             vec![d("2026-07-01"), d("2026-08-01"), d("2026-09-01")]
@@ -792,7 +1040,7 @@ mod tests {
             values,
             filled: 0,
         };
-        let f = fit_series(&s, 7, SelectBy::Aicc, "r1", 1).unwrap();
+        let f = fit_series(&s, None, 7, SelectBy::Aicc, "r1", 1).unwrap();
         assert_eq!(f.points.len(), 7);
         assert_eq!(f.points[0].date, d("2026-02-26"));
         assert_eq!(f.row.history_end, "2026-02-25");

@@ -205,9 +205,7 @@ impl JobHandler for TrainForecaster {
 
     fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
         let params: crate::forecast::train::TrainParams = parse_payload(payload)?;
-        params
-            .validate()
-            .map_err(|e| JobError::InvalidPayload(e.to_string()))
+        params.validate().map_err(forecast_job_error)
     }
 
     async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
@@ -217,14 +215,28 @@ impl JobHandler for TrainForecaster {
         let work = crate::forecast::train::train(&app, &params, &progress);
         let report = tokio::select! {
             biased;
-            result = work => result.map_err(|e| match e {
-                crate::forecast::DemandError::Invalid { detail, .. } => JobError::InvalidPayload(detail),
-                other => JobError::Failed(other.to_string()),
-            })?,
+            result = work => result.map_err(forecast_job_error)?,
             _ = ctx.cancelled() => return Err(JobError::Cancelled),
             _ = forward => unreachable!("the forwarder never ends"),
         };
         serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+    }
+}
+
+/// A forecasting error as a job error; invalid parameters name the payload field.
+fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
+    match e {
+        crate::forecast::DemandError::Invalid { field, detail } => {
+            let field = match field.as_str() {
+                "regressors" => "payload.regressors",
+                "horizon" => "payload.horizon",
+                "series" => "payload.series",
+                "from" => "payload.from",
+                _ => return JobError::InvalidPayload(detail),
+            };
+            JobError::Invalid { field, detail }
+        }
+        other => JobError::Failed(other.to_string()),
     }
 }
 

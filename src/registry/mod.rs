@@ -121,6 +121,11 @@ fn valid_kind(kind: &str) -> Result<(), RegistryError> {
     }
 }
 
+/// Whether promoting a version of `kind` does more than flip the registry row.
+fn has_promote_hook(kind: &str) -> bool {
+    kind == crate::forecast::versions::REGISTRY_KIND
+}
+
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn ObjectStore>) -> Registry {
         Registry { db, store }
@@ -193,10 +198,11 @@ impl Registry {
     /// Checks the artifact first: a corrupt version is never promoted.
     pub async fn promote(&self, id: &str) -> Result<ModelVersion, RegistryError> {
         let v = self.get(id).await?;
-        self.load(&v).await?;
+        let payload = self.load(&v).await?;
         if !models::promote(&self.db, &v.kind, id, now_ms()).await? {
             return Err(RegistryError::NotFound(id.to_string()));
         }
+        self.after_promote(&v, &payload).await?;
         self.get(id).await
     }
 
@@ -204,9 +210,27 @@ impl Registry {
     pub async fn rollback(&self, kind: &str) -> Result<ModelVersion, RegistryError> {
         valid_kind(kind)?;
         match models::rollback(&self.db, kind).await? {
-            Some((_, restored)) => self.get(&restored).await,
+            Some((_, restored)) => {
+                let v = self.get(&restored).await?;
+                if has_promote_hook(kind) {
+                    let payload = self.load(&v).await?;
+                    self.after_promote(&v, &payload).await?;
+                }
+                Ok(v)
+            }
             None => Err(RegistryError::NothingToRollBack(kind.to_string())),
         }
+    }
+
+    /// What promotion means beyond the registry row, for kinds whose serving state is not
+    /// the artifact itself. Recommenders need nothing here (serving loads the promoted
+    /// artifact); forecasters are served from the `forecasts` table, so promoting (or rolling
+    /// back to) a forecaster version writes its stored rows back there.
+    async fn after_promote(&self, v: &ModelVersion, payload: &[u8]) -> Result<(), RegistryError> {
+        if v.kind == crate::forecast::versions::REGISTRY_KIND {
+            crate::forecast::versions::restore(&self.db, &v.id, payload).await?;
+        }
+        Ok(())
     }
 
     /// The artifact payload, verified against the envelope and the recorded checksum.

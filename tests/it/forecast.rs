@@ -330,3 +330,299 @@ fn stl_seasonal_strength_matches_statsmodels() {
     let euretail = floats(&fx["stl_euretail"]["series"]);
     assert_eq!(nsdiffs(&euretail, 4, 1), 1);
 }
+
+/// Exogenous regressors end to end: sales with a planted promotion lift landed by the real
+/// sales pipeline, the shipped `item_store_price` view materialized into the offline store,
+/// then the train function the CLI and the job call, with and without
+/// `item_store_price:on_promo`; invalid references through HTTP and the train function.
+mod regressors {
+    use chrono::{Days, NaiveDate};
+    use rand::{Rng, SeedableRng};
+    use recast::auth::Role;
+    use recast::etl::runner::{find_pipeline, run_pipeline};
+    use recast::features::materialize::{MaterializeRequest, materialize};
+    use recast::forecast::DemandError;
+    use recast::forecast::series::{Frequency, Level};
+    use recast::forecast::train::{TrainParams, TrainReport, train};
+    use serde_json::{Value, json};
+
+    use crate::common::{TestEnv, TestServer, expect_problem};
+
+    const DAYS: u64 = 112;
+    const LIFT: f64 = 20.0;
+    const PROMO: &str = "item=P1/store=S1";
+    const PLAIN: &str = "item=P2/store=S1";
+    const REGRESSOR: &str = "item_store_price:on_promo";
+
+    /// P1/S1: weekly pattern, autocorrelated noise and +20 units on random promotion days
+    /// (price 4 instead of 5); P2/S1: never on promotion.
+    fn sales_csv() -> String {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let first = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        let mut csv = String::from("date,item_id,store_id,quantity,revenue,price,on_promo\n");
+        let mut e = 0.0;
+        for t in 0..DAYS {
+            let date = first + Days::new(t);
+            let weekly = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 4.0][(t % 7) as usize];
+            let promo = rng.random_bool(0.25);
+            e = 0.5 * e + rng.random_range(-3.0..3.0);
+            let q = (30.0 + weekly + if promo { LIFT } else { 0.0 } + e).round();
+            let price = if promo { 4.0 } else { 5.0 };
+            csv.push_str(&format!("{date},P1,S1,{q},{},{price},{promo}\n", q * price));
+            let q2 = (12.0 + weekly + rng.random_range(-2.0..2.0_f64)).round();
+            csv.push_str(&format!("{date},P2,S1,{q2},{},3.0,false\n", q2 * 3.0));
+        }
+        csv
+    }
+
+    fn pipeline(landing: &std::path::Path) -> String {
+        format!(
+            r#"
+name = "sales"
+dataset = "sales"
+dedup_key = ["date", "item_id", "store_id"]
+[source]
+type = "files"
+url = "file://{}"
+pattern = "*.csv"
+[columns]
+date = {{ format = "%Y-%m-%d" }}
+quantity = {{ min = 0 }}
+on_promo = {{ default = "false" }}
+"#,
+            landing.display()
+        )
+    }
+
+    fn params(regressors: &[&str]) -> TrainParams {
+        TrainParams {
+            frequency: Frequency::Day,
+            horizon: Some(7),
+            level: Level::ItemStore,
+            regressors: regressors.iter().map(|r| r.to_string()).collect(),
+            ..TrainParams::default()
+        }
+    }
+
+    async fn stored(srv: &TestServer, series: &str) -> (String, Value, f64) {
+        let row = recast::db::forecasts::get(&srv.app.db, series)
+            .await
+            .unwrap()
+            .expect("stored forecast");
+        let params: Value = serde_json::from_str(&row.params).unwrap();
+        let accuracy: Value = serde_json::from_str(&row.accuracy).unwrap();
+        let mase = accuracy["mase"].as_f64().expect("backtest MASE");
+        (row.model, params, mase)
+    }
+
+    fn invalid_field(r: Result<TrainReport, DemandError>) -> (String, String) {
+        match r {
+            Err(DemandError::Invalid { field, detail }) => (field, detail),
+            other => panic!("expected an invalid-regressors error, got {other:?}"),
+        }
+    }
+
+    /// A server over a lake holding the two series (and the shipped feature views defined).
+    async fn world() -> (TestServer, std::path::PathBuf) {
+        let mut env = TestEnv::new().await;
+        let landing = env.path().join("landing");
+        let pipelines = env.path().join("pipelines");
+        std::fs::create_dir_all(&landing).unwrap();
+        std::fs::create_dir_all(&pipelines).unwrap();
+        std::fs::write(landing.join("sales-1.csv"), sales_csv()).unwrap();
+        std::fs::write(pipelines.join("sales.toml"), pipeline(&landing)).unwrap();
+        // The shipped feature views, `item_store_price` among them.
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/features.toml"),
+            pipelines.join("features.toml"),
+        )
+        .unwrap();
+        env.settings.pipelines_dir = pipelines.display().to_string();
+        let srv = TestServer::start(env).await;
+        let spec = find_pipeline(&srv.app, "sales").unwrap();
+        let landed = run_pipeline(&srv.app, &spec, &|_, _| {}).await.unwrap();
+        assert_eq!(landed.rows_landed, 2 * DAYS, "{landed:?}");
+        (srv, pipelines)
+    }
+
+    #[tokio::test]
+    async fn a_planted_promotion_lift_is_learned_from_the_feature_store() {
+        let (srv, pipelines) = world().await;
+        let catalog = recast::features::registry::sync_dir(&srv.app.db, &pipelines)
+            .await
+            .unwrap();
+        let request = MaterializeRequest {
+            views: vec!["item_store_price".into()],
+            ..MaterializeRequest::default()
+        };
+        let m = materialize(&srv.app, &catalog, &request, &|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(m.views[0].days, DAYS as usize, "{m:?}");
+
+        let with = train(&srv.app, &params(&[REGRESSOR]), &|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((with.series_fitted, with.series_failed), (2, 0), "{with:?}");
+        let summary = with.regression.clone().expect("regression summary");
+        assert_eq!(summary.regressors, vec![REGRESSOR.to_string()]);
+        assert_eq!(
+            (summary.series_with_regressors, summary.series_chosen),
+            (1, 1)
+        );
+
+        let (model, p, mase_with) = stored(&srv, PROMO).await;
+        assert!(model.starts_with("Regression with"), "{model}: {p:#}");
+        assert_eq!(p["spec"]["kind"], "auto_arima_regression", "{p:#}");
+        assert_eq!(p["regression"]["chosen"], true, "{p:#}");
+        let beta = p["regression"]["coefficients"][REGRESSOR].as_f64().unwrap();
+        assert!(
+            (beta - LIFT).abs() < 2.5,
+            "on_promo coefficient {beta}: {p:#}"
+        );
+        assert_eq!(p["model"]["coefficients"][REGRESSOR], json!(beta));
+        let notes = p["notes"].to_string();
+        assert!(notes.contains("no planned change"), "{notes}");
+        // The plain series' regressor never varies: the usual model, with a note.
+        let (plain_model, plain, _) = stored(&srv, PLAIN).await;
+        assert!(!plain_model.starts_with("Regression"), "{plain_model}");
+        assert!(plain.get("regression").is_none(), "{plain:#}");
+        assert!(plain["notes"].to_string().contains("constant"), "{plain:#}");
+        // Forecasts are clipped at zero as always.
+        let row = recast::db::forecasts::get(&srv.app.db, PROMO)
+            .await
+            .unwrap()
+            .unwrap();
+        let points: Vec<Value> = serde_json::from_str(&row.points).unwrap();
+        assert_eq!(points.len(), 7);
+        assert!(
+            points
+                .iter()
+                .all(|p| p["lower_95"].as_f64().unwrap() >= 0.0)
+        );
+
+        // The same run without regressors does worse on the promotion series.
+        let without = train(&srv.app, &params(&[]), &|_, _| {}).await.unwrap();
+        assert!(without.regression.is_none());
+        let (plain_model, p, mase_without) = stored(&srv, PROMO).await;
+        assert!(
+            !plain_model.starts_with("Regression"),
+            "{plain_model}: {p:#}"
+        );
+        println!(
+            "on_promo coefficient {beta:.3}; backtest MASE {mase_with:.3} with, {mase_without:.3} without; regressors read in {:.3} s",
+            summary.read_seconds
+        );
+        assert!(
+            mase_with < mase_without,
+            "backtest MASE with on_promo {mase_with} vs without {mase_without}"
+        );
+
+        // Bad references and levels name `regressors`, through the train function ...
+        for (refs, level, needle) in [
+            (vec!["item_store_price:nope"], Level::ItemStore, "nope"),
+            (vec!["nope:price"], Level::ItemStore, "nope"),
+            (
+                vec!["item_popularity:views_7d"],
+                Level::ItemStore,
+                "item_store",
+            ),
+            (vec![REGRESSOR], Level::Item, "item_store"),
+        ] {
+            let mut p = params(&refs);
+            p.level = level;
+            let (field, detail) = invalid_field(train(&srv.app, &p, &|_, _| {}).await);
+            assert_eq!(field, "regressors");
+            assert!(detail.contains(needle), "{detail}");
+        }
+        // ... and through HTTP as a 422 problem naming the payload field.
+        let admin = srv.key(Role::Admin).await;
+        let res = srv
+            .client
+            .post(srv.url("/v1/jobs"))
+            .bearer_auth(&admin)
+            .json(&json!({"kind": "train_forecaster",
+                          "payload": {"level": "item", "regressors": [REGRESSOR]}}))
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(res, 422).await;
+        assert_eq!(problem["field"], "payload.regressors", "{problem}");
+        srv.stop().await;
+    }
+
+    async fn served(srv: &TestServer, key: &str, series: &str) -> Value {
+        let path = format!(
+            "/v1/forecasts/{}",
+            series.replace('=', "%3D").replace('/', "%2F")
+        );
+        let res = srv
+            .client
+            .get(srv.url(&path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let body: Value = res.json().await.unwrap();
+        body["points"].clone()
+    }
+
+    #[tokio::test]
+    async fn promoting_an_older_forecaster_version_serves_its_forecasts_again() {
+        let (srv, _) = world().await;
+        let reader = srv.key(Role::Reader).await;
+        let admin = srv.key(Role::Admin).await;
+        let run = |horizon: usize| {
+            let mut p = params(&[]);
+            p.horizon = Some(horizon);
+            p.series = Some(PLAIN.into());
+            p
+        };
+        let first = train(&srv.app, &run(7), &|_, _| {}).await.unwrap();
+        let first_version = first.model_version.clone().expect("registered");
+        let first_points = served(&srv, &reader, PLAIN).await;
+        assert_eq!(first_points.as_array().unwrap().len(), 7);
+        let second = train(&srv.app, &run(10), &|_, _| {}).await.unwrap();
+        let second_version = second.model_version.clone().expect("registered");
+        let second_points = served(&srv, &reader, PLAIN).await;
+        assert_eq!(second_points.as_array().unwrap().len(), 10);
+
+        let registry =
+            recast::registry::Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+        let versions = registry.list(Some("forecaster"), 10).await.unwrap();
+        assert_eq!(versions.len(), 2, "{versions:#?}");
+        let newest = &versions[0];
+        assert_eq!(
+            (newest.id.as_str(), newest.status.as_str()),
+            (second_version.as_str(), "promoted")
+        );
+        assert_eq!(versions[1].status, "retired");
+        assert_eq!(newest.params["run_id"], json!(second.run_id));
+        assert_eq!(newest.params["horizon"], json!(10));
+        assert!(newest.data_snapshot.is_some(), "{newest:#?}");
+        assert_eq!(newest.metrics["series_fitted"], json!(1));
+        assert_eq!(newest.metrics["series_failed"], json!(0));
+        assert!(
+            newest.metrics["mean_mase"].as_f64().is_some(),
+            "{newest:#?}"
+        );
+        assert!(newest.metrics["mean_coverage_80"].as_f64().is_some());
+
+        // Promote the first run over HTTP: its forecasts are served again.
+        let res = srv
+            .client
+            .post(srv.url(&format!("/v1/models/{first_version}/promote")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(served(&srv, &reader, PLAIN).await, first_points);
+        // Rolling back (what `recast models rollback forecaster` calls) restores the second.
+        let back = registry.rollback("forecaster").await.unwrap();
+        assert_eq!(back.id, second_version);
+        assert_eq!(served(&srv, &reader, PLAIN).await, second_points);
+        srv.stop().await;
+    }
+}
