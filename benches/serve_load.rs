@@ -298,6 +298,7 @@ fn main() {
         report["summary"]["slowest"].as_f64().unwrap_or(f64::NAN) * 1000.0,
         total - ok,
     );
+    println!("status codes: {codes}");
     println!("load average after the run: {}", load.trim());
     if errors > 0 {
         println!("errors: {}", report["errorDistribution"]);
