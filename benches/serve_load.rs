@@ -15,13 +15,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
+#[path = "common/synthetic_als.rs"]
+mod synthetic_als;
+
 use recast::app::App;
 use recast::config::{Settings, Sources};
-use recast::recommend::als::AlsModel;
-use recast::recommend::artifact::{ItemMeta, Model, RecommenderArtifact};
-use recast::recommend::popularity::Popularity;
-use recast::recommend::sparse::SparseRows;
 use recast::recommend::train::REGISTRY_KIND;
 use recast::registry::{NewVersion, Registry};
 
@@ -30,64 +28,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn synthetic(users: usize, items: usize, factors: usize) -> RecommenderArtifact {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let meta = (0..items)
-        .map(|i| ItemMeta {
-            item_id: format!("i{i}"),
-            title: format!("Item {i}"),
-            category: Some(format!("c{}", i % 50)),
-            active: i % 100 != 99,
-        })
-        .collect();
-    // Zipf-like popularity: item i drawn with probability ~ 1/(i+1).
-    let draw = |rng: &mut rand::rngs::StdRng| -> u32 {
-        let u: f64 = rng.random();
-        (((items as f64 + 1.0).powf(u) - 1.0) as usize).min(items - 1) as u32
-    };
-    let mut counts = vec![0f32; items];
-    let rows: Vec<Vec<(u32, f32)>> = (0..users)
-        .map(|_| {
-            let n = rng.random_range(5..35);
-            let mut row: Vec<(u32, f32)> = (0..n)
-                .map(|_| (draw(&mut rng), [1.0, 2.0, 4.0, 8.0][rng.random_range(0..4)]))
-                .collect();
-            row.sort_by_key(|e| e.0);
-            row.dedup_by_key(|e| e.0);
-            for e in &row {
-                counts[e.0 as usize] += 1.0;
-            }
-            row
-        })
-        .collect();
-    let mut gauss = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| (0..4).map(|_| rng.random::<f32>() - 0.5).sum::<f32>() * 0.2)
-            .collect()
-    };
-    let model = AlsModel {
-        factors,
-        regularization: 0.05,
-        alpha: 2.0,
-        user_factors: gauss(users * factors),
-        item_factors: gauss(items * factors),
-    };
-    RecommenderArtifact {
-        items: meta,
-        users: (0..users).map(|u| format!("u{u}")).collect(),
-        history_actions: rows
-            .iter()
-            .flat_map(|r| r.iter().map(|e| if e.1 >= 8.0 { 4 } else { 0 }))
-            .collect(),
-        history: SparseRows::from_rows(items, &rows),
-        popularity: Popularity {
-            trending: counts.iter().map(|c| c * 0.5).collect(),
-            popularity: counts,
-        },
-        model: Model::Als(model),
-    }
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -155,7 +95,7 @@ fn main() {
     let lake_url = format!("file://{}", dir.path().join("lake").display());
 
     let start = Instant::now();
-    let artifact = synthetic(users, items, factors);
+    let artifact = synthetic_als::artifact(users, items, factors);
     let nnz = artifact.history.indices.len();
     let bytes = artifact.encode().unwrap();
     drop(artifact);
@@ -235,11 +175,22 @@ fn main() {
             .trim()
     );
 
-    // Random users u1..u99999 (oha draws the path from the regex per request).
+    // Random users u1..u99999 (oha draws the path from the regex per request). In oha's
+    // regex mode `.` is already literal; an escaped `\.` turns into random text and sends
+    // the requests to some other host, so the dots stay unescaped.
     let digits = (users.max(10) - 1).to_string().len();
     let url_regex = format!(
-        r"http://127\.0\.0\.1:{port}/v1/users/u[1-9][0-9]{{0,{}}}/recommendations\?k=10",
+        r"http://127.0.0.1:{port}/v1/users/u[1-9][0-9]{{0,{}}}/recommendations\?k=10",
         digits - 1
+    );
+    let dumped = Command::new(&oha)
+        .args(["--dump-urls", "1", "--rand-regex-url", &url_regex])
+        .output()
+        .expect("run oha --dump-urls");
+    let sample = String::from_utf8_lossy(&dumped.stdout);
+    assert!(
+        sample.starts_with(&format!("http://127.0.0.1:{port}/v1/users/u")),
+        "oha draws unexpected URLs from {url_regex}: {sample}"
     );
     let out = Command::new(&oha)
         .args([
@@ -249,6 +200,8 @@ fn main() {
             "--latency-correction",
         ])
         .args(["-z", &format!("{seconds}s"), "-q", &rate.to_string()])
+        // Requests in flight at the deadline finish instead of counting as errors.
+        .arg("--wait-ongoing-requests-after-deadline")
         .args(["-c", "64"])
         .args(["-H", &format!("Authorization: Bearer {key}")])
         .arg("--rand-regex-url")
@@ -303,4 +256,9 @@ fn main() {
     if errors > 0 {
         println!("errors: {}", report["errorDistribution"]);
     }
+    let met = ms("p99") < 10.0 && errors == 0 && total == ok && total > 0;
+    println!(
+        "goal (p99 under 10 ms, zero errors, every answer 200): {}",
+        if met { "met" } else { "NOT met" }
+    );
 }

@@ -239,16 +239,17 @@ pub async fn all_online_rows(db: &Db, view: &str, version: i64) -> Result<Vec<On
     .bind(version)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OnlineRow {
-                entity_id: row.try_get("entity_id")?,
-                values: row.try_get("feature_values")?,
-                event_ts: row.try_get("event_ts")?,
-                as_of: row.try_get("as_of")?,
-            })
-        })
-        .collect()
+    rows.iter().map(online_row_from).collect()
+}
+
+/// One `online_features` row (selected as `entity_id, feature_values, event_ts, as_of`).
+fn online_row_from(row: &AnyRow) -> Result<OnlineRow, DbError> {
+    Ok(OnlineRow {
+        entity_id: row.try_get("entity_id")?,
+        values: row.try_get("feature_values")?,
+        event_ts: row.try_get("event_ts")?,
+        as_of: row.try_get("as_of")?,
+    })
 }
 
 /// Rows inserted per statement when replacing online values.
@@ -355,12 +356,7 @@ pub async fn online_rows(
             q = q.bind(*id);
         }
         for row in q.fetch_all(db.pool()).await? {
-            out.push(OnlineRow {
-                entity_id: row.try_get("entity_id")?,
-                values: row.try_get("feature_values")?,
-                event_ts: row.try_get("event_ts")?,
-                as_of: row.try_get("as_of")?,
-            });
+            out.push(online_row_from(&row)?);
         }
     }
     Ok(out)

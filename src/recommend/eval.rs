@@ -85,21 +85,88 @@ pub struct Metrics {
 }
 
 /// The best `k` items by score (ties by index), skipping `excluded` ones and non-finite scores.
+/// `excluded` is asked only about items that would enter the current top k, so an expensive
+/// rule (hash lookups) costs little over a large catalogue.
 pub fn top_k(scores: &[f32], k: usize, excluded: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
-    let mut cand: Vec<(u32, f32)> = scores
-        .iter()
-        .enumerate()
-        .filter(|&(i, s)| s.is_finite() && !excluded(i as u32))
-        .map(|(i, &s)| (i as u32, s))
-        .collect();
-    let cmp = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if cand.len() > k && k > 0 {
-        cand.select_nth_unstable_by(k - 1, cmp);
-        cand.truncate(k);
+    let mut best = TopK::new(k);
+    for (i, &s) in scores.iter().enumerate() {
+        if s.is_finite() && best.admits(i as u32, s) && !excluded(i as u32) {
+            best.push(i as u32, s);
+        }
     }
-    cand.sort_by(cmp);
-    cand.truncate(k);
-    cand
+    best.into_sorted()
+}
+
+/// A bounded collection of the `k` best `(item, score)` pairs: higher score first, then lower
+/// item index. The weakest kept pair sits on top of a heap, so a candidate that cannot enter
+/// is turned away with one comparison.
+pub struct TopK {
+    k: usize,
+    heap: std::collections::BinaryHeap<Ranked>,
+}
+
+/// Ordered so that the heap's maximum is the weakest pair (lowest score, then highest index).
+#[derive(Debug, Clone, Copy)]
+struct Ranked(u32, f32);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.1.total_cmp(&self.1).then(self.0.cmp(&other.0))
+    }
+}
+
+impl TopK {
+    pub fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Whether `(item, score)` would be kept if pushed now.
+    pub fn admits(&self, item: u32, score: f32) -> bool {
+        if self.k == 0 {
+            return false;
+        }
+        self.heap.len() < self.k
+            || self
+                .heap
+                .peek()
+                .is_some_and(|weakest| Ranked(item, score) < *weakest)
+    }
+
+    pub fn push(&mut self, item: u32, score: f32) {
+        if self.admits(item, score) {
+            self.heap.push(Ranked(item, score));
+            if self.heap.len() > self.k {
+                self.heap.pop();
+            }
+        }
+    }
+
+    /// The weakest kept score once `k` pairs are kept.
+    pub fn threshold(&self) -> Option<f32> {
+        (self.heap.len() == self.k && self.k > 0).then(|| self.heap.peek().map(|r| r.1))?
+    }
+
+    pub fn into_sorted(self) -> Vec<(u32, f32)> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
 }
 
 /// Test relevance per user index: test items the user had not interacted with in training.
@@ -226,6 +293,34 @@ pub fn ndcg_per_user(
 mod tests {
     use super::*;
     use crate::recommend::data::{IdMap, matrix_from_triplets};
+
+    #[test]
+    fn top_k_equals_sorting_everything() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for trial in 0..50 {
+            let n = rng.random_range(0..300);
+            // Few distinct values, so ties are common; some non-finite scores.
+            let scores: Vec<f32> = (0..n)
+                .map(|i| match i % 17 {
+                    3 => f32::NAN,
+                    5 => f32::INFINITY,
+                    _ => rng.random_range(-5..5) as f32 * 0.5,
+                })
+                .collect();
+            let k = [0, 1, 7, 50, 400][trial % 5];
+            let excluded = |i: u32| i % 4 == trial as u32 % 4;
+            let mut want: Vec<(u32, f32)> = scores
+                .iter()
+                .enumerate()
+                .filter(|&(i, s)| s.is_finite() && !excluded(i as u32))
+                .map(|(i, &s)| (i as u32, s))
+                .collect();
+            want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            want.truncate(k);
+            assert_eq!(top_k(&scores, k, excluded), want, "trial {trial}");
+        }
+    }
 
     #[test]
     fn perfect_and_useless_rankings() {

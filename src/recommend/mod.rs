@@ -15,6 +15,7 @@ pub mod eval;
 pub mod hybrid;
 pub mod item_knn;
 pub mod popularity;
+pub mod retrieval;
 pub mod serving;
 pub mod signals;
 pub mod sparse;

@@ -349,6 +349,83 @@ fn ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// ALS serving answers from the quantised scan (`recommend::retrieval`); over HTTP it must give
+/// exactly what a full f32 scan of the promoted artifact gives under every rule.
+#[tokio::test]
+async fn als_serving_equals_a_full_scan_under_every_rule() {
+    use recast::recommend::artifact::{Model, RecommenderArtifact};
+    use recast::recommend::retrieval::exact_dot;
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let reader = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+    land_world(&srv.app).await;
+    let version = train(&srv.app, ModelKind::Als).await;
+    assert_eq!(promote(&srv, &admin, &version).await.status(), 200);
+    let registry = Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+    let v = registry.get(&version).await.unwrap();
+    let art = RecommenderArtifact::decode(&registry.load(&v).await.unwrap()).unwrap();
+    let Model::Als(als) = &art.model else {
+        panic!("trained ALS")
+    };
+    let f = als.factors;
+    let cases: [(&str, usize, bool, Option<&str>, &[&str]); 5] = [
+        ("user-0", 5, true, None, &[]),
+        ("user-1", 12, false, None, &[]),
+        ("user-2", 4, true, Some("books"), &[]),
+        ("user-3", 6, true, None, &["garden-1", "garden-2"]),
+        ("user-7", 40, true, None, &[]),
+    ];
+    for (user, k, exclude_seen, category, exclude) in cases {
+        let u = art.users.iter().position(|x| x == user).unwrap();
+        let x = &als.user_factors[u * f..(u + 1) * f];
+        let seen: HashSet<u32> = art.history.row(u).0.iter().copied().collect();
+        let mut want: Vec<(usize, String, f32)> = art
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| {
+                m.active
+                    && !(exclude_seen && seen.contains(&(*i as u32)))
+                    && !exclude.contains(&m.item_id.as_str())
+                    && category.is_none_or(|c| m.category.as_deref() == Some(c))
+            })
+            .map(|(i, m)| {
+                let s = exact_dot(x, &als.item_factors[i * f..(i + 1) * f]);
+                (i, m.item_id.clone(), s)
+            })
+            .filter(|e| e.2 > 0.0)
+            .collect();
+        want.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        want.truncate(k);
+        let want: Vec<(String, f32)> = want.into_iter().map(|e| (e.1, e.2)).collect();
+        let mut path =
+            format!("/v1/users/{user}/recommendations?k={k}&exclude_seen={exclude_seen}");
+        if let Some(c) = category {
+            path.push_str(&format!("&category={c}"));
+        }
+        if !exclude.is_empty() {
+            path.push_str(&format!("&exclude={}", exclude.join(",")));
+        }
+        let body: Value = get(&srv, &reader, &path).await.json().await.unwrap();
+        let got: Vec<(String, f32)> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["item_id"].as_str().unwrap().to_string(),
+                    i["score"].as_f64().unwrap() as f32,
+                )
+            })
+            .collect();
+        assert!(!want.is_empty(), "{user}: no positive scores to compare");
+        // Personal answers first, in the full scan's order and with its scores; trending
+        // fills the rest when fewer than k items score above zero.
+        assert!(got.len() >= want.len() && got.len() <= k, "{path}: {body}");
+        assert_eq!(got[..want.len()], want[..], "{path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn serving_rules_over_http() {
     let srv = TestServer::start(TestEnv::new().await).await;
