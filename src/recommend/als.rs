@@ -296,9 +296,146 @@ fn solve_rows_body<const FMA: bool>(
     steps: usize,
 ) {
     let mut scratch = Scratch::new(k);
-    for (j, xu) in xs.chunks_exact_mut(k).enumerate() {
-        let (cols, extra) = side.row(first + j);
+    let mut block_scratch = BlockScratch::new(k);
+    let mut blocks = xs.chunks_exact_mut(LOCKSTEP * k);
+    let mut row = first;
+    for block in &mut blocks {
+        cg_block::<FMA>(yty, y, side, row, block, steps, &mut block_scratch);
+        row += LOCKSTEP;
+    }
+    for xu in blocks.into_remainder().chunks_exact_mut(k) {
+        let (cols, extra) = side.row(row);
         cg_row::<FMA>(yty, y, cols, extra, xu, steps, &mut scratch);
+        row += 1;
+    }
+}
+
+/// Rows whose conjugate-gradient solves run side by side, so each pass over `YᵀY + λI` (the
+/// bulk of the arithmetic at 64+ factors, and more than L1 holds) serves four rows at once.
+const LOCKSTEP: usize = 4;
+
+/// Buffers of [`cg_block`]: per row its gathered `yᵢ`, and the CG vectors of all rows.
+struct BlockScratch {
+    gathered: [Vec<f32>; LOCKSTEP],
+    r: Vec<f32>,
+    p: Vec<f32>,
+    ap: Vec<f32>,
+}
+
+impl BlockScratch {
+    fn new(k: usize) -> BlockScratch {
+        BlockScratch {
+            gathered: Default::default(),
+            r: vec![0f32; LOCKSTEP * k],
+            p: vec![0f32; LOCKSTEP * k],
+            ap: vec![0f32; LOCKSTEP * k],
+        }
+    }
+}
+
+/// [`cg_row`] for `LOCKSTEP` consecutive rows `first..` at once: the same iteration per row
+/// (a row that has converged stops changing), with the shared Gram product done for all rows
+/// in one pass ([`gram_times_block`]).
+#[inline(always)]
+fn cg_block<const FMA: bool>(
+    yty: &[f32],
+    y: &[f32],
+    side: &Side,
+    first: usize,
+    xs: &mut [f32],
+    steps: usize,
+    scratch: &mut BlockScratch,
+) {
+    let k = xs.len() / LOCKSTEP;
+    let BlockScratch { gathered, r, p, ap } = scratch;
+    for (b, g) in gathered.iter_mut().enumerate() {
+        g.clear();
+        for &i in side.row(first + b).0 {
+            g.extend_from_slice(&y[i as usize * k..][..k]);
+        }
+    }
+    // r = b − A x per row.
+    gram_times_block::<FMA>(yty, xs, r);
+    r.iter_mut().for_each(|v| *v = -*v);
+    let mut rs_old = [0f32; LOCKSTEP];
+    let mut active = [true; LOCKSTEP];
+    for b in 0..LOCKSTEP {
+        let extra = side.row(first + b).1;
+        let x = &xs[b * k..][..k];
+        let rb = &mut r[b * k..][..k];
+        for (yi, &e) in gathered[b].chunks_exact(k).zip(extra) {
+            axpy::<FMA>(1.0 + e - e * dot::<FMA>(yi, x), yi, rb);
+        }
+        rs_old[b] = dot::<FMA>(rb, rb);
+        active[b] = rs_old[b] >= 1e-20;
+    }
+    p.copy_from_slice(r);
+    for _ in 0..steps {
+        if !active.iter().any(|&a| a) {
+            break;
+        }
+        gram_times_block::<FMA>(yty, p, ap);
+        for b in 0..LOCKSTEP {
+            if !active[b] {
+                continue;
+            }
+            let extra = side.row(first + b).1;
+            let (pb, apb) = (&mut p[b * k..][..k], &mut ap[b * k..][..k]);
+            for (yi, &e) in gathered[b].chunks_exact(k).zip(extra) {
+                axpy::<FMA>(e * dot::<FMA>(yi, pb), yi, apb);
+            }
+            let pap = dot::<FMA>(pb, apb);
+            if pap <= 0.0 {
+                active[b] = false;
+                continue;
+            }
+            let a = rs_old[b] / pap;
+            let (xb, rb) = (&mut xs[b * k..][..k], &mut r[b * k..][..k]);
+            axpy::<FMA>(a, pb, xb);
+            axpy::<FMA>(-a, apb, rb);
+            let rs_new = dot::<FMA>(rb, rb);
+            let beta = rs_new / rs_old[b];
+            for (pd, rd) in pb.iter_mut().zip(rb.iter()) {
+                *pd = madd::<FMA>(beta, *pd, *rd);
+            }
+            rs_old[b] = rs_new;
+            active[b] = rs_new >= 1e-20;
+        }
+    }
+}
+
+/// `out_b = G·v_b` for the `LOCKSTEP` vectors of `vs` (each `k` long, one after another),
+/// reading `G` once. Uses the symmetry of `G = YᵀY + λI`: `G·v = Σ_j v_j·G[j, :]`, so an
+/// output tile of every vector stays in registers while the rows of `G` stream past.
+#[inline(always)]
+fn gram_times_block<const FMA: bool>(g: &[f32], vs: &[f32], out: &mut [f32]) {
+    const T: usize = 16;
+    let k = vs.len() / LOCKSTEP;
+    let body = k - k % T;
+    for t0 in (0..body).step_by(T) {
+        let mut acc = [[0f32; T]; LOCKSTEP];
+        for (j, row) in g.chunks_exact(k).enumerate() {
+            let tile = &row[t0..t0 + T];
+            for (b, accb) in acc.iter_mut().enumerate() {
+                let c = vs[b * k + j];
+                for l in 0..T {
+                    accb[l] = madd::<FMA>(c, tile[l], accb[l]);
+                }
+            }
+        }
+        for (b, accb) in acc.iter().enumerate() {
+            out[b * k + t0..b * k + t0 + T].copy_from_slice(accb);
+        }
+    }
+    for col in body..k {
+        for b in 0..LOCKSTEP {
+            let v = &vs[b * k..][..k];
+            let mut sum = 0f32;
+            for (j, vj) in v.iter().enumerate() {
+                sum = madd::<FMA>(*vj, g[j * k + col], sum);
+            }
+            out[b * k + col] = sum;
+        }
     }
 }
 
@@ -472,6 +609,73 @@ mod tests {
             (x[0] - exact[0]).abs() < 1e-4 && (x[1] - exact[1]).abs() < 1e-4,
             "{x:?} vs {exact:?}"
         );
+    }
+
+    #[test]
+    fn lockstep_gram_product_equals_the_naive_one() {
+        for k in [37usize, 64] {
+            // Symmetric, as YᵀY + λI is.
+            let mut g = vec![0f32; k * k];
+            for a in 0..k {
+                for b in 0..=a {
+                    let v = (((a * 31 + b * 17) % 101) as f32) / 50.0 - 1.0;
+                    g[a * k + b] = v;
+                    g[b * k + a] = v;
+                }
+            }
+            let vs: Vec<f32> = (0..LOCKSTEP * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut out = vec![0f32; LOCKSTEP * k];
+            gram_times_block::<false>(&g, &vs, &mut out);
+            for b in 0..LOCKSTEP {
+                for a in 0..k {
+                    let want: f32 = (0..k).map(|j| g[a * k + j] * vs[b * k + j]).sum();
+                    let got = out[b * k + a];
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "k {k}, vector {b}, row {a}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lockstep_solves_equal_row_by_row_solves() {
+        // Rows of different lengths (one empty), so some converge before others.
+        let (k, n) = (12, 30);
+        let y: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919 % 97) as f32) / 97.0 - 0.4)
+            .collect();
+        let yty = gram(&y, k, 0.1);
+        let rows: Vec<Vec<(usize, f64)>> = vec![
+            vec![(1, 3.0), (4, 1.0), (9, 2.0)],
+            vec![],
+            vec![(0, 1.0)],
+            (0..n).step_by(2).map(|i| (i, 1.0 + i as f64)).collect(),
+            vec![(5, 8.0), (6, 8.0)],
+        ];
+        let triplets: Vec<(usize, usize, f64)> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(u, r)| r.iter().map(move |&(i, v)| (u, i, v)))
+            .collect();
+        let c = matrix_from_triplets(rows.len(), n, &triplets);
+        let side = Side::new(&c, 2.0);
+        let start: Vec<f32> = (0..rows.len() * k)
+            .map(|i| (i as f32 * 0.01).cos() * 0.1)
+            .collect();
+        let mut single = start.clone();
+        let mut scratch = Scratch::new(k);
+        for (u, xu) in single.chunks_exact_mut(k).enumerate() {
+            let (cols, extra) = side.row(u);
+            cg_row::<false>(&yty, &y, cols, extra, xu, 3, &mut scratch);
+        }
+        let mut locked = start;
+        solve_rows_body::<false>(&yty, &y, k, &side, 0, &mut locked, 3);
+        for (a, b) in locked.iter().zip(&single) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        assert_ne!(locked, vec![0f32; rows.len() * k]);
     }
 
     #[test]

@@ -368,7 +368,9 @@ async fn als_serving_equals_a_full_scan_under_every_rule() {
         panic!("trained ALS")
     };
     let f = als.factors;
-    let cases: [(&str, usize, bool, Option<&str>, &[&str]); 5] = [
+    // (user, k, exclude_seen, category, exclude)
+    type Case<'a> = (&'a str, usize, bool, Option<&'a str>, &'a [&'a str]);
+    let cases: [Case; 5] = [
         ("user-0", 5, true, None, &[]),
         ("user-1", 12, false, None, &[]),
         ("user-2", 4, true, Some("books"), &[]),
