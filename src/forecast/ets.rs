@@ -227,6 +227,9 @@ const SELECTION_OPTIONS: Options = Options {
     restarts: 0,
 };
 
+/// Whether the automatic choice optimises each candidate from every start value.
+const SELECTION_EVERY_START: bool = false;
+
 /// Fits every model of the standard set that the data allow and keeps the lowest AICc.
 pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
     super::error::check_finite(y)?;
@@ -235,7 +238,7 @@ pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
     let mut best: Option<Ets> = None;
     let mut last_err = None;
     for spec in standard_models(seasonal, positive) {
-        match Ets::fit_with(y, m, spec, SELECTION_OPTIONS) {
+        match Ets::fit_with(y, m, spec, SELECTION_OPTIONS, SELECTION_EVERY_START) {
             Ok(fit) => {
                 if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
                     best = Some(fit);
@@ -436,16 +439,18 @@ fn loglik_of(spec: EtsSpec, y: &[f64], yhat: &[f64]) -> f64 {
 impl Ets {
     /// Fits one ETS model by maximum likelihood.
     pub fn fit(y: &[f64], m: usize, spec: EtsSpec) -> Result<Ets, ForecastError> {
-        Self::fit_with(y, m, spec, Options::default())
+        Self::fit_with(y, m, spec, Options::default(), true)
     }
 
     /// [`Ets::fit`] with explicit optimiser settings (the automatic choice uses looser ones:
     /// it compares AICc values far apart compared with the last digits a tight optimum buys).
+    /// `every_start`: optimise from each start value and keep the best (else the first only).
     fn fit_with(
         y: &[f64],
         m: usize,
         spec: EtsSpec,
         options: Options,
+        every_start: bool,
     ) -> Result<Ets, ForecastError> {
         super::error::check_finite(y)?;
         let name = spec.name();
@@ -482,7 +487,10 @@ impl Ets {
         let scale = y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64;
         let ys: Vec<f64> = y.iter().map(|v| v / scale).collect();
         let (lo, hi) = layout.bounds();
-        let starts = start_values(&layout, &ys);
+        let mut starts = start_values(&layout, &ys);
+        if !every_start {
+            starts.truncate(1);
+        }
         let mut yhat = vec![0.0; ys.len()];
         let mut best: Option<(Vec<f64>, f64)> = None;
         for admissible_only in [false, true] {
