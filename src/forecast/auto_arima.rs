@@ -207,7 +207,7 @@ pub fn auto_arima_with(
     };
     // Exact fit, or +∞ when it fails or has a root inside MIN_ROOT.
     let exact = |key: Key| -> (f64, Option<Sarima>) {
-        match Sarima::fit(y, &spec_of(key)) {
+        match Sarima::fit_for_search(y, &spec_of(key)) {
             Ok(fit) if fit.coefficients().roots_outside(m, MIN_ROOT) => {
                 (fit.aicc_value(), Some(fit))
             }
@@ -357,7 +357,7 @@ pub fn auto_arima_with(
             .filter(|r| r.1.is_finite())
             .take(MAX_EXACT_REFITS)
         {
-            match Sarima::fit(y, &spec_of(key)) {
+            match Sarima::fit_for_search(y, &spec_of(key)) {
                 Ok(fit) if fit.coefficients().roots_outside(m, MIN_ROOT) => {
                     best_fit = Some(fit);
                     break;

@@ -225,6 +225,7 @@ const SELECTION_OPTIONS: Options = Options {
     gtol: 1e-5,
     ftol: 1e-9,
     restarts: 0,
+    forward_differences: false,
 };
 
 /// Whether the automatic choice optimises each candidate from every start value.

@@ -301,7 +301,8 @@ impl ArmaSsm {
             .collect()
     }
 
-    /// `T P T' + R R'` in O(r²).
+    /// `T P T' + R R'` in O(r²), for a covariance without an update in between (the
+    /// forecast steps).
     fn predict_cov(&self, p: &[f64]) -> Vec<f64> {
         let r = self.dim;
         let mut m = vec![0.0; r * r];
@@ -387,6 +388,13 @@ impl ArmaSsm {
     }
 
     /// Runs the filter over the demeaned series `z`.
+    ///
+    /// Why it is cheap: the observation is the first state element without noise, so after
+    /// an update the first row and column of the filtered covariance are zero and
+    /// `T·P·Tᵀ` reduces to a shift — the prediction is
+    /// `P'[i][j] = P[i+1][j+1] − P[i+1][0]·P[j+1][0]/f + R_i·R_j`, done in place, one pass per
+    /// step and no allocation. Once the covariance has converged the filter stops updating
+    /// it (the steady-state shortcut R's `arima` uses too).
     fn filter(&self, ar: &[f64], ma: &[f64], z: &[f64]) -> Option<FilterOut> {
         let r = self.dim;
         let mut p = self.stationary_cov(ar, ma)?;
@@ -395,38 +403,70 @@ impl ArmaSsm {
         let mut sum_log_f = 0.0;
         let mut innovations = Vec::with_capacity(z.len());
         let mut steady = false;
-        let mut k_gain = vec![0.0; r];
+        // First column of the predicted covariance (the gain is this over f).
+        let mut col = vec![0.0; r + 1];
         let mut f = 0.0;
+        let mut log_f = 0.0;
         for &zt in z {
             if !steady {
                 f = p[0];
                 if f.is_nan() || f <= 0.0 || !f.is_finite() {
                     return None;
                 }
-                for i in 0..r {
-                    k_gain[i] = p[i * r] / f;
+                log_f = f.ln();
+                for (i, c) in col.iter_mut().take(r).enumerate() {
+                    *c = p[i * r];
                 }
             }
             let v = zt - a[0];
             innovations.push(v);
             ssq += v * v / f;
-            sum_log_f += f.ln();
-            let upd: Vec<f64> = (0..r).map(|i| a[i] + k_gain[i] * v).collect();
-            a = self.t_vec(&upd);
+            sum_log_f += log_f;
+            // a ← T (a + K v), K = col / f.
+            let scaled = v / f;
+            let head = a[0] + col[0] * scaled;
+            for i in 0..r {
+                let next = if i + 1 < r {
+                    a[i + 1] + col[i + 1] * scaled
+                } else {
+                    0.0
+                };
+                a[i] = self.ar[i] * head + next;
+            }
             if !steady {
-                let mut pu = p.clone();
+                let mut change = 0.0f64;
+                let rv = &self.r_vec;
                 for i in 0..r {
-                    for j in 0..r {
-                        pu[i * r + j] -= p[i * r] * p[j] / f;
+                    let ci = col[i + 1] / f;
+                    let ri = rv[i];
+                    // Row i takes row i+1 shifted left by one; the last row and column only
+                    // get R·Rᵀ. Split so the inner loop has no branches and vectorises.
+                    let (head, tail) = p.split_at_mut((i + 1) * r);
+                    let row = &mut head[i * r..];
+                    if i + 1 < r {
+                        let below = &tail[1..r];
+                        for (((slot, b), c), rj) in row[..r - 1]
+                            .iter_mut()
+                            .zip(below)
+                            .zip(&col[1..r])
+                            .zip(&rv[..r - 1])
+                        {
+                            let value = b - ci * c + ri * rj;
+                            change = change.max((value - *slot).abs());
+                            *slot = value;
+                        }
+                    } else {
+                        for (slot, rj) in row[..r - 1].iter_mut().zip(&rv[..r - 1]) {
+                            let value = ri * rj;
+                            change = change.max((value - *slot).abs());
+                            *slot = value;
+                        }
                     }
+                    let value = ri * rv[r - 1];
+                    change = change.max((value - row[r - 1]).abs());
+                    row[r - 1] = value;
                 }
-                let next = self.predict_cov(&pu);
-                let change = next
-                    .iter()
-                    .zip(&p)
-                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
                 steady = change < 1e-11;
-                p = next;
             }
         }
         Some(FilterOut {
@@ -632,6 +672,7 @@ fn css_minimize(
             gtol: 1e-5,
             ftol: 1e-10,
             restarts: 0,
+            forward_differences: false,
         },
     )
 }
@@ -674,6 +715,15 @@ impl ArimaCoefficients {
         };
         ok(&ar) && ok(&ma)
     }
+}
+
+/// How hard [`Sarima`] fitting works (see [`Sarima::fit_for_search`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FitEffort {
+    /// Several starts, tight tolerances, restarts: the reference-grade fit.
+    Thorough,
+    /// R's `optim` defaults from the CSS start.
+    Search,
 }
 
 impl Sarima {
@@ -737,6 +787,23 @@ impl Sarima {
         y: &[f64],
         spec: &ArimaSpec,
         start: Option<&ArimaCoefficients>,
+    ) -> Result<Sarima, ForecastError> {
+        Self::fit_with(y, spec, start, FitEffort::Thorough)
+    }
+
+    /// The fit the automatic search uses: R's `optim` settings for `arima` (BFGS, at most 100
+    /// iterations, relative tolerance 1e-8, from the CSS estimates only). Near the
+    /// invertibility boundary the likelihood is flat and a tight optimiser creeps towards it
+    /// for thousands of evaluations without changing the model's ranking.
+    pub fn fit_for_search(y: &[f64], spec: &ArimaSpec) -> Result<Sarima, ForecastError> {
+        Self::fit_with(y, spec, None, FitEffort::Search)
+    }
+
+    fn fit_with(
+        y: &[f64],
+        spec: &ArimaSpec,
+        start: Option<&ArimaCoefficients>,
+        effort: FitEffort,
     ) -> Result<Sarima, ForecastError> {
         super::error::check_finite(y)?;
         let name = spec.name();
@@ -803,21 +870,26 @@ impl Sarima {
             if !exact(&s).is_finite() {
                 continue;
             }
-            let opt = minimize_box(
-                exact,
-                &s,
-                &lo,
-                &hi,
-                Options {
+            let options = match effort {
+                FitEffort::Thorough => Options {
                     max_iter: 300,
                     ..Options::default()
                 },
-            );
+                FitEffort::Search => Options {
+                    max_iter: 100,
+                    gtol: 1e-5,
+                    ftol: 1e-8,
+                    restarts: 0,
+                    forward_differences: true,
+                },
+            };
+            let opt = minimize_box(exact, &s, &lo, &hi, options);
             if opt.f.is_finite() && best.as_ref().is_none_or(|b| opt.f < b.1 - 1e-9) {
                 best = Some((opt.x, opt.f));
             }
-            // A start that already reaches a good optimum makes the others redundant.
-            if best.is_some() && opt.converged {
+            // A start that already reaches a good optimum makes the others redundant; the
+            // search stops at the first start that gives a fit at all.
+            if best.is_some() && (opt.converged || effort == FitEffort::Search) {
                 break;
             }
         }

@@ -94,6 +94,7 @@ impl Sarimax {
             gtol: 1e-5,
             ftol: 1e-10,
             restarts: 1,
+            forward_differences: false,
         };
         let best = minimize_box(&mut objective, &start, &lower, &upper, opts);
         if !best.f.is_finite() {
