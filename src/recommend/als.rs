@@ -349,10 +349,7 @@ fn cg_block<const FMA: bool>(
     let k = xs.len() / LOCKSTEP;
     let BlockScratch { gathered, r, p, ap } = scratch;
     for (b, g) in gathered.iter_mut().enumerate() {
-        g.clear();
-        for &i in side.row(first + b).0 {
-            g.extend_from_slice(&y[i as usize * k..][..k]);
-        }
+        gather(y, side.row(first + b).0, k, g);
     }
     // r = b − A x per row.
     gram_times_block::<FMA>(yty, xs, r);
@@ -361,11 +358,8 @@ fn cg_block<const FMA: bool>(
     let mut active = [true; LOCKSTEP];
     for b in 0..LOCKSTEP {
         let extra = side.row(first + b).1;
-        let x = &xs[b * k..][..k];
         let rb = &mut r[b * k..][..k];
-        for (yi, &e) in gathered[b].chunks_exact(k).zip(extra) {
-            axpy::<FMA>(1.0 + e - e * dot::<FMA>(yi, x), yi, rb);
-        }
+        add_history_residual::<FMA>(&gathered[b], extra, &xs[b * k..][..k], rb);
         rs_old[b] = dot::<FMA>(rb, rb);
         active[b] = rs_old[b] >= 1e-20;
     }
@@ -381,25 +375,15 @@ fn cg_block<const FMA: bool>(
             }
             let extra = side.row(first + b).1;
             let (pb, apb) = (&mut p[b * k..][..k], &mut ap[b * k..][..k]);
-            for (yi, &e) in gathered[b].chunks_exact(k).zip(extra) {
-                axpy::<FMA>(e * dot::<FMA>(yi, pb), yi, apb);
-            }
-            let pap = dot::<FMA>(pb, apb);
-            if pap <= 0.0 {
-                active[b] = false;
-                continue;
-            }
-            let a = rs_old[b] / pap;
+            add_history_operator::<FMA>(&gathered[b], extra, pb, apb);
             let (xb, rb) = (&mut xs[b * k..][..k], &mut r[b * k..][..k]);
-            axpy::<FMA>(a, pb, xb);
-            axpy::<FMA>(-a, apb, rb);
-            let rs_new = dot::<FMA>(rb, rb);
-            let beta = rs_new / rs_old[b];
-            for (pd, rd) in pb.iter_mut().zip(rb.iter()) {
-                *pd = madd::<FMA>(beta, *pd, *rd);
+            match cg_step::<FMA>(rs_old[b], pb, apb, xb, rb) {
+                Some(rs_new) => {
+                    rs_old[b] = rs_new;
+                    active[b] = rs_new >= 1e-20;
+                }
+                None => active[b] = false,
             }
-            rs_old[b] = rs_new;
-            active[b] = rs_new >= 1e-20;
         }
     }
 }
@@ -525,11 +509,59 @@ fn gram_times<const FMA: bool>(g: &[f32], v: &[f32], out: &mut [f32]) {
 /// holds the row's `yᵢ` one after another.
 #[inline(always)]
 fn apply<const FMA: bool>(yty: &[f32], rows: &[f32], extra: &[f32], v: &[f32], out: &mut [f32]) {
-    let k = v.len();
     gram_times::<FMA>(yty, v, out);
-    for (yi, &e) in rows.chunks_exact(k).zip(extra) {
+    add_history_operator::<FMA>(rows, extra, v, out);
+}
+
+/// The row's `yᵢ` (the rows of `y` named by `cols`) copied one after another into `out`.
+#[inline(always)]
+fn gather(y: &[f32], cols: &[u32], k: usize, out: &mut Vec<f32>) {
+    out.clear();
+    for &i in cols {
+        out.extend_from_slice(&y[i as usize * k..][..k]);
+    }
+}
+
+/// `out += Σᵢ extraᵢ (yᵢ·v) yᵢ`: the history's part of the row operator.
+#[inline(always)]
+fn add_history_operator<const FMA: bool>(rows: &[f32], extra: &[f32], v: &[f32], out: &mut [f32]) {
+    for (yi, &e) in rows.chunks_exact(v.len()).zip(extra) {
         axpy::<FMA>(e * dot::<FMA>(yi, v), yi, out);
     }
+}
+
+/// `r += Σᵢ (cᵢ − (cᵢ − 1)·yᵢ·x) yᵢ` with `cᵢ = 1 + extraᵢ`: the history's part of the
+/// residual `b − A x` (p = 1 on observed items), in one pass.
+#[inline(always)]
+fn add_history_residual<const FMA: bool>(rows: &[f32], extra: &[f32], x: &[f32], r: &mut [f32]) {
+    for (yi, &e) in rows.chunks_exact(x.len()).zip(extra) {
+        axpy::<FMA>(1.0 + e - e * dot::<FMA>(yi, x), yi, r);
+    }
+}
+
+/// One conjugate-gradient update once `ap = A·p` is known: moves `x` and `r`, turns `p` into
+/// the next direction and returns the new `r·r`; None when `p·A·p ≤ 0` (no progress possible).
+#[inline(always)]
+fn cg_step<const FMA: bool>(
+    rs_old: f32,
+    p: &mut [f32],
+    ap: &[f32],
+    x: &mut [f32],
+    r: &mut [f32],
+) -> Option<f32> {
+    let pap = dot::<FMA>(p, ap);
+    if pap <= 0.0 {
+        return None;
+    }
+    let a = rs_old / pap;
+    axpy::<FMA>(a, p, x);
+    axpy::<FMA>(-a, ap, r);
+    let rs_new = dot::<FMA>(r, r);
+    let beta = rs_new / rs_old;
+    for (pd, rd) in p.iter_mut().zip(r.iter()) {
+        *pd = madd::<FMA>(beta, *pd, *rd);
+    }
+    Some(rs_new)
 }
 
 /// Conjugate gradient on one row's normal equations, warm-started from `x`. The row's `yᵢ`
@@ -547,10 +579,7 @@ fn cg_row<const FMA: bool>(
 ) {
     let k = x.len();
     let Scratch { cg, gathered } = scratch;
-    gathered.clear();
-    for &i in cols {
-        gathered.extend_from_slice(&y[i as usize * k..][..k]);
-    }
+    gather(y, cols, k, gathered);
     let rows = gathered.as_slice();
     let (r, rest) = cg.split_at_mut(k);
     let (p, rest) = rest.split_at_mut(k);
@@ -558,9 +587,7 @@ fn cg_row<const FMA: bool>(
     // r = b − A x with b = Σ cᵢ yᵢ (p = 1 on observed items), in one pass over the history.
     gram_times::<FMA>(yty, x, r);
     r.iter_mut().for_each(|v| *v = -*v);
-    for (yi, &e) in rows.chunks_exact(k).zip(extra) {
-        axpy::<FMA>(1.0 + e - e * dot::<FMA>(yi, x), yi, r);
-    }
+    add_history_residual::<FMA>(rows, extra, x, r);
     p.copy_from_slice(r);
     let mut rs_old = dot::<FMA>(r, r);
     for _ in 0..steps {
@@ -568,19 +595,10 @@ fn cg_row<const FMA: bool>(
             break;
         }
         apply::<FMA>(yty, rows, extra, p, ap);
-        let pap = dot::<FMA>(p, ap);
-        if pap <= 0.0 {
-            break;
+        match cg_step::<FMA>(rs_old, p, ap, x, r) {
+            Some(rs_new) => rs_old = rs_new,
+            None => break,
         }
-        let a = rs_old / pap;
-        axpy::<FMA>(a, p, x);
-        axpy::<FMA>(-a, ap, r);
-        let rs_new = dot::<FMA>(r, r);
-        let beta = rs_new / rs_old;
-        for (pd, rd) in p.iter_mut().zip(r.iter()) {
-            *pd = madd::<FMA>(beta, *pd, *rd);
-        }
-        rs_old = rs_new;
     }
 }
 
