@@ -124,6 +124,19 @@ impl AlsModel {
         self.user_factors.get(a..a + k)
     }
 
+    /// The factor vector a request is scored with: the user's own when known, else one folded
+    /// in from `history`; None when there is neither.
+    pub fn vector_for(
+        &self,
+        user: Option<u32>,
+        history: &[(u32, f32)],
+    ) -> Option<std::borrow::Cow<'_, [f32]>> {
+        match user.and_then(|u| self.user_vector(u)) {
+            Some(x) => Some(std::borrow::Cow::Borrowed(x)),
+            None => (!history.is_empty()).then(|| std::borrow::Cow::Owned(self.fold_in(history))),
+        }
+    }
+
     /// Scores of every item for a factor vector.
     pub fn score_vector(&self, user: &[f32]) -> Vec<f32> {
         self.item_matrix().dot(&ArrayView1::from(user)).to_vec()

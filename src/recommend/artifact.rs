@@ -66,10 +66,7 @@ impl Model {
             _ if history.is_empty() && user.is_none() => None,
             Model::ItemKnn(m) => Some(m.score(history)),
             Model::Content(m) => Some(m.score(history)),
-            Model::Als(m) => match user.and_then(|u| m.user_vector(u)) {
-                Some(x) => Some(m.score_vector(x)),
-                None => (!history.is_empty()).then(|| m.score_vector(&m.fold_in(history))),
-            },
+            Model::Als(m) => m.vector_for(user, history).map(|x| m.score_vector(&x)),
             Model::Hybrid(m) => Some(m.score(user, history)),
         }
     }

@@ -92,14 +92,8 @@ impl FactorIndex {
         let user_max = user.iter().fold(0f32, |m, v| m.max(v.abs()));
         if k == 0 || user.iter().any(|v| !v.is_finite()) || user_max == 0.0 {
             // Every score is 0 (or the vector is unusable): nothing to prune with.
-            let mut best = super::eval::TopK::new(k);
-            for i in 0..self.items() as u32 {
-                let s = exact(i);
-                if s.is_finite() && best.admits(i, s) && !excluded(i) {
-                    best.push(i, s);
-                }
-            }
-            return best.into_sorted();
+            let scores: Vec<f32> = (0..self.items() as u32).map(exact).collect();
+            return super::eval::top_k(&scores, k, excluded);
         }
         let code_max = user_code_max(self.stride);
         let user_scale = user_max / code_max;

@@ -151,16 +151,8 @@ impl ServingModel {
         allowed: impl Fn(u32) -> bool,
     ) -> Option<Vec<(u32, f32)>> {
         if let (Model::Als(m), Some(index)) = (&self.artifact.model, &self.als_index) {
-            let folded;
-            let vector = match user.and_then(|u| m.user_vector(u)) {
-                Some(x) => x,
-                None if !history.is_empty() => {
-                    folded = m.fold_in(history);
-                    &folded
-                }
-                None => return None,
-            };
-            return Some(index.top_k(&m.item_factors, vector, pool, |i| !allowed(i)));
+            let vector = m.vector_for(user, history)?;
+            return Some(index.top_k(&m.item_factors, &vector, pool, |i| !allowed(i)));
         }
         let scores = self.scores(user, history)?;
         Some(top_k(&scores, pool, |i| !allowed(i)))
