@@ -21,6 +21,10 @@
 //!
 //! The Python side is `references/recommend/compare_implicit.py`.
 
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::env_or;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,13 +37,6 @@ use recast::recommend::data::matrix_from_triplets;
 use recast::recommend::eval;
 
 const GROUPS: usize = 50;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 type Triplets = Vec<(usize, usize, f64)>;
 

@@ -11,19 +11,16 @@
 //! 3. Readout: joining exposures (2 per user) with events (3 per user) into per-user outcomes,
 //!    then the full analysis (4 metrics, CUPED, sequential, Holm, SRM) for 2 arms.
 
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::env_or;
+
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use recast::db::experiments::{ExposureRow, insert_exposure};
 use recast::experiments::model::{Experiment, ExperimentSpec, Status};
 use recast::experiments::results::{Event, analyze, outcomes};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn experiment() -> Experiment {
     let spec: ExperimentSpec = serde_json::from_value(serde_json::json!({

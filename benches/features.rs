@@ -15,17 +15,16 @@
 //! ```
 //! Knobs: `RECAST_BENCH_REQUESTS` (per shape, 3000).
 
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::percentile;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use recast::config::{Settings, Sources};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
 
 fn land_demo(dir: &Path, database_url: &str, lake_url: &str, pipelines: &Path) {
     let started = Instant::now();

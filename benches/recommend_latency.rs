@@ -10,6 +10,10 @@
 //! Knobs: `RECAST_BENCH_USERS`, `RECAST_BENCH_ITEMS`, `RECAST_BENCH_FACTORS`,
 //! `RECAST_BENCH_REQUESTS` (default 3,000).
 
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::{env_or, percentile};
+
 #[path = "common/synthetic_als.rs"]
 mod synthetic_als;
 
@@ -18,18 +22,6 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use recast::recommend::artifact::Model;
 use recast::recommend::serving::{RecommendRequest, ServingModel};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
 
 fn report(name: &str, mut micros: Vec<f64>) {
     micros.sort_by(f64::total_cmp);

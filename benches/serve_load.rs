@@ -12,6 +12,10 @@
 //! `RECAST_BENCH_OHA` names the oha binary (default `oha` on PATH); `RECAST_BENCH_USERS`,
 //! `RECAST_BENCH_ITEMS`, `RECAST_BENCH_FACTORS` resize the model.
 
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::env_or;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,13 +26,6 @@ use recast::app::App;
 use recast::config::{Settings, Sources};
 use recast::recommend::train::REGISTRY_KIND;
 use recast::registry::{NewVersion, Registry};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
