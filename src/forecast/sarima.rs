@@ -571,6 +571,17 @@ pub struct Sarima {
     a_next: Vec<f64>,
     p_next: Vec<f64>,
     notes: Vec<String>,
+    estimation: Estimation,
+}
+
+/// Which estimator produced a model's coefficients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Estimation {
+    /// Exact Gaussian maximum likelihood (the default).
+    MaximumLikelihood,
+    /// Conditional sum of squares (the automatic search's fallback at the boundary).
+    ConditionalSumOfSquares,
 }
 
 /// Layout of the unconstrained parameter vector: ar, ma, sar, sma, constant.
@@ -947,6 +958,7 @@ impl Sarima {
             a_next: out.a,
             p_next: out.p,
             notes: Vec::new(),
+            estimation: Estimation::MaximumLikelihood,
         })
     }
 
@@ -970,6 +982,15 @@ impl Sarima {
 
     pub(crate) fn add_note(&mut self, note: String) {
         self.notes.push(note);
+    }
+
+    /// The estimator behind the coefficients.
+    pub fn estimation(&self) -> Estimation {
+        self.estimation
+    }
+
+    pub(crate) fn set_estimation(&mut self, estimation: Estimation) {
+        self.estimation = estimation;
     }
 
     /// Means and standard deviations of the h-step forecasts.
@@ -1060,6 +1081,7 @@ impl FittedModel for Sarima {
             "loglik": self.loglik,
             "aicc": self.aicc,
             "nobs_used": self.n_used,
+            "estimation": self.estimation,
         })
     }
 

@@ -302,6 +302,68 @@ fn model_specs_round_trip_through_json_and_fit() {
     }
 }
 
+/// The split `compare_accuracy.py` used for `name` in `accuracy.json`: training part,
+/// season, horizon and statsforecast's AutoARIMA result.
+fn accuracy_case(name: &str) -> (Vec<f64>, usize, usize, Value) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/references/forecast/accuracy.json"
+    );
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("accuracy.json")).unwrap();
+    let row = data["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("{name} not in accuracy.json"))
+        .clone();
+    let h = row["horizon"].as_u64().unwrap() as usize;
+    let m = row["season"].as_u64().unwrap() as usize;
+    let mut y = floats(&row["series"]);
+    y.truncate(y.len() - h);
+    (y, m, h, row["statsforecast_auto_arima"].clone())
+}
+
+#[test]
+fn auto_arima_keeps_css_estimates_where_maximum_likelihood_hits_the_boundary() {
+    use recast::forecast::auto_arima::auto_arima;
+    use recast::forecast::sarima::Estimation;
+    // On these series maximum likelihood drives the seasonal MA coefficient of the best order
+    // to −1; the search keeps the CSS estimates, which are statsforecast's estimates too, so
+    // order and forecast agree with its AutoARIMA.
+    for name in ["mdeaths", "UKDriverDeaths"] {
+        let (y, m, h, theirs) = accuracy_case(name);
+        let ml_alone = {
+            let spec = auto_arima(&y, m).unwrap().spec().to_owned();
+            Sarima::fit(&y, &spec).unwrap()
+        };
+        assert!(
+            !ml_alone.coefficients().roots_outside(m, 1.01),
+            "{name}: maximum likelihood should reach the boundary: {:?}",
+            ml_alone.coefficients()
+        );
+        let fit = auto_arima(&y, m).unwrap();
+        assert_eq!(fit.name(), theirs["model"].as_str().unwrap().trim(), "{name}");
+        assert_eq!(fit.estimation(), Estimation::ConditionalSumOfSquares, "{name}");
+        assert!(fit.coefficients().roots_outside(m, 1.01), "{name}");
+        assert_eq!(fit.params()["estimation"], "conditional_sum_of_squares");
+        assert!(fit.notes().iter().any(|n| n.contains("conditional-sum-of-squares")));
+        let ours = fit.forecast(h, &[]).mean;
+        let dev = max_rel(&ours, &floats(&theirs["forecast"]));
+        assert!(dev < 2e-3, "{name}: forecast differs by {dev}");
+    }
+    // Where the optimum is interior the search keeps maximum likelihood, whose likelihood is
+    // above the CSS estimates' (USAccDeaths: statsforecast stops at its CSS start).
+    let (y, m, _, theirs) = accuracy_case("USAccDeaths");
+    let fit = auto_arima(&y, m).unwrap();
+    assert_eq!(fit.name(), theirs["model"].as_str().unwrap().trim());
+    assert_eq!(fit.estimation(), Estimation::MaximumLikelihood);
+    let css = Sarima::fit_css(&y, fit.spec()).unwrap();
+    let at_css = Sarima::from_coefficients(&y, fit.spec(), css.coef).unwrap();
+    assert!(fit.loglik().unwrap() > at_css.loglik().unwrap() + 0.1);
+}
+
 #[test]
 fn stl_seasonal_strength_matches_statsmodels() {
     let fx = fixtures();
