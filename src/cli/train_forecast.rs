@@ -140,5 +140,8 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     if let Some(path) = &report.export_path {
         println!("export: {path} (in the lake)");
     }
+    if let Some(path) = &report.actuals_path {
+        println!("actuals: {path} (in the lake)");
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! and other feature-store values per series day). [`backtest`] evaluates any spec by rolling origin and [`select`] picks one per
 //! series, falling back (and saying so) on short, constant or intermittent series.
 
+pub mod actuals;
 pub mod auto_arima;
 pub mod backtest;
 pub mod baseline;

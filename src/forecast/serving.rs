@@ -8,9 +8,10 @@
 //! or other interval levels than were trained is therefore an error naming the maximum,
 //! not a silent refit.
 //!
-//! Why history comes from the lake: the actuals are the sales dataset itself, rebuilt with
-//! the same series code as training (same zero filling, same periods) up to the trained
-//! history end, so the chart's actuals and forecast meet where training stopped.
+//! Why history comes from the run's actuals file ([`super::actuals`]): those are exactly the
+//! periods the run fitted (same zero filling), so the chart's actuals and forecast meet where
+//! training stopped, and a request reads one series' row groups instead of scanning `sales`.
+//! Runs trained before that file existed are rebuilt from `sales` up to their history end.
 
 use std::fmt::Write as _;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::DEFAULT_LEVELS;
+use super::actuals;
 use super::series::{DemandError, Frequency, Level, SeriesKey, load_sales};
 use super::train::{Accuracy, Point};
 use crate::app::App;
@@ -248,17 +250,34 @@ pub async fn history(app: &App, series_id: &str) -> Result<HistoryView, DemandEr
         .parse()
         .map_err(|_| DemandError::Corrupt(format!("frequency of `{series_id}`")))?;
     let end = parse_date(&row)?;
-    let index = load_sales(app, None, None, Some(&key)).await?;
-    let (points, filled) = match index.one(&key, frequency, Some(end)) {
-        Some(s) => (
-            s.dates()
+    let (points, filled) = match actuals::read(app.lake.store(), &row.run_id, &row.series_id)
+        .await?
+    {
+        Some(snapshot) => (
+            snapshot
+                .points
                 .into_iter()
-                .zip(s.values)
                 .map(|(date, quantity)| Actual { date, quantity })
                 .collect(),
-            s.filled,
+            snapshot.filled,
         ),
-        None => (Vec::new(), 0),
+        // A run from before actuals were kept: rebuild the series from `sales`.
+        None => {
+            // The last trained period's final day: later partitions cannot contribute.
+            let last_day = frequency.next(end) - chrono::Days::new(1);
+            let index = load_sales(app, None, Some(last_day), Some(&key)).await?;
+            match index.one(&key, frequency, Some(end)) {
+                Some(s) => (
+                    s.dates()
+                        .into_iter()
+                        .zip(s.values)
+                        .map(|(date, quantity)| Actual { date, quantity })
+                        .collect(),
+                    s.filled,
+                ),
+                None => (Vec::new(), 0),
+            }
+        }
     };
     Ok(HistoryView {
         series_id: row.series_id,

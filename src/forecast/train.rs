@@ -195,6 +195,9 @@ pub struct TrainReport {
     pub failures: Vec<SeriesFailure>,
     /// Lake path of the Parquet export.
     pub export_path: Option<String>,
+    /// Lake path of the actuals the run fitted (what history and charts serve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actuals_path: Option<String>,
     pub seconds: f64,
     /// The model-registry version of this run (kind `forecaster`, promoted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -417,10 +420,21 @@ async fn run(
     }
     debug_assert_eq!(done, total);
     progress(95.0, "writing the export");
-    let export_path = if exported.is_empty() {
-        None
+    let (export_path, actuals_path) = if exported.is_empty() {
+        (None, None)
     } else {
-        Some(export(app, run_id, &exported).await?)
+        let fitted: std::collections::HashSet<&str> = exported
+            .iter()
+            .map(|(row, _)| row.series_id.as_str())
+            .collect();
+        let fitted_series: Vec<&Series> = series
+            .iter()
+            .filter(|s| fitted.contains(s.id().as_str()))
+            .collect();
+        (
+            Some(export(app, run_id, &exported).await?),
+            Some(super::actuals::write(app.lake.store(), run_id, &fitted_series).await?),
+        )
     };
     let mut report = TrainReport {
         run_id: run_id.to_string(),
@@ -435,6 +449,7 @@ async fn run(
         models: summarize(&accuracies),
         failures,
         export_path,
+        actuals_path,
         seconds: 0.0,
         model_version: None,
         regression,

@@ -480,6 +480,57 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     let params: Value = serde_json::from_str(&run.params).unwrap();
     assert_eq!(params["horizon"], HORIZON as u64);
 
+    // History is the run's actuals file: the fitted series, sorted, next to the export.
+    let actuals = report.actuals_path.clone().expect("actuals written");
+    assert_eq!(
+        actuals,
+        format!("exports/forecasts/run={}/actuals.parquet", report.run_id)
+    );
+    let snapshot = recast::forecast::actuals::read(srv.app.lake.store(), &report.run_id, gappy)
+        .await
+        .unwrap()
+        .expect("the run's actuals");
+    assert_eq!(snapshot.points.len(), DAYS as usize);
+    assert_eq!(snapshot.filled, gaps);
+    // A late correction landed after training (a sale on one of gappy's empty days) does not
+    // change what the run fitted, so its history stays as trained...
+    let gap_day = (0..DAYS)
+        .find(|t| quantity("I1", "S2", *t).is_none())
+        .unwrap();
+    let landing = std::path::Path::new(&srv.app.settings.pipelines_dir)
+        .parent()
+        .unwrap()
+        .join("landing");
+    std::fs::write(
+        landing.join("sales-2.csv"),
+        format!(
+            "date,item_id,store_id,quantity,revenue,price,on_promo\n{},I1,S2,50,125,2.5,false\n",
+            day(gap_day)
+        ),
+    )
+    .unwrap();
+    let spec = find_pipeline(&srv.app, "sales").unwrap();
+    let landed = run_pipeline(&srv.app, &spec, &|_, _| {}).await.unwrap();
+    assert_eq!(landed.rows_landed, 1, "{landed:?}");
+    let path_hist = format!("/v1/forecasts/{}/history", enc(gappy));
+    let after = json(&srv, &key, &path_hist).await;
+    assert_eq!(after, hist);
+    // ...while a run without an actuals file (trained before they were kept) is rebuilt from
+    // `sales` up to its history end, and so shows the correction.
+    srv.app
+        .lake
+        .store()
+        .delete(&object_store::path::Path::from(actuals.as_str()))
+        .await
+        .unwrap();
+    let rebuilt = json(&srv, &key, &path_hist).await;
+    assert_eq!(rebuilt["points"].as_array().unwrap().len(), DAYS as usize);
+    assert_eq!(
+        rebuilt["points"][gap_day as usize]["quantity"].as_f64(),
+        Some(50.0)
+    );
+    assert_eq!(rebuilt["filled_periods"], gaps as u64 - 1);
+
     // A weekly run of one series (glob filter) replaces that series' daily forecast.
     let weekly = train(
         &srv.app,

@@ -817,6 +817,31 @@ async fn s3_round_trip() {
     assert_eq!(list_keys(&raw, &prefix).await, sorted(expected));
     assert_eq!(rows(&lake.read("sales", None, None).await.unwrap()), 130);
 
+    // A forecast run's actuals file is read back one series at a time by ranged requests.
+    use recast::forecast::actuals;
+    use recast::forecast::series::{Frequency, Series, SeriesKey};
+    let series: Vec<Series> = (0..200)
+        .map(|i| Series {
+            key: SeriesKey {
+                item_id: Some(format!("I{i:03}")),
+                store_id: None,
+            },
+            frequency: Frequency::Day,
+            start: day(1),
+            values: (0..700).map(|t| f64::from(i * 10_000 + t)).collect(),
+            filled: 2,
+        })
+        .collect();
+    let refs: Vec<&Series> = series.iter().collect();
+    actuals::write(lake.store(), "s3run", &refs).await.unwrap();
+    let one = actuals::read(lake.store(), "s3run", "item=I150")
+        .await
+        .unwrap()
+        .expect("file written");
+    assert_eq!(one.points.len(), 700);
+    assert_eq!(one.points[0], (day(1), 1_500_000.0));
+    assert_eq!(one.filled, 2);
+
     for key in list_keys(&raw, &prefix).await {
         raw.delete(&object_store::path::Path::from(key))
             .await

@@ -1,0 +1,244 @@
+//! The actuals each training run fitted, kept next to its forecast export as
+//! `exports/forecasts/run=<id>/actuals.parquet` (series id, period start, quantity, and the
+//! series' count of zero-filled periods).
+//!
+//! Why a snapshot instead of rebuilding the series from `sales` per request: rebuilding
+//! meant scanning the whole sales dataset for every history or chart request, which grows
+//! with the lake, not with the series. The file is sorted by series id and cut into small
+//! row groups, so one series costs the footer and the one or two row groups whose min/max
+//! statistics cover its id (ranged reads, also on S3). It also shows the planner exactly
+//! the numbers the run fitted and backtested, and gives BI tools the actuals beside the
+//! forecasts.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, UInt32Type};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::series::{DemandError, Series};
+use crate::lake::LakeError;
+
+/// Rows per row group: about a hundred two-year daily series, a few hundred KiB to decode.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Lake path of a run's actuals.
+pub fn path(run_id: &str) -> String {
+    format!("exports/forecasts/run={run_id}/actuals.parquet")
+}
+
+/// One series' actuals as the run saw them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actuals {
+    /// Period starts with the quantity sold, oldest first, zeros where nothing was sold.
+    pub points: Vec<(NaiveDate, f64)>,
+    /// Periods with no sales row at all (filled with zero).
+    pub filled: usize,
+}
+
+fn lake_err(e: impl Into<LakeError>) -> DemandError {
+    DemandError::Lake(e.into())
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("series_id", DataType::Utf8, false),
+        Field::new("date", DataType::Date32, false),
+        Field::new("quantity", DataType::Float64, false),
+        Field::new("filled_periods", DataType::UInt32, false),
+    ]))
+}
+
+/// Encodes the series (any order) as the sorted, row-grouped Parquet file.
+pub fn encode(series: &[&Series]) -> Result<Vec<u8>, DemandError> {
+    let mut order: Vec<(String, &Series)> = series.iter().map(|s| (s.id(), *s)).collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    let rows: usize = series.iter().map(|s| s.values.len()).sum();
+    let mut ids = Vec::with_capacity(rows);
+    let mut dates = Vec::with_capacity(rows);
+    let mut quantities = Vec::with_capacity(rows);
+    let mut filled = Vec::with_capacity(rows);
+    for (id, s) in &order {
+        for (date, q) in s.dates().into_iter().zip(&s.values) {
+            ids.push(id.as_str());
+            dates.push((date - epoch()).num_days() as i32);
+            quantities.push(*q);
+            filled.push(s.filled as u32);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(ids)),
+        Arc::new(Date32Array::from(dates)),
+        Arc::new(Float64Array::from(quantities)),
+        Arc::new(UInt32Array::from(filled)),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns).map_err(lake_err)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, schema(), Some(props)).map_err(lake_err)?;
+    writer.write(&batch).map_err(lake_err)?;
+    writer.close().map_err(lake_err)?;
+    Ok(buf)
+}
+
+/// Writes the run's actuals; returns the lake path.
+pub async fn write(
+    store: &Arc<dyn ObjectStore>,
+    run_id: &str,
+    series: &[&Series],
+) -> Result<String, DemandError> {
+    let buf = encode(series)?;
+    let path = path(run_id);
+    store
+        .put(&Path::from(path.as_str()), buf.into())
+        .await
+        .map_err(lake_err)?;
+    Ok(path)
+}
+
+/// One series' actuals from a run's file; `None` when the run has no actuals file (runs
+/// trained before the file existed) so the caller can rebuild from `sales`. A series the
+/// file lacks reads as empty.
+pub async fn read(
+    store: &Arc<dyn ObjectStore>,
+    run_id: &str,
+    series_id: &str,
+) -> Result<Option<Actuals>, DemandError> {
+    let location = Path::from(path(run_id).as_str());
+    let meta = match store.head(&location).await {
+        Ok(meta) => meta,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(lake_err(e)),
+    };
+    let reader = ParquetObjectReader::new(Arc::clone(store), location).with_file_size(meta.size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(lake_err)?;
+    let wanted = series_id.as_bytes();
+    let groups: Vec<usize> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .filter(|(_, rg)| {
+            rg.column(0).statistics().is_none_or(|s| {
+                s.min_bytes_opt().is_none_or(|min| min <= wanted)
+                    && s.max_bytes_opt().is_none_or(|max| wanted <= max)
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut actuals = Actuals {
+        points: Vec::new(),
+        filled: 0,
+    };
+    if groups.is_empty() {
+        return Ok(Some(actuals));
+    }
+    let mut stream = builder
+        .with_row_groups(groups)
+        .build()
+        .map_err(lake_err)?;
+    while let Some(batch) = stream.try_next().await.map_err(lake_err)? {
+        let corrupt = || DemandError::Corrupt(format!("actuals file of run `{run_id}`"));
+        if batch.num_columns() != 4 {
+            return Err(corrupt());
+        }
+        let ids = batch.column(0).as_string_opt::<i32>().ok_or_else(corrupt)?;
+        let dates = batch
+            .column(1)
+            .as_primitive_opt::<Date32Type>()
+            .ok_or_else(corrupt)?;
+        let quantities = batch
+            .column(2)
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(corrupt)?;
+        let filled = batch
+            .column(3)
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(corrupt)?;
+        for row in 0..batch.num_rows() {
+            if ids.value(row) != series_id {
+                continue;
+            }
+            let date = epoch() + chrono::Days::new(dates.value(row) as u64);
+            actuals.points.push((date, quantities.value(row)));
+            actuals.filled = filled.value(row) as usize;
+        }
+    }
+    Ok(Some(actuals))
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+    use crate::forecast::series::{Frequency, SeriesKey};
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn series(item: &str, store: &str, start: &str, values: Vec<f64>, filled: usize) -> Series {
+        Series {
+            key: SeriesKey {
+                item_id: Some(item.into()),
+                store_id: Some(store.into()),
+            },
+            frequency: Frequency::Day,
+            start: d(start),
+            values,
+            filled,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_series_is_read_back_from_the_row_groups_that_hold_it() {
+        // 300 series of 500 days: 150k rows, three row groups; ids written out of order.
+        let all: Vec<Series> = (0..300)
+            .rev()
+            .map(|i| {
+                let values = (0..500).map(|t| (i * 1000 + t) as f64).collect();
+                series(&format!("I{i:03}"), "S1", "2025-01-01", values, i % 7)
+            })
+            .collect();
+        let refs: Vec<&Series> = all.iter().collect();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let written = write(&store, "r1", &refs).await.unwrap();
+        assert_eq!(written, "exports/forecasts/run=r1/actuals.parquet");
+
+        for i in [0usize, 130, 131, 299] {
+            let id = format!("item=I{i:03}/store=S1");
+            let got = read(&store, "r1", &id).await.unwrap().unwrap();
+            assert_eq!(got.filled, i % 7, "{id}");
+            assert_eq!(got.points.len(), 500, "{id}");
+            assert_eq!(got.points[0], (d("2025-01-01"), (i * 1000) as f64));
+            assert_eq!(got.points[499], (d("2026-05-15"), (i * 1000 + 499) as f64));
+        }
+        // The file really is cut into row groups that statistics can skip.
+        let reader = ParquetObjectReader::new(Arc::clone(&store), Path::from(written.as_str()));
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap();
+        assert_eq!(builder.metadata().num_row_groups(), 3);
+
+        let missing = read(&store, "r1", "item=I999/store=S1").await.unwrap();
+        assert_eq!(missing.unwrap().points, vec![]);
+        assert_eq!(read(&store, "r2", "item=I000/store=S1").await.unwrap(), None);
+    }
+}
