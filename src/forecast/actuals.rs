@@ -151,10 +151,7 @@ pub async fn read(
     if groups.is_empty() {
         return Ok(Some(actuals));
     }
-    let mut stream = builder
-        .with_row_groups(groups)
-        .build()
-        .map_err(lake_err)?;
+    let mut stream = builder.with_row_groups(groups).build().map_err(lake_err)?;
     while let Some(batch) = stream.try_next().await.map_err(lake_err)? {
         let corrupt = || DemandError::Corrupt(format!("actuals file of run `{run_id}`"));
         if batch.num_columns() != 4 {
@@ -239,6 +236,9 @@ mod tests {
 
         let missing = read(&store, "r1", "item=I999/store=S1").await.unwrap();
         assert_eq!(missing.unwrap().points, vec![]);
-        assert_eq!(read(&store, "r2", "item=I000/store=S1").await.unwrap(), None);
+        assert_eq!(
+            read(&store, "r2", "item=I000/store=S1").await.unwrap(),
+            None
+        );
     }
 }

@@ -344,11 +344,23 @@ fn auto_arima_keeps_css_estimates_where_maximum_likelihood_hits_the_boundary() {
             ml_alone.coefficients()
         );
         let fit = auto_arima(&y, m).unwrap();
-        assert_eq!(fit.name(), theirs["model"].as_str().unwrap().trim(), "{name}");
-        assert_eq!(fit.estimation(), Estimation::ConditionalSumOfSquares, "{name}");
+        assert_eq!(
+            fit.name(),
+            theirs["model"].as_str().unwrap().trim(),
+            "{name}"
+        );
+        assert_eq!(
+            fit.estimation(),
+            Estimation::ConditionalSumOfSquares,
+            "{name}"
+        );
         assert!(fit.coefficients().roots_outside(m, 1.01), "{name}");
         assert_eq!(fit.params()["estimation"], "conditional_sum_of_squares");
-        assert!(fit.notes().iter().any(|n| n.contains("conditional-sum-of-squares")));
+        assert!(
+            fit.notes()
+                .iter()
+                .any(|n| n.contains("conditional-sum-of-squares"))
+        );
         let ours = fit.forecast(h, &[]).mean;
         let dev = max_rel(&ours, &floats(&theirs["forecast"]));
         assert!(dev < 2e-3, "{name}: forecast differs by {dev}");
