@@ -37,7 +37,7 @@ pub fn path(run_id: &str) -> String {
 }
 
 /// One series' actuals as the run saw them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Actuals {
     /// Period starts with the quantity sold, oldest first, zeros where nothing was sold.
     pub points: Vec<(NaiveDate, f64)>,
@@ -47,10 +47,6 @@ pub struct Actuals {
 
 fn lake_err(e: impl Into<LakeError>) -> DemandError {
     DemandError::Lake(e.into())
-}
-
-fn epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
 }
 
 fn schema() -> Arc<Schema> {
@@ -74,7 +70,7 @@ pub fn encode(series: &[&Series]) -> Result<Vec<u8>, DemandError> {
     for (id, s) in &order {
         for (date, q) in s.dates().into_iter().zip(&s.values) {
             ids.push(id.as_str());
-            dates.push((date - epoch()).num_days() as i32);
+            dates.push(Date32Type::from_naive_date(date));
             quantities.push(*q);
             filled.push(s.filled as u32);
         }
@@ -144,10 +140,7 @@ pub async fn read(
         })
         .map(|(i, _)| i)
         .collect();
-    let mut actuals = Actuals {
-        points: Vec::new(),
-        filled: 0,
-    };
+    let mut actuals = Actuals::default();
     if groups.is_empty() {
         return Ok(Some(actuals));
     }
@@ -174,7 +167,7 @@ pub async fn read(
             if ids.value(row) != series_id {
                 continue;
             }
-            let date = epoch() + chrono::Days::new(dates.value(row) as u64);
+            let date = dates.value_as_date(row).ok_or_else(corrupt)?;
             actuals.points.push((date, quantities.value(row)));
             actuals.filled = filled.value(row) as usize;
         }

@@ -250,38 +250,31 @@ pub async fn history(app: &App, series_id: &str) -> Result<HistoryView, DemandEr
         .parse()
         .map_err(|_| DemandError::Corrupt(format!("frequency of `{series_id}`")))?;
     let end = parse_date(&row)?;
-    let (points, filled) =
-        match actuals::read(app.lake.store(), &row.run_id, &row.series_id).await? {
-            Some(snapshot) => (
-                snapshot
-                    .points
-                    .into_iter()
-                    .map(|(date, quantity)| Actual { date, quantity })
-                    .collect(),
-                snapshot.filled,
-            ),
-            // A run from before actuals were kept: rebuild the series from `sales`.
-            None => {
-                // The last trained period's final day: later partitions cannot contribute.
-                let last_day = frequency.next(end) - chrono::Days::new(1);
-                let index = load_sales(app, None, Some(last_day), Some(&key)).await?;
-                match index.one(&key, frequency, Some(end)) {
-                    Some(s) => (
-                        s.dates()
-                            .into_iter()
-                            .zip(s.values)
-                            .map(|(date, quantity)| Actual { date, quantity })
-                            .collect(),
-                        s.filled,
-                    ),
-                    None => (Vec::new(), 0),
-                }
-            }
-        };
+    let snapshot = match actuals::read(app.lake.store(), &row.run_id, &row.series_id).await? {
+        Some(snapshot) => snapshot,
+        // A run from before actuals were kept: rebuild the series from `sales`.
+        None => {
+            // The last trained period's final day: later partitions cannot contribute.
+            let last_day = frequency.next(end) - chrono::Days::new(1);
+            let index = load_sales(app, None, Some(last_day), Some(&key)).await?;
+            index
+                .one(&key, frequency, Some(end))
+                .map(|s| actuals::Actuals {
+                    points: s.dates().into_iter().zip(s.values).collect(),
+                    filled: s.filled,
+                })
+                .unwrap_or_default()
+        }
+    };
+    let points = snapshot
+        .points
+        .into_iter()
+        .map(|(date, quantity)| Actual { date, quantity })
+        .collect();
     Ok(HistoryView {
         series_id: row.series_id,
         frequency: row.frequency,
-        filled_periods: filled,
+        filled_periods: snapshot.filled,
         points,
     })
 }

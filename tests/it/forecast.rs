@@ -334,16 +334,13 @@ fn auto_arima_keeps_css_estimates_where_maximum_likelihood_hits_the_boundary() {
     // order and forecast agree with its AutoARIMA.
     for name in ["mdeaths", "UKDriverDeaths"] {
         let (y, m, h, theirs) = accuracy_case(name);
-        let ml_alone = {
-            let spec = auto_arima(&y, m).unwrap().spec().to_owned();
-            Sarima::fit(&y, &spec).unwrap()
-        };
+        let fit = auto_arima(&y, m).unwrap();
+        let ml_alone = Sarima::fit(&y, fit.spec()).unwrap();
         assert!(
             !ml_alone.coefficients().roots_outside(m, 1.01),
             "{name}: maximum likelihood should reach the boundary: {:?}",
             ml_alone.coefficients()
         );
-        let fit = auto_arima(&y, m).unwrap();
         assert_eq!(
             fit.name(),
             theirs["model"].as_str().unwrap().trim(),
