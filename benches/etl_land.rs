@@ -11,7 +11,6 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use recast::app::App;
 use recast::config::{Settings, Sources};
 
 fn peak_rss_mib() -> f64 {
@@ -138,8 +137,8 @@ fn main() {
         .unwrap();
     let rss_before = peak_rss_mib();
     let (ours, report) = runtime.block_on(async {
-        let app = App::open(settings).await.expect("app");
-        let spec = recast::etl::runner::find_pipeline(&app, "bench").expect("pipeline");
+        let app = recast::service::open(settings).await.expect("app");
+        let spec = recast::etl::pipelines::find_pipeline(&app, "bench").expect("pipeline");
         let t = Instant::now();
         let report = recast::etl::runner::run_pipeline(&app, &spec, &|_, _| {})
             .await

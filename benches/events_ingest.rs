@@ -90,8 +90,8 @@ async fn run(label: &str, database_url: &str, knobs: &Knobs) {
         ..Default::default()
     })
     .expect("settings");
-    let app = recast::app::App::open(settings).await.expect("app");
-    let registry = Arc::new(recast::jobs::JobRegistry::builtin());
+    let app = recast::service::open(settings).await.expect("app");
+    let registry = Arc::new(recast::service::job_kinds());
     let state = recast::api::ApiState::new(app.clone(), registry);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

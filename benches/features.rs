@@ -74,7 +74,7 @@ async fn main() {
         ..Default::default()
     })
     .expect("settings");
-    let app = recast::app::App::open(settings).await.expect("app");
+    let app = recast::service::open(settings).await.expect("app");
     let catalog = recast::features::registry::sync_dir(&app.db, &pipelines)
         .await
         .expect("catalog");
@@ -127,7 +127,7 @@ async fn main() {
         !user_ids.is_empty() && !item_ids.is_empty(),
         "the demo produced online values"
     );
-    let registry = Arc::new(recast::jobs::JobRegistry::builtin());
+    let registry = Arc::new(recast::service::job_kinds());
     let state = recast::api::ApiState::new(app.clone(), registry);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

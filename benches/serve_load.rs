@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 #[path = "common/synthetic_als.rs"]
 mod synthetic_als;
 
-use recast::app::App;
 use recast::config::{Settings, Sources};
 use recast::recommend::train::REGISTRY_KIND;
-use recast::registry::{NewVersion, Registry};
+use recast::registry::NewVersion;
 
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -107,8 +106,8 @@ fn main() {
             overrides: Vec::new(),
         })
         .unwrap();
-        let app = App::open(settings).await.unwrap();
-        let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+        let app = recast::service::open(settings).await.unwrap();
+        let registry = app.models.clone();
         let version = registry
             .register(NewVersion {
                 kind: REGISTRY_KIND.into(),

@@ -1,28 +1,44 @@
-//! The shared services one process holds: settings, metadata DB, lake. Built once at start
-//! and cloned (cheaply) into the API, the worker and the scheduler.
+//! The shared services one process holds: settings, metadata DB, lake and the model registry.
+//! Built once at start (`service::open` registers what start-up wires in) and cloned
+//! (cheaply) into the API, the worker and the scheduler.
 
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::db::Db;
-use crate::lake::Lake;
+use crate::db::{Db, DbError};
+use crate::lake::{Lake, LakeError};
+use crate::registry::{PromoteHooks, Registry};
 
 #[derive(Clone)]
 pub struct App {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub lake: Arc<Lake>,
+    /// The model registry (all kinds), with the promotion hooks start-up registered.
+    pub models: Registry,
+}
+
+/// Why the shared services could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
 }
 
 impl App {
-    /// Connects to the DB (running migrations) and opens the lake.
-    pub async fn open(settings: Settings) -> crate::Result<App> {
+    /// Connects to the DB (running migrations), opens the lake and the model registry with
+    /// `hooks`. Processes open through `service::open`, which supplies the hooks.
+    pub async fn open(settings: Settings, hooks: PromoteHooks) -> Result<App, OpenError> {
         let db = Db::open(&settings.database_url).await?;
         let lake = Lake::open(&settings, db.clone()).await?;
+        let models = Registry::new(db.clone(), lake.store().clone(), Arc::new(hooks));
         Ok(App {
             settings: Arc::new(settings),
             db,
             lake: Arc::new(lake),
+            models,
         })
     }
 }

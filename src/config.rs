@@ -435,7 +435,7 @@ impl Settings {
                     format!("duplicate schedule name `{}`", schedule.name),
                 ));
             }
-            crate::jobs::schedule::parse_cron(&schedule.cron)
+            crate::cron_expr::parse(&schedule.cron)
                 .map_err(|reason| ConfigError::invalid(&format!("{key}.cron"), reason))?;
             if !schedule.payload.is_object() {
                 return Err(ConfigError::invalid(

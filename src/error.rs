@@ -111,6 +111,15 @@ impl Error {
     }
 }
 
+impl From<crate::app::OpenError> for Error {
+    fn from(e: crate::app::OpenError) -> Self {
+        match e {
+            crate::app::OpenError::Db(db) => Error::from(db),
+            crate::app::OpenError::Lake(lake) => Error::from(lake),
+        }
+    }
+}
+
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
         Error::Db(e)

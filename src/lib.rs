@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cron_expr;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -17,9 +18,9 @@ pub mod features;
 pub mod forecast;
 pub mod jobs;
 pub mod lake;
-pub mod numeric;
 pub mod recommend;
 pub mod registry;
+pub mod service;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -50,7 +50,7 @@ impl ApiState {
     /// Must run inside a Tokio runtime: it starts the recommender's registry poller, which
     /// loads the promoted version (if any) at once and stops when the state is dropped.
     pub fn new(app: App, registry: Arc<JobRegistry>) -> web::Data<ApiState> {
-        let models = crate::registry::Registry::new(app.db.clone(), app.lake.store().clone());
+        let models = app.models.clone();
         let features = Arc::new(crate::features::online::OnlineStore::new(
             app.db.clone(),
             std::path::PathBuf::from(&app.settings.pipelines_dir),

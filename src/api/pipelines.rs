@@ -10,8 +10,9 @@ use super::auth::{Admin, Authed, Reader};
 use super::extract::ApiQuery;
 use super::jobs::JobView;
 use crate::error::{Error, Result};
-use crate::etl::runner::{self, RunReport};
+use crate::etl::report::RunReport;
 use crate::etl::spec::{PipelineSpec, SourceSpec};
+use crate::etl::{pipelines, runner};
 use crate::jobs::NewJob;
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -89,7 +90,7 @@ pub async fn list_pipelines(
     _auth: Authed<Reader>,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse> {
-    let specs = runner::load_pipelines(&state.app)?;
+    let specs = pipelines::load_pipelines(&state.app)?;
     let mut pipelines = Vec::with_capacity(specs.len());
     for spec in specs {
         let last = runner::list_runs(&state.app, Some(&spec.name), 1)
@@ -114,7 +115,7 @@ pub async fn run_pipeline(
     state: web::Data<ApiState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let spec = runner::find_pipeline(&state.app, &name)?;
+    let spec = pipelines::find_pipeline(&state.app, &name)?;
     let (job, _) = state
         .queue
         .enqueue(NewJob::new(
@@ -144,7 +145,7 @@ pub async fn list_runs(
     if !(1..=500).contains(&limit) {
         return Err(Error::invalid("limit", "must be between 1 and 500"));
     }
-    let spec = runner::find_pipeline(&state.app, &name)?;
+    let spec = pipelines::find_pipeline(&state.app, &name)?;
     let runs = runner::list_runs(&state.app, Some(&spec.name), limit).await?;
     Ok(HttpResponse::Ok().json(RunList { runs }))
 }

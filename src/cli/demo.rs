@@ -25,14 +25,14 @@ use crate::auth::{KeyStore, Role};
 use crate::config::Settings;
 use crate::demo::{self, DemoConfig, DemoSummary, LandingDirs};
 use crate::error::{Error, Result};
-use crate::etl::runner::{self, RunReport};
+use crate::etl::report::RunReport;
+use crate::etl::runner;
 use crate::etl::spec::{FileFormat, PipelineSpec, SourceSpec};
 use crate::etl::{Dataset, spec};
 use crate::forecast::series::{Frequency, Level};
 use crate::forecast::train::{SelectBy, TrainParams as ForecastParams};
 use crate::recommend::artifact::ModelKind;
 use crate::recommend::train::{REGISTRY_KIND, TrainParams as RecommenderParams, TrainReport};
-use crate::registry::Registry;
 use crate::{forecast, recommend};
 
 /// Options of `recast demo`.
@@ -264,7 +264,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     };
     spinner.finish_and_clear();
 
-    let app = App::open(settings.clone()).await?;
+    let app = crate::service::open(settings.clone()).await?;
     let outcome = land_and_report(&app, &specs, &summary).await;
     app.db.close().await;
     outcome?;
@@ -386,7 +386,7 @@ const DEMO_RECOMMENDERS: [ModelKind; 4] = [
 /// API answers as soon as it starts. Skipped when nothing new landed and a recommender is
 /// already promoted (a second run in the same directory).
 async fn train_models(app: &App, landed: bool) -> Result<()> {
-    let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+    let registry = app.models.clone();
     if !landed && registry.promoted(REGISTRY_KIND).await?.is_some() {
         println!("models: nothing new landed; keeping the promoted versions");
         println!();

@@ -7,13 +7,11 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::app::App;
 use crate::config::Settings;
 use crate::db::ms_to_rfc3339;
 use crate::error::{Error, Result};
 use crate::experiments::model::{Experiment, ExperimentSpec, ExperimentStore, Status};
 use crate::experiments::results::{self, Readout};
-use crate::registry::Registry;
 
 #[derive(Subcommand, Debug)]
 pub enum ExperimentCommand {
@@ -274,11 +272,8 @@ pub fn render(r: &Readout) -> String {
 }
 
 pub async fn run(settings: Settings, command: ExperimentCommand) -> Result<()> {
-    let app = App::open(settings).await?;
-    let store = ExperimentStore::new(
-        app.db.clone(),
-        Registry::new(app.db.clone(), app.lake.store().clone()),
-    );
+    let app = crate::service::open(settings).await?;
+    let store = ExperimentStore::new(app.db.clone(), app.models.clone());
     let outcome: Result<()> = async {
         match command {
             ExperimentCommand::Create { file, json } => {

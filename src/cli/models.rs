@@ -4,10 +4,8 @@
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::app::App;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::registry::Registry;
 
 #[derive(Subcommand, Debug)]
 pub enum ModelsCommand {
@@ -29,8 +27,8 @@ pub enum ModelsCommand {
 }
 
 pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
-    let app = App::open(settings).await?;
-    let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+    let app = crate::service::open(settings).await?;
+    let registry = app.models.clone();
     let outcome = match command {
         ModelsCommand::List { kind, limit, json } => {
             let versions = registry

@@ -10,8 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::app::App;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::etl::runner::{self, RunReport};
+use crate::etl::report::RunReport;
 use crate::etl::spec::SourceSpec;
+use crate::etl::{pipelines, runner};
 
 #[derive(Subcommand, Debug)]
 pub enum PipelineCommand {
@@ -55,7 +56,7 @@ fn source_label(source: &SourceSpec) -> String {
 }
 
 pub async fn run(settings: Settings, command: PipelineCommand) -> Result<()> {
-    let app = App::open(settings).await?;
+    let app = crate::service::open(settings).await?;
     let result = dispatch(&app, command).await;
     app.db.close().await;
     result
@@ -64,7 +65,7 @@ pub async fn run(settings: Settings, command: PipelineCommand) -> Result<()> {
 async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
     match command {
         PipelineCommand::List { json } => {
-            let specs = runner::load_pipelines(app)?;
+            let specs = pipelines::load_pipelines(app)?;
             let last: HashMap<String, RunReport> = runner::list_runs(app, None, 500)
                 .await?
                 .into_iter()
@@ -104,7 +105,7 @@ async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
             Ok(())
         }
         PipelineCommand::Run { name, json } => {
-            let spec = runner::find_pipeline(app, &name)?;
+            let spec = pipelines::find_pipeline(app, &name)?;
             let bar = ProgressBar::new(1000);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -133,7 +134,7 @@ async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
         }
         PipelineCommand::Runs { name, limit, json } => {
             if let Some(n) = &name {
-                runner::find_pipeline(app, n)?;
+                pipelines::find_pipeline(app, n)?;
             }
             let runs = runner::list_runs(app, name.as_deref(), limit.clamp(1, 1000)).await?;
             if json {

@@ -103,12 +103,12 @@ fn spawn_background(
 
 pub async fn serve(settings: Settings) -> Result<()> {
     let addr = settings.listen_addr();
-    let app = App::open(settings).await?;
-    let registry = Arc::new(JobRegistry::builtin());
+    let app = crate::service::open(settings).await?;
+    let registry = Arc::new(crate::service::job_kinds());
     // Malformed pipeline definitions stop the start here, naming the file and the key.
-    let pipelines = crate::etl::runner::load_pipelines(&app)?;
+    let pipelines = crate::etl::pipelines::load_pipelines(&app)?;
     let mut schedules = app.settings.scheduler.schedules.clone();
-    schedules.extend(crate::etl::runner::pipeline_schedules(&pipelines));
+    schedules.extend(crate::etl::pipelines::pipeline_schedules(&pipelines));
     // Malformed feature views stop the start too; their versions are registered here.
     let views = crate::features::spec::load_dir(std::path::Path::new(&app.settings.pipelines_dir))
         .map_err(crate::features::FeatureError::from)?;
@@ -162,8 +162,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
 }
 
 pub async fn worker(settings: Settings) -> Result<()> {
-    let app = App::open(settings).await?;
-    let registry = Arc::new(JobRegistry::builtin());
+    let app = crate::service::open(settings).await?;
+    let registry = Arc::new(crate::service::job_kinds());
     let shutdown = CancellationToken::new();
     let background = spawn_background(&app, registry, None, &shutdown);
     shutdown_signal().await;

@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::app::App;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::recommend::artifact::ModelKind;
@@ -169,7 +168,7 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
     };
     let params = args.params();
     params.validate()?;
-    let app = App::open(settings).await?;
+    let app = crate::service::open(settings).await?;
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")

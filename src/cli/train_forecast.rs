@@ -6,7 +6,6 @@ use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::app::App;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::forecast::series::{Frequency, Level};
@@ -82,7 +81,7 @@ pub fn summary_table(report: &TrainReport) -> Table {
 
 pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     let params = args.params()?;
-    let app = App::open(settings).await?;
+    let app = crate::service::open(settings).await?;
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")

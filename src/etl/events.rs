@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::EtlError;
 use super::convert::{Converter, Rejection};
 use super::landing::{Landing, LandingOutcome, QuarantinedRow};
-use super::runner::RunReport;
+use super::report::RunReport;
 use super::schema::{Dataset, EVENT_TYPES};
 use super::spec::{PipelineSpec, SourceSpec};
 use crate::app::App;
@@ -392,7 +392,7 @@ pub fn default_spec() -> PipelineSpec {
 /// The events pipeline of a deployment: the first definition in `pipelines_dir` whose source
 /// is the event buffer, else [`default_spec`].
 pub fn events_spec(app: &App) -> Result<PipelineSpec, EtlError> {
-    Ok(super::runner::load_pipelines(app)?
+    Ok(super::pipelines::load_pipelines(app)?
         .into_iter()
         .find(|s| matches!(s.source, SourceSpec::Events { .. }))
         .unwrap_or_else(default_spec))

@@ -4,12 +4,15 @@
 //! Flow of one run: a source yields raw rows (CSV records, JSON objects, SQL rows) → the
 //! [`convert::Converter`] types and validates them into canonical Arrow batches, rejecting bad
 //! rows with a reason → [`landing::Landing`] drops duplicates, splits by `dt` partition and
-//! writes data and quarantine files → one commit per area makes the run visible at once.
+//! writes data and quarantine files → one commit per area makes the run visible at once →
+//! the run's [`report::RunReport`] is stored. [`pipelines`] finds a deployment's definitions.
 
 pub mod compact;
 pub mod convert;
 pub mod events;
 pub mod landing;
+pub mod pipelines;
+pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod source;

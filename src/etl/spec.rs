@@ -209,7 +209,7 @@ impl PipelineSpec {
             ));
         }
         if let Some(cron) = &self.schedule {
-            crate::jobs::schedule::parse_cron(cron).map_err(|r| err(f, "schedule", r))?;
+            crate::cron_expr::parse(cron).map_err(|r| err(f, "schedule", r))?;
         }
         for k in self.dedup_columns() {
             if self.dataset.column(&k).is_none() {

@@ -1,6 +1,6 @@
 //! A/B experiments on recommendation variants: definitions and their validation (`model`),
-//! deterministic assignment (`assignment`), the variant models served (`serving`), the pure
-//! statistics of a readout (`stats`) and the readout assembled from exposures and the lake
+//! deterministic assignment (`assignment`, from the models crate), the variant models served
+//! (`serving`), the pure statistics of a readout (`stats`, from the models crate) and the readout assembled from exposures and the lake
 //! (`results`).
 //!
 //! Why exposures and not assignments: a user assigned to a variant who never asked for a
@@ -8,11 +8,11 @@
 //! after) keeps the comparison to people the change could affect, and both arms are filtered
 //! the same way because assignment does not depend on anything the variant does.
 
-pub mod assignment;
 pub mod model;
 pub mod results;
 pub mod serving;
-pub mod stats;
+
+pub use recast_models::experiments::{assignment, stats};
 
 /// Errors of the experiments domain.
 #[derive(Debug, thiserror::Error)]

@@ -537,9 +537,7 @@ denominator = "events_7d"
         let schedules = schedules(&views);
         assert_eq!(schedules.len(), views.len());
         assert!(schedules.iter().all(|s| s.kind == "materialize_features"));
-        crate::jobs::JobRegistry::builtin()
-            .check_schedules(&schedules)
-            .unwrap();
+        // That the kind is registered is checked where kinds are wired (`service`).
     }
 
     #[test]

@@ -1,202 +1,25 @@
-//! Demand forecasting models: pure functions from a series to a fitted model, and from a
-//! fitted model to point forecasts with prediction intervals.
+//! Demand forecasting in the service: demand series from the lake, training runs over many
+//! series, their export, the registry glue and serving.
 //!
-//! Why this shape: the training job, the backtests and the API all need the same three
-//! operations — fit on a slice, forecast `h` steps at some interval levels, describe the model
-//! (name, information criterion, parameters as JSON for the registry) — so every model family
-//! implements [`FittedModel`] and [`ModelSpec`] names a model in configuration. Model code
-//! does no I/O and knows nothing about products or dates: arrays in, arrays out; `season` is
-//! the number of observations per seasonal cycle (12 monthly, 4 quarterly, 52 weekly, 1 for
-//! none).
-//!
-//! Families: [`baseline`] (naive, seasonal naive, drift, moving average), [`ets`]
-//! (exponential smoothing in state-space form, automatic choice by AICc), [`sarima`] (exact
-//! Gaussian likelihood via the Kalman filter) with [`auto_arima`] (Hyndman–Khandakar order
-//! search), [`sarimax`] (regression with SARIMA errors) with [`regressors`] (price, promotion
-//! and other feature-store values per series day). [`backtest`] evaluates any spec by rolling origin and [`select`] picks one per
-//! series, falling back (and saying so) on short, constant or intermittent series.
+//! The models themselves (naive family, ETS, SARIMA and its automatic search, regression with
+//! SARIMA errors, backtests, per-series selection) are pure and live in the models crate
+//! (`recast_models::forecast`), re-exported here so one path names each of them. This module
+//! adds what touches I/O: [`series`] builds demand series from the `sales` dataset,
+//! [`regressors`] reads known-future regressors from the offline feature store; a run takes
+//! [`params`], [`fit`]s each series, is orchestrated by [`train`] over many series, stores
+//! its rows and [`export`], and describes itself in a [`report`]; [`actuals`] keeps what a run was fitted on,
+//! [`versions`] registers runs as model versions, and [`serving`] answers the API.
 
 pub mod actuals;
-pub mod auto_arima;
-pub mod backtest;
-pub mod baseline;
-pub mod error;
-pub mod ets;
+pub mod export;
+pub mod fit;
+pub mod params;
 pub mod regressors;
-pub mod sarima;
-pub mod sarimax;
-pub mod select;
+pub mod report;
 pub mod series;
 pub mod serving;
-pub mod stl;
 pub mod train;
 pub mod versions;
 
-pub use error::ForecastError;
+pub use recast_models::forecast::*;
 pub use series::DemandError;
-
-use serde::{Deserialize, Serialize};
-
-use crate::numeric::distributions::z_for_level;
-
-/// Interval levels (percent) used when a caller does not ask for others.
-pub const DEFAULT_LEVELS: [f64; 2] = [80.0, 95.0];
-
-/// A central prediction interval at `level` percent, one bound per horizon step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
-    pub level: f64,
-    pub lower: Vec<f64>,
-    pub upper: Vec<f64>,
-}
-
-/// Point forecasts for steps `1..=h` and the requested intervals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Forecast {
-    pub mean: Vec<f64>,
-    pub intervals: Vec<Interval>,
-}
-
-impl Forecast {
-    /// The interval at `level` percent, if it was requested.
-    pub fn interval(&self, level: f64) -> Option<&Interval> {
-        self.intervals
-            .iter()
-            .find(|i| (i.level - level).abs() < 1e-9)
-    }
-
-    /// Gaussian intervals `mean ± z·sd` (the analytic case).
-    pub(crate) fn gaussian(mean: Vec<f64>, sd: &[f64], levels: &[f64]) -> Forecast {
-        let intervals = valid_levels(levels)
-            .map(|level| {
-                let z = z_for_level(level);
-                Interval {
-                    level,
-                    lower: mean.iter().zip(sd).map(|(m, s)| m - z * s).collect(),
-                    upper: mean.iter().zip(sd).map(|(m, s)| m + z * s).collect(),
-                }
-            })
-            .collect();
-        Forecast { mean, intervals }
-    }
-}
-
-/// Levels outside (0, 100) have no interval; they are skipped (see [`check_levels`] for
-/// callers that want an error instead).
-pub(crate) fn valid_levels(levels: &[f64]) -> impl Iterator<Item = f64> + '_ {
-    levels.iter().copied().filter(|l| *l > 0.0 && *l < 100.0)
-}
-
-/// Rejects interval levels outside (0, 100).
-pub fn check_levels(levels: &[f64]) -> Result<(), ForecastError> {
-    match levels.iter().find(|l| !(**l > 0.0 && **l < 100.0)) {
-        Some(l) => Err(ForecastError::InvalidInput(format!(
-            "interval level {l} is not a percentage in (0, 100)"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// A model fitted to one series.
-pub trait FittedModel: Send + Sync + std::fmt::Debug {
-    /// Short human-readable name, e.g. `ETS(M,Ad,M)` or `ARIMA(0,1,1)(0,1,1)[12]`.
-    fn name(&self) -> String;
-    /// Forecasts `h` steps ahead with central intervals at `levels` percent.
-    fn forecast(&self, h: usize, levels: &[f64]) -> Forecast;
-    /// Corrected Akaike information criterion, where the model has a likelihood.
-    fn aicc(&self) -> Option<f64>;
-    /// Maximised log-likelihood, where the model has one.
-    fn loglik(&self) -> Option<f64>;
-    /// Parameters (and the model's structure) as JSON, for the model registry.
-    fn params(&self) -> serde_json::Value;
-    /// One-step-ahead in-sample predictions, aligned with the input (NaN where undefined).
-    fn fitted(&self) -> Vec<f64>;
-    /// What the fit had to do that a caller should know (fallbacks, dropped seasonality).
-    fn notes(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-/// A model named in configuration; `fit` turns it into a [`FittedModel`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ModelSpec {
-    Naive,
-    SeasonalNaive,
-    Drift,
-    MovingAverage {
-        window: usize,
-    },
-    /// One ETS model with the given components.
-    Ets(ets::EtsSpec),
-    /// The ETS model with the lowest AICc over the standard set.
-    AutoEts,
-    /// One SARIMA model with the given orders.
-    Arima(sarima::ArimaSpec),
-    /// Hyndman–Khandakar automatic SARIMA.
-    AutoArima,
-    /// Regression on exogenous regressors (feature references) with SARIMA errors of
-    /// automatically chosen orders ([`sarimax::Sarimax::auto_order`]); fitted by
-    /// [`regressors`], which has the regressor values — [`ModelSpec::fit`] alone refuses it.
-    AutoArimaRegression {
-        regressors: Vec<String>,
-    },
-}
-
-impl ModelSpec {
-    /// Fits this model to `y` with `season` observations per cycle.
-    pub fn fit(&self, y: &[f64], season: usize) -> Result<Box<dyn FittedModel>, ForecastError> {
-        if season == 0 {
-            return Err(ForecastError::InvalidInput(
-                "season must be at least 1".into(),
-            ));
-        }
-        error::check_finite(y)?;
-        Ok(match self {
-            ModelSpec::Naive => Box::new(baseline::Baseline::naive(y)?),
-            ModelSpec::SeasonalNaive => Box::new(baseline::Baseline::seasonal_naive(y, season)?),
-            ModelSpec::Drift => Box::new(baseline::Baseline::drift(y)?),
-            ModelSpec::MovingAverage { window } => {
-                Box::new(baseline::Baseline::moving_average(y, *window)?)
-            }
-            ModelSpec::Ets(spec) => Box::new(ets::Ets::fit(y, season, *spec)?),
-            ModelSpec::AutoEts => Box::new(ets::auto_ets(y, season)?),
-            ModelSpec::Arima(spec) => Box::new(sarima::Sarima::fit(y, spec)?),
-            ModelSpec::AutoArima => Box::new(auto_arima::auto_arima(y, season)?),
-            ModelSpec::AutoArimaRegression { .. } => {
-                return Err(ForecastError::InvalidInput(
-                    "a regression model needs its regressor values (forecast::regressors)".into(),
-                ));
-            }
-        })
-    }
-
-    /// Short label for reports.
-    pub fn label(&self) -> String {
-        match self {
-            ModelSpec::Naive => "naive".into(),
-            ModelSpec::SeasonalNaive => "seasonal_naive".into(),
-            ModelSpec::Drift => "drift".into(),
-            ModelSpec::MovingAverage { window } => format!("moving_average({window})"),
-            ModelSpec::Ets(s) => s.name(),
-            ModelSpec::AutoEts => "auto_ets".into(),
-            ModelSpec::Arima(s) => s.name(),
-            ModelSpec::AutoArima => "auto_arima".into(),
-            ModelSpec::AutoArimaRegression { regressors } => {
-                format!("auto_arima_regression({})", regressors.join(","))
-            }
-        }
-    }
-}
-
-/// AICc from a log-likelihood, the number of estimated parameters (including the innovation
-/// variance) and the number of observations the likelihood covers. Infinite when the
-/// correction is undefined (too many parameters for the data).
-pub(crate) fn aicc(loglik: f64, k: usize, n: usize) -> f64 {
-    let k = k as f64;
-    let n = n as f64;
-    if n - k - 1.0 <= 0.0 {
-        return f64::INFINITY;
-    }
-    -2.0 * loglik + 2.0 * k + 2.0 * k * (k + 1.0) / (n - k - 1.0)
-}

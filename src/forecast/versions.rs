@@ -11,13 +11,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::params::TrainParams;
+use super::report::{Accuracy, TrainReport};
 use super::series::DemandError;
-use super::train::{TrainParams, TrainReport};
 use crate::app::App;
 use crate::db::Db;
 use crate::db::forecasts::{self as repo, ForecastRow};
 use crate::lake::layout::Area;
-use crate::registry::{ModelVersion, NewVersion, Registry, RegistryError};
+use crate::registry::{ModelVersion, NewVersion, PromoteHook, RegistryError};
 
 /// Registry kind of forecast runs.
 pub const REGISTRY_KIND: &str = "forecaster";
@@ -42,7 +43,7 @@ fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 /// Aggregate metrics of a run: counts, and mean backtest accuracy over the series that have a
 /// backtest.
 fn metrics(report: &TrainReport, rows: &[ForecastRow]) -> serde_json::Value {
-    let accuracies: Vec<super::train::Accuracy> = rows
+    let accuracies: Vec<Accuracy> = rows
         .iter()
         .filter_map(|r| serde_json::from_str(&r.accuracy).ok())
         .collect();
@@ -82,7 +83,7 @@ pub async fn register_run(
         rows,
     })
     .map_err(|e| DemandError::Task(e.to_string()))?;
-    let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+    let registry = &app.models;
     let version = registry
         .register(NewVersion {
             kind: REGISTRY_KIND.into(),
@@ -116,4 +117,20 @@ pub async fn restore(db: &Db, version: &str, payload: &[u8]) -> Result<usize, Re
         repo::upsert(db, chunk).await?;
     }
     Ok(artifact.rows.len())
+}
+
+/// The forecaster's promotion hook: promoting (or rolling back to) a forecaster version
+/// writes its rows back into `forecasts` ([`restore`]). Registered at start-up.
+pub struct RestoreForecasts;
+
+#[async_trait::async_trait]
+impl PromoteHook for RestoreForecasts {
+    async fn after_promote(
+        &self,
+        db: &Db,
+        version: &ModelVersion,
+        payload: &[u8],
+    ) -> Result<(), RegistryError> {
+        restore(db, &version.id, payload).await.map(|_| ())
+    }
 }

@@ -1,5 +1,5 @@
 //! Background jobs: a durable queue in the metadata DB, workers that lease from it, a cron
-//! scheduler that feeds it, and the built-in job kinds.
+//! scheduler that feeds it. The built-in kinds are wired in at start-up (`service`).
 //!
 //! Every heavy step (ingest, materialize, train, backtest, lake sweep) runs as a job so that
 //! it survives restarts, can be retried, watched and cancelled, and spreads over however many
@@ -10,12 +10,11 @@
 //! - `model`: the job record and request types.
 //! - `queue`: enqueue, inspect, cancel; lease, heartbeat and state changes for workers.
 //! - `retry`: backoff between attempts.
-//! - `registry` / `context` / `kinds`: handler trait, what a handler sees, built-in kinds.
+//! - `registry` / `context`: the handler trait and table, what a handler sees.
 //! - `worker` / `runner`: the worker loop and the supervision of one running job.
 //! - `schedule`: cron schedules to jobs, exactly once per tick across replicas.
 
 pub mod context;
-pub mod kinds;
 pub mod model;
 pub mod queue;
 pub mod registry;

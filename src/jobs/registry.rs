@@ -1,4 +1,5 @@
-//! Job kinds: the handler trait and the table from kind name to handler.
+//! Job kinds: the handler trait and the table from kind name to handler. The built-in kinds
+//! are wired in at start-up (`service::job_kinds`), so this module knows no domain.
 //!
 //! Kinds are registered in code, not discovered, so the set a process can run is explicit and
 //! the API can refuse an unknown kind or a malformed payload when the job is submitted (422)
@@ -39,13 +40,6 @@ impl JobRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Every built-in kind.
-    pub fn builtin() -> Self {
-        let mut registry = Self::new();
-        super::kinds::register_builtin(&mut registry);
-        registry
     }
 
     /// Adds a handler, replacing any earlier one of the same kind.
@@ -130,10 +124,5 @@ mod tests {
             registry.validate("nope", &serde_json::json!({})),
             Err(JobError::UnknownKind(k)) if k == "nope"
         ));
-    }
-
-    #[test]
-    fn builtin_has_the_lake_sweep() {
-        assert!(JobRegistry::builtin().kinds().contains(&"sweep_lake"));
     }
 }

@@ -9,7 +9,6 @@
 //! backfilled. After a DB outage at most [`MAX_CATCH_UP`] overdue ticks per schedule are
 //! enqueued, the most recent ones.
 
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,11 +26,6 @@ use super::queue::JobQueue;
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Most overdue ticks one schedule enqueues in one check.
 pub const MAX_CATCH_UP: usize = 100;
-
-/// Parses a cron expression (seconds field first), returning a readable reason on failure.
-pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
-    cron::Schedule::from_str(expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
-}
 
 /// The idempotency key of the job for one tick of one schedule.
 pub fn tick_key(schedule: &str, tick: DateTime<Utc>) -> String {
@@ -91,7 +85,7 @@ impl Scheduler {
         let start = Utc::now();
         let entries = schedules
             .into_iter()
-            .filter_map(|spec| match parse_cron(&spec.cron) {
+            .filter_map(|spec| match crate::cron_expr::parse(&spec.cron) {
                 Ok(cron) => Some(Entry {
                     spec,
                     cron,
@@ -190,7 +184,7 @@ mod tests {
 
     #[test]
     fn ticks_are_half_open_after_then_until() {
-        let every_15_min = parse_cron("0 */15 * * * *").unwrap();
+        let every_15_min = crate::cron_expr::parse("0 */15 * * * *").unwrap();
         let (ticks, skipped) = due_ticks(&every_15_min, at(10, 0, 0), at(11, 0, 0), 100);
         assert_eq!(
             ticks,
@@ -206,7 +200,7 @@ mod tests {
 
     #[test]
     fn catch_up_keeps_the_latest_ticks() {
-        let every_second = parse_cron("* * * * * *").unwrap();
+        let every_second = crate::cron_expr::parse("* * * * * *").unwrap();
         let (ticks, skipped) = due_ticks(&every_second, at(10, 0, 0), at(10, 1, 0), 10);
         assert_eq!(ticks.len(), 10);
         assert_eq!(skipped, 50);
@@ -220,11 +214,5 @@ mod tests {
             tick_key("lake-sweep", at(0, 0, 1)),
             format!("schedule:lake-sweep:{}", at(0, 0, 1).timestamp())
         );
-    }
-
-    #[test]
-    fn bad_cron_is_explained() {
-        let err = parse_cron("every tuesday").unwrap_err();
-        assert!(err.contains("every tuesday"), "{err}");
     }
 }

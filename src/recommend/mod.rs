@@ -1,25 +1,20 @@
-//! Recommenders: training data from the lake, pure model code, offline evaluation and the
-//! in-memory serving model.
+//! Recommenders in the service: training data from the lake, training runs, the stored
+//! artifact and the in-memory serving model.
 //!
-//! Why this split: model files (`popularity`, `item_knn`, `als`, `content`, `hybrid`) take
-//! matrices and return scores with no I/O, so they are tested against reference numbers and
-//! benched alone; `data` is the only place that reads the lake, `train` the only place that
-//! ties data, models, evaluation and the registry together, and `serving` the only place that
-//! applies business rules (seen, inactive, category, diversity, reasons) to scores.
+//! Why this split: the model files (`popularity`, `item_knn`, `als`, `content`, `hybrid`,
+//! `eval`, ...) are pure and live in the models crate (`recast_models::recommend`, re-exported
+//! here); `data` is the only place that reads the lake, `train` the only place that ties data,
+//! models, evaluation and the registry together, and `serving` the only place that applies
+//! business rules (seen, inactive, category, diversity, reasons) to scores.
 
-pub mod als;
 pub mod artifact;
-pub mod content;
 pub mod data;
-pub mod eval;
-pub mod hybrid;
-pub mod item_knn;
-pub mod popularity;
-pub mod retrieval;
 pub mod serving;
-pub mod signals;
-pub mod sparse;
 pub mod train;
+
+pub use recast_models::recommend::{
+    InvalidParam, als, content, eval, hybrid, item_knn, popularity, retrieval, signals, sparse,
+};
 
 /// Errors of the recommender domain.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +55,15 @@ impl RecommendError {
         RecommendError::InvalidParam {
             field: field.into(),
             detail: detail.into(),
+        }
+    }
+}
+
+impl From<InvalidParam> for RecommendError {
+    fn from(e: InvalidParam) -> Self {
+        RecommendError::InvalidParam {
+            field: e.field,
+            detail: e.detail,
         }
     }
 }

@@ -19,7 +19,7 @@ use super::signals::{self, FeatureSnapshot, FeatureTimeline, ItemPrior};
 use super::sparse::SparseRows;
 use crate::app::App;
 use crate::lake::Area;
-use crate::registry::{ModelVersion, NewVersion, Registry};
+use crate::registry::{ModelVersion, NewVersion};
 
 /// The registry kind every recommender version is filed under; the family is in `params`.
 pub const REGISTRY_KIND: &str = "recommender";
@@ -601,7 +601,9 @@ pub async fn run(
     if let (Some(h), Some(obj)) = (&trained.hybrid, metrics_json.as_object_mut()) {
         obj.insert("hybrid".into(), serde_json::json!(h));
     }
-    let version = Registry::new(app.db.clone(), app.lake.store().clone())
+    let version = app
+        .models
+        .clone()
         .register(NewVersion {
             kind: REGISTRY_KIND.into(),
             params: params_json,

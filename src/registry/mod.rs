@@ -103,6 +103,7 @@ pub struct NewVersion {
 pub struct Registry {
     db: Db,
     store: Arc<dyn ObjectStore>,
+    hooks: Arc<PromoteHooks>,
 }
 
 fn valid_kind(kind: &str) -> Result<(), RegistryError> {
@@ -122,13 +123,43 @@ fn valid_kind(kind: &str) -> Result<(), RegistryError> {
 }
 
 /// Whether promoting a version of `kind` does more than flip the registry row.
-fn has_promote_hook(kind: &str) -> bool {
-    kind == crate::forecast::versions::REGISTRY_KIND
+/// What promotion means beyond the registry row, for a kind whose serving state is not the
+/// artifact itself. Recommenders need none (serving loads the promoted artifact); forecasters
+/// are served from the `forecasts` table, so their hook writes the version's rows back there.
+/// Hooks are registered at start-up, so the registry knows no domain.
+#[async_trait::async_trait]
+pub trait PromoteHook: Send + Sync {
+    /// Runs after `version` became the promoted one (by promotion or rollback), with its
+    /// verified artifact payload and the registry's metadata DB.
+    async fn after_promote(
+        &self,
+        db: &Db,
+        version: &ModelVersion,
+        payload: &[u8],
+    ) -> Result<(), RegistryError>;
+}
+
+/// The promotion hooks of a process, by model kind.
+#[derive(Clone, Default)]
+pub struct PromoteHooks {
+    by_kind: std::collections::HashMap<String, Arc<dyn PromoteHook>>,
+}
+
+impl PromoteHooks {
+    /// Adds (or replaces) the hook of `kind`.
+    pub fn register(&mut self, kind: &str, hook: Arc<dyn PromoteHook>) {
+        self.by_kind.insert(kind.to_string(), hook);
+    }
+
+    fn get(&self, kind: &str) -> Option<&Arc<dyn PromoteHook>> {
+        self.by_kind.get(kind)
+    }
 }
 
 impl Registry {
-    pub fn new(db: Db, store: Arc<dyn ObjectStore>) -> Registry {
-        Registry { db, store }
+    /// A registry over `db` and the artifact `store`, running `hooks` after promotions.
+    pub fn new(db: Db, store: Arc<dyn ObjectStore>, hooks: Arc<PromoteHooks>) -> Registry {
+        Registry { db, store, hooks }
     }
 
     /// Writes the artifact and metadata, then inserts the row (status `candidate`): a crash in
@@ -212,7 +243,7 @@ impl Registry {
         match models::rollback(&self.db, kind).await? {
             Some((_, restored)) => {
                 let v = self.get(&restored).await?;
-                if has_promote_hook(kind) {
+                if self.hooks.get(kind).is_some() {
                     let payload = self.load(&v).await?;
                     self.after_promote(&v, &payload).await?;
                 }
@@ -222,15 +253,12 @@ impl Registry {
         }
     }
 
-    /// What promotion means beyond the registry row, for kinds whose serving state is not
-    /// the artifact itself. Recommenders need nothing here (serving loads the promoted
-    /// artifact); forecasters are served from the `forecasts` table, so promoting (or rolling
-    /// back to) a forecaster version writes its stored rows back there.
+    /// Runs the kind's promotion hook, if it has one ([`PromoteHook`]).
     async fn after_promote(&self, v: &ModelVersion, payload: &[u8]) -> Result<(), RegistryError> {
-        if v.kind == crate::forecast::versions::REGISTRY_KIND {
-            crate::forecast::versions::restore(&self.db, &v.id, payload).await?;
+        match self.hooks.get(&v.kind) {
+            Some(hook) => hook.after_promote(&self.db, v, payload).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The artifact payload, verified against the envelope and the recorded checksum.

@@ -117,8 +117,8 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(env: TestEnv) -> TestServer {
-        let app = recast::app::App::open(env.settings.clone()).await.unwrap();
-        let registry = std::sync::Arc::new(recast::jobs::JobRegistry::builtin());
+        let app = recast::service::open(env.settings.clone()).await.unwrap();
+        let registry = std::sync::Arc::new(recast::service::job_kinds());
         let state = recast::api::ApiState::new(app.clone(), registry);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use recast::app::App;
-use recast::etl::runner::{RunReport, find_pipeline, run_pipeline};
+use recast::etl::pipelines::find_pipeline;
+use recast::etl::report::RunReport;
+use recast::etl::runner::run_pipeline;
 use recast::lake::{Area, Scan};
 
 use crate::common::{TestEnv, backend, fresh_database_url, in_ci};
@@ -74,7 +76,7 @@ impl World {
         )
         .unwrap();
         env.settings.pipelines_dir = pipelines.display().to_string();
-        let app = App::open(env.settings.clone()).await.unwrap();
+        let app = recast::service::open(env.settings.clone()).await.unwrap();
         World { env, app, landing }
     }
 
@@ -361,7 +363,7 @@ created_at = {{ from = "signup", format = "{format}" }}
         ),
     )
     .unwrap();
-    w.app = App::open(w.env.settings.clone()).await.unwrap();
+    w.app = recast::service::open(w.env.settings.clone()).await.unwrap();
     let r = w.run("crm").await;
     assert_eq!(
         (r.rows_read, r.rows_landed, r.rows_quarantined),
@@ -600,7 +602,7 @@ async fn killed_run_then_rerun_lands_every_row_exactly_once() {
     })
     .unwrap();
     env_settings.pipelines_dir = dir.path().join("pipelines").display().to_string();
-    let app = App::open(env_settings).await.unwrap();
+    let app = recast::service::open(env_settings).await.unwrap();
     let visible: usize = app
         .lake
         .read("interactions", None, None)
@@ -731,7 +733,7 @@ async fn files_from_an_s3_landing_zone() {
     )
     .unwrap();
     env.settings.pipelines_dir = pipelines.display().to_string();
-    let app = App::open(env.settings.clone()).await.unwrap();
+    let app = recast::service::open(env.settings.clone()).await.unwrap();
     let spec = find_pipeline(&app, "clicks").unwrap();
     let r = run_pipeline(&app, &spec, &|_, _| {}).await.unwrap();
     assert_eq!((r.files_read, r.rows_landed), (1, 2), "{r:?}");

@@ -403,7 +403,7 @@ async fn concurrent_flushers_land_every_event_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn flushing_while_ingesting_skips_nothing() {
     let env = TestEnv::new().await;
-    let app = recast::app::App::open(env.settings.clone()).await.unwrap();
+    let app = recast::service::open(env.settings.clone()).await.unwrap();
     let spec = events::default_spec();
     let done = std::sync::atomic::AtomicBool::new(false);
     // Each claim takes everything committed, so claims keep reaching the rows in flight.

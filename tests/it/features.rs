@@ -727,7 +727,7 @@ async fn materialization_runs_as_a_job_requested_over_http() {
     let worker = recast::jobs::Worker::new(
         srv.app.clone(),
         queue.clone(),
-        Arc::new(recast::jobs::JobRegistry::builtin()),
+        Arc::new(recast::service::job_kinds()),
         recast::config::WorkerSettings {
             concurrency: 1,
             lease_seconds: 30,

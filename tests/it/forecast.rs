@@ -410,7 +410,8 @@ mod regressors {
     use chrono::{Days, NaiveDate};
     use rand::{Rng, SeedableRng};
     use recast::auth::Role;
-    use recast::etl::runner::{find_pipeline, run_pipeline};
+    use recast::etl::pipelines::find_pipeline;
+    use recast::etl::runner::run_pipeline;
     use recast::features::materialize::{MaterializeRequest, materialize};
     use recast::forecast::DemandError;
     use recast::forecast::series::{Frequency, Level};
@@ -659,8 +660,7 @@ on_promo = {{ default = "false" }}
         let second_points = served(&srv, &reader, PLAIN).await;
         assert_eq!(second_points.as_array().unwrap().len(), 10);
 
-        let registry =
-            recast::registry::Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+        let registry = srv.app.models.clone();
         let versions = registry.list(Some("forecaster"), 10).await.unwrap();
         assert_eq!(versions.len(), 2, "{versions:#?}");
         let newest = &versions[0];

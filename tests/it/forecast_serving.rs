@@ -11,10 +11,11 @@ use arrow_array::types::Float64Type;
 use chrono::{Days, NaiveDate};
 use recast::auth::Role;
 use recast::config::WorkerSettings;
-use recast::etl::runner::{find_pipeline, run_pipeline};
+use recast::etl::pipelines::find_pipeline;
+use recast::etl::runner::run_pipeline;
 use recast::forecast::series::{Frequency, Level};
 use recast::forecast::train::{SelectBy, TrainParams, TrainReport, train};
-use recast::jobs::{JobQueue, JobRegistry, JobState, NewJob, Worker};
+use recast::jobs::{JobQueue, JobState, NewJob, Worker};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -98,7 +99,7 @@ async fn world() -> (TestServer, String, TrainReport) {
     assert_eq!(landed.rows_landed, expected_rows(), "{landed:?}");
 
     // Item x store through the job handler, as the worker runs it.
-    let registry = JobRegistry::builtin();
+    let registry = recast::service::job_kinds();
     let handler = registry.get("train_forecaster").expect("kind registered");
     let payload =
         serde_json::json!({"frequency": "day", "horizon": HORIZON, "level": "item_store"});

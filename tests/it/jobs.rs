@@ -37,7 +37,7 @@ fn worker_settings(concurrency: usize, grace_seconds: u64) -> WorkerSettings {
 }
 
 async fn open_app(env: &TestEnv) -> App {
-    App::open(env.settings.clone()).await.unwrap()
+    recast::service::open(env.settings.clone()).await.unwrap()
 }
 
 struct RunningWorker {
@@ -745,7 +745,7 @@ async fn sweep_lake_runs_through_the_worker() {
     let env = TestEnv::new().await;
     let app = open_app(&env).await;
     let queue = JobQueue::new(app.db.clone());
-    let registry = JobRegistry::builtin();
+    let registry = recast::service::job_kinds();
 
     let err = registry
         .validate("sweep_lake", &json!({"grace_seconds": "soon"}))

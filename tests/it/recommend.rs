@@ -21,7 +21,6 @@ use recast::recommend::artifact::ModelKind;
 use recast::recommend::data::{Interaction, matrix_from_triplets};
 use recast::recommend::item_knn::{ItemKnn, Weighting};
 use recast::recommend::train::{TrainParams, train_on};
-use recast::registry::Registry;
 use serde_json::Value;
 
 use crate::common::{TestEnv, TestServer, expect_problem};
@@ -361,7 +360,7 @@ async fn als_serving_equals_a_full_scan_under_every_rule() {
     land_world(&srv.app).await;
     let version = train(&srv.app, ModelKind::Als).await;
     assert_eq!(promote(&srv, &admin, &version).await.status(), 200);
-    let registry = Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+    let registry = srv.app.models.clone();
     let v = registry.get(&version).await.unwrap();
     let art = RecommenderArtifact::decode(&registry.load(&v).await.unwrap()).unwrap();
     let Model::Als(als) = &art.model else {
@@ -779,7 +778,7 @@ async fn promote_and_rollback_while_requests_run() {
     assert_eq!(promote(&srv, &admin, &v2).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Rollback through the registry (what the CLI does): the poller swaps within seconds.
-    let registry = Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+    let registry = srv.app.models.clone();
     let restored = registry.rollback("recommender").await.unwrap();
     assert_eq!(restored.id, v1);
     assert_eq!(registry.get(&v2).await.unwrap().status, "retired");
@@ -827,7 +826,7 @@ async fn corrupt_artifact_is_refused_and_the_old_model_keeps_serving() {
     let bad = train(&srv.app, ModelKind::Content).await;
     assert_eq!(promote(&srv, &admin, &good).await.status(), 200);
 
-    let registry = Registry::new(srv.app.db.clone(), srv.app.lake.store().clone());
+    let registry = srv.app.models.clone();
     let version = registry.get(&bad).await.unwrap();
     let path = object_store::path::Path::from(version.artifact_path.as_str());
     let store = srv.app.lake.store();
@@ -864,9 +863,9 @@ async fn corrupt_artifact_is_refused_and_the_old_model_keeps_serving() {
 #[tokio::test]
 async fn training_job_registers_a_version_with_progress() {
     let env = TestEnv::new().await;
-    let app = App::open(env.settings.clone()).await.unwrap();
+    let app = recast::service::open(env.settings.clone()).await.unwrap();
     land_world(&app).await;
-    let registry = recast::jobs::JobRegistry::builtin();
+    let registry = recast::service::job_kinds();
     let handler = registry.get("train_recommender").expect("registered");
     assert!(
         handler
@@ -917,10 +916,7 @@ async fn training_job_registers_a_version_with_progress() {
         result["metrics"]["ndcg"].is_number() && result["popularity_baseline"]["ndcg"].is_number()
     );
     let id = result["version"].as_str().unwrap().to_string();
-    let v = Registry::new(app.db.clone(), app.lake.store().clone())
-        .get(&id)
-        .await
-        .unwrap();
+    let v = app.models.clone().get(&id).await.unwrap();
     assert_eq!(v.status, "candidate");
     assert_eq!(v.params["model"], "item-knn");
 }
@@ -928,7 +924,7 @@ async fn training_job_registers_a_version_with_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_trains_lists_promotes_and_rolls_back() {
     let env = TestEnv::new().await;
-    let app = App::open(env.settings.clone()).await.unwrap();
+    let app = recast::service::open(env.settings.clone()).await.unwrap();
     land_world(&app).await;
     let run = |args: &[&str]| {
         let out = crate::common::recast_command(&env.path())
@@ -1014,7 +1010,7 @@ async fn cli_trains_lists_promotes_and_rolls_back() {
     assert!(!ok && err.contains("roll back"), "{err}");
     let (ok, _, err) = run(&["models", "promote", "missing"]);
     assert!(!ok && err.contains("not found"), "{err}");
-    let registry = Registry::new(app.db.clone(), app.lake.store().clone());
+    let registry = app.models.clone();
     assert_eq!(
         registry.promoted("recommender").await.unwrap().unwrap().id,
         knn

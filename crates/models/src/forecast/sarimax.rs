@@ -212,7 +212,7 @@ mod tests {
     use super::*;
 
     /// statsmodels' SARIMAX on public data (references/forecast/make_sarimax_fixtures.py).
-    const FIXTURES: &str = include_str!("../../references/forecast/sarimax.json");
+    const FIXTURES: &str = include_str!("../../../../references/forecast/sarimax.json");
 
     fn floats(v: &serde_json::Value) -> Vec<f64> {
         v.as_array()

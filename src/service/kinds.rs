@@ -7,10 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::JobError;
-use super::registry::{JobContext, JobHandler, JobRegistry};
+use crate::jobs::{JobContext, JobError, JobHandler, JobRegistry};
 
-/// Registers every built-in kind (what [`JobRegistry::builtin`] holds).
+/// Registers every built-in kind.
 pub fn register_builtin(registry: &mut JobRegistry) {
     registry.register(Arc::new(SweepLake));
     registry.register(Arc::new(RunPipeline));
@@ -64,7 +63,7 @@ impl JobHandler for RunPipeline {
     async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
         let payload: RunPipelinePayload = parse_payload(ctx.payload())?;
         let app = ctx.app().clone();
-        let spec = crate::etl::runner::find_pipeline(&app, &payload.pipeline)
+        let spec = crate::etl::pipelines::find_pipeline(&app, &payload.pipeline)
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let (progress, forward) = progress_bridge(ctx);
         let work = crate::etl::runner::run_pipeline(&app, &spec, &progress);

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sprs::CsMat;
 
-use super::RecommendError;
+use super::InvalidParam;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AlsParams {
@@ -42,21 +42,21 @@ impl Default for AlsParams {
 }
 
 impl AlsParams {
-    pub fn validate(&self) -> Result<(), RecommendError> {
+    pub fn validate(&self) -> Result<(), InvalidParam> {
         if !(1..=1024).contains(&self.factors) {
-            return Err(RecommendError::invalid("factors", "must be in 1..=1024"));
+            return Err(InvalidParam::new("factors", "must be in 1..=1024"));
         }
         if !(1..=1000).contains(&self.iterations) {
-            return Err(RecommendError::invalid("iterations", "must be in 1..=1000"));
+            return Err(InvalidParam::new("iterations", "must be in 1..=1000"));
         }
         if !(self.regularization.is_finite() && self.regularization >= 0.0) {
-            return Err(RecommendError::invalid("regularization", "must be >= 0"));
+            return Err(InvalidParam::new("regularization", "must be >= 0"));
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(RecommendError::invalid("alpha", "must be > 0"));
+            return Err(InvalidParam::new("alpha", "must be > 0"));
         }
         if self.cg_steps == 0 {
-            return Err(RecommendError::invalid("cg_steps", "must be >= 1"));
+            return Err(InvalidParam::new("cg_steps", "must be >= 1"));
         }
         Ok(())
     }
@@ -79,7 +79,7 @@ impl AlsModel {
         x: &CsMat<f64>,
         params: &AlsParams,
         mut on_iteration: impl FnMut(usize) -> bool,
-    ) -> Result<AlsModel, RecommendError> {
+    ) -> Result<AlsModel, InvalidParam> {
         params.validate()?;
         let k = params.factors;
         let by_user = Side::new(&x.to_csr(), params.alpha);

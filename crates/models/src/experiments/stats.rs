@@ -396,7 +396,10 @@ mod tests {
     use serde_json::Value;
 
     fn fixtures() -> Value {
-        serde_json::from_str(include_str!("../../references/experiments/fixtures.json")).unwrap()
+        serde_json::from_str(include_str!(
+            "../../../../references/experiments/fixtures.json"
+        ))
+        .unwrap()
     }
 
     fn floats(v: &Value) -> Vec<f64> {

@@ -137,9 +137,10 @@ mod tests {
     fn buckets_match_pythons_xxhash() {
         // Written by references/experiments/make_fixtures.py with the `xxhash` package: a
         // second implementation in another process and language computes the same buckets.
-        let f: serde_json::Value =
-            serde_json::from_str(include_str!("../../references/experiments/fixtures.json"))
-                .unwrap();
+        let f: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../references/experiments/fixtures.json"
+        ))
+        .unwrap();
         let cases = f["assignment"].as_array().unwrap();
         assert!(cases.len() >= 30);
         for c in cases {

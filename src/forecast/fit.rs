@@ -1,0 +1,464 @@
+//! Fitting one series: choose its model (by AICc or backtest, with the regression candidate
+//! where regressors exist), forecast with intervals, backtest the winner, and build the row
+//! that is stored. Pure per-series work: the orchestration over many series is in `train`.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::backtest::{BacktestConfig, rolling_origin};
+use super::params::SelectBy;
+use super::regressors::{self, Observed};
+use super::report::{Accuracy, Point};
+use super::select::{Metric, SelectionMethod, default_candidates, select};
+use super::series::Series;
+use super::{DEFAULT_LEVELS, Forecast};
+use crate::db::forecasts::ForecastRow;
+
+/// One fitted series.
+pub(super) struct Fitted {
+    pub(super) row: ForecastRow,
+    pub(super) points: Vec<Point>,
+    pub(super) accuracy: Accuracy,
+    /// The series had usable regressors and the regression candidate was considered.
+    pub(super) regression_tried: bool,
+    pub(super) regression_chosen: bool,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// The selection method a run uses for series of `season`.
+fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod {
+    match select_by {
+        SelectBy::Aicc => SelectionMethod::default(),
+        SelectBy::Backtest => SelectionMethod::Backtest {
+            config: BacktestConfig {
+                horizon,
+                step: horizon,
+                windows: 3,
+                levels: DEFAULT_LEVELS.to_vec(),
+            },
+            metric: Metric::Mase,
+            candidates: default_candidates(season),
+        },
+    }
+}
+
+/// Rolling-origin accuracy of the chosen spec: three windows of the run's horizon when the
+/// series is long enough, else one, else one of a quarter of the series.
+fn accuracy(y: &[f64], season: usize, spec: &super::ModelSpec, horizon: usize) -> Accuracy {
+    let short = (y.len() / 4).max(1);
+    let mut last_error = String::new();
+    for (h, windows) in [(horizon, 3), (horizon, 1), (short.min(horizon), 1)] {
+        let cfg = window_config(h, windows);
+        match rolling_origin(y, season, spec, &cfg) {
+            Ok(report) => return accuracy_of(&report, h),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Accuracy {
+        note: Some(format!("not backtested: {last_error}")),
+        ..Accuracy::default()
+    }
+}
+
+fn window_config(h: usize, windows: usize) -> BacktestConfig {
+    BacktestConfig {
+        horizon: h,
+        step: h,
+        windows,
+        levels: DEFAULT_LEVELS.to_vec(),
+    }
+}
+
+/// The accuracy figures of a backtest report with windows of `h` steps.
+fn accuracy_of(report: &super::backtest::BacktestReport, h: usize) -> Accuracy {
+    let cov = |level: f64| {
+        report
+            .summary
+            .coverage
+            .iter()
+            .find(|(l, _)| (*l - level).abs() < 1e-9)
+            .and_then(|(_, c)| finite(*c))
+    };
+    Accuracy {
+        mase: finite(report.summary.mase),
+        smape: finite(report.summary.smape),
+        mae: finite(report.summary.mae),
+        rmse: finite(report.summary.rmse),
+        coverage_80: cov(80.0),
+        coverage_95: cov(95.0),
+        windows: report.windows.len(),
+        horizon: h,
+        note: (!report.failures.is_empty())
+            .then(|| format!("{} window(s) failed", report.failures.len())),
+    }
+}
+
+/// Forecast points with dates, clipped at zero (demand is not negative) and with the bands
+/// nested (95 outside 80 outside the mean) whatever the model's interval method.
+pub fn points(fc: &Forecast, dates: &[NaiveDate]) -> Result<Vec<Point>, String> {
+    let band = |level: f64| {
+        fc.interval(level)
+            .ok_or_else(|| format!("the model gave no {level}% interval"))
+    };
+    let (i80, i95) = (band(80.0)?, band(95.0)?);
+    let mut out = Vec::with_capacity(dates.len());
+    for (k, date) in dates.iter().enumerate() {
+        let raw = [
+            fc.mean[k],
+            i80.lower[k],
+            i80.upper[k],
+            i95.lower[k],
+            i95.upper[k],
+        ];
+        if raw.iter().any(|v| !v.is_finite()) {
+            return Err(format!("non-finite forecast at step {}", k + 1));
+        }
+        let mean = raw[0].max(0.0);
+        let lower_80 = raw[1].max(0.0).min(mean);
+        let upper_80 = raw[2].max(mean);
+        let lower_95 = raw[3].max(0.0).min(lower_80);
+        let upper_95 = raw[4].max(upper_80);
+        out.push(Point {
+            date: *date,
+            mean,
+            lower_80,
+            upper_80,
+            lower_95,
+            upper_95,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn fit_series(
+    s: &Series,
+    observed: Option<&Observed>,
+    horizon: usize,
+    select_by: SelectBy,
+    run_id: &str,
+    trained_at: i64,
+) -> Result<Fitted, String> {
+    let season = s.frequency.season();
+    let sel = select(&s.values, season, &method(select_by, horizon, season))
+        .map_err(|e| e.to_string())?;
+    let mut chosen = Chosen {
+        spec: sel.spec.clone(),
+        model: sel.model.name(),
+        params: sel.model.params(),
+        forecast: sel.model.forecast(horizon, &DEFAULT_LEVELS),
+        accuracy: accuracy(&s.values, season, &sel.spec, horizon),
+    };
+    let mut notes = sel.notes;
+    let mut regression = None;
+    if let Some(observed) = observed {
+        regression = consider_regression(s, observed, sel.kind, horizon, &mut chosen, &mut notes);
+    }
+    let fc = chosen.forecast;
+    if fc.mean.len() != horizon {
+        return Err(format!(
+            "the model forecast {} steps instead of {horizon}",
+            fc.mean.len()
+        ));
+    }
+    let end = s.end();
+    let points = points(&fc, &s.frequency.dates_after(end, horizon))?;
+    let accuracy = chosen.accuracy;
+    let regression_tried = regression.is_some();
+    let regression_chosen = regression
+        .as_ref()
+        .is_some_and(|r| r["chosen"] == serde_json::Value::Bool(true));
+    let mut params = serde_json::json!({
+        "spec": chosen.spec,
+        "model": chosen.params,
+        "series_kind": sel.kind,
+        "scores": sel.scores,
+        "notes": notes,
+        "observations": s.values.len(),
+        "filled_periods": s.filled,
+        "levels": DEFAULT_LEVELS,
+    });
+    if let Some(r) = regression {
+        params["regression"] = r;
+    }
+    Ok(Fitted {
+        row: ForecastRow {
+            series_id: s.id(),
+            item_id: s.key.item_id.clone(),
+            store_id: s.key.store_id.clone(),
+            level: s.key.level().as_str().to_string(),
+            frequency: s.frequency.as_str().to_string(),
+            model: chosen.model,
+            params: params.to_string(),
+            accuracy: encode(&accuracy)?,
+            points: encode(&points)?,
+            horizon: horizon as i64,
+            history_end: end.to_string(),
+            trained_at,
+            run_id: run_id.to_string(),
+        },
+        points,
+        accuracy,
+        regression_tried,
+        regression_chosen,
+    })
+}
+
+/// The model a series ends up with.
+struct Chosen {
+    spec: super::ModelSpec,
+    model: String,
+    params: serde_json::Value,
+    forecast: Forecast,
+    accuracy: Accuracy,
+}
+
+/// Puts the regression with ARIMA errors against the usual winner in `chosen` (backtest MASE
+/// on the same windows, strictly lower wins) and replaces it when it wins. Returns what
+/// happened for the stored params (`None` when the series had no usable regressor or is too
+/// degenerate for one); the notes say why in every case.
+fn consider_regression(
+    s: &Series,
+    observed: &Observed,
+    kind: super::select::SeriesKind,
+    horizon: usize,
+    chosen: &mut Chosen,
+    notes: &mut Vec<String>,
+) -> Option<serde_json::Value> {
+    use super::select::SeriesKind;
+    let season = s.frequency.season();
+    let Some(design) = regressors::design(observed, notes) else {
+        notes.push("no usable regressor: the usual model".into());
+        return None;
+    };
+    if matches!(kind, SeriesKind::Constant | SeriesKind::Short) {
+        notes.push(format!(
+            "{} series: regressors not used",
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ));
+        return None;
+    }
+    let usual = chosen.model.clone();
+    let mut out = serde_json::json!({
+        "regressors": design.names,
+        "chosen": false,
+        "usual_model": usual,
+        "backtest": "known future regressors: each window is forecast with its actual regressor values",
+    });
+    let (Some(base), None) = (chosen.accuracy.mase, chosen.accuracy.note.as_ref()) else {
+        notes.push(
+            "regression not considered: the usual model has no complete backtest to compare with"
+                .into(),
+        );
+        return Some(out);
+    };
+    let order = match regressors::order(&s.values, season, &design) {
+        Ok(o) => o,
+        Err(e) => {
+            notes.push(format!(
+                "no error orders for the regression ({e}): the usual model"
+            ));
+            return Some(out);
+        }
+    };
+    out["error_orders"] = serde_json::json!(order.name());
+    let cfg = window_config(chosen.accuracy.horizon, chosen.accuracy.windows);
+    let report = match regressors::backtest(&s.values, season, &design, &order, &cfg) {
+        Ok(r) if r.failures.is_empty() && r.summary.mase.is_finite() => r,
+        Ok(r) => {
+            notes.push(format!(
+                "regression failed in {} backtest window(s): the usual model",
+                r.failures.len()
+            ));
+            return Some(out);
+        }
+        Err(e) => {
+            notes.push(format!("regression not backtested ({e}): the usual model"));
+            return Some(out);
+        }
+    };
+    let mase = report.summary.mase;
+    out["backtest_mase"] = serde_json::json!({"regression": mase, "usual": base});
+    if mase >= base {
+        notes.push(format!(
+            "regression with ARIMA errors not chosen: backtest MASE {mase:.3} against {base:.3} \
+             for {usual}"
+        ));
+        return Some(out);
+    }
+    match regressors::fit_and_forecast(&s.values, &design, &order, horizon, &DEFAULT_LEVELS) {
+        Ok((model, forecast)) => {
+            let coefficients: serde_json::Map<String, serde_json::Value> = design
+                .names
+                .iter()
+                .zip(model.beta())
+                .map(|(n, b)| (n.clone(), serde_json::json!(b)))
+                .collect();
+            let future: serde_json::Map<String, serde_json::Value> = design
+                .names
+                .iter()
+                .zip(&design.future)
+                .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+                .collect();
+            let held = design
+                .names
+                .iter()
+                .zip(&design.future)
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            notes.push(format!(
+                "regression with ARIMA errors chosen: backtest MASE {mase:.3} against {base:.3} \
+                 for {usual}"
+            ));
+            notes.push(format!(
+                "future regressors held at their last observed values (no planned change): {held}"
+            ));
+            let mut params = model.params();
+            params["coefficients"] = serde_json::Value::Object(coefficients.clone());
+            out["chosen"] = serde_json::Value::Bool(true);
+            out["coefficients"] = serde_json::Value::Object(coefficients);
+            out["future"] = serde_json::Value::Object(future);
+            out["future_rule"] = "last observed value held over the horizon".into();
+            *chosen = Chosen {
+                spec: regressors::spec(&design),
+                model: model.name(),
+                params,
+                forecast,
+                accuracy: accuracy_of(&report, cfg.horizon),
+            };
+        }
+        Err(e) => notes.push(format!(
+            "regression won the backtest (MASE {mase:.3} against {base:.3}) but failed on the \
+             whole series ({e}): the usual model"
+        )),
+    }
+    Some(out)
+}
+
+/// JSON text, errors as strings (they become per-series failures).
+fn encode<T: Serialize>(v: &T) -> Result<String, String> {
+    serde_json::to_string(v).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::Interval;
+    use crate::forecast::series::Frequency;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn points_are_clipped_at_zero_and_nested() {
+        let fc = Forecast {
+            mean: vec![-1.0, 5.0],
+            intervals: vec![
+                Interval {
+                    level: 80.0,
+                    lower: vec![-3.0, 4.0],
+                    upper: vec![1.0, 6.0],
+                },
+                Interval {
+                    level: 95.0,
+                    lower: vec![-5.0, 4.5],
+                    upper: vec![2.0, 5.5],
+                },
+            ],
+        };
+        let p = points(&fc, &[d("2026-01-01"), d("2026-01-02")]).unwrap();
+        assert_eq!(
+            (
+                p[0].lower_95,
+                p[0].lower_80,
+                p[0].mean,
+                p[0].upper_80,
+                p[0].upper_95
+            ),
+            (0.0, 0.0, 0.0, 1.0, 2.0)
+        );
+        // A 95% band narrower than the 80% one is widened to contain it.
+        assert_eq!((p[1].lower_95, p[1].upper_95), (4.0, 6.0));
+        let missing = Forecast {
+            mean: vec![1.0],
+            intervals: vec![],
+        };
+        assert!(points(&missing, &[d("2026-01-01")]).is_err());
+    }
+
+    #[test]
+    fn backtest_selection_compares_all_families_on_the_run_horizon() {
+        match method(SelectBy::Backtest, 14, 7) {
+            SelectionMethod::Backtest {
+                config,
+                metric,
+                candidates,
+            } => {
+                assert_eq!((config.horizon, config.step, config.windows), (14, 14, 3));
+                assert_eq!(metric, Metric::Mase);
+                assert_eq!(candidates, default_candidates(7));
+                assert!(candidates.contains(&super::super::ModelSpec::AutoArima));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(method(SelectBy::Aicc, 14, 7), SelectionMethod::default());
+    }
+
+    #[test]
+    fn backtest_selection_fits_a_short_monthly_series() {
+        // Cheap end to end: 30 months, so the backtest candidates are quick to refit.
+        let values: Vec<f64> = (0..30)
+            .map(|t| 50.0 + (t % 12) as f64 * 3.0 + t as f64)
+            .collect();
+        let s = Series {
+            key: super::super::series::SeriesKey {
+                item_id: Some("I1".into()),
+                store_id: None,
+            },
+            frequency: Frequency::Month,
+            start: d("2024-01-01"),
+            values,
+            filled: 0,
+        };
+        let f = fit_series(&s, None, 3, SelectBy::Backtest, "r1", 1).unwrap();
+        assert_eq!(
+            f.points.iter().map(|p| p.date).collect::<Vec<_>>(),
+            vec![d("2026-07-01"), d("2026-08-01"), d("2026-09-01")]
+        );
+        let params: serde_json::Value = serde_json::from_str(&f.row.params).unwrap();
+        // One backtest score per candidate that completed (an AICc choice has one score).
+        assert!(params["scores"].as_array().unwrap().len() >= 3, "{params}");
+        assert_eq!(f.row.level, "item");
+    }
+
+    #[test]
+    fn one_series_is_fitted_with_dates_after_its_end_and_a_backtest() {
+        let values: Vec<f64> = (0..56)
+            .map(|t| 10.0 + (t % 7) as f64 + (t / 7) as f64 * 0.5)
+            .collect();
+        let s = Series {
+            key: super::super::series::SeriesKey {
+                item_id: Some("I1".into()),
+                store_id: Some("S1".into()),
+            },
+            frequency: Frequency::Day,
+            start: d("2026-01-01"),
+            values,
+            filled: 0,
+        };
+        let f = fit_series(&s, None, 7, SelectBy::Aicc, "r1", 1).unwrap();
+        assert_eq!(f.points.len(), 7);
+        assert_eq!(f.points[0].date, d("2026-02-26"));
+        assert_eq!(f.row.history_end, "2026-02-25");
+        assert_eq!(f.accuracy.windows, 3);
+        assert!(f.accuracy.mase.is_some());
+        assert_eq!(f.row.series_id, "item=I1/store=S1");
+    }
+}

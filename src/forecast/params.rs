@@ -1,0 +1,139 @@
+//! A training run's parameters: what to fit (level, frequency, series), how far ahead, how
+//! each series' model is chosen, and the limits every run is held to.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::regressors;
+use super::series::{DemandError, Frequency, Level};
+
+/// Series fitted per parallel chunk (and per DB transaction).
+pub const CHUNK: usize = 64;
+/// Longest horizon a run accepts.
+pub const MAX_HORIZON: usize = 366;
+
+/// How each series' model is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectBy {
+    /// Lowest AICc within exponential smoothing (ARIMA when ETS fails): one fit per series.
+    #[default]
+    Aicc,
+    /// Lowest backtest MASE among ETS, ARIMA and the naive family: several fits per series.
+    Backtest,
+}
+
+impl std::str::FromStr for SelectBy {
+    type Err = DemandError;
+    fn from_str(s: &str) -> Result<Self, DemandError> {
+        match s {
+            "aicc" => Ok(SelectBy::Aicc),
+            "backtest" => Ok(SelectBy::Backtest),
+            other => Err(DemandError::invalid(
+                "select",
+                format!("unknown selection `{other}` (aicc, backtest)"),
+            )),
+        }
+    }
+}
+
+/// What to train (also the `train_forecaster` job payload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    #[serde(default)]
+    pub frequency: Frequency,
+    /// Steps to forecast; default two weeks, a quarter of weeks or a year of months.
+    #[serde(default)]
+    pub horizon: Option<usize>,
+    #[serde(default)]
+    pub level: Level,
+    /// Only series whose id matches this glob (`*`, `?`), e.g. `item=I1/*`.
+    #[serde(default)]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub select: SelectBy,
+    /// Sales from this date on (default: all).
+    #[serde(default)]
+    pub from: Option<NaiveDate>,
+    /// Sales up to this date (default: all).
+    #[serde(default)]
+    pub to: Option<NaiveDate>,
+    /// Exogenous regressors, feature references `view:feature` of item x store views (e.g.
+    /// `item_store_price:on_promo`); only for level `item_store` at frequency `day`. Each
+    /// series then also gets a regression-with-ARIMA-errors candidate (see
+    /// [`super::regressors`]). Empty: no regressors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regressors: Vec<String>,
+}
+
+impl TrainParams {
+    pub fn horizon(&self) -> usize {
+        self.horizon.unwrap_or(match self.frequency {
+            Frequency::Day => 14,
+            Frequency::Week => 13,
+            Frequency::Month => 12,
+        })
+    }
+
+    /// Rejects values a run cannot use, naming the field.
+    pub fn validate(&self) -> Result<(), DemandError> {
+        let h = self.horizon();
+        if h == 0 || h > MAX_HORIZON {
+            return Err(DemandError::invalid(
+                "horizon",
+                format!("horizon must be between 1 and {MAX_HORIZON}, got {h}"),
+            ));
+        }
+        if let (Some(f), Some(t)) = (self.from, self.to)
+            && f > t
+        {
+            return Err(DemandError::invalid("from", "`from` is after `to`"));
+        }
+        regressors::check_params(&self.regressors, self.level, self.frequency)?;
+        self.matcher().map(|_| ())
+    }
+
+    pub(super) fn matcher(&self) -> Result<Option<globset::GlobMatcher>, DemandError> {
+        self.series
+            .as_deref()
+            .map(|pattern| {
+                globset::GlobBuilder::new(pattern)
+                    .literal_separator(false)
+                    .build()
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| DemandError::invalid("series", format!("bad series filter: {e}")))
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_validation_names_the_field() {
+        let mut p = TrainParams {
+            horizon: Some(0),
+            ..TrainParams::default()
+        };
+        assert!(
+            matches!(p.validate(), Err(DemandError::Invalid { field, .. }) if field == "horizon")
+        );
+        p.horizon = Some(7);
+        assert!(p.validate().is_ok());
+        p.series = Some("item=[".into());
+        assert!(
+            matches!(p.validate(), Err(DemandError::Invalid { field, .. }) if field == "series")
+        );
+        assert_eq!(TrainParams::default().horizon(), 14);
+        let json: TrainParams =
+            serde_json::from_value(serde_json::json!({"frequency": "week", "select": "backtest"}))
+                .unwrap();
+        assert_eq!(
+            (json.frequency, json.select, json.horizon()),
+            (Frequency::Week, SelectBy::Backtest, 13)
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Start-up: the one place that wires the domains into the generic machinery and starts a
+//! process's services.
+//!
+//! Why here: the job queue, the model registry and the HTTP layer are generic; which job kinds
+//! exist and what promoting a forecaster means are decisions about the whole product. Making
+//! them here (and nowhere else) keeps `jobs` and `registry` free of upward calls, and gives
+//! `recast serve`, `recast worker`, every CLI command, the integration tests and the benches
+//! the same wiring.
+
+pub mod kinds;
+
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::error::Result;
+use crate::jobs::JobRegistry;
+use crate::registry::PromoteHooks;
+
+/// Every built-in job kind.
+pub fn job_kinds() -> JobRegistry {
+    let mut registry = JobRegistry::new();
+    kinds::register_builtin(&mut registry);
+    registry
+}
+
+/// The promotion hooks of every model kind that has one.
+pub fn promote_hooks() -> PromoteHooks {
+    let mut hooks = PromoteHooks::default();
+    hooks.register(
+        crate::forecast::versions::REGISTRY_KIND,
+        Arc::new(crate::forecast::versions::RestoreForecasts),
+    );
+    hooks
+}
+
+/// Opens the shared services (DB, lake, model registry) with the start-up wiring.
+pub async fn open(settings: Settings) -> Result<App> {
+    Ok(App::open(settings, promote_hooks()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_kinds_include_the_lake_sweep() {
+        assert!(job_kinds().kinds().contains(&"sweep_lake"));
+    }
+
+    #[test]
+    fn shipped_feature_view_schedules_name_a_registered_kind() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let views = crate::features::spec::load_dir(&dir).unwrap();
+        let schedules = crate::features::spec::schedules(&views);
+        assert_eq!(schedules.len(), views.len());
+        job_kinds().check_schedules(&schedules).unwrap();
+    }
+}
