@@ -46,13 +46,37 @@ pub enum Error {
     Job(JobError),
     #[error("etl: {0}")]
     Etl(EtlError),
+    /// Anything else that is the server's fault; keeps its cause for the log.
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] BoxError),
 }
+
+/// The cause an internal error carries (any error; a message converts with `.into()`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An internal error that keeps `cause` as its source.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal(Box::new(cause))
+    }
+
+    /// The message with every cause after it (`a: b: c`), for logs.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            cause = c.source();
+        }
+        out
+    }
+
     /// Stable machine-readable code; also the last segment of the problem `type`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -133,7 +157,15 @@ impl From<LakeError> for Error {
                 field: Some(field),
                 detail,
             },
-            other => Error::Lake(other),
+            e @ (LakeError::Store(_)
+            | LakeError::Parquet(_)
+            | LakeError::Arrow(_)
+            | LakeError::Db(_)
+            | LakeError::Url { .. }
+            | LakeError::SchemaMismatch { .. }
+            | LakeError::RunNotOpen { .. }
+            | LakeError::Conflict { .. }
+            | LakeError::Task(_)) => Error::Lake(e),
         }
     }
 }
@@ -150,7 +182,7 @@ impl From<JobError> for Error {
             JobError::InvalidState { id, state, action } => Error::Conflict {
                 detail: format!("job `{id}` is {state} and cannot be {action}"),
             },
-            other => Error::Job(other),
+            e @ (JobError::Db(_) | JobError::Failed(_) | JobError::Cancelled) => Error::Job(e),
         }
     }
 }
@@ -165,7 +197,9 @@ impl From<EtlError> for Error {
             },
             EtlError::Lake(lake) => Error::from(lake),
             EtlError::Db(db) => Error::Db(db),
-            other => Error::Etl(other),
+            e @ (EtlError::Source { .. } | EtlError::Arrow(_) | EtlError::Cancelled) => {
+                Error::Etl(e)
+            }
         }
     }
 }
@@ -183,7 +217,7 @@ impl From<crate::registry::RegistryError> for Error {
                 }
             }
             R::Db(db) => Error::Db(db),
-            other => Error::Internal(other.to_string()),
+            e @ R::Store(_) => Error::internal(e),
         }
     }
 }
@@ -207,7 +241,7 @@ impl From<crate::recommend::RecommendError> for Error {
             R::Lake(lake) => Error::from(lake),
             R::Registry(reg) => Error::from(reg),
             R::Features(f) => Error::from(f),
-            other => Error::Internal(other.to_string()),
+            e @ (R::Schema { .. } | R::Artifact(_)) => Error::internal(e),
         }
     }
 }
@@ -225,7 +259,7 @@ impl From<crate::forecast::DemandError> for Error {
             D::Lake(lake) => Error::from(lake),
             D::Db(db) => Error::Db(db),
             D::Registry(reg) => Error::from(reg),
-            other => Error::Internal(other.to_string()),
+            e @ (D::Data(_) | D::Corrupt(_) | D::Task(_)) => Error::internal(e),
         }
     }
 }
@@ -246,7 +280,7 @@ impl From<crate::features::FeatureError> for Error {
             },
             F::Lake(lake) => Error::from(lake),
             F::Db(db) => Error::Db(db),
-            other => Error::Internal(other.to_string()),
+            e @ (F::Schema { .. } | F::Corrupt(_) | F::Io(_)) => Error::internal(e),
         }
     }
 }
@@ -267,5 +301,28 @@ impl From<crate::experiments::ExperimentError> for Error {
             X::Registry(reg) => Error::from(reg),
             X::Recommend(rec) => Error::from(rec),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_keep_their_cause_for_the_log() {
+        let e = Error::from(crate::forecast::DemandError::Task("worker panicked".into()));
+        assert!(e.is_internal());
+        let source = std::error::Error::source(&e).expect("the cause is kept");
+        assert!(source.to_string().contains("worker panicked"), "{source}");
+        let io = Error::internal(std::io::Error::other("disk full"));
+        assert_eq!(io.chain(), "internal: disk full");
+    }
+
+    #[test]
+    fn domain_errors_a_caller_can_fix_are_not_internal() {
+        let e = Error::from(crate::forecast::DemandError::UnknownSeries("x".into()));
+        assert_eq!(e.code(), "not-found");
+        let e = Error::from(JobError::UnknownKind("nope".into()));
+        assert_eq!(e.field(), Some("kind"));
     }
 }

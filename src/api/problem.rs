@@ -81,7 +81,7 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         if self.is_internal() {
-            tracing::error!(error = %self, code = self.code(), "request failed");
+            tracing::error!(error = %self.chain(), code = self.code(), "request failed");
         }
         Problem::from_error(self).into_response()
     }

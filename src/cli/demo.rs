@@ -83,7 +83,8 @@ fn install_shipped_pipelines(dir: &Path) -> Result<bool> {
     if has_any {
         return Ok(false);
     }
-    let io = |e: std::io::Error| Error::Internal(format!("cannot write {}: {e}", dir.display()));
+    let io =
+        |e: std::io::Error| Error::Internal(format!("cannot write {}: {e}", dir.display()).into());
     std::fs::create_dir_all(dir).map_err(io)?;
     for (name, text) in SHIPPED_PIPELINES {
         std::fs::write(dir.join(name), text).map_err(io)?;
@@ -221,7 +222,7 @@ fn run_order(dataset: Dataset) -> u8 {
 
 pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     let cwd = std::env::current_dir()
-        .map_err(|e| Error::Internal(format!("cannot read the working directory: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot read the working directory: {e}").into()))?;
     let pipelines_dir = Settings::resolve_path(&cwd, &settings.pipelines_dir);
     if install_shipped_pipelines(&pipelines_dir)? {
         eprintln!(
@@ -240,7 +241,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
         demo::DemoError::Invalid { field, detail } => {
             Error::invalid(format!("--{field}"), format!("--{field} {detail}"))
         }
-        other => Error::Internal(other.to_string()),
+        other => Error::internal(other),
     })?;
     let dirs = landing_dirs(&specs, &config, &cwd)?;
 
@@ -259,8 +260,8 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             })
         })
         .await
-        .map_err(|e| Error::Internal(format!("demo generator failed: {e}")))?
-        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("demo generator failed: {e}").into()))?
+        .map_err(Error::internal)?
     };
     spinner.finish_and_clear();
 
@@ -323,10 +324,9 @@ async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummar
         .collect();
     if !failed.is_empty() {
         print_access(&app.settings, &key.secret);
-        return Err(Error::Internal(format!(
-            "pipeline(s) failed: {}",
-            failed.join(", ")
-        )));
+        return Err(Error::Internal(
+            format!("pipeline(s) failed: {}", failed.join(", ")).into(),
+        ));
     }
     let landed = reports
         .iter()

@@ -160,7 +160,7 @@ async fn run_with(app: &App, command: FeaturesCommand) -> Result<()> {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))
+    serde_json::to_string_pretty(v).map_err(Error::internal)
 }
 
 async fn list(app: &App, catalog: &registry::Catalog, json: bool) -> Result<()> {

@@ -51,8 +51,7 @@ pub async fn run(settings: Settings, command: KeysCommand) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&keys)
-                        .map_err(|e| Error::Internal(e.to_string()))?
+                    serde_json::to_string_pretty(&keys).map_err(Error::internal)?
                 );
             } else {
                 let mut table = Table::new();

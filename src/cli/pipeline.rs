@@ -39,7 +39,7 @@ pub enum PipelineCommand {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))
+    serde_json::to_string_pretty(value).map_err(Error::internal)
 }
 
 fn source_label(source: &SourceSpec) -> String {

@@ -118,11 +118,9 @@ pub async fn serve(settings: Settings) -> Result<()> {
     let listener = TcpListener::bind(addr).map_err(|e| Error::Unavailable {
         detail: format!("cannot listen on {addr}: {e}"),
     })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let bound = listener.local_addr().map_err(Error::internal)?;
     let state = ApiState::new(app.clone(), registry.clone());
-    let server = api::start(state, listener).map_err(|e| Error::Internal(e.to_string()))?;
+    let server = api::start(state, listener).map_err(Error::internal)?;
     let handle = server.handle();
     tracing::info!(%bound, lake = app.lake.url(), "recast listening; docs at http://{bound}/docs");
 
@@ -138,8 +136,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
             app.db.close().await;
             return match result {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(Error::Internal(format!("HTTP server failed: {e}"))),
-                Err(e) => Err(Error::Internal(format!("HTTP server task failed: {e}"))),
+                Ok(Err(e)) => Err(Error::Internal(format!("HTTP server failed: {e}").into())),
+                Err(e) => Err(Error::Internal(format!("HTTP server task failed: {e}").into())),
             };
         }
     }

@@ -99,8 +99,7 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     app.db.close().await;
     let report = report?;
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&report).map_err(Error::internal)?;
         println!("{text}");
         return Ok(());
     }
