@@ -3,13 +3,19 @@
 //!
 //! Why this split: the model files (`popularity`, `item_knn`, `als`, `content`, `hybrid`,
 //! `eval`, ...) are pure and live in the models crate (`recast_models::recommend`, re-exported
-//! here); `data` is the only place that reads the lake, `train` the only place that ties data,
-//! models, evaluation and the registry together, and `serving` the only place that applies
+//! here); `data` is the only place that reads the lake, `timeline` the only place that reads
+//! the feature store for training, `fit` fits and evaluates on data in memory (with its
+//! `params` and `report`), `train` the only place that ties data, fitting and the registry
+//! together, and `serving` the only place that applies
 //! business rules (seen, inactive, category, diversity, reasons) to scores.
 
 pub mod artifact;
 pub mod data;
+pub mod fit;
+pub mod params;
+pub mod report;
 pub mod serving;
+pub mod timeline;
 pub mod train;
 
 pub use recast_models::recommend::{

@@ -19,8 +19,9 @@ use recast::etl::Dataset;
 use recast::lake::Area;
 use recast::recommend::artifact::ModelKind;
 use recast::recommend::data::{Interaction, matrix_from_triplets};
+use recast::recommend::fit::train_on;
 use recast::recommend::item_knn::{ItemKnn, Weighting};
-use recast::recommend::train::{TrainParams, train_on};
+use recast::recommend::train::TrainParams;
 use serde_json::Value;
 
 use crate::common::{TestEnv, TestServer, expect_problem};

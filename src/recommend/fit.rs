@@ -1,0 +1,427 @@
+//! Fitting a recommender on data in memory: split by time, tune (the hybrid's blends), fit
+//! the chosen family, evaluate it next to the popularity baseline, refit on everything. No
+//! I/O: `train` reads the lake and the feature store, then calls [`train_with`] on a blocking
+//! thread.
+
+use sprs::CsMat;
+
+use super::RecommendError;
+use super::als::AlsModel;
+use super::artifact::{Model, ModelKind, RecommenderArtifact};
+use super::content::ContentModel;
+use super::data::{self, IdMap, Interaction, ItemRecord, MatrixOptions};
+use super::eval::{self, Holdout};
+use super::hybrid::{HybridModel, best_for, candidate_blends, scale_by_max};
+use super::item_knn::ItemKnn;
+use super::params::TrainParams;
+use super::popularity::Popularity;
+use super::report::{HybridReport, Trained, Tuned};
+use super::signals::{self, FeatureSnapshot, FeatureTimeline, ItemPrior};
+use super::sparse::SparseRows;
+
+/// Feature-store signals of one hybrid fit.
+#[derive(Debug, Default)]
+struct Signals {
+    prior: Vec<f32>,
+    prior_model: Option<ItemPrior>,
+    active_users: Vec<bool>,
+    threshold: Option<f64>,
+    notes: Vec<String>,
+}
+
+/// The hybrid's signals for a fit on `events` (ending at their newest instant `t`): the item
+/// prior is fitted on the features as of `t − holdout` against each item's distinct users in
+/// `(t − holdout, t]`, then applied to the features as of `t`; users are split by their
+/// activity as of `t`. Every value used was computed from data before `t`.
+fn hybrid_signals(
+    events: &[Interaction],
+    m: &data::InteractionMatrix,
+    features: &FeatureTimeline,
+    holdout_days: f64,
+) -> Signals {
+    let mut s = Signals::default();
+    let t = events.iter().map(|e| e.ts).max().unwrap_or(0);
+    let h = (holdout_days * 86_400e6) as i64;
+    let empty = FeatureSnapshot::default();
+    let width = features.item_features.len();
+    if width > 0 {
+        let before = features.at(t - h).unwrap_or(&empty);
+        let now = features.at(t).unwrap_or(&empty);
+        let demand = signals::demand_between(events, &m.items, t - h, t);
+        let rows = signals::item_rows(before, &m.items, width);
+        match ItemPrior::fit(&features.item_features, &rows, &demand) {
+            Some(prior) => {
+                let mut v = prior.predict(&signals::item_rows(now, &m.items, width));
+                scale_by_max(&mut v);
+                s.prior = v;
+                s.prior_model = Some(prior);
+            }
+            None => s.notes.push(
+                "no item prior: too few items have feature values (materialize the item views)"
+                    .into(),
+            ),
+        }
+    }
+    if features.user_feature.is_some() {
+        match features.at(t).and_then(signals::activity_threshold) {
+            Some(threshold) => {
+                let now = features.at(t).unwrap_or(&empty);
+                s.active_users = signals::active_users(now, &m.users, threshold);
+                s.threshold = Some(threshold);
+            }
+            None => s.notes.push(
+                "one blend for all users: no activity values (materialize the user views)".into(),
+            ),
+        }
+    }
+    s
+}
+
+/// The instants whose feature values a hybrid run reads: for the validation, evaluation and
+/// final fits, the end of their training data and one holdout before it (the same cut as
+/// [`eval::split`] with `Holdout::LastDays`).
+pub fn feature_instants(events: &[Interaction], holdout_days: f64) -> Vec<i64> {
+    let h = (holdout_days * 86_400e6) as i64;
+    let newest_up_to = |limit: i64| events.iter().map(|e| e.ts).filter(|&t| t <= limit).max();
+    let mut out = Vec::new();
+    let mut end = events.iter().map(|e| e.ts).max();
+    for _ in 0..3 {
+        let Some(t) = end else { break };
+        out.extend([t, t - h]);
+        end = newest_up_to(t - h);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Progress: fraction done (0..=1) and a message; returning false cancels.
+pub type Progress<'a> = &'a (dyn Fn(f64, &str) -> bool + Sync);
+
+fn cancelled() -> RecommendError {
+    RecommendError::invalid("training", "cancelled")
+}
+
+struct Fitted {
+    model: Model,
+    tuned: Option<Tuned>,
+    report: Option<HybridReport>,
+}
+
+fn history_of(x: &CsMat<f64>, u: u32) -> Vec<(u32, f32)> {
+    x.outer_view(u as usize)
+        .map(|r| r.iter().map(|(i, &v)| (i as u32, v as f32)).collect())
+        .unwrap_or_default()
+}
+
+fn catalogue_rows<'a>(items: &IdMap, catalogue: &'a [ItemRecord]) -> Vec<Option<&'a ItemRecord>> {
+    let by_id: std::collections::HashMap<&str, &ItemRecord> =
+        catalogue.iter().map(|r| (r.item_id.as_str(), r)).collect();
+    items
+        .ids()
+        .iter()
+        .map(|id| by_id.get(id.as_str()).copied())
+        .collect()
+}
+
+fn matrix(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    half_life: Option<f64>,
+) -> data::InteractionMatrix {
+    let ids = IdMap::from_ids(catalogue.iter().map(|r| r.item_id.clone()).collect());
+    let now = events.iter().map(|e| e.ts).max().unwrap_or(0);
+    let options = MatrixOptions {
+        weights: Default::default(),
+        half_life_days: half_life,
+    };
+    data::build_matrix(events, ids, &options, now)
+}
+
+fn popularity(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    p: &TrainParams,
+) -> (data::InteractionMatrix, Popularity) {
+    let m = matrix(events, catalogue, p.half_life_days);
+    let decayed = matrix(events, catalogue, Some(p.trending_half_life_days));
+    // Same events and catalogue → same id maps, so the two matrices align.
+    let pop = Popularity::fit(&m.matrix, &decayed.matrix);
+    (m, pop)
+}
+
+/// What one fit sees besides the matrix: the events it was built from and the feature
+/// snapshots.
+struct FitData<'a> {
+    events: &'a [Interaction],
+    m: &'a data::InteractionMatrix,
+    pop: &'a Popularity,
+    features: &'a FeatureTimeline,
+}
+
+/// Tunes the hybrid's blends on `validation`: every candidate is scored per validation user
+/// once; the best mean NDCG over everyone, over active users and over the rest picks the
+/// three blends.
+fn tune(
+    h: &HybridModel,
+    m: &data::InteractionMatrix,
+    validation: &[Interaction],
+    k: usize,
+) -> Option<Tuned> {
+    let rel = eval::relevance(validation, &m.users, &m.items, &m.matrix);
+    if rel.is_empty() {
+        return None;
+    }
+    let candidates = candidate_blends(!h.item_prior.is_empty());
+    let per_user: Vec<Vec<f64>> = candidates
+        .iter()
+        .map(|&w| {
+            eval::ndcg_per_user(
+                |u| h.score_with(Some(u), &history_of(&m.matrix, u), w),
+                &m.matrix,
+                &rel,
+                k,
+            )
+        })
+        .collect();
+    let active: Vec<bool> = rel
+        .iter()
+        .map(|(u, _)| h.active_users.get(*u as usize).copied().unwrap_or(false))
+        .collect();
+    let overall = candidates[best_for(&per_user, |_| true)?];
+    let pick = |want: bool| {
+        best_for(&per_user, |i| active[i] == want)
+            .map(|c| candidates[c])
+            .unwrap_or(overall)
+    };
+    Some(Tuned {
+        overall,
+        light: pick(false),
+        active: pick(true),
+    })
+}
+
+fn fit(
+    p: &TrainParams,
+    d: &FitData<'_>,
+    catalogue: &[ItemRecord],
+    validation: Option<&[Interaction]>,
+    progress: &dyn Fn(usize) -> bool,
+) -> Result<Fitted, RecommendError> {
+    let (m, pop) = (d.m, d.pop);
+    let rows = catalogue_rows(&m.items, catalogue);
+    let mut report = None;
+    let mut tuned = None;
+    let model = match p.model {
+        ModelKind::Popularity => Model::Popularity(pop.clone()),
+        ModelKind::ItemKnn => Model::ItemKnn(ItemKnn::fit(&m.matrix, p.weighting(), p.neighbours)),
+        ModelKind::Content => Model::Content(ContentModel::fit(&rows, p.neighbours)),
+        ModelKind::Als => Model::Als(AlsModel::fit(&m.matrix, &p.als(), progress)?),
+        ModelKind::Hybrid => {
+            let als = AlsModel::fit(&m.matrix, &p.als(), progress)?;
+            let content = ContentModel::fit(&rows, p.neighbours);
+            let signals = hybrid_signals(d.events, m, d.features, p.holdout_days);
+            let mut h = HybridModel::plain(als, content, 0.5);
+            h.item_prior = signals.prior;
+            h.prior_model = signals.prior_model.clone();
+            h.active_users = signals.active_users;
+            if let Some(val) = validation {
+                tuned = tune(&h, m, val, p.k);
+            }
+            if let Some(t) = tuned {
+                apply(&mut h, t);
+            }
+            report = Some(HybridReport {
+                blends: tuned,
+                item_prior: signals.prior_model,
+                activity_threshold: signals.threshold,
+                notes: signals.notes,
+            });
+            Model::Hybrid(Box::new(h))
+        }
+    };
+    Ok(Fitted {
+        model,
+        tuned,
+        report,
+    })
+}
+
+fn apply(h: &mut HybridModel, t: Tuned) {
+    h.overall = t.overall;
+    h.light = t.light;
+    h.active = t.active;
+}
+
+/// Pure training on in-memory data without feature-store signals: see [`train_with`].
+pub fn train_on(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    p: &TrainParams,
+    progress: Progress<'_>,
+) -> Result<Trained, RecommendError> {
+    train_with(events, catalogue, &FeatureTimeline::default(), p, progress)
+}
+
+/// Pure training on in-memory data: evaluation on the holdout, then the final model on all
+/// events. `events` need not be sorted; `features` holds the hybrid's feature snapshots at
+/// [`feature_instants`] (missing instants: no feature signals for that fit).
+pub fn train_with(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    features: &FeatureTimeline,
+    p: &TrainParams,
+    progress: Progress<'_>,
+) -> Result<Trained, RecommendError> {
+    p.validate()?;
+    if events.is_empty() {
+        return Err(RecommendError::NoData(
+            "the interactions dataset is empty".into(),
+        ));
+    }
+    let holdout = Holdout::LastDays {
+        days: p.holdout_days,
+    };
+    let split = eval::split(events, holdout);
+    if split.train.is_empty() {
+        return Err(RecommendError::NoData(format!(
+            "every interaction is within the {}-day holdout",
+            p.holdout_days
+        )));
+    }
+    let iters = p.iterations as f64;
+    let is_als = matches!(p.model, ModelKind::Als | ModelKind::Hybrid);
+    let fits = if p.model == ModelKind::Hybrid {
+        3.0
+    } else {
+        2.0
+    };
+    let step = |phase: f64, msg: &str| progress((phase / fits).min(1.0), msg);
+    if !step(0.0, "preparing") {
+        return Err(cancelled());
+    }
+    // Phase 1: fit on the past, evaluate on the holdout (hybrid tunes its weight on a
+    // validation split cut the same way from the past).
+    let (train_m, train_pop) = popularity(&split.train, catalogue, p);
+    let mut phase = 0.0;
+    let validation = if p.model == ModelKind::Hybrid {
+        let inner = eval::split(&split.train, holdout);
+        if inner.train.is_empty() {
+            None
+        } else {
+            let (inner_m, inner_pop) = popularity(&inner.train, catalogue, p);
+            let on_iter = |i: usize| step(phase + i as f64 / iters, "tuning blend weights");
+            let data = FitData {
+                events: &inner.train,
+                m: &inner_m,
+                pop: &inner_pop,
+                features,
+            };
+            let f = fit(p, &data, catalogue, Some(&inner.test), &on_iter)?;
+            phase += 1.0;
+            f.tuned
+        }
+    } else {
+        None
+    };
+    let eval_params = TrainParams {
+        model: p.model,
+        ..p.clone()
+    };
+    let on_iter = |i: usize| step(phase + i as f64 / iters, "fitting on the training split");
+    let data = FitData {
+        events: &split.train,
+        m: &train_m,
+        pop: &train_pop,
+        features,
+    };
+    let mut fitted = fit(&eval_params, &data, catalogue, None, &on_iter)?;
+    if let (Model::Hybrid(h), Some(t)) = (&mut fitted.model, validation) {
+        apply(h, t);
+    }
+    if !is_als && !step(phase + 0.9, "evaluating") {
+        return Err(cancelled());
+    }
+    let rel = eval::relevance(&split.test, &train_m.users, &train_m.items, &train_m.matrix);
+    let model = &fitted.model;
+    let metrics = eval::evaluate(
+        |u| {
+            model
+                .score(Some(u), &history_of(&train_m.matrix, u))
+                .unwrap_or_else(|| train_pop.scores())
+        },
+        &train_m.matrix,
+        &rel,
+        p.k,
+    );
+    let baseline_scores = train_pop.scores();
+    let baseline = eval::evaluate(|_| baseline_scores.clone(), &train_m.matrix, &rel, p.k);
+    phase += 1.0;
+    // Phase 2: the version that serves is fitted on everything.
+    let (all_m, all_pop) = popularity(events, catalogue, p);
+    let on_iter = |i: usize| step(phase + i as f64 / iters, "fitting on all data");
+    let data = FitData {
+        events,
+        m: &all_m,
+        pop: &all_pop,
+        features,
+    };
+    let mut final_fit = fit(p, &data, catalogue, None, &on_iter)?;
+    if let (Model::Hybrid(h), Some(t)) = (&mut final_fit.model, validation) {
+        apply(h, t);
+    }
+    let hybrid = final_fit.report.take().map(|mut r| {
+        r.blends = validation;
+        r
+    });
+    if !step(fits, "done") {
+        return Err(cancelled());
+    }
+    let artifact = RecommenderArtifact {
+        items: RecommenderArtifact::item_meta(&all_m.items, catalogue),
+        users: all_m.users.ids().to_vec(),
+        history: SparseRows::from_csmat(&all_m.matrix),
+        history_actions: data::strongest_actions(events, &all_m),
+        popularity: all_pop,
+        model: final_fit.model,
+    };
+    Ok(Trained {
+        artifact,
+        metrics,
+        baseline,
+        hybrid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_instants_are_the_ends_of_every_fit_and_one_holdout_before() {
+        let day = 86_400_000_000i64;
+        let events: Vec<Interaction> = [0, 3, 9, 10, 14, 20]
+            .iter()
+            .map(|&d| Interaction {
+                user_id: "u".into(),
+                item_id: "i".into(),
+                event_type: "view".into(),
+                weight: 1.0,
+                ts: d * day + 5,
+            })
+            .collect();
+        let holdout = Holdout::LastDays { days: 5.0 };
+        // The final fit ends at the newest event, the evaluation fit at the newest event of
+        // the outer split's past, the validation fit at that of the inner split's past.
+        let outer = eval::split(&events, holdout);
+        let inner = eval::split(&outer.train, holdout);
+        let end = |e: &[Interaction]| e.iter().map(|e| e.ts).max().unwrap();
+        let ends = [end(&events), end(&outer.train), end(&inner.train)];
+        let mut want: Vec<i64> = ends.iter().flat_map(|&t| [t, t - 5 * day]).collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(feature_instants(&events, 5.0), want);
+        assert_eq!(ends, [20 * day + 5, 14 * day + 5, 9 * day + 5]);
+        assert!(feature_instants(&[], 5.0).is_empty());
+    }
+}
