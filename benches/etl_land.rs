@@ -140,7 +140,7 @@ fn main() {
         let app = recast::service::open(settings).await.expect("app");
         let spec = recast::etl::pipelines::find_pipeline(&app, "bench").expect("pipeline");
         let t = Instant::now();
-        let report = recast::etl::runner::run_pipeline(&app, &spec, &|_, _| {})
+        let report = recast::etl::runner::run_pipeline(&app, &spec, &recast::progress::none())
             .await
             .expect("run");
         (t.elapsed().as_secs_f64(), report)

@@ -87,9 +87,14 @@ async fn main() {
         from: Some(chrono::Utc::now().date_naive() - chrono::Duration::days(366)),
         to: None,
     };
-    let report = recast::features::materialize::materialize(&app, &catalog, &request, &|_, _| {})
-        .await
-        .expect("materialize");
+    let report = recast::features::materialize::materialize(
+        &app,
+        &catalog,
+        &request,
+        &recast::progress::none(),
+    )
+    .await
+    .expect("materialize");
     let total = started.elapsed().as_secs_f64();
     println!("\nmaterialization (all days of the demo data, every shipped view)");
     println!(

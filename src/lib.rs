@@ -18,6 +18,7 @@ pub mod features;
 pub mod forecast;
 pub mod jobs;
 pub mod lake;
+pub mod progress;
 pub mod recommend;
 pub mod registry;
 pub mod service;

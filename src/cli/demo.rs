@@ -406,7 +406,8 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         };
         trained.push((
             kind,
-            recommend::train::run(app, &params, |_, _| true).await?,
+            recommend::train::run(app, &params, std::sync::Arc::new(crate::progress::none()))
+                .await?,
         ));
     }
     spinner.set_message("training demand forecasts");
@@ -420,7 +421,7 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         to: None,
         regressors: Vec::new(),
     };
-    let forecasts = forecast::train::train(app, &forecast_params, &|_, _| {}).await;
+    let forecasts = forecast::train::train(app, &forecast_params, &crate::progress::none()).await;
     spinner.finish_and_clear();
 
     let best = trained

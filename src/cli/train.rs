@@ -175,12 +175,11 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let progress_bar = bar.clone();
-    let report = train::run(&app, &params, move |f, msg| {
-        progress_bar.set_position((f * 1000.0) as u64);
+    let progress = move |percent: f64, msg: &str| {
+        progress_bar.set_position((percent * 10.0) as u64);
         progress_bar.set_message(msg.to_string());
-        true
-    })
-    .await;
+    };
+    let report = train::run(&app, &params, std::sync::Arc::new(progress)).await;
     bar.finish_and_clear();
     let report = report?;
     if args.json {

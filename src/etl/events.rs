@@ -41,6 +41,7 @@ use super::spec::{PipelineSpec, SourceSpec};
 use crate::app::App;
 use crate::db::events::{self as repo, BufferedEvent, Claim, NewEvent};
 use crate::db::{Db, DbError, now_ms};
+use crate::progress::Progress;
 
 /// Largest batch `POST /v1/events` takes.
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
@@ -403,7 +404,7 @@ pub fn events_spec(app: &App) -> Result<PipelineSpec, EtlError> {
 pub async fn flush(
     app: &App,
     spec: &PipelineSpec,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<RunReport, EtlError> {
     let summary = flush_with(app, spec, &FlushOptions::default(), progress).await?;
     let mut report = RunReport {
@@ -424,7 +425,7 @@ pub async fn flush_with(
     app: &App,
     spec: &PipelineSpec,
     options: &FlushOptions,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<FlushSummary, EtlError> {
     let started = Instant::now();
     let db = &app.db;
@@ -439,7 +440,7 @@ pub async fn flush_with(
             continue; // another flusher got there first
         }
         tracing::warn!(flush_id = %stale.flush_id, "landing an abandoned event claim again");
-        progress(
+        progress.report(
             0.0,
             &format!("re-landing abandoned claim {}", stale.flush_id),
         );
@@ -458,7 +459,7 @@ pub async fn flush_with(
         let Some(claimed) = claim(db, max_rows).await? else {
             break;
         };
-        progress(
+        progress.report(
             100.0 * round as f64 / options.max_commits.max(1) as f64,
             &format!("landing up to {} events", claimed.width()),
         );
@@ -470,7 +471,7 @@ pub async fn flush_with(
         }
     }
     summary.seconds = started.elapsed().as_secs_f64();
-    progress(100.0, &format!("{} events flushed", summary.rows_read));
+    progress.report(100.0, &format!("{} events flushed", summary.rows_read));
     Ok(summary)
 }
 

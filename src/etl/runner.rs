@@ -9,12 +9,13 @@ use super::{EtlError, source};
 use crate::app::App;
 use crate::db::etl as repo;
 use crate::db::ms_to_rfc3339;
+use crate::progress::Progress;
 
 /// Runs `spec` once: reads its source, lands the rows, stores the report (also on failure).
 pub async fn run_pipeline(
     app: &App,
     spec: &PipelineSpec,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<RunReport, EtlError> {
     let run_id = uuid::Uuid::now_v7().to_string();
     let started = repo::start_run(&app.db, &run_id, &spec.name).await?;

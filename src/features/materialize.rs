@@ -27,6 +27,7 @@ use crate::app::App;
 use crate::db::features as repo;
 use crate::lake::layout::{self, Area};
 use crate::lake::writer::CommitOutcome;
+use crate::progress::Progress;
 
 /// What to materialize.
 #[derive(Debug, Clone, Default)]
@@ -168,7 +169,7 @@ pub async fn materialize(
     app: &App,
     catalog: &Catalog,
     request: &MaterializeRequest,
-    progress: &(dyn Fn(f64, &str) + Sync),
+    progress: &dyn Progress,
 ) -> Result<MaterializeReport, FeatureError> {
     let views: Vec<Arc<ViewVersion>> = if request.views.is_empty() {
         catalog.current_views()
@@ -197,13 +198,13 @@ pub async fn materialize(
         let base = i as f64 / views.len() as f64;
         let share = 1.0 / views.len() as f64;
         let name = view.spec.name.clone();
-        let report = materialize_view(app, view, request, &|f, msg| {
-            progress(100.0 * (base + share * f), &format!("{name}: {msg}"))
+        let report = materialize_view(app, view, request, &|f: f64, msg: &str| {
+            progress.report(100.0 * (base + share * f), &format!("{name}: {msg}"))
         })
         .await?;
         reports.push(report);
     }
-    progress(100.0, "done");
+    progress.report(100.0, "done");
     Ok(MaterializeReport { views: reports })
 }
 
@@ -211,7 +212,7 @@ async fn materialize_view(
     app: &App,
     view: &Arc<ViewVersion>,
     request: &MaterializeRequest,
-    progress: &(dyn Fn(f64, &str) + Sync),
+    progress: &dyn Progress,
 ) -> Result<ViewReport, FeatureError> {
     let started = Instant::now();
     let spec = &view.spec;
@@ -251,7 +252,7 @@ async fn materialize_view(
         return Ok(report);
     }
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
-    progress(0.0, &format!("reading `{}`", spec.source.dataset()));
+    progress.report(0.0, &format!("reading `{}`", spec.source.dataset()));
     let read_from = from - Duration::days(i64::from(spec.lookback_days()) + 1);
     let table = Arc::new(source::read(&app.lake, spec, read_from, to).await?);
     report.source_rows = table.len() as u64;
@@ -297,7 +298,7 @@ async fn materialize_view(
                 break;
             }
         }
-        progress(
+        progress.report(
             day_rows.len() as f64 / days.len() as f64,
             &format!("{} of {} days", day_rows.len(), days.len()),
         );

@@ -25,6 +25,7 @@ use super::series::{DemandError, Series, load_sales};
 use crate::app::App;
 use crate::db::forecasts::{self as repo, ForecastRow};
 use crate::db::now_ms;
+use crate::progress::Progress;
 
 pub use super::params::{CHUNK, MAX_HORIZON, SelectBy, TrainParams};
 pub use super::report::{
@@ -38,7 +39,7 @@ const MAX_LISTED_FAILURES: usize = 20;
 pub async fn train(
     app: &App,
     params: &TrainParams,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<TrainReport, DemandError> {
     params.validate()?;
     let resolved = if params.regressors.is_empty() {
@@ -114,10 +115,10 @@ async fn run(
     params: &TrainParams,
     resolved: &Resolved,
     run_id: &str,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
     started: Instant,
 ) -> Result<TrainReport, DemandError> {
-    progress(0.0, "reading sales");
+    progress.report(0.0, "reading sales");
     let index = load_sales(app, params.from, params.to, None).await?;
     let matcher = params.matcher()?;
     let series: Vec<Series> = index
@@ -142,7 +143,7 @@ async fn run(
     let observed: Vec<Option<Observed>> = if resolved.names.is_empty() {
         vec![None; total]
     } else {
-        progress(0.0, "reading regressors");
+        progress.report(0.0, "reading regressors");
         let read = Instant::now();
         let observed = regressors::load(&app.lake, resolved, &series).await?;
         let read_seconds = read.elapsed().as_secs_f64();
@@ -218,13 +219,13 @@ async fn run(
         }
         repo::upsert(&app.db, &rows).await?;
         done = end;
-        progress(
+        progress.report(
             95.0 * done as f64 / total as f64,
             &format!("{done}/{total} series fitted"),
         );
     }
     debug_assert_eq!(done, total);
-    progress(95.0, "writing the export");
+    progress.report(95.0, "writing the export");
     let (export_path, actuals_path) = if exported.is_empty() {
         (None, None)
     } else {
@@ -260,13 +261,13 @@ async fn run(
         regression,
     };
     if !exported.is_empty() {
-        progress(97.0, "registering the run");
+        progress.report(97.0, "registering the run");
         let rows = exported.into_iter().map(|(row, _)| row).collect();
         let version = super::versions::register_run(app, params, &report, rows).await?;
         report.model_version = Some(version.id);
     }
     report.seconds = started.elapsed().as_secs_f64();
-    progress(100.0, "done");
+    progress.report(100.0, "done");
     Ok(report)
 }
 

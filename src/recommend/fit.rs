@@ -18,6 +18,7 @@ use super::popularity::Popularity;
 use super::report::{HybridReport, Trained, Tuned};
 use super::signals::{self, FeatureSnapshot, FeatureTimeline, ItemPrior};
 use super::sparse::SparseRows;
+use crate::progress::Progress;
 
 /// Feature-store signals of one hybrid fit.
 #[derive(Debug, Default)]
@@ -94,9 +95,6 @@ pub fn feature_instants(events: &[Interaction], holdout_days: f64) -> Vec<i64> {
     out.dedup();
     out
 }
-
-/// Progress: fraction done (0..=1) and a message; returning false cancels.
-pub type Progress<'a> = &'a (dyn Fn(f64, &str) -> bool + Sync);
 
 fn cancelled() -> RecommendError {
     RecommendError::invalid("training", "cancelled")
@@ -258,7 +256,7 @@ pub fn train_on(
     events: &[Interaction],
     catalogue: &[ItemRecord],
     p: &TrainParams,
-    progress: Progress<'_>,
+    progress: &dyn Progress,
 ) -> Result<Trained, RecommendError> {
     train_with(events, catalogue, &FeatureTimeline::default(), p, progress)
 }
@@ -271,7 +269,7 @@ pub fn train_with(
     catalogue: &[ItemRecord],
     features: &FeatureTimeline,
     p: &TrainParams,
-    progress: Progress<'_>,
+    progress: &dyn Progress,
 ) -> Result<Trained, RecommendError> {
     p.validate()?;
     if events.is_empty() {
@@ -296,7 +294,11 @@ pub fn train_with(
     } else {
         2.0
     };
-    let step = |phase: f64, msg: &str| progress((phase / fits).min(1.0), msg);
+    // Each step reports, then says whether to go on (false: cancelled).
+    let step = |phase: f64, msg: &str| {
+        progress.report(100.0 * (phase / fits).min(1.0), msg);
+        !progress.is_cancelled()
+    };
     if !step(0.0, "preparing") {
         return Err(cancelled());
     }

@@ -11,6 +11,7 @@ use super::signals::FeatureTimeline;
 use super::timeline::feature_timeline;
 use crate::app::App;
 use crate::lake::Area;
+use crate::progress::Progress;
 use crate::registry::NewVersion;
 
 pub use super::params::TrainParams;
@@ -23,7 +24,7 @@ pub const REGISTRY_KIND: &str = "recommender";
 pub async fn run(
     app: &App,
     params: &TrainParams,
-    progress: impl Fn(f64, &str) -> bool + Send + Sync + 'static,
+    progress: std::sync::Arc<dyn Progress>,
 ) -> Result<TrainReport, RecommendError> {
     params.validate()?;
     let snapshot = app
@@ -40,7 +41,7 @@ pub async fn run(
     };
     let p = params.clone();
     let mut trained = tokio::task::spawn_blocking(move || {
-        train_with(&events, &catalogue, &features, &p, &progress)
+        train_with(&events, &catalogue, &features, &p, &*progress)
     })
     .await
     .map_err(|e| RecommendError::Artifact(format!("training thread failed: {e}")))??;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::jobs::{JobContext, JobError, JobHandler, JobRegistry};
+use crate::progress::Progress;
 
 /// Registers every built-in kind.
 pub fn register_builtin(registry: &mut JobRegistry) {
@@ -19,17 +20,30 @@ pub fn register_builtin(registry: &mut JobRegistry) {
     registry.register(Arc::new(MaterializeFeatures));
 }
 
-/// A plain progress callback for domain code, and the future that forwards what it reports
-/// to the job (the context throttles the writes). Poll the future beside the work.
-fn progress_bridge(
-    ctx: &JobContext,
-) -> (
-    impl Fn(f64, &str) + Send + Sync + use<>,
-    impl Future<Output = ()> + '_,
-) {
+/// What domain code reports to while it runs as a job: the latest report goes to the job
+/// (through [`progress_bridge`]'s future), and a cancelled job says so between steps.
+struct JobProgress {
+    latest: tokio::sync::watch::Sender<(f64, String)>,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Progress for JobProgress {
+    fn report(&self, percent: f64, message: &str) {
+        self.latest.send_replace((percent, message.to_string()));
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// The progress reporter for domain code, and the future that forwards what it reports to
+/// the job (the context throttles the writes). Poll the future beside the work.
+fn progress_bridge(ctx: &JobContext) -> (JobProgress, impl Future<Output = ()> + '_) {
     let (tx, mut rx) = tokio::sync::watch::channel((0.0_f64, String::new()));
-    let report = move |pct: f64, msg: &str| {
-        tx.send_replace((pct, msg.to_string()));
+    let report = JobProgress {
+        latest: tx,
+        cancel: ctx.cancellation_token(),
     };
     let forward = async move {
         while rx.changed().await.is_ok() {
@@ -166,14 +180,9 @@ impl JobHandler for TrainRecommender {
     async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
         let params = train_params(ctx.payload())?;
         let app = ctx.app().clone();
+        // The training thread polls the reporter, so a cancel stops it between steps.
         let (progress, forward) = progress_bridge(ctx);
-        let token = ctx.cancellation_token();
-        // The training thread polls this, so a cancel stops it between steps.
-        let report_progress = move |fraction: f64, msg: &str| {
-            progress(fraction * 100.0, msg);
-            !token.is_cancelled()
-        };
-        let work = crate::recommend::train::run(&app, &params, report_progress);
+        let work = crate::recommend::train::run(&app, &params, Arc::new(progress));
         let report = tokio::select! {
             biased;
             result = work => result.map_err(|e| JobError::Failed(e.to_string()))?,

@@ -86,7 +86,9 @@ impl World {
 
     async fn run(&self, pipeline: &str) -> RunReport {
         let spec = find_pipeline(&self.app, pipeline).unwrap();
-        run_pipeline(&self.app, &spec, &|_, _| {}).await.unwrap()
+        run_pipeline(&self.app, &spec, &recast::progress::none())
+            .await
+            .unwrap()
     }
 
     async fn rows(&self, dataset: &str, area: Area) -> Vec<RecordBatch> {
@@ -735,9 +737,13 @@ async fn files_from_an_s3_landing_zone() {
     env.settings.pipelines_dir = pipelines.display().to_string();
     let app = recast::service::open(env.settings.clone()).await.unwrap();
     let spec = find_pipeline(&app, "clicks").unwrap();
-    let r = run_pipeline(&app, &spec, &|_, _| {}).await.unwrap();
+    let r = run_pipeline(&app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
     assert_eq!((r.files_read, r.rows_landed), (1, 2), "{r:?}");
-    let again = run_pipeline(&app, &spec, &|_, _| {}).await.unwrap();
+    let again = run_pipeline(&app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
     assert_eq!(again.files_read, 0);
     let batches = app.lake.read("interactions", None, None).await.unwrap();
     let mut ids = strings(&batches, "event_id");

@@ -382,7 +382,7 @@ async fn post_events(srv: &TestServer, key: &str, events: &[Value]) {
             "{body}"
         );
     }
-    events::flush(&srv.app, &events::default_spec(), &|_, _| {})
+    events::flush(&srv.app, &events::default_spec(), &recast::progress::none())
         .await
         .unwrap();
 }
@@ -393,11 +393,15 @@ async fn train(srv: &TestServer, model: ModelKind) -> String {
         holdout_days: 2.0,
         ..Default::default()
     };
-    recast::recommend::train::run(&srv.app, &params, |_, _| true)
-        .await
-        .unwrap()
-        .version
-        .id
+    recast::recommend::train::run(
+        &srv.app,
+        &params,
+        std::sync::Arc::new(recast::progress::none()),
+    )
+    .await
+    .unwrap()
+    .version
+    .id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -512,7 +512,9 @@ on_promo = {{ default = "false" }}
         env.settings.pipelines_dir = pipelines.display().to_string();
         let srv = TestServer::start(env).await;
         let spec = find_pipeline(&srv.app, "sales").unwrap();
-        let landed = run_pipeline(&srv.app, &spec, &|_, _| {}).await.unwrap();
+        let landed = run_pipeline(&srv.app, &spec, &recast::progress::none())
+            .await
+            .unwrap();
         assert_eq!(landed.rows_landed, 2 * DAYS, "{landed:?}");
         (srv, pipelines)
     }
@@ -527,12 +529,12 @@ on_promo = {{ default = "false" }}
             views: vec!["item_store_price".into()],
             ..MaterializeRequest::default()
         };
-        let m = materialize(&srv.app, &catalog, &request, &|_, _| {})
+        let m = materialize(&srv.app, &catalog, &request, &recast::progress::none())
             .await
             .unwrap();
         assert_eq!(m.views[0].days, DAYS as usize, "{m:?}");
 
-        let with = train(&srv.app, &params(&[REGRESSOR]), &|_, _| {})
+        let with = train(&srv.app, &params(&[REGRESSOR]), &recast::progress::none())
             .await
             .unwrap();
         assert_eq!((with.series_fitted, with.series_failed), (2, 0), "{with:?}");
@@ -574,7 +576,9 @@ on_promo = {{ default = "false" }}
         );
 
         // The same run without regressors does worse on the promotion series.
-        let without = train(&srv.app, &params(&[]), &|_, _| {}).await.unwrap();
+        let without = train(&srv.app, &params(&[]), &recast::progress::none())
+            .await
+            .unwrap();
         assert!(without.regression.is_none());
         let (plain_model, p, mase_without) = stored(&srv, PROMO).await;
         assert!(
@@ -603,7 +607,8 @@ on_promo = {{ default = "false" }}
         ] {
             let mut p = params(&refs);
             p.level = level;
-            let (field, detail) = invalid_field(train(&srv.app, &p, &|_, _| {}).await);
+            let (field, detail) =
+                invalid_field(train(&srv.app, &p, &recast::progress::none()).await);
             assert_eq!(field, "regressors");
             assert!(detail.contains(needle), "{detail}");
         }
@@ -651,11 +656,15 @@ on_promo = {{ default = "false" }}
             p.series = Some(PLAIN.into());
             p
         };
-        let first = train(&srv.app, &run(7), &|_, _| {}).await.unwrap();
+        let first = train(&srv.app, &run(7), &recast::progress::none())
+            .await
+            .unwrap();
         let first_version = first.model_version.clone().expect("registered");
         let first_points = served(&srv, &reader, PLAIN).await;
         assert_eq!(first_points.as_array().unwrap().len(), 7);
-        let second = train(&srv.app, &run(10), &|_, _| {}).await.unwrap();
+        let second = train(&srv.app, &run(10), &recast::progress::none())
+            .await
+            .unwrap();
         let second_version = second.model_version.clone().expect("registered");
         let second_points = served(&srv, &reader, PLAIN).await;
         assert_eq!(second_points.as_array().unwrap().len(), 10);

@@ -95,7 +95,9 @@ async fn world() -> (TestServer, String, TrainReport) {
     env.settings.pipelines_dir = pipelines.display().to_string();
     let srv = TestServer::start(env).await;
     let spec = find_pipeline(&srv.app, "sales").unwrap();
-    let landed = run_pipeline(&srv.app, &spec, &|_, _| {}).await.unwrap();
+    let landed = run_pipeline(&srv.app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
     assert_eq!(landed.rows_landed, expected_rows(), "{landed:?}");
 
     // Item x store through the job handler, as the worker runs it.
@@ -169,7 +171,7 @@ async fn world() -> (TestServer, String, TrainReport) {
             select: SelectBy::Aicc,
             ..TrainParams::default()
         },
-        &|_, _| {},
+        &recast::progress::none(),
     )
     .await
     .unwrap();
@@ -511,7 +513,9 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     )
     .unwrap();
     let spec = find_pipeline(&srv.app, "sales").unwrap();
-    let landed = run_pipeline(&srv.app, &spec, &|_, _| {}).await.unwrap();
+    let landed = run_pipeline(&srv.app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
     assert_eq!(landed.rows_landed, 1, "{landed:?}");
     let path_hist = format!("/v1/forecasts/{}/history", enc(gappy));
     let after = json(&srv, &key, &path_hist).await;
@@ -542,7 +546,7 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
             series: Some("item=I2*".into()),
             ..TrainParams::default()
         },
-        &|_, _| {},
+        &recast::progress::none(),
     )
     .await
     .unwrap();
@@ -573,7 +577,7 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
             series: Some("item=nope*".into()),
             ..TrainParams::default()
         },
-        &|_, _| {},
+        &recast::progress::none(),
     )
     .await;
     assert!(

@@ -87,7 +87,7 @@ fn als_recovers_planted_groups_far_above_popularity() {
         holdout_days: 1.0,
         ..Default::default()
     };
-    let trained = train_on(&events, &[], &params, &|_, _| true).unwrap();
+    let trained = train_on(&events, &[], &params, &recast::progress::none()).unwrap();
     let (m, b) = (trained.metrics, trained.baseline);
     eprintln!("planted: ALS {m:?}\npopularity {b:?}");
     assert_eq!(m.users, 300, "every user has held-out items");
@@ -315,7 +315,7 @@ async fn train(app: &App, model: ModelKind) -> String {
         holdout_days: 3.0,
         ..Default::default()
     };
-    recast::recommend::train::run(app, &params, |_, _| true)
+    recast::recommend::train::run(app, &params, std::sync::Arc::new(recast::progress::none()))
         .await
         .unwrap()
         .version
@@ -646,7 +646,7 @@ async fn serving_rules_over_http() {
             from: Some(yesterday),
             to: None,
         },
-        &|_, _| {},
+        &recast::progress::none(),
     )
     .await
     .unwrap();
@@ -1109,7 +1109,7 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
             from: None,
             to: None,
         },
-        &|_, _| {},
+        &recast::progress::none(),
     )
     .await
     .unwrap();
@@ -1122,9 +1122,10 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
         holdout_days: 3.0,
         ..Default::default()
     };
-    let with = recast::recommend::train::run(&app, &params, |_, _| true)
-        .await
-        .unwrap();
+    let with =
+        recast::recommend::train::run(&app, &params, std::sync::Arc::new(recast::progress::none()))
+            .await
+            .unwrap();
     let without = recast::recommend::train::run(
         &app,
         &TrainParams {
@@ -1132,7 +1133,7 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
             user_feature: None,
             ..params.clone()
         },
-        |_, _| true,
+        std::sync::Arc::new(recast::progress::none()),
     )
     .await
     .unwrap();
@@ -1173,7 +1174,7 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
             item_features: vec!["item_popularity:no_such_feature".into()],
             ..params.clone()
         },
-        |_, _| true,
+        std::sync::Arc::new(recast::progress::none()),
     )
     .await
     .unwrap_err();
@@ -1216,7 +1217,7 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
             from: Some(today),
             to: Some(today),
         },
-        &|_, _| {},
+        &recast::progress::none(),
     )
     .await
     .unwrap();

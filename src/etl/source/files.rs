@@ -22,6 +22,7 @@ use crate::etl::EtlError;
 use crate::etl::landing::{Landing, LandingOutcome, QuarantinedRow};
 use crate::etl::spec::{PipelineSpec, SourceSpec};
 use crate::lake::store::{Location, open_url, parse_location, redact};
+use crate::progress::Progress;
 
 const DEFAULT_MAX_FILES: usize = 500;
 
@@ -144,7 +145,7 @@ pub async fn run(
     app: &App,
     spec: &PipelineSpec,
     run_id: &str,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<FilesRead, EtlError> {
     let SourceSpec::Files {
         url,
@@ -169,7 +170,7 @@ pub async fn run(
     .await?;
     let mut read = FilesRead::default();
     if files.is_empty() {
-        progress(100.0, "no new files");
+        progress.report(100.0, "no new files");
         return Ok(read);
     }
     let total_bytes: u64 = files
@@ -212,11 +213,11 @@ pub async fn run(
         read.files += 1;
     }
     read.bytes_read = done_bytes;
-    progress(99.0, "committing");
+    progress.report(99.0, "committing");
     read.landing = landing.commit(&key).await?;
     let entries: Vec<LedgerEntry> = files.into_iter().map(|f| f.entry).collect();
     repo::record_landed(&app.db, &spec.name, run_id, &entries).await?;
-    progress(100.0, "done");
+    progress.report(100.0, "done");
     Ok(read)
 }
 
@@ -233,7 +234,7 @@ async fn land_file(
     read: &mut FilesRead,
     done_bytes: u64,
     total_bytes: u64,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<(), EtlError> {
     let label = file.entry.path.clone();
     let Some(format) = read::detect_format(&label, format) else {
@@ -282,7 +283,7 @@ async fn land_file(
         let pct = (done_bytes + chunk.bytes_read.min(file.entry.size as u64)) as f64
             / total_bytes as f64
             * 98.0;
-        progress(pct, &label);
+        progress.report(pct, &label);
     }
     drop(rx);
     let _ = reader.await;

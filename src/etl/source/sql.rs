@@ -20,6 +20,7 @@ use crate::etl::convert::Converter;
 use crate::etl::landing::{Landing, LandingOutcome, QuarantinedRow};
 use crate::etl::source::read::{CHUNK_ROWS, push_json_object};
 use crate::etl::spec::{PipelineSpec, SourceSpec};
+use crate::progress::Progress;
 
 #[derive(Debug, Default)]
 pub struct SqlRead {
@@ -100,7 +101,7 @@ fn sqlite_value(row: &sqlx::any::AnyRow, i: usize) -> serde_json::Value {
 pub async fn run(
     app: &App,
     spec: &PipelineSpec,
-    progress: &(dyn Fn(f64, &str) + Send + Sync),
+    progress: &dyn Progress,
 ) -> Result<SqlRead, EtlError> {
     let SourceSpec::Sql {
         url,
@@ -145,7 +146,7 @@ pub async fn run(
     };
     let mut max_watermark: Option<serde_json::Value> = None;
     let mut rejected = Vec::new();
-    progress(1.0, "querying");
+    progress.report(1.0, "querying");
     {
         let mut rows = sqlx::query(&sql).fetch(&mut conn);
         while let Some(row) = rows
@@ -184,7 +185,7 @@ pub async fn run(
                     landing.push(batch).await?;
                 }
                 landing.quarantine(std::mem::take(&mut rejected)).await?;
-                progress(50.0, &format!("{} rows", read.rows_read));
+                progress.report(50.0, &format!("{} rows", read.rows_read));
             }
         }
     }
@@ -194,7 +195,7 @@ pub async fn run(
     landing.quarantine(rejected).await?;
     let Some(max) = max_watermark else {
         landing.abort().await?;
-        progress(100.0, "no new rows");
+        progress.report(100.0, "no new rows");
         return Ok(read);
     };
     let to = max.to_string();
@@ -202,7 +203,7 @@ pub async fn run(
     read.landing = landing.commit(&key).await?;
     repo::set_watermark(&app.db, &spec.name, &to).await?;
     read.watermark_to = Some(to);
-    progress(100.0, "done");
+    progress.report(100.0, "done");
     Ok(read)
 }
 
