@@ -75,7 +75,7 @@ async fn main() {
     })
     .expect("settings");
     let app = recast::service::open(settings).await.expect("app");
-    let catalog = recast::features::registry::sync_dir(&app.db, &pipelines)
+    let catalog = recast::features::catalog::sync_dir(&app.db, &pipelines)
         .await
         .expect("catalog");
 

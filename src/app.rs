@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::lake::{Lake, LakeError};
-use crate::registry::{PromoteHooks, Registry};
+use crate::registry::{ModelRegistry, PromoteHooks};
 
 #[derive(Clone)]
 pub struct App {
@@ -15,7 +15,7 @@ pub struct App {
     pub db: Db,
     pub lake: Arc<Lake>,
     /// The model registry (all kinds), with the promotion hooks start-up registered.
-    pub models: Registry,
+    pub models: ModelRegistry,
 }
 
 /// Why the shared services could not be opened.
@@ -33,7 +33,7 @@ impl App {
     pub async fn open(settings: Settings, hooks: PromoteHooks) -> Result<App, OpenError> {
         let db = Db::open(&settings.database_url).await?;
         let lake = Lake::open(&settings, db.clone()).await?;
-        let models = Registry::new(db.clone(), lake.store().clone(), Arc::new(hooks));
+        let models = ModelRegistry::new(db.clone(), lake.store().clone(), Arc::new(hooks));
         Ok(App {
             settings: Arc::new(settings),
             db,

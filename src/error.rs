@@ -239,7 +239,7 @@ impl From<crate::recommend::RecommendError> for Error {
                 detail: e.to_string(),
             },
             R::Lake(lake) => Error::from(lake),
-            R::Registry(reg) => Error::from(reg),
+            R::ModelRegistry(reg) => Error::from(reg),
             R::Features(f) => Error::from(f),
             e @ (R::Schema { .. } | R::Artifact(_)) => Error::internal(e),
         }
@@ -258,7 +258,7 @@ impl From<crate::forecast::DemandError> for Error {
             },
             D::Lake(lake) => Error::from(lake),
             D::Db(db) => Error::Db(db),
-            D::Registry(reg) => Error::from(reg),
+            D::ModelRegistry(reg) => Error::from(reg),
             e @ (D::Data(_) | D::Corrupt(_) | D::Task(_)) => Error::internal(e),
         }
     }
@@ -298,7 +298,7 @@ impl From<crate::experiments::ExperimentError> for Error {
             X::Conflict(detail) => Error::Conflict { detail },
             X::Db(db) => Error::Db(db),
             X::Lake(lake) => Error::from(lake),
-            X::Registry(reg) => Error::from(reg),
+            X::ModelRegistry(reg) => Error::from(reg),
             X::Recommend(rec) => Error::from(rec),
         }
     }

@@ -202,7 +202,7 @@ pub async fn create_job(
             "must be 1 to 200 characters",
         ));
     }
-    state.registry.validate(&body.kind, &payload)?;
+    state.kinds.validate(&body.kind, &payload)?;
     let mut job = NewJob::new(body.kind, payload);
     job.idempotency_key = body.idempotency_key;
     job.priority = body.priority.unwrap_or(0);

@@ -26,18 +26,18 @@ use actix_web::{App as HttpApp, HttpRequest, HttpResponse, HttpServer, web};
 use crate::app::App;
 use crate::auth::KeyStore;
 use crate::error::Error;
-use crate::jobs::{JobQueue, JobRegistry};
+use crate::jobs::{JobKinds, JobQueue};
 
 pub struct ApiState {
     pub app: App,
     pub queue: JobQueue,
-    pub registry: Arc<JobRegistry>,
+    pub kinds: Arc<JobKinds>,
     pub keys: KeyStore,
     pub metrics: metrics::Metrics,
     /// Rendered once: the document never changes while the process runs.
     pub openapi_json: String,
     /// The model registry (all kinds).
-    pub models: crate::registry::Registry,
+    pub models: crate::registry::ModelRegistry,
     /// The promoted recommender, hot-swapped when the promoted version changes.
     pub recommender: Arc<crate::recommend::serving::ServingHandle>,
     /// Online feature values (with the feature-view catalog).
@@ -49,7 +49,7 @@ pub struct ApiState {
 impl ApiState {
     /// Must run inside a Tokio runtime: it starts the recommender's registry poller, which
     /// loads the promoted version (if any) at once and stops when the state is dropped.
-    pub fn new(app: App, registry: Arc<JobRegistry>) -> web::Data<ApiState> {
+    pub fn new(app: App, kinds: Arc<JobKinds>) -> web::Data<ApiState> {
         let models = app.models.clone();
         let features = Arc::new(crate::features::online::OnlineStore::new(
             app.db.clone(),
@@ -70,7 +70,7 @@ impl ApiState {
             queue: JobQueue::new(app.db.clone()),
             keys: KeyStore::new(app.db.clone()),
             app,
-            registry,
+            kinds,
             metrics: metrics::Metrics::new(),
             openapi_json: openapi::document(),
         })

@@ -344,7 +344,7 @@ async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummar
 /// recomputes only the newest day), so online features answer at once.
 async fn materialize_features(app: &App) -> Result<()> {
     let dir = Path::new(&app.settings.pipelines_dir);
-    let catalog = crate::features::registry::sync_dir(&app.db, dir).await?;
+    let catalog = crate::features::catalog::sync_dir(&app.db, dir).await?;
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let progress = {

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::features::materialize::{self, MaterializeReport, MaterializeRequest};
-use crate::features::{historical, online, registry};
+use crate::features::{catalog, historical, online};
 
 #[derive(Subcommand, Debug)]
 pub enum FeaturesCommand {
@@ -66,7 +66,7 @@ pub async fn run(settings: Settings, command: FeaturesCommand) -> Result<()> {
 
 async fn run_with(app: &App, command: FeaturesCommand) -> Result<()> {
     let pipelines_dir = PathBuf::from(&app.settings.pipelines_dir);
-    let catalog = registry::sync_dir(&app.db, &pipelines_dir).await?;
+    let catalog = catalog::sync_dir(&app.db, &pipelines_dir).await?;
     match command {
         FeaturesCommand::List { json } => list(app, &catalog, json).await,
         FeaturesCommand::Materialize {
@@ -163,7 +163,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(Error::internal)
 }
 
-async fn list(app: &App, catalog: &registry::Catalog, json: bool) -> Result<()> {
+async fn list(app: &App, catalog: &catalog::Catalog, json: bool) -> Result<()> {
     let mut rows = Vec::new();
     for view in catalog.current_views() {
         let days =

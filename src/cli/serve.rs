@@ -17,7 +17,7 @@ use crate::api::{self, ApiState};
 use crate::app::App;
 use crate::config::{ScheduleSpec, Settings};
 use crate::error::{Error, Result};
-use crate::jobs::{JobQueue, JobRegistry, Scheduler, Worker};
+use crate::jobs::{JobKinds, JobQueue, Scheduler, Worker};
 
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -44,7 +44,7 @@ async fn shutdown_signal() {
 /// Starts the worker and (optionally) the scheduler as tasks bound to `shutdown`.
 fn spawn_background(
     app: &App,
-    registry: Arc<JobRegistry>,
+    kinds: Arc<JobKinds>,
     schedules: Option<Vec<ScheduleSpec>>,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -54,7 +54,7 @@ fn spawn_background(
     let worker = Worker::new(
         app.clone(),
         JobQueue::new(app.db.clone()),
-        registry,
+        kinds,
         app.settings.worker.clone(),
     );
     tracing::info!(
@@ -104,7 +104,7 @@ fn spawn_background(
 pub async fn serve(settings: Settings) -> Result<()> {
     let addr = settings.listen_addr();
     let app = crate::service::open(settings).await?;
-    let registry = Arc::new(crate::service::job_kinds());
+    let kinds = Arc::new(crate::service::job_kinds());
     // Malformed pipeline definitions stop the start here, naming the file and the key.
     let pipelines = crate::etl::pipelines::load_pipelines(&app)?;
     let mut schedules = app.settings.scheduler.schedules.clone();
@@ -112,20 +112,20 @@ pub async fn serve(settings: Settings) -> Result<()> {
     // Malformed feature views stop the start too; their versions are registered here.
     let views = crate::features::spec::load_dir(std::path::Path::new(&app.settings.pipelines_dir))
         .map_err(crate::features::FeatureError::from)?;
-    crate::features::registry::sync(&app.db, &views).await?;
+    crate::features::catalog::sync(&app.db, &views).await?;
     schedules.extend(crate::features::spec::schedules(&views));
-    registry.check_schedules(&schedules)?;
+    kinds.check_schedules(&schedules)?;
     let listener = TcpListener::bind(addr).map_err(|e| Error::Unavailable {
         detail: format!("cannot listen on {addr}: {e}"),
     })?;
     let bound = listener.local_addr().map_err(Error::internal)?;
-    let state = ApiState::new(app.clone(), registry.clone());
+    let state = ApiState::new(app.clone(), kinds.clone());
     let server = api::start(state, listener).map_err(Error::internal)?;
     let handle = server.handle();
     tracing::info!(%bound, lake = app.lake.url(), "recast listening; docs at http://{bound}/docs");
 
     let shutdown = CancellationToken::new();
-    let background = spawn_background(&app, registry, Some(schedules), &shutdown);
+    let background = spawn_background(&app, kinds, Some(schedules), &shutdown);
     let mut server_task = tokio::spawn(server);
 
     tokio::select! {
@@ -161,9 +161,9 @@ pub async fn serve(settings: Settings) -> Result<()> {
 
 pub async fn worker(settings: Settings) -> Result<()> {
     let app = crate::service::open(settings).await?;
-    let registry = Arc::new(crate::service::job_kinds());
+    let kinds = Arc::new(crate::service::job_kinds());
     let shutdown = CancellationToken::new();
-    let background = spawn_background(&app, registry, None, &shutdown);
+    let background = spawn_background(&app, kinds, None, &shutdown);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing or releasing running jobs");
     shutdown.cancel();

@@ -31,7 +31,7 @@ pub enum ExperimentError {
     #[error(transparent)]
     Lake(#[from] crate::lake::LakeError),
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    ModelRegistry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
     Recommend(#[from] crate::recommend::RecommendError),
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::ExperimentError;
 use crate::db::experiments::{self as repo, ExperimentRow};
 use crate::db::{Db, now_ms};
-use crate::registry::Registry;
+use crate::registry::ModelRegistry;
 
 /// The metrics a readout reports; all are "higher is better".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -323,11 +323,11 @@ pub fn validate(spec: &ExperimentSpec) -> Result<(), ExperimentError> {
 #[derive(Clone)]
 pub struct ExperimentStore {
     db: Db,
-    registry: Registry,
+    registry: ModelRegistry,
 }
 
 impl ExperimentStore {
-    pub fn new(db: Db, registry: Registry) -> ExperimentStore {
+    pub fn new(db: Db, registry: ModelRegistry) -> ExperimentStore {
         ExperimentStore { db, registry }
     }
 

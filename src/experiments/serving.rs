@@ -18,7 +18,7 @@ use crate::db::now_ms;
 use crate::recommend::RecommendError;
 use crate::recommend::artifact::RecommenderArtifact;
 use crate::recommend::serving::ServingModel;
-use crate::registry::Registry;
+use crate::registry::ModelRegistry;
 
 /// How long a replica serves from its copy of the running experiments.
 pub const RUNNING_TTL: Duration = Duration::from_secs(2);
@@ -40,14 +40,14 @@ type Snapshot = (Instant, Arc<Vec<Arc<Experiment>>>);
 
 pub struct ExperimentServing {
     store: ExperimentStore,
-    registry: Registry,
+    registry: ModelRegistry,
     running: Mutex<Option<Snapshot>>,
     models: Mutex<HashMap<String, Arc<ServingModel>>>,
     load: tokio::sync::Mutex<()>,
 }
 
 impl ExperimentServing {
-    pub fn new(store: ExperimentStore, registry: Registry) -> Arc<ExperimentServing> {
+    pub fn new(store: ExperimentStore, registry: ModelRegistry) -> Arc<ExperimentServing> {
         Arc::new(ExperimentServing {
             store,
             registry,

@@ -25,8 +25,8 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::FeatureError;
+use super::catalog::{Catalog, Selection};
 use super::compute::day_for_instant;
-use super::registry::{Catalog, Selection};
 use crate::db::Db;
 use crate::lake::Lake;
 use crate::lake::layout::Area;

@@ -18,8 +18,8 @@ use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
 use super::FeatureError;
+use super::catalog::{Catalog, ViewVersion};
 use super::compute::{self, Snapshot, Value};
-use super::registry::{Catalog, ViewVersion};
 use super::source::{self, SourceTable};
 use super::spec::{Entity, ViewSpec};
 use super::stats::{self, FeatureStats};

@@ -4,18 +4,18 @@
 //!
 //! Why this split: `compute` is pure (rows in, daily snapshots out), so it is checked against
 //! a brute-force reference; `source` is the only reader of canonical datasets, `materialize`
-//! the only writer, `historical` and `online` the only readers of what it wrote, `registry`
+//! the only writer, `historical` and `online` the only readers of what it wrote, `catalog`
 //! the only place that turns definitions into versions. Time semantics, in one place:
 //! the snapshot of day `D` holds values computed from source rows with `ts < D+1 00:00 UTC`
 //! (its `as_of`); a historical row at instant `t` uses the snapshot with `as_of <= t`
 //! closest to `t`, so no row after `t` ever counts; a value is null when the entity's latest
 //! source row is older than the TTL at the time of use.
 
+pub mod catalog;
 pub mod compute;
 pub mod historical;
 pub mod materialize;
 pub mod online;
-pub mod registry;
 pub mod source;
 pub mod spec;
 pub mod stats;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::FeatureError;
-use super::registry::{self, Catalog, ViewVersion};
+use super::catalog::{self, Catalog, ViewVersion};
 use crate::db::{Db, features as repo};
 
 /// How long a fetched online row (or its absence) is reused.
@@ -106,7 +106,7 @@ impl OnlineStore {
         {
             return Ok(Arc::clone(c));
         }
-        let catalog = Arc::new(registry::sync_dir(&self.db, &self.pipelines_dir).await?);
+        let catalog = Arc::new(catalog::sync_dir(&self.db, &self.pipelines_dir).await?);
         *guard = Some((Arc::clone(&catalog), Instant::now()));
         Ok(catalog)
     }
@@ -117,7 +117,7 @@ impl OnlineStore {
         &self,
         refs: &[String],
         field: &str,
-    ) -> Result<Vec<registry::Selection>, FeatureError> {
+    ) -> Result<Vec<catalog::Selection>, FeatureError> {
         let catalog = self.catalog().await?;
         match catalog.select(refs, field) {
             Ok(s) => Ok(s),

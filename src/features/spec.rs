@@ -5,7 +5,7 @@
 //! A definition is identified by a fingerprint of the parts that change values (entity,
 //! source, TTL, filters, features); descriptions and the schedule do not count, so editing
 //! them does not orphan materialized data. Every distinct fingerprint becomes a new version
-//! (see `registry`), and old versions stay readable.
+//! (see `catalog`), and old versions stay readable.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -31,9 +31,9 @@ pub use recast_models::forecast::regression::{
 };
 
 use super::series::{DemandError, Frequency, Level, Series};
+use crate::features::catalog::{Catalog, Selection};
 use crate::features::compute::as_of_of;
 use crate::features::historical::{scan_snapshots, within_ttl};
-use crate::features::registry::{Catalog, Selection};
 use crate::features::spec::Entity;
 use crate::lake::Lake;
 

@@ -54,7 +54,7 @@ pub enum DemandError {
     Db(#[from] DbError),
     /// Registering or restoring a forecaster version.
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    ModelRegistry(#[from] crate::registry::RegistryError),
     /// Blocking work (fitting, encoding) did not finish (panic or shutdown).
     #[error("background task failed: {0}")]
     Task(String),

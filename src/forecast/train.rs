@@ -46,7 +46,7 @@ pub async fn train(
         Resolved::default()
     } else {
         let dir = std::path::Path::new(&app.settings.pipelines_dir);
-        let catalog = crate::features::registry::sync_dir(&app.db, dir)
+        let catalog = crate::features::catalog::sync_dir(&app.db, dir)
             .await
             .map_err(|e| DemandError::invalid(regressors::FIELD, e.to_string()))?;
         regressors::resolve(&catalog, &params.regressors)?

@@ -10,23 +10,23 @@
 //! - `model`: the job record and request types.
 //! - `queue`: enqueue, inspect, cancel; lease, heartbeat and state changes for workers.
 //! - `retry`: backoff between attempts.
-//! - `registry` / `context`: the handler trait and table, what a handler sees.
+//! - `handler` / `context`: the handler trait and the table of kinds, what a handler sees.
 //! - `worker` / `runner`: the worker loop and the supervision of one running job.
 //! - `schedule`: cron schedules to jobs, exactly once per tick across replicas.
 
 pub mod context;
+pub mod handler;
 pub mod model;
 pub mod queue;
-pub mod registry;
 pub mod retry;
 mod runner;
 pub mod schedule;
 pub mod worker;
 
 pub use context::JobContext;
+pub use handler::{JobHandler, JobKinds};
 pub use model::{Job, JobFilter, JobState, NewJob, Progress};
 pub use queue::{Heartbeat, JobQueue};
-pub use registry::{JobHandler, JobRegistry};
 pub use retry::RetryPolicy;
 pub use schedule::{ScheduledJob, Scheduler};
 pub use worker::Worker;

@@ -20,9 +20,9 @@ use crate::app::App;
 
 use super::JobError;
 use super::context::{JobContext, ProgressTracker};
+use super::handler::JobKinds;
 use super::model::Job;
 use super::queue::{Heartbeat, JobQueue};
-use super::registry::JobRegistry;
 
 /// How long a handler may take to stop after its job was cancelled before it is aborted.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
@@ -36,7 +36,7 @@ const FINAL_WRITE_TRIES: u32 = 3;
 pub(crate) struct Runner {
     pub app: App,
     pub queue: JobQueue,
-    pub registry: Arc<JobRegistry>,
+    pub kinds: Arc<JobKinds>,
     pub owner: Arc<str>,
     pub lease_ms: i64,
     /// Cancelled when the worker's shutdown grace is over: stop and hand jobs back.
@@ -74,7 +74,7 @@ impl Runner {
             self.fail_permanently(&job.id, error).await;
             return;
         }
-        let Some(handler) = self.registry.get(&job.kind) else {
+        let Some(handler) = self.kinds.get(&job.kind) else {
             let error = format!("unknown job kind `{}`: no handler in this worker", job.kind);
             self.fail_permanently(&job.id, error).await;
             return;

@@ -19,14 +19,14 @@ use crate::app::App;
 use crate::config::WorkerSettings;
 
 use super::JobError;
+use super::handler::JobKinds;
 use super::queue::JobQueue;
-use super::registry::JobRegistry;
 use super::runner::Runner;
 
 pub struct Worker {
     app: App,
     queue: JobQueue,
-    registry: Arc<JobRegistry>,
+    kinds: Arc<JobKinds>,
     settings: WorkerSettings,
     owner: String,
 }
@@ -34,18 +34,13 @@ pub struct Worker {
 impl Worker {
     /// A worker whose lease owner id is `hostname-pid-random`: unique per process and per
     /// worker, and readable in `lease_owner` when tracking down who runs what.
-    pub fn new(
-        app: App,
-        queue: JobQueue,
-        registry: Arc<JobRegistry>,
-        settings: WorkerSettings,
-    ) -> Self {
+    pub fn new(app: App, queue: JobQueue, kinds: Arc<JobKinds>, settings: WorkerSettings) -> Self {
         let random = uuid::Uuid::new_v4().simple().to_string();
         let owner = format!("{}-{}-{}", hostname(), std::process::id(), &random[..8]);
         Worker {
             app,
             queue,
-            registry,
+            kinds,
             settings,
             owner,
         }
@@ -66,12 +61,12 @@ impl Worker {
         let runner = Runner {
             app: self.app.clone(),
             queue: self.queue.clone(),
-            registry: self.registry.clone(),
+            kinds: self.kinds.clone(),
             owner: Arc::from(self.owner.as_str()),
             lease_ms,
             release: CancellationToken::new(),
         };
-        tracing::info!(owner = %self.owner, concurrency, kinds = ?self.registry.kinds(), "worker started");
+        tracing::info!(owner = %self.owner, concurrency, kinds = ?self.kinds.kinds(), "worker started");
 
         let mut running: JoinSet<()> = JoinSet::new();
         while !shutdown.is_cancelled() {

@@ -50,7 +50,7 @@ pub enum RecommendError {
     #[error(transparent)]
     Lake(#[from] crate::lake::LakeError),
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    ModelRegistry(#[from] crate::registry::RegistryError),
     /// The feature store could not supply the hybrid's features.
     #[error(transparent)]
     Features(#[from] crate::features::FeatureError),

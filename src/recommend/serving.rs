@@ -20,7 +20,7 @@ use super::data::{Action, IdMap};
 use super::eval::top_k;
 use super::retrieval::FactorIndex;
 use super::train::REGISTRY_KIND;
-use crate::registry::Registry;
+use crate::registry::ModelRegistry;
 
 /// Largest `k` a request may ask for.
 pub const MAX_K: usize = 500;
@@ -513,14 +513,14 @@ pub fn diversify(
 /// The promoted model of this process, reloaded when the registry's promoted version changes.
 pub struct ServingHandle {
     current: ArcSwapOption<ServingModel>,
-    registry: Registry,
+    registry: ModelRegistry,
     reload: tokio::sync::Mutex<()>,
     /// Where the hybrid's live item prior comes from (none: the prior of training only).
     online: std::sync::OnceLock<Arc<crate::features::online::OnlineStore>>,
 }
 
 impl ServingHandle {
-    pub fn new(registry: Registry) -> Arc<ServingHandle> {
+    pub fn new(registry: ModelRegistry) -> Arc<ServingHandle> {
         Arc::new(ServingHandle {
             current: ArcSwapOption::empty(),
             registry,

@@ -11,7 +11,7 @@ use crate::app::App;
 /// One historical retrieval for every (instant, entity) pair, instants outermost.
 async fn retrieve_at(
     app: &App,
-    catalog: &crate::features::registry::Catalog,
+    catalog: &crate::features::catalog::Catalog,
     key: &str,
     ids: &std::collections::BTreeSet<&str>,
     instants: &[i64],
@@ -57,7 +57,7 @@ pub(super) async fn feature_timeline(
     use std::collections::BTreeSet;
     let defaults = TrainParams::default();
     let mut notes = Vec::new();
-    let catalog = crate::features::registry::sync_dir(
+    let catalog = crate::features::catalog::sync_dir(
         &app.db,
         std::path::Path::new(&app.settings.pipelines_dir),
     )

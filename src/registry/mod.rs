@@ -100,7 +100,7 @@ pub struct NewVersion {
 }
 
 #[derive(Clone)]
-pub struct Registry {
+pub struct ModelRegistry {
     db: Db,
     store: Arc<dyn ObjectStore>,
     hooks: Arc<PromoteHooks>,
@@ -156,10 +156,10 @@ impl PromoteHooks {
     }
 }
 
-impl Registry {
+impl ModelRegistry {
     /// A registry over `db` and the artifact `store`, running `hooks` after promotions.
-    pub fn new(db: Db, store: Arc<dyn ObjectStore>, hooks: Arc<PromoteHooks>) -> Registry {
-        Registry { db, store, hooks }
+    pub fn new(db: Db, store: Arc<dyn ObjectStore>, hooks: Arc<PromoteHooks>) -> ModelRegistry {
+        ModelRegistry { db, store, hooks }
     }
 
     /// Writes the artifact and metadata, then inserts the row (status `candidate`): a crash in

@@ -7,11 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::jobs::{JobContext, JobError, JobHandler, JobRegistry};
+use crate::jobs::{JobContext, JobError, JobHandler, JobKinds};
 use crate::progress::Progress;
 
 /// Registers every built-in kind.
-pub fn register_builtin(registry: &mut JobRegistry) {
+pub fn register_builtin(registry: &mut JobKinds) {
     registry.register(Arc::new(SweepLake));
     registry.register(Arc::new(RunPipeline));
     registry.register(Arc::new(CompactDataset));
@@ -128,7 +128,7 @@ impl JobHandler for MaterializeFeatures {
         let p: MaterializePayload = parse_payload(ctx.payload())?;
         let app = ctx.app().clone();
         let dir = std::path::PathBuf::from(&app.settings.pipelines_dir);
-        let catalog = crate::features::registry::sync_dir(&app.db, &dir)
+        let catalog = crate::features::catalog::sync_dir(&app.db, &dir)
             .await
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let request = crate::features::materialize::MaterializeRequest {

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::jobs::JobRegistry;
+use crate::jobs::JobKinds;
 use crate::registry::PromoteHooks;
 
 /// Every built-in job kind.
-pub fn job_kinds() -> JobRegistry {
-    let mut registry = JobRegistry::new();
-    kinds::register_builtin(&mut registry);
-    registry
+pub fn job_kinds() -> JobKinds {
+    let mut table = JobKinds::new();
+    kinds::register_builtin(&mut table);
+    table
 }
 
 /// The promotion hooks of every model kind that has one.

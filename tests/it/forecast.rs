@@ -522,7 +522,7 @@ on_promo = {{ default = "false" }}
     #[tokio::test]
     async fn a_planted_promotion_lift_is_learned_from_the_feature_store() {
         let (srv, pipelines) = world().await;
-        let catalog = recast::features::registry::sync_dir(&srv.app.db, &pipelines)
+        let catalog = recast::features::catalog::sync_dir(&srv.app.db, &pipelines)
             .await
             .unwrap();
         let request = MaterializeRequest {

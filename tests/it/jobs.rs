@@ -9,7 +9,7 @@ use chrono::Utc;
 use recast::app::App;
 use recast::config::{ScheduleSpec, WorkerSettings};
 use recast::jobs::{
-    Job, JobContext, JobError, JobFilter, JobHandler, JobQueue, JobRegistry, JobState, NewJob,
+    Job, JobContext, JobError, JobFilter, JobHandler, JobKinds, JobQueue, JobState, NewJob,
     RetryPolicy, Scheduler, Worker,
 };
 use serde_json::{Value, json};
@@ -63,7 +63,7 @@ fn start_worker(
     handlers: Vec<Arc<dyn JobHandler>>,
     settings: WorkerSettings,
 ) -> RunningWorker {
-    let mut registry = JobRegistry::new();
+    let mut registry = JobKinds::new();
     for h in handlers {
         registry.register(h);
     }

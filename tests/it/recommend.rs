@@ -632,7 +632,7 @@ async fn serving_rules_over_http() {
         &[("newcomer".to_string(), "shoes-2".to_string(), "view", at)],
     )
     .await;
-    let catalog = recast::features::registry::sync_dir(
+    let catalog = recast::features::catalog::sync_dir(
         &srv.app.db,
         std::path::Path::new(&srv.app.settings.pipelines_dir),
     )
@@ -1095,7 +1095,7 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
         }
     }
     write_events(&app, &events).await;
-    let catalog = recast::features::registry::sync_dir(
+    let catalog = recast::features::catalog::sync_dir(
         &app.db,
         std::path::Path::new(&app.settings.pipelines_dir),
     )

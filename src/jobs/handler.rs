@@ -3,7 +3,7 @@
 //!
 //! Kinds are registered in code, not discovered, so the set a process can run is explicit and
 //! the API can refuse an unknown kind or a malformed payload when the job is submitted (422)
-//! rather than have it fail later in a worker. Workers only run kinds in their registry.
+//! rather than have it fail later in a worker. Workers only run kinds in their table.
 
 use crate::config::{ConfigError, ScheduleSpec};
 use std::collections::HashMap;
@@ -32,12 +32,12 @@ pub trait JobHandler: Send + Sync {
 }
 
 #[derive(Clone, Default)]
-pub struct JobRegistry {
+pub struct JobKinds {
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
 }
 
-impl JobRegistry {
-    /// An empty registry.
+impl JobKinds {
+    /// An empty table.
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,9 +79,9 @@ impl JobRegistry {
     }
 }
 
-impl std::fmt::Debug for JobRegistry {
+impl std::fmt::Debug for JobKinds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobRegistry")
+        f.debug_struct("JobKinds")
             .field("kinds", &self.kinds())
             .finish()
     }
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn validates_kind_then_payload() {
-        let mut registry = JobRegistry::new();
+        let mut registry = JobKinds::new();
         registry.register(Arc::new(Echo));
         assert_eq!(registry.kinds(), vec!["echo"]);
         assert!(registry.validate("echo", &serde_json::json!({})).is_ok());
