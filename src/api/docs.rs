@@ -56,3 +56,12 @@ fn html(body: &'static str) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .body(body)
 }
+
+/// The document's own routes (`/openapi.json` and the UI): not operations of the API, so they
+/// are registered outside the documented set.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(openapi_json)
+        .service(docs_index)
+        .service(docs_index_slash)
+        .service(docs_asset);
+}

@@ -8,6 +8,8 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 use super::auth::{Authed, Ingest};
 use super::extract::ApiJson;
@@ -95,4 +97,9 @@ pub async fn ingest_events(
     let parsed = raw.iter().map(|e| events::parse_json(e.get())).collect();
     let outcome = events::ingest(&state.app.db, parsed).await?;
     Ok(HttpResponse::Ok().json(IngestResponse::from(outcome)))
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(ingest_events);
 }

@@ -5,6 +5,8 @@ use actix_web::{HttpResponse, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::{ApiJson, ApiQuery};
@@ -245,4 +247,16 @@ pub async fn get_results(
     let e = state.experiments.store().get(&id).await?;
     let readout = results::readout(&state.app.db, &state.app.lake, &e).await?;
     Ok(HttpResponse::Ok().json(readout))
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(create_experiment)
+        .service(list_experiments)
+        .service(get_experiment)
+        .service(update_experiment)
+        .service(start_experiment)
+        .service(stop_experiment)
+        .service(get_assignment)
+        .service(get_results);
 }

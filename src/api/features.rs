@@ -7,6 +7,8 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 use super::auth::{Authed, Reader};
 use super::extract::ApiJson;
@@ -273,4 +275,12 @@ pub async fn historical_features(
         rows,
         summary: retrieved.summary,
     }))
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_views)
+        .service(online_features)
+        .service(historical_features)
+        .service(get_entity);
 }

@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 use super::auth::{Authed, Reader};
 use super::extract::ApiQuery;
@@ -119,4 +121,12 @@ pub async fn get_chart(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "image/svg+xml"))
         .body(svg))
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_forecasts)
+        .service(get_forecast)
+        .service(get_history)
+        .service(get_chart);
 }

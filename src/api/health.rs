@@ -8,6 +8,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -84,4 +86,9 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
 }

@@ -5,6 +5,8 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::{ApiJson, ApiQuery};
@@ -234,4 +236,12 @@ pub async fn cancel_job(
 ) -> Result<HttpResponse> {
     let job = state.queue.cancel(&id).await?;
     Ok(HttpResponse::Ok().json(JobView::from(job)))
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_jobs)
+        .service(create_job)
+        .service(get_job)
+        .service(cancel_job);
 }

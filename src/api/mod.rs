@@ -12,6 +12,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
+pub mod models;
 pub mod openapi;
 pub mod pipelines;
 pub mod problem;
@@ -22,6 +23,8 @@ use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App as HttpApp, HttpRequest, HttpResponse, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::App;
 use crate::auth::KeyStore;
@@ -77,43 +80,19 @@ impl ApiState {
     }
 }
 
-/// Every route of the service.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics)
-        .service(docs::openapi_json)
-        .service(docs::docs_index)
-        .service(docs::docs_index_slash)
-        .service(docs::docs_asset)
-        .service(jobs::list_jobs)
-        .service(jobs::create_job)
-        .service(jobs::get_job)
-        .service(jobs::cancel_job)
-        .service(pipelines::list_pipelines)
-        .service(pipelines::run_pipeline)
-        .service(pipelines::list_runs)
-        .service(events::ingest_events)
-        .service(features::list_views)
-        .service(features::online_features)
-        .service(features::historical_features)
-        .service(features::get_entity)
-        .service(forecasts::list_forecasts)
-        .service(forecasts::get_forecast)
-        .service(forecasts::get_history)
-        .service(forecasts::get_chart)
-        .service(recommendations::recommend)
-        .service(recommendations::similar)
-        .service(recommendations::list_models)
-        .service(recommendations::promote_model)
-        .service(experiments::create_experiment)
-        .service(experiments::list_experiments)
-        .service(experiments::get_experiment)
-        .service(experiments::update_experiment)
-        .service(experiments::start_experiment)
-        .service(experiments::stop_experiment)
-        .service(experiments::get_assignment)
-        .service(experiments::get_results);
+/// Every documented route of the service. Each resource module registers its own handlers
+/// through `utoipa_actix_web`, which only accepts handlers with an OpenAPI operation
+/// (`#[utoipa::path]`): a route cannot be served without being in the document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    health::routes(cfg);
+    jobs::routes(cfg);
+    pipelines::routes(cfg);
+    events::routes(cfg);
+    features::routes(cfg);
+    forecasts::routes(cfg);
+    recommendations::routes(cfg);
+    models::routes(cfg);
+    experiments::routes(cfg);
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
@@ -131,14 +110,17 @@ pub fn start(
 ) -> std::io::Result<actix_web::dev::Server> {
     let shutdown_seconds = state.app.settings.worker.shutdown_grace_seconds.max(1);
     let server = HttpServer::new(move || {
-        HttpApp::new()
+        let (app, _) = HttpApp::new()
             .app_data(state.clone())
             .app_data(
                 web::PathConfig::default()
                     .error_handler(|e, _| Error::invalid("path", e.to_string()).into()),
             )
             .wrap(from_fn(middleware::observe))
+            .into_utoipa_app()
             .configure(routes)
+            .split_for_parts();
+        app.configure(docs::routes)
             .default_service(web::to(not_found))
     })
     .listen(listener)?

@@ -5,6 +5,8 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::ApiQuery;
@@ -148,4 +150,11 @@ pub async fn list_runs(
     let spec = pipelines::find_pipeline(&state.app, &name)?;
     let runs = runner::list_runs(&state.app, Some(&spec.name), limit).await?;
     Ok(HttpResponse::Ok().json(RunList { runs }))
+}
+
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_pipelines)
+        .service(run_pipeline)
+        .service(list_runs);
 }

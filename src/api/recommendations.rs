@@ -1,16 +1,17 @@
-//! `/v1/users/{id}/recommendations`, `/v1/items/{id}/similar` and `/v1/models`: thin handlers
-//! over `recommend::serving` and the model registry.
+//! `/v1/users/{id}/recommendations` and `/v1/items/{id}/similar`: thin handlers over
+//! `recommend::serving`.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use utoipa_actix_web::service_config::ServiceConfig;
+
 use super::ApiState;
-use super::auth::{Admin, Authed, Reader};
+use super::auth::{Authed, Reader};
 use super::extract::ApiQuery;
 use crate::error::{Error, Result};
 use crate::recommend::serving::{self, RecommendRequest};
-use crate::registry::ModelVersion;
 
 /// One recommended or similar item.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -252,100 +253,7 @@ pub async fn similar(
     }))
 }
 
-/// A registered model version.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ModelView {
-    pub id: String,
-    pub kind: String,
-    /// candidate, promoted or retired
-    pub status: String,
-    #[schema(value_type = Object)]
-    pub params: serde_json::Value,
-    /// Lake commit id of the training data.
-    pub data_snapshot: Option<i64>,
-    #[schema(value_type = Object)]
-    pub metrics: serde_json::Value,
-    pub artifact_path: String,
-    pub checksum: String,
-    pub size_bytes: i64,
-    pub created_at: String,
-    pub promoted_at: Option<String>,
-}
-
-impl From<ModelVersion> for ModelView {
-    fn from(v: ModelVersion) -> Self {
-        ModelView {
-            id: v.id,
-            kind: v.kind,
-            status: v.status,
-            params: v.params,
-            data_snapshot: v.data_snapshot,
-            metrics: v.metrics,
-            artifact_path: v.artifact_path,
-            checksum: v.checksum,
-            size_bytes: v.size_bytes,
-            created_at: v.created_at,
-            promoted_at: v.promoted_at,
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ModelList {
-    pub models: Vec<ModelView>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ModelListQuery {
-    /// Only versions of this kind (e.g. `recommender`).
-    pub kind: Option<String>,
-    /// At most this many, 1 to 500 (default 50).
-    pub limit: Option<i64>,
-}
-
-/// Model versions, newest first.
-#[utoipa::path(get, path = "/v1/models", tag = "models", params(ModelListQuery),
-    security(("bearer" = [])),
-    responses((status = 200, body = ModelList),
-              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
-#[get("/v1/models")]
-pub async fn list_models(
-    _auth: Authed<Reader>,
-    state: web::Data<ApiState>,
-    query: ApiQuery<ModelListQuery>,
-) -> Result<HttpResponse> {
-    let limit = query.0.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(Error::invalid("limit", "must be between 1 and 500"));
-    }
-    let models = state.models.list(query.0.kind.as_deref(), limit).await?;
-    Ok(HttpResponse::Ok().json(ModelList {
-        models: models.into_iter().map(ModelView::from).collect(),
-    }))
-}
-
-/// Promote a version (admin): it serves from now on; this replica reloads at once, others
-/// within seconds. A corrupt artifact is refused (409).
-#[utoipa::path(post, path = "/v1/models/{id}/promote", tag = "models",
-    params(("id" = String, Path, description = "model version id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = ModelView),
-              (status = 403, body = super::problem::Problem, content_type = "application/problem+json"),
-              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
-              (status = 409, body = super::problem::Problem, content_type = "application/problem+json")))]
-#[post("/v1/models/{id}/promote")]
-pub async fn promote_model(
-    _auth: Authed<Admin>,
-    state: web::Data<ApiState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse> {
-    let version = state.models.promote(&id).await?;
-    if version.kind == crate::recommend::train::REGISTRY_KIND
-        && let Err(e) = state.recommender.refresh().await
-    {
-        tracing::warn!(error = %e, "reload after promote failed; the poller retries");
-    }
-    Ok(HttpResponse::Ok().json(ModelView::from(version)))
+/// This resource's routes; each carries its part of the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(recommend).service(similar);
 }
