@@ -22,7 +22,6 @@
 //! (per phase, 20), `RECAST_BENCH_CLIENTS` (8), `RECAST_BENCH_BATCH` (1000).
 //! Goal: 50,000 events/s sustained with p99 batch latency under 50 ms.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use recast::config::{Settings, Sources};
@@ -90,14 +89,16 @@ async fn run(label: &str, database_url: &str, knobs: &Knobs) {
         ..Default::default()
     })
     .expect("settings");
-    let app = recast::service::open(settings).await.expect("app");
-    let registry = Arc::new(recast::service::job_kinds());
-    let state = recast::api::ApiState::new(app.clone(), registry);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = recast::api::start(state, listener).expect("server");
-    let handle = server.handle();
-    tokio::spawn(server);
+    let server = recast::service::server::start(
+        settings,
+        listener,
+        recast::service::server::Background::NONE,
+    )
+    .await
+    .expect("server");
+    let app = server.app.clone();
+    let base = server.base_url();
     let key = recast::auth::KeyStore::new(app.db.clone())
         .create("bench", recast::auth::Role::Ingest)
         .await
@@ -162,8 +163,7 @@ async fn run(label: &str, database_url: &str, knobs: &Knobs) {
         "the lake holds every flushed event"
     );
     println!("  lake          {landed} rows, every accepted event exactly once");
-    handle.stop(true).await;
-    app.db.close().await;
+    server.shutdown().await;
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -20,7 +20,6 @@ mod knobs;
 use knobs::percentile;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -74,7 +73,7 @@ async fn main() {
         ..Default::default()
     })
     .expect("settings");
-    let app = recast::service::open(settings).await.expect("app");
+    let app = recast::service::open(settings.clone()).await.expect("app");
     let catalog = recast::features::catalog::sync_dir(&app.db, &pipelines)
         .await
         .expect("catalog");
@@ -132,13 +131,15 @@ async fn main() {
         !user_ids.is_empty() && !item_ids.is_empty(),
         "the demo produced online values"
     );
-    let registry = Arc::new(recast::service::job_kinds());
-    let state = recast::api::ApiState::new(app.clone(), registry);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = recast::api::start(state, listener).expect("server");
-    let handle = server.handle();
-    tokio::spawn(server);
+    let server = recast::service::server::start(
+        settings,
+        listener,
+        recast::service::server::Background::NONE,
+    )
+    .await
+    .expect("server");
+    let base = server.base_url();
     let key = recast::auth::KeyStore::new(app.db.clone())
         .create("bench", recast::auth::Role::Reader)
         .await
@@ -203,7 +204,7 @@ async fn main() {
         "(latency includes the client's JSON encoding and decoding; the in-process cache keeps rows for {} s)",
         recast::features::online::CACHE_TTL.as_secs()
     );
-    handle.stop(true).await;
+    server.shutdown().await;
 }
 
 /// Entity ids with an online value for the current version of `view`.

@@ -11,6 +11,7 @@ use super::ApiState;
 use super::auth::{Authed, Reader};
 use super::extract::ApiQuery;
 use crate::error::{Error, Result};
+use crate::experiments::routing::{self, Recommenders};
 use crate::recommend::serving::{self, RecommendRequest};
 
 /// One recommended or similar item.
@@ -126,7 +127,7 @@ pub async fn recommend(
     if !(0.0..=1.0).contains(&diversity) {
         return Err(Error::invalid("diversity", "must be between 0 and 1"));
     }
-    let mut req = RecommendRequest {
+    let req = RecommendRequest {
         user_id: user_id.into_inner(),
         k,
         category: q.category,
@@ -135,90 +136,24 @@ pub async fn recommend(
         diversity,
         recent: list(q.recent),
     };
-    cold_start_context(&state, &mut req).await;
-    let enrolment = match state.experiments.enrol(&req.user_id).await {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "running experiments unavailable; serving the default model");
-            None
-        }
+    let recommenders = Recommenders {
+        promoted: &state.recommender,
+        experiments: &state.experiments,
+        features: &state.features,
     };
-    if let Some(enrolment) = enrolment {
-        match serve_variant(&state, &enrolment, &req).await {
-            Ok(view) => return Ok(HttpResponse::Ok().json(view)),
-            // The user still gets an answer (the default model's) with no `experiment`, and
-            // no exposure is recorded: the readout counts only responses served under the
-            // variant, and a variant that keeps failing shows up as a sample-ratio mismatch.
-            Err(e) => tracing::warn!(
-                error = %e,
-                experiment = %enrolment.experiment.id,
-                variant = %enrolment.variant().name,
-                "experiment variant not served; serving the default model"
-            ),
-        }
-    }
-    let out = state.recommender.get().await?.recommend(&req)?;
+    let served = routing::recommend(&recommenders, req).await?;
+    let out = served.recommendations;
     Ok(HttpResponse::Ok().json(RecommendationsView {
         user_id: out.user_id,
         model_version: out.model_version,
         recommendation_id: out.recommendation_id,
-        experiment: None,
-        items: view(out.items),
-    }))
-}
-
-/// A user the promoted model was not trained on, with no `recent` items in the request,
-/// starts from the item the feature store last saw them touch (`user_activity:last_item`,
-/// refreshed by materialization between trainings). Best effort: without it the answer is
-/// trending items, as before.
-async fn cold_start_context(state: &ApiState, req: &mut RecommendRequest) {
-    if !req.recent.is_empty()
-        || state
-            .recommender
-            .current()
-            .is_none_or(|m| m.knows_user(&req.user_id))
-    {
-        return;
-    }
-    match state.features.last_item(&req.user_id).await {
-        Ok(Some(item)) => req.recent.push(item),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "online features unavailable for cold start"),
-    }
-}
-
-/// Recommendations from the enrolment's variant (its model version, else the promoted one,
-/// with its serving settings), returned only once the exposure is committed.
-async fn serve_variant(
-    state: &ApiState,
-    enrolment: &crate::experiments::serving::Enrolment,
-    req: &RecommendRequest,
-) -> Result<RecommendationsView> {
-    let variant = enrolment.variant();
-    let model = match &variant.model_version {
-        Some(version) => state.experiments.model(version).await?,
-        None => state.recommender.get().await?,
-    };
-    let mut req = req.clone();
-    if let Some(d) = variant.diversity {
-        req.diversity = d;
-    }
-    let out = model.recommend(&req)?;
-    state
-        .experiments
-        .record_exposure(enrolment, &out.user_id, &out.recommendation_id)
-        .await?;
-    Ok(RecommendationsView {
-        user_id: out.user_id,
-        model_version: out.model_version,
-        recommendation_id: out.recommendation_id,
-        experiment: Some(ExperimentTag {
-            id: enrolment.experiment.id.clone(),
-            name: enrolment.experiment.spec.name.clone(),
-            variant: variant.name.clone(),
+        experiment: served.variant.map(|v| ExperimentTag {
+            id: v.experiment_id,
+            name: v.experiment_name,
+            variant: v.variant,
         }),
         items: view(out.items),
-    })
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,6 +1,6 @@
 //! A/B experiments on recommendation variants: definitions and their validation (`model`),
 //! deterministic assignment (`assignment`, from the models crate), the variant models served
-//! (`serving`), the pure statistics of a readout (`stats`, from the models crate) and the readout assembled from exposures and the lake
+//! (`serving`), which model answers a request (`routing`), the pure statistics of a readout (`stats`, from the models crate) and the readout assembled from exposures and the lake
 //! (`results`).
 //!
 //! Why exposures and not assignments: a user assigned to a variant who never asked for a
@@ -10,6 +10,7 @@
 
 pub mod model;
 pub mod results;
+pub mod routing;
 pub mod serving;
 
 pub use recast_models::experiments::{assignment, stats};

@@ -8,6 +8,7 @@
 //! the same wiring.
 
 pub mod kinds;
+pub mod server;
 
 use std::sync::Arc;
 

@@ -106,31 +106,33 @@ pub fn s3_server() -> Option<S3Server> {
     }
 }
 
-/// A real HTTP server on an ephemeral loopback port, backed by the test's DB and lake.
+/// A real HTTP server on an ephemeral loopback port, backed by the test's DB and lake, started
+/// the way `recast serve` starts (`service::server::start`), without the background services:
+/// tests drive jobs and flushes themselves.
 pub struct TestServer {
     pub env: TestEnv,
     pub app: recast::app::App,
     pub base: String,
     pub client: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
+    server: recast::service::server::Server,
 }
 
 impl TestServer {
     pub async fn start(env: TestEnv) -> TestServer {
-        let app = recast::service::open(env.settings.clone()).await.unwrap();
-        let registry = std::sync::Arc::new(recast::service::job_kinds());
-        let state = recast::api::ApiState::new(app.clone(), registry);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = recast::api::start(state, listener).unwrap();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let server = recast::service::server::start(
+            env.settings.clone(),
+            listener,
+            recast::service::server::Background::NONE,
+        )
+        .await
+        .unwrap();
         TestServer {
             env,
-            app,
-            base: format!("http://{addr}"),
+            app: server.app.clone(),
+            base: server.base_url(),
             client: reqwest::Client::new(),
-            handle,
+            server,
         }
     }
 
@@ -148,7 +150,7 @@ impl TestServer {
     }
 
     pub async fn stop(self) {
-        self.handle.stop(true).await;
+        self.server.shutdown().await;
     }
 }
 
