@@ -424,13 +424,8 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
     let forecasts = forecast::train::train(app, &forecast_params, &crate::progress::none()).await;
     spinner.finish_and_clear();
 
-    let best = trained
-        .iter()
-        .fold(None::<&(ModelKind, TrainReport)>, |best, t| match best {
-            Some(b) if b.1.metrics.ndcg >= t.1.metrics.ndcg => Some(b),
-            _ => Some(t),
-        })
-        .expect("at least one recommender");
+    let reports: Vec<TrainReport> = trained.iter().map(|(_, r)| r.clone()).collect();
+    let best = &trained[recommend::train::best_run(&reports).expect("at least one recommender")];
     registry.promote(&best.1.version.id).await?;
     let k = best.1.metrics.k;
     println!(

@@ -84,3 +84,15 @@ pub async fn run(
         events: n_events,
     })
 }
+
+/// Which of several runs trained on the same data to promote: the highest NDCG@k on their
+/// common holdout, the earliest on a tie. None for no runs.
+pub fn best_run(reports: &[TrainReport]) -> Option<usize> {
+    reports
+        .iter()
+        .enumerate()
+        .fold(None::<usize>, |best, (i, r)| match best {
+            Some(b) if reports[b].metrics.ndcg >= r.metrics.ndcg => Some(b),
+            _ => Some(i),
+        })
+}
