@@ -89,10 +89,8 @@ async fn run(label: &str, database_url: &str, knobs: &Knobs) {
         ..Default::default()
     })
     .expect("settings");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let server = recast::service::server::start(
+    let server = recast::service::server::start_on_loopback(
         settings,
-        listener,
         recast::service::server::Background::NONE,
     )
     .await

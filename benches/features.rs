@@ -131,10 +131,8 @@ async fn main() {
         !user_ids.is_empty() && !item_ids.is_empty(),
         "the demo produced online values"
     );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let server = recast::service::server::start(
+    let server = recast::service::server::start_on_loopback(
         settings,
-        listener,
         recast::service::server::Background::NONE,
     )
     .await

@@ -103,6 +103,12 @@ pub async fn start(
     })
 }
 
+/// [`start`] on an ephemeral loopback port (tests and benches).
+pub async fn start_on_loopback(settings: Settings, background: Background) -> Result<Server> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::internal)?;
+    start(settings, listener, background).await
+}
+
 /// A worker process: no API, only the worker, until `stop` is cancelled.
 pub async fn run_worker(settings: Settings, stop: CancellationToken) -> Result<()> {
     let app = super::open(settings).await?;

@@ -119,10 +119,8 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(env: TestEnv) -> TestServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let server = recast::service::server::start(
+        let server = recast::service::server::start_on_loopback(
             env.settings.clone(),
-            listener,
             recast::service::server::Background::NONE,
         )
         .await
