@@ -421,7 +421,7 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         to: None,
         regressors: Vec::new(),
     };
-    let forecasts = forecast::train::train(app, &forecast_params, &crate::progress::none()).await;
+    let forecasts = forecast::train::run(app, &forecast_params, &crate::progress::none()).await;
     spinner.finish_and_clear();
 
     let reports: Vec<TrainReport> = trained.iter().map(|(_, r)| r.clone()).collect();

@@ -94,7 +94,7 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
             bar.set_message(msg.to_string());
         }
     };
-    let report = train::train(&app, &params, &progress).await;
+    let report = train::run(&app, &params, &progress).await;
     bar.finish_and_clear();
     app.db.close().await;
     let report = report?;

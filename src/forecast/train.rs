@@ -36,7 +36,7 @@ pub use super::report::{
 const MAX_LISTED_FAILURES: usize = 20;
 
 /// Trains every selected series; `progress` gets (percent done, message).
-pub async fn train(
+pub async fn run(
     app: &App,
     params: &TrainParams,
     progress: &dyn Progress,
@@ -60,7 +60,7 @@ pub async fn train(
         db: app.db.clone(),
         run_id: Some(run_id.clone()),
     };
-    let outcome = run(app, params, &resolved, &run_id, progress, started).await;
+    let outcome = fit_all(app, params, &resolved, &run_id, progress, started).await;
     guard.run_id = None;
     let (total, fitted, failed, export, error) = match &outcome {
         Ok(r) => (
@@ -110,7 +110,7 @@ impl Drop for AbandonedRun {
     }
 }
 
-async fn run(
+async fn fit_all(
     app: &App,
     params: &TrainParams,
     resolved: &Resolved,

@@ -220,7 +220,7 @@ impl JobHandler for TrainForecaster {
         let params: crate::forecast::train::TrainParams = parse_payload(ctx.payload())?;
         let app = ctx.app().clone();
         let (progress, forward) = progress_bridge(ctx);
-        let work = crate::forecast::train::train(&app, &params, &progress);
+        let work = crate::forecast::train::run(&app, &params, &progress);
         let report = tokio::select! {
             biased;
             result = work => result.map_err(forecast_job_error)?,

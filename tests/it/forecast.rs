@@ -415,7 +415,7 @@ mod regressors {
     use recast::features::materialize::{MaterializeRequest, materialize};
     use recast::forecast::DemandError;
     use recast::forecast::series::{Frequency, Level};
-    use recast::forecast::train::{TrainParams, TrainReport, train};
+    use recast::forecast::train::{TrainParams, TrainReport, run as train};
     use serde_json::{Value, json};
 
     use crate::common::{TestEnv, TestServer, expect_problem};

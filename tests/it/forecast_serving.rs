@@ -14,7 +14,7 @@ use recast::config::WorkerSettings;
 use recast::etl::pipelines::find_pipeline;
 use recast::etl::runner::run_pipeline;
 use recast::forecast::series::{Frequency, Level};
-use recast::forecast::train::{SelectBy, TrainParams, TrainReport, train};
+use recast::forecast::train::{SelectBy, TrainParams, TrainReport, run as train};
 use recast::jobs::{JobQueue, JobState, NewJob, Worker};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
