@@ -9,11 +9,13 @@ use utoipa::ToSchema;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::features::catalog::{self, ViewDescription};
+
 use super::ApiState;
 use super::auth::{Authed, Reader};
 use super::extract::ApiJson;
-use crate::error::{Error, Result};
-use crate::features::historical::{self, MAX_API_ROWS, TIMESTAMP_COLUMN};
+use crate::error::Result;
+use crate::features::historical;
 use crate::features::online::ViewState;
 
 /// One feature of a view.
@@ -60,56 +62,38 @@ pub struct ViewList {
 #[get("/v1/features/views")]
 pub async fn list_views(_auth: Authed<Reader>, state: web::Data<ApiState>) -> Result<HttpResponse> {
     let catalog = state.features.catalog().await?;
-    let db = &state.app.db;
-    let mut views = Vec::new();
-    for v in catalog.current_views() {
-        let days = crate::db::features::materialized_days(db, &v.spec.name, v.version).await?;
-        let latest_run = crate::db::features::latest_run(db, &v.spec.name, v.version)
-            .await?
-            .map(|r| {
-                serde_json::json!({
-                    "from": r.from_dt,
-                    "to": r.to_dt,
-                    "rows": r.rows,
-                    "source_rows": r.source_rows,
-                    "stats": serde_json::from_str::<serde_json::Value>(&r.stats).unwrap_or_default(),
-                    "warnings": serde_json::from_str::<serde_json::Value>(&r.warnings).unwrap_or_default(),
-                    "created_at": chrono::DateTime::from_timestamp_millis(r.created_at),
-                })
-            });
-        views.push(ViewInfo {
-            view: v.spec.name.clone(),
+    let views = catalog::describe_views(&state.app.db, &catalog).await?;
+    Ok(HttpResponse::Ok().json(ViewList {
+        views: views.into_iter().map(ViewInfo::from).collect(),
+    }))
+}
+
+impl From<ViewDescription> for ViewInfo {
+    fn from(v: ViewDescription) -> Self {
+        ViewInfo {
+            view: v.view,
             version: v.version,
-            versions: catalog
-                .versions_of(&v.spec.name)
-                .iter()
-                .map(|x| x.version)
-                .collect(),
-            entity: v.spec.entity.as_str().into(),
-            entity_keys: v.spec.entity.keys().iter().map(|k| k.to_string()).collect(),
-            source: v.spec.source.dataset().into(),
-            ttl_days: v.spec.ttl_days,
-            description: v.spec.description.clone(),
+            versions: v.versions,
+            entity: v.entity,
+            entity_keys: v.entity_keys,
+            source: v.source,
+            ttl_days: v.ttl_days,
+            description: v.description,
             features: v
-                .spec
                 .features
-                .iter()
+                .into_iter()
                 .map(|f| FeatureInfo {
-                    name: f.name.clone(),
-                    agg: serde_json::to_value(f.agg)
-                        .ok()
-                        .and_then(|a| a.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    description: f.description.clone(),
+                    name: f.name,
+                    agg: f.agg,
+                    description: f.description,
                     window_days: f.window_days,
                 })
                 .collect(),
-            materialized_from: days.first().map(|d| d.0.clone()),
-            materialized_to: days.last().map(|d| d.0.clone()),
-            latest_run,
-        });
+            materialized_from: v.materialized_from,
+            materialized_to: v.materialized_to,
+            latest_run: v.latest_run,
+        }
     }
-    Ok(HttpResponse::Ok().json(ViewList { views }))
 }
 
 /// Online values of one entity.
@@ -237,44 +221,16 @@ pub async fn historical_features(
     body: ApiJson<HistoricalRequest>,
 ) -> Result<HttpResponse> {
     let req = body.0;
-    if req.entities.is_empty() {
-        return Err(Error::invalid("entities", "name at least one entity row"));
-    }
-    if req.entities.len() > MAX_API_ROWS {
-        return Err(Error::invalid(
-            "entities",
-            format!(
-                "at most {MAX_API_ROWS} rows per request; use `recast features historical` for more"
-            ),
-        ));
-    }
-    let (_, keys, timestamps) = historical::from_json_rows(&req.entities, TIMESTAMP_COLUMN)
-        .map_err(|(row, detail)| {
-            Error::invalid(
-                format!("entities[{}].{TIMESTAMP_COLUMN}", row.saturating_sub(1)),
-                detail,
-            )
-        })?;
     let catalog = state.features.catalog().await?;
-    let retrieved = historical::retrieve(
+    let (rows, summary) = historical::retrieve_json_rows(
         &state.app.lake,
         &state.app.db,
         &catalog,
         &req.features,
-        &keys,
-        &timestamps,
+        req.entities,
     )
     .await?;
-    let mut rows = req.entities;
-    for col in &retrieved.columns {
-        for (row, v) in rows.iter_mut().zip(&col.values) {
-            row.insert(col.name.clone(), v.clone());
-        }
-    }
-    Ok(HttpResponse::Ok().json(HistoricalResponse {
-        rows,
-        summary: retrieved.summary,
-    }))
+    Ok(HttpResponse::Ok().json(HistoricalResponse { rows, summary }))
 }
 
 /// This resource's routes; each carries its part of the OpenAPI document.

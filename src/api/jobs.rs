@@ -7,12 +7,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::{ApiJson, ApiQuery};
+use super::{ApiState, page};
 use crate::db::ms_to_rfc3339;
 use crate::error::{Error, Result};
-use crate::jobs::{Job, JobFilter, JobState, NewJob};
+use crate::jobs::{Job, JobFilter, JobRequest, JobState};
 
 const MAX_PAGE: i64 = 500;
 const DEFAULT_PAGE: i64 = 50;
@@ -137,13 +137,7 @@ pub async fn list_jobs(
             })
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = page::limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let filter = JobFilter {
         state: job_state,
         kind: q.kind,
@@ -188,28 +182,14 @@ pub async fn create_job(
     body: ApiJson<CreateJob>,
 ) -> Result<HttpResponse> {
     let body = body.0;
-    let payload = body.payload.unwrap_or_else(|| serde_json::json!({}));
-    if !payload.is_object() {
-        return Err(Error::invalid("payload", "must be a JSON object"));
-    }
-    let max_attempts = body.max_attempts.unwrap_or(3);
-    if !(1..=20).contains(&max_attempts) {
-        return Err(Error::invalid("max_attempts", "must be between 1 and 20"));
-    }
-    if let Some(key) = &body.idempotency_key
-        && (key.is_empty() || key.len() > 200)
-    {
-        return Err(Error::invalid(
-            "idempotency_key",
-            "must be 1 to 200 characters",
-        ));
-    }
-    state.kinds.validate(&body.kind, &payload)?;
-    let mut job = NewJob::new(body.kind, payload);
-    job.idempotency_key = body.idempotency_key;
-    job.priority = body.priority.unwrap_or(0);
-    job.max_attempts = max_attempts;
-    let (job, created) = state.queue.enqueue(job).await?;
+    let request = JobRequest {
+        kind: body.kind,
+        payload: body.payload,
+        idempotency_key: body.idempotency_key,
+        priority: body.priority,
+        max_attempts: body.max_attempts,
+    };
+    let (job, created) = state.queue.submit(&state.kinds, request).await?;
     let location = format!("/v1/jobs/{}", job.id);
     let mut response = if created {
         HttpResponse::Accepted()

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod models;
 pub mod openapi;
+pub mod page;
 pub mod pipelines;
 pub mod problem;
 pub mod recommendations;

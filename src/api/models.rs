@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::ApiQuery;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::registry::ModelVersion;
 
 /// A registered model version.
@@ -76,10 +76,7 @@ pub async fn list_models(
     state: web::Data<ApiState>,
     query: ApiQuery<ModelListQuery>,
 ) -> Result<HttpResponse> {
-    let limit = query.0.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(Error::invalid("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page::limit(query.0.limit, 50, 500)?;
     let models = state.models.list(query.0.kind.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(ModelList {
         models: models.into_iter().map(ModelView::from).collect(),

@@ -11,7 +11,7 @@ use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::ApiQuery;
 use super::jobs::JobView;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::etl::report::RunReport;
 use crate::etl::spec::{PipelineSpec, SourceSpec};
 use crate::etl::{pipelines, runner};
@@ -143,10 +143,7 @@ pub async fn list_runs(
     name: web::Path<String>,
     query: ApiQuery<RunsQuery>,
 ) -> Result<HttpResponse> {
-    let limit = query.0.limit.unwrap_or(20);
-    if !(1..=500).contains(&limit) {
-        return Err(Error::invalid("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page::limit(query.0.limit, 20, 500)?;
     let spec = pipelines::find_pipeline(&state.app, &name)?;
     let runs = runner::list_runs(&state.app, Some(&spec.name), limit).await?;
     Ok(HttpResponse::Ok().json(RunList { runs }))

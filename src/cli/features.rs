@@ -164,30 +164,9 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 async fn list(app: &App, catalog: &catalog::Catalog, json: bool) -> Result<()> {
-    let mut rows = Vec::new();
-    for view in catalog.current_views() {
-        let days =
-            crate::db::features::materialized_days(&app.db, &view.spec.name, view.version).await?;
-        rows.push((view, days));
-    }
+    let views = catalog::describe_views(&app.db, catalog).await?;
     if json {
-        let out: Vec<_> = rows
-            .iter()
-            .map(|(v, days)| {
-                serde_json::json!({
-                    "view": v.spec.name,
-                    "version": v.version,
-                    "entity": v.spec.entity.as_str(),
-                    "source": v.spec.source.dataset(),
-                    "ttl_days": v.spec.ttl_days,
-                    "features": v.spec.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
-                    "materialized_from": days.first().map(|d| &d.0),
-                    "materialized_to": days.last().map(|d| &d.0),
-                    "versions": catalog.versions_of(&v.spec.name).iter().map(|x| x.version).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        println!("{}", to_json(&out)?);
+        println!("{}", to_json(&views)?);
         return Ok(());
     }
     let mut t = Table::new();
@@ -201,18 +180,18 @@ async fn list(app: &App, catalog: &catalog::Catalog, json: bool) -> Result<()> {
         "features",
         "materialized",
     ]);
-    for (v, days) in rows {
-        let range = match (days.first(), days.last()) {
-            (Some(a), Some(b)) => format!("{} .. {} ({} days)", a.0, b.0, days.len()),
+    for v in views {
+        let range = match (&v.materialized_from, &v.materialized_to) {
+            (Some(a), Some(b)) => format!("{a} .. {b} ({} days)", v.materialized_days),
             _ => "never".into(),
         };
         t.add_row(vec![
-            v.spec.name.clone(),
+            v.view,
             v.version.to_string(),
-            v.spec.entity.as_str().to_string(),
-            v.spec.source.dataset().to_string(),
-            v.spec.ttl_days.to_string(),
-            v.spec.features.len().to_string(),
+            v.entity,
+            v.source,
+            v.ttl_days.to_string(),
+            v.features.len().to_string(),
             range,
         ]);
     }

@@ -217,3 +217,94 @@ pub async fn sync_dir(db: &Db, pipelines_dir: &Path) -> Result<Catalog, FeatureE
     let specs = spec::load_dir(pipelines_dir)?;
     sync(db, &specs).await
 }
+/// One feature of a view, described.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FeatureDescription {
+    pub name: String,
+    pub agg: String,
+    pub description: String,
+    pub window_days: Option<u32>,
+}
+
+/// A view's current version with its materialization state: what `GET /v1/features/views`
+/// and `recast features list` show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ViewDescription {
+    pub view: String,
+    pub version: i64,
+    /// Every registered version (older ones stay readable as `view@N:feature`).
+    pub versions: Vec<i64>,
+    pub entity: String,
+    pub entity_keys: Vec<String>,
+    pub source: String,
+    pub ttl_days: f64,
+    pub description: String,
+    pub features: Vec<FeatureDescription>,
+    /// First and last materialized as-of days, and how many days are materialized.
+    pub materialized_from: Option<String>,
+    pub materialized_to: Option<String>,
+    pub materialized_days: usize,
+    /// Statistics and drift warnings of the latest materialization.
+    pub latest_run: Option<serde_json::Value>,
+}
+
+fn latest_run_json(r: repo::RunRow) -> serde_json::Value {
+    serde_json::json!({
+        "from": r.from_dt,
+        "to": r.to_dt,
+        "rows": r.rows,
+        "source_rows": r.source_rows,
+        "stats": serde_json::from_str::<serde_json::Value>(&r.stats).unwrap_or_default(),
+        "warnings": serde_json::from_str::<serde_json::Value>(&r.warnings).unwrap_or_default(),
+        "created_at": chrono::DateTime::from_timestamp_millis(r.created_at),
+    })
+}
+
+fn describe_features(view: &ViewSpec) -> Vec<FeatureDescription> {
+    view.features
+        .iter()
+        .map(|f| FeatureDescription {
+            name: f.name.clone(),
+            agg: serde_json::to_value(f.agg)
+                .ok()
+                .and_then(|a| a.as_str().map(String::from))
+                .unwrap_or_default(),
+            description: f.description.clone(),
+            window_days: f.window_days,
+        })
+        .collect()
+}
+
+/// Every current view of `catalog`, described with its materialization state.
+pub async fn describe_views(
+    db: &Db,
+    catalog: &Catalog,
+) -> Result<Vec<ViewDescription>, FeatureError> {
+    let mut out = Vec::new();
+    for v in catalog.current_views() {
+        let days = repo::materialized_days(db, &v.spec.name, v.version).await?;
+        let latest_run = repo::latest_run(db, &v.spec.name, v.version)
+            .await?
+            .map(latest_run_json);
+        out.push(ViewDescription {
+            view: v.spec.name.clone(),
+            version: v.version,
+            versions: catalog
+                .versions_of(&v.spec.name)
+                .iter()
+                .map(|x| x.version)
+                .collect(),
+            entity: v.spec.entity.as_str().into(),
+            entity_keys: v.spec.entity.keys().iter().map(|k| k.to_string()).collect(),
+            source: v.spec.source.dataset().into(),
+            ttl_days: v.spec.ttl_days,
+            description: v.spec.description.clone(),
+            features: describe_features(&v.spec),
+            materialized_from: days.first().map(|d| d.0.clone()),
+            materialized_to: days.last().map(|d| d.0.clone()),
+            materialized_days: days.len(),
+            latest_run,
+        });
+    }
+    Ok(out)
+}

@@ -431,6 +431,46 @@ fn read_json(
     }
 }
 
+/// Entity rows as JSON objects with the requested features added to each (the HTTP form):
+/// at most [`MAX_API_ROWS`] rows, each with its key columns and [`TIMESTAMP_COLUMN`]; other
+/// fields come back unchanged. Errors name the row as `entities[i]`.
+pub async fn retrieve_json_rows(
+    lake: &Lake,
+    db: &Db,
+    catalog: &Catalog,
+    refs: &[String],
+    mut rows: Vec<serde_json::Map<String, serde_json::Value>>,
+) -> Result<(Vec<serde_json::Map<String, serde_json::Value>>, Summary), FeatureError> {
+    if rows.is_empty() {
+        return Err(FeatureError::invalid(
+            "entities",
+            "name at least one entity row",
+        ));
+    }
+    if rows.len() > MAX_API_ROWS {
+        return Err(FeatureError::invalid(
+            "entities",
+            format!(
+                "at most {MAX_API_ROWS} rows per request; use `recast features historical` for more"
+            ),
+        ));
+    }
+    let (_, keys, timestamps) =
+        from_json_rows(&rows, TIMESTAMP_COLUMN).map_err(|(row, detail)| {
+            FeatureError::invalid(
+                format!("entities[{}].{TIMESTAMP_COLUMN}", row.saturating_sub(1)),
+                detail,
+            )
+        })?;
+    let retrieved = retrieve(lake, db, catalog, refs, &keys, &timestamps).await?;
+    for col in &retrieved.columns {
+        for (row, v) in rows.iter_mut().zip(&col.values) {
+            row.insert(col.name.clone(), v.clone());
+        }
+    }
+    Ok((rows, retrieved.summary))
+}
+
 /// Entity rows from JSON objects (also the HTTP body's form). Errors carry the 1-based row.
 pub fn from_json_rows(
     rows: &[serde_json::Map<String, serde_json::Value>],

@@ -25,7 +25,7 @@ pub mod worker;
 
 pub use context::JobContext;
 pub use handler::{JobHandler, JobKinds};
-pub use model::{Job, JobFilter, JobState, NewJob, Progress};
+pub use model::{Job, JobFilter, JobRequest, JobState, NewJob, Progress};
 pub use queue::{Heartbeat, JobQueue};
 pub use retry::RetryPolicy;
 pub use schedule::{ScheduledJob, Scheduler};

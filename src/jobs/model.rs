@@ -131,6 +131,47 @@ pub struct NewJob {
     pub run_at: Option<i64>,
 }
 
+/// A job as a caller asks for it (the API, the CLI): optional fields unset.
+#[derive(Debug, Clone, Default)]
+pub struct JobRequest {
+    pub kind: String,
+    pub payload: Option<serde_json::Value>,
+    pub idempotency_key: Option<String>,
+    pub priority: Option<i64>,
+    pub max_attempts: Option<i64>,
+}
+
+impl JobRequest {
+    /// Checks the request's own fields (not the kind's payload rules) and fills the defaults.
+    pub fn into_new_job(self) -> Result<NewJob, super::JobError> {
+        use super::JobError;
+        let payload = self.payload.unwrap_or_else(|| serde_json::json!({}));
+        if !payload.is_object() {
+            return Err(JobError::invalid("payload", "must be a JSON object"));
+        }
+        let max_attempts = self.max_attempts.unwrap_or(NewJob::DEFAULT_MAX_ATTEMPTS);
+        if !(1..=20).contains(&max_attempts) {
+            return Err(JobError::invalid(
+                "max_attempts",
+                "must be between 1 and 20",
+            ));
+        }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > 200)
+        {
+            return Err(JobError::invalid(
+                "idempotency_key",
+                "must be 1 to 200 characters",
+            ));
+        }
+        let mut job = NewJob::new(self.kind, payload);
+        job.idempotency_key = self.idempotency_key;
+        job.priority = self.priority.unwrap_or(0);
+        job.max_attempts = max_attempts;
+        Ok(job)
+    }
+}
+
 impl NewJob {
     /// Attempts a job gets unless the caller says otherwise: one run and two retries.
     pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;

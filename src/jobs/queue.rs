@@ -57,6 +57,18 @@ impl JobQueue {
     /// Adds a job. With an idempotency key that is already taken, nothing is added and the
     /// existing job comes back with `created = false` (whatever its kind and payload): a
     /// client retrying a timed-out request, or several scheduler replicas, get one job.
+    /// Checks a caller's request (its fields, then the kind and its payload against `kinds`)
+    /// and enqueues it; a job that can never run is refused here, not failed in a worker.
+    pub async fn submit(
+        &self,
+        kinds: &super::JobKinds,
+        request: super::model::JobRequest,
+    ) -> Result<(Job, bool), JobError> {
+        let job = request.into_new_job()?;
+        kinds.validate(&job.kind, &job.payload)?;
+        self.enqueue(job).await
+    }
+
     pub async fn enqueue(&self, job: NewJob) -> Result<(Job, bool), JobError> {
         validate_new(&job)?;
         let now = now_ms();
