@@ -155,215 +155,225 @@ const MIN_ROOT: f64 = 1.01;
 /// Most candidates refitted by exact likelihood after an approximate (CSS) search.
 const MAX_EXACT_REFITS: usize = 8;
 
-/// Hyndman–Khandakar stepwise search.
+/// Hyndman–Khandakar stepwise search: the differencing orders and order limits, the start
+/// candidates, neighbour moves until none improves, then (after an approximate search) the
+/// exact refit of the best candidates.
 pub fn auto_arima_with(
     y: &[f64],
     season: usize,
     opts: AutoArimaOptions,
 ) -> Result<Sarima, ForecastError> {
-    super::error::check_finite(y)?;
-    let n = y.len();
-    if n < 3 {
-        return Err(ForecastError::TooShort {
-            model: "auto ARIMA".into(),
-            needed: 3,
-            got: n,
-        });
-    }
-    if is_constant(y) {
-        return Err(ForecastError::InvalidInput(
-            "auto ARIMA: the series is constant".into(),
-        ));
-    }
-    let m = season.max(1);
-    let big_d = if m > 1 && n > 2 * m {
-        nsdiffs(y, m, opts.max_seasonal_d)
-    } else {
-        0
-    };
-    let d = ndiffs(&difference(y, 0, big_d, m), opts.max_d);
-    // Order limits as statsforecast sets them: a third of the series, and below one cycle
-    // for the non-seasonal orders of seasonal data.
-    let mut max_p = opts.max_p.min(n / 3);
-    let mut max_q = opts.max_q.min(n / 3);
-    let (max_sp, max_sq) = if m > 1 {
-        (
-            opts.max_seasonal_p.min(n / 3 / m),
-            opts.max_seasonal_q.min(n / 3 / m),
-        )
-    } else {
-        (0, 0)
-    };
-    if m > 1 {
-        max_p = max_p.min(m - 1);
-        max_q = max_q.min(m - 1);
-    }
-    let approximate = opts.approximation.unwrap_or(n > 150 || m > 12);
-    let allow_constant = d + big_d <= 1;
-    let spec_of = |(p, q, sp, sq, c): Key| ArimaSpec {
-        p,
-        d,
-        q,
-        seasonal_p: sp,
-        seasonal_d: big_d,
-        seasonal_q: sq,
-        season: m,
-        include_constant: c,
-    };
-    // Exact fit, or +∞ when it fails or no admissible estimates exist.
-    let exact = |key: Key| -> (f64, Option<Sarima>) {
-        match fit_candidate(y, &spec_of(key)) {
-            Candidate::Admissible(fit) => (fit.aicc_value(), Some(fit)),
-            Candidate::Boundary(_) | Candidate::Failed => (f64::INFINITY, None),
+    let mut search = Search::new(y, season, &opts)?;
+    let current = search.start();
+    search.step(current);
+    search.finish()
+}
+
+/// The state of one stepwise search: what it may try, what it tried, the best so far.
+struct Search<'a> {
+    y: &'a [f64],
+    m: usize,
+    d: usize,
+    big_d: usize,
+    /// Highest p, q, P, Q.
+    limits: [usize; 4],
+    approximate: bool,
+    allow_constant: bool,
+    max_models: usize,
+    /// Every candidate tried and its criterion (∞ when it failed).
+    results: Vec<(Key, f64)>,
+    best_ic: f64,
+    best_fit: Option<Sarima>,
+}
+
+impl<'a> Search<'a> {
+    /// Checks the series, chooses the differencing orders and the order limits as
+    /// statsforecast sets them: a third of the series, and below one cycle for the
+    /// non-seasonal orders of seasonal data.
+    fn new(y: &'a [f64], season: usize, opts: &AutoArimaOptions) -> Result<Self, ForecastError> {
+        super::error::check_finite(y)?;
+        let n = y.len();
+        if n < 3 {
+            return Err(ForecastError::TooShort {
+                model: "auto ARIMA".into(),
+                needed: 3,
+                got: n,
+            });
         }
-    };
-    let evaluate = |key: Key| -> (f64, Option<Sarima>) {
-        if !approximate {
-            return exact(key);
+        if is_constant(y) {
+            return Err(ForecastError::InvalidInput(
+                "auto ARIMA: the series is constant".into(),
+            ));
         }
-        match Sarima::fit_css(y, &spec_of(key)) {
-            Ok(css) if css.coef.roots_outside(m, MIN_ROOT) && css.aicc.is_finite() => {
+        let m = season.max(1);
+        let big_d = if m > 1 && n > 2 * m {
+            nsdiffs(y, m, opts.max_seasonal_d)
+        } else {
+            0
+        };
+        let d = ndiffs(&difference(y, 0, big_d, m), opts.max_d);
+        let mut max_p = opts.max_p.min(n / 3);
+        let mut max_q = opts.max_q.min(n / 3);
+        let (max_sp, max_sq) = if m > 1 {
+            (
+                opts.max_seasonal_p.min(n / 3 / m),
+                opts.max_seasonal_q.min(n / 3 / m),
+            )
+        } else {
+            (0, 0)
+        };
+        if m > 1 {
+            max_p = max_p.min(m - 1);
+            max_q = max_q.min(m - 1);
+        }
+        Ok(Search {
+            y,
+            m,
+            d,
+            big_d,
+            limits: [max_p, max_q, max_sp, max_sq],
+            approximate: opts.approximation.unwrap_or(n > 150 || m > 12),
+            allow_constant: d + big_d <= 1,
+            max_models: opts.max_models,
+            results: Vec::new(),
+            best_ic: f64::INFINITY,
+            best_fit: None,
+        })
+    }
+
+    fn spec(&self, (p, q, sp, sq, c): Key) -> ArimaSpec {
+        ArimaSpec {
+            p,
+            d: self.d,
+            q,
+            seasonal_p: sp,
+            seasonal_d: self.big_d,
+            seasonal_q: sq,
+            season: self.m,
+            include_constant: c,
+        }
+    }
+
+    /// The candidate's criterion: the exact fit's AICc (+∞ when it fails or has no
+    /// admissible estimates), or in an approximate search the CSS AICc.
+    fn evaluate(&self, key: Key) -> (f64, Option<Sarima>) {
+        if !self.approximate {
+            return match fit_candidate(self.y, &self.spec(key)) {
+                Candidate::Admissible(fit) => (fit.aicc_value(), Some(fit)),
+                Candidate::Boundary(_) | Candidate::Failed => (f64::INFINITY, None),
+            };
+        }
+        match Sarima::fit_css(self.y, &self.spec(key)) {
+            Ok(css) if css.coef.roots_outside(self.m, MIN_ROOT) && css.aicc.is_finite() => {
                 (css.aicc, None)
             }
             _ => (f64::INFINITY, None),
         }
-    };
+    }
 
-    let mut results: Vec<(Key, f64)> = Vec::new();
-    let mut best_ic = f64::INFINITY;
-    let mut best_fit: Option<Sarima> = None;
-    let try_model = |key: Key,
-                     results: &mut Vec<(Key, f64)>,
-                     best_ic: &mut f64,
-                     best_fit: &mut Option<Sarima>|
-     -> bool {
-        if results.len() >= opts.max_models || results.iter().any(|(k, _)| *k == key) {
+    /// Tries `key` unless tried before or over budget; true when it is the new best.
+    fn try_model(&mut self, key: Key) -> bool {
+        if self.results.len() >= self.max_models || self.results.iter().any(|(k, _)| *k == key) {
             return false;
         }
-        let (ic, fit) = evaluate(key);
-        results.push((key, ic));
-        if ic < *best_ic {
-            *best_ic = ic;
-            *best_fit = fit;
+        let (ic, fit) = self.evaluate(key);
+        self.results.push((key, ic));
+        if ic < self.best_ic {
+            self.best_ic = ic;
+            self.best_fit = fit;
             return true;
         }
         false
-    };
+    }
 
-    let (mut p, mut q, mut sp, mut sq) = if n < 10 {
-        (1.min(max_p), 1.min(max_q), 0, 0)
-    } else {
-        (2.min(max_p), 2.min(max_q), 1.min(max_sp), 1.min(max_sq))
-    };
-    let mut constant = allow_constant;
-    try_model(
-        (p, q, sp, sq, constant),
-        &mut results,
-        &mut best_ic,
-        &mut best_fit,
-    );
-    if try_model(
-        (0, 0, 0, 0, constant),
-        &mut results,
-        &mut best_ic,
-        &mut best_fit,
-    ) {
-        (p, q, sp, sq) = (0, 0, 0, 0);
-    }
-    if max_p > 0 || max_sp > 0 {
-        let start = (usize::from(max_p > 0), 0, usize::from(max_sp > 0), 0);
-        if try_model(
-            (start.0, 0, start.2, 0, constant),
-            &mut results,
-            &mut best_ic,
-            &mut best_fit,
-        ) {
-            (p, q, sp, sq) = start;
+    /// The start candidates in statsforecast's order; returns the best of them.
+    fn start(&mut self) -> Key {
+        let [max_p, max_q, max_sp, max_sq] = self.limits;
+        let (mut p, mut q, mut sp, mut sq) = if self.y.len() < 10 {
+            (1.min(max_p), 1.min(max_q), 0, 0)
+        } else {
+            (2.min(max_p), 2.min(max_q), 1.min(max_sp), 1.min(max_sq))
+        };
+        let mut constant = self.allow_constant;
+        self.try_model((p, q, sp, sq, constant));
+        if self.try_model((0, 0, 0, 0, constant)) {
+            (p, q, sp, sq) = (0, 0, 0, 0);
         }
-    }
-    if max_q > 0 || max_sq > 0 {
-        let start = (0, usize::from(max_q > 0), 0, usize::from(max_sq > 0));
-        if try_model(
-            (0, start.1, 0, start.3, constant),
-            &mut results,
-            &mut best_ic,
-            &mut best_fit,
-        ) {
-            (p, q, sp, sq) = start;
-        }
-    }
-    if constant
-        && try_model(
-            (0, 0, 0, 0, false),
-            &mut results,
-            &mut best_ic,
-            &mut best_fit,
-        )
-    {
-        (p, q, sp, sq, constant) = (0, 0, 0, 0, false);
-    }
-    let limits = [
-        max_p as isize,
-        max_q as isize,
-        max_sp as isize,
-        max_sq as isize,
-    ];
-    let mut start_len = 0;
-    'search: while start_len < results.len() && results.len() < opts.max_models {
-        start_len = results.len();
-        for (dp, dq, dsp, dsq) in MOVES {
-            let next = [
-                p as isize + dp,
-                q as isize + dq,
-                sp as isize + dsp,
-                sq as isize + dsq,
-            ];
-            if next.iter().zip(&limits).any(|(v, hi)| *v < 0 || v > hi) {
-                continue;
-            }
-            let key = (
-                next[0] as usize,
-                next[1] as usize,
-                next[2] as usize,
-                next[3] as usize,
-                constant,
-            );
-            if try_model(key, &mut results, &mut best_ic, &mut best_fit) {
-                (p, q, sp, sq) = (key.0, key.1, key.2, key.3);
-                continue 'search;
+        if max_p > 0 || max_sp > 0 {
+            let start = (usize::from(max_p > 0), 0, usize::from(max_sp > 0), 0);
+            if self.try_model((start.0, 0, start.2, 0, constant)) {
+                (p, q, sp, sq) = start;
             }
         }
-        if allow_constant
-            && try_model(
-                (p, q, sp, sq, !constant),
-                &mut results,
-                &mut best_ic,
-                &mut best_fit,
-            )
-        {
-            constant = !constant;
+        if max_q > 0 || max_sq > 0 {
+            let start = (0, usize::from(max_q > 0), 0, usize::from(max_sq > 0));
+            if self.try_model((0, start.1, 0, start.3, constant)) {
+                (p, q, sp, sq) = start;
+            }
+        }
+        if constant && self.try_model((0, 0, 0, 0, false)) {
+            (p, q, sp, sq, constant) = (0, 0, 0, 0, false);
+        }
+        (p, q, sp, sq, constant)
+    }
+
+    /// Neighbour moves from `current`: the first improvement is taken and the scan restarts;
+    /// when no move improves, the constant is toggled (where allowed); stops when a full scan
+    /// tries nothing new or the budget is spent.
+    fn step(&mut self, current: Key) {
+        let (mut p, mut q, mut sp, mut sq, mut constant) = current;
+        let limits = self.limits.map(|l| l as isize);
+        let mut start_len = 0;
+        'search: while start_len < self.results.len() && self.results.len() < self.max_models {
+            start_len = self.results.len();
+            for (dp, dq, dsp, dsq) in MOVES {
+                let next = [
+                    p as isize + dp,
+                    q as isize + dq,
+                    sp as isize + dsp,
+                    sq as isize + dsq,
+                ];
+                if next.iter().zip(&limits).any(|(v, hi)| *v < 0 || v > hi) {
+                    continue;
+                }
+                let key = (
+                    next[0] as usize,
+                    next[1] as usize,
+                    next[2] as usize,
+                    next[3] as usize,
+                    constant,
+                );
+                if self.try_model(key) {
+                    (p, q, sp, sq) = (key.0, key.1, key.2, key.3);
+                    continue 'search;
+                }
+            }
+            if self.allow_constant && self.try_model((p, q, sp, sq, !constant)) {
+                constant = !constant;
+            }
         }
     }
-    let mut kept_near_unit_root = false;
-    if approximate {
-        // Refit the best candidates exactly in order of their approximate criterion; the
-        // first that fits with admissible roots wins. At most MAX_EXACT_REFITS of them: on
-        // strongly seasonal series the exact fits push the seasonal MA term to the boundary
-        // one after another, and refitting every candidate cost minutes per series. When none
-        // of them passes, the best exact fit is kept with a note.
-        let mut ranked: Vec<(Key, f64)> = results.clone();
+
+    /// After an approximate search: refits the best candidates exactly in order of their
+    /// approximate criterion; the first that fits with admissible roots wins. At most
+    /// MAX_EXACT_REFITS of them: on strongly seasonal series the exact fits push the seasonal
+    /// MA term to the boundary one after another, and refitting every candidate cost minutes
+    /// per series. When none of them passes, the best exact fit is kept; returns whether that
+    /// happened.
+    fn refit_exactly(&mut self) -> bool {
+        let mut ranked: Vec<(Key, f64)> = self.results.clone();
         ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
         let mut fallback: Option<Sarima> = None;
-        best_fit = None;
+        self.best_fit = None;
         for (key, _) in ranked
             .into_iter()
             .filter(|r| r.1.is_finite())
             .take(MAX_EXACT_REFITS)
         {
-            match fit_candidate(y, &spec_of(key)) {
+            match fit_candidate(self.y, &self.spec(key)) {
                 Candidate::Admissible(fit) => {
-                    best_fit = Some(fit);
-                    break;
+                    self.best_fit = Some(fit);
+                    return false;
                 }
                 Candidate::Boundary(fit) => {
                     if fallback
@@ -376,33 +386,38 @@ pub fn auto_arima_with(
                 Candidate::Failed => {}
             }
         }
-        if best_fit.is_none() {
-            kept_near_unit_root = fallback.is_some();
-            best_fit = fallback;
+        let kept = fallback.is_some();
+        self.best_fit = fallback;
+        kept
+    }
+
+    /// The winner, with notes on how it was found.
+    fn finish(mut self) -> Result<Sarima, ForecastError> {
+        let kept_near_unit_root = self.approximate && self.refit_exactly();
+        let mut best = self.best_fit.ok_or_else(|| ForecastError::NotConverged {
+            model: "auto ARIMA".into(),
+            detail: "no candidate model fitted with roots outside the unit circle".into(),
+        })?;
+        if kept_near_unit_root {
+            best.add_note(format!(
+                "none of the {MAX_EXACT_REFITS} best candidates refitted with all roots outside {MIN_ROOT}; kept the best exact fit"
+            ));
         }
+        if self.approximate {
+            best.add_note(format!(
+                "orders searched by conditional sum of squares ({} models), winner refitted by exact likelihood",
+                self.results.len()
+            ));
+        }
+        let (n, m) = (self.y.len(), self.m);
+        if m > 1 && n <= 2 * m {
+            best.add_note(format!(
+                "seasonal terms skipped: {n} observations, need {} for season {m}",
+                2 * m + 1
+            ));
+        }
+        Ok(best)
     }
-    let mut best = best_fit.ok_or_else(|| ForecastError::NotConverged {
-        model: "auto ARIMA".into(),
-        detail: "no candidate model fitted with roots outside the unit circle".into(),
-    })?;
-    if kept_near_unit_root {
-        best.add_note(format!(
-            "none of the {MAX_EXACT_REFITS} best candidates refitted with all roots outside {MIN_ROOT}; kept the best exact fit"
-        ));
-    }
-    if approximate {
-        best.add_note(format!(
-            "orders searched by conditional sum of squares ({} models), winner refitted by exact likelihood",
-            results.len()
-        ));
-    }
-    if m > 1 && n <= 2 * m {
-        best.add_note(format!(
-            "seasonal terms skipped: {n} observations, need {} for season {m}",
-            2 * m + 1
-        ));
-    }
-    Ok(best)
 }
 
 /// One candidate of the search, fitted.
