@@ -229,6 +229,43 @@ async fn materialize_view(
         stats: Vec::new(),
         warnings: Vec::new(),
     };
+    let Some((from, to)) = day_range(app, view, request, &mut report).await? else {
+        return Ok(report);
+    };
+    let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+    progress.report(0.0, &format!("reading `{}`", spec.source.dataset()));
+    let read_from = from - Duration::days(i64::from(spec.lookback_days()) + 1);
+    let table = Arc::new(source::read(&app.lake, spec, read_from, to).await?);
+    report.source_rows = table.len() as u64;
+    let written = write_snapshots(app, view, &table, &days, &mut report, progress).await?;
+    report.days = days.len();
+    if let Some(snap) = &written.newest {
+        update_online(app, view, &table, snap).await?;
+        report.stats = stats::of_snapshot(spec, snap);
+        if let Some(prev) = repo::latest_run(&app.db, &spec.name, view.version).await? {
+            let previous: Vec<FeatureStats> = serde_json::from_str(&prev.stats)
+                .map_err(|e| FeatureError::Corrupt(e.to_string()))?;
+            report.warnings = stats::drift(&previous, &report.stats);
+        }
+        for w in &report.warnings {
+            tracing::warn!(view = %spec.name, version = view.version, warning = %w, "feature drift");
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    record_run(app, view, &report, written.run_id, from, to).await?;
+    Ok(report)
+}
+
+/// The days to materialize: the request's range, else from the day after the last
+/// materialized one (or the source's first day) to the source's last day. None (with the
+/// reason in `report.skipped`) when there is nothing to do.
+async fn day_range(
+    app: &App,
+    view: &ViewVersion,
+    request: &MaterializeRequest,
+    report: &mut ViewReport,
+) -> Result<Option<(NaiveDate, NaiveDate)>, FeatureError> {
+    let spec = &view.spec;
     let source_files = app
         .lake
         .committed_files(spec.source.dataset(), None, None)
@@ -238,7 +275,7 @@ async fn materialize_view(
         source_files.iter().map(|f| f.dt).max(),
     ) else {
         report.skipped = Some(format!("`{}` has no data", spec.source.dataset()));
-        return Ok(report);
+        return Ok(None);
     };
     let resume = repo::last_materialized(&app.db, &spec.name, view.version)
         .await?
@@ -249,19 +286,36 @@ async fn materialize_view(
     report.to = Some(to);
     if from > to {
         report.skipped = Some(format!("up to date (materialized through {from})"));
-        return Ok(report);
+        return Ok(None);
     }
-    let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
-    progress.report(0.0, &format!("reading `{}`", spec.source.dataset()));
-    let read_from = from - Duration::days(i64::from(spec.lookback_days()) + 1);
-    let table = Arc::new(source::read(&app.lake, spec, read_from, to).await?);
-    report.source_rows = table.len() as u64;
+    Ok(Some((from, to)))
+}
+
+/// What writing a view's snapshots left behind.
+struct Written {
+    run_id: String,
+    /// The snapshot of the last day (the online table's new state).
+    newest: Option<Snapshot>,
+}
+
+/// Computes the daily snapshots on a blocking thread and writes them as they come, then
+/// commits them in place of the days' earlier files under a key that names the range and the
+/// source commit (a re-run commits nothing twice) and records the days.
+async fn write_snapshots(
+    app: &App,
+    view: &ViewVersion,
+    table: &Arc<source::SourceTable>,
+    days: &[NaiveDate],
+    report: &mut ViewReport,
+    progress: &dyn Progress,
+) -> Result<Written, FeatureError> {
+    let spec = &view.spec;
+    let (from, to) = (days[0], days[days.len() - 1]);
     let source_commit = app
         .lake
         .latest_commit(spec.source.dataset(), Area::Datasets)
         .await?
         .unwrap_or(0);
-
     let dataset = view.dataset();
     let replaced: Vec<String> = app
         .lake
@@ -278,8 +332,8 @@ async fn materialize_view(
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Snapshot>(2);
     let compute_view = spec.clone();
-    let compute_table = Arc::clone(&table);
-    let compute_days = days.clone();
+    let compute_table = Arc::clone(table);
+    let compute_days = days.to_vec();
     let computing = tokio::task::spawn_blocking(move || {
         compute::for_each_snapshot(&compute_view, &compute_table, &compute_days, |snap| {
             tx.blocking_send(snap).map_err(|_| ())
@@ -292,7 +346,7 @@ async fn materialize_view(
         day_rows.push((layout::format_dt(snap.day), snap.entities.len() as i64));
         report.rows += snap.entities.len() as u64;
         if !snap.entities.is_empty() {
-            let batch = snapshot_batch(spec, &table, &snap)?;
+            let batch = snapshot_batch(spec, table, &snap)?;
             if let Err(e) = writer.write(snap.day, &batch).await {
                 write_error = Some(e.into());
                 break;
@@ -330,37 +384,49 @@ async fn materialize_view(
         &run_id,
     )
     .await?;
-    report.days = days.len();
+    Ok(Written { run_id, newest })
+}
 
-    if let Some(snap) = newest {
-        let online_as_of = repo::online_as_of(&app.db, &spec.name, view.version).await?;
-        let as_of_ms = micros_to_ms(snap.as_of);
-        if online_as_of.is_none_or(|current| current <= as_of_ms) {
-            let rows: Vec<repo::OnlineRow> = snap
-                .entities
-                .iter()
-                .zip(&snap.event_ts)
-                .zip(&snap.values)
-                .map(|((&e, &ts), values)| repo::OnlineRow {
-                    entity_id: table.entity_ids[e as usize].clone(),
-                    values: json_values(&table, values).to_string(),
-                    event_ts: micros_to_ms(ts),
-                    as_of: as_of_ms,
-                })
-                .collect();
-            repo::replace_online(&app.db, &spec.name, view.version, as_of_ms, &rows).await?;
-        }
-        report.stats = stats::of_snapshot(spec, &snap);
-        if let Some(prev) = repo::latest_run(&app.db, &spec.name, view.version).await? {
-            let previous: Vec<FeatureStats> = serde_json::from_str(&prev.stats)
-                .map_err(|e| FeatureError::Corrupt(e.to_string()))?;
-            report.warnings = stats::drift(&previous, &report.stats);
-        }
-        for w in &report.warnings {
-            tracing::warn!(view = %spec.name, version = view.version, warning = %w, "feature drift");
-        }
+/// Replaces the view's online values with `snap` unless the online table already holds a
+/// newer day (a backfill of old days leaves serving alone).
+async fn update_online(
+    app: &App,
+    view: &ViewVersion,
+    table: &source::SourceTable,
+    snap: &Snapshot,
+) -> Result<(), FeatureError> {
+    let spec = &view.spec;
+    let online_as_of = repo::online_as_of(&app.db, &spec.name, view.version).await?;
+    let as_of_ms = micros_to_ms(snap.as_of);
+    if online_as_of.is_some_and(|current| current > as_of_ms) {
+        return Ok(());
     }
-    report.seconds = started.elapsed().as_secs_f64();
+    let rows: Vec<repo::OnlineRow> = snap
+        .entities
+        .iter()
+        .zip(&snap.event_ts)
+        .zip(&snap.values)
+        .map(|((&e, &ts), values)| repo::OnlineRow {
+            entity_id: table.entity_ids[e as usize].clone(),
+            values: json_values(table, values).to_string(),
+            event_ts: micros_to_ms(ts),
+            as_of: as_of_ms,
+        })
+        .collect();
+    repo::replace_online(&app.db, &spec.name, view.version, as_of_ms, &rows).await?;
+    Ok(())
+}
+
+/// Stores the run's report (statistics and drift warnings included) and logs it.
+async fn record_run(
+    app: &App,
+    view: &ViewVersion,
+    report: &ViewReport,
+    run_id: String,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(), FeatureError> {
+    let spec = &view.spec;
     repo::insert_run(
         &app.db,
         &repo::RunRow {
@@ -388,5 +454,5 @@ async fn materialize_view(
         seconds = report.seconds,
         "feature view materialized"
     );
-    Ok(report)
+    Ok(())
 }
