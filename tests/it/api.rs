@@ -40,34 +40,17 @@ async fn role_matrix_401_403_200() {
 
     // Reader route: every role passes.
     for key in [&reader, &ingest, &admin] {
-        let res = c
-            .get(srv.url("/v1/jobs"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
+        let res = srv.get_as("/v1/jobs", key).await;
         assert_eq!(res.status(), 200);
     }
     // Admin routes: reader and ingest get 403, admin passes.
     let body = json!({"kind": "sweep_lake"});
     for key in [&reader, &ingest] {
-        let res = c
-            .post(srv.url("/v1/jobs"))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = srv.post_as("/v1/jobs", key, &body).await;
         let problem = expect_problem(res, 403).await;
         assert_eq!(problem["type"], "urn:recast:problem:forbidden");
     }
-    let res = c
-        .post(srv.url("/v1/jobs"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.post_as("/v1/jobs", &admin, &body).await;
     assert_eq!(res.status(), 202);
     let job: serde_json::Value = res.json().await.unwrap();
     let cancel = srv.url(&format!("/v1/jobs/{}/cancel", job["id"].as_str().unwrap()));
@@ -81,12 +64,7 @@ async fn role_matrix_401_403_200() {
     let doomed = srv.key(Role::Admin).await;
     let doomed_id = store.list().await.unwrap().last().unwrap().id.clone();
     store.revoke(&doomed_id).await.unwrap();
-    let res = c
-        .get(srv.url("/v1/jobs"))
-        .bearer_auth(&doomed)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/jobs", &doomed).await;
     expect_problem(res, 401).await;
     srv.stop().await;
 }
@@ -158,34 +136,14 @@ async fn bad_input_gets_problem_json_with_the_field() {
         .unwrap();
     expect_problem(res, 415).await;
 
-    let res = c
-        .get(srv.url("/v1/jobs?limit=lots"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/jobs?limit=lots", &admin).await;
     assert_eq!(expect_problem(res, 422).await["field"], "limit");
-    let res = c
-        .get(srv.url("/v1/jobs?limit=100000"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/jobs?limit=100000", &admin).await;
     assert_eq!(expect_problem(res, 422).await["field"], "limit");
-    let res = c
-        .get(srv.url("/v1/jobs?state=sleeping"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/jobs?state=sleeping", &admin).await;
     assert_eq!(expect_problem(res, 422).await["field"], "state");
 
-    let res = c
-        .get(srv.url("/v1/jobs/does-not-exist"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/jobs/does-not-exist", &admin).await;
     assert_eq!(
         expect_problem(res, 404).await["type"],
         "urn:recast:problem:not-found"
@@ -201,13 +159,7 @@ async fn jobs_api_enqueue_idempotency_list_cancel() {
     let admin = srv.key(Role::Admin).await;
     let c = &srv.client;
     let body = json!({"kind": "sweep_lake", "payload": {"grace_seconds": 60}, "idempotency_key": "nightly-1"});
-    let res = c
-        .post(srv.url("/v1/jobs"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.post_as("/v1/jobs", &admin, &body).await;
     assert_eq!(res.status(), 202);
     let location = res.headers()["location"].to_str().unwrap().to_string();
     let first: serde_json::Value = res.json().await.unwrap();
@@ -218,13 +170,7 @@ async fn jobs_api_enqueue_idempotency_list_cancel() {
         format!("/v1/jobs/{}", first["id"].as_str().unwrap())
     );
 
-    let res = c
-        .post(srv.url("/v1/jobs"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.post_as("/v1/jobs", &admin, &body).await;
     assert_eq!(
         res.status(),
         200,
@@ -234,21 +180,14 @@ async fn jobs_api_enqueue_idempotency_list_cancel() {
     assert_eq!(again["id"], first["id"]);
 
     for _ in 0..3 {
-        let res = c
-            .post(srv.url("/v1/jobs"))
-            .bearer_auth(&admin)
-            .json(&json!({"kind": "sweep_lake"}))
-            .send()
-            .await
-            .unwrap();
+        let res = srv
+            .post_as("/v1/jobs", &admin, &json!({"kind": "sweep_lake"}))
+            .await;
         assert_eq!(res.status(), 202);
     }
-    let page: serde_json::Value = c
-        .get(srv.url("/v1/jobs?limit=2&state=queued"))
-        .bearer_auth(&admin)
-        .send()
+    let page: serde_json::Value = srv
+        .get_as("/v1/jobs?limit=2&state=queued", &admin)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -257,27 +196,19 @@ async fn jobs_api_enqueue_idempotency_list_cancel() {
         .as_str()
         .expect("a next page")
         .to_string();
-    let rest: serde_json::Value = c
-        .get(srv.url(&format!("/v1/jobs?limit=2&state=queued&cursor={cursor}")))
-        .bearer_auth(&admin)
-        .send()
+    let rest: serde_json::Value = srv
+        .get_as(
+            &format!("/v1/jobs?limit=2&state=queued&cursor={cursor}"),
+            &admin,
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(rest["jobs"].as_array().unwrap().len(), 2);
     assert!(rest.get("next_cursor").is_none());
 
-    let got: serde_json::Value = c
-        .get(srv.url(&location))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: serde_json::Value = srv.get_as(&location, &admin).await.json().await.unwrap();
     assert_eq!(got["payload"]["grace_seconds"], 60);
 
     let res = c
@@ -330,12 +261,8 @@ async fn health_metrics_docs_and_request_ids() {
     assert_eq!(res.headers()["x-request-id"], "trace-abc-123");
     let res = c.get(srv.url("/healthz")).send().await.unwrap();
     assert!(!res.headers()["x-request-id"].is_empty());
-    c.post(srv.url("/v1/jobs"))
-        .bearer_auth(&admin)
-        .json(&json!({"kind": "sweep_lake"}))
-        .send()
-        .await
-        .unwrap();
+    srv.post_as("/v1/jobs", &admin, &json!({"kind": "sweep_lake"}))
+        .await;
 
     let metrics = c
         .get(srv.url("/metrics"))

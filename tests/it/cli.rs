@@ -1,6 +1,7 @@
 //! The `recast` binary as an operator uses it: keys before the server runs, config printing,
 //! serve on embedded defaults, and a clean exit on SIGTERM.
 
+use crate::common::assert_success;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -26,11 +27,7 @@ async fn keys_create_list_revoke_before_any_server() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.trim();
     assert_eq!(
@@ -83,11 +80,7 @@ fn config_is_layered_validated_and_redacted() {
         .arg("config")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("listen = \"127.0.0.1:9999\""),
@@ -155,11 +148,7 @@ async fn serve_on_embedded_defaults_then_sigterm_exits_zero() {
         .args(["keys", "create", "--role", "reader"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
     let port = crate::common::free_port();

@@ -134,6 +134,32 @@ impl TestServer {
         }
     }
 
+    /// `GET path` as the holder of `key`.
+    pub async fn get_as(&self, path: impl AsRef<str>, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path.as_ref()))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST path` with a JSON body as the holder of `key`.
+    pub async fn post_as<B: serde::Serialize + ?Sized>(
+        &self,
+        path: impl AsRef<str>,
+        key: &str,
+        body: &B,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path.as_ref()))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -173,6 +199,15 @@ pub async fn expect_problem(res: reqwest::Response, status: u16) -> serde_json::
     assert!(body["title"].is_string());
     assert!(body["detail"].is_string());
     body
+}
+
+/// Fails the test with the command's stderr unless it exited successfully.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A loopback port that was free a moment ago, for a server started as a child process.

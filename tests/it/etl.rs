@@ -1,6 +1,7 @@
 //! ETL through its real interfaces: pipeline definitions on disk, landing files, the runner,
 //! the lake's commit log, the CLI binary (including a SIGKILL mid-run) and an outside reader.
 
+use crate::common::assert_success;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -466,11 +467,7 @@ print(json.dumps({{"rows": rows, "columns": columns}}))
         .args(["-c", &script])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(seen["rows"], 250);
     let columns: Vec<(String, String)> = seen["columns"]
@@ -561,11 +558,7 @@ async fn killed_run_then_rerun_lands_every_row_exactly_once() {
         .args(["pipeline", "list", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["name"], "clicks");
 
@@ -619,11 +612,7 @@ async fn killed_run_then_rerun_lands_every_row_exactly_once() {
         .args(["pipeline", "run", "clicks", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rows_landed"], 3 * rows_per_file as u64, "{report}");
 

@@ -1,6 +1,7 @@
 //! `POST /v1/events` and the flush into the lake: per-event errors, idempotency, limits,
 //! exactly-once landing through simulated and real crashes (`kill -9` of the binary).
 
+use crate::common::assert_success;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,13 +28,7 @@ fn batch(prefix: &str, n: usize) -> Value {
 }
 
 async fn post(srv: &TestServer, key: &str, body: &Value) -> reqwest::Response {
-    srv.client
-        .post(srv.url("/v1/events"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    srv.post_as("/v1/events", key, body).await
 }
 
 async fn post_ok(srv: &TestServer, key: &str, body: &Value) -> Value {
@@ -564,11 +559,7 @@ async fn acknowledged_events_survive_kill_9() {
         .args(["keys", "create", "--role", "ingest"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
     let port = crate::common::free_port();

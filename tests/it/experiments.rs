@@ -2,6 +2,7 @@
 //! assignment over HTTP, serving two recommender versions with durable exposures, a planted
 //! lift found by the results endpoint and the CLI, and a broken split flagged by the SRM check.
 
+use crate::common::assert_success;
 use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
 use rand::{Rng, SeedableRng};
 use recast::auth::Role;
@@ -368,13 +369,8 @@ fn rfc3339(t: chrono::DateTime<Utc>) -> String {
 async fn post_events(srv: &TestServer, key: &str, events: &[Value]) {
     for chunk in events.chunks(5000) {
         let res = srv
-            .client
-            .post(srv.url("/v1/events"))
-            .bearer_auth(key)
-            .json(&json!({ "events": chunk }))
-            .send()
-            .await
-            .unwrap();
+            .post_as("/v1/events", key, &json!({ "events": chunk }))
+            .await;
         let body = ok_json(res, 200).await;
         assert_eq!(
             body["accepted"].as_u64().unwrap(),
@@ -614,11 +610,7 @@ async fn two_model_versions_serve_and_a_planted_lift_is_detected() {
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     eprintln!("{table}");
     for needle in [
         "knn-vs-popularity",
@@ -706,12 +698,8 @@ async fn cli_creates_starts_and_stops_and_a_broken_split_is_flagged() {
         }
     }
     let r: Value = srv
-        .client
-        .get(srv.url(&format!("/v1/experiments/{id}/results")))
-        .bearer_auth(&reader)
-        .send()
+        .get_as(&format!("/v1/experiments/{id}/results"), &reader)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 //! materialization and training sets, HTTP for historical and online retrieval. Point-in-time
 //! results are checked against a brute-force computation over the raw events written here.
 
+use crate::common::assert_success;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -197,13 +198,7 @@ fn materialize_cli(srv: &TestServer, extra: &[&str]) -> Value {
 }
 
 async fn post(srv: &TestServer, key: &str, path: &str, body: Value) -> reqwest::Response {
-    srv.client
-        .post(srv.url(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    srv.post_as(path, key, &body).await
 }
 
 fn ts_text(t: i64) -> String {
@@ -446,26 +441,14 @@ async fn online_values_equal_offline_and_expire_with_the_ttl() {
     );
 
     // One entity, every feature.
-    let res = srv
-        .client
-        .get(srv.url("/v1/features/u/stale"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/features/u/stale", &key).await;
     assert_eq!(res.status(), 200);
     let stale: Value = res.json().await.unwrap();
     assert_eq!(stale["version"], 1);
     assert_eq!(stale["status"], "expired", "{stale}");
     assert!(stale["features"]["events_2d"].is_null());
     assert!(stale["reason"].as_str().unwrap().contains("TTL"));
-    let res = srv
-        .client
-        .get(srv.url("/v1/features/u/nobody"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/features/u/nobody", &key).await;
     let nobody: Value = res.json().await.unwrap();
     assert_eq!(nobody["status"], "missing");
     assert!(nobody["features"]["events_2d"].is_null());
@@ -543,13 +526,7 @@ async fn materialization_is_incremental_and_a_changed_definition_is_a_new_versio
     }
     assert!(differs, "the versions really differ: {body}");
     // The catalog lists both versions.
-    let res = srv
-        .client
-        .get(srv.url("/v1/features/views"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/features/views", &key).await;
     let views: Value = res.json().await.unwrap();
     let u = &views["views"][0];
     assert_eq!(u["view"], "u");
@@ -602,13 +579,7 @@ async fn bad_requests_name_the_field_and_readers_are_required() {
         let p = expect_problem(post(&srv, &key, path, body.clone()).await, 422).await;
         assert_eq!(p["field"], field, "{body}: {p}");
     }
-    let res = srv
-        .client
-        .get(srv.url("/v1/features/nope/u1"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/features/nope/u1", &key).await;
     expect_problem(res, 404).await;
     srv.stop().await;
 }
@@ -638,11 +609,7 @@ async fn cli_builds_a_training_set_from_csv_and_names_bad_lines() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let file = std::fs::File::open(dir.join("train.parquet")).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -756,13 +723,7 @@ async fn materialization_runs_as_a_job_requested_over_http() {
     assert_eq!(result["views"][0]["view"], "u");
     assert_eq!(result["views"][0]["days"], 8);
     let reader = srv.key(Role::Reader).await;
-    let res = srv
-        .client
-        .get(srv.url("/v1/features/views"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap();
+    let res = srv.get_as("/v1/features/views", &reader).await;
     let views: Value = res.json().await.unwrap();
     assert!(views["views"][0]["materialized_to"].is_string(), "{views}");
     assert!(

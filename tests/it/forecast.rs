@@ -615,14 +615,13 @@ on_promo = {{ default = "false" }}
         // ... and through HTTP as a 422 problem naming the payload field.
         let admin = srv.key(Role::Admin).await;
         let res = srv
-            .client
-            .post(srv.url("/v1/jobs"))
-            .bearer_auth(&admin)
-            .json(&json!({"kind": "train_forecaster",
-                          "payload": {"level": "item", "regressors": [REGRESSOR]}}))
-            .send()
-            .await
-            .unwrap();
+            .post_as(
+                "/v1/jobs",
+                &admin,
+                &json!({"kind": "train_forecaster",
+                          "payload": {"level": "item", "regressors": [REGRESSOR]}}),
+            )
+            .await;
         let problem = expect_problem(res, 422).await;
         assert_eq!(problem["field"], "payload.regressors", "{problem}");
         srv.stop().await;
@@ -633,13 +632,7 @@ on_promo = {{ default = "false" }}
             "/v1/forecasts/{}",
             series.replace('=', "%3D").replace('/', "%2F")
         );
-        let res = srv
-            .client
-            .get(srv.url(&path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
+        let res = srv.get_as(&path, key).await;
         assert_eq!(res.status(), 200, "{path}");
         let body: Value = res.json().await.unwrap();
         body["points"].clone()

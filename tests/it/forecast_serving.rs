@@ -188,12 +188,7 @@ fn expected_rows() -> u64 {
 }
 
 async fn get(srv: &TestServer, key: &str, path: &str) -> reqwest::Response {
-    srv.client
-        .get(srv.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
+    srv.get_as(path, key).await
 }
 
 async fn json(srv: &TestServer, key: &str, path: &str) -> Value {

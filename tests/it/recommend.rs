@@ -323,12 +323,7 @@ async fn train(app: &App, model: ModelKind) -> String {
 }
 
 async fn get(srv: &TestServer, key: &str, path: &str) -> reqwest::Response {
-    srv.client
-        .get(srv.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
+    srv.get_as(path, key).await
 }
 
 async fn promote(srv: &TestServer, admin: &str, id: &str) -> reqwest::Response {
