@@ -63,6 +63,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub lake: LakeSettings,
     pub events: EventsSettings,
+    pub realtime: RealtimeSettings,
 }
 
 /// Connection settings for `s3://` lakes. Unset values fall back to the standard `AWS_*`
@@ -177,6 +178,35 @@ impl Default for EventsSettings {
     }
 }
 
+/// The recent-activity state serving reads: every accepted event is visible to the next
+/// recommendation on any replica.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealtimeSettings {
+    /// Newest events per user serving reads (and the table keeps).
+    pub max_events_per_user: usize,
+    /// Event types whose items are not recommended again while they are recent.
+    pub exclude_event_types: Vec<String>,
+    /// How long such an item stays excluded, in days.
+    pub exclude_days: f64,
+    /// Half-life of a fresh event's weight in the user's context, in hours.
+    pub half_life_hours: f64,
+    /// Days an event stays in the recent-activity state.
+    pub retention_days: f64,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        RealtimeSettings {
+            max_events_per_user: 100,
+            exclude_event_types: vec!["purchase".into()],
+            exclude_days: 30.0,
+            half_life_hours: 24.0,
+            retention_days: 30.0,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -193,6 +223,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             lake: LakeSettings::default(),
             events: EventsSettings::default(),
+            realtime: RealtimeSettings::default(),
         }
     }
 }
@@ -249,6 +280,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     (
         "RECAST_EVENTS_FLUSH_INTERVAL_SECONDS",
         "events.flush_interval_seconds",
+        Kind::Int,
+    ),
+    (
+        "RECAST_REALTIME_MAX_EVENTS_PER_USER",
+        "realtime.max_events_per_user",
         Kind::Int,
     ),
 ];
@@ -416,6 +452,22 @@ impl Settings {
                 "worker.poll_interval_ms",
                 "must be positive",
             ));
+        }
+        let r = &self.realtime;
+        if !(1..=10_000).contains(&r.max_events_per_user) {
+            return Err(ConfigError::invalid(
+                "realtime.max_events_per_user",
+                "must be between 1 and 10000",
+            ));
+        }
+        for (key, v) in [
+            ("realtime.exclude_days", r.exclude_days),
+            ("realtime.half_life_hours", r.half_life_hours),
+            ("realtime.retention_days", r.retention_days),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ConfigError::invalid(key, "must be a positive number"));
+            }
         }
         if self.events.flush_interval_seconds == 0 {
             return Err(ConfigError::invalid(

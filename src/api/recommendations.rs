@@ -36,6 +36,20 @@ pub struct RecommendationsView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<ExperimentTag>,
     pub items: Vec<ScoredItemView>,
+    /// The user's recent events this answer used (the real-time context); absent when it
+    /// used none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_events: Option<RecentEventsView>,
+}
+
+/// Which recent events an answer used: every event accepted for the user (up to the
+/// configured number) is visible to the next request on any replica.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RecentEventsView {
+    pub count: usize,
+    /// The newest one's time (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<String>,
 }
 
 /// The experiment and variant a response was served under.
@@ -135,11 +149,14 @@ pub async fn recommend(
         exclude_seen: q.exclude_seen.unwrap_or(true),
         diversity,
         recent: list(q.recent),
+        context: Default::default(),
     };
     let recommenders = Recommenders {
         promoted: &state.recommender,
         experiments: &state.experiments,
         features: &state.features,
+        db: &state.app.db,
+        realtime: &state.app.settings.realtime,
     };
     let served = routing::recommend(&recommenders, req).await?;
     let out = served.recommendations;
@@ -153,6 +170,13 @@ pub async fn recommend(
             variant: v.variant,
         }),
         items: view(out.items),
+        recent_events: (out.recent_events > 0).then(|| RecentEventsView {
+            count: out.recent_events,
+            newest: out
+                .newest_event
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        }),
     }))
 }
 

@@ -52,10 +52,12 @@ async fn write_turn(db: &Db) -> Option<MutexGuard<'static, ()>> {
 }
 
 /// One event to buffer: its id and its canonical JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub event_id: String,
     pub payload: String,
+    /// The event as serving reads it (`recent_activity`), written in the same transaction.
+    pub activity: super::activity::Activity,
 }
 
 /// A buffered event as a flush sees it.
@@ -154,8 +156,13 @@ async fn insert_postgres(db: &Db, events: &[NewEvent], received_at: i64) -> Resu
         .execute(&mut *tx)
         .await?
         .rows_affected();
+    super::activity::insert_in(&mut tx, Backend::Postgres, &activities(events)).await?;
     tx.commit().await?;
     Ok(inserted)
+}
+
+fn activities(events: &[NewEvent]) -> Vec<super::activity::Activity> {
+    events.iter().map(|e| e.activity.clone()).collect()
 }
 
 async fn insert_sqlite(db: &Db, events: &[NewEvent], received_at: i64) -> Result<u64, DbError> {
@@ -182,6 +189,7 @@ async fn insert_sqlite(db: &Db, events: &[NewEvent], received_at: i64) -> Result
         }
         inserted += query.execute(&mut *tx).await?.rows_affected();
     }
+    super::activity::insert_in(&mut tx, Backend::Sqlite, &activities(events)).await?;
     tx.commit().await?;
     Ok(inserted)
 }

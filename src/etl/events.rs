@@ -257,6 +257,20 @@ pub fn validate(event: &Event, now: DateTime<Utc>) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// What serving reads of a valid event (`recent_activity`).
+fn activity_of(event: &Event) -> crate::db::activity::Activity {
+    crate::db::activity::Activity {
+        event_id: event.event_id.clone(),
+        user_id: event.user_id.clone(),
+        item_id: event.item_id.clone(),
+        event_type: event.event_type.clone(),
+        value: event.value,
+        ts: parse_ts(&event.ts)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_default(),
+    }
+}
+
 /// The buffered form of a valid event: canonical field names, `ts` in UTC.
 fn canonical_json(mut event: Event) -> String {
     if let Ok(ts) = parse_ts(&event.ts) {
@@ -293,6 +307,7 @@ pub async fn ingest(
         }
         rows.push(NewEvent {
             event_id: event.event_id.clone(),
+            activity: activity_of(&event),
             payload: canonical_json(event),
         });
     }
@@ -576,6 +591,21 @@ async fn fill(
 /// Runs in every `serve` process: flushes when `flush_rows` events wait, and every
 /// `interval` in any case, and once more on shutdown. Errors are logged and retried on the next tick;
 /// the buffer keeps the events meanwhile.
+/// How often the flusher trims the recent-activity state.
+const TRIM_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Keeps the recent-activity state bounded: events past the retention, and per user all but
+/// the newest `realtime.max_events_per_user`.
+pub async fn trim_recent_activity(app: &App) {
+    let r = &app.settings.realtime;
+    let before = Utc::now().timestamp_millis() - (r.retention_days * 86_400_000.0) as i64;
+    match crate::db::activity::trim(&app.db, before, r.max_events_per_user as i64).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "recent activity trimmed"),
+        Err(e) => tracing::warn!(error = %e, "cannot trim the recent activity"),
+    }
+}
+
 pub async fn run_flusher(
     app: App,
     spec: PipelineSpec,
@@ -587,6 +617,7 @@ pub async fn run_flusher(
     let options = FlushOptions::default();
     let quiet = |_: f64, _: &str| {};
     let mut last_flush = Instant::now();
+    let mut last_trim: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -615,6 +646,10 @@ pub async fn run_flusher(
             ),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "event flush failed; retrying on the next tick"),
+        }
+        if last_trim.is_none_or(|t| t.elapsed() >= TRIM_INTERVAL) {
+            last_trim = Some(Instant::now());
+            trim_recent_activity(&app).await;
         }
     }
     // A few attempts: during shutdown a pooled connection may have been opened on a runtime

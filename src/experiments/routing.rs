@@ -1,8 +1,9 @@
 //! Which model answers a recommendation request, and what context it gets.
 //!
-//! The policy, in one place for the API and any other caller: a user the promoted model does
-//! not know, with no recent items in the request, starts from the last item the feature store
-//! saw them touch; a user enrolled in a running experiment is answered by their variant (its
+//! The policy, in one place for the API and any other caller: the user's fresh events (the
+//! recent-activity state every replica reads) are the request's context; a user the promoted
+//! model does not know, with neither recent items in the request nor fresh events, starts from
+//! the last item the feature store saw them touch; a user enrolled in a running experiment is answered by their variant (its
 //! model version, else the promoted one, with the variant's serving settings) and the exposure
 //! is committed before the answer leaves; if the variant cannot answer, or the experiments are
 //! unavailable, the promoted model answers with no experiment tag and no exposure, so the
@@ -11,7 +12,10 @@
 
 use super::ExperimentError;
 use super::serving::{Enrolment, ExperimentServing};
+use crate::config::RealtimeSettings;
+use crate::db::Db;
 use crate::features::online::OnlineStore;
+use crate::recommend::realtime;
 use crate::recommend::serving::{RecommendRequest, Recommendations, ServingHandle};
 
 /// What answers recommendation requests in a process.
@@ -19,6 +23,9 @@ pub struct Recommenders<'a> {
     pub promoted: &'a ServingHandle,
     pub experiments: &'a ExperimentServing,
     pub features: &'a OnlineStore,
+    /// Where the users' recent activity is (`recommend::realtime`), and how it counts.
+    pub db: &'a Db,
+    pub realtime: &'a RealtimeSettings,
 }
 
 /// The variant a response was served under.
@@ -41,6 +48,7 @@ pub async fn recommend(
     r: &Recommenders<'_>,
     mut req: RecommendRequest,
 ) -> Result<Served, ExperimentError> {
+    fresh_context(r, &mut req).await;
     cold_start_context(r, &mut req).await;
     let enrolment = match r.experiments.enrol(&req.user_id).await {
         Ok(e) => e,
@@ -67,12 +75,23 @@ pub async fn recommend(
     })
 }
 
+/// The user's recent events from the recent-activity state. Best effort: when it cannot be
+/// read the answer goes out without it (and says it used no recent events).
+async fn fresh_context(r: &Recommenders<'_>, req: &mut RecommendRequest) {
+    let now = chrono::Utc::now().timestamp_millis();
+    match realtime::context(r.db, r.realtime, &req.user_id, now).await {
+        Ok(context) => req.context = context,
+        Err(e) => tracing::warn!(error = %e, "recent activity unavailable; serving without it"),
+    }
+}
+
 /// A user the promoted model was not trained on, with no `recent` items in the request,
 /// starts from the item the feature store last saw them touch (`user_activity:last_item`,
 /// refreshed by materialization between trainings). Best effort: without it the answer is
 /// trending items.
 async fn cold_start_context(r: &Recommenders<'_>, req: &mut RecommendRequest) {
     if !req.recent.is_empty()
+        || !req.context.events.is_empty()
         || r.promoted
             .current()
             .is_none_or(|m| m.knows_user(&req.user_id))

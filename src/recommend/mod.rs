@@ -13,6 +13,7 @@ pub mod artifact;
 pub mod data;
 pub mod fit;
 pub mod params;
+pub mod realtime;
 pub mod report;
 pub mod serving;
 pub mod timeline;

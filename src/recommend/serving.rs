@@ -70,6 +70,8 @@ pub struct RecommendRequest {
     pub diversity: f32,
     /// Items the caller saw recently (cold-start context for unknown users).
     pub recent: Vec<String>,
+    /// The user's fresh events from the recent-activity state (`recommend::realtime`).
+    pub context: super::realtime::UserContext,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,6 +88,9 @@ pub struct Recommendations {
     pub model_version: String,
     pub recommendation_id: String,
     pub items: Vec<ScoredItem>,
+    /// How many recent events the answer used, and the newest one's time (epoch ms).
+    pub recent_events: usize,
+    pub newest_event: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -259,7 +264,13 @@ impl ServingModel {
 
     /// "because you ..." for the history item that supports `j` most, if any does, with what
     /// the user actually did with it. `strongest` is the history, strongest first.
-    fn explain(&self, j: u32, user: Option<u32>, strongest: &[(u32, f32)]) -> Option<String> {
+    fn explain(
+        &self,
+        j: u32,
+        user: Option<u32>,
+        strongest: &[(u32, f32)],
+        fresh: &HashMap<u32, Action>,
+    ) -> Option<String> {
         let mut best: Option<(u32, f32)> = None;
         for &(h, _) in strongest.iter().take(EXPLAIN_HISTORY) {
             let s = self.similarity(h, j);
@@ -268,7 +279,10 @@ impl ServingModel {
             }
         }
         let (h, _) = best?;
-        Some(self.action(user, h).because(self.title(h)))
+        Some(match fresh.get(&h) {
+            Some(action) => action.because_just(self.title(h)),
+            None => self.action(user, h).because(self.title(h)),
+        })
     }
 
     /// Model similarity of two items (0 when the model has none).
@@ -333,13 +347,17 @@ impl ServingModel {
         let excluded: HashSet<u32> = req
             .exclude
             .iter()
+            .chain(&req.context.excluded)
             .filter_map(|id| self.items.get(id))
             .collect();
+        // Seen: the trained history and the caller's `recent`; fresh events shift the scores
+        // but exclude only through `context.excluded` (a fresh view is not "seen" for good).
         let seen: HashSet<u32> = if req.exclude_seen {
             history.iter().map(|e| e.0).collect()
         } else {
             HashSet::new()
         };
+        let fresh = self.fold_in_fresh(&mut history, &req.context);
         let allowed = |i: u32| {
             let meta = &self.artifact.items[i as usize];
             meta.active
@@ -360,10 +378,13 @@ impl ServingModel {
         let mut strongest = history.clone();
         strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let personal_user = user.filter(|_| !matches!(self.artifact.model, Model::Popularity(_)));
+        // Fresh events move a known user off their trained vector: score from the history
+        // with the fresh events folded in.
+        let scoring_user = personal_user.filter(|_| fresh.is_empty());
         let ranked = if matches!(self.artifact.model, Model::Popularity(_)) {
             None
         } else {
-            self.ranked(personal_user, &history, pool, allowed)
+            self.ranked(scoring_user, &history, pool, allowed)
         };
         if let Some(ranked) = ranked {
             let live = self.live_prior();
@@ -378,7 +399,7 @@ impl ServingModel {
                     let reason = if from_prior >= 0.5 * s {
                         self.trending_reason(i)
                     } else {
-                        self.explain(i, user, &strongest)
+                        self.explain(i, user, &strongest, &fresh)
                             .unwrap_or_else(|| "recommended for you".to_string())
                     };
                     picked.push((i, s, reason));
@@ -431,7 +452,31 @@ impl ServingModel {
                     reason,
                 })
                 .collect(),
+            recent_events: req.context.used,
+            newest_event: req.context.newest,
         })
+    }
+
+    /// Adds the fresh events of items the model knows to `history` (weights summed per item)
+    /// and returns each such item's newest action, for explanations.
+    fn fold_in_fresh(
+        &self,
+        history: &mut Vec<(u32, f32)>,
+        context: &super::realtime::UserContext,
+    ) -> HashMap<u32, Action> {
+        let mut fresh: HashMap<u32, Action> = HashMap::new();
+        for e in &context.events {
+            let Some(i) = self.items.get(&e.item_id) else {
+                continue;
+            };
+            // Events come newest first: the first one seen per item is its newest action.
+            fresh.entry(i).or_insert(e.action);
+            match history.iter_mut().find(|h| h.0 == i) {
+                Some(h) => h.1 += e.weight,
+                None => history.push((i, e.weight)),
+            }
+        }
+        fresh
     }
 
     /// Items similar to `item_id` (active ones only).

@@ -14,4 +14,5 @@ mod forecast;
 mod forecast_serving;
 mod jobs;
 mod lake;
+mod realtime;
 mod recommend;

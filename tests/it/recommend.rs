@@ -282,7 +282,7 @@ async fn write_events(app: &App, events: &[(String, String, &str, i64)]) {
 
 /// 60 users, each loyal to one category: views and purchases of its items over 20 days.
 /// `shoes-0` is the most popular shoe, `shoes-9` (inactive) is popular too.
-async fn land_world(app: &App) -> Vec<(String, String, &'static str, i64)> {
+pub(crate) async fn land_world(app: &App) -> Vec<(String, String, &'static str, i64)> {
     write_items(app, &catalogue()).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut events = Vec::new();
@@ -306,7 +306,7 @@ async fn land_world(app: &App) -> Vec<(String, String, &'static str, i64)> {
     events
 }
 
-async fn train(app: &App, model: ModelKind) -> String {
+pub(crate) async fn train(app: &App, model: ModelKind) -> String {
     let params = TrainParams {
         model,
         factors: 8,

@@ -81,6 +81,17 @@ impl Action {
         .copied()
     }
 
+    /// "because you just …" for a fresh event on an item titled `title`.
+    pub fn because_just(self, title: &str) -> String {
+        match self {
+            Action::View => format!("because you just viewed {title}"),
+            Action::Click => format!("because you just clicked {title}"),
+            Action::Rating => format!("because you just rated {title}"),
+            Action::AddToCart => format!("because you just added {title} to your cart"),
+            Action::Purchase => format!("because you just bought {title}"),
+        }
+    }
+
     /// "because you …" for an item titled `title`.
     pub fn because(self, title: &str) -> String {
         match self {

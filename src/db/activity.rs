@@ -1,0 +1,129 @@
+//! `recent_activity`: each user's latest events, for serving.
+//!
+//! Rows are written inside the transaction that buffers the events (`db::events`), so an
+//! acknowledged event is visible to every replica's next read; `event_id` is the key, so a
+//! re-sent event is written once. Reads are bounded (the newest `limit` of one user, by an
+//! index on `(user_id, ts)`); [`trim`] keeps the table bounded too.
+
+use sqlx::Row;
+use sqlx::any::AnyArguments;
+
+use super::{Backend, Db, DbError};
+
+/// One event as serving sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Activity {
+    pub event_id: String,
+    pub user_id: String,
+    pub item_id: String,
+    pub event_type: String,
+    pub value: Option<f64>,
+    /// Epoch ms UTC.
+    pub ts: i64,
+}
+
+/// Rows per SQLite statement: six binds each, well under SQLite's bind limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+const POSTGRES_INSERT: &str = "INSERT INTO recent_activity \
+     (event_id, user_id, item_id, event_type, value, ts) \
+     SELECT a ->> 'event_id', a ->> 'user_id', a ->> 'item_id', a ->> 'event_type', \
+     (a ->> 'value')::float8, (a ->> 'ts')::bigint FROM json_array_elements($1::json) AS a \
+     ON CONFLICT (event_id) DO NOTHING";
+
+fn sqlite_insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO recent_activity (event_id, user_id, item_id, event_type, value, ts) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
+    sql
+}
+
+/// Writes `rows` inside the caller's transaction (`conn` is the transaction).
+pub(super) async fn insert_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    rows: &[Activity],
+) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match backend {
+        Backend::Postgres => {
+            let json = serde_json::to_string(rows).map_err(|e| DbError::Corrupt(e.to_string()))?;
+            sqlx::query(POSTGRES_INSERT)
+                .bind(json)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Backend::Sqlite => {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let sql = sqlite_insert_sql(chunk.len());
+                let mut query = sqlx::query_with(&sql, AnyArguments::default());
+                for a in chunk {
+                    query = query
+                        .bind(a.event_id.as_str())
+                        .bind(a.user_id.as_str())
+                        .bind(a.item_id.as_str())
+                        .bind(a.event_type.as_str())
+                        .bind(a.value)
+                        .bind(a.ts);
+                }
+                query.execute(&mut *conn).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The newest `limit` events of `user_id`, newest first.
+pub async fn recent(db: &Db, user_id: &str, limit: i64) -> Result<Vec<Activity>, DbError> {
+    let rows = sqlx::query(
+        "SELECT event_id, item_id, event_type, value, ts FROM recent_activity \
+         WHERE user_id = $1 ORDER BY ts DESC, event_id DESC LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Activity {
+                event_id: r.try_get("event_id")?,
+                user_id: user_id.to_string(),
+                item_id: r.try_get("item_id")?,
+                event_type: r.try_get("event_type")?,
+                value: r.try_get("value")?,
+                ts: r.try_get("ts")?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes events older than `before` (epoch ms) and, per user, all but the newest `keep`.
+/// Returns how many rows went.
+pub async fn trim(db: &Db, before: i64, keep: i64) -> Result<u64, DbError> {
+    let old = sqlx::query("DELETE FROM recent_activity WHERE ts < $1")
+        .bind(before)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    let over = sqlx::query(
+        "DELETE FROM recent_activity WHERE event_id IN (\
+           SELECT event_id FROM (\
+             SELECT event_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn \
+             FROM recent_activity) ranked \
+           WHERE rn > $1)",
+    )
+    .bind(keep)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(old + over)
+}
