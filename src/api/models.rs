@@ -99,15 +99,62 @@ pub async fn promote_model(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let version = state.models.promote(&id).await?;
+    reload_if_recommender(&state, &version).await;
+    Ok(HttpResponse::Ok().json(ModelView::from(version)))
+}
+
+/// One model version: parameters, data snapshot, metrics and, for gated training runs, the
+/// promotion decision (`metrics.gate`).
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "models",
+    params(("id" = String, Path, description = "model version id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ModelView),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/models/{id}")]
+pub async fn get_model(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let version = state.models.get(&id).await?;
+    Ok(HttpResponse::Ok().json(ModelView::from(version)))
+}
+
+/// Roll back a kind (admin): the version promoted before the current one serves again; this
+/// replica reloads at once, others within seconds. 409 when there is nothing to roll back to.
+#[utoipa::path(post, path = "/v1/models/{kind}/rollback", tag = "models",
+    params(("kind" = String, Path, description = "model kind: recommender or forecaster")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the version promoted again", body = ModelView),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 403, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 409, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[post("/v1/models/{kind}/rollback")]
+pub async fn rollback_model(
+    _auth: Authed<Admin>,
+    state: web::Data<ApiState>,
+    kind: web::Path<String>,
+) -> Result<HttpResponse> {
+    let version = state.models.rollback(&kind).await?;
+    reload_if_recommender(&state, &version).await;
+    Ok(HttpResponse::Ok().json(ModelView::from(version)))
+}
+
+/// Reloads this replica's recommender after a change of the promoted version (others poll).
+async fn reload_if_recommender(state: &ApiState, version: &ModelVersion) {
     if version.kind == crate::recommend::train::REGISTRY_KIND
         && let Err(e) = state.recommender.refresh().await
     {
         tracing::warn!(error = %e, "reload after promote failed; the poller retries");
     }
-    Ok(HttpResponse::Ok().json(ModelView::from(version)))
 }
 
 /// This resource's routes; each carries its part of the OpenAPI document.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_models).service(promote_model);
+    cfg.service(list_models)
+        .service(get_model)
+        .service(promote_model)
+        .service(rollback_model);
 }

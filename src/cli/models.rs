@@ -26,6 +26,20 @@ pub enum ModelsCommand {
     Rollback { kind: String },
 }
 
+/// A promotion gate's decision in a few words: the outcome, the two scores.
+fn gate_summary(gate: &serde_json::Value) -> String {
+    let Some(promoted) = gate["promoted"].as_bool() else {
+        return String::new();
+    };
+    let outcome = if promoted { "promoted" } else { "refused" };
+    let metric = gate["metric"].as_str().unwrap_or("");
+    match (gate["candidate"].as_f64(), gate["champion"].as_f64()) {
+        (Some(c), Some(b)) => format!("{outcome}: {metric} {c:.4} vs {b:.4}"),
+        (Some(c), None) => format!("{outcome}: {metric} {c:.4}, nothing promoted before"),
+        _ => outcome.to_string(),
+    }
+}
+
 pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
     let app = crate::service::open(settings).await?;
     let registry = app.models.clone();
@@ -43,7 +57,7 @@ pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
                 let mut t = Table::new();
                 t.load_preset(UTF8_FULL_CONDENSED);
                 t.set_header(vec![
-                    "id", "kind", "model", "status", "ndcg", "created", "promoted",
+                    "id", "kind", "model", "status", "ndcg", "gate", "created", "promoted",
                 ]);
                 for v in versions {
                     let ndcg = v.metrics["model"]["ndcg"]
@@ -56,6 +70,7 @@ pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
                         v.params["model"].as_str().unwrap_or("").to_string(),
                         v.status,
                         ndcg,
+                        gate_summary(&v.metrics["gate"]),
                         v.created_at,
                         v.promoted_at.unwrap_or_default(),
                     ]);

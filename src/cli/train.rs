@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::error::Result;
 use crate::recommend::artifact::ModelKind;
 use crate::recommend::eval::Metrics;
+use crate::recommend::gate::{Gate, GateMetric};
 use crate::recommend::train::{self, TrainParams};
 
 #[derive(Subcommand, Debug)]
@@ -62,9 +63,27 @@ pub struct RecommenderArgs {
     /// Train the hybrid without feature-store signals.
     #[arg(long, conflicts_with_all = ["item_features", "user_feature"])]
     pub no_features: bool,
+    /// Promote the trained version only if it beats the promoted one on the same holdout
+    /// (by `--min-gain`) and passes the guardrails; the decision is stored with its metrics.
+    #[arg(long)]
+    pub gated: bool,
+    /// With `--gated`: the metric compared (ndcg, recall, map, hit_rate, precision).
+    #[arg(long, requires = "gated", value_parser = parse_gate_metric)]
+    pub gate_metric: Option<GateMetric>,
+    /// With `--gated`: the relative gain needed (0.02 = 2 % better).
+    #[arg(long, requires = "gated")]
+    pub min_gain: Option<f64>,
+    /// With `--gated`: least catalog coverage on the holdout.
+    #[arg(long, requires = "gated")]
+    pub min_coverage: Option<f64>,
     /// Print the registered version as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_gate_metric(s: &str) -> std::result::Result<GateMetric, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("`{s}`: one of ndcg, recall, map, hit_rate, precision"))
 }
 
 impl RecommenderArgs {
@@ -91,6 +110,15 @@ impl RecommenderArgs {
                 (Some(f), _) => Some(f.clone()),
                 (None, _) => d.user_feature.clone(),
             },
+            gate: self.gated.then(|| {
+                let g = Gate::default();
+                Gate {
+                    metric: self.gate_metric.unwrap_or(g.metric),
+                    min_gain: self.min_gain.unwrap_or(g.min_gain),
+                    min_coverage: self.min_coverage.unwrap_or(g.min_coverage),
+                    ..g
+                }
+            }),
             ..d
         }
     }
@@ -196,15 +224,22 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
             print_hybrid(h);
         }
         println!(
-            "registered {} version {} ({} users, {} items, {} events) as candidate; \
-             promote with `recast models promote {}`",
+            "registered {} version {} ({} users, {} items, {} events) as {}",
             train::REGISTRY_KIND,
             report.version.id,
             report.users,
             report.items,
             report.events,
-            report.version.id
+            report.version.status
         );
+        match &report.gate {
+            Some(d) => println!(
+                "gate: {} ({})",
+                if d.promoted { "promoted" } else { "refused" },
+                d.reason
+            ),
+            None => println!("promote with `recast models promote {}`", report.version.id),
+        }
     }
     app.db.close().await;
     Ok(())

@@ -12,6 +12,7 @@
 pub mod artifact;
 pub mod data;
 pub mod fit;
+pub mod gate;
 pub mod params;
 pub mod realtime;
 pub mod report;

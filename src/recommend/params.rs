@@ -35,6 +35,8 @@ pub struct TrainParams {
     /// The user feature (`view:feature`) that splits users by activity in the hybrid; none =
     /// one blend for everyone.
     pub user_feature: Option<String>,
+    /// Promote the trained version through this gate (None: register a candidate only).
+    pub gate: Option<super::gate::Gate>,
 }
 
 impl Default for TrainParams {
@@ -58,6 +60,7 @@ impl Default for TrainParams {
                 .map(|s| s.to_string())
                 .collect(),
             user_feature: Some(signals::DEFAULT_USER_FEATURE.to_string()),
+            gate: None,
         }
     }
 }
@@ -98,6 +101,9 @@ impl TrainParams {
                 "trending_half_life_days",
                 "must be > 0",
             ));
+        }
+        if let Some(gate) = &self.gate {
+            gate.validate()?;
         }
         if self.item_features.len() > 32 {
             return Err(RecommendError::invalid(

@@ -42,6 +42,8 @@ pub struct HybridReport {
 #[derive(Debug, Clone)]
 pub struct TrainReport {
     pub version: ModelVersion,
+    /// The promotion gate's decision, when the run had a gate.
+    pub gate: Option<super::gate::Decision>,
     pub metrics: Metrics,
     pub baseline: Metrics,
     pub hybrid: Option<HybridReport>,

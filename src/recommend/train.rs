@@ -39,12 +39,32 @@ pub async fn run(
     } else {
         (FeatureTimeline::default(), Vec::new())
     };
+    let champion = match &params.gate {
+        Some(_) => champion(app, params, &events, &catalogue).await?,
+        None => None,
+    };
     let p = params.clone();
-    let mut trained = tokio::task::spawn_blocking(move || {
-        train_with(&events, &catalogue, &features, &p, &*progress)
+    let (mut trained, champion) = tokio::task::spawn_blocking(move || {
+        let trained = train_with(&events, &catalogue, &features, &p, &*progress)?;
+        // The champion's configuration on the same split and holdout as the candidate.
+        let champion = match champion {
+            Some(c) => {
+                let fit = train_with(&events, &catalogue, &c.features, &c.params, &*progress)?;
+                Some((c.version, fit.metrics))
+            }
+            None => None,
+        };
+        Ok::<_, RecommendError>((trained, champion))
     })
     .await
     .map_err(|e| RecommendError::Artifact(format!("training thread failed: {e}")))??;
+    let decision = params.gate.as_ref().map(|gate| {
+        super::gate::decide(
+            gate,
+            &trained.metrics,
+            champion.as_ref().map(|(v, m)| (v.as_str(), m)),
+        )
+    });
     if let Some(h) = trained.hybrid.as_mut() {
         notes.append(&mut h.notes);
         h.notes = notes;
@@ -63,6 +83,9 @@ pub async fn run(
     if let (Some(h), Some(obj)) = (&trained.hybrid, metrics_json.as_object_mut()) {
         obj.insert("hybrid".into(), serde_json::json!(h));
     }
+    if let (Some(d), Some(obj)) = (&decision, metrics_json.as_object_mut()) {
+        obj.insert("gate".into(), serde_json::json!(d));
+    }
     let version = app
         .models
         .clone()
@@ -74,8 +97,13 @@ pub async fn run(
             artifact: bytes,
         })
         .await?;
+    let version = match &decision {
+        Some(d) if d.promoted => app.models.promote(&version.id).await?,
+        _ => version,
+    };
     Ok(TrainReport {
         version,
+        gate: decision,
         metrics: trained.metrics,
         baseline: trained.baseline,
         hybrid: trained.hybrid,
@@ -83,6 +111,44 @@ pub async fn run(
         items,
         events: n_events,
     })
+}
+
+/// The promoted version to beat, with its configuration set to the candidate's holdout and
+/// cut-off so both are scored alike.
+struct Champion {
+    version: String,
+    params: TrainParams,
+    features: FeatureTimeline,
+}
+
+async fn champion(
+    app: &App,
+    candidate: &TrainParams,
+    events: &[super::data::Interaction],
+    catalogue: &[super::data::ItemRecord],
+) -> Result<Option<Champion>, RecommendError> {
+    let Some(promoted) = app.models.promoted(REGISTRY_KIND).await? else {
+        return Ok(None);
+    };
+    let mut params: TrainParams = serde_json::from_value(promoted.params.clone()).map_err(|e| {
+        RecommendError::Artifact(format!(
+            "promoted version {} has unreadable parameters: {e}",
+            promoted.id
+        ))
+    })?;
+    params.holdout_days = candidate.holdout_days;
+    params.k = candidate.k;
+    params.gate = None;
+    let features = if params.model == ModelKind::Hybrid {
+        feature_timeline(app, &params, events, catalogue).await?.0
+    } else {
+        FeatureTimeline::default()
+    };
+    Ok(Some(Champion {
+        version: promoted.id,
+        params,
+        features,
+    }))
 }
 
 /// Which of several runs trained on the same data to promote: the highest NDCG@k on their

@@ -192,6 +192,8 @@ impl JobHandler for TrainRecommender {
         Ok(serde_json::json!({
             "version": report.version.id,
             "kind": report.version.kind,
+            "status": report.version.status,
+            "gate": report.gate,
             "metrics": report.metrics,
             "popularity_baseline": report.baseline,
             "users": report.users,

@@ -50,6 +50,21 @@ mod tests {
     }
 
     #[test]
+    fn gated_training_payloads_are_checked_when_queued() {
+        let kinds = job_kinds();
+        let gated = serde_json::json!({
+            "model": "als",
+            "gate": { "metric": "ndcg", "min_gain": 0.01, "min_coverage": 0.05 },
+        });
+        kinds.validate("train_recommender", &gated).unwrap();
+        let bad = serde_json::json!({ "model": "als", "gate": { "min_coverage": 2.0 } });
+        let e = kinds.validate("train_recommender", &bad).unwrap_err();
+        assert!(e.to_string().contains("gate.min_coverage"), "{e}");
+        let unknown = serde_json::json!({ "model": "als", "gate": { "metric": "auc" } });
+        assert!(kinds.validate("train_recommender", &unknown).is_err());
+    }
+
+    #[test]
     fn shipped_feature_view_schedules_name_a_registered_kind() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
         let views = crate::features::spec::load_dir(&dir).unwrap();

@@ -198,3 +198,114 @@ async fn the_recent_activity_state_stays_bounded() {
             .is_empty()
     );
 }
+
+/// Runs queued jobs with one worker until `id` has finished; returns its record.
+async fn run_job(srv: &TestServer, id: &str) -> recast::jobs::Job {
+    let queue = recast::jobs::JobQueue::new(srv.app.db.clone());
+    let worker = recast::jobs::Worker::new(
+        srv.app.clone(),
+        queue.clone(),
+        std::sync::Arc::new(recast::service::job_kinds()),
+        srv.env.settings.worker.clone(),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let job = queue.get(id).await.unwrap();
+        if job.state.is_terminal() {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    job
+}
+
+async fn gated_training(srv: &TestServer, admin: &str, model: &str) -> Value {
+    let payload = json!({
+        "model": model, "factors": 8, "iterations": 8, "alpha": 5.0, "holdout_days": 3.0,
+        "gate": { "metric": "ndcg", "min_gain": 0.05 },
+    });
+    let res = srv
+        .post_as(
+            "/v1/jobs",
+            admin,
+            &json!({ "kind": "train_recommender", "payload": payload }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = run_job(srv, &id).await;
+    assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
+    job.result.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_rolls_back() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    land_world(&srv.app).await;
+    let first = train(&srv.app, ModelKind::Popularity).await;
+    srv.app.models.promote(&first).await.unwrap();
+    let admin = srv.key(Role::Admin).await;
+    let reader = srv.key(Role::Reader).await;
+
+    // ALS against the promoted popularity model, refitted on the same split.
+    let better = gated_training(&srv, &admin, "als").await;
+    assert_eq!(better["status"], "promoted", "{better}");
+    let gate = &better["gate"];
+    assert_eq!(gate["promoted"], true);
+    assert_eq!(gate["champion_version"], first.as_str());
+    assert!(gate["candidate"].as_f64().unwrap() > 1.05 * gate["champion"].as_f64().unwrap());
+    let als = better["version"].as_str().unwrap().to_string();
+    let v: Value = srv
+        .get_as(format!("/v1/models/{als}"), &reader)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "promoted", "{v}");
+    assert!(
+        v["metrics"]["gate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("beats")
+    );
+
+    // Popularity against the promoted ALS model: refused, recorded, ALS keeps serving.
+    let worse = gated_training(&srv, &admin, "popularity").await;
+    assert_eq!(worse["status"], "candidate", "{worse}");
+    assert_eq!(worse["gate"]["promoted"], false);
+    assert!(
+        worse["gate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not beat")
+    );
+    let promoted = srv
+        .app
+        .models
+        .promoted("recommender")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(promoted.id, als);
+
+    // Rollback through the API: admin only; the popularity model serves again.
+    let res = srv
+        .post_as("/v1/models/recommender/rollback", &reader, &json!({}))
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = srv
+        .post_as("/v1/models/recommender/rollback", &admin, &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let back: Value = res.json().await.unwrap();
+    assert_eq!(back["id"], first.as_str());
+    assert_eq!(back["status"], "promoted");
+}
