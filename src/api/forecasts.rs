@@ -12,6 +12,7 @@ use super::ApiState;
 use super::auth::{Authed, Reader};
 use super::extract::ApiQuery;
 use crate::error::Result;
+use crate::forecast::realised;
 use crate::forecast::serving::{
     self, ForecastView, HistoryView, ListQuery, SeriesPage, parse_levels,
 };
@@ -123,10 +124,75 @@ pub async fn get_chart(
         .body(svg))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AccuracyQuery {
+    /// Realised MASE above this many times the backtest MASE flags drift (default 1.5;
+    /// 1 to 100).
+    pub drift_factor: Option<f64>,
+}
+
+fn drift_factor(q: &AccuracyQuery) -> Result<f64> {
+    let f = q.drift_factor.unwrap_or(realised::DEFAULT_DRIFT_FACTOR);
+    if (1.0..=100.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(crate::error::Error::invalid(
+            "drift_factor",
+            "must be between 1 and 100",
+        ))
+    }
+}
+
+/// How accurate the series' forecast turned out: MASE, sMAPE, bias and interval coverage over
+/// the target periods whose actuals have landed, per horizon step, next to the backtest MASE
+/// the run chose the model on, with a drift flag.
+#[utoipa::path(get, path = "/v1/forecasts/{series_id}/accuracy", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded"), AccuracyQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = realised::SeriesAccuracy),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts/{series_id}/accuracy")]
+pub async fn get_accuracy(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    series_id: web::Path<String>,
+    query: ApiQuery<AccuracyQuery>,
+) -> Result<HttpResponse> {
+    let factor = drift_factor(&query.0)?;
+    let view = realised::series_accuracy(&state.app, &series_id, factor).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// How accurate a training run's forecasts turned out so far: over every scored series, per
+/// horizon step and per level, with the series that drift.
+#[utoipa::path(get, path = "/v1/forecasts/runs/{run_id}/accuracy", tag = "forecasts",
+    params(("run_id" = String, Path, description = "forecast run id"), AccuracyQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = realised::RunAccuracy),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts/runs/{run_id}/accuracy")]
+pub async fn get_run_accuracy(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    run_id: web::Path<String>,
+    query: ApiQuery<AccuracyQuery>,
+) -> Result<HttpResponse> {
+    let factor = drift_factor(&query.0)?;
+    let view = realised::run_accuracy(&state.app, &run_id, factor).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
 /// This resource's routes; each carries its part of the OpenAPI document.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_forecasts)
         .service(get_forecast)
         .service(get_history)
-        .service(get_chart);
+        .service(get_chart)
+        .service(get_accuracy)
+        .service(get_run_accuracy);
 }

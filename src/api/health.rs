@@ -83,10 +83,41 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         }
         Err(e) => tracing::warn!(error = %e, "job counts unavailable for /metrics"),
     }
+    match model_state(&state.models).await {
+        Ok((served, decisions)) => {
+            state.metrics.set_served(&served);
+            state.metrics.set_decisions(&decisions);
+        }
+        Err(e) => tracing::warn!(error = %e, "model versions unavailable for /metrics"),
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
 }
+
+/// The promoted version per kind, and gate decisions per kind and outcome (latest 1,000
+/// versions), read from the registry at scrape time like the job counts.
+async fn model_state(
+    models: &crate::registry::ModelRegistry,
+) -> Result<StateCounts, crate::registry::RegistryError> {
+    let mut served = Vec::new();
+    let mut decisions: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for kind in ["recommender", "forecaster"] {
+        if let Some(v) = models.promoted(kind).await? {
+            served.push((kind.to_string(), v.id));
+        }
+    }
+    for v in models.list(None, 1000).await? {
+        if let Some(promoted) = v.metrics["gate"]["promoted"].as_bool() {
+            let outcome = if promoted { "promoted" } else { "refused" };
+            *decisions.entry((v.kind, outcome.into())).or_default() += 1;
+        }
+    }
+    let decisions = decisions.into_iter().map(|((k, o), n)| (k, o, n)).collect();
+    Ok((served, decisions))
+}
+
+type StateCounts = (Vec<(String, String)>, Vec<(String, String, i64)>);
 
 /// This resource's routes; each carries its part of the OpenAPI document.
 pub fn routes(cfg: &mut ServiceConfig) {

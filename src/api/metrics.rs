@@ -29,6 +29,18 @@ pub struct StateLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServedLabels {
+    pub kind: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub kind: String,
+    pub outcome: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -36,6 +48,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     jobs: Family<StateLabels, Gauge<i64, AtomicI64>>,
+    served: Family<ServedLabels, Gauge<i64, AtomicI64>>,
+    decisions: Family<DecisionLabels, Gauge<i64, AtomicI64>>,
 }
 
 type AtomicI64 = std::sync::atomic::AtomicI64;
@@ -68,11 +82,25 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("jobs", "Jobs in the queue by state", jobs.clone());
+        let served = Family::<ServedLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "served_model",
+            "The promoted model version per kind (1 for the served version)",
+            served.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "promotion_decisions",
+            "Gated training runs among the latest 1,000 versions, by outcome",
+            decisions.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             jobs,
+            served,
+            decisions,
         }
     }
 
@@ -98,6 +126,32 @@ impl Metrics {
                 state: state.to_string(),
             })
             .set(count);
+    }
+
+    /// Replaces the served versions (one per kind).
+    pub fn set_served(&self, served: &[(String, String)]) {
+        self.served.clear();
+        for (kind, version) in served {
+            self.served
+                .get_or_create(&ServedLabels {
+                    kind: kind.clone(),
+                    version: version.clone(),
+                })
+                .set(1);
+        }
+    }
+
+    /// Replaces the counts of gate decisions per kind and outcome.
+    pub fn set_decisions(&self, counts: &[(String, String, i64)]) {
+        self.decisions.clear();
+        for (kind, outcome, n) in counts {
+            self.decisions
+                .get_or_create(&DecisionLabels {
+                    kind: kind.clone(),
+                    outcome: outcome.clone(),
+                })
+                .set(*n);
+        }
     }
 
     /// The OpenMetrics text exposition.

@@ -5,6 +5,7 @@
 mod demo;
 mod experiment;
 mod features;
+mod forecasts;
 mod keys;
 mod models;
 mod pipeline;
@@ -72,6 +73,11 @@ enum Command {
     Features {
         #[command(subcommand)]
         command: features::FeaturesCommand,
+    },
+    /// Forecast accuracy as actuals land: per series or run, and scoring on demand.
+    Forecasts {
+        #[command(subcommand)]
+        command: forecasts::ForecastsCommand,
     },
     /// A/B experiments: create, list, show, start, stop, results.
     Experiment {
@@ -151,6 +157,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Train { command } => train::run(settings, command).await,
         Command::Models { command } => models::run(settings, command).await,
         Command::Features { command } => features::run(settings, command).await,
+        Command::Forecasts { command } => forecasts::run(settings, command).await,
         Command::Experiment { command } => experiment::run(settings, command).await,
         Command::Serve { .. } => serve::serve(settings).await,
         Command::Worker { .. } => serve::worker(settings).await,

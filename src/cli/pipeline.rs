@@ -125,10 +125,17 @@ async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
             let outcome = runner::run_pipeline(app, &spec, &progress).await;
             bar.finish_and_clear();
             let report = outcome?;
+            let scored = crate::service::after_landing(app, &spec, &report).await;
             if json {
                 println!("{}", to_json(&report)?);
             } else {
                 print_report(&report);
+                if let Some(s) = scored {
+                    println!(
+                        "forecasts scored against the new sales: {} series, {} points",
+                        s.series_scored, s.points_scored
+                    );
+                }
             }
             Ok(())
         }

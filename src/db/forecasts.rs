@@ -222,3 +222,110 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<ForecastRow>, DbError> 
     let rows = query.bind(f.limit).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
+
+/// One forecast point scored against its actual (`forecast_realised`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealisedRow {
+    pub run_id: String,
+    pub series_id: String,
+    pub date: String,
+    pub step: i64,
+    pub level: String,
+    pub actual: f64,
+    pub mean: f64,
+    pub lower_80: Option<f64>,
+    pub upper_80: Option<f64>,
+    pub lower_95: Option<f64>,
+    pub upper_95: Option<f64>,
+    pub mase_scale: Option<f64>,
+    pub backtest_mase: Option<f64>,
+    pub scored_at: i64,
+}
+
+const REALISED_COLUMNS: &str = "run_id, series_id, date, step, level, actual, mean, lower_80, \
+     upper_80, lower_95, upper_95, mase_scale, backtest_mase, scored_at";
+
+fn realised_from(row: &AnyRow) -> Result<RealisedRow, DbError> {
+    Ok(RealisedRow {
+        run_id: row.try_get("run_id")?,
+        series_id: row.try_get("series_id")?,
+        date: row.try_get("date")?,
+        step: row.try_get("step")?,
+        level: row.try_get("level")?,
+        actual: row.try_get("actual")?,
+        mean: row.try_get("mean")?,
+        lower_80: row.try_get("lower_80")?,
+        upper_80: row.try_get("upper_80")?,
+        lower_95: row.try_get("lower_95")?,
+        upper_95: row.try_get("upper_95")?,
+        mase_scale: row.try_get("mase_scale")?,
+        backtest_mase: row.try_get("backtest_mase")?,
+        scored_at: row.try_get("scored_at")?,
+    })
+}
+
+/// Every stored forecast (the latest per series).
+pub async fn all(db: &Db) -> Result<Vec<ForecastRow>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM forecasts ORDER BY series_id"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Inserts or updates scored points (a corrected actual replaces the earlier one).
+pub async fn upsert_realised(db: &Db, rows: &[RealisedRow]) -> Result<(), DbError> {
+    let sql = format!(
+        "INSERT INTO forecast_realised ({REALISED_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (run_id, series_id, date) DO UPDATE SET actual = excluded.actual, \
+         scored_at = excluded.scored_at"
+    );
+    let mut tx = db.pool().begin().await?;
+    for r in rows {
+        sqlx::query(&sql)
+            .bind(r.run_id.as_str())
+            .bind(r.series_id.as_str())
+            .bind(r.date.as_str())
+            .bind(r.step)
+            .bind(r.level.as_str())
+            .bind(r.actual)
+            .bind(r.mean)
+            .bind(r.lower_80)
+            .bind(r.upper_80)
+            .bind(r.lower_95)
+            .bind(r.upper_95)
+            .bind(r.mase_scale)
+            .bind(r.backtest_mase)
+            .bind(r.scored_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Scored points of one series (every run), oldest target first.
+pub async fn realised_for_series(db: &Db, series_id: &str) -> Result<Vec<RealisedRow>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REALISED_COLUMNS} FROM forecast_realised WHERE series_id = $1 \
+         ORDER BY run_id, date"
+    ))
+    .bind(series_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(realised_from).collect()
+}
+
+/// Scored points of one run.
+pub async fn realised_for_run(db: &Db, run_id: &str) -> Result<Vec<RealisedRow>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REALISED_COLUMNS} FROM forecast_realised WHERE run_id = $1 \
+         ORDER BY series_id, date"
+    ))
+    .bind(run_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(realised_from).collect()
+}

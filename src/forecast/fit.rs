@@ -89,6 +89,7 @@ fn accuracy_of(report: &super::backtest::BacktestReport, h: usize) -> Accuracy {
         rmse: finite(report.summary.rmse),
         coverage_80: cov(80.0),
         coverage_95: cov(95.0),
+        mase_scale: None,
         windows: report.windows.len(),
         horizon: h,
         note: (!report.failures.is_empty())
@@ -165,7 +166,9 @@ pub(super) fn fit_series(
     }
     let end = s.end();
     let points = points(&fc, &s.frequency.dates_after(end, horizon))?;
-    let accuracy = chosen.accuracy;
+    let mut accuracy = chosen.accuracy;
+    // Kept so forecasts can be scored on the same MASE scale when their actuals land.
+    accuracy.mase_scale = finite(super::backtest::mase_scale(&s.values, s.frequency.season()));
     let regression_tried = regression.is_some();
     let regression_chosen = regression
         .as_ref()

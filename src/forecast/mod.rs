@@ -8,12 +8,14 @@
 //! [`regressors`] reads known-future regressors from the offline feature store; a run takes
 //! [`params`], [`fit`]s each series, is orchestrated by [`train`] over many series, stores
 //! its rows and [`export`], and describes itself in a [`report`]; [`actuals`] keeps what a run was fitted on,
-//! [`versions`] registers runs as model versions, and [`serving`] answers the API.
+//! [`versions`] registers runs as model versions, [`realised`] scores stored forecasts as
+//! their actuals land, and [`serving`] answers the API.
 
 pub mod actuals;
 pub mod export;
 pub mod fit;
 pub mod params;
+pub mod realised;
 pub mod regressors;
 pub mod report;
 pub mod series;

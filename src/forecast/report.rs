@@ -30,6 +30,10 @@ pub struct Accuracy {
     pub rmse: Option<f64>,
     pub coverage_80: Option<f64>,
     pub coverage_95: Option<f64>,
+    /// The in-sample seasonal-naive MAE of the fitted history: the MASE denominator, kept to
+    /// score the forecast against the actuals that land later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mase_scale: Option<f64>,
     /// Backtest origins and steps per origin.
     pub windows: usize,
     pub horizon: usize,

@@ -87,7 +87,12 @@ impl JobHandler for RunPipeline {
             _ = ctx.cancelled() => return Err(JobError::Cancelled),
             _ = forward => unreachable!("the forwarder never ends"),
         };
-        serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+        let scored = super::after_landing(&app, &spec, &report).await;
+        let mut out = serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))?;
+        if let (Some(scored), Some(obj)) = (scored, out.as_object_mut()) {
+            obj.insert("forecasts_scored".into(), serde_json::json!(scored));
+        }
+        Ok(out)
     }
 }
 

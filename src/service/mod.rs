@@ -35,6 +35,26 @@ pub fn promote_hooks() -> PromoteHooks {
     hooks
 }
 
+/// What follows a pipeline run that landed rows: new sales score the stored forecasts
+/// against their actuals (`forecast::realised`). Best effort: a failure is logged and the
+/// landing stands (the next landing, or `recast forecasts score`, scores again).
+pub async fn after_landing(
+    app: &App,
+    spec: &crate::etl::PipelineSpec,
+    report: &crate::etl::report::RunReport,
+) -> Option<crate::forecast::realised::ScoreReport> {
+    if spec.dataset != crate::etl::Dataset::Sales || report.rows_landed == 0 {
+        return None;
+    }
+    match crate::forecast::realised::score(app).await {
+        Ok(scored) => Some(scored),
+        Err(e) => {
+            tracing::warn!(error = %e, "forecasts not scored against the new sales");
+            None
+        }
+    }
+}
+
 /// Opens the shared services (DB, lake, model registry) with the start-up wiring.
 pub async fn open(settings: Settings) -> Result<App> {
     Ok(App::open(settings, promote_hooks()).await?)

@@ -14,5 +14,5 @@ mod forecast;
 mod forecast_serving;
 mod jobs;
 mod lake;
-mod realtime;
+mod learning;
 mod recommend;

@@ -1,4 +1,5 @@
-//! The real-time user context: an accepted event changes the next answer on any replica.
+//! The learning loop: fresh events change answers on any replica, training promotes only
+//! through its gate, forecasts are scored as their actuals land.
 
 use std::time::{Duration, Instant};
 
@@ -308,4 +309,172 @@ async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_roll
     let back: Value = res.json().await.unwrap();
     assert_eq!(back["id"], first.as_str());
     assert_eq!(back["status"], "promoted");
+
+    // Served versions and gate outcomes in /metrics.
+    let text = srv
+        .client
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let served = format!("recast_served_model{{kind=\"recommender\",version=\"{first}\"}} 1");
+    assert!(text.contains(&served), "{text}");
+    for outcome in ["promoted", "refused"] {
+        let line =
+            format!("recast_promotion_decisions{{kind=\"recommender\",outcome=\"{outcome}\"}} 1");
+        assert!(text.contains(&line), "{line} missing in {text}");
+    }
+}
+
+const SALES_PIPELINE: &str = r#"
+name = "sales"
+dataset = "sales"
+dedup_key = ["date", "item_id", "store_id"]
+[source]
+type = "files"
+url = "file://LANDING"
+pattern = "*.csv"
+[columns]
+date = { format = "%Y-%m-%d" }
+quantity = { min = 0 }
+on_promo = { default = "false" }
+"#;
+
+fn sales_csv(rows: &[(chrono::NaiveDate, f64)]) -> String {
+    let mut csv = String::from("date,item_id,store_id,quantity,revenue,price,on_promo\n");
+    for (d, q) in rows {
+        csv.push_str(&format!("{d},I1,S1,{q},{},2.5,false\n", q * 2.5));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation() {
+    use recast::forecast::series::{Frequency, Level};
+    use recast::forecast::train::{SelectBy, TrainParams as ForecastParams};
+
+    let mut env = TestEnv::new().await;
+    let landing = env.path().join("landing");
+    let pipelines = env.path().join("pipelines");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::create_dir_all(&pipelines).unwrap();
+    std::fs::write(
+        pipelines.join("sales.toml"),
+        SALES_PIPELINE.replace("LANDING", &landing.display().to_string()),
+    )
+    .unwrap();
+    env.settings.pipelines_dir = pipelines.display().to_string();
+    // A weekly pattern on a trend of one unit a week: the seasonal-naive scale is exactly 1.
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let weekly = [3.0, 2.0, 2.0, 4.0, 6.0, 9.0, 5.0];
+    let history: Vec<_> = (0..35u64)
+        .map(|t| {
+            let q = 10.0 + weekly[(t % 7) as usize] + (t / 7) as f64;
+            (first + chrono::Days::new(t), q)
+        })
+        .collect();
+    std::fs::write(landing.join("sales-1.csv"), sales_csv(&history)).unwrap();
+    let srv = TestServer::start(env).await;
+    let spec = recast::etl::pipelines::find_pipeline(&srv.app, "sales").unwrap();
+    recast::etl::runner::run_pipeline(&srv.app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
+    let params = ForecastParams {
+        frequency: Frequency::Day,
+        horizon: Some(7),
+        level: Level::ItemStore,
+        series: None,
+        select: SelectBy::Aicc,
+        from: None,
+        to: None,
+        regressors: Vec::new(),
+    };
+    let trained = recast::forecast::train::run(&srv.app, &params, &recast::progress::none())
+        .await
+        .unwrap();
+    let key = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+    let series = "item=I1/store=S1".replace('=', "%3D").replace('/', "%2F");
+    let forecast: Value = srv
+        .get_as(format!("/v1/forecasts/{series}"), &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Four later days land through the pipeline job; the job scores the forecast.
+    let actual = [14.0, 30.0, 11.0, 15.0];
+    let later: Vec<_> = (0..4u64)
+        .map(|t| (first + chrono::Days::new(35 + t), actual[t as usize]))
+        .collect();
+    std::fs::write(landing.join("sales-2.csv"), sales_csv(&later)).unwrap();
+    let res = srv
+        .post_as(
+            "/v1/jobs",
+            &admin,
+            &json!({ "kind": "run_pipeline", "payload": { "pipeline": "sales" } }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = run_job(&srv, &id).await;
+    let result = job.result.unwrap();
+    assert_eq!(result["forecasts_scored"]["points_scored"], 4, "{result}");
+
+    let got: Value = srv
+        .get_as(format!("/v1/forecasts/{series}/accuracy"), &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["run_id"], trained.run_id.as_str(), "{got}");
+    let points = forecast["points"].as_array().unwrap();
+    let (mut abs, mut smape, mut bias, mut in80, mut in95) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (p, a) in points.iter().zip(actual) {
+        let f = p["mean"].as_f64().unwrap();
+        abs += (a - f).abs();
+        smape += 200.0 * (a - f).abs() / (a.abs() + f.abs());
+        bias += f - a;
+        let within =
+            |lo: &str, hi: &str| p[lo].as_f64().unwrap() <= a && a <= p[hi].as_f64().unwrap();
+        in80 += f64::from(u8::from(within("lower_80", "upper_80")));
+        in95 += f64::from(u8::from(within("lower_95", "upper_95")));
+    }
+    let r = &got["realised"];
+    let close = |field: &str, want: f64| {
+        let have = r[field].as_f64().unwrap();
+        assert!((have - want).abs() < 1e-9, "{field}: {have} vs {want}");
+    };
+    assert_eq!(r["points"], 4);
+    close("mase", abs / 4.0); // scale 1
+    close("smape", smape / 4.0);
+    close("bias", bias / 4.0);
+    close("coverage_80", in80 / 4.0);
+    close("coverage_95", in95 / 4.0);
+    assert_eq!(got["by_step"].as_array().unwrap().len(), 4);
+    assert!(got["backtest_mase"].is_number());
+    // Day two sold 30 against a forecast near 12: drift against a tight backtest.
+    assert_eq!(
+        got["drift"],
+        r["mase"].as_f64().unwrap() > 1.5 * got["backtest_mase"].as_f64().unwrap()
+    );
+
+    let run: Value = srv
+        .get_as(
+            format!("/v1/forecasts/runs/{}/accuracy", trained.run_id),
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["series_scored"], 1, "{run}");
+    assert_eq!(run["realised"], got["realised"]);
+    assert_eq!(run["by_level"][0]["key"], "item_store");
 }

@@ -1,0 +1,148 @@
+//! `recast forecasts`: how accurate stored forecasts turned out once their actuals landed
+//! (`forecast::realised`), and scoring them on demand.
+
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::forecast::realised::{self, Group, Realised};
+
+#[derive(Subcommand, Debug)]
+pub enum ForecastsCommand {
+    /// Realised accuracy of one series (its latest scored run) or of a whole run.
+    Accuracy {
+        /// A series id (e.g. `item=I1/store=S1`).
+        #[arg(long, conflicts_with = "run", required_unless_present = "run")]
+        series: Option<String>,
+        /// A forecast run id.
+        #[arg(long)]
+        run: Option<String>,
+        /// Realised MASE above this many times the backtest MASE flags drift.
+        #[arg(long, default_value_t = realised::DEFAULT_DRIFT_FACTOR)]
+        drift_factor: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score every stored forecast against the actuals in `sales` now (landing new sales
+    /// does this by itself).
+    Score {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(Error::internal)
+}
+
+fn figure(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn table(overall: &Realised, groups: &[(&str, &[Group])]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "group", "points", "mase", "smape", "bias", "cover 80", "cover 95",
+    ]);
+    let mut row = |name: String, r: &Realised| {
+        t.add_row(vec![
+            name,
+            r.points.to_string(),
+            figure(r.mase),
+            figure(r.smape),
+            figure(r.bias),
+            figure(r.coverage_80),
+            figure(r.coverage_95),
+        ]);
+    };
+    row("all".into(), overall);
+    for (label, gs) in groups {
+        for g in *gs {
+            row(
+                format!("{label} {}", g.key.trim_start_matches('0')),
+                &g.realised,
+            );
+        }
+    }
+    t
+}
+
+pub async fn run(settings: Settings, command: ForecastsCommand) -> Result<()> {
+    if let ForecastsCommand::Accuracy { drift_factor, .. } = &command
+        && !(1.0..=100.0).contains(drift_factor)
+    {
+        return Err(Error::invalid("drift_factor", "must be between 1 and 100"));
+    }
+    let app = crate::service::open(settings).await?;
+    let outcome = run_with(&app, command).await;
+    app.db.close().await;
+    outcome
+}
+
+async fn run_with(app: &crate::app::App, command: ForecastsCommand) -> Result<()> {
+    match command {
+        ForecastsCommand::Score { json } => {
+            let report = realised::score(app).await?;
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                println!(
+                    "scored {} points of {} series against sales through {}",
+                    report.points_scored,
+                    report.series_scored,
+                    report
+                        .actuals_through
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        ForecastsCommand::Accuracy {
+            series: Some(series),
+            drift_factor,
+            json,
+            ..
+        } => {
+            let a = realised::series_accuracy(app, &series, drift_factor).await?;
+            if json {
+                println!("{}", to_json(&a)?);
+                return Ok(());
+            }
+            println!("{}", table(&a.realised, &[("step", &a.by_step)]));
+            println!(
+                "run {}; backtest MASE {}; {}",
+                a.run_id.as_deref().unwrap_or("-"),
+                figure(a.backtest_mase),
+                if a.drift { "DRIFT" } else { "no drift" }
+            );
+        }
+        ForecastsCommand::Accuracy {
+            run: Some(run),
+            drift_factor,
+            json,
+            ..
+        } => {
+            let a = realised::run_accuracy(app, &run, drift_factor).await?;
+            if json {
+                println!("{}", to_json(&a)?);
+                return Ok(());
+            }
+            println!(
+                "{}",
+                table(&a.realised, &[("step", &a.by_step), ("level", &a.by_level)])
+            );
+            println!(
+                "{} series scored; mean backtest MASE {}; {} drifting",
+                a.series_scored,
+                figure(a.backtest_mase),
+                a.drifting_series.len()
+            );
+        }
+        ForecastsCommand::Accuracy { .. } => {
+            return Err(Error::invalid("series", "name --series or --run"));
+        }
+    }
+    Ok(())
+}
