@@ -110,7 +110,7 @@ fn main() {
         let registry = app.models.clone();
         let version = registry
             .register(NewVersion {
-                kind: REGISTRY_KIND.into(),
+                kind: REGISTRY_KIND,
                 params: serde_json::json!({"model": "als", "factors": factors, "synthetic": true}),
                 data_snapshot: None,
                 metrics: serde_json::json!({}),

@@ -102,7 +102,7 @@ async fn model_state(
 ) -> Result<StateCounts, crate::registry::RegistryError> {
     let mut served = Vec::new();
     let mut decisions: std::collections::BTreeMap<(String, String), i64> = Default::default();
-    for kind in ["recommender", "forecaster"] {
+    for kind in crate::registry::Kind::ALL {
         if let Some(v) = models.promoted(kind).await? {
             served.push((kind.to_string(), v.id));
         }

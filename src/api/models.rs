@@ -10,7 +10,7 @@ use super::ApiState;
 use super::auth::{Admin, Authed, Reader};
 use super::extract::ApiQuery;
 use crate::error::Result;
-use crate::registry::ModelVersion;
+use crate::registry::{Kind, ModelVersion};
 
 /// A registered model version.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -77,7 +77,8 @@ pub async fn list_models(
     query: ApiQuery<ModelListQuery>,
 ) -> Result<HttpResponse> {
     let limit = super::page::limit(query.0.limit, 50, 500)?;
-    let models = state.models.list(query.0.kind.as_deref(), limit).await?;
+    let kind = query.0.kind.as_deref().map(Kind::parse).transpose()?;
+    let models = state.models.list(kind, limit).await?;
     Ok(HttpResponse::Ok().json(ModelList {
         models: models.into_iter().map(ModelView::from).collect(),
     }))
@@ -137,14 +138,14 @@ pub async fn rollback_model(
     state: web::Data<ApiState>,
     kind: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let version = state.models.rollback(&kind).await?;
+    let version = state.models.rollback(Kind::parse(&kind)?).await?;
     reload_if_recommender(&state, &version).await;
     Ok(HttpResponse::Ok().json(ModelView::from(version)))
 }
 
 /// Reloads this replica's recommender after a change of the promoted version (others poll).
 async fn reload_if_recommender(state: &ApiState, version: &ModelVersion) {
-    if version.kind == crate::recommend::train::REGISTRY_KIND
+    if version.kind == crate::recommend::train::REGISTRY_KIND.as_str()
         && let Err(e) = state.recommender.refresh().await
     {
         tracing::warn!(error = %e, "reload after promote failed; the poller retries");

@@ -6,6 +6,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::config::Settings;
 use crate::error::Result;
+use crate::registry::Kind;
 
 #[derive(Subcommand, Debug)]
 pub enum ModelsCommand {
@@ -46,7 +47,10 @@ pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
     let outcome = match command {
         ModelsCommand::List { kind, limit, json } => {
             let versions = registry
-                .list(kind.as_deref(), limit.clamp(1, 10_000))
+                .list(
+                    kind.as_deref().map(Kind::parse).transpose()?,
+                    limit.clamp(1, 10_000),
+                )
                 .await?;
             if json {
                 println!(
@@ -82,7 +86,7 @@ pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
         ModelsCommand::Promote { id } => registry.promote(&id).await.map(|v| {
             println!("promoted {} version {}", v.kind, v.id);
         }),
-        ModelsCommand::Rollback { kind } => registry.rollback(&kind).await.map(|v| {
+        ModelsCommand::Rollback { kind } => registry.rollback(Kind::parse(&kind)?).await.map(|v| {
             println!("rolled back {kind}: version {} is promoted again", v.id);
         }),
     };

@@ -340,7 +340,7 @@ impl ExperimentStore {
             let Some(id) = &v.model_version else { continue };
             let field = format!("variants[{i}].model_version");
             match self.registry.get(id).await {
-                Ok(version) if version.kind == crate::recommend::train::REGISTRY_KIND => {}
+                Ok(version) if version.kind == crate::recommend::train::REGISTRY_KIND.as_str() => {}
                 Ok(version) => {
                     return Err(ExperimentError::invalid(
                         field,

@@ -18,10 +18,10 @@ use crate::app::App;
 use crate::db::Db;
 use crate::db::forecasts::{self as repo, ForecastRow};
 use crate::lake::layout::Area;
-use crate::registry::{ModelVersion, NewVersion, PromoteHook, RegistryError};
+use crate::registry::{Kind, ModelVersion, NewVersion, PromoteHook, RegistryError};
 
 /// Registry kind of forecast runs.
-pub const REGISTRY_KIND: &str = "forecaster";
+pub const REGISTRY_KIND: Kind = Kind::Forecaster;
 /// Version of the artifact layout below.
 const ARTIFACT_FORMAT: u32 = 1;
 /// Rows written back per transaction.
@@ -86,7 +86,7 @@ pub async fn register_run(
     let registry = &app.models;
     let version = registry
         .register(NewVersion {
-            kind: REGISTRY_KIND.into(),
+            kind: REGISTRY_KIND,
             params: params_json,
             data_snapshot: snapshot,
             metrics,

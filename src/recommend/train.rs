@@ -12,13 +12,13 @@ use super::timeline::feature_timeline;
 use crate::app::App;
 use crate::lake::Area;
 use crate::progress::Progress;
-use crate::registry::NewVersion;
+use crate::registry::{Kind, NewVersion};
 
 pub use super::params::TrainParams;
 pub use super::report::{HybridReport, TrainReport, Trained, Tuned};
 
 /// The registry kind every recommender version is filed under; the family is in `params`.
-pub const REGISTRY_KIND: &str = "recommender";
+pub const REGISTRY_KIND: Kind = Kind::Recommender;
 
 /// Reads the lake, trains (on a blocking thread), registers a candidate version.
 pub async fn run(
@@ -90,7 +90,7 @@ pub async fn run(
         .models
         .clone()
         .register(NewVersion {
-            kind: REGISTRY_KIND.into(),
+            kind: REGISTRY_KIND,
             params: params_json,
             data_snapshot: snapshot,
             metrics: metrics_json,

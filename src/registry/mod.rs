@@ -91,7 +91,7 @@ impl From<ModelRow> for ModelVersion {
 
 /// What a training run hands over.
 pub struct NewVersion {
-    pub kind: String,
+    pub kind: Kind,
     pub params: serde_json::Value,
     pub data_snapshot: Option<i64>,
     pub metrics: serde_json::Value,
@@ -106,19 +106,39 @@ pub struct ModelRegistry {
     hooks: Arc<PromoteHooks>,
 }
 
-fn valid_kind(kind: &str) -> Result<(), RegistryError> {
-    let ok = !kind.is_empty()
-        && kind.len() <= 64
-        && kind
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::Invalid {
-            field: "kind".into(),
-            detail: format!("`{kind}` must be 1-64 of a-z, 0-9, _ and -"),
-        })
+/// The kinds of model the registry holds; each has at most one promoted version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Recommender,
+    Forecaster,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Recommender, Kind::Forecaster];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Recommender => "recommender",
+            Kind::Forecaster => "forecaster",
+        }
+    }
+
+    /// The kind named `s` (422 on `kind` otherwise, listing the kinds).
+    pub fn parse(s: &str) -> Result<Kind, RegistryError> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| RegistryError::Invalid {
+                field: "kind".into(),
+                detail: format!("unknown model kind `{s}` (recommender, forecaster)"),
+            })
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -142,17 +162,17 @@ pub trait PromoteHook: Send + Sync {
 /// The promotion hooks of a process, by model kind.
 #[derive(Clone, Default)]
 pub struct PromoteHooks {
-    by_kind: std::collections::HashMap<String, Arc<dyn PromoteHook>>,
+    by_kind: std::collections::HashMap<Kind, Arc<dyn PromoteHook>>,
 }
 
 impl PromoteHooks {
     /// Adds (or replaces) the hook of `kind`.
-    pub fn register(&mut self, kind: &str, hook: Arc<dyn PromoteHook>) {
-        self.by_kind.insert(kind.to_string(), hook);
+    pub fn register(&mut self, kind: Kind, hook: Arc<dyn PromoteHook>) {
+        self.by_kind.insert(kind, hook);
     }
 
     fn get(&self, kind: &str) -> Option<&Arc<dyn PromoteHook>> {
-        self.by_kind.get(kind)
+        Kind::parse(kind).ok().and_then(|k| self.by_kind.get(&k))
     }
 }
 
@@ -165,14 +185,13 @@ impl ModelRegistry {
     /// Writes the artifact and metadata, then inserts the row (status `candidate`): a crash in
     /// between leaves unreferenced files, never a row without its artifact.
     pub async fn register(&self, v: NewVersion) -> Result<ModelVersion, RegistryError> {
-        valid_kind(&v.kind)?;
         let id = uuid::Uuid::now_v7().to_string();
         let dir = format!("models/{}/{id}", v.kind);
         let sealed = format::seal(&v.artifact);
         let checksum = format::sha256_hex(&sealed);
         let row = ModelRow {
             id: id.clone(),
-            kind: v.kind,
+            kind: v.kind.as_str().to_string(),
             status: CANDIDATE.into(),
             params: v.params.to_string(),
             data_snapshot: v.data_snapshot,
@@ -210,18 +229,18 @@ impl ModelRegistry {
 
     pub async fn list(
         &self,
-        kind: Option<&str>,
+        kind: Option<Kind>,
         limit: i64,
     ) -> Result<Vec<ModelVersion>, RegistryError> {
-        Ok(models::list(&self.db, kind, limit)
+        Ok(models::list(&self.db, kind.map(Kind::as_str), limit)
             .await?
             .into_iter()
             .map(ModelVersion::from)
             .collect())
     }
 
-    pub async fn promoted(&self, kind: &str) -> Result<Option<ModelVersion>, RegistryError> {
-        Ok(models::promoted(&self.db, kind)
+    pub async fn promoted(&self, kind: Kind) -> Result<Option<ModelVersion>, RegistryError> {
+        Ok(models::promoted(&self.db, kind.as_str())
             .await?
             .map(ModelVersion::from))
     }
@@ -238,12 +257,11 @@ impl ModelRegistry {
     }
 
     /// Re-promotes the version promoted before the current one; returns it.
-    pub async fn rollback(&self, kind: &str) -> Result<ModelVersion, RegistryError> {
-        valid_kind(kind)?;
-        match models::rollback(&self.db, kind).await? {
+    pub async fn rollback(&self, kind: Kind) -> Result<ModelVersion, RegistryError> {
+        match models::rollback(&self.db, kind.as_str()).await? {
             Some((_, restored)) => {
                 let v = self.get(&restored).await?;
-                if self.hooks.get(kind).is_some() {
+                if self.hooks.get(kind.as_str()).is_some() {
                     let payload = self.load(&v).await?;
                     self.after_promote(&v, &payload).await?;
                 }

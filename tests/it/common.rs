@@ -278,3 +278,23 @@ pub fn recast_command(dir: &std::path::Path) -> std::process::Command {
     cmd.env("RECAST_LOG_LEVEL", "warn");
     cmd
 }
+
+/// A `sales` files pipeline reading `*.csv` from `landing` (dates `%Y-%m-%d`).
+pub fn sales_pipeline(landing: &std::path::Path) -> String {
+    format!(
+        r#"
+name = "sales"
+dataset = "sales"
+dedup_key = ["date", "item_id", "store_id"]
+[source]
+type = "files"
+url = "file://{}"
+pattern = "*.csv"
+[columns]
+date = {{ format = "%Y-%m-%d" }}
+quantity = {{ min = 0 }}
+on_promo = {{ default = "false" }}
+"#,
+        landing.display()
+    )
+}

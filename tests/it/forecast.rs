@@ -447,25 +447,6 @@ mod regressors {
         csv
     }
 
-    fn pipeline(landing: &std::path::Path) -> String {
-        format!(
-            r#"
-name = "sales"
-dataset = "sales"
-dedup_key = ["date", "item_id", "store_id"]
-[source]
-type = "files"
-url = "file://{}"
-pattern = "*.csv"
-[columns]
-date = {{ format = "%Y-%m-%d" }}
-quantity = {{ min = 0 }}
-on_promo = {{ default = "false" }}
-"#,
-            landing.display()
-        )
-    }
-
     fn params(regressors: &[&str]) -> TrainParams {
         TrainParams {
             frequency: Frequency::Day,
@@ -502,7 +483,11 @@ on_promo = {{ default = "false" }}
         std::fs::create_dir_all(&landing).unwrap();
         std::fs::create_dir_all(&pipelines).unwrap();
         std::fs::write(landing.join("sales-1.csv"), sales_csv()).unwrap();
-        std::fs::write(pipelines.join("sales.toml"), pipeline(&landing)).unwrap();
+        std::fs::write(
+            pipelines.join("sales.toml"),
+            crate::common::sales_pipeline(&landing),
+        )
+        .unwrap();
         // The shipped feature views, `item_store_price` among them.
         std::fs::copy(
             concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/features.toml"),
@@ -663,7 +648,10 @@ on_promo = {{ default = "false" }}
         assert_eq!(second_points.as_array().unwrap().len(), 10);
 
         let registry = srv.app.models.clone();
-        let versions = registry.list(Some("forecaster"), 10).await.unwrap();
+        let versions = registry
+            .list(Some(recast::registry::Kind::Forecaster), 10)
+            .await
+            .unwrap();
         assert_eq!(versions.len(), 2, "{versions:#?}");
         let newest = &versions[0];
         assert_eq!(
@@ -693,7 +681,10 @@ on_promo = {{ default = "false" }}
         assert_eq!(res.status(), 200);
         assert_eq!(served(&srv, &reader, PLAIN).await, first_points);
         // Rolling back (what `recast models rollback forecaster` calls) restores the second.
-        let back = registry.rollback("forecaster").await.unwrap();
+        let back = registry
+            .rollback(recast::registry::Kind::Forecaster)
+            .await
+            .unwrap();
         assert_eq!(back.id, second_version);
         assert_eq!(served(&srv, &reader, PLAIN).await, second_points);
         srv.stop().await;

@@ -59,25 +59,6 @@ fn sales_csv() -> String {
     csv
 }
 
-fn pipeline(landing: &std::path::Path) -> String {
-    format!(
-        r#"
-name = "sales"
-dataset = "sales"
-dedup_key = ["date", "item_id", "store_id"]
-[source]
-type = "files"
-url = "file://{}"
-pattern = "*.csv"
-[columns]
-date = {{ format = "%Y-%m-%d" }}
-quantity = {{ min = 0 }}
-on_promo = {{ default = "false" }}
-"#,
-        landing.display()
-    )
-}
-
 fn enc(series_id: &str) -> String {
     series_id.replace('=', "%3D").replace('/', "%2F")
 }
@@ -91,7 +72,11 @@ async fn world() -> (TestServer, String, TrainReport) {
     std::fs::create_dir_all(&landing).unwrap();
     std::fs::create_dir_all(&pipelines).unwrap();
     std::fs::write(landing.join("sales-1.csv"), sales_csv()).unwrap();
-    std::fs::write(pipelines.join("sales.toml"), pipeline(&landing)).unwrap();
+    std::fs::write(
+        pipelines.join("sales.toml"),
+        crate::common::sales_pipeline(&landing),
+    )
+    .unwrap();
     env.settings.pipelines_dir = pipelines.display().to_string();
     let srv = TestServer::start(env).await;
     let spec = find_pipeline(&srv.app, "sales").unwrap();

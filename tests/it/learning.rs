@@ -291,7 +291,7 @@ async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_roll
     let promoted = srv
         .app
         .models
-        .promoted("recommender")
+        .promoted(recast::registry::Kind::Recommender)
         .await
         .unwrap()
         .unwrap();
@@ -329,20 +329,6 @@ async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_roll
     }
 }
 
-const SALES_PIPELINE: &str = r#"
-name = "sales"
-dataset = "sales"
-dedup_key = ["date", "item_id", "store_id"]
-[source]
-type = "files"
-url = "file://LANDING"
-pattern = "*.csv"
-[columns]
-date = { format = "%Y-%m-%d" }
-quantity = { min = 0 }
-on_promo = { default = "false" }
-"#;
-
 fn sales_csv(rows: &[(chrono::NaiveDate, f64)]) -> String {
     let mut csv = String::from("date,item_id,store_id,quantity,revenue,price,on_promo\n");
     for (d, q) in rows {
@@ -363,7 +349,7 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
     std::fs::create_dir_all(&pipelines).unwrap();
     std::fs::write(
         pipelines.join("sales.toml"),
-        SALES_PIPELINE.replace("LANDING", &landing.display().to_string()),
+        crate::common::sales_pipeline(&landing),
     )
     .unwrap();
     env.settings.pipelines_dir = pipelines.display().to_string();

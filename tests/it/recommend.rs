@@ -775,7 +775,10 @@ async fn promote_and_rollback_while_requests_run() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Rollback through the registry (what the CLI does): the poller swaps within seconds.
     let registry = srv.app.models.clone();
-    let restored = registry.rollback("recommender").await.unwrap();
+    let restored = registry
+        .rollback(recast::registry::Kind::Recommender)
+        .await
+        .unwrap();
     assert_eq!(restored.id, v1);
     assert_eq!(registry.get(&v2).await.unwrap().status, "retired");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -803,10 +806,18 @@ async fn promote_and_rollback_while_requests_run() {
         HashSet::from([v1.clone(), v2.clone()])
     );
     // Nothing before v1: a second rollback is refused (409) and v1 stays.
-    let err = registry.rollback("recommender").await.unwrap_err();
+    let err = registry
+        .rollback(recast::registry::Kind::Recommender)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("roll back"), "{err}");
     assert_eq!(
-        registry.promoted("recommender").await.unwrap().unwrap().id,
+        registry
+            .promoted(recast::registry::Kind::Recommender)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         v1
     );
     srv.stop().await;
@@ -844,7 +855,12 @@ async fn corrupt_artifact_is_refused_and_the_old_model_keeps_serving() {
     let p = expect_problem(promote(&srv, &admin, &bad).await, 409).await;
     assert!(p["detail"].as_str().unwrap().contains("corrupt"), "{p}");
     assert_eq!(
-        registry.promoted("recommender").await.unwrap().unwrap().id,
+        registry
+            .promoted(recast::registry::Kind::Recommender)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         good
     );
     let body: Value = get(&srv, &reader, "/v1/users/user-0/recommendations")
@@ -1008,7 +1024,12 @@ async fn cli_trains_lists_promotes_and_rolls_back() {
     assert!(!ok && err.contains("not found"), "{err}");
     let registry = app.models.clone();
     assert_eq!(
-        registry.promoted("recommender").await.unwrap().unwrap().id,
+        registry
+            .promoted(recast::registry::Kind::Recommender)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         knn
     );
     let (ok, table, _) = run(&["models", "list"]);
