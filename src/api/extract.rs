@@ -97,7 +97,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 body.extend_from_slice(&chunk);
             }
             let de = &mut serde_json::Deserializer::from_slice(&body);
-            let value = serde_path_to_error::deserialize(de).map_err(json_error)?;
+            let value = serde_path_to_error::deserialize(&mut *de).map_err(json_error)?;
+            // Anything after the value (a second document, stray bytes) is not this body.
+            de.end().map_err(|e| Error::MalformedBody {
+                field: None,
+                detail: format!("request body is not valid JSON: {e}"),
+            })?;
             Ok(ApiJson(value))
         })
     }

@@ -118,6 +118,7 @@ pub fn start(
                     .error_handler(|e, _| Error::invalid("path", e.to_string()).into()),
             )
             .wrap(from_fn(middleware::observe))
+            .wrap(middleware::security_headers())
             .into_utoipa_app()
             .configure(routes)
             .split_for_parts();

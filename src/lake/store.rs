@@ -102,7 +102,16 @@ fn open_s3(
     prefix: &str,
     s3: &S3Settings,
 ) -> Result<Arc<dyn ObjectStore>, LakeError> {
-    let store = s3_builder(bucket, s3)
+    let builder = s3_builder(bucket, s3);
+    if plain_http_refused(&builder) {
+        return Err(url_error(
+            url,
+            "the S3 endpoint is plain http://, which is refused unless allowed: set \
+             RECAST_S3_ALLOW_HTTP=true (s3.allow_http in recast.toml) for a store on a private \
+             network, or use https://",
+        ));
+    }
+    let store = builder
         .build()
         .map_err(|e| url_error(url, &e.to_string()))?;
     if prefix.is_empty() {
@@ -110,6 +119,18 @@ fn open_s3(
     } else {
         Ok(Arc::new(PrefixStore::new(store, prefix)))
     }
+}
+
+/// Whether the endpoint is plain HTTP and nothing allows it: every request would fail later
+/// with the HTTP client's bare "builder error", so the start fails now and says why.
+fn plain_http_refused(builder: &AmazonS3Builder) -> bool {
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    let allowed = builder
+        .get_config_value(&AmazonS3ConfigKey::Client(
+            object_store::ClientConfigKey::AllowHttp,
+        ))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    endpoint.is_some_and(|e| e.to_ascii_lowercase().starts_with("http://")) && !allowed
 }
 
 /// `AWS_*` environment first, then whatever the settings set explicitly.
@@ -163,6 +184,21 @@ fn url_error(url: &str, reason: &str) -> LakeError {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn plain_http_endpoints_need_allow_http_and_the_error_says_so() {
+        let s3 = S3Settings {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..S3Settings::default()
+        };
+        let e = open_s3("s3://bucket/lake", "bucket", "lake", &s3).expect_err("refused");
+        assert!(e.to_string().contains("RECAST_S3_ALLOW_HTTP"), "{e}");
+        let allowed = S3Settings {
+            allow_http: true,
+            ..s3.clone()
+        };
+        assert!(open_s3("s3://bucket/lake", "bucket", "lake", &allowed).is_ok());
+    }
 
     #[test]
     fn locations_parse() {

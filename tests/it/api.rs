@@ -352,3 +352,31 @@ async fn openapi_file_matches_the_served_document() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_a_body_ends_where_its_json_ends() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    for path in ["/docs", "/healthz", "/v1/nope"] {
+        let res = srv.client.get(srv.url(path)).send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    }
+    let ingest = srv.key(recast::auth::Role::Ingest).await;
+    let res = srv
+        .client
+        .post(srv.url("/v1/events"))
+        .bearer_auth(&ingest)
+        .header("content-type", "application/json")
+        .body(r#"{"events": []} {"events": []}"#)
+        .send()
+        .await
+        .unwrap();
+    let body = expect_problem(res, 400).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("trailing"),
+        "{body}"
+    );
+}
