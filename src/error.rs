@@ -174,9 +174,7 @@ impl From<JobError> for Error {
     fn from(e: JobError) -> Self {
         match e {
             JobError::NotFound(id) => Error::not_found("job", id),
-            JobError::UnknownKind(kind) => {
-                Error::invalid("kind", format!("unknown job kind `{kind}`"))
-            }
+            e @ JobError::UnknownKind { .. } => Error::invalid("kind", e.to_string()),
             JobError::InvalidPayload(detail) => Error::invalid("payload", detail),
             JobError::Invalid { field, detail } => Error::invalid(field, detail),
             JobError::InvalidState { id, state, action } => Error::Conflict {
@@ -322,7 +320,11 @@ mod tests {
     fn domain_errors_a_caller_can_fix_are_not_internal() {
         let e = Error::from(crate::forecast::DemandError::UnknownSeries("x".into()));
         assert_eq!(e.code(), "not-found");
-        let e = Error::from(JobError::UnknownKind("nope".into()));
+        let e = Error::from(JobError::UnknownKind {
+            kind: "nope".into(),
+            known: vec!["sweep_lake"],
+        });
+        assert!(e.to_string().contains("known kinds: sweep_lake"), "{e}");
         assert_eq!(e.field(), Some("kind"));
     }
 }

@@ -35,8 +35,11 @@ pub use worker::Worker;
 pub enum JobError {
     #[error("job `{0}` not found")]
     NotFound(String),
-    #[error("unknown job kind `{0}`")]
-    UnknownKind(String),
+    #[error("unknown job kind `{kind}` (known kinds: {})", known.join(", "))]
+    UnknownKind {
+        kind: String,
+        known: Vec<&'static str>,
+    },
     #[error("invalid payload: {0}")]
     InvalidPayload(String),
     #[error("job `{id}` is {state} and cannot be {action}")]

@@ -753,7 +753,11 @@ async fn sweep_lake_runs_through_the_worker() {
     assert!(matches!(err, JobError::InvalidPayload(_)), "{err}");
     assert_eq!(recast::Error::from(err).code(), "invalid-request");
     let err = registry.validate("no_such_kind", &json!({})).unwrap_err();
-    assert!(matches!(err, JobError::UnknownKind(_)), "{err}");
+    assert!(matches!(err, JobError::UnknownKind { .. }), "{err}");
+    assert!(
+        err.to_string().contains("run_pipeline"),
+        "the known kinds are listed: {err}"
+    );
     registry
         .validate("sweep_lake", &json!({"grace_seconds": 0}))
         .unwrap();
