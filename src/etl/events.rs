@@ -591,6 +591,55 @@ async fn fill(
 /// Runs in every `serve` process: flushes when `flush_rows` events wait, and every
 /// `interval` in any case, and once more on shutdown. Errors are logged and retried on the next tick;
 /// the buffer keeps the events meanwhile.
+/// Stores the run report of a background flush that moved events or failed, like any pipeline
+/// run (`recast pipeline runs events`, `GET /v1/pipelines/events/runs`); idle ticks leave none.
+async fn record_flush(
+    app: &App,
+    spec: &PipelineSpec,
+    started_ms: i64,
+    outcome: &Result<FlushSummary, EtlError>,
+) {
+    if matches!(outcome, Ok(s) if s.rows_read == 0) {
+        return;
+    }
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let mut report = RunReport {
+        pipeline: spec.name.clone(),
+        run_id: run_id.clone(),
+        started_at: crate::db::ms_to_rfc3339(started_ms),
+        finished_at: Some(crate::db::ms_to_rfc3339(now_ms())),
+        ..Default::default()
+    };
+    match outcome {
+        Ok(summary) => {
+            report.status = "succeeded".into();
+            report.rows_read = summary.rows_read;
+            report.bytes_read = summary.bytes_read;
+            report.seconds = summary.seconds;
+            report.absorb(summary.landing.clone());
+        }
+        Err(e) => {
+            report.status = "failed".into();
+            report.error = Some(e.to_string());
+        }
+    }
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let stored = async {
+        crate::db::etl::start_run(&app.db, &run_id, &spec.name).await?;
+        crate::db::etl::finish_run(
+            &app.db,
+            &run_id,
+            &report.status,
+            &json,
+            report.error.as_deref(),
+        )
+        .await
+    };
+    if let Err(e) = stored.await {
+        tracing::warn!(error = %e, "event flush report not stored");
+    }
+}
+
 /// How often the flusher trims the recent-activity state.
 const TRIM_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -637,7 +686,9 @@ pub async fn run_flusher(
             }
         }
         last_flush = Instant::now();
-        match flush_with(&app, &spec, &options, &quiet).await {
+        let started = crate::db::now_ms();
+        let outcome = flush_with(&app, &spec, &options, &quiet).await;
+        match &outcome {
             Ok(s) if s.rows_read > 0 => tracing::debug!(
                 rows = s.rows_read,
                 landed = s.landing.rows_landed,
@@ -647,6 +698,7 @@ pub async fn run_flusher(
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "event flush failed; retrying on the next tick"),
         }
+        record_flush(&app, &spec, started, &outcome).await;
         if last_trim.is_none_or(|t| t.elapsed() >= TRIM_INTERVAL) {
             last_trim = Some(Instant::now());
             trim_recent_activity(&app).await;

@@ -665,3 +665,66 @@ async fn acknowledged_events_survive_kill_9() {
     assert_exactly_once(&landed(&lake).await, &all);
     db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_flusher_leaves_a_run_report() {
+    use recast::service::server::{Background, start_on_loopback};
+    let mut env = TestEnv::new().await;
+    env.settings.events.flush_interval_seconds = 1;
+    let server = start_on_loopback(
+        env.settings.clone(),
+        Background {
+            event_flusher: true,
+            ..Background::NONE
+        },
+    )
+    .await
+    .unwrap();
+    let app = server.app.clone();
+    let key = recast::auth::KeyStore::new(app.db.clone())
+        .create("t", recast::auth::Role::Admin)
+        .await
+        .unwrap()
+        .secret;
+    let client = reqwest::Client::new();
+    let events: Vec<serde_json::Value> = (0..3)
+        .map(|n| {
+            serde_json::json!({
+                "event_id": format!("fl-{n}"), "user_id": "u", "item_id": "i",
+                "event_type": "view", "ts": chrono::Utc::now().to_rfc3339(),
+            })
+        })
+        .collect();
+    let res = client
+        .post(format!("{}/v1/events", server.base_url()))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let name = recast::etl::events::events_spec(&app).unwrap().name;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let runs: serde_json::Value = client
+            .get(format!("{}/v1/pipelines/{name}/runs", server.base_url()))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(run) = runs["runs"].as_array().and_then(|r| r.first()).cloned() {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run report: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows_landed"], 3, "{run}");
+    server.shutdown().await;
+}
