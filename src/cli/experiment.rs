@@ -272,7 +272,7 @@ pub fn render(r: &Readout) -> String {
 }
 
 pub async fn run(settings: Settings, command: ExperimentCommand) -> Result<()> {
-    let app = crate::service::open(settings).await?;
+    let app = crate::service::open_existing(settings).await?;
     let store = ExperimentStore::new(app.db.clone(), app.models.clone());
     let outcome: Result<()> = async {
         match command {

@@ -58,7 +58,7 @@ pub enum FeaturesCommand {
 }
 
 pub async fn run(settings: Settings, command: FeaturesCommand) -> Result<()> {
-    let app = crate::service::open(settings).await?;
+    let app = crate::service::open_existing(settings).await?;
     let outcome = run_with(&app, command).await;
     app.db.close().await;
     outcome

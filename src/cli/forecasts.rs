@@ -75,7 +75,7 @@ pub async fn run(settings: Settings, command: ForecastsCommand) -> Result<()> {
     {
         return Err(Error::invalid("drift_factor", "must be between 1 and 100"));
     }
-    let app = crate::service::open(settings).await?;
+    let app = crate::service::open_existing(settings).await?;
     let outcome = run_with(&app, command).await;
     app.db.close().await;
     outcome

@@ -42,7 +42,7 @@ fn gate_summary(gate: &serde_json::Value) -> String {
 }
 
 pub async fn run(settings: Settings, command: ModelsCommand) -> Result<()> {
-    let app = crate::service::open(settings).await?;
+    let app = crate::service::open_existing(settings).await?;
     let registry = app.models.clone();
     let outcome = match command {
         ModelsCommand::List { kind, limit, json } => {

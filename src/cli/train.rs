@@ -196,7 +196,7 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
     };
     let params = args.params();
     params.validate()?;
-    let app = crate::service::open(settings).await?;
+    let app = crate::service::open_existing(settings).await?;
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")

@@ -81,7 +81,7 @@ pub fn summary_table(report: &TrainReport) -> Table {
 
 pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     let params = args.params()?;
-    let app = crate::service::open(settings).await?;
+    let app = crate::service::open_existing(settings).await?;
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")

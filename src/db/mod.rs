@@ -168,6 +168,24 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The file an embedded (SQLite) database URL names, made absolute against the working
+/// directory; None for Postgres and in-memory databases.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let path = Path::new(path);
+    Some(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    })
+}
+
 fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
     let rest = url
         .strip_prefix("sqlite://")

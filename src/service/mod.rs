@@ -55,6 +55,24 @@ pub async fn after_landing(
     }
 }
 
+/// [`open`] for commands that only read state: an embedded database that does not exist is
+/// an error naming where it was looked for, instead of a new, empty world (a command run in
+/// the wrong directory).
+pub async fn open_existing(settings: Settings) -> Result<App> {
+    if let Some(file) = crate::db::sqlite_file(&settings.database_url)
+        && !file.exists()
+    {
+        return Err(crate::error::Error::Unavailable {
+            detail: format!(
+                "no recast state here: the database {} does not exist; run the command where \
+                 recast's data/ is, or set RECAST_DATABASE_URL (or `database_url` in recast.toml)",
+                file.display()
+            ),
+        });
+    }
+    open(settings).await
+}
+
 /// Opens the shared services (DB, lake, model registry) with the start-up wiring.
 pub async fn open(settings: Settings) -> Result<App> {
     Ok(App::open(settings, promote_hooks()).await?)

@@ -193,3 +193,28 @@ async fn serve_on_embedded_defaults_then_sigterm_exits_zero() {
     let exit = crate::common::terminate(&mut child, Duration::from_secs(30)).await;
     assert!(exit.success(), "exit status after SIGTERM: {exit:?}");
 }
+
+#[test]
+fn reading_commands_in_the_wrong_directory_say_where_they_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["models", "list"][..],
+        &["forecasts", "accuracy", "--run", "r1"],
+        &["features", "list"],
+    ] {
+        let out = crate::common::recast_command(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no recast state here") && err.contains("data/recast.db"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing was created in the wrong directory"
+    );
+}
