@@ -739,3 +739,52 @@ async fn files_from_an_s3_landing_zone() {
     ids.sort();
     assert_eq!(ids, vec!["s1", "s2"]);
 }
+
+#[tokio::test]
+async fn an_unreadable_file_is_quarantined_whole_and_the_rest_lands() {
+    use std::io::Write;
+    let w = World::new().await;
+    let ts = "2026-01-10T10:00:00Z";
+    w.drop_file(
+        "clicks",
+        "good.csv",
+        &format!("{HEADER}g1,u1,i1,view,,{ts},,\ng2,u2,i2,click,,{ts},,\n"),
+    );
+    // A gzip cut short: its first rows decode, then the stream ends mid-block.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut body = String::from(HEADER);
+    for n in 0..2000 {
+        body.push_str(&format!("b{n},u{n},i{n},view,,{ts},,\n"));
+    }
+    gz.write_all(body.as_bytes()).unwrap();
+    let full = gz.finish().unwrap();
+    std::fs::write(
+        w.landing.join("clicks").join("cut.csv.gz"),
+        &full[..full.len() / 2],
+    )
+    .unwrap();
+
+    let report = w.run("clicks").await;
+    assert_eq!(report.status, "succeeded", "{report:?}");
+    assert_eq!(report.files_read, 2);
+    assert_eq!(
+        report.rows_landed, 2,
+        "only the good file's rows: {report:?}"
+    );
+    assert_eq!(
+        report.quarantined_by_reason.get("unreadable_file"),
+        Some(&1),
+        "{report:?}"
+    );
+    let quarantined = w.rows("interactions", Area::Quarantine).await;
+    let text = format!("{quarantined:?}");
+    assert!(
+        text.contains("cut.csv.gz") && text.contains("sha256"),
+        "{text}"
+    );
+
+    // The next run reads neither file again.
+    let again = w.run("clicks").await;
+    assert_eq!(again.status, "succeeded");
+    assert_eq!((again.files_read, again.rows_landed), (0, 0), "{again:?}");
+}

@@ -184,35 +184,29 @@ pub async fn run(
         .and_then(|d| d.bytes().next())
         .unwrap_or(b',');
     let scratch = tempfile::tempdir().map_err(|e| EtlError::source("temp dir", e))?;
-    let mut landing = Landing::open(app, spec, true).await?;
-    // About 60 bytes a row in uncompressed CSV/NDJSON: a guess that only sizes a hash set.
-    landing.expect_rows((total_bytes / 60) as usize);
-
-    let mut done_bytes = 0u64;
-    for file in &files {
-        let outcome = land_file(
-            &store,
-            &location,
-            file,
+    // A file that cannot be decoded (truncated gzip, binary garbage) is quarantined as a
+    // whole and the attempt starts over without its rows, so the other files land and the
+    // ledger records it: the next run does not read it again.
+    let mut unreadable: Vec<(usize, QuarantinedRow)> = Vec::new();
+    let (landing, done_bytes) = loop {
+        let ctx = FilesCtx {
+            store: &store,
+            location: &location,
             spec,
-            *format,
+            format: *format,
             delimiter,
-            scratch.path(),
-            &mut landing,
-            &mut read,
-            done_bytes,
+            scratch: scratch.path(),
             total_bytes,
             progress,
-        )
-        .await;
-        if let Err(e) = outcome {
-            let _ = landing.abort().await;
-            return Err(e);
+        };
+        read = FilesRead::default();
+        match land_files(app, &ctx, &files, &unreadable, &mut read).await? {
+            Attempt::Landed(landing, done) => break (landing, done),
+            Attempt::Unreadable(index, row) => unreadable.push((index, row)),
         }
-        done_bytes += file.entry.size as u64;
-        read.files += 1;
-    }
+    };
     read.bytes_read = done_bytes;
+    let landing = *landing;
     progress.report(99.0, "committing");
     read.landing = landing.commit(&key).await?;
     let entries: Vec<LedgerEntry> = files.into_iter().map(|f| f.entry).collect();
@@ -221,21 +215,111 @@ pub async fn run(
     Ok(read)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn land_file(
-    store: &Arc<dyn ObjectStore>,
-    location: &Location,
-    file: &Candidate,
-    spec: &PipelineSpec,
+/// What every file of one attempt shares.
+struct FilesCtx<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    location: &'a Location,
+    spec: &'a PipelineSpec,
     format: Option<crate::etl::spec::FileFormat>,
     delimiter: u8,
-    scratch: &Path,
+    scratch: &'a Path,
+    total_bytes: u64,
+    progress: &'a dyn Progress,
+}
+
+/// How one attempt at landing the files ended.
+enum Attempt {
+    /// Every readable file pushed; the landing is ready to commit (bytes read).
+    Landed(Box<Landing>, u64),
+    /// File `index` cannot be decoded: the attempt was aborted.
+    Unreadable(usize, QuarantinedRow),
+}
+
+/// One attempt: every file except the known unreadable ones (whose quarantine records are
+/// written instead of their rows).
+async fn land_files(
+    app: &App,
+    ctx: &FilesCtx<'_>,
+    files: &[Candidate],
+    unreadable: &[(usize, QuarantinedRow)],
+    read: &mut FilesRead,
+) -> Result<Attempt, EtlError> {
+    let mut landing = Landing::open(app, ctx.spec, true).await?;
+    // About 60 bytes a row in uncompressed CSV/NDJSON: a guess that only sizes a hash set.
+    landing.expect_rows((ctx.total_bytes / 60) as usize);
+    let mut done_bytes = 0u64;
+    for (index, file) in files.iter().enumerate() {
+        if let Some((_, row)) = unreadable.iter().find(|(i, _)| *i == index) {
+            read.rows_read += 1;
+            landing.quarantine(vec![row.clone()]).await?;
+        } else {
+            let outcome = land_file(ctx, file, &mut landing, read, done_bytes).await;
+            match outcome {
+                Ok(()) => {}
+                Err(FileError::Unreadable(row)) => {
+                    let _ = landing.abort().await;
+                    return Ok(Attempt::Unreadable(index, row));
+                }
+                Err(FileError::Other(e)) => {
+                    let _ = landing.abort().await;
+                    return Err(e);
+                }
+            }
+        }
+        done_bytes += file.entry.size as u64;
+        read.files += 1;
+    }
+    Ok(Attempt::Landed(Box::new(landing), done_bytes))
+}
+
+/// Why a file did not land: it cannot be decoded (quarantine it), or anything else (the
+/// store, the lake, the DB: fail the run, to be retried).
+enum FileError {
+    Unreadable(QuarantinedRow),
+    Other(EtlError),
+}
+
+impl From<EtlError> for FileError {
+    fn from(e: EtlError) -> Self {
+        FileError::Other(e)
+    }
+}
+
+/// The quarantine record of an undecodable file: the reason, its size and checksum.
+fn unreadable_row(label: &str, path: &Path, error: &EtlError) -> QuarantinedRow {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let checksum = hex::encode(sha2::Sha256::digest(&bytes));
+    QuarantinedRow {
+        source: label.to_string(),
+        line: None,
+        reason: "unreadable_file".into(),
+        field: None,
+        detail: format!(
+            "the file cannot be read and was left out whole ({error}); {} bytes, sha256 {checksum}",
+            bytes.len()
+        ),
+        raw: String::new(),
+    }
+}
+
+async fn land_file(
+    ctx: &FilesCtx<'_>,
+    file: &Candidate,
     landing: &mut Landing,
     read: &mut FilesRead,
     done_bytes: u64,
-    total_bytes: u64,
-    progress: &dyn Progress,
-) -> Result<(), EtlError> {
+) -> Result<(), FileError> {
+    let FilesCtx {
+        store,
+        location,
+        spec,
+        format,
+        delimiter,
+        scratch,
+        total_bytes,
+        progress,
+    } = *ctx;
     let label = file.entry.path.clone();
     let Some(format) = read::detect_format(&label, format) else {
         read.rows_read += 1;
@@ -271,7 +355,7 @@ async fn land_file(
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
-                result = Err(e);
+                result = Err(FileError::Unreadable(unreadable_row(&label, &path, &e)));
                 break;
             }
         };
