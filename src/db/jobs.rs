@@ -288,7 +288,7 @@ pub async fn complete(
     result: &str,
 ) -> Result<Option<JobRow>, DbError> {
     let row = sqlx::query(&format!(
-        "UPDATE jobs SET state = 'succeeded', result = $1, progress = 100, \
+        "UPDATE jobs SET state = 'succeeded', result = $1, progress = 100, progress_message = 'done', \
              lease_expires_at = NULL, finished_at = $2, updated_at = $2 \
          WHERE {} RETURNING {COLUMNS}",
         held(3, 4)

@@ -923,6 +923,11 @@ async fn training_job_registers_a_version_with_progress() {
     running.await.unwrap().unwrap();
     assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
     assert_eq!(job.progress, 100.0);
+    assert_eq!(
+        job.progress_message.as_deref(),
+        Some("done"),
+        "a finished job says so"
+    );
     let result = job.result.clone().unwrap();
     assert!(
         result["metrics"]["ndcg"].is_number() && result["popularity_baseline"]["ndcg"].is_number()
