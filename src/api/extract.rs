@@ -42,10 +42,23 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Converts a path-tracked serde error into our error, classifying syntax vs. data problems.
+/// The field a "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_string())
+}
+
 pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = e.path().to_string();
     let inner = e.into_inner();
-    let field = (path != ".").then_some(path);
+    let mut field = (path != ".").then_some(path);
+    // serde reports a missing field at its parent: name the field itself.
+    if let Some(name) = missing_field(&inner.to_string()) {
+        field = Some(match field {
+            Some(parent) => format!("{parent}.{name}"),
+            None => name,
+        });
+    }
     if inner.is_syntax() || inner.is_eof() {
         Error::MalformedBody {
             field: None,
