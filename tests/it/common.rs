@@ -298,3 +298,36 @@ on_promo = {{ default = "false" }}
         landing.display()
     )
 }
+
+/// Runs queued jobs with one worker (every built-in kind) until job `id` has finished;
+/// returns its record.
+pub async fn run_job(
+    app: &recast::app::App,
+    settings: &recast::config::WorkerSettings,
+    id: &str,
+) -> recast::jobs::Job {
+    let queue = recast::jobs::JobQueue::new(app.db.clone());
+    let worker = recast::jobs::Worker::new(
+        app.clone(),
+        queue.clone(),
+        std::sync::Arc::new(recast::service::job_kinds()),
+        settings.clone(),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let job = loop {
+        let job = queue.get(id).await.unwrap();
+        if job.state.is_terminal() {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    job
+}

@@ -200,31 +200,6 @@ async fn the_recent_activity_state_stays_bounded() {
     );
 }
 
-/// Runs queued jobs with one worker until `id` has finished; returns its record.
-async fn run_job(srv: &TestServer, id: &str) -> recast::jobs::Job {
-    let queue = recast::jobs::JobQueue::new(srv.app.db.clone());
-    let worker = recast::jobs::Worker::new(
-        srv.app.clone(),
-        queue.clone(),
-        std::sync::Arc::new(recast::service::job_kinds()),
-        srv.env.settings.worker.clone(),
-    );
-    let stop = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(worker.run(stop.clone()));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let job = loop {
-        let job = queue.get(id).await.unwrap();
-        if job.state.is_terminal() {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    stop.cancel();
-    running.await.unwrap().unwrap();
-    job
-}
-
 async fn gated_training(srv: &TestServer, admin: &str, model: &str) -> Value {
     let payload = json!({
         "model": model, "factors": 8, "iterations": 8, "alpha": 5.0, "holdout_days": 3.0,
@@ -242,7 +217,7 @@ async fn gated_training(srv: &TestServer, admin: &str, model: &str) -> Value {
         .as_str()
         .unwrap()
         .to_string();
-    let job = run_job(srv, &id).await;
+    let job = crate::common::run_job(&srv.app, &srv.env.settings.worker, &id).await;
     assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
     job.result.unwrap()
 }
@@ -409,7 +384,7 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
         .as_str()
         .unwrap()
         .to_string();
-    let job = run_job(&srv, &id).await;
+    let job = crate::common::run_job(&srv.app, &srv.env.settings.worker, &id).await;
     let result = job.result.unwrap();
     assert_eq!(result["forecasts_scored"]["points_scored"], 4, "{result}");
 

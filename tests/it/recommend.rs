@@ -902,25 +902,7 @@ async fn training_job_registers_a_version_with_progress() {
         ))
         .await
         .unwrap();
-    let worker = recast::jobs::Worker::new(
-        app.clone(),
-        queue.clone(),
-        Arc::new(registry),
-        env.settings.worker.clone(),
-    );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let j = queue.get(&job.id).await.unwrap();
-        if j.state.is_terminal() {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "training job did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    shutdown.cancel();
-    running.await.unwrap().unwrap();
+    let job = crate::common::run_job(&app, &env.settings.worker, &job.id).await;
     assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
     assert_eq!(job.progress, 100.0);
     assert_eq!(
