@@ -9,6 +9,8 @@
 //! original `trained_at` and run id. Series the restored run did not cover keep whatever the
 //! table has for them (another level or a filtered run's series are not deleted).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::params::TrainParams;
@@ -63,8 +65,129 @@ fn metrics(report: &TrainReport, rows: &[ForecastRow]) -> serde_json::Value {
     })
 }
 
+/// Whether a finished run becomes the served forecaster version, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Promotion {
+    pub promoted: bool,
+    pub reason: String,
+    /// Mean backtest MASE of the run and of the served run over the series both cover (same
+    /// frequency, level and horizon only).
+    pub candidate_mase: Option<f64>,
+    pub champion_mase: Option<f64>,
+    pub champion_version: Option<String>,
+}
+
+/// The served run's configuration and rows, as the decision needs them.
+pub struct Champion {
+    pub version: String,
+    pub frequency: String,
+    pub level: String,
+    pub horizon: i64,
+    pub rows: Vec<ForecastRow>,
+}
+
+fn mase_of(row: &ForecastRow) -> Option<f64> {
+    serde_json::from_str::<super::report::Accuracy>(&row.accuracy)
+        .ok()
+        .and_then(|a| a.mase)
+        .filter(|m| m.is_finite())
+}
+
+/// The promotion rule: a partial run (a series glob) never replaces the served run; a full
+/// run replaces it unless, at the same frequency, level and horizon, its mean backtest MASE
+/// over the series both cover is worse. A different configuration, or no series in common,
+/// is promoted (nothing comparable says it is worse).
+pub fn decide(
+    params: &TrainParams,
+    rows: &[ForecastRow],
+    champion: Option<&Champion>,
+) -> Promotion {
+    let promotion = |promoted: bool, reason: String| Promotion {
+        promoted,
+        reason,
+        candidate_mase: None,
+        champion_mase: None,
+        champion_version: champion.map(|c| c.version.clone()),
+    };
+    if let Some(glob) = &params.series {
+        return promotion(
+            false,
+            format!(
+                "a partial run (series `{glob}`) does not replace the served run; its series' \
+                 forecasts are served from its rows"
+            ),
+        );
+    }
+    let Some(c) = champion else {
+        return promotion(true, "no forecaster version served yet".into());
+    };
+    let same_config = rows.first().is_some_and(|r| {
+        r.frequency == c.frequency && r.level == c.level && r.horizon == c.horizon
+    });
+    if !same_config {
+        return promotion(
+            true,
+            "a different frequency, level or horizon than the served run".into(),
+        );
+    }
+    let served: HashMap<&str, f64> = c
+        .rows
+        .iter()
+        .filter_map(|r| mase_of(r).map(|m| (r.series_id.as_str(), m)))
+        .collect();
+    let pairs: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((mase_of(r)?, *served.get(r.series_id.as_str())?)))
+        .collect();
+    if pairs.is_empty() {
+        return promotion(
+            true,
+            "no backtested series in common with the served run".into(),
+        );
+    }
+    let n = pairs.len() as f64;
+    let candidate = pairs.iter().map(|p| p.0).sum::<f64>() / n;
+    let best = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+    let promoted = candidate <= best;
+    let mut p = promotion(
+        promoted,
+        format!(
+            "mean backtest MASE {candidate:.4} {} the served run's {best:.4} over {} common series",
+            if promoted {
+                "is not worse than"
+            } else {
+                "is worse than"
+            },
+            pairs.len()
+        ),
+    );
+    p.candidate_mase = Some(candidate);
+    p.champion_mase = Some(best);
+    p
+}
+
+/// The served forecaster version, if any, with its rows.
+async fn champion(app: &App) -> Result<Option<Champion>, DemandError> {
+    let Some(v) = app.models.promoted(REGISTRY_KIND).await? else {
+        return Ok(None);
+    };
+    let payload = app.models.load(&v).await?;
+    let artifact: Artifact = serde_json::from_slice(&payload)
+        .map_err(|e| DemandError::Corrupt(format!("forecaster version {}: {e}", v.id)))?;
+    let first = artifact.rows.first();
+    Ok(Some(Champion {
+        frequency: first.map(|r| r.frequency.clone()).unwrap_or_default(),
+        level: first.map(|r| r.level.clone()).unwrap_or_default(),
+        horizon: first.map(|r| r.horizon).unwrap_or_default(),
+        version: v.id,
+        rows: artifact.rows,
+    }))
+}
+
 /// Registers a finished run (params, the `sales` commit it read, aggregate metrics, every
-/// stored row) and promotes it: it is what serving now has.
+/// stored row) and promotes it by [`decide`]. A refused full run's rows, already written,
+/// are replaced by the served run's again (its promotion hook), so serving and the registry
+/// agree; a partial run's rows stay for its series.
 pub async fn register_run(
     app: &App,
     params: &TrainParams,
@@ -76,7 +199,10 @@ pub async fn register_run(
         serde_json::to_value(params).map_err(|e| DemandError::Task(e.to_string()))?;
     params_json["run_id"] = serde_json::json!(report.run_id);
     params_json["model"] = serde_json::json!(format!("{} per {}", report.level, report.frequency));
-    let metrics = metrics(report, &rows);
+    let mut metrics = metrics(report, &rows);
+    let champion = champion(app).await?;
+    let promotion = decide(params, &rows, champion.as_ref());
+    metrics["promotion"] = serde_json::json!(promotion);
     let artifact = serde_json::to_vec(&Artifact {
         format: ARTIFACT_FORMAT,
         run_id: report.run_id.clone(),
@@ -93,7 +219,13 @@ pub async fn register_run(
             artifact,
         })
         .await?;
-    Ok(registry.promote(&version.id).await?)
+    if promotion.promoted {
+        return Ok(registry.promote(&version.id).await?);
+    }
+    if let (Some(c), None) = (&champion, &params.series) {
+        registry.promote(&c.version).await?;
+    }
+    Ok(version)
 }
 
 /// Writes a forecaster version's rows back into `forecasts` (the registry's promote hook);
@@ -132,5 +264,78 @@ impl PromoteHook for RestoreForecasts {
         payload: &[u8],
     ) -> Result<(), RegistryError> {
         restore(db, &version.id, payload).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::report::Accuracy;
+
+    fn row(series: &str, mase: Option<f64>, horizon: i64) -> ForecastRow {
+        ForecastRow {
+            series_id: series.into(),
+            item_id: None,
+            store_id: None,
+            level: "item".into(),
+            frequency: "day".into(),
+            model: "m".into(),
+            params: "{}".into(),
+            accuracy: serde_json::to_string(&Accuracy {
+                mase,
+                ..Accuracy::default()
+            })
+            .unwrap(),
+            points: "[]".into(),
+            horizon,
+            history_end: "2026-01-01".into(),
+            trained_at: 0,
+            run_id: "r".into(),
+        }
+    }
+
+    fn champion(rows: Vec<ForecastRow>) -> Champion {
+        Champion {
+            version: "v1".into(),
+            frequency: "day".into(),
+            level: "item".into(),
+            horizon: 7,
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_worse_full_run_is_refused_on_the_common_series_and_a_partial_run_never_replaces() {
+        let served = champion(vec![row("a", Some(1.0), 7), row("b", Some(0.5), 7)]);
+        let full = TrainParams::default();
+        // Common series a and b: mean 0.75 served.
+        let better = [
+            row("a", Some(0.9), 7),
+            row("b", Some(0.5), 7),
+            row("c", Some(9.0), 7),
+        ];
+        let d = decide(&full, &better, Some(&served));
+        assert!(d.promoted, "{}", d.reason);
+        assert_eq!(d.champion_mase, Some(0.75));
+        let worse = [row("a", Some(1.2), 7), row("b", Some(0.6), 7)];
+        let d = decide(&full, &worse, Some(&served));
+        assert!(
+            !d.promoted && d.reason.contains("is worse than"),
+            "{}",
+            d.reason
+        );
+        // Another horizon is another configuration: nothing comparable.
+        assert!(decide(&full, &[row("a", Some(5.0), 14)], Some(&served)).promoted);
+        assert!(decide(&full, &worse, None).promoted);
+        let partial = TrainParams {
+            series: Some("item=a*".into()),
+            ..TrainParams::default()
+        };
+        let d = decide(&partial, &better, Some(&served));
+        assert!(
+            !d.promoted && d.reason.contains("partial run"),
+            "{}",
+            d.reason
+        );
     }
 }

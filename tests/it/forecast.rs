@@ -560,16 +560,40 @@ mod regressors {
                 .all(|p| p["lower_95"].as_f64().unwrap() >= 0.0)
         );
 
-        // The same run without regressors does worse on the promotion series.
+        // The same run without regressors does worse on the promotion series: it is
+        // registered but refused, and the regression run keeps serving.
         let without = train(&srv.app, &params(&[]), &recast::progress::none())
             .await
             .unwrap();
         assert!(without.regression.is_none());
-        let (plain_model, p, mase_without) = stored(&srv, PROMO).await;
+        let version = srv
+            .app
+            .models
+            .get(without.model_version.as_deref().expect("registered"))
+            .await
+            .unwrap();
+        assert_eq!(version.status, "candidate", "{version:#?}");
+        assert_eq!(version.metrics["promotion"]["promoted"], json!(false));
+        let (served_model, _, _) = stored(&srv, PROMO).await;
+        assert!(served_model.starts_with("Regression"), "{served_model}");
+        let artifact: Value =
+            serde_json::from_slice(&srv.app.models.load(&version).await.unwrap()).unwrap();
+        let promo_row = artifact["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["series_id"] == PROMO)
+            .unwrap();
         assert!(
-            !plain_model.starts_with("Regression"),
-            "{plain_model}: {p:#}"
+            !promo_row["model"]
+                .as_str()
+                .unwrap()
+                .starts_with("Regression"),
+            "{promo_row:#}"
         );
+        let accuracy: Value =
+            serde_json::from_str(promo_row["accuracy"].as_str().unwrap()).unwrap();
+        let mase_without = accuracy["mase"].as_f64().unwrap();
         println!(
             "on_promo coefficient {beta:.3}; backtest MASE {mase_with:.3} with, {mase_without:.3} without; regressors read in {:.3} s",
             summary.read_seconds
@@ -631,7 +655,6 @@ mod regressors {
         let run = |horizon: usize| {
             let mut p = params(&[]);
             p.horizon = Some(horizon);
-            p.series = Some(PLAIN.into());
             p
         };
         let first = train(&srv.app, &run(7), &recast::progress::none())
@@ -662,13 +685,40 @@ mod regressors {
         assert_eq!(newest.params["run_id"], json!(second.run_id));
         assert_eq!(newest.params["horizon"], json!(10));
         assert!(newest.data_snapshot.is_some(), "{newest:#?}");
-        assert_eq!(newest.metrics["series_fitted"], json!(1));
+        assert_eq!(newest.metrics["series_fitted"], json!(2));
+        assert_eq!(
+            newest.metrics["promotion"]["promoted"],
+            json!(true),
+            "{newest:#?}"
+        );
         assert_eq!(newest.metrics["series_failed"], json!(0));
         assert!(
             newest.metrics["mean_mase"].as_f64().is_some(),
             "{newest:#?}"
         );
         assert!(newest.metrics["mean_coverage_80"].as_f64().is_some());
+
+        // A partial run (a series glob) is registered but does not replace the served run.
+        let mut partial = run(10);
+        partial.series = Some(PLAIN.into());
+        let partial = train(&srv.app, &partial, &recast::progress::none())
+            .await
+            .unwrap();
+        let partial_version = registry
+            .get(partial.model_version.as_deref().expect("registered"))
+            .await
+            .unwrap();
+        assert_eq!(partial_version.status, "candidate");
+        let reason = partial_version.metrics["promotion"]["reason"]
+            .as_str()
+            .unwrap();
+        assert!(reason.contains("partial run"), "{reason}");
+        let served_now = registry
+            .promoted(recast::registry::Kind::Forecaster)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(served_now.id, second_version);
 
         // Promote the first run over HTTP: its forecasts are served again.
         let res = srv
