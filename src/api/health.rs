@@ -90,6 +90,10 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         }
         Err(e) => tracing::warn!(error = %e, "model versions unavailable for /metrics"),
     }
+    match realised_now(&state.app).await {
+        Ok((mase, points)) => state.metrics.set_realised(mase, points),
+        Err(e) => tracing::warn!(error = %e, "realised forecast accuracy unavailable for /metrics"),
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
@@ -115,6 +119,24 @@ async fn model_state(
     }
     let decisions = decisions.into_iter().map(|((k, o), n)| (k, o, n)).collect();
     Ok((served, decisions))
+}
+
+/// The served forecaster run's realised MASE and scored points (None and 0 without one).
+async fn realised_now(
+    app: &crate::app::App,
+) -> Result<(Option<f64>, usize), crate::forecast::DemandError> {
+    let Some(v) = app
+        .models
+        .promoted(crate::registry::Kind::Forecaster)
+        .await?
+    else {
+        return Ok((None, 0));
+    };
+    let Some(run_id) = v.params["run_id"].as_str() else {
+        return Ok((None, 0));
+    };
+    let realised = crate::forecast::realised::run_accuracy(app, run_id, 1.5).await?;
+    Ok((realised.realised.mase, realised.realised.points))
 }
 
 type StateCounts = (Vec<(String, String)>, Vec<(String, String, i64)>);

@@ -50,6 +50,8 @@ pub struct Metrics {
     jobs: Family<StateLabels, Gauge<i64, AtomicI64>>,
     served: Family<ServedLabels, Gauge<i64, AtomicI64>>,
     decisions: Family<DecisionLabels, Gauge<i64, AtomicI64>>,
+    realised_mase: Gauge<f64, AtomicU64>,
+    realised_points: Gauge<i64, AtomicI64>,
 }
 
 type AtomicI64 = std::sync::atomic::AtomicI64;
@@ -94,6 +96,18 @@ impl Metrics {
             "Gated training runs among the latest 1,000 versions, by outcome",
             decisions.clone(),
         );
+        let realised_mase = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "forecast_realised_mase",
+            "Realised MASE of the served forecaster run over the periods whose actuals landed (NaN before any)",
+            realised_mase.clone(),
+        );
+        let realised_points = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "forecast_realised_points",
+            "Forecast points of the served forecaster run scored against actuals so far",
+            realised_points.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -101,6 +115,8 @@ impl Metrics {
             jobs,
             served,
             decisions,
+            realised_mase,
+            realised_points,
         }
     }
 
@@ -152,6 +168,12 @@ impl Metrics {
                 })
                 .set(*n);
         }
+    }
+
+    /// The served forecaster run's realised accuracy so far.
+    pub fn set_realised(&self, mase: Option<f64>, points: usize) {
+        self.realised_mase.set(mase.unwrap_or(f64::NAN));
+        self.realised_points.set(points as i64);
     }
 
     /// The OpenMetrics text exposition.

@@ -438,4 +438,30 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
     assert_eq!(run["series_scored"], 1, "{run}");
     assert_eq!(run["realised"], got["realised"]);
     assert_eq!(run["by_level"][0]["key"], "item_store");
+
+    // The served run's realised error in /metrics.
+    let text = srv
+        .client
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("recast_forecast_realised_points 4"), "{text}");
+    let mase_line = text
+        .lines()
+        .find(|l| l.starts_with("recast_forecast_realised_mase "))
+        .unwrap();
+    let value: f64 = mase_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (value - r["mase"].as_f64().unwrap()).abs() < 1e-9,
+        "{mase_line}"
+    );
 }
