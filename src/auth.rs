@@ -4,12 +4,8 @@
 //! password hash only matters for guessable secrets) and lets the lookup be an index probe.
 //! Roles are ordered: `admin` can do everything `ingest` can, which can do everything `reader`
 //! can, so one key serves a frontend that both reads recommendations and posts events.
-//! Verified keys are cached briefly so the serving path does not pay a DB round trip per call;
-//! a revocation through this process drops the cache at once, other replicas within the TTL.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+//! Every request looks its key up by hash (one unique-index probe), so a revocation is refused
+//! at once on every replica; the last-use stamp is written at most once a minute per key.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -19,7 +15,6 @@ use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
 
 const KEY_PREFIX: &str = "rk_";
-const CACHE_TTL: Duration = Duration::from_secs(10);
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -95,13 +90,6 @@ pub struct Principal {
 #[derive(Clone)]
 pub struct KeyStore {
     db: Db,
-    cache: Arc<Mutex<HashMap<String, CachedKey>>>,
-}
-
-#[derive(Clone)]
-struct CachedKey {
-    principal: Principal,
-    checked: Instant,
 }
 
 fn hash_key(secret: &str) -> String {
@@ -127,10 +115,7 @@ fn info_from_row(row: KeyRow) -> Result<KeyInfo> {
 
 impl KeyStore {
     pub fn new(db: Db) -> Self {
-        KeyStore {
-            db,
-            cache: Arc::new(Mutex::new(HashMap::new())),
-        }
+        KeyStore { db }
     }
 
     pub async fn create(&self, name: &str, role: Role) -> Result<CreatedKey> {
@@ -166,10 +151,6 @@ impl KeyStore {
         let row = repo::revoke(&self.db, id, now_ms())
             .await?
             .ok_or_else(|| Error::not_found("api key", id))?;
-        self.cache
-            .lock()
-            .expect("key cache lock")
-            .retain(|_, cached| cached.principal.key_id != id);
         info_from_row(row)
     }
 
@@ -179,11 +160,6 @@ impl KeyStore {
             return Ok(None);
         }
         let hash = hash_key(token);
-        if let Some(cached) = self.cache.lock().expect("key cache lock").get(&hash)
-            && cached.checked.elapsed() < CACHE_TTL
-        {
-            return Ok(Some(cached.principal.clone()));
-        }
         let Some(row) = repo::find_active_by_hash(&self.db, &hash).await? else {
             return Ok(None);
         };
@@ -192,18 +168,10 @@ impl KeyStore {
             repo::touch(&self.db, &row.id, now).await?;
         }
         let info = info_from_row(row)?;
-        let principal = Principal {
+        Ok(Some(Principal {
             key_id: info.id,
             role: info.role,
-        };
-        self.cache.lock().expect("key cache lock").insert(
-            hash,
-            CachedKey {
-                principal: principal.clone(),
-                checked: Instant::now(),
-            },
-        );
-        Ok(Some(principal))
+        }))
     }
 }
 

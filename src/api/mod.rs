@@ -10,6 +10,7 @@ pub mod features;
 pub mod forecasts;
 pub mod health;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod middleware;
 pub mod models;
@@ -87,6 +88,7 @@ impl ApiState {
 pub fn routes(cfg: &mut ServiceConfig) {
     health::routes(cfg);
     jobs::routes(cfg);
+    keys::routes(cfg);
     pipelines::routes(cfg);
     events::routes(cfg);
     features::routes(cfg);

@@ -22,6 +22,7 @@ use super::problem;
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "jobs", description = "Background jobs: training, pipelines, maintenance"),
+        (name = "keys", description = "API keys: list, create, revoke (admin)"),
         (name = "pipelines", description = "ETL pipelines into the lake and their run reports"),
         (name = "events", description = "Interaction events into the durable buffer and on to the lake"),
         (name = "features", description = "Feature store: views, online values with TTL and staleness, point-in-time correct historical retrieval"),

@@ -380,3 +380,77 @@ async fn every_answer_carries_the_security_headers_and_a_body_ends_where_its_jso
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn keys_are_managed_over_the_api_and_a_revoked_key_fails_at_once_on_every_replica() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let other = recast::service::server::start_on_loopback(
+        srv.env.settings.clone(),
+        recast::service::server::Background::NONE,
+    )
+    .await
+    .unwrap();
+    let admin = srv.key(recast::auth::Role::Admin).await;
+    let res = srv
+        .post_as(
+            "/v1/keys",
+            &admin,
+            &serde_json::json!({ "name": "frontend", "role": "reader" }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let created: serde_json::Value = res.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let id = created["key"]["id"].as_str().unwrap().to_string();
+    let on_other = |key: String| {
+        let url = format!("{}/v1/models", other.base_url());
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(on_other(secret.clone()).await, 200);
+    // Readers cannot manage keys; a bad role is named.
+    assert_eq!(srv.get_as("/v1/keys", &secret).await.status(), 403);
+    let res = srv
+        .post_as(
+            "/v1/keys",
+            &admin,
+            &serde_json::json!({ "name": "x", "role": "root" }),
+        )
+        .await;
+    assert_eq!(expect_problem(res, 422).await["field"], "role");
+    let list: serde_json::Value = srv.get_as("/v1/keys", &admin).await.json().await.unwrap();
+    assert!(
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == id.as_str())
+    );
+    assert!(
+        !list.to_string().contains(&secret),
+        "secrets are never listed"
+    );
+
+    let res = srv
+        .client
+        .delete(srv.url(&format!("/v1/keys/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        on_other(secret.clone()).await,
+        401,
+        "refused at once elsewhere"
+    );
+    assert_eq!(srv.get_as("/v1/models", &secret).await.status(), 401);
+    other.shutdown().await;
+}
