@@ -135,22 +135,7 @@ pub async fn recommend(
     user_id: web::Path<String>,
     query: ApiQuery<RecommendQuery>,
 ) -> Result<HttpResponse> {
-    let q = query.0;
-    let k = k_of(q.k)?;
-    let diversity = q.diversity.unwrap_or(0.0);
-    if !(0.0..=1.0).contains(&diversity) {
-        return Err(Error::invalid("diversity", "must be between 0 and 1"));
-    }
-    let req = RecommendRequest {
-        user_id: user_id.into_inner(),
-        k,
-        category: q.category,
-        exclude: list(q.exclude),
-        exclude_seen: q.exclude_seen.unwrap_or(true),
-        diversity,
-        recent: list(q.recent),
-        context: Default::default(),
-    };
+    let req = query.0.into_request(user_id.into_inner())?;
     let recommenders = Recommenders {
         promoted: &state.recommender,
         experiments: &state.experiments,
@@ -159,25 +144,52 @@ pub async fn recommend(
         realtime: &state.app.settings.realtime,
     };
     let served = routing::recommend(&recommenders, req).await?;
-    let out = served.recommendations;
-    Ok(HttpResponse::Ok().json(RecommendationsView {
-        user_id: out.user_id,
-        model_version: out.model_version,
-        recommendation_id: out.recommendation_id,
-        experiment: served.variant.map(|v| ExperimentTag {
-            id: v.experiment_id,
-            name: v.experiment_name,
-            variant: v.variant,
-        }),
-        items: view(out.items),
-        recent_events: (out.recent_events > 0).then(|| RecentEventsView {
-            count: out.recent_events,
-            newest: out
-                .newest_event
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        }),
-    }))
+    Ok(HttpResponse::Ok().json(RecommendationsView::from(served)))
+}
+
+impl RecommendQuery {
+    /// The serving request the query describes (422 naming `k` or `diversity`).
+    fn into_request(self, user_id: String) -> Result<RecommendRequest> {
+        let k = k_of(self.k)?;
+        let diversity = self.diversity.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&diversity) {
+            return Err(Error::invalid("diversity", "must be between 0 and 1"));
+        }
+        Ok(RecommendRequest {
+            user_id,
+            k,
+            category: self.category,
+            exclude: list(self.exclude),
+            exclude_seen: self.exclude_seen.unwrap_or(true),
+            diversity,
+            recent: list(self.recent),
+            context: Default::default(),
+        })
+    }
+}
+
+impl From<routing::Served> for RecommendationsView {
+    fn from(served: routing::Served) -> Self {
+        let out = served.recommendations;
+        RecommendationsView {
+            user_id: out.user_id,
+            model_version: out.model_version,
+            recommendation_id: out.recommendation_id,
+            experiment: served.variant.map(|v| ExperimentTag {
+                id: v.experiment_id,
+                name: v.experiment_name,
+                variant: v.variant,
+            }),
+            items: view(out.items),
+            recent_events: (out.recent_events > 0).then(|| RecentEventsView {
+                count: out.recent_events,
+                newest: out
+                    .newest_event
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            }),
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
