@@ -53,6 +53,10 @@ pub struct DemoArgs {
     /// Keep running as `recast serve` afterwards.
     #[arg(long)]
     pub serve: bool,
+    /// With `--serve`: the address to listen on (overrides `listen`). It is taken before any
+    /// work, so a busy port is reported at once.
+    #[arg(long, value_name = "HOST:PORT", requires = "serve")]
+    pub listen: Option<String>,
 }
 
 /// The definitions shipped in `pipelines/`, for directories that have none.
@@ -221,6 +225,12 @@ fn run_order(dataset: Dataset) -> u8 {
 }
 
 pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
+    // Taken first: a busy port is reported before minutes of work, not after.
+    let listener = if args.serve {
+        Some(super::serve::bind(&settings)?)
+    } else {
+        None
+    };
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Internal(format!("cannot read the working directory: {e}").into()))?;
     let pipelines_dir = Settings::resolve_path(&cwd, &settings.pipelines_dir);
@@ -269,11 +279,12 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     let outcome = land_and_report(&app, &specs, &summary).await;
     app.db.close().await;
     outcome?;
-    if args.serve {
-        eprintln!("serving; stop with Ctrl-C");
-        super::serve::serve(settings).await
-    } else {
-        Ok(())
+    match listener {
+        Some(listener) => {
+            eprintln!("serving; stop with Ctrl-C");
+            super::serve::serve_on(settings, listener).await
+        }
+        None => Ok(()),
     }
 }
 

@@ -120,6 +120,12 @@ fn load_settings(cli: &Cli) -> Result<Settings, Error> {
         } => sources
             .overrides
             .push(("listen".into(), toml::Value::String(listen.clone()))),
+        Command::Demo(demo::DemoArgs {
+            listen: Some(listen),
+            ..
+        }) => sources
+            .overrides
+            .push(("listen".into(), toml::Value::String(listen.clone()))),
         Command::Worker {
             concurrency: Some(n),
         } => sources.overrides.push((

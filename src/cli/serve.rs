@@ -31,11 +31,21 @@ async fn shutdown_signal() {
     }
 }
 
-pub async fn serve(settings: Settings) -> Result<()> {
+/// Binds the configured address, failing with a message that names it.
+pub fn bind(settings: &Settings) -> Result<TcpListener> {
     let addr = settings.listen_addr();
-    let listener = TcpListener::bind(addr).map_err(|e| Error::Unavailable {
+    TcpListener::bind(addr).map_err(|e| Error::Unavailable {
         detail: format!("cannot listen on {addr}: {e}"),
-    })?;
+    })
+}
+
+pub async fn serve(settings: Settings) -> Result<()> {
+    let listener = bind(&settings)?;
+    serve_on(settings, listener).await
+}
+
+/// `serve` on a listener bound earlier (the demo binds before its work).
+pub async fn serve_on(settings: Settings, listener: TcpListener) -> Result<()> {
     let mut running = server::start(settings, listener, Background::ALL).await?;
     let bound = running.addr;
     tracing::info!(%bound, lake = running.app.lake.url(), "recast listening; docs at http://{bound}/docs");

@@ -218,3 +218,21 @@ fn reading_commands_in_the_wrong_directory_say_where_they_looked() {
         "nothing was created in the wrong directory"
     );
 }
+
+#[test]
+fn demo_reports_a_busy_port_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = crate::common::recast_command(dir.path())
+        .args(["demo", "--serve", "--listen", &addr, "--users", "20"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!dir.path().join("data").exists(), "no work was done");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    drop(busy);
+}
