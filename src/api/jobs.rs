@@ -189,7 +189,10 @@ pub async fn create_job(
         priority: body.priority,
         max_attempts: body.max_attempts,
     };
-    let (job, created) = state.queue.submit(&state.kinds, request).await?;
+    let (job, created) = state
+        .queue
+        .submit(&state.app, &state.kinds, request)
+        .await?;
     let location = format!("/v1/jobs/{}", job.id);
     let mut response = if created {
         HttpResponse::Accepted()

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::app::App;
+
 use super::JobError;
 pub use super::context::JobContext;
 
@@ -22,6 +24,13 @@ pub trait JobHandler: Send + Sync {
 
     /// Checks a payload before the job is queued (answer: [`JobError::InvalidPayload`]).
     fn validate(&self, _payload: &serde_json::Value) -> Result<(), JobError> {
+        Ok(())
+    }
+
+    /// Checks what only the deployment can tell (a pipeline that exists, ...) before the job
+    /// is queued; after [`JobHandler::validate`]. A job that can never succeed is refused at
+    /// submission instead of failing its attempts in a worker.
+    fn validate_in(&self, _app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
         Ok(())
     }
 
@@ -56,6 +65,18 @@ impl JobKinds {
         let mut kinds: Vec<&'static str> = self.handlers.keys().copied().collect();
         kinds.sort_unstable();
         kinds
+    }
+
+    /// Whether a job of `kind` with `payload` can be queued in the deployment of `app`.
+    pub fn validate_in(
+        &self,
+        app: &App,
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        self.validate(kind, payload)?;
+        self.get(kind)
+            .map_or(Ok(()), |h| h.validate_in(app, payload))
     }
 
     /// Whether a job of `kind` with `payload` can be queued.

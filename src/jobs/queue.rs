@@ -61,11 +61,12 @@ impl JobQueue {
     /// and enqueues it; a job that can never run is refused here, not failed in a worker.
     pub async fn submit(
         &self,
+        app: &crate::app::App,
         kinds: &super::JobKinds,
         request: super::model::JobRequest,
     ) -> Result<(Job, bool), JobError> {
         let job = request.into_new_job()?;
-        kinds.validate(&job.kind, &job.payload)?;
+        kinds.validate_in(app, &job.kind, &job.payload)?;
         self.enqueue(job).await
     }
 

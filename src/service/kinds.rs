@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use crate::app::App;
 use crate::jobs::{JobContext, JobError, JobHandler, JobKinds};
 use crate::progress::Progress;
 
@@ -72,6 +73,13 @@ impl JobHandler for RunPipeline {
 
     fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
         parse_payload::<RunPipelinePayload>(payload).map(|_| ())
+    }
+
+    fn validate_in(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let payload: RunPipelinePayload = parse_payload(payload)?;
+        crate::etl::pipelines::find_pipeline(app, &payload.pipeline)
+            .map(|_| ())
+            .map_err(|e| JobError::invalid("payload.pipeline", e.to_string()))
     }
 
     async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {

@@ -454,3 +454,27 @@ async fn keys_are_managed_over_the_api_and_a_revoked_key_fails_at_once_on_every_
     assert_eq!(srv.get_as("/v1/models", &secret).await.status(), 401);
     other.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_job_that_can_never_run_is_refused_when_submitted() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let admin = srv.key(recast::auth::Role::Admin).await;
+    let res = srv
+        .post_as(
+            "/v1/jobs",
+            &admin,
+            &serde_json::json!({ "kind": "run_pipeline", "payload": { "pipeline": "nope" } }),
+        )
+        .await;
+    let body = expect_problem(res, 422).await;
+    assert_eq!(body["field"], "payload.pipeline", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("nope"), "{body}");
+    let res = srv
+        .post_as(
+            "/v1/jobs",
+            &admin,
+            &serde_json::json!({ "kind": "run_pipeline", "payload": { "pipeline": "interactions" } }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+}
