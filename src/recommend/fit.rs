@@ -10,7 +10,7 @@ use super::als::AlsModel;
 use super::artifact::{Model, ModelKind, RecommenderArtifact};
 use super::content::ContentModel;
 use super::data::{self, IdMap, Interaction, ItemRecord, MatrixOptions};
-use super::eval::{self, Holdout};
+use super::eval::{self, Holdout, Metrics};
 use super::hybrid::{HybridModel, best_for, candidate_blends, scale_by_max};
 use super::item_knn::ItemKnn;
 use super::params::TrainParams;
@@ -261,16 +261,61 @@ pub fn train_on(
     train_with(events, catalogue, &FeatureTimeline::default(), p, progress)
 }
 
-/// Pure training on in-memory data: evaluation on the holdout, then the final model on all
-/// events. `events` need not be sorted; `features` holds the hybrid's feature snapshots at
-/// [`feature_instants`] (missing instants: no feature signals for that fit).
-pub fn train_with(
+/// Progress of a run counted in fits (one per pass over a model's data).
+struct Steps<'a> {
+    progress: &'a dyn Progress,
+    fits: f64,
+}
+
+impl Steps<'_> {
+    fn for_model(progress: &dyn Progress, model: ModelKind, fits_after_holdout: f64) -> Steps<'_> {
+        let holdout_fits = if model == ModelKind::Hybrid { 2.0 } else { 1.0 };
+        Steps {
+            progress,
+            fits: holdout_fits + fits_after_holdout,
+        }
+    }
+
+    /// Reports, then says whether to go on (false: cancelled).
+    fn step(&self, phase: f64, msg: &str) -> bool {
+        self.progress
+            .report(100.0 * (phase / self.fits).min(1.0), msg);
+        !self.progress.is_cancelled()
+    }
+}
+
+/// What the holdout phase of a run produced.
+struct Evaluation {
+    metrics: Metrics,
+    baseline: Metrics,
+    /// The hybrid's blends tuned on the validation split.
+    validation: Option<Tuned>,
+    /// Fits done so far (for progress).
+    phase: f64,
+}
+
+/// Holdout metrics of `p` on `events` without the final fit on all data: how a gate scores
+/// the promoted version's configuration on a candidate's split.
+pub fn holdout_metrics(
     events: &[Interaction],
     catalogue: &[ItemRecord],
     features: &FeatureTimeline,
     p: &TrainParams,
     progress: &dyn Progress,
-) -> Result<Trained, RecommendError> {
+) -> Result<Metrics, RecommendError> {
+    let steps = Steps::for_model(progress, p.model, 0.0);
+    Ok(evaluate(events, catalogue, features, p, &steps)?.metrics)
+}
+
+/// Phase 1 of a run: fit on the past, evaluate on the holdout next to popularity (the hybrid
+/// tunes its weights on a validation split cut the same way from the past).
+fn evaluate(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    features: &FeatureTimeline,
+    p: &TrainParams,
+    steps: &Steps<'_>,
+) -> Result<Evaluation, RecommendError> {
     p.validate()?;
     if events.is_empty() {
         return Err(RecommendError::NoData(
@@ -289,21 +334,9 @@ pub fn train_with(
     }
     let iters = p.iterations as f64;
     let is_als = matches!(p.model, ModelKind::Als | ModelKind::Hybrid);
-    let fits = if p.model == ModelKind::Hybrid {
-        3.0
-    } else {
-        2.0
-    };
-    // Each step reports, then says whether to go on (false: cancelled).
-    let step = |phase: f64, msg: &str| {
-        progress.report(100.0 * (phase / fits).min(1.0), msg);
-        !progress.is_cancelled()
-    };
-    if !step(0.0, "preparing") {
+    if !steps.step(0.0, "preparing") {
         return Err(cancelled());
     }
-    // Phase 1: fit on the past, evaluate on the holdout (hybrid tunes its weight on a
-    // validation split cut the same way from the past).
     let (train_m, train_pop) = popularity(&split.train, catalogue, p);
     let mut phase = 0.0;
     let validation = if p.model == ModelKind::Hybrid {
@@ -312,7 +345,7 @@ pub fn train_with(
             None
         } else {
             let (inner_m, inner_pop) = popularity(&inner.train, catalogue, p);
-            let on_iter = |i: usize| step(phase + i as f64 / iters, "tuning blend weights");
+            let on_iter = |i: usize| steps.step(phase + i as f64 / iters, "tuning blend weights");
             let data = FitData {
                 events: &inner.train,
                 m: &inner_m,
@@ -330,7 +363,7 @@ pub fn train_with(
         model: p.model,
         ..p.clone()
     };
-    let on_iter = |i: usize| step(phase + i as f64 / iters, "fitting on the training split");
+    let on_iter = |i: usize| steps.step(phase + i as f64 / iters, "fitting on the training split");
     let data = FitData {
         events: &split.train,
         m: &train_m,
@@ -341,7 +374,7 @@ pub fn train_with(
     if let (Model::Hybrid(h), Some(t)) = (&mut fitted.model, validation) {
         apply(h, t);
     }
-    if !is_als && !step(phase + 0.9, "evaluating") {
+    if !is_als && !steps.step(phase + 0.9, "evaluating") {
         return Err(cancelled());
     }
     let rel = eval::relevance(&split.test, &train_m.users, &train_m.items, &train_m.matrix);
@@ -358,10 +391,35 @@ pub fn train_with(
     );
     let baseline_scores = train_pop.scores();
     let baseline = eval::evaluate(|_| baseline_scores.clone(), &train_m.matrix, &rel, p.k);
-    phase += 1.0;
+    Ok(Evaluation {
+        metrics,
+        baseline,
+        validation,
+        phase: phase + 1.0,
+    })
+}
+
+/// Pure training on in-memory data: evaluation on the holdout, then the final model on all
+/// events. `events` need not be sorted; `features` holds the hybrid's feature snapshots at
+/// [`feature_instants`] (missing instants: no feature signals for that fit).
+pub fn train_with(
+    events: &[Interaction],
+    catalogue: &[ItemRecord],
+    features: &FeatureTimeline,
+    p: &TrainParams,
+    progress: &dyn Progress,
+) -> Result<Trained, RecommendError> {
+    let steps = Steps::for_model(progress, p.model, 1.0);
+    let Evaluation {
+        metrics,
+        baseline,
+        validation,
+        phase,
+    } = evaluate(events, catalogue, features, p, &steps)?;
+    let iters = p.iterations as f64;
     // Phase 2: the version that serves is fitted on everything.
     let (all_m, all_pop) = popularity(events, catalogue, p);
-    let on_iter = |i: usize| step(phase + i as f64 / iters, "fitting on all data");
+    let on_iter = |i: usize| steps.step(phase + i as f64 / iters, "fitting on all data");
     let data = FitData {
         events,
         m: &all_m,
@@ -376,7 +434,7 @@ pub fn train_with(
         r.blends = validation;
         r
     });
-    if !step(fits, "done") {
+    if !steps.step(steps.fits, "done") {
         return Err(cancelled());
     }
     let artifact = RecommenderArtifact {

@@ -6,7 +6,7 @@
 use super::RecommendError;
 use super::artifact::ModelKind;
 use super::data::{self};
-use super::fit::train_with;
+use super::fit::{holdout_metrics, train_with};
 use super::signals::FeatureTimeline;
 use super::timeline::feature_timeline;
 use crate::app::App;
@@ -49,8 +49,9 @@ pub async fn run(
         // The champion's configuration on the same split and holdout as the candidate.
         let champion = match champion {
             Some(c) => {
-                let fit = train_with(&events, &catalogue, &c.features, &c.params, &*progress)?;
-                Some((c.version, fit.metrics))
+                let metrics =
+                    holdout_metrics(&events, &catalogue, &c.features, &c.params, &*progress)?;
+                Some((c.version, metrics))
             }
             None => None,
         };
