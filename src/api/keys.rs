@@ -27,7 +27,7 @@ pub struct KeyView {
 
 impl From<KeyInfo> for KeyView {
     fn from(k: KeyInfo) -> Self {
-        let time = |ms: i64| crate::db::ms_to_rfc3339(ms);
+        let time = crate::db::ms_to_rfc3339;
         KeyView {
             id: k.id,
             name: k.name,

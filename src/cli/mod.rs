@@ -117,10 +117,8 @@ fn load_settings(cli: &Cli) -> Result<Settings, Error> {
     match &cli.command {
         Command::Serve {
             listen: Some(listen),
-        } => sources
-            .overrides
-            .push(("listen".into(), toml::Value::String(listen.clone()))),
-        Command::Demo(demo::DemoArgs {
+        }
+        | Command::Demo(demo::DemoArgs {
             listen: Some(listen),
             ..
         }) => sources

@@ -171,44 +171,41 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
 /// The file an embedded (SQLite) database URL names, made absolute against the working
 /// directory; None for Postgres and in-memory databases.
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    let path = Path::new(path);
-    Some(if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().ok()?.join(path)
-    })
+    let (path, _) = sqlite_parts(url.strip_prefix("sqlite:")?)?;
+    absolute(path).ok()
 }
 
-fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+/// The file path and query of an SQLite URL without its `sqlite:` scheme; None for an
+/// in-memory database.
+fn sqlite_parts(rest: &str) -> Option<(&str, Option<&str>)> {
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
-    if path == ":memory:" || path.is_empty() {
-        return Ok(url.to_string());
-    }
+    (!(path == ":memory:" || path.is_empty())).then_some((path, query))
+}
+
+/// `path` made absolute against the working directory.
+fn absolute(path: &str) -> Result<std::path::PathBuf, DbError> {
     let path = Path::new(path);
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|source| DbError::Prepare {
-                path: path.display().to_string(),
-                source,
-            })?
-            .join(path)
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .map_err(|source| DbError::Prepare {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let Some((path, query)) = sqlite_parts(rest) else {
+        return Ok(url.to_string());
     };
+    let absolute = absolute(path)?;
     if let Some(parent) = absolute.parent() {
         std::fs::create_dir_all(parent).map_err(|source| DbError::Prepare {
             path: parent.display().to_string(),

@@ -422,6 +422,11 @@ pub async fn flush(
     progress: &dyn Progress,
 ) -> Result<RunReport, EtlError> {
     let summary = flush_with(app, spec, &FlushOptions::default(), progress).await?;
+    Ok(flush_report(spec, &summary))
+}
+
+/// The run report's figures of a flush (the runner or the flusher adds id, times, status).
+fn flush_report(spec: &PipelineSpec, summary: &FlushSummary) -> RunReport {
     let mut report = RunReport {
         pipeline: spec.name.clone(),
         rows_read: summary.rows_read,
@@ -429,8 +434,8 @@ pub async fn flush(
         seconds: summary.seconds,
         ..Default::default()
     };
-    report.absorb(summary.landing);
-    Ok(report)
+    report.absorb(summary.landing.clone());
+    report
 }
 
 /// Moves buffered events into the lake: prunes rows past the idempotency window, lands stale
@@ -603,26 +608,19 @@ async fn record_flush(
         return;
     }
     let run_id = uuid::Uuid::now_v7().to_string();
-    let mut report = RunReport {
+    let (status, error, figures) = match outcome {
+        Ok(summary) => ("succeeded", None, flush_report(spec, summary)),
+        Err(e) => ("failed", Some(e.to_string()), RunReport::default()),
+    };
+    let report = RunReport {
         pipeline: spec.name.clone(),
         run_id: run_id.clone(),
+        status: status.into(),
         started_at: crate::db::ms_to_rfc3339(started_ms),
         finished_at: Some(crate::db::ms_to_rfc3339(now_ms())),
-        ..Default::default()
+        error,
+        ..figures
     };
-    match outcome {
-        Ok(summary) => {
-            report.status = "succeeded".into();
-            report.rows_read = summary.rows_read;
-            report.bytes_read = summary.bytes_read;
-            report.seconds = summary.seconds;
-            report.absorb(summary.landing.clone());
-        }
-        Err(e) => {
-            report.status = "failed".into();
-            report.error = Some(e.to_string());
-        }
-    }
     let json = serde_json::to_string(&report).unwrap_or_default();
     let stored = async {
         crate::db::etl::start_run(&app.db, &run_id, &spec.name).await?;

@@ -319,15 +319,7 @@ async fn health_metrics_docs_and_request_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_file_matches_the_served_document() {
     let srv = TestServer::start(TestEnv::new().await).await;
-    let served = srv
-        .client
-        .get(srv.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = srv.get_text("/openapi.json").await;
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .expect("openapi/openapi.json exists");

@@ -134,6 +134,18 @@ impl TestServer {
         }
     }
 
+    /// The body of an open `GET path` (no key), as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET path` as the holder of `key`.
     pub async fn get_as(&self, path: impl AsRef<str>, key: &str) -> reqwest::Response {
         self.client

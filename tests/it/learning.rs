@@ -286,15 +286,7 @@ async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_roll
     assert_eq!(back["status"], "promoted");
 
     // Served versions and gate outcomes in /metrics.
-    let text = srv
-        .client
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = srv.get_text("/metrics").await;
     let served = format!("recast_served_model{{kind=\"recommender\",version=\"{first}\"}} 1");
     assert!(text.contains(&served), "{text}");
     for outcome in ["promoted", "refused"] {
@@ -440,15 +432,7 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
     assert_eq!(run["by_level"][0]["key"], "item_store");
 
     // The served run's realised error in /metrics.
-    let text = srv
-        .client
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = srv.get_text("/metrics").await;
     assert!(text.contains("recast_forecast_realised_points 4"), "{text}");
     let mase_line = text
         .lines()
