@@ -94,6 +94,10 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         Ok((mase, points)) => state.metrics.set_realised(mase, points),
         Err(e) => tracing::warn!(error = %e, "realised forecast accuracy unavailable for /metrics"),
     }
+    match ingest_state(&state.app).await {
+        Ok((streams, waiting)) => state.metrics.set_streams(&streams, waiting),
+        Err(e) => tracing::warn!(error = %e, "stream and buffer state unavailable for /metrics"),
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
@@ -119,6 +123,25 @@ async fn model_state(
     }
     let decisions = decisions.into_iter().map(|((k, o), n)| (k, o, n)).collect();
     Ok((served, decisions))
+}
+
+/// Stream pipelines' lag as their consumers last recorded it, and the event buffer's backlog
+/// (counted up to a million).
+async fn ingest_state(
+    app: &crate::app::App,
+) -> Result<(Vec<super::metrics::StreamFigures>, i64), crate::db::DbError> {
+    let streams = crate::db::streams::all(&app.db)
+        .await?
+        .into_iter()
+        .map(|s| super::metrics::StreamFigures {
+            pipeline: s.pipeline,
+            lag_messages: s.pending + s.ack_pending,
+            landed_rows: s.landed_total,
+            visible_lag_seconds: s.visible_lag_ms.map(|ms| ms as f64 / 1000.0),
+        })
+        .collect();
+    let waiting = crate::db::events::pending(&app.db, 1_000_000).await?;
+    Ok((streams, waiting))
 }
 
 /// The served forecaster run's realised MASE and scored points (None and 0 without one).

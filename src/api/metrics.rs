@@ -41,6 +41,23 @@ pub struct DecisionLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabels {
+    pub pipeline: String,
+}
+
+type GaugeFamily<T> = Family<PipelineLabels, T>;
+
+/// A streaming pipeline's figures for `/metrics` (from `db::streams`).
+pub struct StreamFigures {
+    pub pipeline: String,
+    /// Messages in the stream not yet acknowledged by the consumer.
+    pub lag_messages: i64,
+    pub landed_rows: i64,
+    /// Publication to serving of the newest batch.
+    pub visible_lag_seconds: Option<f64>,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -52,6 +69,10 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Gauge<i64, AtomicI64>>,
     realised_mase: Gauge<f64, AtomicU64>,
     realised_points: Gauge<i64, AtomicI64>,
+    consumer_lag: GaugeFamily<Gauge<i64, AtomicI64>>,
+    stream_landed: GaugeFamily<Gauge<i64, AtomicI64>>,
+    visible_lag: GaugeFamily<Gauge<f64, AtomicU64>>,
+    buffer_waiting: Gauge<i64, AtomicI64>,
 }
 
 type AtomicI64 = std::sync::atomic::AtomicI64;
@@ -108,8 +129,37 @@ impl Metrics {
             "Forecast points of the served forecaster run scored against actuals so far",
             realised_points.clone(),
         );
+        let consumer_lag = GaugeFamily::<Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "stream_consumer_lag_messages",
+            "Messages a stream pipeline's consumer has not acknowledged yet (pending + in flight)",
+            consumer_lag.clone(),
+        );
+        let stream_landed = GaugeFamily::<Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "stream_landed_rows",
+            "Rows a stream pipeline has landed in the lake",
+            stream_landed.clone(),
+        );
+        let visible_lag = GaugeFamily::<Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "event_visible_lag_seconds",
+            "Publication to serving (recent activity) of a stream pipeline's newest batch; \
+             POST /v1/events is visible when acknowledged",
+            visible_lag.clone(),
+        );
+        let buffer_waiting = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "event_buffer_waiting",
+            "Acknowledged POST /v1/events events waiting for their flush into the lake",
+            buffer_waiting.clone(),
+        );
         Metrics {
             registry,
+            consumer_lag,
+            stream_landed,
+            visible_lag,
+            buffer_waiting,
             requests,
             latency,
             jobs,
@@ -174,6 +224,24 @@ impl Metrics {
     pub fn set_realised(&self, mase: Option<f64>, points: usize) {
         self.realised_mase.set(mase.unwrap_or(f64::NAN));
         self.realised_points.set(points as i64);
+    }
+
+    /// Replaces the stream pipelines' figures and the event buffer's backlog.
+    pub fn set_streams(&self, streams: &[StreamFigures], buffer_waiting: i64) {
+        self.consumer_lag.clear();
+        self.stream_landed.clear();
+        self.visible_lag.clear();
+        for s in streams {
+            let labels = PipelineLabels {
+                pipeline: s.pipeline.clone(),
+            };
+            self.consumer_lag.get_or_create(&labels).set(s.lag_messages);
+            self.stream_landed.get_or_create(&labels).set(s.landed_rows);
+            if let Some(lag) = s.visible_lag_seconds {
+                self.visible_lag.get_or_create(&labels).set(lag);
+            }
+        }
+        self.buffer_waiting.set(buffer_waiting);
     }
 
     /// The OpenMetrics text exposition.

@@ -25,7 +25,7 @@ pub struct PipelineView {
     pub dataset: String,
     /// Cron expression (seconds first); absent when the pipeline runs on demand only.
     pub schedule: Option<String>,
-    /// files, sql or events
+    /// files, sql, events or nats
     pub source_type: String,
     /// Where the source is (credentials removed).
     pub source: String,
@@ -69,6 +69,13 @@ fn view(spec: PipelineSpec, last_run: Option<RunReport>) -> PipelineView {
             ),
         ),
         SourceSpec::Events { .. } => ("events", "POST /v1/events".to_string()),
+        SourceSpec::Nats { url, stream, .. } => (
+            "nats",
+            format!(
+                "{} (stream {stream})",
+                crate::config::redact_url_password(url)
+            ),
+        ),
     };
     PipelineView {
         dedup_key: spec.dedup_columns(),

@@ -24,6 +24,10 @@ pub enum PipelineCommand {
     /// Run one pipeline now, in this process.
     Run {
         name: String,
+        /// Stream sources (type nats): keep following the stream until SIGTERM or Ctrl-C,
+        /// instead of taking what waits and stopping.
+        #[arg(long)]
+        follow: bool,
         #[arg(long)]
         json: bool,
     },
@@ -52,8 +56,37 @@ fn source_label(source: &SourceSpec) -> String {
             )
         }
         SourceSpec::Events { .. } => "POST /v1/events".into(),
+        SourceSpec::Nats { stream, .. } => format!("nats: stream {stream}"),
     }
 }
+
+/// `recast pipeline run NAME --follow`: a dedicated stream consumer process.
+async fn follow_stream(app: &App, name: &str) -> Result<()> {
+    let spec = pipelines::find_pipeline(app, name)?;
+    if !matches!(spec.source, SourceSpec::Nats { .. }) {
+        return Err(Error::Invalid {
+            field: Some("--follow".into()),
+            detail: format!(
+                "pipeline `{name}` does not read a stream; --follow is for type = \"nats\""
+            ),
+        });
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signal = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            super::serve::shutdown_signal().await;
+            stop.cancel();
+        })
+    };
+    eprintln!("following pipeline `{name}`; SIGTERM or Ctrl-C stops");
+    crate::etl::source::nats::follow(app.clone(), spec, REPORT_EVERY, stop).await;
+    signal.abort();
+    Ok(())
+}
+
+/// A stream follower stores a run report this often (when it moved rows).
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn run(settings: Settings, command: PipelineCommand) -> Result<()> {
     let app = crate::service::open(settings).await?;
@@ -104,7 +137,8 @@ async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
             println!("{table}");
             Ok(())
         }
-        PipelineCommand::Run { name, json } => {
+        PipelineCommand::Run { name, follow, .. } if follow => follow_stream(app, &name).await,
+        PipelineCommand::Run { name, json, .. } => {
             let spec = pipelines::find_pipeline(app, &name)?;
             let bar = ProgressBar::new(1000);
             bar.set_style(

@@ -9,7 +9,8 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::service::server::{self, Background};
 
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C.
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -82,6 +82,18 @@ pub(super) async fn insert_in(
     Ok(())
 }
 
+/// Writes `rows` in a transaction of their own (the streaming source, which acknowledges
+/// only after its lake commit, so serving must not wait for that commit).
+pub async fn insert(db: &Db, rows: &[Activity]) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.pool().begin().await?;
+    insert_in(&mut tx, db.backend(), rows).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The newest `limit` events of `user_id`, newest first.
 pub async fn recent(db: &Db, user_id: &str, limit: i64) -> Result<Vec<Activity>, DbError> {
     let rows = sqlx::query(

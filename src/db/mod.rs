@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lake;
 pub mod models;
+pub mod streams;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -364,19 +364,7 @@ impl FlushSummary {
         self.rows_read += landed.rows_read;
         self.bytes_read += landed.bytes_read;
         self.claims += 1;
-        let outcome = landed.landing;
-        let total = &mut self.landing;
-        total.commit_id = outcome.commit_id.or(total.commit_id);
-        total.already_committed |= outcome.already_committed;
-        total.rows_landed += outcome.rows_landed;
-        total.rows_quarantined += outcome.rows_quarantined;
-        for (reason, n) in outcome.quarantined_by_reason {
-            *total.quarantined_by_reason.entry(reason).or_default() += n;
-        }
-        total.duplicates_in_run += outcome.duplicates_in_run;
-        total.duplicates_landed += outcome.duplicates_landed;
-        total.bytes_written += outcome.bytes_written;
-        total.files_written += outcome.files_written;
+        self.landing.merge(landed.landing);
     }
 }
 
@@ -607,35 +595,11 @@ async fn record_flush(
     if matches!(outcome, Ok(s) if s.rows_read == 0) {
         return;
     }
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let (status, error, figures) = match outcome {
-        Ok(summary) => ("succeeded", None, flush_report(spec, summary)),
-        Err(e) => ("failed", Some(e.to_string()), RunReport::default()),
+    let report = match outcome {
+        Ok(summary) => Ok(flush_report(spec, summary)),
+        Err(e) => Err(e.to_string()),
     };
-    let report = RunReport {
-        pipeline: spec.name.clone(),
-        run_id: run_id.clone(),
-        status: status.into(),
-        started_at: crate::db::ms_to_rfc3339(started_ms),
-        finished_at: Some(crate::db::ms_to_rfc3339(now_ms())),
-        error,
-        ..figures
-    };
-    let json = serde_json::to_string(&report).unwrap_or_default();
-    let stored = async {
-        crate::db::etl::start_run(&app.db, &run_id, &spec.name).await?;
-        crate::db::etl::finish_run(
-            &app.db,
-            &run_id,
-            &report.status,
-            &json,
-            report.error.as_deref(),
-        )
-        .await
-    };
-    if let Err(e) = stored.await {
-        tracing::warn!(error = %e, "event flush report not stored");
-    }
+    super::report::store_background_run(app, &spec.name, started_ms, report).await;
 }
 
 /// How often the flusher trims the recent-activity state.

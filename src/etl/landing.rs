@@ -59,6 +59,23 @@ pub struct LandingOutcome {
     pub files_written: u64,
 }
 
+impl LandingOutcome {
+    /// Adds a later landing of the same run (the newest commit id wins).
+    pub fn merge(&mut self, later: LandingOutcome) {
+        self.commit_id = later.commit_id.or(self.commit_id);
+        self.already_committed |= later.already_committed;
+        self.rows_landed += later.rows_landed;
+        self.rows_quarantined += later.rows_quarantined;
+        for (reason, n) in later.quarantined_by_reason {
+            *self.quarantined_by_reason.entry(reason).or_default() += n;
+        }
+        self.duplicates_in_run += later.duplicates_in_run;
+        self.duplicates_landed += later.duplicates_landed;
+        self.bytes_written += later.bytes_written;
+        self.files_written += later.files_written;
+    }
+}
+
 pub struct Landing {
     lake: Arc<Lake>,
     dataset: Dataset,

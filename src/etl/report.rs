@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::landing::LandingOutcome;
+use crate::app::App;
 
 /// What one run did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -54,5 +55,45 @@ impl RunReport {
         self.bytes_written = landing.bytes_written;
         self.commit_id = landing.commit_id;
         self.already_landed = landing.already_committed;
+    }
+}
+
+/// Stores the report of work done in the background (the event flusher, a stream follower)
+/// like any pipeline run, so `recast pipeline runs` and the API show it. `outcome` holds the
+/// figures or the error; a failure to store is logged.
+pub async fn store_background_run(
+    app: &App,
+    pipeline: &str,
+    started_ms: i64,
+    outcome: Result<RunReport, String>,
+) {
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let (status, error, figures) = match outcome {
+        Ok(figures) => ("succeeded", None, figures),
+        Err(e) => ("failed", Some(e), RunReport::default()),
+    };
+    let report = RunReport {
+        pipeline: pipeline.to_string(),
+        run_id: run_id.clone(),
+        status: status.into(),
+        started_at: crate::db::ms_to_rfc3339(started_ms),
+        finished_at: Some(crate::db::ms_to_rfc3339(crate::db::now_ms())),
+        error,
+        ..figures
+    };
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let stored = async {
+        crate::db::etl::start_run(&app.db, &run_id, pipeline).await?;
+        crate::db::etl::finish_run(
+            &app.db,
+            &run_id,
+            &report.status,
+            &json,
+            report.error.as_deref(),
+        )
+        .await
+    };
+    if let Err(e) = stored.await {
+        tracing::warn!(error = %e, pipeline, "background run report not stored");
     }
 }

@@ -11,6 +11,9 @@ use crate::db::etl as repo;
 use crate::db::ms_to_rfc3339;
 use crate::progress::Progress;
 
+/// Batches one run of a NATS pipeline takes at most, so a scheduled run ends under load.
+const DRAIN_BATCHES: usize = 1000;
+
 /// Runs `spec` once: reads its source, lands the rows, stores the report (also on failure).
 pub async fn run_pipeline(
     app: &App,
@@ -44,6 +47,14 @@ pub async fn run_pipeline(
             report.watermark_to = read.watermark_to;
             report.absorb(read.landing);
         }),
+        SourceSpec::Nats { .. } => source::nats::drain(app, spec, DRAIN_BATCHES, progress)
+            .await
+            .map(|consumed| {
+                let figures = source::nats::report(&consumed);
+                report.rows_read = figures.rows_read;
+                report.bytes_read = figures.bytes_read;
+                report.absorb(consumed.landing);
+            }),
         SourceSpec::Events { .. } => {
             super::events::flush(app, spec, progress)
                 .await

@@ -12,7 +12,7 @@
 //! dedup_key = ["event_id"]             # optional; the dataset's natural key by default
 //!
 //! [source]
-//! type = "files"                       # files | sql | events
+//! type = "files"                       # files | sql | events | nats
 //! url = "file://data/landing/interactions"
 //! pattern = "*.csv*"                   # file-name glob; optional
 //! format = "csv"                       # csv | ndjson | parquet; by extension when omitted
@@ -92,6 +92,28 @@ pub enum SourceSpec {
     Events {
         /// Flush when this many events are waiting (default 5000).
         flush_rows: Option<usize>,
+    },
+    /// A NATS JetStream stream read by a durable pull consumer; each message is one JSON
+    /// object (a row of the dataset, through the pipeline's column rules).
+    Nats {
+        /// `nats://host:port`; `${VAR}` is replaced from the environment.
+        url: String,
+        /// The JetStream stream.
+        stream: String,
+        /// Subjects the stream is created with when it does not exist; when omitted, the
+        /// stream must exist.
+        subjects: Option<Vec<String>>,
+        /// Only messages on this subject (a filter within the stream).
+        filter_subject: Option<String>,
+        /// Durable consumer name (default `recast-<pipeline>`); replicas share it, so each
+        /// message goes to one of them.
+        consumer: Option<String>,
+        /// Messages per batch, one lake commit each (default 1000).
+        batch_rows: Option<usize>,
+        /// Longest wait for a batch to fill, in ms (default 1000).
+        max_wait_ms: Option<u64>,
+        /// Seconds an unacknowledged message waits before it is delivered again (default 30).
+        ack_wait_seconds: Option<u64>,
     },
 }
 
@@ -367,6 +389,25 @@ impl PipelineSpec {
                     return Err(err(f, "source.watermark", "must be a plain column name"));
                 }
             }
+            SourceSpec::Nats {
+                url,
+                stream,
+                consumer,
+                batch_rows,
+                max_wait_ms,
+                ack_wait_seconds,
+                ..
+            } => check_nats(
+                f,
+                url,
+                stream,
+                consumer.as_deref(),
+                [
+                    *batch_rows,
+                    max_wait_ms.map(|v| v as usize),
+                    ack_wait_seconds.map(|v| v as usize),
+                ],
+            )?,
             SourceSpec::Events { flush_rows } => {
                 if self.dataset != Dataset::Interactions {
                     return Err(err(
@@ -382,6 +423,46 @@ impl PipelineSpec {
         }
         Ok(())
     }
+}
+
+/// Names JetStream accepts for streams and consumers; positive sizes and times.
+fn check_nats(
+    f: &Path,
+    url: &str,
+    stream: &str,
+    consumer: Option<&str>,
+    positive: [Option<usize>; 3],
+) -> Result<(), SpecError> {
+    if !(url.starts_with("nats://") || url.starts_with("tls://") || url.contains("${")) {
+        return Err(err(f, "source.url", "expected nats://HOST:PORT"));
+    }
+    let plain = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !plain(stream) {
+        return Err(err(f, "source.stream", "letters, digits, `_` and `-` only"));
+    }
+    if let Some(c) = consumer
+        && !plain(c)
+    {
+        return Err(err(
+            f,
+            "source.consumer",
+            "letters, digits, `_` and `-` only",
+        ));
+    }
+    for (value, key) in positive.iter().zip([
+        "source.batch_rows",
+        "source.max_wait_ms",
+        "source.ack_wait_seconds",
+    ]) {
+        if *value == Some(0) {
+            return Err(err(f, key, "must be positive"));
+        }
+    }
+    Ok(())
 }
 
 /// All definitions in a directory (`*.toml`, sorted by file name). Names must be unique.
@@ -485,6 +566,26 @@ value = { min = 0, max = 5 }
         let specs = load_dir(&dir).unwrap();
         for d in Dataset::ALL {
             assert!(specs.iter().any(|s| s.dataset == d), "a pipeline for {d}");
+        }
+        let example = dir.join("examples/nats-events.toml");
+        let nats = PipelineSpec::load(&example).unwrap();
+        assert!(matches!(nats.source, SourceSpec::Nats { .. }));
+    }
+
+    #[test]
+    fn nats_sources_are_checked() {
+        let base = "name = \"s\"\ndataset = \"interactions\"\n[source]\ntype = \"nats\"\n";
+        for (source, key) in [
+            ("url = \"http://x\"\nstream = \"S\"", "source.url"),
+            ("url = \"nats://x:4222\"\nstream = \"a.b\"", "source.stream"),
+            (
+                "url = \"nats://x:4222\"\nstream = \"S\"\nbatch_rows = 0",
+                "source.batch_rows",
+            ),
+        ] {
+            let e =
+                PipelineSpec::parse(Path::new("s.toml"), &format!("{base}{source}\n")).unwrap_err();
+            assert_eq!(e.key, key, "{source}");
         }
     }
 }

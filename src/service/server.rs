@@ -33,6 +33,8 @@ pub struct Background {
     pub scheduler: bool,
     /// The periodic flush of buffered events into the lake.
     pub event_flusher: bool,
+    /// A follower for every stream pipeline (`type = "nats"`).
+    pub stream_consumers: bool,
 }
 
 impl Background {
@@ -41,12 +43,14 @@ impl Background {
         worker: true,
         scheduler: true,
         event_flusher: true,
+        stream_consumers: true,
     };
     /// The API alone (tests that drive jobs and flushes themselves).
     pub const NONE: Background = Background {
         worker: false,
         scheduler: false,
         event_flusher: false,
+        stream_consumers: false,
     };
 }
 
@@ -203,7 +207,37 @@ fn spawn_background(
     if background.event_flusher {
         tasks.extend(spawn_flusher(app, stop));
     }
+    if background.stream_consumers {
+        tasks.extend(spawn_stream_consumers(app, stop));
+    }
     tasks
+}
+
+/// A run report per follower at most this often.
+const STREAM_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Every replica follows every stream pipeline; they share its durable consumer, so each
+/// message goes to one of them. A pipeline directory that cannot be read starts none.
+fn spawn_stream_consumers(app: &App, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+    let specs = match crate::etl::pipelines::load_pipelines(app) {
+        Ok(specs) => specs,
+        Err(e) => {
+            tracing::error!(error = %e, "stream consumers not started: cannot load the pipelines");
+            return Vec::new();
+        }
+    };
+    specs
+        .into_iter()
+        .filter(|s| matches!(s.source, crate::etl::SourceSpec::Nats { .. }))
+        .map(|spec| {
+            tokio::spawn(crate::etl::source::nats::follow(
+                app.clone(),
+                spec,
+                STREAM_REPORT_EVERY,
+                stop.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// Events are flushed by the process that takes them, and once more on shutdown. A broken

@@ -15,4 +15,5 @@ mod forecast_serving;
 mod jobs;
 mod lake;
 mod learning;
+mod nats;
 mod recommend;

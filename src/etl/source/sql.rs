@@ -31,7 +31,7 @@ pub struct SqlRead {
 }
 
 /// `${VAR}` from the environment, so credentials stay out of pipeline files.
-fn expand_env(url: &str) -> Result<String, EtlError> {
+pub(super) fn expand_env(url: &str) -> Result<String, EtlError> {
     let mut out = String::new();
     let mut rest = url;
     while let Some(start) = rest.find("${") {
