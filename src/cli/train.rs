@@ -76,6 +76,15 @@ pub struct RecommenderArgs {
     /// With `--gated`: least catalog coverage on the holdout.
     #[arg(long, requires = "gated")]
     pub min_coverage: Option<f64>,
+    /// With `--gated`: largest share of holdout users left to the popularity fallback.
+    #[arg(long, requires = "gated")]
+    pub max_fallback_share: Option<f64>,
+    /// With `--gated`: largest share of holdout users with an empty answer.
+    #[arg(long, requires = "gated")]
+    pub max_empty_share: Option<f64>,
+    /// With `--gated`: slowest p99 time to score one holdout user, ms.
+    #[arg(long, requires = "gated")]
+    pub max_score_ms_p99: Option<f64>,
     /// Print the registered version as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -116,6 +125,9 @@ impl RecommenderArgs {
                     metric: self.gate_metric.unwrap_or(g.metric),
                     min_gain: self.min_gain.unwrap_or(g.min_gain),
                     min_coverage: self.min_coverage.unwrap_or(g.min_coverage),
+                    max_fallback_share: self.max_fallback_share.unwrap_or(g.max_fallback_share),
+                    max_empty_share: self.max_empty_share.unwrap_or(g.max_empty_share),
+                    max_score_ms_p99: self.max_score_ms_p99.or(g.max_score_ms_p99),
                     ..g
                 }
             }),

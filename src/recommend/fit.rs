@@ -294,6 +294,41 @@ struct Evaluation {
     phase: f64,
 }
 
+/// What the holdout answers say about serving: how often the model fell back to popularity
+/// and how long scoring one user took (the gate's guardrails).
+#[derive(Default)]
+struct ServingProbe {
+    fallbacks: std::sync::atomic::AtomicUsize,
+    millis: std::sync::Mutex<Vec<f64>>,
+}
+
+impl ServingProbe {
+    /// Runs one user's scoring: `Ok` the model's scores, `Err` the fallback's.
+    fn time(&self, score: impl FnOnce() -> Result<Vec<f32>, Vec<f32>>) -> Vec<f32> {
+        let started = std::time::Instant::now();
+        let scores = score();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.millis.lock().expect("not poisoned").push(ms);
+        scores.unwrap_or_else(|fallback| {
+            self.fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fallback
+        })
+    }
+
+    fn fill(self, metrics: &mut Metrics) {
+        let mut millis = self.millis.into_inner().expect("not poisoned");
+        if millis.is_empty() {
+            return;
+        }
+        millis.sort_by(f64::total_cmp);
+        let n = millis.len();
+        metrics.fallback_share = self.fallbacks.into_inner() as f64 / n as f64;
+        metrics.score_ms_mean = millis.iter().sum::<f64>() / n as f64;
+        metrics.score_ms_p99 = millis[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1];
+    }
+}
+
 /// Holdout metrics of `p` on `events` without the final fit on all data: how a gate scores
 /// the promoted version's configuration on a candidate's split.
 pub fn holdout_metrics(
@@ -379,16 +414,20 @@ fn evaluate(
     }
     let rel = eval::relevance(&split.test, &train_m.users, &train_m.items, &train_m.matrix);
     let model = &fitted.model;
-    let metrics = eval::evaluate(
+    let served = ServingProbe::default();
+    let mut metrics = eval::evaluate(
         |u| {
-            model
-                .score(Some(u), &history_of(&train_m.matrix, u))
-                .unwrap_or_else(|| train_pop.scores())
+            served.time(|| {
+                model
+                    .score(Some(u), &history_of(&train_m.matrix, u))
+                    .ok_or_else(|| train_pop.scores())
+            })
         },
         &train_m.matrix,
         &rel,
         p.k,
     );
+    served.fill(&mut metrics);
     let baseline_scores = train_pop.scores();
     let baseline = eval::evaluate(|_| baseline_scores.clone(), &train_m.matrix, &rel, p.k);
     Ok(Evaluation {

@@ -58,6 +58,13 @@ pub struct Gate {
     pub min_coverage: f64,
     /// Guardrail: least number of holdout users the comparison must rest on.
     pub min_users: usize,
+    /// Guardrail: largest share of holdout users the candidate may leave to the popularity
+    /// fallback (users it cannot score).
+    pub max_fallback_share: f64,
+    /// Guardrail: largest share of holdout users that may get an empty answer.
+    pub max_empty_share: f64,
+    /// Guardrail: slowest 99th-percentile time to score one holdout user, in ms.
+    pub max_score_ms_p99: Option<f64>,
 }
 
 impl Default for Gate {
@@ -67,6 +74,9 @@ impl Default for Gate {
             min_gain: 0.0,
             min_coverage: 0.0,
             min_users: 1,
+            max_fallback_share: 1.0,
+            max_empty_share: 1.0,
+            max_score_ms_p99: None,
         }
     }
 }
@@ -82,7 +92,67 @@ impl Gate {
                 "must be between 0 and 1",
             ));
         }
+        for (value, field) in [
+            (self.max_fallback_share, "gate.max_fallback_share"),
+            (self.max_empty_share, "gate.max_empty_share"),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(RecommendError::invalid(field, "must be between 0 and 1"));
+            }
+        }
+        if self
+            .max_score_ms_p99
+            .is_some_and(|ms| !(ms.is_finite() && ms > 0.0))
+        {
+            return Err(RecommendError::invalid(
+                "gate.max_score_ms_p99",
+                "must be a positive number of ms",
+            ));
+        }
         Ok(())
+    }
+
+    /// The first guardrail `metrics` break, as the refusal's reason.
+    fn guardrail(&self, metrics: &Metrics) -> Option<String> {
+        if metrics.users < self.min_users {
+            return Some(format!(
+                "evaluated on {} holdout users, fewer than the {} required",
+                metrics.users, self.min_users
+            ));
+        }
+        let shares = [
+            (
+                "catalog coverage",
+                metrics.coverage,
+                self.min_coverage,
+                true,
+            ),
+            (
+                "popularity fallback share",
+                metrics.fallback_share,
+                self.max_fallback_share,
+                false,
+            ),
+            (
+                "empty answer share",
+                metrics.empty_share,
+                self.max_empty_share,
+                false,
+            ),
+        ];
+        for (name, value, bound, at_least) in shares {
+            if (at_least && value < bound) || (!at_least && value > bound) {
+                let side = if at_least { "below" } else { "above" };
+                return Some(format!("{name} {value:.4} {side} the guardrail {bound:.4}"));
+            }
+        }
+        match self.max_score_ms_p99 {
+            Some(max) if metrics.score_ms_p99 > max => Some(format!(
+                "p99 time to score a user {:.2} ms above the guardrail {max:.2} ms",
+                metrics.score_ms_p99
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -113,23 +183,8 @@ pub fn decide(gate: &Gate, metrics: &Metrics, champion: Option<(&str, &Metrics)>
         champion_version: champion.map(|(v, _)| v.to_string()),
         min_gain: gate.min_gain,
     };
-    if metrics.users < gate.min_users {
-        return decision(
-            false,
-            format!(
-                "evaluated on {} holdout users, fewer than the {} required",
-                metrics.users, gate.min_users
-            ),
-        );
-    }
-    if metrics.coverage < gate.min_coverage {
-        return decision(
-            false,
-            format!(
-                "catalog coverage {:.4} below the guardrail {:.4}",
-                metrics.coverage, gate.min_coverage
-            ),
-        );
+    if let Some(reason) = gate.guardrail(metrics) {
+        return decision(false, reason);
     }
     let Some((version, champion_metrics)) = champion else {
         return decision(true, "no promoted version to beat".into());
@@ -187,5 +242,56 @@ mod tests {
         assert!(!d.promoted && d.reason.contains("coverage"), "{}", d.reason);
         let d = decide(&gate, &metrics(0.01, 0.5), None);
         assert!(d.promoted && d.champion.is_none());
+    }
+
+    #[test]
+    fn serving_guardrails_refuse_with_the_figure() {
+        let gate = Gate {
+            max_fallback_share: 0.2,
+            max_empty_share: 0.0,
+            max_score_ms_p99: Some(5.0),
+            ..Gate::default()
+        };
+        let good = Metrics {
+            fallback_share: 0.1,
+            score_ms_p99: 1.0,
+            ..metrics(0.3, 0.5)
+        };
+        assert!(decide(&gate, &good, None).promoted);
+        let cases = [
+            (
+                Metrics {
+                    fallback_share: 0.5,
+                    ..good
+                },
+                "popularity fallback share 0.5000 above",
+            ),
+            (
+                Metrics {
+                    empty_share: 0.02,
+                    ..good
+                },
+                "empty answer share 0.0200 above",
+            ),
+            (
+                Metrics {
+                    score_ms_p99: 9.0,
+                    ..good
+                },
+                "p99 time to score a user 9.00 ms",
+            ),
+        ];
+        for (m, reason) in cases {
+            let d = decide(&gate, &m, None);
+            assert!(!d.promoted && d.reason.contains(reason), "{}", d.reason);
+        }
+        assert!(
+            Gate {
+                max_empty_share: 2.0,
+                ..gate
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

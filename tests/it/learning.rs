@@ -201,9 +201,19 @@ async fn the_recent_activity_state_stays_bounded() {
 }
 
 async fn gated_training(srv: &TestServer, admin: &str, model: &str) -> Value {
+    gated_training_with(
+        srv,
+        admin,
+        model,
+        json!({ "metric": "ndcg", "min_gain": 0.05 }),
+    )
+    .await
+}
+
+async fn gated_training_with(srv: &TestServer, admin: &str, model: &str, gate: Value) -> Value {
     let payload = json!({
         "model": model, "factors": 8, "iterations": 8, "alpha": 5.0, "holdout_days": 3.0,
-        "gate": { "metric": "ndcg", "min_gain": 0.05 },
+        "gate": gate,
     });
     let res = srv
         .post_as(
@@ -272,6 +282,31 @@ async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_roll
         .unwrap();
     assert_eq!(promoted.id, als);
 
+    // A serving guardrail: item-kNN may beat ALS or not; an impossible time budget refuses it
+    // before any comparison, with the figure measured on the holdout.
+    let slow = gated_training_with(
+        &srv,
+        &admin,
+        "item-knn",
+        json!({ "min_gain": -0.9, "max_fallback_share": 0.0, "max_score_ms_p99": 1e-9 }),
+    )
+    .await;
+    assert_eq!(slow["status"], "candidate", "{slow}");
+    let reason = slow["gate"]["reason"].as_str().unwrap();
+    assert!(reason.contains("p99 time to score a user"), "{reason}");
+    let v: Value = srv
+        .get_as(
+            format!("/v1/models/{}", slow["version"].as_str().unwrap()),
+            &reader,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let holdout = &v["metrics"]["model"];
+    assert_eq!(holdout["fallback_share"], 0.0, "{v}");
+    assert!(holdout["score_ms_p99"].as_f64().unwrap() > 0.0, "{v}");
+
     // Rollback through the API: admin only; the popularity model serves again.
     let res = srv
         .post_as("/v1/models/recommender/rollback", &reader, &json!({}))
@@ -290,8 +325,9 @@ async fn gated_training_promotes_a_better_candidate_refuses_a_worse_one_and_roll
     let served = format!("recast_served_model{{kind=\"recommender\",version=\"{first}\"}} 1");
     assert!(text.contains(&served), "{text}");
     for outcome in ["promoted", "refused"] {
+        let n = if outcome == "refused" { 2 } else { 1 };
         let line =
-            format!("recast_promotion_decisions{{kind=\"recommender\",outcome=\"{outcome}\"}} 1");
+            format!("recast_promotion_decisions{{kind=\"recommender\",outcome=\"{outcome}\"}} {n}");
         assert!(text.contains(&line), "{line} missing in {text}");
     }
 }

@@ -82,6 +82,18 @@ pub struct Metrics {
     pub hit_rate: f64,
     /// Share of the catalogue that appears in at least one user's top k.
     pub coverage: f64,
+    /// Share of evaluated users whose answer held no item at all.
+    #[serde(default)]
+    pub empty_share: f64,
+    /// Share of evaluated users the model could not score, answered by popularity instead
+    /// (set by the caller that knows its fallback).
+    #[serde(default)]
+    pub fallback_share: f64,
+    /// Mean and 99th percentile time to score one user, ms (set by the caller that timed it).
+    #[serde(default)]
+    pub score_ms_mean: f64,
+    #[serde(default)]
+    pub score_ms_p99: f64,
 }
 
 /// The best `k` items by score (ties by index), skipping `excluded` ones and non-finite scores.
@@ -269,6 +281,7 @@ pub fn evaluate(
         m.ndcg += o.ndcg / n;
         m.map += o.average_precision / n;
         m.hit_rate += o.hit / n;
+        m.empty_share += f64::from(u8::from(o.shown.is_empty())) / n;
         shown.extend(o.shown);
     }
     m.coverage = shown.len() as f64 / n_items.max(1) as f64;
