@@ -47,7 +47,12 @@ fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod
 
 /// Rolling-origin accuracy of the chosen spec: three windows of the run's horizon when the
 /// series is long enough, else one, else one of a quarter of the series.
-fn accuracy(y: &[f64], season: usize, spec: &super::ModelSpec, horizon: usize) -> Accuracy {
+pub(super) fn accuracy(
+    y: &[f64],
+    season: usize,
+    spec: &super::ModelSpec,
+    horizon: usize,
+) -> Accuracy {
     let short = (y.len() / 4).max(1);
     let mut last_error = String::new();
     for (h, windows) in [(horizon, 3), (horizon, 1), (short.min(horizon), 1)] {

@@ -263,7 +263,7 @@ async fn fit_all(
     if !exported.is_empty() {
         progress.report(97.0, "registering the run");
         let rows = exported.into_iter().map(|(row, _)| row).collect();
-        let version = super::versions::register_run(app, params, &report, rows).await?;
+        let version = super::versions::register_run(app, params, &report, rows, &series).await?;
         report.model_version = Some(version.id);
     }
     report.seconds = started.elapsed().as_secs_f64();

@@ -84,6 +84,48 @@ pub struct Champion {
     pub level: String,
     pub horizon: i64,
     pub rows: Vec<ForecastRow>,
+    /// Backtest MASE of the served run's model per series, refitted on the candidate's
+    /// history and scored on the candidate's windows ([`rescore`]); when present, the
+    /// decision compares these instead of the served run's own (older) backtests.
+    pub same_window: HashMap<String, f64>,
+}
+
+/// Series the served run's models are refitted on to compare on the candidate's windows; a
+/// sample bounds the cost of a run over tens of thousands of series.
+pub const SAME_WINDOW_SAMPLE: usize = 500;
+
+/// Refits the served run's chosen model of each common series (at most
+/// [`SAME_WINDOW_SAMPLE`], in id order; regression winners are left out, their regressors are
+/// not at hand) on the candidate's `series` and backtests it on the windows the candidate was
+/// scored on. Pure CPU work: run it on a blocking thread.
+pub fn rescore(champion: &mut Champion, series: &[super::series::Series], horizon: usize) {
+    let by_id: HashMap<String, &super::series::Series> =
+        series.iter().map(|s| (s.id(), s)).collect();
+    let mut specs: Vec<(&str, super::ModelSpec)> = champion
+        .rows
+        .iter()
+        .filter(|r| by_id.contains_key(&r.series_id))
+        .filter_map(|r| {
+            let params: serde_json::Value = serde_json::from_str(&r.params).ok()?;
+            if params["regression"]["chosen"] == serde_json::Value::Bool(true) {
+                return None;
+            }
+            let spec = serde_json::from_value(params["spec"].clone()).ok()?;
+            Some((r.series_id.as_str(), spec))
+        })
+        .collect();
+    specs.sort_by(|a, b| a.0.cmp(b.0));
+    specs.truncate(SAME_WINDOW_SAMPLE);
+    use rayon::prelude::*;
+    let scored: Vec<(String, f64)> = specs
+        .par_iter()
+        .filter_map(|(id, spec)| {
+            let s = by_id[*id];
+            let a = super::fit::accuracy(&s.values, s.frequency.season(), spec, horizon);
+            Some((id.to_string(), a.mase?))
+        })
+        .collect();
+    champion.same_window = scored.into_iter().collect();
 }
 
 fn mase_of(row: &ForecastRow) -> Option<f64> {
@@ -130,15 +172,25 @@ pub fn decide(
             "a different frequency, level or horizon than the served run".into(),
         );
     }
+    // Per series: the served model refitted on the candidate's windows where it was, else the
+    // served run's own backtest (a regression winner, a series past the sample).
     let served: HashMap<&str, f64> = c
         .rows
         .iter()
-        .filter_map(|r| mase_of(r).map(|m| (r.series_id.as_str(), m)))
+        .filter_map(|r| {
+            let id = r.series_id.as_str();
+            let m = c.same_window.get(id).copied().or_else(|| mase_of(r))?;
+            Some((id, m))
+        })
         .collect();
     let pairs: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| Some((mase_of(r)?, *served.get(r.series_id.as_str())?)))
         .collect();
+    let same_window = rows
+        .iter()
+        .filter(|r| mase_of(r).is_some() && c.same_window.contains_key(&r.series_id))
+        .count();
     if pairs.is_empty() {
         return promotion(
             true,
@@ -152,13 +204,21 @@ pub fn decide(
     let mut p = promotion(
         promoted,
         format!(
-            "mean backtest MASE {candidate:.4} {} the served run's {best:.4} over {} common series",
+            "mean backtest MASE {candidate:.4} {} the served run's {best:.4} over {} common series{}",
             if promoted {
                 "is not worse than"
             } else {
                 "is worse than"
             },
-            pairs.len()
+            pairs.len(),
+            if same_window == pairs.len() {
+                ", its models refitted and scored on the same backtest windows".to_string()
+            } else {
+                format!(
+                    ", its models refitted and scored on the same backtest windows for {same_window} \
+                     (its own backtests for the rest)"
+                )
+            }
         ),
     );
     p.candidate_mase = Some(candidate);
@@ -181,6 +241,7 @@ async fn champion(app: &App) -> Result<Option<Champion>, DemandError> {
         horizon: first.map(|r| r.horizon).unwrap_or_default(),
         version: v.id,
         rows: artifact.rows,
+        same_window: HashMap::new(),
     }))
 }
 
@@ -193,6 +254,7 @@ pub async fn register_run(
     params: &TrainParams,
     report: &TrainReport,
     rows: Vec<ForecastRow>,
+    series: &std::sync::Arc<Vec<super::series::Series>>,
 ) -> Result<ModelVersion, DemandError> {
     let snapshot = app.lake.latest_commit("sales", Area::Datasets).await?;
     let mut params_json =
@@ -200,7 +262,18 @@ pub async fn register_run(
     params_json["run_id"] = serde_json::json!(report.run_id);
     params_json["model"] = serde_json::json!(format!("{} per {}", report.level, report.frequency));
     let mut metrics = metrics(report, &rows);
-    let champion = champion(app).await?;
+    let mut champion = champion(app).await?;
+    if let Some(mut c) = champion.take().filter(|_| params.series.is_none()) {
+        let series = std::sync::Arc::clone(series);
+        let horizon = report.horizon;
+        c = tokio::task::spawn_blocking(move || {
+            rescore(&mut c, &series, horizon);
+            c
+        })
+        .await
+        .map_err(|e| DemandError::Task(e.to_string()))?;
+        champion = Some(c);
+    }
     let promotion = decide(params, &rows, champion.as_ref());
     metrics["promotion"] = serde_json::json!(promotion);
     let artifact = serde_json::to_vec(&Artifact {
@@ -301,7 +374,20 @@ mod tests {
             level: "item".into(),
             horizon: 7,
             rows,
+            same_window: HashMap::new(),
         }
+    }
+
+    #[test]
+    fn the_same_window_scores_replace_the_served_runs_own() {
+        let mut served = champion(vec![row("a", Some(1.0), 7), row("b", Some(0.5), 7)]);
+        let candidate = [row("a", Some(0.9), 7), row("b", Some(0.5), 7)];
+        // On the candidate's windows the served models do better than the candidate.
+        served.same_window = HashMap::from([("a".to_string(), 0.6), ("b".to_string(), 0.4)]);
+        let d = decide(&TrainParams::default(), &candidate, Some(&served));
+        assert!(!d.promoted, "{}", d.reason);
+        assert_eq!(d.champion_mase, Some(0.5));
+        assert!(d.reason.contains("same backtest windows"), "{}", d.reason);
     }
 
     #[test]

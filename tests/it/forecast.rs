@@ -574,6 +574,13 @@ mod regressors {
             .unwrap();
         assert_eq!(version.status, "candidate", "{version:#?}");
         assert_eq!(version.metrics["promotion"]["promoted"], json!(false));
+        // The served plain series' model was refitted on this run's windows; the regression
+        // winner keeps its own backtest.
+        let reason = version.metrics["promotion"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("same backtest windows for 1 (its own backtests for the rest)"),
+            "{reason}"
+        );
         let (served_model, _, _) = stored(&srv, PROMO).await;
         assert!(served_model.starts_with("Regression"), "{served_model}");
         let artifact: Value =
