@@ -11,6 +11,12 @@
 //!
 //! `RECAST_BENCH_OHA` names the oha binary (default `oha` on PATH); `RECAST_BENCH_USERS`,
 //! `RECAST_BENCH_ITEMS`, `RECAST_BENCH_FACTORS` resize the model.
+//!
+//! Real-time context: every user has `RECAST_BENCH_RECENT` (default 20) recent events in
+//! `recent_activity` (views, clicks, carts and a purchase in the last 24 hours), so each answer
+//! reads them, folds them into the user's scores and excludes the purchased item, as in
+//! production; `RECAST_BENCH_RECENT=0` measures the model alone. Goal: p99 under 5 ms at
+//! 2,000 req/s with the context on, zero errors.
 
 #[path = "common/knobs.rs"]
 mod knobs;
@@ -75,12 +81,54 @@ async fn get(url: &str, key: &str) -> Option<(u16, String)> {
     Some((code, res.text().await.ok()?))
 }
 
+/// `per_user` recent events for every user, spread over the last 24 hours, one purchase each.
+async fn seed_recent_activity(db: &recast::db::Db, users: usize, items: usize, per_user: usize) {
+    use rand::{Rng, SeedableRng};
+    if per_user == 0 {
+        return;
+    }
+    let started = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let now = chrono::Utc::now().timestamp_millis();
+    let kinds = ["view", "view", "view", "click", "add_to_cart"];
+    let mut rows = Vec::with_capacity(50_000);
+    for u in 0..users {
+        for e in 0..per_user {
+            let item = rng.random_range(0..items);
+            rows.push(recast::db::activity::Activity {
+                event_id: format!("r{u}-{e}"),
+                user_id: format!("u{u}"),
+                item_id: format!("i{item}"),
+                event_type: if e == 0 {
+                    "purchase"
+                } else {
+                    kinds[e % kinds.len()]
+                }
+                .into(),
+                value: None,
+                ts: now - rng.random_range(0..86_400_000),
+            });
+        }
+        if rows.len() >= 50_000 {
+            recast::db::activity::insert(db, &rows).await.unwrap();
+            rows.clear();
+        }
+    }
+    recast::db::activity::insert(db, &rows).await.unwrap();
+    println!(
+        "recent activity: {} events ({per_user} per user) written in {:.1} s",
+        users * per_user,
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn main() {
     let users = env_or("RECAST_BENCH_USERS", 100_000);
     let items = env_or("RECAST_BENCH_ITEMS", 100_000);
     let factors = env_or("RECAST_BENCH_FACTORS", 64);
     let rate = env_or("RECAST_BENCH_RATE", 2_000);
     let seconds = env_or("RECAST_BENCH_SECONDS", 60);
+    let recent = env_or("RECAST_BENCH_RECENT", 20);
     let oha = std::env::var("RECAST_BENCH_OHA").unwrap_or_else(|_| "oha".into());
     if Command::new(&oha).arg("--version").output().is_err() {
         eprintln!("serve_load: `{oha}` not found (cargo install oha, or set RECAST_BENCH_OHA)");
@@ -119,6 +167,7 @@ fn main() {
             .await
             .unwrap();
         registry.promote(&version.id).await.unwrap();
+        seed_recent_activity(&app.db, users, items, recent).await;
         recast::auth::KeyStore::new(app.db.clone())
             .create("serve_load", recast::auth::Role::Reader)
             .await
@@ -153,7 +202,11 @@ fn main() {
     let probe = format!("{base}/v1/users/u1/recommendations?k=10");
     loop {
         if let Some((200, body)) = runtime.block_on(get(&probe, &key)) {
-            println!("first answer: {}", &body[..body.len().min(300)]);
+            println!("first answer: {}", &body[..body.len().min(600)]);
+            assert!(
+                recent == 0 || body.contains("\"recent_events\""),
+                "the answer did not use the recent events: {body}"
+            );
             break;
         }
         assert!(
@@ -252,9 +305,10 @@ fn main() {
     if errors > 0 {
         println!("errors: {}", report["errorDistribution"]);
     }
-    let met = ms("p99") < 10.0 && errors == 0 && total == ok && total > 0;
+    let goal_ms = if recent > 0 { 5.0 } else { 10.0 };
+    let met = ms("p99") < goal_ms && errors == 0 && total == ok && total > 0;
     println!(
-        "goal (p99 under 10 ms, zero errors, every answer 200): {}",
+        "goal (p99 under {goal_ms} ms, zero errors, every answer 200): {}",
         if met { "met" } else { "NOT met" }
     );
 }
