@@ -80,7 +80,7 @@ impl From<IngestOutcome> for IngestResponse {
 pub async fn ingest_events(
     _auth: Authed<Ingest>,
     state: web::Data<ApiState>,
-    body: ApiJson<EventBatch>,
+    body: ApiJson<EventBatch, false>,
 ) -> Result<HttpResponse> {
     let Some(raw) = body.0.events else {
         return Err(Error::invalid("events", "`events` is required"));

@@ -13,8 +13,10 @@ use super::ApiState;
 use crate::error::Error;
 
 /// A JSON body, limited to `max_body_bytes`; syntax errors are 400, type errors 422 with the
-/// JSON path of the offending field.
-pub struct ApiJson<T>(pub T);
+/// JSON path of the offending field, a NUL in any string 422 with its path (`input`).
+/// `CHECK_TEXT = false` leaves the text rule to the handler (the event batch checks each
+/// event on its own, so one bad event does not refuse the others).
+pub struct ApiJson<T, const CHECK_TEXT: bool = true>(pub T);
 
 fn body_limit(req: &HttpRequest) -> usize {
     req.app_data::<web::Data<ApiState>>()
@@ -75,7 +77,7 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+impl<T: DeserializeOwned + 'static, const CHECK_TEXT: bool> FromRequest for ApiJson<T, CHECK_TEXT> {
     type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self, Error>>;
 
@@ -108,6 +110,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     return Err(Error::PayloadTooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
+            }
+            if CHECK_TEXT {
+                super::input::check_json(&body)?;
             }
             let de = &mut serde_json::Deserializer::from_slice(&body);
             let value = serde_path_to_error::deserialize(&mut *de).map_err(json_error)?;

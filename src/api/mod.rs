@@ -9,6 +9,7 @@ pub mod extract;
 pub mod features;
 pub mod forecasts;
 pub mod health;
+pub mod input;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
@@ -119,6 +120,7 @@ pub fn start(
                 web::PathConfig::default()
                     .error_handler(|e, _| Error::invalid("path", e.to_string()).into()),
             )
+            .wrap(from_fn(auth::authenticate))
             .wrap(from_fn(middleware::observe))
             .wrap(middleware::security_headers())
             .into_utoipa_app()

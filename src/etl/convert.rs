@@ -38,6 +38,7 @@ pub mod reason {
     pub const NOT_ALLOWED: &str = "not_allowed";
     pub const IN_FUTURE: &str = "in_future";
     pub const MALFORMED_RECORD: &str = "malformed_record";
+    pub const INVALID_TEXT: &str = "invalid_text";
 }
 
 /// Why a row was refused.
@@ -340,6 +341,10 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
     };
     match plan.ty {
         ColumnType::Text => {
+            let identifier = super::schema::ID_COLUMNS.contains(&plan.name);
+            if let Some(problem) = super::schema::text_problem(&raw, identifier) {
+                return Err(reject(plan, reason::INVALID_TEXT, problem.to_string()));
+            }
             if let Some(allowed) = &plan.allowed
                 && !allowed.iter().any(|a| a == raw.as_ref())
             {

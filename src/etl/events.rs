@@ -188,14 +188,10 @@ fn check_id(field: &str, value: &str, required: bool) -> Result<(), FieldError> 
             format!("must be at most {MAX_ID_CHARS} characters"),
         ));
     }
-    // Postgres text cannot hold NUL, and no id needs a control character.
-    if value.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
+    match super::schema::text_problem(value, true) {
+        Some(problem) => Err(FieldError::new(field, problem)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Parses an event time: RFC 3339 with an explicit offset.

@@ -219,6 +219,30 @@ pub fn quarantine_schema() -> SchemaRef {
     ]))
 }
 
+/// Columns that hold identifiers: one character rule for them wherever they arrive.
+pub const ID_COLUMNS: &[&str] = &[
+    "event_id",
+    "user_id",
+    "item_id",
+    "store_id",
+    "session_id",
+    "recommendation_id",
+];
+
+/// The one rule for text, shared by the API (path segments, query parameters, JSON strings,
+/// event fields) and the ETL converter: no NUL anywhere (Postgres text cannot hold it, and no
+/// reader expects it), and no control character at all in an identifier. `None` when `value`
+/// passes; else what is wrong with it.
+pub fn text_problem(value: &str, identifier: bool) -> Option<&'static str> {
+    if value.contains('\0') {
+        Some("must not contain NUL characters")
+    } else if identifier && value.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

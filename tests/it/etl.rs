@@ -788,3 +788,22 @@ async fn an_unreadable_file_is_quarantined_whole_and_the_rest_lands() {
     assert_eq!(again.status, "succeeded");
     assert_eq!((again.files_read, again.rows_landed), (0, 0), "{again:?}");
 }
+
+/// One text rule for files and the API: a NUL in any text, or a control character in an id,
+/// is quarantined as `invalid_text` (the events API refuses the same values).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_and_control_characters_in_ids_are_quarantined() {
+    let w = World::new().await;
+    let mut csv = String::from(HEADER);
+    csv.push_str(&event("e1", "2024-03-01"));
+    csv.push_str("e2,u\u{0}1,i1,view,1,2024-03-01T10:00:00Z,s1,\n");
+    csv.push_str("e3,u1,i\u{7}1,view,1,2024-03-01T10:00:00Z,s1,\n");
+    w.drop_file("clicks", "a.csv", &csv);
+    let r = w.run("clicks").await;
+    assert_eq!((r.rows_landed, r.rows_quarantined), (1, 2), "{r:?}");
+    assert_eq!(r.quarantined_by_reason.get("invalid_text"), Some(&2));
+    let quarantine = w.rows("interactions", Area::Quarantine).await;
+    let mut fields = strings(&quarantine, "field");
+    fields.sort();
+    assert_eq!(fields, ["item_id", "user_id"]);
+}
