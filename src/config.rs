@@ -58,6 +58,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Directory holding the pipeline definitions.
     pub pipelines_dir: String,
+    /// Requests one API key may have in flight in this process; more get 429 with
+    /// `Retry-After`, so one busy client cannot starve the others.
+    pub max_concurrent_per_key: usize,
+    /// Origins browsers may call the API from (CORS), e.g. `https://shop.example`; `*` allows
+    /// any. Empty: no CORS headers, browsers refuse cross-origin calls.
+    pub cors_origins: Vec<String>,
     pub s3: S3Settings,
     pub worker: WorkerSettings,
     pub scheduler: SchedulerSettings,
@@ -218,6 +224,8 @@ impl Default for Settings {
             // A full `POST /v1/events` batch (10,000 events) with 256-character ids fits.
             max_body_bytes: 16 * 1024 * 1024,
             pipelines_dir: "pipelines".into(),
+            max_concurrent_per_key: 64,
+            cors_origins: Vec::new(),
             s3: S3Settings::default(),
             worker: WorkerSettings::default(),
             scheduler: SchedulerSettings::default(),
@@ -233,6 +241,8 @@ enum Kind {
     Str,
     Int,
     Bool,
+    /// Comma-separated.
+    List,
 }
 
 /// Every setting reachable from the environment: variable, key path, value kind.
@@ -245,6 +255,12 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("RECAST_LOG_LEVEL", "log_level", Kind::Str),
     ("RECAST_MAX_BODY_BYTES", "max_body_bytes", Kind::Int),
     ("RECAST_PIPELINES_DIR", "pipelines_dir", Kind::Str),
+    (
+        "RECAST_MAX_CONCURRENT_PER_KEY",
+        "max_concurrent_per_key",
+        Kind::Int,
+    ),
+    ("RECAST_CORS_ORIGINS", "cors_origins", Kind::List),
     ("RECAST_S3_ENDPOINT", "s3.endpoint", Kind::Str),
     ("RECAST_S3_REGION", "s3.region", Kind::Str),
     ("RECAST_S3_ACCESS_KEY_ID", "s3.access_key_id", Kind::Str),
@@ -423,6 +439,23 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::invalid("log_level", e.to_string()))?;
+        if self.max_concurrent_per_key == 0 {
+            return Err(ConfigError::invalid(
+                "max_concurrent_per_key",
+                "must be at least 1",
+            ));
+        }
+        for origin in &self.cors_origins {
+            let ok = origin == "*"
+                || url::Url::parse(origin)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/");
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "cors_origins",
+                    format!("`{origin}` is not an origin like https://shop.example (or *)"),
+                ));
+            }
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(
                 "max_body_bytes",
@@ -551,6 +584,14 @@ fn parse_env(var: &str, value: &str, kind: Kind) -> Result<toml::Value, ConfigEr
                 format!("`{value}` is not a boolean (true/false)"),
             )),
         },
+        Kind::List => Ok(toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
+        )),
     }
 }
 

@@ -36,6 +36,12 @@ pub enum Error {
     Forbidden { detail: String },
     #[error("{detail}")]
     Unavailable { detail: String },
+    /// The caller has too many requests in flight; retry after the given seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_seconds: u64,
+    },
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("database: {0}")]
@@ -89,6 +95,7 @@ impl Error {
             Error::Unauthenticated { .. } => "unauthenticated",
             Error::Forbidden { .. } => "forbidden",
             Error::Unavailable { .. } => "unavailable",
+            Error::TooManyRequests { .. } => "too-many-requests",
             Error::Config(_) => "configuration",
             Error::Db(_) => "database",
             Error::Lake(_) => "lake",

@@ -10,7 +10,7 @@
 
 use std::marker::PhantomData;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -74,18 +74,83 @@ async fn look_up(state: &ApiState, token: Option<String>) -> Authentication {
     }
 }
 
-/// Looks the bearer key of every `/v1` request up before the handler's extractors run.
+/// Requests in flight per key in this process, bounded by `max_concurrent_per_key`.
+#[derive(Default)]
+pub struct KeyLimiter {
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One request's place under its key's bound; released when dropped.
+pub struct Permit<'a> {
+    limiter: &'a KeyLimiter,
+    key_id: String,
+}
+
+impl KeyLimiter {
+    fn try_acquire(&self, key_id: &str, limit: usize) -> Option<Permit<'_>> {
+        let mut in_flight = self.in_flight.lock().expect("not poisoned");
+        let n = in_flight.entry(key_id.to_string()).or_default();
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Permit {
+            limiter: self,
+            key_id: key_id.to_string(),
+        })
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.limiter.in_flight.lock().expect("not poisoned");
+        if let Some(n) = in_flight.get_mut(&self.key_id) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.key_id);
+            }
+        }
+    }
+}
+
+/// Looks the bearer key of every `/v1` request up before the handler's extractors run, and
+/// holds the request's place under its key's concurrency bound (429 with `Retry-After`
+/// beyond it) until the answer is ready.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.path().starts_with("/v1/")
-        && let Some(state) = req.app_data::<web::Data<ApiState>>().cloned()
-    {
-        let outcome = look_up(&state, bearer(req.request())).await;
-        req.extensions_mut().insert(outcome);
-    }
-    next.call(req).await
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req
+        .path()
+        .starts_with("/v1/")
+        .then(|| req.app_data::<web::Data<ApiState>>().cloned())
+        .flatten()
+    else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let outcome = look_up(&state, bearer(req.request())).await;
+    let _permit = match &outcome {
+        Authentication::Found(p) => {
+            let limit = state.app.settings.max_concurrent_per_key;
+            match state.limiter.try_acquire(&p.key_id, limit) {
+                Some(permit) => Some(permit),
+                None => {
+                    let e = Error::TooManyRequests {
+                        detail: format!(
+                            "this key already has {limit} requests in flight \
+                             (max_concurrent_per_key); retry shortly"
+                        ),
+                        retry_after_seconds: 1,
+                    };
+                    let response = actix_web::ResponseError::error_response(&e);
+                    return Ok(req.into_response(response).map_into_right_body());
+                }
+            }
+        }
+        _ => None,
+    };
+    req.extensions_mut().insert(outcome);
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 fn decide<R: RequiredRole>(req: &HttpRequest, outcome: Authentication) -> Result<Authed<R>, Error> {

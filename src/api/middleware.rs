@@ -84,3 +84,27 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
              base-uri 'none'; form-action 'none'",
         ))
 }
+
+/// CORS for browser frontends: the configured origins (or any, for `*`) may call the API with
+/// a bearer key; without origins the middleware is off (no CORS header, browsers keep to
+/// same-origin, and requests carrying an `Origin` are served as before).
+pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let mut cors = actix_cors::Cors::default();
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    let cors = cors
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ])
+        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER)])
+        .max_age(3600);
+    actix_web::middleware::Condition::new(!origins.is_empty(), cors)
+}

@@ -50,6 +50,8 @@ pub struct ApiState {
     pub features: Arc<crate::features::online::OnlineStore>,
     /// Experiments: definitions, the running list and variant models for serving.
     pub experiments: Arc<crate::experiments::serving::ExperimentServing>,
+    /// Requests in flight per key (`max_concurrent_per_key`).
+    pub limiter: auth::KeyLimiter,
 }
 
 impl ApiState {
@@ -79,6 +81,7 @@ impl ApiState {
             kinds,
             metrics: metrics::Metrics::new(),
             openapi_json: openapi::document(),
+            limiter: auth::KeyLimiter::default(),
         })
     }
 }
@@ -122,6 +125,7 @@ pub fn start(
             )
             .wrap(from_fn(auth::authenticate))
             .wrap(from_fn(middleware::observe))
+            .wrap(middleware::cors(&state.app.settings.cors_origins))
             .wrap(middleware::security_headers())
             .into_utoipa_app()
             .configure(routes)

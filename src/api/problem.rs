@@ -37,6 +37,7 @@ fn status_of(e: &Error) -> StatusCode {
         Error::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Config(_)
         | Error::Db(_)
         | Error::Lake(_)
@@ -83,6 +84,16 @@ impl ResponseError for Error {
         if self.is_internal() {
             tracing::error!(error = %self.chain(), code = self.code(), "request failed");
         }
-        Problem::from_error(self).into_response()
+        let mut response = Problem::from_error(self).into_response();
+        if let Error::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
+        response
     }
 }

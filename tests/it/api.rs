@@ -540,3 +540,83 @@ async fn authentication_and_roles_come_before_body_validation() {
     }
     srv.stop().await;
 }
+
+/// One key cannot hold more than `max_concurrent_per_key` requests: the rest get 429 with
+/// `Retry-After`, and another key is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_concurrency_bound_gets_429_with_retry_after() {
+    let mut env = TestEnv::new().await;
+    env.settings.max_concurrent_per_key = 1;
+    let srv = TestServer::start(env).await;
+    let busy = srv.key(Role::Reader).await;
+    let other = srv.key(Role::Reader).await;
+    let calls = (0..64).map(|_| srv.get_as("/v1/jobs?limit=200", &busy));
+    let answers = futures::future::join_all(calls).await;
+    let mut limited = 0;
+    for res in answers {
+        match res.status().as_u16() {
+            200 => {}
+            429 => {
+                assert_eq!(res.headers()["retry-after"], "1");
+                let p = expect_problem(res, 429).await;
+                assert!(
+                    p["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains("max_concurrent_per_key")
+                );
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(limited > 0, "64 concurrent requests never overlapped");
+    assert_eq!(srv.get_as("/v1/jobs", &other).await.status(), 200);
+    assert_eq!(
+        srv.get_as("/v1/jobs", &busy).await.status(),
+        200,
+        "released"
+    );
+    srv.stop().await;
+}
+
+/// CORS: configured origins get the headers (preflight included); others and a deployment
+/// without origins get none.
+#[tokio::test]
+async fn cors_answers_configured_origins_only() {
+    let mut env = TestEnv::new().await;
+    env.settings.cors_origins = vec!["https://shop.example".into()];
+    let srv = TestServer::start(env).await;
+    let preflight = |origin: &'static str| {
+        srv.client
+            .request(reqwest::Method::OPTIONS, srv.url("/v1/events"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let res = preflight("https://shop.example").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    srv.stop().await;
+
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let res = srv
+        .client
+        .get(srv.url("/healthz"))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    srv.stop().await;
+}
