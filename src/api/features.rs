@@ -222,15 +222,19 @@ pub async fn historical_features(
 ) -> Result<HttpResponse> {
     let req = body.0;
     let catalog = state.features.catalog().await?;
-    let (rows, summary) = historical::retrieve_json_rows(
-        &state.app.lake,
-        &state.app.db,
-        &catalog,
-        &req.features,
-        req.entities,
-    )
+    let (lake, db) = (state.app.lake.clone(), state.app.db.clone());
+    // Snapshot reads, the join and the answer's JSON run on the background runtime, so a
+    // large request does not hold up the HTTP worker that serves recommendations.
+    let json = super::off_worker(&state, async move {
+        let (rows, summary) =
+            historical::retrieve_json_rows(&lake, &db, &catalog, &req.features, req.entities)
+                .await?;
+        serde_json::to_vec(&HistoricalResponse { rows, summary }).map_err(crate::error::Error::internal)
+    })
     .await?;
-    Ok(HttpResponse::Ok().json(HistoricalResponse { rows, summary }))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json))
 }
 
 /// This resource's routes; each carries its part of the OpenAPI document.

@@ -52,6 +52,22 @@ pub struct ApiState {
     pub experiments: Arc<crate::experiments::serving::ExperimentServing>,
     /// Requests in flight per key (`max_concurrent_per_key`).
     pub limiter: auth::KeyLimiter,
+    /// The process's main runtime, where heavy requests run ([`off_worker`]).
+    pub background: tokio::runtime::Handle,
+}
+
+/// Runs `work` on the main runtime instead of the HTTP worker's thread: each actix worker is
+/// one thread serving many connections, so a request that reads and joins snapshots for
+/// seconds would stall every answer queued behind it there.
+pub async fn off_worker<T: Send + 'static>(
+    state: &ApiState,
+    work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    state
+        .background
+        .spawn(work)
+        .await
+        .map_err(|e| Error::Internal(format!("background task failed: {e}").into()))?
 }
 
 impl ApiState {
@@ -82,6 +98,7 @@ impl ApiState {
             metrics: metrics::Metrics::new(),
             openapi_json: openapi::document(),
             limiter: auth::KeyLimiter::default(),
+            background: tokio::runtime::Handle::current(),
         })
     }
 }
