@@ -36,6 +36,12 @@ pub enum Error {
     Forbidden { detail: String },
     #[error("{detail}")]
     Unavailable { detail: String },
+    /// The route exists, not with this method.
+    #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<String>,
+    },
     /// The caller has too many requests in flight; retry after the given seconds.
     #[error("{detail}")]
     TooManyRequests {
@@ -96,6 +102,7 @@ impl Error {
             Error::Forbidden { .. } => "forbidden",
             Error::Unavailable { .. } => "unavailable",
             Error::TooManyRequests { .. } => "too-many-requests",
+            Error::MethodNotAllowed { .. } => "method-not-allowed",
             Error::Config(_) => "configuration",
             Error::Db(_) => "database",
             Error::Lake(_) => "lake",

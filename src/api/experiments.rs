@@ -72,6 +72,7 @@ pub async fn create_experiment(
 #[serde(deny_unknown_fields)]
 pub struct ExperimentListQuery {
     /// Only experiments in this state: draft, running or stopped.
+    #[param(pattern = "^(draft|running|stopped)$")]
     pub status: Option<String>,
 }
 
@@ -182,6 +183,7 @@ pub async fn stop_experiment(
 #[serde(deny_unknown_fields)]
 pub struct AssignmentQuery {
     /// The user to look up (1 to 256 characters).
+    #[param(min_length = 1, max_length = 256)]
     pub user_id: Option<String>,
 }
 

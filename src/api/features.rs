@@ -142,6 +142,7 @@ pub struct OnlineRequest {
     pub features: Vec<String>,
     /// Entity rows naming the keys the views need, e.g. `{"user_id": "U1"}` or
     /// `{"item_id": "I1", "store_id": "S1"}`; at most 1,000.
+    #[schema(min_items = 1, max_items = 1000)]
     pub entities: Vec<BTreeMap<String, String>>,
 }
 
@@ -229,7 +230,8 @@ pub async fn historical_features(
         let (rows, summary) =
             historical::retrieve_json_rows(&lake, &db, &catalog, &req.features, req.entities)
                 .await?;
-        serde_json::to_vec(&HistoricalResponse { rows, summary }).map_err(crate::error::Error::internal)
+        serde_json::to_vec(&HistoricalResponse { rows, summary })
+            .map_err(crate::error::Error::internal)
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -30,6 +30,7 @@ pub struct ForecastListQuery {
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -130,6 +131,7 @@ pub async fn get_chart(
 pub struct AccuracyQuery {
     /// Realised MASE above this many times the backtest MASE flags drift (default 1.5;
     /// 1 to 100).
+    #[param(minimum = 1, maximum = 100)]
     pub drift_factor: Option<f64>,
 }
 

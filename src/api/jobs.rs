@@ -86,11 +86,13 @@ pub struct JobList {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobListQuery {
-    /// Only jobs in this state.
+    /// Only jobs in this state: queued, running, succeeded, failed or cancelled.
+    #[param(pattern = "^(queued|running|succeeded|failed|cancelled)$")]
     pub state: Option<String>,
     /// Only jobs of this kind.
     pub kind: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -109,6 +111,7 @@ pub struct CreateJob {
     /// Higher runs first (default 0).
     pub priority: Option<i64>,
     /// Attempts before the job is failed for good, 1 to 20 (default 3).
+    #[schema(minimum = 1, maximum = 20)]
     pub max_attempts: Option<i64>,
 }
 

@@ -48,6 +48,7 @@ pub struct KeyList {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// 1 to 200 characters: who or what uses the key.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// reader, ingest or admin
     pub role: String,

@@ -54,6 +54,8 @@ pub struct ApiState {
     pub limiter: auth::KeyLimiter,
     /// The process's main runtime, where heavy requests run ([`off_worker`]).
     pub background: tokio::runtime::Handle,
+    /// The documented methods per path (405 answers).
+    pub methods: openapi::MethodIndex,
 }
 
 /// Runs `work` on the main runtime instead of the HTTP worker's thread: each actix worker is
@@ -86,6 +88,7 @@ impl ApiState {
             crate::experiments::model::ExperimentStore::new(app.db.clone(), models.clone()),
             models.clone(),
         );
+        let openapi_json = openapi::document();
         web::Data::new(ApiState {
             experiments,
             features,
@@ -96,7 +99,8 @@ impl ApiState {
             app,
             kinds,
             metrics: metrics::Metrics::new(),
-            openapi_json: openapi::document(),
+            methods: openapi::MethodIndex::from_document(&openapi_json),
+            openapi_json,
             limiter: auth::KeyLimiter::default(),
             background: tokio::runtime::Handle::current(),
         })
@@ -119,7 +123,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
     experiments::routes(cfg);
 }
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
+/// No route: 405 with `Allow` when the path is documented for other methods, else 404.
+async fn not_found(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, Error> {
+    if let Some(allowed) = state.methods.allowed(req.path()) {
+        return Err(Error::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed,
+        });
+    }
     Err(Error::not_found(
         "route",
         format!("{} {}", req.method(), req.path()),

@@ -62,6 +62,7 @@ pub struct ModelListQuery {
     /// Only versions of this kind (e.g. `recommender`).
     pub kind: Option<String>,
     /// At most this many, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

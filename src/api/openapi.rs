@@ -54,7 +54,128 @@ pub fn document() -> String {
         .openapi(ApiDoc::openapi())
         .configure(super::routes)
         .split_for_parts();
+    let mut api = api;
+    declare_common_answers(&mut api);
     let mut text = api.to_pretty_json().expect("OpenAPI document serializes");
     text.push('\n');
     text
+}
+
+/// The answers every operation of a kind can give whatever the handler does, declared once
+/// here so no operation can leave them out: a key-protected one answers 401 (no or unknown
+/// key), 403 (a lower role) and 429 (`max_concurrent_per_key`); one with parameters 422 (a
+/// value refused, NUL included); one with a body 400 (not JSON), 413 (over `max_body_bytes`),
+/// 415 (not `application/json`) and 422. An answer the operation already declares is kept.
+fn declare_common_answers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::Operation;
+    let common = |op: &mut Operation| {
+        let mut codes: Vec<(&str, &str)> = Vec::new();
+        if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+            codes.extend([
+                ("401", "no key, or an unknown or revoked one"),
+                ("403", "the key's role is below the route's"),
+                (
+                    "429",
+                    "the key has max_concurrent_per_key requests in flight; see Retry-After",
+                ),
+            ]);
+        }
+        if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+            codes.push(("422", "a parameter is refused; `field` names it"));
+        }
+        if op.request_body.is_some() {
+            codes.extend([
+                ("400", "the body is not JSON"),
+                ("413", "the body is larger than max_body_bytes"),
+                ("415", "the body is not application/json"),
+                (
+                    "422",
+                    "a body field is refused; `field` names its JSON path",
+                ),
+            ]);
+        }
+        for (code, description) in codes {
+            op.responses
+                .responses
+                .entry(code.to_string())
+                .or_insert_with(|| problem_response(description).into());
+        }
+    };
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            common(op);
+        }
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            problem::PROBLEM_CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// The methods each documented path answers, to tell "no such route" (404) from "not with
+/// this method" (405 with `Allow`).
+pub struct MethodIndex {
+    routes: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl MethodIndex {
+    /// From the served document's JSON.
+    pub fn from_document(json: &str) -> MethodIndex {
+        let doc: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        let routes = doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, item)| {
+                        let segments = path.split('/').map(str::to_string).collect();
+                        let methods = item
+                            .as_object()
+                            .map(|m| m.keys().map(|k| k.to_ascii_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        MethodIndex { routes }
+    }
+
+    /// The methods of the documented path `path` matches, if any (`{param}` matches any one
+    /// segment).
+    pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut allowed: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(pattern, _)| {
+                pattern.len() == segments.len()
+                    && pattern.iter().zip(&segments).all(|(p, s)| {
+                        (p.starts_with('{') && p.ends_with('}') && !s.is_empty()) || p == s
+                    })
+            })
+            .flat_map(|(_, methods)| methods.iter().cloned())
+            .collect();
+        allowed.sort();
+        allowed.dedup();
+        (!allowed.is_empty()).then_some(allowed)
+    }
 }

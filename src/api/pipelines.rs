@@ -52,6 +52,7 @@ pub struct RunList {
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     /// How many runs, 1 to 500 (default 20).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

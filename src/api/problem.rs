@@ -38,6 +38,7 @@ fn status_of(e: &Error) -> StatusCode {
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         Error::Config(_)
         | Error::Db(_)
         | Error::Lake(_)
@@ -85,14 +86,21 @@ impl ResponseError for Error {
             tracing::error!(error = %self.chain(), code = self.code(), "request failed");
         }
         let mut response = Problem::from_error(self).into_response();
-        if let Error::TooManyRequests {
-            retry_after_seconds,
-            ..
-        } = self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        match self {
+            Error::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            Error::MethodNotAllowed { allowed, .. } => {
+                if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+            }
+            _ => {}
         }
         response
     }

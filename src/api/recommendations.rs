@@ -106,6 +106,7 @@ fn k_of(k: Option<i64>) -> Result<usize> {
 #[serde(deny_unknown_fields)]
 pub struct RecommendQuery {
     /// How many items, 1 to 500 (default 10).
+    #[param(minimum = 1, maximum = 500)]
     pub k: Option<i64>,
     /// Only items of this category.
     pub category: Option<String>,
@@ -197,6 +198,7 @@ impl From<routing::Served> for RecommendationsView {
 #[serde(deny_unknown_fields)]
 pub struct SimilarQuery {
     /// How many items, 1 to 500 (default 10).
+    #[param(minimum = 1, maximum = 500)]
     pub k: Option<i64>,
 }
 

@@ -620,3 +620,65 @@ async fn cors_answers_configured_origins_only() {
     assert!(res.headers().get("access-control-allow-origin").is_none());
     srv.stop().await;
 }
+
+/// Every key-protected operation declares 401, 403 and 429; every body 400, 413 and 415;
+/// documented limits are in the schemas; a documented path with another method is a 405.
+#[tokio::test]
+async fn the_document_declares_every_answer_and_undeclared_methods_are_405() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let doc: serde_json::Value =
+        serde_json::from_str(&srv.get_text("/openapi.json").await).unwrap();
+    let mut secured = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            if op.get("security").is_some() {
+                secured += 1;
+                for code in ["401", "403", "429"] {
+                    assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+                }
+            }
+            if op.get("requestBody").is_some() {
+                for code in ["400", "413", "415", "422"] {
+                    assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+                }
+            }
+        }
+    }
+    assert!(secured > 20, "{secured}");
+    let k = doc["paths"]["/v1/users/{user_id}/recommendations"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "k")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            k["schema"]["minimum"].as_i64(),
+            k["schema"]["maximum"].as_i64()
+        ),
+        (Some(1), Some(500))
+    );
+
+    let admin = srv.key(Role::Admin).await;
+    let res = srv
+        .client
+        .delete(srv.url("/v1/jobs"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405, "{:?}", res.headers());
+    let allow = res.headers()["allow"].to_str().unwrap().to_string();
+    let p = expect_problem(res, 405).await;
+    assert_eq!(allow, "GET, POST", "{p}");
+    let res = srv
+        .client
+        .get(srv.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 404).await;
+    srv.stop().await;
+}
