@@ -49,6 +49,7 @@ pub fn artifact(users: usize, items: usize, factors: usize) -> RecommenderArtifa
         alpha: 2.0,
         user_factors: gauss(users * factors),
         item_factors: gauss(items * factors),
+        gram: Default::default(),
     };
     RecommenderArtifact {
         items: meta,

@@ -139,6 +139,7 @@ pub async fn get_entity(
 #[serde(deny_unknown_fields)]
 pub struct OnlineRequest {
     /// `view:feature`, `view:*` or `view@VERSION:feature`.
+    #[schema(schema_with = feature_refs)]
     pub features: Vec<String>,
     /// Entity rows naming the keys the views need, e.g. `{"user_id": "U1"}` or
     /// `{"item_id": "I1", "store_id": "S1"}`; at most 1,000.
@@ -192,6 +193,7 @@ pub async fn online_features(
 #[serde(deny_unknown_fields)]
 pub struct HistoricalRequest {
     /// `view:feature`, `view:*` or `view@VERSION:feature`.
+    #[schema(schema_with = feature_refs)]
     pub features: Vec<String>,
     /// Rows with key columns and `event_timestamp` (RFC 3339 or a date); other fields (labels)
     /// come back unchanged. At most 10,000 rows (use the CLI for more).
@@ -206,6 +208,21 @@ pub struct HistoricalResponse {
     pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
     #[schema(value_type = Object)]
     pub summary: historical::Summary,
+}
+
+/// `features` of the online and historical requests: one or more `view[@VERSION]:feature`
+/// or `view[@VERSION]:*` references.
+fn feature_refs() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z][a-z0-9_]*(@[0-9]+)?:([a-z][a-z0-9_]*|[*])$")),
+        )
+        .min_items(Some(1))
+        .description(Some("`view:feature`, `view:*` or `view@VERSION:feature`."))
+        .build()
 }
 
 /// Point-in-time correct features for entity rows: a value never uses data at or after the

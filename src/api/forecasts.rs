@@ -26,6 +26,7 @@ pub struct ForecastListQuery {
     /// Only series of this store.
     pub store_id: Option<String>,
     /// item_store, item or store.
+    #[param(pattern = "^(item_store|item|store)$")]
     pub level: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -41,6 +42,7 @@ pub struct ForecastQuery {
     /// Steps to return, at most the trained horizon (default: all).
     pub horizon: Option<usize>,
     /// Interval levels, comma-separated, among those trained (80, 95; default both).
+    #[param(pattern = "^(80|95)(,(80|95))*$")]
     pub levels: Option<String>,
 }
 

@@ -102,6 +102,9 @@ pub struct JobListQuery {
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     /// A registered job kind, e.g. `sweep_lake`.
+    #[schema(
+        pattern = "^(compact_dataset|materialize_features|run_pipeline|sweep_lake|train_forecaster|train_recommender)$"
+    )]
     pub kind: String,
     /// Kind-specific parameters.
     #[schema(value_type = Option<Object>)]

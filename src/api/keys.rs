@@ -19,6 +19,7 @@ pub struct KeyView {
     pub id: String,
     pub name: String,
     /// reader, ingest or admin
+    #[schema(pattern = "^(reader|ingest|admin)$")]
     pub role: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
@@ -51,6 +52,7 @@ pub struct CreateKey {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// reader, ingest or admin
+    #[schema(pattern = "^(reader|ingest|admin)$")]
     pub role: String,
 }
 

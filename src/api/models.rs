@@ -59,7 +59,8 @@ pub struct ModelList {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ModelListQuery {
-    /// Only versions of this kind (e.g. `recommender`).
+    /// Only versions of this kind: recommender or forecaster.
+    #[param(pattern = "^(recommender|forecaster)$")]
     pub kind: Option<String>,
     /// At most this many, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -126,7 +127,7 @@ pub async fn get_model(
 /// Roll back a kind (admin): the version promoted before the current one serves again; this
 /// replica reloads at once, others within seconds. 409 when there is nothing to roll back to.
 #[utoipa::path(post, path = "/v1/models/{kind}/rollback", tag = "models",
-    params(("kind" = String, Path, description = "model kind: recommender or forecaster")),
+    params(("kind" = String, Path, description = "model kind: recommender or forecaster", pattern = "^(recommender|forecaster)$")),
     security(("bearer" = [])),
     responses((status = 200, description = "the version promoted again", body = ModelView),
               (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),

@@ -118,24 +118,56 @@ pub async fn recent(db: &Db, user_id: &str, limit: i64) -> Result<Vec<Activity>,
         .collect()
 }
 
-/// Deletes events older than `before` (epoch ms) and, per user, all but the newest `keep`.
-/// Returns how many rows went.
+/// Rows one trimming statement deletes at most, and users one statement trims: small write
+/// transactions, so a trim never holds SQLite's single write lock long enough to stall
+/// ingestion (a whole-table window delete over two million rows held it for three seconds).
+const TRIM_CHUNK: i64 = 5_000;
+const TRIM_USERS: usize = 200;
+
+/// Deletes events older than `before` (epoch ms) and, per user, all but the newest `keep`,
+/// in small transactions. Returns how many rows went.
 pub async fn trim(db: &Db, before: i64, keep: i64) -> Result<u64, DbError> {
-    let old = sqlx::query("DELETE FROM recent_activity WHERE ts < $1")
+    let mut removed = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM recent_activity WHERE event_id IN \
+             (SELECT event_id FROM recent_activity WHERE ts < $1 LIMIT $2)",
+        )
         .bind(before)
+        .bind(TRIM_CHUNK)
         .execute(db.pool())
         .await?
         .rows_affected();
-    let over = sqlx::query(
-        "DELETE FROM recent_activity WHERE event_id IN (\
-           SELECT event_id FROM (\
-             SELECT event_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn \
-             FROM recent_activity) ranked \
-           WHERE rn > $1)",
+        removed += n;
+        if n < TRIM_CHUNK as u64 {
+            break;
+        }
+    }
+    // A read (no write lock): the users over their bound, by the (user_id, ts) index.
+    let over: Vec<String> = sqlx::query_scalar(
+        "SELECT user_id FROM recent_activity GROUP BY user_id HAVING COUNT(*) > $1",
     )
     .bind(keep)
-    .execute(db.pool())
-    .await?
-    .rows_affected();
-    Ok(old + over)
+    .fetch_all(db.pool())
+    .await?;
+    for users in over.chunks(TRIM_USERS) {
+        // Placeholders in order of first use (SQLite binds `$n` by appearance).
+        let placeholders: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM recent_activity WHERE event_id IN (\
+               SELECT event_id FROM (\
+                 SELECT event_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn \
+                 FROM recent_activity WHERE user_id IN ({})) ranked \
+               WHERE rn > ${})",
+            placeholders.join(", "),
+            users.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for u in users {
+            query = query.bind(u.as_str());
+        }
+        query = query.bind(keep);
+        removed += query.execute(db.pool()).await?.rows_affected();
+    }
+    Ok(removed)
 }

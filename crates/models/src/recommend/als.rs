@@ -70,6 +70,22 @@ pub struct AlsModel {
     pub alpha: f32,
     pub user_factors: Vec<f32>,
     pub item_factors: Vec<f32>,
+    /// `YᵀY + λI`, computed on the first fold-in and kept: it depends on the item factors
+    /// only, and recomputing it (items × factors² operations) per request made every answer
+    /// for a user with fresh events cost tens of milliseconds.
+    #[serde(skip)]
+    pub gram: GramCache,
+}
+
+/// The lazily computed Gram matrix of an [`AlsModel`]; not stored in artifacts, equal for
+/// any two models (it follows from the factors).
+#[derive(Debug, Clone, Default)]
+pub struct GramCache(std::sync::OnceLock<Vec<f32>>);
+
+impl PartialEq for GramCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl AlsModel {
@@ -102,6 +118,7 @@ impl AlsModel {
             alpha: params.alpha,
             user_factors: users,
             item_factors: items,
+            gram: GramCache::default(),
         })
     }
 
@@ -146,7 +163,10 @@ impl AlsModel {
     /// the same least-squares problem with the item factors fixed, solved to convergence.
     pub fn fold_in(&self, history: &[(u32, f32)]) -> Vec<f32> {
         let k = self.factors;
-        let yty = gram(&self.item_factors, k, self.regularization);
+        let yty = self
+            .gram
+            .0
+            .get_or_init(|| gram(&self.item_factors, k, self.regularization));
         let (cols, extra): (Vec<u32>, Vec<f32>) = history
             .iter()
             .filter(|(i, _)| (*i as usize) < self.items())
@@ -155,7 +175,7 @@ impl AlsModel {
         let mut x = vec![0f32; k];
         let mut scratch = Scratch::new(k);
         cg_row::<false>(
-            &yty,
+            yty,
             &self.item_factors,
             &cols,
             &extra,
@@ -629,6 +649,7 @@ mod tests {
             alpha: 2.0,
             user_factors: vec![],
             item_factors: vec![1.0, 0.0, 0.5, 1.0],
+            gram: GramCache::default(),
         };
         let x = m.fold_in(&[(1, 3.0)]);
         // A = YᵀY + λI + alpha·r·y1y1ᵀ ; b = (1 + alpha·r) y1
