@@ -105,20 +105,27 @@ pub async fn create_key(
     }))
 }
 
-/// Revoke a key (admin): refused from the next request on, on every replica.
+/// Revoke a key (admin): refused from the next request on, on every replica. A key cannot
+/// revoke itself (409): that would lock out the caller, possibly the last admin.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "key id")),
     security(("bearer" = [])),
     responses((status = 200, body = KeyView),
               (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
               (status = 403, body = super::problem::Problem, content_type = "application/problem+json"),
-              (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "the key making the request", body = super::problem::Problem, content_type = "application/problem+json")))]
 #[delete("/v1/keys/{id}")]
 pub async fn revoke_key(
-    _auth: Authed<Admin>,
+    auth: Authed<Admin>,
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
+    if auth.principal.key_id == *id {
+        return Err(Error::Conflict {
+            detail: "a key cannot revoke itself; revoke it with another admin key".into(),
+        });
+    }
     let revoked = state.keys.revoke(&id).await?;
     Ok(HttpResponse::Ok().json(KeyView::from(revoked)))
 }

@@ -444,6 +444,26 @@ async fn keys_are_managed_over_the_api_and_a_revoked_key_fails_at_once_on_every_
         "refused at once elsewhere"
     );
     assert_eq!(srv.get_as("/v1/models", &secret).await.status(), 401);
+
+    // A key cannot revoke itself: the caller (maybe the last admin) is not locked out.
+    let own = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] != id.as_str() && k["role"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = srv
+        .client
+        .delete(srv.url(&format!("/v1/keys/{own}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 409).await;
+    assert_eq!(srv.get_as("/v1/models", &admin).await.status(), 200);
     other.shutdown().await;
 }
 
