@@ -183,8 +183,12 @@ pub async fn stop_experiment(
 #[serde(deny_unknown_fields)]
 pub struct AssignmentQuery {
     /// The user to look up (1 to 256 characters).
-    #[param(min_length = 1, max_length = 256)]
-    pub user_id: Option<String>,
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub user_id: String,
 }
 
 /// Where a user falls in an experiment: computed from the salt and the id, nothing stored.
@@ -216,7 +220,7 @@ pub async fn get_assignment(
     id: web::Path<String>,
     query: ApiQuery<AssignmentQuery>,
 ) -> Result<HttpResponse> {
-    let user_id = query.0.user_id.unwrap_or_default();
+    let user_id = query.0.user_id;
     if user_id.is_empty() || user_id.chars().count() > 256 {
         return Err(Error::invalid("user_id", "must be 1 to 256 characters"));
     }

@@ -143,7 +143,9 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
                 .map_err(|e| {
                     let path = e.path().to_string();
                     let inner = e.into_inner();
-                    let field = (path != ".").then_some(path);
+                    let field = (path != ".")
+                        .then_some(path)
+                        .or_else(|| missing_field(&inner.to_string()));
                     Error::Invalid {
                         detail: match &field {
                             Some(f) => format!("query parameter `{f}`: {inner}"),

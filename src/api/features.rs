@@ -197,7 +197,7 @@ pub struct HistoricalRequest {
     pub features: Vec<String>,
     /// Rows with key columns and `event_timestamp` (RFC 3339 or a date); other fields (labels)
     /// come back unchanged. At most 10,000 rows (use the CLI for more).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 10000)]
     pub entities: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 

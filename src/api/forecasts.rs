@@ -40,6 +40,7 @@ pub struct ForecastListQuery {
 #[serde(deny_unknown_fields)]
 pub struct ForecastQuery {
     /// Steps to return, at most the trained horizon (default: all).
+    #[param(minimum = 1, maximum = 366)]
     pub horizon: Option<usize>,
     /// Interval levels, comma-separated, among those trained (80, 95; default both).
     #[param(pattern = "^(80|95)(,(80|95))*$")]

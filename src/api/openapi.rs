@@ -56,7 +56,9 @@ pub fn document() -> String {
         .split_for_parts();
     let mut api = api;
     declare_common_answers(&mut api);
-    let mut text = api.to_pretty_json().expect("OpenAPI document serializes");
+    let mut doc = serde_json::to_value(&api).expect("OpenAPI document serializes");
+    declare_text_rule(&mut doc);
+    let mut text = serde_json::to_string_pretty(&doc).expect("OpenAPI document serializes");
     text.push('\n');
     text
 }
@@ -113,6 +115,80 @@ fn declare_common_answers(api: &mut utoipa::openapi::OpenApi) {
         .flatten()
         {
             common(op);
+        }
+    }
+}
+
+/// Path parameters: no control character, C1 included (`char::is_control`, the rule of
+/// `api::input` for identifiers).
+const PATH_TEXT: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+/// Query parameters and body strings: no NUL.
+const ANY_TEXT: &str = "^[^\\u0000]*$";
+
+/// States the one text rule of `api::input` in the schemas, so a generated request that
+/// follows the document is not refused by it: every string parameter and every string
+/// property of a component schema without a pattern of its own gets one.
+fn declare_text_rule(doc: &mut serde_json::Value) {
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        let operations = paths
+            .values_mut()
+            .filter_map(|item| item.as_object_mut())
+            .flat_map(|item| item.values_mut())
+            .filter_map(|op| op.as_object_mut());
+        for op in operations {
+            let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
+            for param in params.into_iter().flatten() {
+                let pattern = if param["in"] == "path" {
+                    PATH_TEXT
+                } else {
+                    ANY_TEXT
+                };
+                if let Some(schema) = param.get_mut("schema") {
+                    text_pattern(schema, pattern);
+                }
+            }
+        }
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        for schema in schemas.values_mut() {
+            strings_without_nul(schema);
+        }
+    }
+}
+
+fn text_pattern(schema: &mut serde_json::Value, pattern: &str) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let is_string = match object.get("type") {
+        Some(serde_json::Value::String(t)) => t == "string",
+        Some(serde_json::Value::Array(types)) => types.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    if is_string && !object.contains_key("pattern") && !object.contains_key("format") {
+        object.insert(
+            "pattern".into(),
+            serde_json::Value::String(pattern.to_string()),
+        );
+    }
+}
+
+fn strings_without_nul(schema: &mut serde_json::Value) {
+    text_pattern(schema, ANY_TEXT);
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(props) = object.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.values_mut().for_each(strings_without_nul);
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = object.get_mut(key) {
+            strings_without_nul(inner);
+        }
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        if let Some(list) = object.get_mut(key).and_then(|l| l.as_array_mut()) {
+            list.iter_mut().for_each(strings_without_nul);
         }
     }
 }

@@ -115,6 +115,7 @@ pub struct RecommendQuery {
     /// Leave out items the user already interacted with (default true).
     pub exclude_seen: Option<bool>,
     /// 0 to 1: how strongly to avoid repeating a category (default 0).
+    #[param(minimum = 0, maximum = 1)]
     pub diversity: Option<f32>,
     /// Comma-separated item ids the user saw recently (used for users the model does not know).
     pub recent: Option<String>,

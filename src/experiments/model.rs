@@ -53,12 +53,22 @@ impl Metric {
 #[serde(deny_unknown_fields)]
 #[schema(as = ExperimentVariant)]
 pub struct Variant {
-    /// Unique within the experiment, e.g. `control`, `als-v2`.
+    /// Unique within the experiment, e.g. `control`, `als-v2`; 1 to 64 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     /// Share of covered traffic, in (0, 1]; the weights of an experiment sum to 1.
     pub weight: f64,
     /// A recommender model version id; absent: whatever version is promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub model_version: Option<String>,
     /// Serving configuration: diversity 0 to 1 replacing the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,20 +102,37 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ExperimentSpec {
     /// Unique, 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     #[serde(default)]
     pub hypothesis: String,
     /// Experiments in one layer are mutually exclusive (one runs at a time).
     #[serde(default = "default_layer")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub layer: String,
     /// Hash salt; defaults to the experiment id. Same salt, same split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub salt: Option<String>,
     /// Share of users in the experiment, in (0, 1]; the rest are held out and served the
     /// default (promoted) model.
     #[serde(default = "default_coverage")]
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub coverage: f64,
     /// 2 to 10 arms.
+    #[schema(min_items = 2, max_items = 10)]
     pub variants: Vec<Variant>,
     /// The arm the others are compared with (default: the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,12 +145,15 @@ pub struct ExperimentSpec {
     /// Events by an exposed user up to this many hours after their last exposure count
     /// (events citing one of their recommendation ids always count). 0 < h <= 720.
     #[serde(default = "default_attribution")]
+    #[schema(exclusive_minimum = 0, maximum = 720)]
     pub attribution_hours: f64,
     /// Days before the start whose revenue is the CUPED covariate (0 turns CUPED off).
     #[serde(default = "default_pre_period")]
+    #[schema(minimum = 0)]
     pub pre_period_days: f64,
     /// Significance level, 0.001 to 0.2.
     #[serde(default = "default_alpha")]
+    #[schema(minimum = 0.001, maximum = 0.2)]
     pub alpha: f64,
     /// Decide with always-valid (sequential) p-values, safe to look at any time (default
     /// true); false uses fixed-horizon p-values, valid only at the planned end.

@@ -246,7 +246,11 @@ async fn follow_once(
     let mut period_start = (crate::db::now_ms(), Instant::now());
     while !stop.is_cancelled() {
         let messages = next_batch(&conn, source).await?;
-        if !messages.is_empty() {
+        if messages.is_empty() {
+            // Idle: the lag figures still follow the server (acknowledgements of the last
+            // batch it has processed since, messages published meanwhile).
+            record_state(app, spec, source, &conn, &Consumed::default()).await;
+        } else {
             let batch = land_batch(app, spec, source, &conn, messages).await?;
             record_state(app, spec, source, &conn, &batch).await;
             period.add(batch);
