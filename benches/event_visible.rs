@@ -23,7 +23,10 @@ use knobs::{env_or, percentile};
 #[path = "common/synthetic_als.rs"]
 mod synthetic_als;
 
-use std::process::{Child, Command, Stdio};
+#[path = "common/server.rs"]
+mod server;
+use server::{free_port, serve};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,48 +36,6 @@ use recast::config::{Settings, Sources};
 use recast::recommend::train::REGISTRY_KIND;
 use recast::registry::NewVersion;
 use serde_json::{Value, json};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(dir: &std::path::Path, database_url: &str, lake_url: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_recast"))
-        .arg("serve")
-        .current_dir(dir)
-        .env_remove("RECAST_CONFIG")
-        .env("RECAST_DATABASE_URL", database_url)
-        .env("RECAST_LAKE_URL", lake_url)
-        .env("RECAST_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RECAST_LOG_LEVEL", "warn")
-        .env("RECAST_SCHEDULER_ENABLED", "false")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start recast serve");
-    Server(child)
-}
 
 /// Promotes a synthetic ALS version; returns an admin key (ingest and read).
 async fn prepare(database_url: &str, lake_url: &str, users: usize, items: usize) -> String {

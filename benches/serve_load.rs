@@ -22,11 +22,15 @@
 mod knobs;
 use knobs::env_or;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[path = "common/synthetic_als.rs"]
 mod synthetic_als;
+
+#[path = "common/server.rs"]
+mod server;
+use server::{free_port, serve};
 
 use recast::config::{Settings, Sources};
 use recast::recommend::train::REGISTRY_KIND;
@@ -42,32 +46,6 @@ fn peak_rss_mib(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-    }
 }
 
 async fn get(url: &str, key: &str) -> Option<(u16, String)> {
@@ -182,19 +160,7 @@ fn main() {
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_recast"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("RECAST_CONFIG")
-        .env("RECAST_DATABASE_URL", &database_url)
-        .env("RECAST_LAKE_URL", &lake_url)
-        .env("RECAST_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RECAST_LOG_LEVEL", "warn")
-        .env("RECAST_SCHEDULER_ENABLED", "false")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start recast serve");
-    let mut server = Server(child);
+    let mut server = serve(dir.path(), &database_url, &lake_url, port);
     let pid = server.0.id();
 
     // Healthy, then the model loaded: the first answer carries a model version.

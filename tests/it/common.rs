@@ -343,3 +343,18 @@ pub async fn run_job(
     running.await.unwrap().unwrap();
     job
 }
+
+/// The values of text column `column` across `batches`.
+pub fn strings(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<String> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    batches
+        .iter()
+        .flat_map(|b| {
+            let col = b.column_by_name(column).unwrap().as_string::<i32>().clone();
+            (0..col.len())
+                .map(|i| col.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, RecordBatch};
 use recast::app::App;
 use recast::etl::pipelines::find_pipeline;
 use recast::etl::report::RunReport;
 use recast::etl::runner::run_pipeline;
 use recast::lake::{Area, Scan};
 
-use crate::common::{TestEnv, backend, fresh_database_url, in_ci};
+use crate::common::{TestEnv, backend, fresh_database_url, in_ci, strings};
 
 const HEADER: &str =
     "event_id,user_id,item_id,event_type,value,timestamp,session_id,recommendation_id\n";
@@ -111,18 +111,6 @@ impl World {
 
 fn event(id: &str, day: &str) -> String {
     format!("{id},u1,i1,view,1,{day}T10:00:00+02:00,s1,\n")
-}
-
-fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let col = b.column_by_name(column).unwrap().as_string::<i32>().clone();
-            (0..col.len())
-                .map(|i| col.value(i).to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,11 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use recast::lake::{Area, Scan};
 
-use crate::common::{assert_success, fresh_database_url, recast_command, terminate};
+use crate::common::{assert_success, fresh_database_url, recast_command, strings, terminate};
 
 fn nats_url() -> String {
     std::env::var("RECAST_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -81,16 +80,31 @@ fn recast(dir: &Path, db_url: &str) -> Command {
     cmd
 }
 
-fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let col = b.column_by_name(column).unwrap().as_string::<i32>().clone();
-            (0..col.len())
-                .map(|i| col.value(i).to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+/// A fresh stream name and subject, and a world whose `stream` pipeline reads them.
+struct Setup {
+    stream: String,
+    subject: String,
+    dir: tempfile::TempDir,
+    db_url: String,
+}
+
+async fn setup(columns: &str) -> Setup {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (stream, subject) = (format!("RECAST_T_{tag}"), format!("recast-t.{tag}.events"));
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = fresh_database_url(dir.path()).await;
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/stream.toml"),
+        pipeline("stream", &stream, &subject, columns),
+    )
+    .unwrap();
+    Setup {
+        stream,
+        subject,
+        dir,
+        db_url,
+    }
 }
 
 struct World {
@@ -146,16 +160,12 @@ async fn killed_consumer_lands_every_message_exactly_once() {
     let Some(js) = jetstream().await else {
         return;
     };
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let (stream, subject) = (format!("RECAST_T_{tag}"), format!("recast-t.{tag}.events"));
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = fresh_database_url(dir.path()).await;
-    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
-    std::fs::write(
-        dir.path().join("pipelines/stream.toml"),
-        pipeline("stream", &stream, &subject, TYPE_MAP),
-    )
-    .unwrap();
+    let Setup {
+        stream,
+        subject,
+        dir,
+        db_url,
+    } = setup(TYPE_MAP).await;
     // The first drain creates the stream and the durable consumer (nothing waits yet).
     let out = recast(dir.path(), &db_url)
         .args(["pipeline", "run", "stream", "--json"])
@@ -315,16 +325,12 @@ async fn redelivered_messages_already_landed_land_nothing() {
     let Some(js) = jetstream().await else {
         return;
     };
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let (stream, subject) = (format!("RECAST_T_{tag}"), format!("recast-t.{tag}.events"));
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = fresh_database_url(dir.path()).await;
-    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
-    std::fs::write(
-        dir.path().join("pipelines/stream.toml"),
-        pipeline("stream", &stream, &subject, ""),
-    )
-    .unwrap();
+    let Setup {
+        stream,
+        subject,
+        dir,
+        db_url,
+    } = setup("").await;
     let drain = || {
         let out = recast(dir.path(), &db_url)
             .args(["pipeline", "run", "stream", "--json"])
