@@ -61,6 +61,10 @@ pub struct Settings {
     /// Requests one API key may have in flight in this process; more get 429 with
     /// `Retry-After`, so one busy client cannot starve the others.
     pub max_concurrent_per_key: usize,
+    /// The earliest date an event, sale or other row may carry (`YYYY-MM-DD`): older times
+    /// are refused by `POST /v1/events` and quarantined by the pipelines (`out_of_range`), so
+    /// a year-0 timestamp cannot open a partition `dt=0000-01-01`.
+    pub plausible_since: String,
     /// Origins browsers may call the API from (CORS), e.g. `https://shop.example`; `*` allows
     /// any. Empty: no CORS headers, browsers refuse cross-origin calls.
     pub cors_origins: Vec<String>,
@@ -225,6 +229,7 @@ impl Default for Settings {
             max_body_bytes: 16 * 1024 * 1024,
             pipelines_dir: "pipelines".into(),
             max_concurrent_per_key: 64,
+            plausible_since: "1990-01-01".into(),
             cors_origins: Vec::new(),
             s3: S3Settings::default(),
             worker: WorkerSettings::default(),
@@ -347,6 +352,19 @@ impl Sources {
 }
 
 impl Settings {
+    /// `plausible_since` as a date.
+    pub fn plausible_since_date(&self) -> Result<chrono::NaiveDate, ConfigError> {
+        chrono::NaiveDate::parse_from_str(&self.plausible_since, "%Y-%m-%d").map_err(|e| {
+            ConfigError::invalid(
+                "plausible_since",
+                format!(
+                    "`{}` is not a date like 1990-01-01: {e}",
+                    self.plausible_since
+                ),
+            )
+        })
+    }
+
     /// Builds and validates the effective settings from the layered sources.
     pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
         let mut tree =
@@ -439,6 +457,7 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::invalid("log_level", e.to_string()))?;
+        self.plausible_since_date()?;
         if self.max_concurrent_per_key == 0 {
             return Err(ConfigError::invalid(
                 "max_concurrent_per_key",

@@ -179,7 +179,15 @@ pub struct Converter {
     source_columns: Vec<String>,
     builders: Vec<Builder>,
     rows: usize,
+    bounds: Bounds,
+}
+
+/// The instants a row's times must lie between: not before the deployment's
+/// `plausible_since`, and (for `not_in_future` columns) not after now plus the skew.
+#[derive(Clone, Copy)]
+struct Bounds {
     now_micros: i64,
+    earliest_micros: i64,
 }
 
 impl Converter {
@@ -224,7 +232,13 @@ impl Converter {
             source_columns,
             builders,
             rows: 0,
-            now_micros: Utc::now().timestamp_micros(),
+            bounds: Bounds {
+                now_micros: Utc::now().timestamp_micros(),
+                earliest_micros: spec
+                    .plausible_since
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map_or(i64::MIN, |t| t.and_utc().timestamp_micros()),
+            },
         }
     }
 
@@ -243,7 +257,7 @@ impl Converter {
         // On the stack: this runs for every row of every source.
         let mut cells: [Cell<'_>; MAX_COLUMNS] = std::array::from_fn(|_| Cell::Null);
         for (cell, plan) in cells.iter_mut().zip(&self.plans) {
-            *cell = convert_cell(plan, row, self.now_micros)?;
+            *cell = convert_cell(plan, row, self.bounds)?;
         }
         for (builder, cell) in self.builders.iter_mut().zip(cells) {
             builder.append(cell);
@@ -311,11 +325,26 @@ fn reject(plan: &Plan, reason: &'static str, detail: String) -> Rejection {
     }
 }
 
+fn too_early(plan: &Plan, raw: &str, earliest_micros: i64) -> Rejection {
+    let since = DateTime::<Utc>::from_timestamp_micros(earliest_micros)
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_default();
+    reject(
+        plan,
+        reason::OUT_OF_RANGE,
+        format!("`{raw}` is before {since} (plausible_since)"),
+    )
+}
+
 fn convert_cell<'a, R: RawRow + ?Sized>(
     plan: &Plan,
     row: &'a R,
-    now_micros: i64,
+    bounds: Bounds,
 ) -> Result<Cell<'a>, Rejection> {
+    let Bounds {
+        now_micros,
+        earliest_micros,
+    } = bounds;
     let raw: Option<Cow<'a, str>> = match &plan.input {
         Input::Constant(c) => Some(Cow::Owned(c.clone())),
         Input::Source(i) => row.get(*i),
@@ -394,6 +423,9 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
         },
         ColumnType::Timestamp => {
             let micros = parse_timestamp(plan, raw.trim())?;
+            if micros < earliest_micros {
+                return Err(too_early(plan, raw.trim(), earliest_micros));
+            }
             if plan.not_in_future && micros > now_micros + FUTURE_SKEW_MICROS {
                 return Err(reject(
                     plan,
@@ -411,6 +443,12 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
                     format!("`{}` is not a date ({}): {e}", raw.trim(), plan.date_format),
                 )
             })?;
+            let midnight = date
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_micros());
+            if midnight.is_some_and(|m| m < earliest_micros) {
+                return Err(too_early(plan, raw.trim(), earliest_micros));
+            }
             let today = DateTime::<Utc>::from_timestamp_micros(now_micros)
                 .map(|t| t.date_naive())
                 .unwrap_or(NaiveDate::MAX);

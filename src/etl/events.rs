@@ -209,8 +209,13 @@ fn parse_ts(ts: &str) -> Result<DateTime<Utc>, FieldError> {
         })
 }
 
-/// Checks one event on its own; the first field at fault is reported.
-pub fn validate(event: &Event, now: DateTime<Utc>) -> Result<(), FieldError> {
+/// Checks one event on its own; the first field at fault is reported. `since`: the
+/// deployment's `plausible_since` (an older `ts` is refused).
+pub fn validate(
+    event: &Event,
+    now: DateTime<Utc>,
+    since: chrono::NaiveDate,
+) -> Result<(), FieldError> {
     check_id("event_id", &event.event_id, true)?;
     check_id("user_id", &event.user_id, true)?;
     check_id("item_id", &event.item_id, true)?;
@@ -233,6 +238,12 @@ pub fn validate(event: &Event, now: DateTime<Utc>) -> Result<(), FieldError> {
         ));
     }
     let ts = parse_ts(&event.ts)?;
+    if ts.date_naive() < since {
+        return Err(FieldError::new(
+            "ts",
+            format!("`{}` is before {since} (plausible_since)", event.ts),
+        ));
+    }
     let latest = now + chrono::Duration::from_std(FUTURE_SKEW).expect("5 minutes fit");
     if ts > latest {
         return Err(FieldError::new(
@@ -280,13 +291,14 @@ fn canonical_json(mut event: Event) -> String {
 pub async fn ingest(
     db: &Db,
     events: Vec<Result<Event, FieldError>>,
+    since: chrono::NaiveDate,
 ) -> Result<IngestOutcome, DbError> {
     let now = Utc::now();
     let mut outcome = IngestOutcome::default();
     let mut seen: HashSet<String> = HashSet::with_capacity(events.len());
     let mut rows: Vec<NewEvent> = Vec::with_capacity(events.len());
     for (index, parsed) in events.into_iter().enumerate() {
-        let event = match parsed.and_then(|e| validate(&e, now).map(|()| e)) {
+        let event = match parsed.and_then(|e| validate(&e, now, since).map(|()| e)) {
             Ok(e) => e,
             Err(FieldError { field, detail }) => {
                 outcome.errors.push(EventError {
@@ -386,16 +398,19 @@ pub fn default_spec() -> PipelineSpec {
         },
         columns: Default::default(),
         file: Default::default(),
+        plausible_since: None,
     }
 }
 
 /// The events pipeline of a deployment: the first definition in `pipelines_dir` whose source
 /// is the event buffer, else [`default_spec`].
 pub fn events_spec(app: &App) -> Result<PipelineSpec, EtlError> {
-    Ok(super::pipelines::load_pipelines(app)?
+    let mut spec = super::pipelines::load_pipelines(app)?
         .into_iter()
         .find(|s| matches!(s.source, SourceSpec::Events { .. }))
-        .unwrap_or_else(default_spec))
+        .unwrap_or_else(default_spec);
+    spec.plausible_since = app.settings.plausible_since_date().ok();
+    Ok(spec)
 }
 
 /// The `events` pipeline run (scheduler, CLI, `POST /v1/jobs`): one [`flush_with`] with the
@@ -690,6 +705,10 @@ mod tests {
         "2026-11-22T12:00:00Z".parse().unwrap()
     }
 
+    fn since() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
+    }
+
     fn good() -> serde_json::Value {
         json!({"event_id": "e1", "user_id": "u1", "item_id": "i1", "event_type": "click",
                "ts": "2026-11-22T11:59:00+01:00"})
@@ -701,7 +720,7 @@ mod tests {
         let e = parse(value);
         assert_eq!(e, from_text);
         let e = e?;
-        validate(&e, now())?;
+        validate(&e, now(), since())?;
         Ok(e)
     }
 
@@ -739,6 +758,8 @@ mod tests {
         assert_eq!(field_of(with("value", json!("3"))), "value");
         assert_eq!(field_of(with("ts", json!("2026-11-22T10:00:00"))), "ts");
         assert_eq!(field_of(with("ts", json!("yesterday"))), "ts");
+        assert_eq!(field_of(with("ts", json!("0000-01-01T00:00:00Z"))), "ts");
+        assert_eq!(field_of(with("ts", json!("1989-12-31T23:59:59Z"))), "ts");
         assert_eq!(field_of(with("ts", json!("2026-11-22T12:06:00Z"))), "ts");
         assert!(check(with("ts", json!("2026-11-22T12:04:00Z"))).is_ok());
         assert_eq!(

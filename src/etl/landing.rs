@@ -43,6 +43,15 @@ pub struct QuarantinedRow {
     pub raw: String,
 }
 
+/// A refused record's bytes for the quarantine's `raw`: as text, or hex-encoded when they are
+/// not UTF-8 (then `true`, for the detail to say so), so nothing of what arrived is lost.
+pub fn raw_text(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (hex::encode(bytes), true),
+    }
+}
+
 /// What a landing published.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct LandingOutcome {

@@ -11,7 +11,12 @@ pub fn load_pipelines(app: &App) -> Result<Vec<PipelineSpec>, EtlError> {
         &std::env::current_dir().unwrap_or_default(),
         &app.settings.pipelines_dir,
     );
-    Ok(super::spec::load_dir(&dir)?)
+    let since = app.settings.plausible_since_date().ok();
+    let mut specs = super::spec::load_dir(&dir)?;
+    for spec in &mut specs {
+        spec.plausible_since = since;
+    }
+    Ok(specs)
 }
 
 /// One pipeline by name.

@@ -59,6 +59,10 @@ pub struct PipelineSpec {
     /// Where the definition came from (set by the loader).
     #[serde(skip)]
     pub file: PathBuf,
+    /// The deployment's `plausible_since` (set by `etl::pipelines`): times before it are
+    /// refused as `out_of_range`.
+    #[serde(skip)]
+    pub plausible_since: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -533,6 +533,26 @@ async fn nul_bytes_are_refused_with_the_field_wherever_they_arrive() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["accepted"], 1, "{body}");
     assert_eq!(body["errors"][0]["field"], "user_id", "{body}");
+
+    // A time before plausible_since is refused by name too.
+    let res = srv
+        .post_as(
+            "/v1/events",
+            &admin,
+            &json!({ "events": [
+                { "event_id": "n3", "user_id": "ab", "item_id": "i", "event_type": "view",
+                  "ts": "0000-01-01T00:00:00Z" },
+            ]}),
+        )
+        .await;
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "ts", "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("plausible_since")
+    );
     srv.stop().await;
 }
 

@@ -795,3 +795,33 @@ async fn nul_and_control_characters_in_ids_are_quarantined() {
     fields.sort();
     assert_eq!(fields, ["item_id", "user_id"]);
 }
+
+/// Times before `plausible_since` (1990-01-01 by default) are `out_of_range`, not a
+/// `dt=0000-01-01` partition; a line that is not UTF-8 keeps its bytes (hex) in quarantine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implausible_times_and_non_utf8_lines_are_quarantined_with_what_arrived() {
+    let w = World::new().await;
+    let mut ndjson = Vec::new();
+    ndjson.extend_from_slice(
+        br#"{"item_id":"i1","title":"Mug","updated_at":"2024-05-01T00:00:00Z"}"#,
+    );
+    ndjson.extend_from_slice(b"\n");
+    ndjson.extend_from_slice(
+        br#"{"item_id":"i2","title":"Old","updated_at":"0000-01-01T00:00:00Z"}"#,
+    );
+    ndjson.extend_from_slice(b"\n{\"item_id\":\"i3\",\"title\":\"\xff\xfe\"}\r\n");
+    std::fs::write(w.landing.join("catalog/items.ndjson"), &ndjson).unwrap();
+    let r = w.run("catalog").await;
+    assert_eq!(r.rows_landed, 1, "{r:?}");
+    assert_eq!(r.quarantined_by_reason.get("out_of_range"), Some(&1));
+    assert_eq!(r.quarantined_by_reason.get("malformed_record"), Some(&1));
+    let quarantine = w.rows("items", Area::Quarantine).await;
+    let details = strings(&quarantine, "detail");
+    assert!(
+        details.iter().any(|d| d.contains("before 1990-01-01")),
+        "{details:?}"
+    );
+    let raw = strings(&quarantine, "raw");
+    let bad = hex::encode(b"{\"item_id\":\"i3\",\"title\":\"\xff\xfe\"}");
+    assert!(raw.contains(&bad), "{raw:?}");
+}

@@ -413,7 +413,13 @@ async fn flushing_while_ingesting_skips_nothing() {
                     let events = (0..size)
                         .map(|i| events::parse(event(&format!("w{w}-{b}-{i}"))))
                         .collect();
-                    let out = events::ingest(&app.db, events).await.unwrap();
+                    let out = events::ingest(
+                        &app.db,
+                        events,
+                        chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+                    )
+                    .await
+                    .unwrap();
                     assert_eq!(out.accepted, size as u64);
                 }
             }

@@ -409,12 +409,11 @@ fn convert(converter: &mut Converter, names: &[String], payload: &[u8]) -> Resul
 /// The quarantine row of a refused message: its bytes as text, or hex-encoded when they are
 /// not UTF-8 (said in the detail), so nothing of what arrived is lost.
 fn quarantined(source: &NatsSource, seq: u64, r: Rejection, payload: &[u8]) -> QuarantinedRow {
-    let (raw, detail) = match std::str::from_utf8(payload) {
-        Ok(text) => (text.to_string(), r.detail),
-        Err(_) => (
-            hex::encode(payload),
-            format!("{} (raw holds the bytes hex-encoded)", r.detail),
-        ),
+    let (raw, hex) = crate::etl::landing::raw_text(payload);
+    let detail = if hex {
+        format!("{} (raw holds the bytes hex-encoded)", r.detail)
+    } else {
+        r.detail
     };
     QuarantinedRow {
         source: format!("nats:{}", source.stream),

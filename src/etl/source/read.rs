@@ -313,20 +313,25 @@ fn read_ndjson(
 ) -> Result<(), EtlError> {
     let reader = BufReader::with_capacity(1 << 16, input);
     let names = emit.converter.source_columns().to_vec();
-    for (i, line) in reader.lines().enumerate() {
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line_no = i as i64 + 1;
-        let text = match line {
+        let mut bytes = line.map_err(|e| EtlError::source(label, e))?;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let text = match String::from_utf8(bytes) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(e) => {
+                // Kept whole (hex-encoded) so the record can be fixed and replayed.
                 emit.rows_read += 1;
-                emit.reject(
-                    Rejection::malformed(e.to_string()),
-                    Some(line_no),
-                    String::new(),
+                let detail = format!(
+                    "not UTF-8: {} (raw holds the bytes hex-encoded)",
+                    e.utf8_error()
                 );
+                let (raw, _) = crate::etl::landing::raw_text(e.as_bytes());
+                emit.reject(Rejection::malformed(detail), Some(line_no), raw);
                 continue;
             }
-            Err(e) => return Err(EtlError::source(label, e)),
         };
         if text.trim().is_empty() {
             continue;
