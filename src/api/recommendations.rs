@@ -227,7 +227,104 @@ pub async fn similar(
     }))
 }
 
+/// An item as the served recommender knows it.
+#[derive(Serialize, ToSchema)]
+pub struct ItemView {
+    pub item_id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Inactive items are never recommended.
+    pub active: bool,
+    /// The served model version whose catalogue answered.
+    pub model_version: String,
+}
+
+/// Look an item up in the served model's catalogue (404 when the model does not know it).
+#[utoipa::path(get, path = "/v1/items/{item_id}", tag = "recommendations",
+    params(("item_id" = String, Path, description = "item id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ItemView),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 503, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/items/{item_id}")]
+pub async fn item(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    item_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let model = state.recommender.get().await?;
+    let meta = model.item(&item_id)?;
+    Ok(HttpResponse::Ok().json(ItemView {
+        item_id: meta.item_id.clone(),
+        title: meta.title.clone(),
+        category: meta.category.clone(),
+        active: meta.active,
+        model_version: model.version().to_string(),
+    }))
+}
+
+/// One recent event of a user, as serving reads it.
+#[derive(Serialize, ToSchema)]
+pub struct RecentEventView {
+    pub event_id: String,
+    pub item_id: String,
+    pub event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// RFC 3339, UTC.
+    pub ts: String,
+}
+
+/// A user as serving sees them.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub user_id: String,
+    /// Whether the served model was trained with this user's history (else answers come from
+    /// recent events and trending items).
+    pub known_to_model: bool,
+    /// The served model version.
+    pub model_version: String,
+    /// The newest recent events (at most `realtime.max_events_per_user`), newest first.
+    pub recent_events: Vec<RecentEventView>,
+}
+
+/// Look a user up: known to the served model or not, and the recent events serving uses.
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "recommendations",
+    params(("user_id" = String, Path, description = "user id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserView),
+              (status = 503, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/users/{user_id}")]
+pub async fn user(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let model = state.recommender.get().await?;
+    let limit = state.app.settings.realtime.max_events_per_user as i64;
+    let recent = crate::db::activity::recent(&state.app.db, &user_id, limit).await?;
+    Ok(HttpResponse::Ok().json(UserView {
+        known_to_model: model.knows_user(&user_id),
+        model_version: model.version().to_string(),
+        recent_events: recent
+            .into_iter()
+            .map(|a| RecentEventView {
+                event_id: a.event_id,
+                item_id: a.item_id,
+                event_type: a.event_type,
+                value: a.value,
+                ts: crate::db::ms_to_rfc3339(a.ts),
+            })
+            .collect(),
+        user_id: user_id.into_inner(),
+    }))
+}
+
 /// This resource's routes; each carries its part of the OpenAPI document.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(recommend).service(similar);
+    cfg.service(recommend)
+        .service(similar)
+        .service(item)
+        .service(user);
 }

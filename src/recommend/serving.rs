@@ -480,6 +480,19 @@ impl ServingModel {
     }
 
     /// Items similar to `item_id` (active ones only).
+    /// An item of the served model's catalogue.
+    pub fn item(&self, item_id: &str) -> Result<&super::artifact::ItemMeta, RecommendError> {
+        self.items
+            .get(item_id)
+            .map(|i| &self.artifact.items[i as usize])
+            .ok_or_else(|| RecommendError::UnknownItem(item_id.to_string()))
+    }
+
+    /// The served model's version id.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     pub fn similar(&self, item_id: &str, k: usize) -> Result<SimilarItems, RecommendError> {
         let k = check_k(k)?;
         let i = self

@@ -685,6 +685,49 @@ async fn serving_rules_over_http() {
         "{known}"
     );
 
+    // Item and user lookups: the served catalogue, known-or-not and the recent events.
+    let item: Value = get(&srv, &reader, "/v1/items/shoes-9")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["item_id"], "shoes-9");
+    assert_eq!(item["active"], false, "{item}");
+    assert_eq!(item["category"], "shoes");
+    assert_eq!(item["model_version"], version.as_str());
+    expect_problem(get(&srv, &reader, "/v1/items/nope").await, 404).await;
+    let user: Value = get(&srv, &reader, "/v1/users/user-0")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["known_to_model"], true, "{user}");
+    let stranger: Value = get(&srv, &reader, "/v1/users/nobody-yet")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stranger["known_to_model"], false, "{stranger}");
+    assert_eq!(stranger["recent_events"], serde_json::json!([]));
+    let res = srv
+        .post_as(
+            "/v1/events",
+            &admin,
+            &serde_json::json!({ "events": [{ "event_id": "lookup-1", "user_id": "nobody-yet",
+                "item_id": "books-1", "event_type": "view", "ts": chrono::Utc::now().to_rfc3339() }] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let stranger: Value = get(&srv, &reader, "/v1/users/nobody-yet")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stranger["recent_events"][0]["item_id"], "books-1",
+        "{stranger}"
+    );
+
     // Unknown item → 404; k out of range → 422 naming k.
     expect_problem(get(&srv, &reader, "/v1/items/nope/similar").await, 404).await;
     for bad in ["k=0", "k=501", "k=-3"] {
