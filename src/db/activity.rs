@@ -32,17 +32,11 @@ const POSTGRES_INSERT: &str = "INSERT INTO recent_activity \
      ON CONFLICT (event_id) DO NOTHING";
 
 fn sqlite_insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO recent_activity (event_id, user_id, item_id, event_type, value, ts) VALUES ",
-    );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?)");
-    }
-    sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
-    sql
+    super::sqlite_insert_ignoring_event_ids(
+        "INSERT INTO recent_activity (event_id, user_id, item_id, event_type, value, ts)",
+        "(?, ?, ?, ?, ?, ?)",
+        rows,
+    )
 }
 
 /// Writes `rows` inside the caller's transaction (`conn` is the transaction).

@@ -101,19 +101,12 @@ fn claim_of(row: &AnyRow) -> Result<Claim, DbError> {
     })
 }
 
-/// A multi-row SQLite insert with anonymous `?` placeholders: with thousands of numbered
-/// ones, binding took five times as long as the insert itself (measured).
 fn sqlite_insert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(96 + rows * 10);
-    sql.push_str("INSERT INTO event_buffer (event_id, payload, received_at) VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?)");
-    }
-    sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
-    sql
+    super::sqlite_insert_ignoring_event_ids(
+        "INSERT INTO event_buffer (event_id, payload, received_at)",
+        "(?, ?, ?)",
+        rows,
+    )
 }
 
 /// Postgres takes the whole batch as one JSON array parameter: one bind instead of three a

@@ -157,6 +157,23 @@ impl Db {
     }
 }
 
+/// A multi-row SQLite `INSERT .. VALUES` of `rows` rows of `row` (e.g. `(?, ?, ?)`) that skips
+/// rows whose `event_id` exists. Anonymous `?` placeholders: with thousands of numbered ones,
+/// binding took five times as long as the insert itself (measured).
+pub(crate) fn sqlite_insert_ignoring_event_ids(head: &str, row: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + 40 + rows * (row.len() + 1));
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
+    sql
+}
+
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

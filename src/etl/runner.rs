@@ -50,10 +50,12 @@ pub async fn run_pipeline(
         SourceSpec::Nats { .. } => source::nats::drain(app, spec, DRAIN_BATCHES, progress)
             .await
             .map(|consumed| {
-                let figures = source::nats::report(&consumed);
-                report.rows_read = figures.rows_read;
-                report.bytes_read = figures.bytes_read;
-                report.absorb(consumed.landing);
+                report = RunReport {
+                    pipeline: report.pipeline.clone(),
+                    run_id: report.run_id.clone(),
+                    started_at: report.started_at.clone(),
+                    ..source::nats::report(&consumed)
+                };
             }),
         SourceSpec::Events { .. } => {
             super::events::flush(app, spec, progress)

@@ -276,9 +276,9 @@ async fn land_batch(
     messages: Vec<jetstream::Message>,
 ) -> Result<Consumed, EtlError> {
     let received = crate::db::now_ms();
-    let mut parsed = Parsed::default();
+    let mut parsed = Parsed::new(spec);
     for message in &messages {
-        parsed.push(spec, source, message)?;
+        parsed.push(source, message)?;
     }
     let rows = parsed.finish();
     if spec.dataset == Dataset::Interactions {
@@ -334,9 +334,8 @@ async fn acknowledge(
 }
 
 /// A batch's messages, converted.
-#[derive(Default)]
 struct Parsed {
-    converter: Option<Converter>,
+    converter: Converter,
     names: Vec<String>,
     batches: Vec<RecordBatch>,
     refused: Vec<QuarantinedRow>,
@@ -348,12 +347,22 @@ struct Parsed {
 }
 
 impl Parsed {
-    fn push(
-        &mut self,
-        spec: &PipelineSpec,
-        source: &NatsSource,
-        message: &jetstream::Message,
-    ) -> Result<(), EtlError> {
+    fn new(spec: &PipelineSpec) -> Parsed {
+        let converter = Converter::new(spec);
+        Parsed {
+            names: converter.source_columns().to_vec(),
+            converter,
+            batches: Vec::new(),
+            refused: Vec::new(),
+            first_seq: 0,
+            last_seq: 0,
+            redelivered: 0,
+            bytes: 0,
+            oldest_published_ms: None,
+        }
+    }
+
+    fn push(&mut self, source: &NatsSource, message: &jetstream::Message) -> Result<(), EtlError> {
         let info = message
             .info()
             .map_err(|e| EtlError::source(source.location(), e))?;
@@ -371,10 +380,7 @@ impl Parsed {
             self.oldest_published_ms
                 .map_or(published, |o| o.min(published)),
         );
-        let converter = self.converter.get_or_insert_with(|| Converter::new(spec));
-        if self.names.is_empty() {
-            self.names = converter.source_columns().to_vec();
-        }
+        let converter = &mut self.converter;
         if let Err(r) = convert(converter, &self.names, &message.payload) {
             self.refused
                 .push(quarantined(source, seq, r, &message.payload));
@@ -388,7 +394,7 @@ impl Parsed {
     }
 
     fn finish(&mut self) -> Vec<RecordBatch> {
-        if let Some(batch) = self.converter.as_mut().and_then(Converter::finish_batch) {
+        if let Some(batch) = self.converter.finish_batch() {
             self.batches.push(batch);
         }
         std::mem::take(&mut self.batches)
