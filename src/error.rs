@@ -26,6 +26,9 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("{detail}")]
     UnsupportedMediaType { detail: String },
+    /// Too many request headers, or too many bytes of them.
+    #[error("{detail}")]
+    HeadersTooLarge { detail: String },
     #[error("{resource} `{id}` not found")]
     NotFound { resource: &'static str, id: String },
     #[error("{detail}")]
@@ -96,6 +99,7 @@ impl Error {
             Error::MalformedBody { .. } => "malformed-body",
             Error::PayloadTooLarge { .. } => "payload-too-large",
             Error::UnsupportedMediaType { .. } => "unsupported-media-type",
+            Error::HeadersTooLarge { .. } => "headers-too-large",
             Error::NotFound { .. } => "not-found",
             Error::Conflict { .. } => "conflict",
             Error::Unauthenticated { .. } => "unauthenticated",

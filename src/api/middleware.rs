@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -67,6 +67,45 @@ pub async fn observe(
         }
     });
     Ok(res)
+}
+
+/// Most request headers a request may carry, and most bytes of them (names and values).
+/// Below actix-http's own limits (96 headers, 128 KiB), whose 431 has no body: a client over
+/// these gets a problem+json saying which limit it crossed.
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests over [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] with 431 before anything
+/// else reads them.
+pub async fn limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let headers = req.headers();
+    let count = headers.len();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let detail = if count > MAX_HEADERS {
+        Some(format!(
+            "{count} request headers; at most {MAX_HEADERS} are accepted"
+        ))
+    } else if bytes > MAX_HEADER_BYTES {
+        Some(format!(
+            "{bytes} bytes of request headers; at most {MAX_HEADER_BYTES} are accepted"
+        ))
+    } else {
+        None
+    };
+    match detail {
+        None => Ok(next.call(req).await?.map_into_left_body()),
+        Some(detail) => {
+            let e = crate::error::Error::HeadersTooLarge { detail };
+            let response = actix_web::ResponseError::error_response(&e);
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
 }
 
 /// Headers every answer carries: no MIME sniffing, no framing by other sites, and a content

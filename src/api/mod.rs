@@ -152,6 +152,7 @@ pub fn start(
                     .error_handler(|e, _| Error::invalid("path", e.to_string()).into()),
             )
             .wrap(from_fn(auth::authenticate))
+            .wrap(from_fn(middleware::limit_headers))
             .wrap(from_fn(middleware::observe))
             .wrap(middleware::cors(&state.app.settings.cors_origins))
             .wrap(middleware::security_headers())

@@ -71,7 +71,8 @@ pub fn document() -> String {
 fn declare_common_answers(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::Operation;
     let common = |op: &mut Operation| {
-        let mut codes: Vec<(&str, &str)> = Vec::new();
+        let mut codes: Vec<(&str, &str)> =
+            vec![("431", "more than 64 request headers or 16 KiB of them")];
         if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
             codes.extend([
                 ("401", "no key, or an unknown or revoked one"),

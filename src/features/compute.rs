@@ -1,7 +1,10 @@
 //! Daily snapshots of a view: pure code, a [`SourceTable`] in, one [`Snapshot`] per as-of
 //! day out.
 //!
-//! The snapshot of day `D` has `as_of = D+1 00:00 UTC` and uses rows with `ts < as_of` only.
+//! The snapshot of day `D` has `as_of = D+1 00:00 UTC` and uses rows with `ts < as_of` only;
+//! a day not over yet (an on-demand materialization of today) is as of the materialization's
+//! `cutoff` (now) instead, so no value claims to come from the future and staleness is never
+//! negative. A later run recomputes that day as of its own time.
 //! An entity is in it when its latest row before `as_of` is at most the TTL old; its features
 //! aggregate the rows of `[as_of - window, as_of)` (filtered per feature). Rows are grouped
 //! per entity and sorted by time once, so each (entity, day, feature) is two binary searches
@@ -121,22 +124,24 @@ pub fn snapshots(view: &ViewSpec, table: &SourceTable, days: &[NaiveDate]) -> Ve
     let groups = group_rows(table);
     let prepared = prepare(view, table);
     days.iter()
-        .map(|&day| snapshot_with(view, table, &groups, &prepared, day))
+        .map(|&day| snapshot_with(view, table, &groups, &prepared, day, i64::MAX))
         .collect()
 }
 
 /// Like [`snapshots`], handing each day to `sink` as soon as it is computed, so memory holds
 /// one day at a time.
+/// No snapshot is as of a later instant than `cutoff` (UTC microseconds; now).
 pub fn for_each_snapshot<E>(
     view: &ViewSpec,
     table: &SourceTable,
     days: &[NaiveDate],
+    cutoff: i64,
     mut sink: impl FnMut(Snapshot) -> Result<(), E>,
 ) -> Result<(), E> {
     let groups = group_rows(table);
     let prepared = prepare(view, table);
     for &day in days {
-        sink(snapshot_with(view, table, &groups, &prepared, day))?;
+        sink(snapshot_with(view, table, &groups, &prepared, day, cutoff))?;
     }
     Ok(())
 }
@@ -147,8 +152,9 @@ fn snapshot_with(
     groups: &[Vec<u32>],
     prepared: &[Prepared<'_>],
     day: NaiveDate,
+    cutoff: i64,
 ) -> Snapshot {
-    let as_of = as_of_of(day);
+    let as_of = as_of_of(day).min(cutoff);
     let ttl = view.ttl_micros();
     let rows: Vec<Option<(u32, i64, Vec<Value>)>> = groups
         .par_iter()

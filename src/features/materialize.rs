@@ -334,10 +334,15 @@ async fn write_snapshots(
     let compute_view = spec.clone();
     let compute_table = Arc::clone(table);
     let compute_days = days.to_vec();
+    let cutoff = chrono::Utc::now().timestamp_micros();
     let computing = tokio::task::spawn_blocking(move || {
-        compute::for_each_snapshot(&compute_view, &compute_table, &compute_days, |snap| {
-            tx.blocking_send(snap).map_err(|_| ())
-        })
+        compute::for_each_snapshot(
+            &compute_view,
+            &compute_table,
+            &compute_days,
+            cutoff,
+            |snap| tx.blocking_send(snap).map_err(|_| ()),
+        )
     });
     let mut day_rows: Vec<(String, i64)> = Vec::with_capacity(days.len());
     let mut newest: Option<Snapshot> = None;

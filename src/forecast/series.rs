@@ -462,6 +462,43 @@ pub async fn load_sales(
     Ok(index)
 }
 
+/// Whether any series of `level` in `sales` between `from` and `to` has an id `wanted`
+/// accepts; stops reading at the first one (what a job's series filter is checked with
+/// before it is queued).
+pub async fn any_series(
+    app: &App,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    level: Level,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<bool, DemandError> {
+    let mut stream = app.lake.read_stream("sales", from, to).await?;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(batch) = stream.try_next().await? {
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+                .ok_or_else(|| DemandError::Data(format!("column `{name}` is missing or not text")))
+        };
+        let (items, stores) = (text("item_id")?, text("store_id")?);
+        for row in 0..batch.num_rows() {
+            if items.is_null(row) || stores.is_null(row) {
+                continue;
+            }
+            let key = SeriesKey {
+                item_id: (level != Level::Store).then(|| items.value(row).to_string()),
+                store_id: (level != Level::Item).then(|| stores.value(row).to_string()),
+            };
+            let id = key.id();
+            if seen.insert(id.clone()) && wanted(&id) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

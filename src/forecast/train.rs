@@ -86,6 +86,38 @@ pub async fn run(
     outcome
 }
 
+/// Refuses a series filter that matches no series of the requested level in the sales
+/// between `from` and `to`: such a run could only fail (checked before a job is queued).
+pub async fn check_series_filter(app: &App, params: &TrainParams) -> Result<(), DemandError> {
+    let Some(matcher) = params.matcher()? else {
+        return Ok(());
+    };
+    if super::series::any_series(app, params.from, params.to, params.level, |id| {
+        matcher.is_match(id)
+    })
+    .await?
+    {
+        return Ok(());
+    }
+    let pattern = params.series.as_deref().unwrap_or_default();
+    Err(DemandError::invalid(
+        "series",
+        format!(
+            "`{pattern}` matches no {} series in the sales data (ids look like `{}`)",
+            params.level,
+            level_example(params.level)
+        ),
+    ))
+}
+
+fn level_example(level: super::series::Level) -> &'static str {
+    match level {
+        super::series::Level::ItemStore => "item=I1/store=S1",
+        super::series::Level::Item => "item=I1",
+        super::series::Level::Store => "store=S1",
+    }
+}
+
 /// Marks a run failed when its future is dropped before it finished (a cancelled job, a
 /// shutdown), so `forecast_runs` never shows a dead run as `running` forever.
 struct AbandonedRun {
@@ -128,10 +160,11 @@ async fn fit_all(
         .collect();
     drop(index);
     if series.is_empty() {
-        return Err(DemandError::NoData(match &params.series {
-            Some(f) => format!("no sales series matches `{f}`"),
-            None => "the sales dataset has no rows to train on".into(),
-        }));
+        return Err(match &params.series {
+            // A retry cannot help a filter that matches nothing: the job fails at once.
+            Some(f) => DemandError::invalid("series", format!("no sales series matches `{f}`")),
+            None => DemandError::NoData("the sales dataset has no rows to train on".into()),
+        });
     }
     let total = series.len();
     let history_end = series.iter().map(Series::end).max();

@@ -30,7 +30,7 @@ pub trait JobHandler: Send + Sync {
     /// Checks what only the deployment can tell (a pipeline that exists, ...) before the job
     /// is queued; after [`JobHandler::validate`]. A job that can never succeed is refused at
     /// submission instead of failing its attempts in a worker.
-    fn validate_in(&self, _app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
+    async fn validate_in(&self, _app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
         Ok(())
     }
 
@@ -68,15 +68,17 @@ impl JobKinds {
     }
 
     /// Whether a job of `kind` with `payload` can be queued in the deployment of `app`.
-    pub fn validate_in(
+    pub async fn validate_in(
         &self,
         app: &App,
         kind: &str,
         payload: &serde_json::Value,
     ) -> Result<(), JobError> {
         self.validate(kind, payload)?;
-        self.get(kind)
-            .map_or(Ok(()), |h| h.validate_in(app, payload))
+        match self.get(kind) {
+            Some(handler) => handler.validate_in(app, payload).await,
+            None => Ok(()),
+        }
     }
 
     /// Whether a job of `kind` with `payload` can be queued.

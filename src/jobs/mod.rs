@@ -62,6 +62,15 @@ pub enum JobError {
 }
 
 impl JobError {
+    /// Whether a retry of the same payload is bound to fail again (a payload the handler
+    /// refuses): such a job fails at once instead of using up its attempts.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            JobError::InvalidPayload(_) | JobError::Invalid { .. } | JobError::UnknownKind { .. }
+        )
+    }
+
     pub fn invalid(field: &'static str, detail: impl Into<String>) -> Self {
         JobError::Invalid {
             field,

@@ -66,7 +66,7 @@ impl JobQueue {
         request: super::model::JobRequest,
     ) -> Result<(Job, bool), JobError> {
         let job = request.into_new_job()?;
-        kinds.validate_in(app, &job.kind, &job.payload)?;
+        kinds.validate_in(app, &job.kind, &job.payload).await?;
         self.enqueue(job).await
     }
 

@@ -181,6 +181,11 @@ impl Runner {
                 }
                 FinalWrite::Cancel
             }
+            Outcome::Finished(Ok(Err(e))) if e.is_permanent() => {
+                let error = e.to_string();
+                tracing::warn!(job = %id, %error, "job failed without retry");
+                FinalWrite::FailPermanently(error)
+            }
             Outcome::Finished(result) => {
                 let error = failure_message(result).unwrap_or_default();
                 tracing::warn!(job = %id, %error, "job attempt failed");

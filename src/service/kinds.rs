@@ -75,7 +75,7 @@ impl JobHandler for RunPipeline {
         parse_payload::<RunPipelinePayload>(payload).map(|_| ())
     }
 
-    fn validate_in(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+    async fn validate_in(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
         let payload: RunPipelinePayload = parse_payload(payload)?;
         crate::etl::pipelines::find_pipeline(app, &payload.pipeline)
             .map(|_| ())
@@ -229,6 +229,13 @@ impl JobHandler for TrainForecaster {
     fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
         let params: crate::forecast::train::TrainParams = parse_payload(payload)?;
         params.validate().map_err(forecast_job_error)
+    }
+
+    async fn validate_in(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let params: crate::forecast::train::TrainParams = parse_payload(payload)?;
+        crate::forecast::train::check_series_filter(app, &params)
+            .await
+            .map_err(forecast_job_error)
     }
 
     async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {

@@ -371,6 +371,37 @@ async fn every_answer_carries_the_security_headers_and_a_body_ends_where_its_jso
         body["detail"].as_str().unwrap().contains("trailing"),
         "{body}"
     );
+
+    // Too many headers, or too many bytes of them: a 431 that says which limit.
+    let reader = srv.key(recast::auth::Role::Reader).await;
+    let mut many = srv.client.get(srv.url("/v1/models")).bearer_auth(&reader);
+    for i in 0..70 {
+        many = many.header(format!("x-extra-{i}"), "1");
+    }
+    let body = expect_problem(many.send().await.unwrap(), 431).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("at most 64"),
+        "{body}"
+    );
+    let res = srv
+        .client
+        .get(srv.url("/v1/models"))
+        .bearer_auth(&reader)
+        .header("x-big", "a".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_problem(res, 431).await;
+    assert!(body["detail"].as_str().unwrap().contains("16384"), "{body}");
+    let res = srv.client.get(srv.url("/v1/models")).bearer_auth(&reader);
+    assert_eq!(
+        res.header("x-fine", "a".repeat(4_000))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]

@@ -824,4 +824,19 @@ async fn implausible_times_and_non_utf8_lines_are_quarantined_with_what_arrived(
     let raw = strings(&quarantine, "raw");
     let bad = hex::encode(b"{\"item_id\":\"i3\",\"title\":\"\xff\xfe\"}");
     assert!(raw.contains(&bad), "{raw:?}");
+
+    // The same for a CSV record: its fields, joined by the delimiter, hex-encoded; the
+    // record beside it lands.
+    let mut csv = HEADER.as_bytes().to_vec();
+    csv.extend_from_slice(event("e1", "2024-03-01").as_bytes());
+    csv.extend_from_slice(b"e2,u\xff1,i1,view,1,2024-03-01T10:00:00Z,s1,\n");
+    std::fs::write(w.landing.join("clicks/bytes.csv"), &csv).unwrap();
+    let r = w.run("clicks").await;
+    assert_eq!(r.rows_landed, 1, "{r:?}");
+    assert_eq!(r.quarantined_by_reason.get("malformed_record"), Some(&1));
+    let quarantine = w.rows("interactions", Area::Quarantine).await;
+    let (raw, details) = (strings(&quarantine, "raw"), strings(&quarantine, "detail"));
+    let bad = hex::encode(b"e2,u\xff1,i1,view,1,2024-03-01T10:00:00Z,s1,");
+    assert_eq!(raw, [bad], "{details:?}");
+    assert!(details[0].contains("not UTF-8"), "{details:?}");
 }

@@ -464,6 +464,31 @@ async fn online_values_equal_offline_and_expire_with_the_ttl() {
     );
     assert_eq!(store.last_item("stale").await.unwrap(), None, "expired");
     assert_eq!(store.last_item("nobody").await.unwrap(), None);
+
+    // Materializing today (a day not over yet) is as of now: the value counts today's
+    // purchase and its staleness is not negative.
+    let now = Utc::now().timestamp_micros();
+    let bought = Ev {
+        user: "today".into(),
+        item: "i3".into(),
+        kind: "purchase",
+        value: Some(2.5),
+        ts: (now - 60 * SECOND).max(today),
+    };
+    write_events(&srv.app, std::slice::from_ref(&bought)).await;
+    let day = Utc::now().date_naive().to_string();
+    materialize_cli(&srv, &["--from", &day, "--to", &day]);
+    let res = srv.get_as("/v1/features/u/today", &key).await;
+    let fresh: Value = res.json().await.unwrap();
+    assert_eq!(fresh["status"], "present", "{fresh}");
+    assert_eq!(fresh["features"]["spend_3d"], 2.5, "{fresh}");
+    let staleness = fresh["staleness_seconds"].as_f64().unwrap();
+    assert!((0.0..600.0).contains(&staleness), "{fresh}");
+    let as_of: DateTime<Utc> = fresh["as_of"].as_str().unwrap().parse().unwrap();
+    assert!(
+        as_of <= Utc::now() && as_of.timestamp_micros() > bought.ts,
+        "{fresh}"
+    );
     srv.stop().await;
 }
 

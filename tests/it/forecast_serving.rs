@@ -195,6 +195,24 @@ fn ids(page: &Value) -> Vec<String> {
 async fn forecasts_are_trained_listed_served_charted_and_exported() {
     let (srv, key, report) = world().await;
 
+    // A series filter that matches nothing is refused when the job is submitted.
+    let admin = srv.key(recast::auth::Role::Admin).await;
+    let submit = |series: &'static str| {
+        let body = serde_json::json!({"kind": "train_forecaster",
+            "payload": {"level": "item", "series": series}});
+        let (srv, admin) = (&srv, admin.clone());
+        async move { srv.post_as("/v1/jobs", &admin, &body).await }
+    };
+    let body = expect_problem(submit("item=NOPE*").await, 422).await;
+    assert_eq!(body["field"], "payload.series", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("item=NOPE*"),
+        "{body}"
+    );
+    // An item-store filter names no item-level series either.
+    expect_problem(submit("item=I1/store=*").await, 422).await;
+    assert_eq!(submit("item=I*").await.status(), 202);
+
     // Auth.
     let res = srv
         .client
@@ -561,7 +579,7 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     )
     .await;
     assert!(
-        matches!(none, Err(recast::forecast::DemandError::NoData(_))),
+        matches!(&none, Err(recast::forecast::DemandError::Invalid { field, .. }) if field == "series"),
         "{none:?}"
     );
     srv.stop().await;

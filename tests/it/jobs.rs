@@ -162,6 +162,19 @@ impl JobHandler for Flaky {
     }
 }
 
+/// Refuses its payload when it runs (what a handler does with input that cannot work).
+struct Refuses;
+
+#[async_trait]
+impl JobHandler for Refuses {
+    fn kind(&self) -> &'static str {
+        "t_refuses"
+    }
+    async fn run(&self, _ctx: &JobContext) -> Result<Value, JobError> {
+        Err(JobError::invalid("payload.series", "matches nothing"))
+    }
+}
+
 struct Panics;
 
 #[async_trait]
@@ -613,17 +626,25 @@ async fn exhausted_retries_panics_and_unknown_kinds_end_failed() {
     let flaky = enqueue(&queue, NewJob::new("t_flaky", json!({})).max_attempts(2)).await;
     let panics = enqueue(&queue, NewJob::new("t_panic", json!({})).max_attempts(1)).await;
     let unknown = enqueue(&queue, NewJob::new("t_unknown", json!({})).max_attempts(3)).await;
+    let refused = enqueue(&queue, NewJob::new("t_refuses", json!({})).max_attempts(3)).await;
     let worker = start_worker(
         &app,
         &queue,
-        vec![Arc::new(Flaky(99)), Arc::new(Panics)],
+        vec![Arc::new(Flaky(99)), Arc::new(Panics), Arc::new(Refuses)],
         worker_settings(2, 1),
     );
     let terminal = |j: &Job| j.state.is_terminal();
     let flaky = wait_for(&queue, &flaky.id, "retries to run out", terminal).await;
     let panics = wait_for(&queue, &panics.id, "the panic to be recorded", terminal).await;
     let unknown = wait_for(&queue, &unknown.id, "the unknown kind to fail", terminal).await;
+    let refused = wait_for(&queue, &refused.id, "the refused payload to fail", terminal).await;
     worker.stop().await;
+    assert_eq!(
+        (refused.state, refused.attempts),
+        (JobState::Failed, 1),
+        "a payload the handler refuses is not retried"
+    );
+    assert!(refused.last_error.unwrap().contains("matches nothing"));
 
     assert_eq!((flaky.state, flaky.attempts), (JobState::Failed, 2));
     assert_eq!(flaky.last_error.as_deref(), Some("boom 2"));

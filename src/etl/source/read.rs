@@ -226,10 +226,28 @@ fn read_csv(
     let sep = (delimiter as char).to_string();
     loop {
         let line = reader.position().line() as i64 + 1;
-        match reader.read_record(&mut record) {
+        // Read as bytes so a record that is not UTF-8 keeps what arrived (hex) in quarantine;
+        // the buffer moves between the two record types without a copy.
+        let mut bytes = std::mem::take(&mut record).into_byte_record();
+        match reader.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line() as i64);
+                let line = bytes.position().map_or(line, |p| p.line() as i64);
+                record = match csv::StringRecord::from_byte_record(bytes) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        emit.rows_read += 1;
+                        let detail = format!(
+                            "not UTF-8: {} (raw holds the bytes hex-encoded)",
+                            e.utf8_error()
+                        );
+                        let bytes = e.into_byte_record();
+                        let fields: Vec<&[u8]> = bytes.iter().collect();
+                        let (raw, _) = crate::etl::landing::raw_text(&fields.join(&delimiter));
+                        emit.reject(Rejection::malformed(detail), Some(line), raw);
+                        continue;
+                    }
+                };
                 if record.len() != header.len() {
                     emit.rows_read += 1;
                     let raw = record.iter().collect::<Vec<_>>().join(&sep);
@@ -259,7 +277,7 @@ fn read_csv(
                 if e.is_io_error() {
                     return Err(EtlError::source(label, e));
                 }
-                // Invalid UTF-8 and similar record-level faults: quarantine, go on.
+                // Other record-level faults: quarantine, go on.
                 emit.rows_read += 1;
                 emit.reject(
                     Rejection::malformed(e.to_string()),
