@@ -213,6 +213,7 @@ impl From<EtlError> for Error {
             },
             EtlError::Lake(lake) => Error::from(lake),
             EtlError::Db(db) => Error::Db(db),
+            EtlError::Refused { field, detail } => Error::Invalid { field, detail },
             e @ (EtlError::Source { .. } | EtlError::Arrow(_) | EtlError::Cancelled) => {
                 Error::Etl(e)
             }

@@ -2,6 +2,7 @@
 //! one domain function, map the result. Everything a handler needs is in [`ApiState`].
 
 pub mod auth;
+pub mod catalog;
 pub mod docs;
 pub mod events;
 pub mod experiments;
@@ -119,6 +120,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
     features::routes(cfg);
     forecasts::routes(cfg);
     recommendations::routes(cfg);
+    // After `recommendations`: utoipa-actix-web merges a path's operations only into a path
+    // registered earlier, and the GETs of `/v1/items/{item_id}` and `/v1/users/{user_id}`
+    // are there.
+    catalog::routes(cfg);
     models::routes(cfg);
     experiments::routes(cfg);
 }

@@ -17,6 +17,7 @@ pub mod runner;
 pub mod schema;
 pub mod source;
 pub mod spec;
+pub mod upsert;
 
 pub use schema::Dataset;
 pub use spec::{PipelineSpec, SourceSpec, SpecError};
@@ -41,6 +42,13 @@ pub enum EtlError {
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("run cancelled")]
     Cancelled,
+    /// A record written through the API that the column rules refuse (`field` names the
+    /// column).
+    #[error("{detail}")]
+    Refused {
+        field: Option<String>,
+        detail: String,
+    },
 }
 
 impl EtlError {

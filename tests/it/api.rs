@@ -753,3 +753,88 @@ async fn the_document_declares_every_answer_and_undeclared_methods_are_405() {
     expect_problem(res, 404).await;
     srv.stop().await;
 }
+
+/// Frontends write catalogue items and users between ETL runs: each write is one committed
+/// row of the lake dataset (the newest row per id wins for training), checked by the same
+/// rules as a pipeline row; readers may not write.
+#[tokio::test]
+async fn items_and_users_are_upserted_into_the_lake_through_the_api() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let ingest = srv.key(Role::Ingest).await;
+    let reader = srv.key(Role::Reader).await;
+    let put = |path: &str, key: &str, body: serde_json::Value| {
+        srv.client
+            .put(srv.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let lamp = json!({"title": "Lamp", "category": "home", "price": 12.5, "tags": ["a", "b"]});
+    let res = put("/v1/items/i-new", &ingest, lamp.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let first: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        (first["id"].as_str(), first["dataset"].as_str()),
+        (Some("i-new"), Some("items"))
+    );
+    assert!(first["commit_id"].as_i64().is_some(), "{first}");
+    let items = recast::recommend::data::read_items(&srv.app.lake)
+        .await
+        .unwrap();
+    let item = items.iter().find(|i| i.item_id == "i-new").expect("landed");
+    assert_eq!((item.title.as_str(), item.active), ("Lamp", true));
+    assert_eq!(item.tags, ["a", "b"]);
+    assert_eq!(item.price, Some(12.5));
+
+    // The newest write wins.
+    let res = put(
+        "/v1/items/i-new",
+        &ingest,
+        json!({"title": "Lamp", "active": false}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let items = recast::recommend::data::read_items(&srv.app.lake)
+        .await
+        .unwrap();
+    let item = items.iter().find(|i| i.item_id == "i-new").unwrap();
+    assert!(!item.active, "{item:?}");
+
+    // Refused values name their field and land nothing.
+    for (body, field) in [
+        (json!({"title": "Lamp", "price": -1}), "price"),
+        (json!({"title": ""}), "title"),
+        (json!({"title": "  "}), "title"),
+        (json!({"title": "a\u{0}b"}), "title"),
+    ] {
+        let res = put("/v1/items/i-bad", &ingest, body).await.unwrap();
+        let problem = expect_problem(res, 422).await;
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let items = recast::recommend::data::read_items(&srv.app.lake)
+        .await
+        .unwrap();
+    assert!(items.iter().all(|i| i.item_id != "i-bad"));
+    let res = put("/v1/items/i-new", &reader, lamp).await.unwrap();
+    expect_problem(res, 403).await;
+
+    let res = put(
+        "/v1/users/u-new",
+        &ingest,
+        json!({"segment": "vip", "region": "EU"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let user: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(user["dataset"], "users", "{user}");
+    let users = srv
+        .app
+        .lake
+        .read_scan(&recast::lake::Scan::dataset("users"))
+        .await
+        .unwrap();
+    assert_eq!(crate::common::strings(&users, "user_id"), ["u-new"]);
+    assert_eq!(crate::common::strings(&users, "segment"), ["vip"]);
+}

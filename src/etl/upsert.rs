@@ -1,0 +1,101 @@
+//! One catalogue item or one user written through the API (`PUT /v1/items/{id}`,
+//! `PUT /v1/users/{id}`), between ETL runs.
+//!
+//! Why straight into the lake, as one committed row: `items` and `users` are append-only
+//! datasets whose readers take the newest row per id (training, features, outside engines),
+//! so an upsert is exactly one more row, and a frontend's change is visible to the next
+//! training run and to every outside reader the moment the call answers. The row goes
+//! through the same converter as a pipeline's rows (text rule, plausible times, types), so
+//! the API cannot land what a file could not. Each call is its own small commit; the
+//! compaction job merges the small files.
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::EtlError;
+use super::convert::Converter;
+use super::landing::Landing;
+use super::schema::Dataset;
+use super::spec::{PipelineSpec, SourceSpec};
+use crate::app::App;
+
+/// What an upsert committed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Upserted {
+    /// The lake commit holding the row.
+    pub commit_id: Option<i64>,
+    /// The row's time column (`updated_at` of an item, `created_at` of a user), RFC 3339.
+    pub at: String,
+}
+
+/// The pipeline the rows are converted and landed under (`api-items`, `api-users`).
+fn spec(app: &App, dataset: Dataset) -> PipelineSpec {
+    PipelineSpec {
+        name: format!("api-{}", dataset.name()),
+        description: format!("{} written through the API", dataset.name()),
+        dataset,
+        schedule: None,
+        dedup_key: None,
+        source: SourceSpec::Events { flush_rows: None },
+        columns: Default::default(),
+        file: Default::default(),
+        plausible_since: app.settings.plausible_since_date().ok(),
+    }
+}
+
+/// Lands `record` (canonical column names; the id column is set from `id`) as the newest
+/// row of `dataset` (items or users). The time column defaults to now. A value the column
+/// rules refuse is [`EtlError::Refused`] naming the column; nothing lands then.
+pub async fn upsert(
+    app: &App,
+    dataset: Dataset,
+    id: &str,
+    mut record: serde_json::Map<String, serde_json::Value>,
+) -> Result<Upserted, EtlError> {
+    let (id_column, time_column) = match dataset {
+        Dataset::Items => ("item_id", "updated_at"),
+        Dataset::Users => ("user_id", "created_at"),
+        other => {
+            return Err(EtlError::Refused {
+                field: None,
+                detail: format!("`{}` rows are not written one by one", other.name()),
+            });
+        }
+    };
+    record.insert(id_column.into(), id.into());
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let at = record
+        .entry(time_column)
+        .or_insert_with(|| now.into())
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let spec = spec(app, dataset);
+    let mut converter = Converter::new(&spec);
+    let names = converter.source_columns().to_vec();
+    super::source::read::push_json_object(&mut converter, &names, &record).map_err(|r| {
+        EtlError::Refused {
+            field: r.field,
+            detail: r.detail,
+        }
+    })?;
+    let Some(batch) = converter.finish_batch() else {
+        return Err(EtlError::Refused {
+            field: None,
+            detail: "the record produced no row".into(),
+        });
+    };
+    let mut landing = Landing::open(app, &spec, false).await?;
+    if let Err(e) = landing.push(batch).await {
+        if let Err(abort) = landing.abort().await {
+            tracing::warn!(error = %abort, "cannot abort the upsert; the sweep will");
+        }
+        return Err(e);
+    }
+    let key = format!("api:{}:{}", dataset.name(), uuid::Uuid::now_v7());
+    let outcome = landing.commit(&key).await?;
+    Ok(Upserted {
+        commit_id: outcome.commit_id,
+        at,
+    })
+}
