@@ -110,9 +110,20 @@ pub async fn get_history(
     Ok(HttpResponse::Ok().json(serving::history(&state.app, &series_id).await?))
 }
 
-/// An SVG chart: actuals, forecast and the 80/95 % bands.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChartQuery {
+    /// History periods shown before the forecast, 1 to 3660 (default: four times the
+    /// forecast's steps, at least 28; fewer when the series has fewer).
+    #[param(minimum = 1, maximum = 3660)]
+    pub history: Option<usize>,
+}
+
+/// An SVG chart: the last `history` actuals, the forecast and its 80/95 % bands, titled with
+/// the item's catalogue name when the served recommender knows it (else the series id).
 #[utoipa::path(get, path = "/v1/forecasts/{series_id}/chart.svg", tag = "forecasts",
-    params(("series_id" = String, Path, description = "series id, percent-encoded")),
+    params(("series_id" = String, Path, description = "series id, percent-encoded"), ChartQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "SVG image", body = String, content_type = "image/svg+xml"),
               (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
@@ -121,8 +132,9 @@ pub async fn get_chart(
     _auth: Authed<Reader>,
     state: web::Data<ApiState>,
     series_id: web::Path<String>,
+    query: ApiQuery<ChartQuery>,
 ) -> Result<HttpResponse> {
-    let svg = serving::chart(&state.app, &series_id).await?;
+    let svg = serving::chart(&state.app, &state.recommender, &series_id, query.0.history).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "image/svg+xml"))
         .body(svg))

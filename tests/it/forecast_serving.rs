@@ -16,6 +16,7 @@ use recast::etl::runner::run_pipeline;
 use recast::forecast::series::{Frequency, Level};
 use recast::forecast::train::{SelectBy, TrainParams, TrainReport, run as train};
 use recast::jobs::{JobQueue, JobState, NewJob, Worker};
+use recast::recommend::artifact::ModelKind;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -394,21 +395,83 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     )
     .await;
 
-    // Chart: well-formed SVG with one point per actual and per forecast step.
-    let res = get(
-        &srv,
-        &key,
-        &format!("/v1/forecasts/{}/chart.svg", enc(gappy)),
-    )
-    .await;
+    // Chart: well-formed SVG with one point per shown actual and per forecast step. By
+    // default it shows max(4 x horizon, 28) periods of history.
+    let chart = |query: &'static str| {
+        let path = format!("/v1/forecasts/{}/chart.svg{query}", enc(gappy));
+        let (srv, key) = (&srv, &key);
+        async move { get(srv, key, &path).await }
+    };
+    let res = chart("").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/svg+xml");
     let svg = res.text().await.unwrap();
     assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
     assert_balanced(&svg);
-    assert_eq!(polyline_points(&svg, "actual"), DAYS as usize);
+    let window = (4 * HORIZON).max(28).min(DAYS as usize);
+    assert!(
+        window < DAYS as usize,
+        "the default window cuts this series"
+    );
+    assert_eq!(polyline_points(&svg, "actual"), window);
     assert_eq!(polyline_points(&svg, "forecast"), HORIZON);
     assert!(svg.contains(r#"class="band-80""#) && svg.contains(r#"class="band-95""#));
+    // No recommender is served here: the title falls back to the series id.
+    assert!(svg.contains(&format!(
+        r#"<text class="title" x="8" y="22" font-size="14">{gappy} — "#
+    )));
+    // `history` picks the window; more than the series has shows all of it.
+    let five = chart("?history=5").await;
+    assert_eq!(five.status(), 200);
+    let svg = five.text().await.unwrap();
+    assert_balanced(&svg);
+    assert_eq!(polyline_points(&svg, "actual"), 5);
+    assert_eq!(polyline_points(&svg, "forecast"), HORIZON);
+    let all = chart("?history=3660").await.text().await.unwrap();
+    assert_eq!(polyline_points(&all, "actual"), DAYS as usize);
+    for bad in ["?history=0", "?history=3661", "?history=-1", "?history=x"] {
+        let problem = expect_problem(chart(bad).await, 422).await;
+        assert_eq!(problem["field"], "history", "{bad}: {problem}");
+    }
+    let unknown = expect_problem(chart("?window=5").await, 422).await;
+    assert!(
+        unknown["detail"].as_str().unwrap().contains("window"),
+        "{unknown}"
+    );
+    // Once a recommender is served, the chart is titled with the item's catalogue name
+    // (as `GET /v1/items/I1` serves it); an item the catalogue lacks keeps the series id.
+    crate::recommend::land_world_with(&srv.app, &[("I1", "Blue <mug> & saucer")]).await;
+    let version = crate::recommend::train(&srv.app, ModelKind::Popularity).await;
+    let admin = srv.key(Role::Admin).await;
+    let promoted = srv
+        .client
+        .post(srv.url(&format!("/v1/models/{version}/promote")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(promoted.status(), 200);
+    let named = get(&srv, &key, &format!("/v1/forecasts/{}/chart.svg", enc(id)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        named.contains(r#"font-size="14">Blue &lt;mug&gt; &amp; saucer, store S1 — "#),
+        "{}",
+        &named[..400.min(named.len())]
+    );
+    let other = "item=I2/store=S1";
+    let unnamed = get(
+        &srv,
+        &key,
+        &format!("/v1/forecasts/{}/chart.svg", enc(other)),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(unnamed.contains(&format!(r#"font-size="14">{other} — "#)));
 
     // Export of the job's run: one row per series and step.
     let path = report.export_path.clone().expect("export written");

@@ -283,7 +283,22 @@ async fn write_events(app: &App, events: &[(String, String, &str, i64)]) {
 /// 60 users, each loyal to one category: views and purchases of its items over 20 days.
 /// `shoes-0` is the most popular shoe, `shoes-9` (inactive) is popular too.
 pub(crate) async fn land_world(app: &App) -> Vec<(String, String, &'static str, i64)> {
-    write_items(app, &catalogue()).await;
+    land_world_with(app, &[]).await
+}
+
+/// [`land_world`] with `extra` catalogue rows (id, title) that nobody interacted with.
+pub(crate) async fn land_world_with(
+    app: &App,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String, &'static str, i64)> {
+    let mut items = catalogue();
+    items.extend(extra.iter().map(|(id, title)| Item {
+        id: id.to_string(),
+        title: title.to_string(),
+        category: "other",
+        active: true,
+    }));
+    write_items(app, &items).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut events = Vec::new();
     for u in 0..60 {
