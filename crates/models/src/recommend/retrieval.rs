@@ -15,12 +15,13 @@
 /// Item factors quantised for the scan, with the f32 originals kept for rescoring.
 pub struct FactorIndex {
     factors: usize,
-    /// Row stride of `codes`: `factors` rounded up to 16 (zero padded).
+    /// Codes per item: `factors` rounded up to 16 (zero padded).
     stride: usize,
+    /// The codes in blocks of [`BLOCK`] items (see [`block_codes`]).
     codes: Vec<i8>,
     scales: Vec<f32>,
-    /// `‖q_y‖₁` per item.
-    code_l1: Vec<u32>,
+    /// `‖q_y‖₁ / 2` per item (exact in f32: a small integer or a half).
+    half_l1: Vec<f32>,
 }
 
 /// Widest code an item factor gets.
@@ -47,7 +48,7 @@ impl FactorIndex {
         let items = item_factors.len() / factors;
         let mut codes = vec![0i8; items * stride];
         let mut scales = Vec::with_capacity(items);
-        let mut code_l1 = Vec::with_capacity(items);
+        let mut half_l1 = Vec::with_capacity(items);
         for (row, out) in item_factors
             .chunks_exact(factors)
             .zip(codes.chunks_exact_mut(stride))
@@ -61,14 +62,14 @@ impl FactorIndex {
                 l1 += q.abs() as u32;
             }
             scales.push(scale);
-            code_l1.push(l1);
+            half_l1.push(0.5 * l1 as f32);
         }
         Some(FactorIndex {
             factors,
             stride,
-            codes,
+            codes: block_codes(&codes, stride),
             scales,
-            code_l1,
+            half_l1,
         })
     }
 
@@ -105,31 +106,54 @@ impl FactorIndex {
         // f32 rounding of the exact score: at most f·2⁻²⁴·Σ|u||y| ≤ f·2⁻²⁴·‖u‖₁·127·s_y; four
         // times that for safety.
         let rounding = f as f64 * CODE_MAX as f64 * 4.0 / (1u64 << 24) as f64 * user_l1;
+        let bounds = Bounds {
+            user_scale,
+            // Rounded up, so the f32 error term only grows.
+            per_scale: ((0.5 * user_l1 + rounding) as f32).next_up(),
+        };
         let mut dots = vec![0i32; self.items()];
         integer_dots(&self.codes, self.stride, &user_codes, &mut dots);
-        // Pass 1: the k-th best lower bound among allowed items.
-        let bound = |i: usize| -> (f64, f64) {
-            let s = self.scales[i] as f64;
-            let approx = user_scale as f64 * s * dots[i] as f64;
-            let err = s * (0.5 * user_l1 + 0.5 * user_scale as f64 * self.code_l1[i] as f64)
-                + s * rounding
-                + 1e-9 * approx.abs();
-            (approx - err, approx + err)
+        let mut upper = vec![0f32; self.items()];
+        bounds.uppers(&self.scales, &self.half_l1, &dots, &mut upper);
+        let scanned = Scanned {
+            bounds: &bounds,
+            dots: &dots,
+            upper: &upper,
         };
+        self.select(item_factors, user, k, scanned, excluded)
+    }
+
+    /// Pass 1 finds the k-th best lower bound among allowed items; pass 2 rescores in f32
+    /// only the items whose upper bound reaches it.
+    fn select(
+        &self,
+        item_factors: &[f32],
+        user: &[f32],
+        k: usize,
+        scanned: Scanned<'_>,
+        excluded: impl Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let Scanned {
+            bounds,
+            dots,
+            upper,
+        } = scanned;
+        let f = self.factors;
+        let exact = |i: u32| exact_dot(user, &item_factors[i as usize * f..(i as usize + 1) * f]);
+        // Pass 1: the k-th best lower bound among allowed items.
         let mut lower = super::eval::TopK::new(k);
         let mut candidates: Vec<(u32, f64)> = Vec::new();
-        for i in 0..self.items() {
-            let (lo, hi) = bound(i);
+        let mut threshold = f32::NEG_INFINITY;
+        for (i, &hi) in upper.iter().enumerate() {
             // An item whose upper bound is below the k-th best lower bound so far cannot make
             // the top k; the threshold only rises, so it is safe to drop it now.
-            if lower.threshold().is_some_and(|t| hi < t as f64) {
+            if hi < threshold || excluded(i as u32) {
                 continue;
             }
-            if excluded(i as u32) {
-                continue;
-            }
-            lower.push(i as u32, round_down(lo));
-            candidates.push((i as u32, hi));
+            let lo = bounds.lower(self.scales[i], self.half_l1[i], dots[i]);
+            lower.push(i as u32, lo);
+            candidates.push((i as u32, hi as f64));
+            threshold = lower.threshold().unwrap_or(f32::NEG_INFINITY);
         }
         let floor = lower.threshold().map(|t| t as f64);
         let mut best = super::eval::TopK::new(k);
@@ -146,26 +170,143 @@ impl FactorIndex {
     }
 }
 
-/// The largest f32 not above `x`, so a lower bound stays a lower bound after narrowing.
-fn round_down(x: f64) -> f32 {
-    let y = x as f32;
-    if (y as f64) > x { y.next_down() } else { y }
+/// What the integer scan produced for one request.
+struct Scanned<'a> {
+    bounds: &'a Bounds,
+    dots: &'a [i32],
+    /// Every item's upper bound.
+    upper: &'a [f32],
 }
 
-/// `dots[i] = Σ_j codes[i·stride + j] · user[j]`, exact in i32 (see [`user_code_max`]).
+/// The per-request constants of an item's score bounds, in f32 so the bounds of every item
+/// compute in one vectorised pass. For item `i` with scale `s` and integer dot `d`:
+/// `approx = user_scale·s·d`, `err = s·per_scale + user_scale·s·‖q_y‖₁/2`; f32 rounding of
+/// these few operations (a few ulps) is covered by widening both bounds by 10⁻⁵ of
+/// `|approx| + err`, so they stay bounds.
+struct Bounds {
+    user_scale: f32,
+    /// `‖u‖₁/2` plus the f32 rounding allowance of the exact score, per unit of item scale.
+    per_scale: f32,
+}
+
+/// Relative widening of the f32 bounds (see [`Bounds`]).
+const BOUND_SLACK: f32 = 1e-5;
+
+impl Bounds {
+    #[inline(always)]
+    fn approx_err(&self, scale: f32, half_l1: f32, dot: i32) -> (f32, f32) {
+        let a = self.user_scale * scale;
+        let approx = a * dot as f32;
+        let err = scale * self.per_scale + a * half_l1;
+        let slack = BOUND_SLACK * (approx.abs() + err) + f32::MIN_POSITIVE;
+        (approx, err + slack)
+    }
+
+    fn lower(&self, scale: f32, half_l1: f32, dot: i32) -> f32 {
+        let (approx, err) = self.approx_err(scale, half_l1, dot);
+        approx - err
+    }
+
+    /// Every item's upper bound, in a loop the compiler vectorises.
+    fn uppers(&self, scales: &[f32], half_l1: &[f32], dots: &[i32], out: &mut [f32]) {
+        for (((o, &s), &h), &d) in out.iter_mut().zip(scales).zip(half_l1).zip(dots) {
+            let (approx, err) = self.approx_err(s, h, d);
+            *o = approx + err;
+        }
+    }
+}
+
+/// Items per block of the scan's layout.
+const BLOCK: usize = 16;
+
+/// Row-major codes (`stride` per item) in the scan's layout: blocks of [`BLOCK`] items (the
+/// last one padded with zero items); inside a block, for each pair of dimensions `(2g,
+/// 2g+1)`, the pair of every item in turn (32 bytes). One vector load then holds the same
+/// two dimensions of many items, which multiply against the user's pair broadcast into
+/// every lane and accumulate one item per lane: no horizontal sum per item, which took most
+/// of the time of a row-per-item kernel.
+fn block_codes(rows: &[i8], stride: usize) -> Vec<i8> {
+    let items = rows.len() / stride;
+    let mut out = vec![0i8; items.div_ceil(BLOCK) * BLOCK * stride];
+    for (i, row) in rows.chunks_exact(stride).enumerate() {
+        let block = &mut out[(i / BLOCK) * BLOCK * stride..][..BLOCK * stride];
+        let t = i % BLOCK;
+        for (g, pair) in row.chunks_exact(2).enumerate() {
+            block[g * 2 * BLOCK + 2 * t] = pair[0];
+            block[g * 2 * BLOCK + 2 * t + 1] = pair[1];
+        }
+    }
+    out
+}
+
+/// The integer dot of one item, `Σ_j code(i, j) · user[j]`, from the blocked layout.
+fn block_dot(codes: &[i8], stride: usize, user: &[i16], item: usize) -> i32 {
+    let block = &codes[(item / BLOCK) * BLOCK * stride..][..BLOCK * stride];
+    let t = item % BLOCK;
+    (0..stride / 2)
+        .map(|g| {
+            let pair = &block[g * 2 * BLOCK + 2 * t..][..2];
+            pair[0] as i32 * user[2 * g] as i32 + pair[1] as i32 * user[2 * g + 1] as i32
+        })
+        .sum()
+}
+
+/// `dots[i] = Σ_j code(i, j) · user[j]` over codes in [`block_codes`] layout, exact in i32
+/// (see [`user_code_max`]).
 fn integer_dots(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: `integer_dots_avx512` only needs AVX-512F/BW, detected just above.
+        unsafe { integer_dots_avx512(codes, stride, user, dots) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: `integer_dots_avx2` only needs AVX2, detected just above.
         unsafe { integer_dots_avx2(codes, stride, user, dots) };
         return;
     }
-    for (row, out) in codes.chunks_exact(stride).zip(dots.iter_mut()) {
-        *out = row
-            .iter()
-            .zip(user)
-            .map(|(&c, &u)| c as i32 * u as i32)
-            .sum();
+    integer_dots_scalar(codes, stride, user, dots);
+}
+
+fn integer_dots_scalar(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+    for (i, dot) in dots.iter_mut().enumerate() {
+        *dot = block_dot(codes, stride, user, i);
+    }
+}
+
+/// The user's dimension pairs as the 32-bit lanes the kernels broadcast.
+fn user_pairs(user: &[i16]) -> Vec<i32> {
+    user.chunks_exact(2)
+        .map(|p| (p[0] as u16 as u32 | (p[1] as u16 as u32) << 16) as i32)
+        .collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn integer_dots_avx512(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+    use std::arch::x86_64::*;
+    debug_assert_eq!(stride % 16, 0);
+    debug_assert_eq!(user.len(), stride);
+    let pairs: Vec<__m512i> = user_pairs(user)
+        .into_iter()
+        .map(|p| _mm512_set1_epi32(p))
+        .collect();
+    for (block, out) in codes
+        .chunks_exact(BLOCK * stride)
+        .zip(dots.chunks_mut(BLOCK))
+    {
+        let mut acc = _mm512_setzero_si512();
+        for (g, u) in pairs.iter().enumerate() {
+            // SAFETY: 32 bytes at `g·32` lie inside the block of `BLOCK·stride` bytes.
+            let c8 =
+                unsafe { _mm256_loadu_si256(block.as_ptr().add(g * 2 * BLOCK) as *const __m256i) };
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(c8), *u));
+        }
+        let mut lanes = [0i32; BLOCK];
+        // SAFETY: `lanes` holds exactly 16 i32.
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, acc) };
+        out.copy_from_slice(&lanes[..out.len()]);
     }
 }
 
@@ -175,28 +316,35 @@ fn integer_dots_avx2(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]
     use std::arch::x86_64::*;
     debug_assert_eq!(stride % 16, 0);
     debug_assert_eq!(user.len(), stride);
-    let lanes = stride / 16;
-    // SAFETY: every load reads 16 codes or 16 user values inside a row of `stride` entries
-    // (a multiple of 16), and the rows are in bounds by `chunks_exact`.
-    unsafe {
-        let user_vecs: Vec<__m256i> = (0..lanes)
-            .map(|l| _mm256_loadu_si256(user.as_ptr().add(l * 16) as *const __m256i))
-            .collect();
-        for (row, out) in codes.chunks_exact(stride).zip(dots.iter_mut()) {
-            let mut acc = _mm256_setzero_si256();
-            for (l, u) in user_vecs.iter().enumerate() {
-                let c8 = _mm_loadu_si128(row.as_ptr().add(l * 16) as *const __m128i);
-                let c16 = _mm256_cvtepi8_epi16(c8);
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(c16, *u));
-            }
-            let half = _mm_add_epi32(
-                _mm256_castsi256_si128(acc),
-                _mm256_extracti128_si256(acc, 1),
-            );
-            let quarter = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
-            let one = _mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b01));
-            *out = _mm_cvtsi128_si32(one);
+    let pairs: Vec<__m256i> = user_pairs(user)
+        .into_iter()
+        .map(|p| _mm256_set1_epi32(p))
+        .collect();
+    for (block, out) in codes
+        .chunks_exact(BLOCK * stride)
+        .zip(dots.chunks_mut(BLOCK))
+    {
+        // Items 0..8 and 8..16 of the block.
+        let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for (g, u) in pairs.iter().enumerate() {
+            // SAFETY: 32 bytes at `g·32` lie inside the block of `BLOCK·stride` bytes.
+            let (a, b) = unsafe {
+                let p = block.as_ptr().add(g * 2 * BLOCK);
+                (
+                    _mm_loadu_si128(p as *const __m128i),
+                    _mm_loadu_si128(p.add(16) as *const __m128i),
+                )
+            };
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_cvtepi8_epi16(a), *u));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_cvtepi8_epi16(b), *u));
         }
+        let mut lanes = [0i32; BLOCK];
+        // SAFETY: `lanes` holds exactly 16 i32, two stores of 8.
+        unsafe {
+            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, lo);
+            _mm256_storeu_si256(lanes.as_mut_ptr().add(8) as *mut __m256i, hi);
+        }
+        out.copy_from_slice(&lanes[..out.len()]);
     }
 }
 
@@ -223,8 +371,28 @@ mod tests {
         let user: Vec<i16> = (0..stride)
             .map(|_| rng.random_range(-32767..=32767))
             .collect();
-        let mut fast = vec![0; 37];
-        integer_dots(&codes, stride, &user, &mut fast);
+        let blocked = block_codes(&codes, stride);
+        let run = |kernel: fn(&[i8], usize, &[i16], &mut [i32])| {
+            let mut out = vec![0; 37];
+            kernel(&blocked, stride, &user, &mut out);
+            out
+        };
+        // Every kernel this machine can run, not only the one detected first.
+        let scalar = run(integer_dots_scalar);
+        assert_eq!(run(integer_dots), scalar);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 detected.
+                let avx2 = run(|c, s, u, d| unsafe { integer_dots_avx2(c, s, u, d) });
+                assert_eq!(avx2, scalar);
+            }
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: AVX-512BW detected.
+                let avx512 = run(|c, s, u, d| unsafe { integer_dots_avx512(c, s, u, d) });
+                assert_eq!(avx512, scalar);
+            }
+        }
         let slow: Vec<i32> = codes
             .chunks_exact(stride)
             .map(|r| {
@@ -234,7 +402,7 @@ mod tests {
                     .sum()
             })
             .collect();
-        assert_eq!(fast, slow);
+        assert_eq!(scalar, slow);
     }
 
     #[test]
