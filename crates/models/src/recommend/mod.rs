@@ -9,6 +9,7 @@
 pub mod als;
 pub mod content;
 pub mod data;
+pub mod ease;
 pub mod eval;
 pub mod hybrid;
 pub mod item_knn;
