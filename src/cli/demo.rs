@@ -386,10 +386,11 @@ async fn materialize_features(app: &App) -> Result<()> {
 }
 
 /// Recommenders the demo trains and compares, popularity first (the baseline).
-const DEMO_RECOMMENDERS: [ModelKind; 4] = [
+const DEMO_RECOMMENDERS: [ModelKind; 5] = [
     ModelKind::Popularity,
     ModelKind::ItemKnn,
     ModelKind::Als,
+    ModelKind::Ease,
     ModelKind::Hybrid,
 ];
 

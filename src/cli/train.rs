@@ -40,9 +40,15 @@ pub struct RecommenderArgs {
     /// Cut-off of the evaluation metrics.
     #[arg(long)]
     pub k: Option<usize>,
-    /// Neighbours kept per item (item-kNN, content).
+    /// Neighbours kept per item (item-kNN, content); weights kept per item (EASE).
     #[arg(long)]
     pub neighbours: Option<usize>,
+    /// L2 regularisation λ (EASE).
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Most items the dense fit takes, the most interacted-with ones (EASE).
+    #[arg(long)]
+    pub max_items: Option<usize>,
     /// Days at the end of the data held out for evaluation.
     #[arg(long)]
     pub holdout_days: Option<f64>,
@@ -106,6 +112,8 @@ impl RecommenderArgs {
             alpha: self.alpha.unwrap_or(d.alpha),
             k: self.k.unwrap_or(d.k),
             neighbours: self.neighbours.unwrap_or(d.neighbours),
+            lambda: self.lambda.unwrap_or(d.lambda),
+            max_items: self.max_items.unwrap_or(d.max_items),
             holdout_days: self.holdout_days.unwrap_or(d.holdout_days),
             half_life_days: self.half_life_days,
             bm25: self.bm25,

@@ -9,6 +9,7 @@ use super::RecommendError;
 use super::als::AlsModel;
 use super::content::ContentModel;
 use super::data::{Action, IdMap, ItemRecord};
+use super::ease::Ease;
 use super::hybrid::HybridModel;
 use super::item_knn::ItemKnn;
 use super::popularity::Popularity;
@@ -23,6 +24,7 @@ pub enum ModelKind {
     Als,
     Content,
     Hybrid,
+    Ease,
 }
 
 impl ModelKind {
@@ -33,6 +35,7 @@ impl ModelKind {
             ModelKind::Als => "als",
             ModelKind::Content => "content",
             ModelKind::Hybrid => "hybrid",
+            ModelKind::Ease => "ease",
         }
     }
 }
@@ -45,6 +48,7 @@ pub enum Model {
     Als(AlsModel),
     Content(ContentModel),
     Hybrid(Box<HybridModel>),
+    Ease(Ease),
 }
 
 impl Model {
@@ -55,6 +59,7 @@ impl Model {
             Model::Als(_) => ModelKind::Als,
             Model::Content(_) => ModelKind::Content,
             Model::Hybrid(_) => ModelKind::Hybrid,
+            Model::Ease(_) => ModelKind::Ease,
         }
     }
 
@@ -68,6 +73,7 @@ impl Model {
             Model::Content(m) => Some(m.score(history)),
             Model::Als(m) => m.vector_for(user, history).map(|x| m.score_vector(&x)),
             Model::Hybrid(m) => Some(m.score(user, history)),
+            Model::Ease(m) => Some(m.score(history)),
         }
     }
 
@@ -88,6 +94,7 @@ impl Model {
             Model::Als(m) => m.similar(item, k),
             Model::Content(m) => m.similar(item),
             Model::Hybrid(m) => m.similar(item, k),
+            Model::Ease(m) => m.similar(item),
         };
         out.retain(|e| e.0 != item && e.1.is_finite());
         out.truncate(k);
@@ -175,6 +182,7 @@ impl RecommenderArtifact {
             Model::Popularity(p) => p.popularity.len() == n,
             Model::ItemKnn(m) => check_rows(&m.neighbours),
             Model::Content(m) => check_rows(&m.neighbours),
+            Model::Ease(m) => check_rows(&m.weights.neighbours) && m.items_fitted <= n,
             Model::Als(m) => {
                 m.factors > 0 && m.items() == n && m.item_factors.len() == n * m.factors
             }

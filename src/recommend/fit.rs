@@ -199,6 +199,22 @@ fn tune(
     })
 }
 
+fn fit_ease(
+    m: &super::data::InteractionMatrix,
+    p: &TrainParams,
+) -> Result<super::ease::Ease, RecommendError> {
+    let ease = super::ease::fit(&m.matrix, &p.ease())
+        .map_err(|e| RecommendError::invalid("lambda", e.to_string()))?;
+    if ease.items_fitted < m.items.len() {
+        tracing::info!(
+            items = m.items.len(),
+            fitted = ease.items_fitted,
+            "EASE fitted on the most interacted-with items only (max_items)"
+        );
+    }
+    Ok(ease)
+}
+
 fn fit(
     p: &TrainParams,
     d: &FitData<'_>,
@@ -214,6 +230,7 @@ fn fit(
         ModelKind::Popularity => Model::Popularity(pop.clone()),
         ModelKind::ItemKnn => Model::ItemKnn(ItemKnn::fit(&m.matrix, p.weighting(), p.neighbours)),
         ModelKind::Content => Model::Content(ContentModel::fit(&rows, p.neighbours)),
+        ModelKind::Ease => Model::Ease(fit_ease(m, p)?),
         ModelKind::Als => Model::Als(AlsModel::fit(&m.matrix, &p.als(), progress)?),
         ModelKind::Hybrid => {
             let als = AlsModel::fit(&m.matrix, &p.als(), progress)?;

@@ -21,7 +21,8 @@ pub mod timeline;
 pub mod train;
 
 pub use recast_models::recommend::{
-    InvalidParam, als, content, eval, hybrid, item_knn, popularity, retrieval, signals, sparse,
+    InvalidParam, als, content, ease, eval, hybrid, item_knn, popularity, retrieval, signals,
+    sparse,
 };
 
 /// Errors of the recommender domain.

@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::RecommendError;
 use super::als::AlsParams;
 use super::artifact::ModelKind;
+use super::ease::EaseParams;
 use super::item_knn::Weighting;
 use super::signals::{self};
+
+/// The largest `max_items` accepted: two dense 30,000² f64 matrices are 14 GB.
+pub const MAX_EASE_ITEMS: usize = 30_000;
 
 /// Training parameters: the CLI flags and the `train_recommender` job payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,8 +24,13 @@ pub struct TrainParams {
     pub alpha: f32,
     /// Cut-off of the ranking metrics.
     pub k: usize,
-    /// Neighbours kept per item (item-kNN, content).
+    /// Neighbours kept per item (item-kNN, content); weights kept per item row (EASE).
     pub neighbours: usize,
+    /// EASE's L2 regularisation λ.
+    pub lambda: f64,
+    /// Most items EASE's dense fit takes (the most interacted-with ones; 8 bytes × items²
+    /// twice in memory while fitting).
+    pub max_items: usize,
     pub holdout_days: f64,
     /// Time decay of interaction strengths; None = no decay.
     pub half_life_days: Option<f64>,
@@ -50,6 +59,8 @@ impl Default for TrainParams {
             alpha: als.alpha,
             k: 10,
             neighbours: 50,
+            lambda: EaseParams::default().lambda,
+            max_items: EaseParams::default().max_items,
             holdout_days: 7.0,
             half_life_days: None,
             trending_half_life_days: 7.0,
@@ -77,8 +88,27 @@ impl TrainParams {
         }
     }
 
+    pub fn ease(&self) -> EaseParams {
+        EaseParams {
+            lambda: self.lambda,
+            max_items: self.max_items,
+            keep: self.neighbours,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), RecommendError> {
         self.als().validate()?;
+        if !(self.lambda.is_finite() && self.lambda > 0.0) {
+            return Err(RecommendError::invalid("lambda", "must be a number > 0"));
+        }
+        if !(1..=MAX_EASE_ITEMS).contains(&self.max_items) {
+            return Err(RecommendError::invalid(
+                "max_items",
+                format!(
+                    "must be in 1..={MAX_EASE_ITEMS} (EASE holds two dense items x items matrices while fitting)"
+                ),
+            ));
+        }
         if !(1..=500).contains(&self.k) {
             return Err(RecommendError::invalid("k", "must be in 1..=500"));
         }

@@ -319,6 +319,7 @@ impl ServingModel {
         match &self.artifact.model {
             Model::Popularity(_) => 0.0,
             Model::ItemKnn(m) => lookup(&m.neighbours),
+            Model::Ease(m) => lookup(&m.weights.neighbours),
             Model::Content(m) => lookup(&m.neighbours),
             Model::Als(m) => cosine(m),
             Model::Hybrid(h) => {
@@ -511,7 +512,7 @@ impl ServingModel {
             .ok_or_else(|| RecommendError::UnknownItem(item_id.to_string()))?;
         let title = self.title(i).to_string();
         let verb = match self.artifact.model {
-            Model::ItemKnn(_) | Model::Als(_) => "often chosen with",
+            Model::ItemKnn(_) | Model::Als(_) | Model::Ease(_) => "often chosen with",
             _ => "similar to",
         };
         let mut out = self

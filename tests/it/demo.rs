@@ -142,7 +142,7 @@ async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently()
         .keys()
         .map(|n| n.trim_end_matches(" (promoted)"))
         .collect();
-    for kind in ["popularity", "item-knn", "als", "hybrid"] {
+    for kind in ["popularity", "item-knn", "als", "ease", "hybrid"] {
         assert!(kinds.contains(&kind), "{kind} missing:\n{stdout}");
     }
     assert_eq!(promoted.len(), 1, "{stdout}");

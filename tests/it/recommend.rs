@@ -1297,3 +1297,98 @@ async fn hybrid_learns_an_item_prior_and_user_blends_from_the_feature_store() {
         "{after}"
     );
 }
+
+/// EASE end to end: trained by the training run (CLI/job code path), promoted over HTTP,
+/// served with the serving rules: a loyal user gets their category, with reasons, seen items
+/// left out; similar items come from EASE's weights; a bad λ names the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ease_is_trained_promoted_and_served() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let reader = srv.key(Role::Reader).await;
+    let admin = srv.key(Role::Admin).await;
+    let events = land_world(&srv.app).await;
+    let params = TrainParams {
+        model: ModelKind::Ease,
+        lambda: 5.0,
+        holdout_days: 3.0,
+        ..Default::default()
+    };
+    let report = recast::recommend::train::run(
+        &srv.app,
+        &params,
+        std::sync::Arc::new(recast::progress::none()),
+    )
+    .await
+    .unwrap();
+    let metrics = &report.version.metrics;
+    let (ndcg, baseline) = (
+        metrics["model"]["ndcg"].as_f64().unwrap(),
+        metrics["popularity_baseline"]["ndcg"].as_f64().unwrap(),
+    );
+    assert!(ndcg > baseline, "EASE {ndcg} vs popularity {baseline}");
+    assert_eq!(
+        promote(&srv, &admin, &report.version.id).await.status(),
+        200
+    );
+
+    // user-0 has seen every active shoe with interactions: with seen items allowed, the
+    // top 5 are shoes, explained by what they did; with the default rule, none of the seen.
+    let a: Value = get(
+        &srv,
+        &reader,
+        "/v1/users/user-0/recommendations?k=5&exclude_seen=false",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let top = ids(&a);
+    assert_eq!(top.len(), 5, "{a}");
+    assert!(top.iter().all(|i| i.starts_with("shoes-")), "{top:?}");
+    assert!(
+        a["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("because you"),
+        "{a}"
+    );
+    let seen: HashSet<&str> = events
+        .iter()
+        .filter(|e| e.0 == "user-0")
+        .map(|e| e.1.as_str())
+        .collect();
+    let fresh: Value = get(&srv, &reader, "/v1/users/user-0/recommendations?k=5")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = ids(&fresh);
+    assert_eq!(fresh.len(), 5);
+    assert!(
+        fresh.iter().all(|i| !seen.contains(i.as_str())),
+        "{fresh:?}"
+    );
+    let similar: Value = get(&srv, &reader, "/v1/items/shoes-3/similar?k=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let near = ids(&similar);
+    assert!(
+        !near.is_empty() && near.iter().all(|i| i.starts_with("shoes-")),
+        "{near:?}"
+    );
+
+    let bad = TrainParams {
+        lambda: -1.0,
+        ..params
+    };
+    let err = recast::recommend::train::run(
+        &srv.app,
+        &bad,
+        std::sync::Arc::new(recast::progress::none()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("lambda"), "{err}");
+}

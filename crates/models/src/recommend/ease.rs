@@ -55,11 +55,23 @@ pub enum EaseError {
 }
 
 /// A fitted EASE model: the pruned weight rows, scored like item-kNN neighbours.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ease {
     pub weights: ItemKnn,
     /// Items the dense fit took (all of them unless the catalogue exceeded `max_items`).
     pub items_fitted: usize,
+}
+
+impl Ease {
+    /// Scores over all items for a history of `(item, strength)`: `x·B` with the kept weights.
+    pub fn score(&self, history: &[(u32, f32)]) -> Vec<f32> {
+        self.weights.score(history)
+    }
+
+    /// The items an item's weights point to, strongest first.
+    pub fn similar(&self, item: u32) -> Vec<(u32, f32)> {
+        self.weights.similar(item)
+    }
 }
 
 /// The dense weights `B` over `items` (indices into the full catalogue), row-major.
