@@ -121,6 +121,14 @@ impl<T: DeserializeOwned + 'static, const CHECK_TEXT: bool> FromRequest for ApiJ
                 field: None,
                 detail: format!("request body is not valid JSON: {e}"),
             })?;
+            // Every body is an object: serde would also fill a struct from an array of its
+            // fields in order (`[null, null]`), which no schema allows.
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(Error::Invalid {
+                    field: None,
+                    detail: "the request body must be a JSON object".into(),
+                });
+            }
             Ok(ApiJson(value))
         })
     }

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::recommend::artifact::ModelKind;
-use crate::recommend::eval::Metrics;
+use crate::recommend::eval::{MIN_MEANINGFUL_USERS, Metrics};
 use crate::recommend::gate::{Gate, GateMetric};
 use crate::recommend::train::{self, TrainParams};
 
@@ -154,21 +154,70 @@ pub fn metrics_table(name: &str, m: &Metrics, baseline: &Metrics) -> Table {
         "popularity".to_string(),
     ]);
     let k = m.k;
-    let rows = [
-        (format!("precision@{k}"), m.precision, baseline.precision),
-        (format!("recall@{k}"), m.recall, baseline.recall),
-        (format!("ndcg@{k}"), m.ndcg, baseline.ndcg),
-        (format!("map@{k}"), m.map, baseline.map),
-        (format!("hit_rate@{k}"), m.hit_rate, baseline.hit_rate),
-        ("coverage".to_string(), m.coverage, baseline.coverage),
+    let with_ci = |v: f64, ci: [f64; 2]| format!("{v:.4} [{:.4}, {:.4}]", ci[0], ci[1]);
+    let accuracy = [
+        (
+            format!("precision@{k}"),
+            (m.precision, m.ci95.precision),
+            (baseline.precision, baseline.ci95.precision),
+        ),
+        (
+            format!("recall@{k}"),
+            (m.recall, m.ci95.recall),
+            (baseline.recall, baseline.ci95.recall),
+        ),
+        (
+            format!("ndcg@{k}"),
+            (m.ndcg, m.ci95.ndcg),
+            (baseline.ndcg, baseline.ci95.ndcg),
+        ),
+        (
+            format!("map@{k}"),
+            (m.map, m.ci95.map),
+            (baseline.map, baseline.ci95.map),
+        ),
+        (
+            format!("hit_rate@{k}"),
+            (m.hit_rate, m.ci95.hit_rate),
+            (baseline.hit_rate, baseline.ci95.hit_rate),
+        ),
     ];
-    for (label, a, b) in rows {
-        t.add_row(vec![label, format!("{a:.4}"), format!("{b:.4}")]);
+    for (label, (a, a_ci), (b, b_ci)) in accuracy {
+        t.add_row(vec![label, with_ci(a, a_ci), with_ci(b, b_ci)]);
     }
+    let beyond = [
+        ("coverage", m.coverage, baseline.coverage),
+        ("novelty (bits)", m.novelty, baseline.novelty),
+        ("diversity", m.diversity, baseline.diversity),
+        (
+            "long-tail share",
+            m.long_tail_share,
+            baseline.long_tail_share,
+        ),
+        (
+            "popularity bias",
+            m.popularity_bias,
+            baseline.popularity_bias,
+        ),
+    ];
+    for (label, a, b) in beyond {
+        t.add_row(vec![
+            label.to_string(),
+            format!("{a:.4}"),
+            format!("{b:.4}"),
+        ]);
+    }
+    let users = |m: &Metrics| {
+        if m.meaningful() {
+            m.users.to_string()
+        } else {
+            format!("{} (under {MIN_MEANINGFUL_USERS}: not meaningful)", m.users)
+        }
+    };
     t.add_row(vec![
         "users evaluated".to_string(),
-        m.users.to_string(),
-        baseline.users.to_string(),
+        users(m),
+        users(baseline),
     ]);
     t
 }

@@ -819,6 +819,11 @@ async fn items_and_users_are_upserted_into_the_lake_through_the_api() {
     let res = put("/v1/items/i-new", &reader, lamp).await.unwrap();
     expect_problem(res, 403).await;
 
+    // A struct's fields as an array are not an object.
+    let res = put("/v1/users/u-new", &ingest, json!([null, null]))
+        .await
+        .unwrap();
+    expect_problem(res, 422).await;
     let res = put(
         "/v1/users/u-new",
         &ingest,

@@ -1012,6 +1012,12 @@ async fn cli_trains_lists_promotes_and_rolls_back() {
         "popularity",
         "item-knn",
         "coverage",
+        "novelty (bits)",
+        "diversity",
+        "long-tail share",
+        "popularity bias",
+        // The toy world's holdout has fewer users than a meaningful evaluation needs.
+        "not meaningful",
         "registered recommender version",
     ] {
         assert!(table.contains(needle), "{needle} missing from:\n{table}");

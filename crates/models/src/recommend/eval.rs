@@ -94,6 +94,59 @@ pub struct Metrics {
     pub score_ms_mean: f64,
     #[serde(default)]
     pub score_ms_p99: f64,
+    /// 95 % intervals of the accuracy means (normal approximation over users).
+    #[serde(default)]
+    pub ci95: Intervals,
+    /// Mean self-information of shown items, `−log2((users who had it + 1) / (users + 1))`
+    /// in training: higher is less obvious.
+    #[serde(default)]
+    pub novelty: f64,
+    /// Intra-list diversity: mean over users of 1 − the mean cosine (co-interaction
+    /// vectors in training) between the items of their top k.
+    #[serde(default)]
+    pub diversity: f64,
+    /// Share of shown items outside the most popular fifth of the catalogue.
+    #[serde(default)]
+    pub long_tail_share: f64,
+    /// Mean training popularity of shown items over the catalogue's mean item popularity
+    /// (1: as popular as the average item; popularity bias above it).
+    #[serde(default)]
+    pub popularity_bias: f64,
+}
+
+/// Fewer evaluated users than this and a table says the figures are not meaningful.
+pub const MIN_MEANINGFUL_USERS: usize = 50;
+
+impl Metrics {
+    /// Whether enough users were evaluated for the figures to mean something.
+    pub fn meaningful(&self) -> bool {
+        self.users >= MIN_MEANINGFUL_USERS
+    }
+}
+
+/// 95 % confidence intervals `[low, high]` of the per-user means.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Intervals {
+    pub precision: [f64; 2],
+    pub recall: [f64; 2],
+    pub ndcg: [f64; 2],
+    pub map: [f64; 2],
+    pub hit_rate: [f64; 2],
+}
+
+/// Mean ± 1.96 standard errors of `values` (a point for fewer than two values).
+fn interval(values: &[f64]) -> [f64; 2] {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return [0.0, 0.0];
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return [mean, mean];
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let half = 1.96 * (var / n).sqrt();
+    [mean - half, mean + half]
 }
 
 /// The best `k` items by score (ties by index), skipping `excluded` ones and non-finite scores.
@@ -275,17 +328,93 @@ pub fn evaluate(
         ..Default::default()
     };
     let mut shown: HashSet<u32> = HashSet::new();
-    for o in per_user {
+    for o in &per_user {
         m.precision += o.precision / n;
         m.recall += o.recall / n;
         m.ndcg += o.ndcg / n;
         m.map += o.average_precision / n;
         m.hit_rate += o.hit / n;
         m.empty_share += f64::from(u8::from(o.shown.is_empty())) / n;
-        shown.extend(o.shown);
+        shown.extend(o.shown.iter().copied());
     }
     m.coverage = shown.len() as f64 / n_items.max(1) as f64;
+    let column = |f: fn(&UserOutcome) -> f64| -> Vec<f64> { per_user.iter().map(f).collect() };
+    m.ci95 = Intervals {
+        precision: interval(&column(|o| o.precision)),
+        recall: interval(&column(|o| o.recall)),
+        ndcg: interval(&column(|o| o.ndcg)),
+        map: interval(&column(|o| o.average_precision)),
+        hit_rate: interval(&column(|o| o.hit)),
+    };
+    let lists: Vec<&[u32]> = per_user.iter().map(|o| o.shown.as_slice()).collect();
+    beyond_accuracy(&mut m, train, &lists);
     m
+}
+
+/// Novelty, diversity, long-tail share and popularity bias of the shown lists, from the
+/// training matrix's item popularity and co-interaction vectors.
+fn beyond_accuracy(m: &mut Metrics, train: &CsMat<f64>, lists: &[&[u32]]) {
+    let items = train.cols();
+    let users = train.rows() as f64;
+    let csc = train.to_csc();
+    let count: Vec<f64> = (0..items)
+        .map(|i| csc.outer_view(i).map_or(0, |c| c.nnz()) as f64)
+        .collect();
+    let norm: Vec<f64> = (0..items)
+        .map(|i| {
+            csc.outer_view(i)
+                .map_or(0.0, |c| c.data().iter().map(|v| v * v).sum::<f64>().sqrt())
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..items).collect();
+    order.sort_by(|&a, &b| count[b].total_cmp(&count[a]).then(a.cmp(&b)));
+    let mut head = vec![false; items];
+    for &i in order.iter().take(items.div_ceil(5)) {
+        head[i] = true;
+    }
+    let mean_pop = count.iter().sum::<f64>() / items.max(1) as f64;
+    let cosine = |a: usize, b: usize| -> f64 {
+        let (Some(x), Some(y)) = (csc.outer_view(a), csc.outer_view(b)) else {
+            return 0.0;
+        };
+        let d = norm[a] * norm[b];
+        if d > 0.0 { x.dot(&y) / d } else { 0.0 }
+    };
+    let (mut shown, mut novelty, mut tail, mut pop) = (0.0, 0.0, 0.0, 0.0);
+    let (mut diverse_users, mut diversity) = (0.0, 0.0);
+    for list in lists {
+        for &i in *list {
+            let i = i as usize;
+            shown += 1.0;
+            novelty += -((count[i] + 1.0) / (users + 1.0)).log2();
+            tail += f64::from(u8::from(!head[i]));
+            pop += count[i];
+        }
+        if list.len() >= 2 {
+            let mut sum = 0.0;
+            let mut pairs = 0.0;
+            for (p, &a) in list.iter().enumerate() {
+                for &b in &list[p + 1..] {
+                    sum += cosine(a as usize, b as usize);
+                    pairs += 1.0;
+                }
+            }
+            diversity += 1.0 - sum / pairs;
+            diverse_users += 1.0;
+        }
+    }
+    if shown > 0.0 {
+        m.novelty = novelty / shown;
+        m.long_tail_share = tail / shown;
+        m.popularity_bias = if mean_pop > 0.0 {
+            pop / shown / mean_pop
+        } else {
+            0.0
+        };
+    }
+    if diverse_users > 0.0 {
+        m.diversity = diversity / diverse_users;
+    }
 }
 
 /// NDCG at `k` of each relevance user, in the order of `relevant` (for tuning choices that
@@ -306,6 +435,42 @@ pub fn ndcg_per_user(
 mod tests {
     use super::*;
     use crate::recommend::data::{IdMap, matrix_from_triplets};
+
+    #[test]
+    fn beyond_accuracy_and_intervals_equal_hand_computation() {
+        let train = matrix_from_triplets(
+            4,
+            5,
+            &[
+                (0, 0, 1.0),
+                (0, 1, 1.0),
+                (1, 0, 1.0),
+                (1, 1, 1.0),
+                (2, 0, 1.0),
+                (2, 2, 1.0),
+                (3, 3, 1.0),
+            ],
+        );
+        let mut m = Metrics::default();
+        beyond_accuracy(&mut m, &train, &[&[0, 1], &[2, 4]]);
+        let novelty = [4.0 / 5.0, 3.0 / 5.0, 2.0 / 5.0, 1.0 / 5.0]
+            .iter()
+            .map(|p: &f64| -p.log2())
+            .sum::<f64>()
+            / 4.0;
+        assert!((m.novelty - novelty).abs() < 1e-12, "{m:?}");
+        // Item 0 is the most popular fifth of five items; 1, 2 and 4 are the tail.
+        assert!((m.long_tail_share - 0.75).abs() < 1e-12);
+        assert!((m.popularity_bias - 1.5 / 1.4).abs() < 1e-12);
+        // cos(0, 1) = 2 / (√3·√2); item 4 has no vector, cosine 0.
+        let diversity = ((1.0 - 2.0 / 6f64.sqrt()) + 1.0) / 2.0;
+        assert!((m.diversity - diversity).abs() < 1e-12);
+        let [lo, hi] = interval(&[1.0, 0.0, 1.0, 0.0]);
+        let half = 1.96 * (1.0f64 / 3.0 / 4.0).sqrt();
+        assert!((lo - (0.5 - half)).abs() < 1e-12 && (hi - (0.5 + half)).abs() < 1e-12);
+        assert_eq!(interval(&[0.3]), [0.3, 0.3]);
+        assert!(!Metrics::default().meaningful());
+    }
 
     #[test]
     fn top_k_equals_sorting_everything() {
