@@ -55,6 +55,9 @@ pub struct RecommenderArgs {
     /// Exponential decay of interaction strengths (days); off by default.
     #[arg(long)]
     pub half_life_days: Option<f64>,
+    /// Half-life of the trending counts, days (the `trending` model and cold-start fill).
+    #[arg(long)]
+    pub trending_half_life_days: Option<f64>,
     /// BM25 instead of cosine weighting (item-kNN).
     #[arg(long)]
     pub bm25: bool,
@@ -116,6 +119,9 @@ impl RecommenderArgs {
             max_items: self.max_items.unwrap_or(d.max_items),
             holdout_days: self.holdout_days.unwrap_or(d.holdout_days),
             half_life_days: self.half_life_days,
+            trending_half_life_days: self
+                .trending_half_life_days
+                .unwrap_or(d.trending_half_life_days),
             bm25: self.bm25,
             item_features: match (&self.item_features, self.no_features) {
                 (_, true) => Vec::new(),

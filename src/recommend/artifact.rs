@@ -25,6 +25,7 @@ pub enum ModelKind {
     Content,
     Hybrid,
     Ease,
+    Trending,
 }
 
 impl ModelKind {
@@ -36,6 +37,7 @@ impl ModelKind {
             ModelKind::Content => "content",
             ModelKind::Hybrid => "hybrid",
             ModelKind::Ease => "ease",
+            ModelKind::Trending => "trending",
         }
     }
 }
@@ -49,6 +51,8 @@ pub enum Model {
     Content(ContentModel),
     Hybrid(Box<HybridModel>),
     Ease(Ease),
+    /// Popularity ranked by decayed counts (`trending_half_life_days`).
+    Trending(Popularity),
 }
 
 impl Model {
@@ -60,6 +64,7 @@ impl Model {
             Model::Content(_) => ModelKind::Content,
             Model::Hybrid(_) => ModelKind::Hybrid,
             Model::Ease(_) => ModelKind::Ease,
+            Model::Trending(_) => ModelKind::Trending,
         }
     }
 
@@ -67,7 +72,8 @@ impl Model {
     /// None when the model has no personal signal for them (the caller falls back to trending).
     pub fn score(&self, user: Option<u32>, history: &[(u32, f32)]) -> Option<Vec<f32>> {
         match self {
-            Model::Popularity(p) => Some(p.scores()),
+            Model::Popularity(p) => Some(p.count_scores()),
+            Model::Trending(p) => Some(p.scores()),
             _ if history.is_empty() && user.is_none() => None,
             Model::ItemKnn(m) => Some(m.score(history)),
             Model::Content(m) => Some(m.score(history)),
@@ -80,7 +86,7 @@ impl Model {
     /// Up to `k` items similar to `item`, strongest first (never `item` itself).
     pub fn similar(&self, item: u32, k: usize, categories: &[Option<String>]) -> Vec<(u32, f32)> {
         let mut out = match self {
-            Model::Popularity(p) => {
+            Model::Popularity(p) | Model::Trending(p) => {
                 let cat = categories.get(item as usize).cloned().flatten();
                 let scores = p.scores();
                 p.ranked_trending()
@@ -179,7 +185,7 @@ impl RecommenderArtifact {
         }
         let check_rows = |s: &SparseRows| s.validate().is_ok() && s.cols == n && s.rows() == n;
         let ok = match &a.model {
-            Model::Popularity(p) => p.popularity.len() == n,
+            Model::Popularity(p) | Model::Trending(p) => p.popularity.len() == n,
             Model::ItemKnn(m) => check_rows(&m.neighbours),
             Model::Content(m) => check_rows(&m.neighbours),
             Model::Ease(m) => check_rows(&m.weights.neighbours) && m.items_fitted <= n,

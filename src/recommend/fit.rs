@@ -228,6 +228,7 @@ fn fit(
     let mut tuned = None;
     let model = match p.model {
         ModelKind::Popularity => Model::Popularity(pop.clone()),
+        ModelKind::Trending => Model::Trending(pop.clone()),
         ModelKind::ItemKnn => Model::ItemKnn(ItemKnn::fit(&m.matrix, p.weighting(), p.neighbours)),
         ModelKind::Content => Model::Content(ContentModel::fit(&rows, p.neighbours)),
         ModelKind::Ease => Model::Ease(fit_ease(m, p)?),
@@ -445,7 +446,8 @@ fn evaluate(
         p.k,
     );
     served.fill(&mut metrics);
-    let baseline_scores = train_pop.scores();
+    // The baseline is plain popularity (distinct users per item), the standard one.
+    let baseline_scores = train_pop.count_scores();
     let baseline = eval::evaluate(|_| baseline_scores.clone(), &train_m.matrix, &rel, p.k);
     Ok(Evaluation {
         metrics,

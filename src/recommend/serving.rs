@@ -121,9 +121,22 @@ impl ServingModel {
         let items = IdMap::from_ids(artifact.items.iter().map(|m| m.item_id.clone()).collect());
         let categories: Vec<Option<String>> =
             artifact.items.iter().map(|m| m.category.clone()).collect();
-        let trending = artifact.popularity.ranked_trending();
-        let trending_by_category = artifact.popularity.trending_by_category(&categories);
-        let popularity_scores = artifact.popularity.scores();
+        // The fill for cold starts: plain popularity for the popularity model, trending for
+        // every other.
+        let plain = matches!(artifact.model, Model::Popularity(_));
+        let pop = &artifact.popularity;
+        let trending = if plain {
+            pop.ranked_popular()
+        } else {
+            pop.ranked_trending()
+        };
+        let trending_by_category =
+            super::popularity::Popularity::by_category(&trending, &categories);
+        let popularity_scores = if plain {
+            pop.count_scores()
+        } else {
+            pop.scores()
+        };
         let max_popularity = popularity_scores
             .iter()
             .cloned()
@@ -317,7 +330,7 @@ impl ServingModel {
             if d > 0.0 { fast_dot(x, y) / d } else { 0.0 }
         };
         match &self.artifact.model {
-            Model::Popularity(_) => 0.0,
+            Model::Popularity(_) | Model::Trending(_) => 0.0,
             Model::ItemKnn(m) => lookup(&m.neighbours),
             Model::Ease(m) => lookup(&m.weights.neighbours),
             Model::Content(m) => lookup(&m.neighbours),
@@ -388,11 +401,15 @@ impl ServingModel {
         let mut picked: Vec<(u32, f32, String)> = Vec::new();
         let mut strongest = history.clone();
         strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let personal_user = user.filter(|_| !matches!(self.artifact.model, Model::Popularity(_)));
+        let unpersonal = matches!(
+            self.artifact.model,
+            Model::Popularity(_) | Model::Trending(_)
+        );
+        let personal_user = user.filter(|_| !unpersonal);
         // Fresh events move a known user off their trained vector: score from the history
         // with the fresh events folded in.
         let scoring_user = personal_user.filter(|_| fresh.is_empty());
-        let ranked = if matches!(self.artifact.model, Model::Popularity(_)) {
+        let ranked = if unpersonal {
             None
         } else {
             self.ranked(scoring_user, &history, pool, allowed)

@@ -57,10 +57,28 @@ impl Popularity {
         idx
     }
 
+    /// Item indices by descending distinct-user count (ties by trending, then index).
+    pub fn ranked_popular(&self) -> Vec<u32> {
+        let mut idx: Vec<u32> = (0..self.popularity.len() as u32).collect();
+        idx.sort_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            self.popularity[b]
+                .total_cmp(&self.popularity[a])
+                .then(self.trending[b].total_cmp(&self.trending[a]))
+                .then(a.cmp(&b))
+        });
+        idx
+    }
+
     /// Trending ranking within each category (items without one are left out).
     pub fn trending_by_category(&self, categories: &[Option<String>]) -> HashMap<String, Vec<u32>> {
+        Self::by_category(&self.ranked_trending(), categories)
+    }
+
+    /// A ranking split by category, order kept (items without one are left out).
+    pub fn by_category(ranked: &[u32], categories: &[Option<String>]) -> HashMap<String, Vec<u32>> {
         let mut out: HashMap<String, Vec<u32>> = HashMap::new();
-        for i in self.ranked_trending() {
+        for &i in ranked {
             if let Some(Some(c)) = categories.get(i as usize) {
                 out.entry(c.clone()).or_default().push(i);
             }
@@ -68,7 +86,18 @@ impl Popularity {
         out
     }
 
-    /// Scores for a ranking: trending plus a small popularity tie-breaker.
+    /// Scores for the plain popularity ranking: distinct users plus a small trending
+    /// tie-breaker.
+    pub fn count_scores(&self) -> Vec<f32> {
+        let max = self.trending.iter().cloned().fold(1.0f32, f32::max);
+        self.popularity
+            .iter()
+            .zip(&self.trending)
+            .map(|(p, t)| p + 1e-3 * t / max)
+            .collect()
+    }
+
+    /// Scores for the trending ranking: trending plus a small popularity tie-breaker.
     pub fn scores(&self) -> Vec<f32> {
         let max = self.popularity.iter().cloned().fold(1.0f32, f32::max);
         self.trending
@@ -113,5 +142,11 @@ mod tests {
         assert_eq!(p.ranked_trending(), vec![2, 0, 1]);
         let cats = vec![Some("a".to_string()), Some("b".into()), Some("a".into())];
         assert_eq!(p.trending_by_category(&cats)["a"], vec![2, 0]);
+        // Plain popularity: items 1 and 2 have two users each (2 is more recent), 0 one.
+        assert_eq!(p.ranked_popular(), vec![2, 1, 0]);
+        let plain = p.count_scores();
+        assert!(plain[1] > plain[0] && plain[2] > plain[1], "{plain:?}");
+        let trend = p.scores();
+        assert!(trend[0] > trend[1], "trending puts the recent item 0 first: {trend:?}");
     }
 }
