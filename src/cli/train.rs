@@ -52,6 +52,9 @@ pub struct RecommenderArgs {
     /// Days at the end of the data held out for evaluation.
     #[arg(long)]
     pub holdout_days: Option<f64>,
+    /// Evaluate on each user's last N interactions instead (per-user temporal split).
+    #[arg(long)]
+    pub test_per_user: Option<usize>,
     /// Exponential decay of interaction strengths (days); off by default.
     #[arg(long)]
     pub half_life_days: Option<f64>,
@@ -118,6 +121,7 @@ impl RecommenderArgs {
             lambda: self.lambda.unwrap_or(d.lambda),
             max_items: self.max_items.unwrap_or(d.max_items),
             holdout_days: self.holdout_days.unwrap_or(d.holdout_days),
+            test_per_user: self.test_per_user,
             half_life_days: self.half_life_days,
             trending_half_life_days: self
                 .trending_half_life_days

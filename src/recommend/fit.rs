@@ -375,15 +375,21 @@ fn evaluate(
             "the interactions dataset is empty".into(),
         ));
     }
-    let holdout = Holdout::LastDays {
-        days: p.holdout_days,
+    let holdout = match p.test_per_user {
+        Some(k) => Holdout::LastPerUser { k },
+        None => Holdout::LastDays {
+            days: p.holdout_days,
+        },
     };
     let split = eval::split(events, holdout);
     if split.train.is_empty() {
-        return Err(RecommendError::NoData(format!(
-            "every interaction is within the {}-day holdout",
-            p.holdout_days
-        )));
+        return Err(RecommendError::NoData(match p.test_per_user {
+            Some(k) => format!("no user has more than {k} interactions"),
+            None => format!(
+                "every interaction is within the {}-day holdout",
+                p.holdout_days
+            ),
+        }));
     }
     let iters = p.iterations as f64;
     let is_als = matches!(p.model, ModelKind::Als | ModelKind::Hybrid);

@@ -32,6 +32,9 @@ pub struct TrainParams {
     /// twice in memory while fitting).
     pub max_items: usize,
     pub holdout_days: f64,
+    /// Per-user temporal split: each user's last `n` interactions are the test set (users
+    /// with at most `n` stay in training only). None: the last `holdout_days` are.
+    pub test_per_user: Option<usize>,
     /// Time decay of interaction strengths; None = no decay.
     pub half_life_days: Option<f64>,
     /// Decay of the trending counts.
@@ -62,6 +65,7 @@ impl Default for TrainParams {
             lambda: EaseParams::default().lambda,
             max_items: EaseParams::default().max_items,
             holdout_days: 7.0,
+            test_per_user: None,
             half_life_days: None,
             trending_half_life_days: 7.0,
             bm25: false,
@@ -116,6 +120,12 @@ impl TrainParams {
             return Err(RecommendError::invalid(
                 "neighbours",
                 "must be in 1..=10000",
+            ));
+        }
+        if self.test_per_user.is_some_and(|n| !(1..=1000).contains(&n)) {
+            return Err(RecommendError::invalid(
+                "test_per_user",
+                "must be in 1..=1000",
             ));
         }
         if !(self.holdout_days.is_finite() && self.holdout_days > 0.0) {

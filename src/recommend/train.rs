@@ -138,6 +138,7 @@ async fn champion(
         ))
     })?;
     params.holdout_days = candidate.holdout_days;
+    params.test_per_user = candidate.test_per_user;
     params.k = candidate.k;
     params.gate = None;
     let features = if params.model == ModelKind::Hybrid {

@@ -1385,6 +1385,46 @@ async fn ease_is_trained_promoted_and_served() {
         "{near:?}"
     );
 
+    // The per-user temporal split: each user's last two interactions are the test set.
+    let per_user = TrainParams {
+        test_per_user: Some(2),
+        ..params.clone()
+    };
+    let report = recast::recommend::train::run(
+        &srv.app,
+        &per_user,
+        std::sync::Arc::new(recast::progress::none()),
+    )
+    .await
+    .unwrap();
+    // Evaluated: users whose last two interactions hold an item they had not had before.
+    let mut by_user: std::collections::HashMap<&str, Vec<(i64, &str)>> = Default::default();
+    for e in &events {
+        by_user
+            .entry(e.0.as_str())
+            .or_default()
+            .push((e.3, e.1.as_str()));
+    }
+    for evs in by_user.values_mut() {
+        evs.sort();
+    }
+    let expected = by_user
+        .values()
+        .filter(|evs| {
+            let (past, last) = evs.split_at(evs.len() - 2);
+            last.iter().any(|(_, i)| past.iter().all(|(_, p)| p != i))
+        })
+        .count() as u64;
+    let users = report.version.metrics["model"]["users"].as_u64().unwrap();
+    assert_eq!(users, expected, "{}", report.version.metrics);
+    assert!(users > 0);
+    let ci = &report.version.metrics["model"]["ci95"]["ndcg"];
+    let ndcg = report.version.metrics["model"]["ndcg"].as_f64().unwrap();
+    assert!(
+        ci[0].as_f64().unwrap() <= ndcg && ndcg <= ci[1].as_f64().unwrap(),
+        "{ci}"
+    );
+
     let bad = TrainParams {
         lambda: -1.0,
         ..params

@@ -147,6 +147,9 @@ mod tests {
         let plain = p.count_scores();
         assert!(plain[1] > plain[0] && plain[2] > plain[1], "{plain:?}");
         let trend = p.scores();
-        assert!(trend[0] > trend[1], "trending puts the recent item 0 first: {trend:?}");
+        assert!(
+            trend[0] > trend[1],
+            "trending puts the recent item 0 first: {trend:?}"
+        );
     }
 }
