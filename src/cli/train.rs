@@ -16,7 +16,7 @@ use crate::recommend::train::{self, TrainParams};
 #[derive(Subcommand, Debug)]
 pub enum TrainCommand {
     /// Train a recommender on the lake's interactions and register it as a candidate.
-    Recommender(RecommenderArgs),
+    Recommender(Box<RecommenderArgs>),
     /// Fit, forecast and backtest every demand series from the lake's sales.
     Forecaster(super::train_forecast::ForecasterArgs),
 }
