@@ -52,6 +52,10 @@ pub struct RecommenderArgs {
     /// Days at the end of the data held out for evaluation.
     #[arg(long)]
     pub holdout_days: Option<f64>,
+    /// Search N configurations on a validation split cut from the training part (never the
+    /// holdout) and train with the best; the search table is printed and stored.
+    #[arg(long)]
+    pub tune: Option<usize>,
     /// Evaluate on each user's last N interactions instead (per-user temporal split).
     #[arg(long)]
     pub test_per_user: Option<usize>,
@@ -122,6 +126,7 @@ impl RecommenderArgs {
             max_items: self.max_items.unwrap_or(d.max_items),
             holdout_days: self.holdout_days.unwrap_or(d.holdout_days),
             test_per_user: self.test_per_user,
+            tune_trials: self.tune,
             half_life_days: self.half_life_days,
             trending_half_life_days: self
                 .trending_half_life_days
@@ -232,6 +237,31 @@ pub fn metrics_table(name: &str, m: &Metrics, baseline: &Metrics) -> Table {
     t
 }
 
+/// The hyperparameter search: every trial's settings and validation figures, the winner
+/// marked.
+fn tuning_table(t: &crate::recommend::tune::Search) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "trial",
+        "settings",
+        "validation ndcg",
+        "recall",
+        "users",
+    ]);
+    for (i, trial) in t.trials.iter().enumerate() {
+        let mark = if i == t.best { " (best)" } else { "" };
+        table.add_row(vec![
+            format!("{}{mark}", i + 1),
+            trial.params.to_string(),
+            format!("{:.4}", trial.ndcg),
+            format!("{:.4}", trial.recall),
+            trial.users.to_string(),
+        ]);
+    }
+    table
+}
+
 /// The hybrid's blends and the feature signals behind them.
 fn print_hybrid(h: &train::HybridReport) {
     let show = |b: &crate::recommend::hybrid::Blend| {
@@ -299,6 +329,9 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
             "{}",
             metrics_table(params.model.as_str(), &report.metrics, &report.baseline)
         );
+        if let Some(t) = &report.tuning {
+            println!("{}", tuning_table(t));
+        }
         if let Some(h) = &report.hybrid {
             print_hybrid(h);
         }

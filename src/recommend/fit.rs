@@ -360,6 +360,16 @@ pub fn holdout_metrics(
     Ok(evaluate(events, catalogue, features, p, &steps)?.metrics)
 }
 
+/// How `p` cuts its test set: each user's last `test_per_user`, else the last `holdout_days`.
+pub(super) fn holdout_of(p: &TrainParams) -> Holdout {
+    match p.test_per_user {
+        Some(k) => Holdout::LastPerUser { k },
+        None => Holdout::LastDays {
+            days: p.holdout_days,
+        },
+    }
+}
+
 /// Phase 1 of a run: fit on the past, evaluate on the holdout next to popularity (the hybrid
 /// tunes its weights on a validation split cut the same way from the past).
 fn evaluate(
@@ -375,12 +385,7 @@ fn evaluate(
             "the interactions dataset is empty".into(),
         ));
     }
-    let holdout = match p.test_per_user {
-        Some(k) => Holdout::LastPerUser { k },
-        None => Holdout::LastDays {
-            days: p.holdout_days,
-        },
-    };
+    let holdout = holdout_of(p);
     let split = eval::split(events, holdout);
     if split.train.is_empty() {
         return Err(RecommendError::NoData(match p.test_per_user {

@@ -19,6 +19,7 @@ pub mod report;
 pub mod serving;
 pub mod timeline;
 pub mod train;
+pub mod tune;
 
 pub use recast_models::recommend::{
     InvalidParam, als, content, ease, eval, hybrid, item_knn, popularity, retrieval, signals,

@@ -47,6 +47,9 @@ pub struct TrainParams {
     /// The user feature (`view:feature`) that splits users by activity in the hybrid; none =
     /// one blend for everyone.
     pub user_feature: Option<String>,
+    /// Search this many configurations on a validation split cut from the training part
+    /// (trial 1 is the given settings) and train with the best; None: no search.
+    pub tune_trials: Option<usize>,
     /// Promote the trained version through this gate (None: register a candidate only).
     pub gate: Option<super::gate::Gate>,
 }
@@ -66,6 +69,7 @@ impl Default for TrainParams {
             max_items: EaseParams::default().max_items,
             holdout_days: 7.0,
             test_per_user: None,
+            tune_trials: None,
             half_life_days: None,
             trending_half_life_days: 7.0,
             bm25: false,
@@ -121,6 +125,9 @@ impl TrainParams {
                 "neighbours",
                 "must be in 1..=10000",
             ));
+        }
+        if self.tune_trials.is_some_and(|n| !(2..=200).contains(&n)) {
+            return Err(RecommendError::invalid("tune_trials", "must be in 2..=200"));
         }
         if self.test_per_user.is_some_and(|n| !(1..=1000).contains(&n)) {
             return Err(RecommendError::invalid(

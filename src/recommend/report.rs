@@ -47,6 +47,8 @@ pub struct TrainReport {
     pub metrics: Metrics,
     pub baseline: Metrics,
     pub hybrid: Option<HybridReport>,
+    /// The hyperparameter search, when the run had one.
+    pub tuning: Option<super::tune::Search>,
     pub users: usize,
     pub items: usize,
     pub events: usize,

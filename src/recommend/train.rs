@@ -44,7 +44,15 @@ pub async fn run(
         None => None,
     };
     let p = params.clone();
-    let (mut trained, champion) = tokio::task::spawn_blocking(move || {
+    let (mut trained, champion, tuning, params) = tokio::task::spawn_blocking(move || {
+        let (p, tuning) = match p.tune_trials {
+            Some(n) => {
+                let (best, table) =
+                    super::tune::search(&events, &catalogue, &features, &p, n, &*progress)?;
+                (best, Some(table))
+            }
+            None => (p, None),
+        };
         let trained = train_with(&events, &catalogue, &features, &p, &*progress)?;
         // The champion's configuration on the same split and holdout as the candidate.
         let champion = match champion {
@@ -55,7 +63,7 @@ pub async fn run(
             }
             None => None,
         };
-        Ok::<_, RecommendError>((trained, champion))
+        Ok::<_, RecommendError>((trained, champion, tuning, p))
     })
     .await
     .map_err(|e| RecommendError::Artifact(format!("training thread failed: {e}")))??;
@@ -84,6 +92,9 @@ pub async fn run(
     if let (Some(h), Some(obj)) = (&trained.hybrid, metrics_json.as_object_mut()) {
         obj.insert("hybrid".into(), serde_json::json!(h));
     }
+    if let (Some(t), Some(obj)) = (&tuning, metrics_json.as_object_mut()) {
+        obj.insert("tuning".into(), serde_json::json!(t));
+    }
     if let (Some(d), Some(obj)) = (&decision, metrics_json.as_object_mut()) {
         obj.insert("gate".into(), serde_json::json!(d));
     }
@@ -108,6 +119,7 @@ pub async fn run(
         metrics: trained.metrics,
         baseline: trained.baseline,
         hybrid: trained.hybrid,
+        tuning,
         users,
         items,
         events: n_events,

@@ -1438,3 +1438,59 @@ async fn ease_is_trained_promoted_and_served() {
     .unwrap_err();
     assert!(err.to_string().contains("lambda"), "{err}");
 }
+
+/// The search tunes on a validation split cut from the training part: from poor given
+/// settings it finds better ones, trains the version with them and stores the table; the
+/// CLI prints it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tuning_improves_validation_ndcg_over_the_given_settings() {
+    let env = TestEnv::new().await;
+    let app = recast::service::open(env.settings.clone()).await.unwrap();
+    land_world(&app).await;
+    let params = TrainParams {
+        model: ModelKind::Als,
+        factors: 2,
+        iterations: 4,
+        regularization: 50.0,
+        alpha: 0.5,
+        holdout_days: 3.0,
+        tune_trials: Some(6),
+        ..Default::default()
+    };
+    let report =
+        recast::recommend::train::run(&app, &params, std::sync::Arc::new(recast::progress::none()))
+            .await
+            .unwrap();
+    let search = report.tuning.expect("a search table");
+    assert_eq!(search.trials.len(), 6);
+    let given = search.trials[0].ndcg;
+    let best = &search.trials[search.best];
+    assert!(best.ndcg > given, "best {} vs given {given}", best.ndcg);
+    assert_eq!(search.trials[0].params["factors"], 2);
+    // The version is trained with the winner and says so.
+    let stored = &report.version.params;
+    assert_eq!(stored["factors"], best.params["factors"], "{stored}");
+    assert_eq!(stored["tune_trials"], 6);
+    assert_eq!(
+        report.version.metrics["tuning"]["best"].as_u64(),
+        Some(search.best as u64)
+    );
+
+    let out = crate::common::recast_command(&env.path())
+        .env("RECAST_DATABASE_URL", &env.settings.database_url)
+        .env("RECAST_LAKE_URL", &env.settings.lake_url)
+        .args(["train", "recommender", "--model", "item-knn", "--tune", "3"])
+        .args(["--holdout-days", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("validation ndcg") && stdout.contains("(best)"),
+        "{stdout}"
+    );
+}
