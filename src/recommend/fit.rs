@@ -199,6 +199,17 @@ fn tune(
     })
 }
 
+/// Whether a per-item signal tells items apart at all.
+fn informative(values: &[f32]) -> bool {
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    hi - lo > 1e-6 * hi.abs().max(lo.abs()).max(1e-12)
+}
+
 fn fit_ease(
     m: &super::data::InteractionMatrix,
     p: &TrainParams,
@@ -236,7 +247,17 @@ fn fit(
         ModelKind::Hybrid => {
             let als = AlsModel::fit(&m.matrix, &p.als(), progress)?;
             let content = ContentModel::fit(&rows, p.neighbours);
-            let signals = hybrid_signals(d.events, m, d.features, p.holdout_days);
+            let mut signals = hybrid_signals(d.events, m, d.features, p.holdout_days);
+            if !signals.prior.is_empty() && !informative(&signals.prior) {
+                // A constant prior (e.g. item counts that are all zero with rating events)
+                // ranks nothing and would only explain answers as "trending".
+                signals.prior.clear();
+                signals.notes.push(
+                    "the item prior is the same for every item (its features carry no \
+                     information): left out of the blend"
+                        .into(),
+                );
+            }
             let mut h = HybridModel::plain(als, content, 0.5);
             h.item_prior = signals.prior;
             h.prior_model = signals.prior_model.clone();
@@ -525,6 +546,15 @@ pub fn train_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constant_signal_is_not_informative() {
+        assert!(!informative(&[0.0, 0.0, 0.0]));
+        assert!(!informative(&[0.7; 5]));
+        assert!(!informative(&[]));
+        assert!(informative(&[0.0, 0.0, 1e-3]));
+        assert!(informative(&[1.0, 2.0, f32::NAN]));
+    }
 
     #[test]
     fn feature_instants_are_the_ends_of_every_fit_and_one_holdout_before() {
