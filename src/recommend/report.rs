@@ -48,8 +48,25 @@ pub struct TrainReport {
     pub baseline: Metrics,
     pub hybrid: Option<HybridReport>,
     /// The hyperparameter search, when the run had one.
-    pub tuning: Option<super::tune::Search>,
+    pub tuning: Option<Search>,
     pub users: usize,
     pub items: usize,
     pub events: usize,
+}
+
+/// One tried configuration and its validation figures.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Trial {
+    /// The tuned settings of this trial (the others are the run's).
+    pub params: serde_json::Value,
+    pub ndcg: f64,
+    pub recall: f64,
+    pub users: usize,
+}
+
+/// The search table: every trial, which won, and the given settings' score.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Search {
+    pub trials: Vec<Trial>,
+    pub best: usize,
 }

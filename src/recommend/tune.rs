@@ -10,7 +10,6 @@
 //! family's ranges; the best validation NDCG wins (ties: the earlier trial).
 
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 
 use super::RecommendError;
 use super::artifact::ModelKind;
@@ -18,25 +17,9 @@ use super::data::{Interaction, ItemRecord};
 use super::eval;
 use super::fit::{holdout_metrics, holdout_of};
 use super::params::TrainParams;
+pub use super::report::{Search, Trial};
 use super::signals::FeatureTimeline;
 use crate::progress::Progress;
-
-/// One tried configuration and its validation figures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Trial {
-    /// The tuned settings of this trial (the others are the run's).
-    pub params: serde_json::Value,
-    pub ndcg: f64,
-    pub recall: f64,
-    pub users: usize,
-}
-
-/// The search table: every trial, which won, and the given settings' score.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Search {
-    pub trials: Vec<Trial>,
-    pub best: usize,
-}
 
 /// The settings a family's search varies, as JSON (for the table).
 fn tuned_values(p: &TrainParams) -> serde_json::Value {
