@@ -170,35 +170,22 @@ pub fn metrics_table(name: &str, m: &Metrics, baseline: &Metrics) -> Table {
     ]);
     let k = m.k;
     let with_ci = |v: f64, ci: [f64; 2]| format!("{v:.4} [{:.4}, {:.4}]", ci[0], ci[1]);
-    let accuracy = [
-        (
-            format!("precision@{k}"),
-            (m.precision, m.ci95.precision),
-            (baseline.precision, baseline.ci95.precision),
-        ),
-        (
-            format!("recall@{k}"),
-            (m.recall, m.ci95.recall),
-            (baseline.recall, baseline.ci95.recall),
-        ),
-        (
-            format!("ndcg@{k}"),
-            (m.ndcg, m.ci95.ndcg),
-            (baseline.ndcg, baseline.ci95.ndcg),
-        ),
-        (
-            format!("map@{k}"),
-            (m.map, m.ci95.map),
-            (baseline.map, baseline.ci95.map),
-        ),
-        (
-            format!("hit_rate@{k}"),
-            (m.hit_rate, m.ci95.hit_rate),
-            (baseline.hit_rate, baseline.ci95.hit_rate),
-        ),
-    ];
-    for (label, (a, a_ci), (b, b_ci)) in accuracy {
-        t.add_row(vec![label, with_ci(a, a_ci), with_ci(b, b_ci)]);
+    let accuracy = |m: &Metrics| {
+        let c = m.ci95;
+        [
+            ("precision", m.precision, c.precision),
+            ("recall", m.recall, c.recall),
+            ("ndcg", m.ndcg, c.ndcg),
+            ("map", m.map, c.map),
+            ("hit_rate", m.hit_rate, c.hit_rate),
+        ]
+    };
+    for ((label, a, a_ci), (_, b, b_ci)) in accuracy(m).into_iter().zip(accuracy(baseline)) {
+        t.add_row(vec![
+            format!("{label}@{k}"),
+            with_ci(a, a_ci),
+            with_ci(b, b_ci),
+        ]);
     }
     let beyond = [
         ("coverage", m.coverage, baseline.coverage),

@@ -46,28 +46,12 @@ impl Popularity {
 
     /// Item indices by descending trending score (ties by popularity, then index).
     pub fn ranked_trending(&self) -> Vec<u32> {
-        let mut idx: Vec<u32> = (0..self.trending.len() as u32).collect();
-        idx.sort_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            self.trending[b]
-                .total_cmp(&self.trending[a])
-                .then(self.popularity[b].total_cmp(&self.popularity[a]))
-                .then(a.cmp(&b))
-        });
-        idx
+        ranked_by(&self.trending, &self.popularity)
     }
 
     /// Item indices by descending distinct-user count (ties by trending, then index).
     pub fn ranked_popular(&self) -> Vec<u32> {
-        let mut idx: Vec<u32> = (0..self.popularity.len() as u32).collect();
-        idx.sort_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            self.popularity[b]
-                .total_cmp(&self.popularity[a])
-                .then(self.trending[b].total_cmp(&self.trending[a]))
-                .then(a.cmp(&b))
-        });
-        idx
+        ranked_by(&self.popularity, &self.trending)
     }
 
     /// Trending ranking within each category (items without one are left out).
@@ -106,6 +90,19 @@ impl Popularity {
             .map(|(t, p)| t + 1e-3 * p / max)
             .collect()
     }
+}
+
+/// Item indices by descending `first`, ties by descending `then`, then ascending index.
+fn ranked_by(first: &[f32], then: &[f32]) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..first.len() as u32).collect();
+    idx.sort_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        first[b]
+            .total_cmp(&first[a])
+            .then(then[b].total_cmp(&then[a]))
+            .then(a.cmp(&b))
+    });
+    idx
 }
 
 #[cfg(test)]

@@ -77,6 +77,12 @@ impl FactorIndex {
         self.scales.len()
     }
 
+    /// The f32 score of item `i` every path agrees on.
+    fn exact(&self, item_factors: &[f32], user: &[f32], i: u32) -> f32 {
+        let f = self.factors;
+        exact_dot(user, &item_factors[i as usize * f..(i as usize + 1) * f])
+    }
+
     /// The `k` best items for `user` by exact f32 score `exact_dot(user, y_i)` (ties by lower
     /// index), skipping `excluded` ones; equal to a full scan with [`super::eval::top_k`].
     /// `item_factors` are the f32 rows the index was built from.
@@ -89,7 +95,7 @@ impl FactorIndex {
     ) -> Vec<(u32, f32)> {
         let f = self.factors;
         debug_assert_eq!(item_factors.len(), self.items() * f);
-        let exact = |i: u32| exact_dot(user, &item_factors[i as usize * f..(i as usize + 1) * f]);
+        let exact = |i: u32| self.exact(item_factors, user, i);
         let user_max = user.iter().fold(0f32, |m, v| m.max(v.abs()));
         if k == 0 || user.iter().any(|v| !v.is_finite()) || user_max == 0.0 {
             // Every score is 0 (or the vector is unusable): nothing to prune with.
@@ -138,8 +144,7 @@ impl FactorIndex {
             dots,
             upper,
         } = scanned;
-        let f = self.factors;
-        let exact = |i: u32| exact_dot(user, &item_factors[i as usize * f..(i as usize + 1) * f]);
+        let exact = |i: u32| self.exact(item_factors, user, i);
         // Pass 1: the k-th best lower bound among allowed items.
         let mut lower = super::eval::TopK::new(k);
         let mut candidates: Vec<(u32, f64)> = Vec::new();
