@@ -203,6 +203,12 @@ pub struct RealtimeSettings {
     pub half_life_hours: f64,
     /// Days an event stays in the recent-activity state.
     pub retention_days: f64,
+    /// Events a serving replica keeps in memory (its copy of the users' context, about 200
+    /// bytes each); 0 reads the DB on every request instead.
+    pub cache_events: usize,
+    /// How often a replica reads the events other replicas wrote, in ms (the bound on how
+    /// late another replica's event shows).
+    pub tail_interval_ms: u64,
 }
 
 impl Default for RealtimeSettings {
@@ -213,6 +219,8 @@ impl Default for RealtimeSettings {
             exclude_days: 30.0,
             half_life_hours: 24.0,
             retention_days: 30.0,
+            cache_events: 1_000_000,
+            tail_interval_ms: 100,
         }
     }
 }
@@ -306,6 +314,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     (
         "RECAST_REALTIME_MAX_EVENTS_PER_USER",
         "realtime.max_events_per_user",
+        Kind::Int,
+    ),
+    (
+        "RECAST_REALTIME_CACHE_EVENTS",
+        "realtime.cache_events",
         Kind::Int,
     ),
 ];
@@ -510,6 +523,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "realtime.max_events_per_user",
                 "must be between 1 and 10000",
+            ));
+        }
+        if !(10..=10_000).contains(&r.tail_interval_ms) {
+            return Err(ConfigError::invalid(
+                "realtime.tail_interval_ms",
+                "must be between 10 and 10000",
             ));
         }
         for (key, v) in [

@@ -96,7 +96,7 @@ pub async fn ingest_events(
     }
     let parsed = raw.iter().map(|e| events::parse_json(e.get())).collect();
     let since = state.app.settings.plausible_since_date()?;
-    let outcome = events::ingest(&state.app.db, parsed, since).await?;
+    let outcome = events::ingest(&state.app.db, &state.app.activity, parsed, since).await?;
     Ok(HttpResponse::Ok().json(IngestResponse::from(outcome)))
 }
 

@@ -142,7 +142,7 @@ pub async fn recommend(
         promoted: &state.recommender,
         experiments: &state.experiments,
         features: &state.features,
-        db: &state.app.db,
+        activity: state.app.activity_source(),
         realtime: &state.app.settings.realtime,
     };
     let served = routing::recommend(&recommenders, req).await?;
@@ -302,8 +302,8 @@ pub async fn user(
     user_id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let model = state.recommender.get().await?;
-    let limit = state.app.settings.realtime.max_events_per_user as i64;
-    let recent = crate::db::activity::recent(&state.app.db, &user_id, limit).await?;
+    let now = crate::db::now_ms();
+    let recent = state.app.activity_source().recent(&user_id, now).await?;
     Ok(HttpResponse::Ok().json(UserView {
         known_to_model: model.knows_user(&user_id),
         model_version: model.version().to_string(),

@@ -22,24 +22,25 @@ pub struct Activity {
     pub ts: i64,
 }
 
-/// Rows per SQLite statement: six binds each, well under SQLite's bind limit.
+/// Rows per SQLite statement: seven binds each, well under SQLite's bind limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
 const POSTGRES_INSERT: &str = "INSERT INTO recent_activity \
-     (event_id, user_id, item_id, event_type, value, ts) \
+     (event_id, user_id, item_id, event_type, value, ts, received_at) \
      SELECT a ->> 'event_id', a ->> 'user_id', a ->> 'item_id', a ->> 'event_type', \
-     (a ->> 'value')::float8, (a ->> 'ts')::bigint FROM json_array_elements($1::json) AS a \
+     (a ->> 'value')::float8, (a ->> 'ts')::bigint, $2 FROM json_array_elements($1::json) AS a \
      ON CONFLICT (event_id) DO NOTHING";
 
 fn sqlite_insert_sql(rows: usize) -> String {
     super::sqlite_insert_ignoring_event_ids(
-        "INSERT INTO recent_activity (event_id, user_id, item_id, event_type, value, ts)",
-        "(?, ?, ?, ?, ?, ?)",
+        "INSERT INTO recent_activity (event_id, user_id, item_id, event_type, value, ts, received_at)",
+        "(?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 }
 
-/// Writes `rows` inside the caller's transaction (`conn` is the transaction).
+/// Writes `rows` inside the caller's transaction (`conn` is the transaction), stamped with
+/// the writer's clock as `received_at` (what replicas tail, [`received_since`]).
 pub(super) async fn insert_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -48,11 +49,13 @@ pub(super) async fn insert_in(
     if rows.is_empty() {
         return Ok(());
     }
+    let received_at = super::now_ms();
     match backend {
         Backend::Postgres => {
             let json = serde_json::to_string(rows).map_err(|e| DbError::Corrupt(e.to_string()))?;
             sqlx::query(POSTGRES_INSERT)
                 .bind(json)
+                .bind(received_at)
                 .execute(&mut *conn)
                 .await?;
         }
@@ -67,7 +70,8 @@ pub(super) async fn insert_in(
                         .bind(a.item_id.as_str())
                         .bind(a.event_type.as_str())
                         .bind(a.value)
-                        .bind(a.ts);
+                        .bind(a.ts)
+                        .bind(received_at);
                 }
                 query.execute(&mut *conn).await?;
             }
@@ -86,6 +90,55 @@ pub async fn insert(db: &Db, rows: &[Activity]) -> Result<(), DbError> {
     insert_in(&mut tx, db.backend(), rows).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A position in the table's write order: `received_at`, then `event_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Received {
+    pub at: i64,
+    pub event_id: String,
+}
+
+/// Up to `limit` rows written after `after` in write order (`received_at`, `event_id`), with
+/// the position of the last one. Tailing by keyset, so a batch of thousands of rows stamped
+/// with one millisecond pages without gaps.
+pub async fn received_since(
+    db: &Db,
+    after: &Received,
+    limit: i64,
+) -> Result<(Vec<Activity>, Option<Received>), DbError> {
+    let rows = sqlx::query(
+        "SELECT event_id, user_id, item_id, event_type, value, ts, received_at \
+         FROM recent_activity WHERE received_at > $1 OR (received_at = $2 AND event_id > $3) \
+         ORDER BY received_at, event_id LIMIT $4",
+    )
+    .bind(after.at)
+    .bind(after.at)
+    .bind(after.event_id.as_str())
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    let last = match rows.last() {
+        Some(r) => Some(Received {
+            at: r.try_get("received_at")?,
+            event_id: r.try_get("event_id")?,
+        }),
+        None => None,
+    };
+    let activities = rows
+        .iter()
+        .map(|r| {
+            Ok(Activity {
+                event_id: r.try_get("event_id")?,
+                user_id: r.try_get("user_id")?,
+                item_id: r.try_get("item_id")?,
+                event_type: r.try_get("event_type")?,
+                value: r.try_get("value")?,
+                ts: r.try_get("ts")?,
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok((activities, last))
 }
 
 /// The newest `limit` events of `user_id`, newest first.

@@ -17,6 +17,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub mod activity;
+pub mod activity_cache;
+pub mod activity_tail;
 pub mod etl;
 pub mod events;
 pub mod experiments;

@@ -39,6 +39,7 @@ use super::report::RunReport;
 use super::schema::{Dataset, EVENT_TYPES};
 use super::spec::{PipelineSpec, SourceSpec};
 use crate::app::App;
+use crate::db::activity_cache::ActivityCache;
 use crate::db::events::{self as repo, BufferedEvent, Claim, NewEvent};
 use crate::db::{Db, DbError, now_ms};
 use crate::progress::Progress;
@@ -287,9 +288,11 @@ fn canonical_json(mut event: Event) -> String {
 }
 
 /// Validates every event and buffers the valid ones in one transaction. When this returns,
-/// every event counted in `accepted` is durable; an error means none of them is.
+/// every event counted in `accepted` is durable (and in this process's copy of the recent
+/// activity, so its next answer reflects them); an error means none of them is.
 pub async fn ingest(
     db: &Db,
+    activity: &ActivityCache,
     events: Vec<Result<Event, FieldError>>,
     since: chrono::NaiveDate,
 ) -> Result<IngestOutcome, DbError> {
@@ -325,6 +328,8 @@ pub async fn ingest(
     let inserted = repo::insert_batch(db, &rows, now.timestamp_millis()).await?;
     outcome.accepted = inserted;
     outcome.duplicates += rows.len() as u64 - inserted;
+    let fresh: Vec<_> = rows.into_iter().map(|r| r.activity).collect();
+    activity.apply(&fresh);
     Ok(outcome)
 }
 

@@ -13,7 +13,7 @@
 use super::ExperimentError;
 use super::serving::{Enrolment, ExperimentServing};
 use crate::config::RealtimeSettings;
-use crate::db::Db;
+use crate::db::activity_cache::ActivitySource;
 use crate::features::online::OnlineStore;
 use crate::recommend::realtime;
 use crate::recommend::serving::{RecommendRequest, Recommendations, ServingHandle};
@@ -24,7 +24,7 @@ pub struct Recommenders<'a> {
     pub experiments: &'a ExperimentServing,
     pub features: &'a OnlineStore,
     /// Where the users' recent activity is (`recommend::realtime`), and how it counts.
-    pub db: &'a Db,
+    pub activity: ActivitySource<'a>,
     pub realtime: &'a RealtimeSettings,
 }
 
@@ -79,7 +79,7 @@ pub async fn recommend(
 /// read the answer goes out without it (and says it used no recent events).
 async fn fresh_context(r: &Recommenders<'_>, req: &mut RecommendRequest) {
     let now = chrono::Utc::now().timestamp_millis();
-    match realtime::context(r.db, r.realtime, &req.user_id, now).await {
+    match realtime::context(&r.activity, r.realtime, &req.user_id, now).await {
         Ok(context) => req.context = context,
         Err(e) => tracing::warn!(error = %e, "recent activity unavailable; serving without it"),
     }

@@ -12,8 +12,9 @@
 use recast_models::recommend::data::{Action, EventWeights};
 
 use crate::config::RealtimeSettings;
-use crate::db::activity::{self, Activity};
-use crate::db::{Db, DbError};
+use crate::db::DbError;
+use crate::db::activity::Activity;
+use crate::db::activity_cache::ActivitySource;
 
 /// One fresh event, weighed for scoring.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,14 +39,14 @@ pub struct UserContext {
     pub newest: Option<i64>,
 }
 
-/// Reads `user_id`'s recent events and weighs them as of `now_ms`.
+/// Reads `user_id`'s recent events from `source` and weighs them as of `now_ms`.
 pub async fn context(
-    db: &Db,
+    source: &ActivitySource<'_>,
     settings: &RealtimeSettings,
     user_id: &str,
     now_ms: i64,
 ) -> Result<UserContext, DbError> {
-    let rows = activity::recent(db, user_id, settings.max_events_per_user as i64).await?;
+    let rows = source.recent(user_id, now_ms).await?;
     Ok(context_of(&rows, settings, now_ms))
 }
 

@@ -96,7 +96,8 @@ pub async fn start(
     let server = api::start(state, listener).map_err(Error::internal)?;
     let handle = server.handle();
     let stop = CancellationToken::new();
-    let background = spawn_background(&app, kinds, background, schedules, &stop);
+    let mut background = spawn_background(&app, kinds, background, schedules, &stop);
+    background.push(spawn_activity_tail(&app, &stop));
     Ok(Server {
         app,
         addr,
@@ -211,6 +212,18 @@ fn spawn_background(
         tasks.extend(spawn_stream_consumers(app, stop));
     }
     tasks
+}
+
+/// A serving process keeps its copy of the users' recent activity current
+/// (`db::activity_tail`); other processes never read it.
+fn spawn_activity_tail(app: &App, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_millis(app.settings.realtime.tail_interval_ms);
+    tokio::spawn(crate::db::activity_tail::follow(
+        app.db.clone(),
+        app.activity.clone(),
+        interval,
+        stop.clone(),
+    ))
 }
 
 /// A run report per follower at most this often.

@@ -415,6 +415,7 @@ async fn flushing_while_ingesting_skips_nothing() {
                         .collect();
                     let out = events::ingest(
                         &app.db,
+                        &app.activity,
                         events,
                         chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
                     )

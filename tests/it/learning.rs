@@ -485,3 +485,108 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
         "{mase_line}"
     );
 }
+
+fn activity(id: &str, user: &str, item: &str, ts: i64) -> recast::db::activity::Activity {
+    recast::db::activity::Activity {
+        event_id: id.into(),
+        user_id: user.into(),
+        item_id: item.into(),
+        event_type: "view".into(),
+        value: None,
+        ts,
+    }
+}
+
+#[tokio::test]
+async fn the_tail_pages_through_one_millisecond_of_thousands_of_rows_once() {
+    use recast::db::activity::{Received, insert, received_since};
+    let env = TestEnv::new().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    // One batch: every row stamped with the same `received_at`.
+    let rows: Vec<_> = (0..12_000)
+        .map(|n| activity(&format!("e{n:05}"), &format!("u{}", n % 7), "i", now))
+        .collect();
+    insert(&env.db, &rows).await.unwrap();
+    let mut after = Received::default();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let (page, last) = received_since(&env.db, &after, 5_000).await.unwrap();
+        for r in &page {
+            assert!(seen.insert(r.event_id.clone()), "{} twice", r.event_id);
+        }
+        match last {
+            Some(last) if page.len() == 5_000 => after = last,
+            _ => break,
+        }
+    }
+    assert_eq!(seen.len(), 12_000);
+}
+
+/// A replica's copy of the recent activity: served from memory once read (a row deleted
+/// behind its back is still served), kept current by the tail (another writer's row shows
+/// within a second), and given up when the tail stops (the DB again).
+#[tokio::test]
+async fn a_replica_serves_recent_activity_from_its_copy_while_the_tail_keeps_it_current() {
+    use recast::db::activity::insert;
+    use recast::db::activity_cache::{ActivityCache, ActivitySource};
+    let env = TestEnv::new().await;
+    let now = || chrono::Utc::now().timestamp_millis();
+    let cache = std::sync::Arc::new(ActivityCache::new(10_000, 100, 86_400_000));
+    let source = ActivitySource {
+        db: &env.db,
+        cache: &cache,
+        limit: 100,
+    };
+    insert(&env.db, &[activity("a1", "u", "first", now() - 10)])
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tail = tokio::spawn(recast::db::activity_tail::follow(
+        env.db.clone(),
+        cache.clone(),
+        Duration::from_millis(50),
+        stop.clone(),
+    ));
+    let started = Instant::now();
+    while !cache.is_current(now()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the tail never vouched"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let items = |rows: Vec<recast::db::activity::Activity>| -> Vec<String> {
+        rows.into_iter().map(|r| r.item_id).collect()
+    };
+    assert_eq!(items(source.recent("u", now()).await.unwrap()), ["first"]);
+    assert!(cache.get("u", now()).is_some(), "read once, held");
+
+    // Deleted behind the copy's back: still served from memory.
+    sqlx::query("DELETE FROM recent_activity WHERE event_id = 'a1'")
+        .execute(env.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(items(source.recent("u", now()).await.unwrap()), ["first"]);
+
+    // Written by another process: in the copy within a second.
+    insert(&env.db, &[activity("a2", "u", "second", now())])
+        .await
+        .unwrap();
+    let written = Instant::now();
+    while items(source.recent("u", now()).await.unwrap()).len() < 2 {
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "not tailed in 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        items(source.recent("u", now()).await.unwrap()),
+        ["second", "first"]
+    );
+
+    // The tail stops: the copy is given up, the DB answers (without the deleted row).
+    stop.cancel();
+    tail.await.unwrap();
+    assert_eq!(items(source.recent("u", now()).await.unwrap()), ["second"]);
+}

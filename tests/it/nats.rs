@@ -379,9 +379,14 @@ async fn redelivered_messages_already_landed_land_nothing() {
         .iter()
         .map(|e| recast::etl::events::parse_json(e))
         .collect();
-    let ingested = recast::etl::events::ingest(&world.app.db, parsed, chrono::NaiveDate::MIN)
-        .await
-        .unwrap();
+    let ingested = recast::etl::events::ingest(
+        &world.app.db,
+        &world.app.activity,
+        parsed,
+        chrono::NaiveDate::MIN,
+    )
+    .await
+    .unwrap();
     assert_eq!(ingested.accepted, 300, "{ingested:?}");
     recast::etl::events::flush(
         &world.app,

@@ -282,7 +282,9 @@ async fn land_batch(
     }
     let rows = parsed.finish();
     if spec.dataset == Dataset::Interactions {
-        crate::db::activity::insert(&app.db, &activities(&rows)).await?;
+        let fresh = activities(&rows);
+        crate::db::activity::insert(&app.db, &fresh).await?;
+        app.activity.apply(&fresh);
     }
     let visible_lag_ms = parsed.oldest_published_ms.map(|p| received - p);
     let mut landing = Landing::open(app, spec, parsed.redelivered > 0).await?;

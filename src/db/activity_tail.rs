@@ -1,0 +1,103 @@
+//! Keeps a serving replica's [`ActivityCache`] current: reads the rows other replicas (and
+//! the streaming consumers) write to `recent_activity`, in write order, every
+//! `realtime.tail_interval_ms`.
+//!
+//! Why re-read an overlap: `received_at` is stamped by the writer before its transaction
+//! commits, so a row can become visible after rows stamped later. Every poll re-reads the last
+//! [`FAST_OVERLAP_MS`] and once a second the last [`SWEEP_OVERLAP_MS`]; the cache ignores rows it
+//! already holds. A writer whose commit takes longer than that, or whose clock is further
+//! behind the others', is seen on its user's next DB read instead (after the user leaves the
+//! cache or the replica restarts); `docs/operations.md` asks for clocks kept by NTP.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::activity::{Received, received_since};
+use super::activity_cache::ActivityCache;
+use super::{Db, DbError, now_ms};
+
+/// Re-read on every poll (commits a little behind their stamp).
+pub const FAST_OVERLAP_MS: i64 = 250;
+/// Re-read once a second (slow commits, writers' clocks apart).
+pub const SWEEP_OVERLAP_MS: i64 = 5_000;
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How long the copy is trusted after a poll that read everything up to its start.
+const TRUSTED_FOR_MS: i64 = 1_000;
+/// Rows per read.
+const PAGE: i64 = 5_000;
+
+/// Follows the table until `stop`; the cache is trusted only while this runs and succeeds.
+pub async fn follow(
+    db: Db,
+    cache: Arc<ActivityCache>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    if !cache.enabled() {
+        return;
+    }
+    let mut newest = Received {
+        at: now_ms() - SWEEP_OVERLAP_MS,
+        event_id: String::new(),
+    };
+    let mut last_sweep = Instant::now();
+    let mut failing = false;
+    loop {
+        let overlap = if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            SWEEP_OVERLAP_MS
+        } else {
+            FAST_OVERLAP_MS
+        };
+        let started = now_ms();
+        match poll(&db, &cache, &newest, overlap).await {
+            Ok(last) => {
+                newest = newest.max(last);
+                cache.vouch_until(started + TRUSTED_FOR_MS);
+                if failing {
+                    tracing::info!("recent activity tail resumed");
+                    failing = false;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "recent activity tail failed; serving reads the DB");
+                    failing = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    cache.withdraw();
+}
+
+/// Reads every row from `overlap` ms before `newest` on, page by page, into the cache;
+/// returns the position of the last row read (or `newest` when none).
+async fn poll(
+    db: &Db,
+    cache: &ActivityCache,
+    newest: &Received,
+    overlap: i64,
+) -> Result<Received, DbError> {
+    let mut after = Received {
+        at: newest.at - overlap,
+        event_id: String::new(),
+    };
+    let mut last = newest.clone();
+    loop {
+        let (rows, position) = received_since(db, &after, PAGE).await?;
+        cache.apply(&rows);
+        let Some(position) = position else { break };
+        last = last.max(position.clone());
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+        after = position;
+    }
+    Ok(last)
+}
