@@ -127,42 +127,48 @@ pub async fn received_since(
     };
     let activities = rows
         .iter()
-        .map(|r| {
-            Ok(Activity {
-                event_id: r.try_get("event_id")?,
-                user_id: r.try_get("user_id")?,
-                item_id: r.try_get("item_id")?,
-                event_type: r.try_get("event_type")?,
-                value: r.try_get("value")?,
-                ts: r.try_get("ts")?,
-            })
-        })
+        .map(decode)
         .collect::<Result<Vec<_>, DbError>>()?;
     Ok((activities, last))
+}
+
+/// Every row of the next `users` users after `after` in user id order (a replica loading its
+/// copy at start); complete per user, so each can be served from memory at once.
+pub async fn users_after(db: &Db, after: &str, users: i64) -> Result<Vec<Activity>, DbError> {
+    let rows = sqlx::query(
+        "SELECT event_id, user_id, item_id, event_type, value, ts FROM recent_activity \
+         WHERE user_id IN (SELECT DISTINCT user_id FROM recent_activity WHERE user_id > $1 \
+         ORDER BY user_id LIMIT $2) ORDER BY user_id",
+    )
+    .bind(after)
+    .bind(users)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(decode).collect()
 }
 
 /// The newest `limit` events of `user_id`, newest first.
 pub async fn recent(db: &Db, user_id: &str, limit: i64) -> Result<Vec<Activity>, DbError> {
     let rows = sqlx::query(
-        "SELECT event_id, item_id, event_type, value, ts FROM recent_activity \
+        "SELECT event_id, user_id, item_id, event_type, value, ts FROM recent_activity \
          WHERE user_id = $1 ORDER BY ts DESC, event_id DESC LIMIT $2",
     )
     .bind(user_id)
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Activity {
-                event_id: r.try_get("event_id")?,
-                user_id: user_id.to_string(),
-                item_id: r.try_get("item_id")?,
-                event_type: r.try_get("event_type")?,
-                value: r.try_get("value")?,
-                ts: r.try_get("ts")?,
-            })
-        })
-        .collect()
+    rows.iter().map(decode).collect()
+}
+
+fn decode(r: &sqlx::any::AnyRow) -> Result<Activity, DbError> {
+    Ok(Activity {
+        event_id: r.try_get("event_id")?,
+        user_id: r.try_get("user_id")?,
+        item_id: r.try_get("item_id")?,
+        event_type: r.try_get("event_type")?,
+        value: r.try_get("value")?,
+        ts: r.try_get("ts")?,
+    })
 }
 
 /// Rows one trimming statement deletes at most, and users one statement trims: small write

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use lru::LruCache;
 
@@ -49,6 +49,8 @@ pub struct ActivityCache {
     budget: usize,
     per_user: usize,
     retention_ms: i64,
+    /// A tail runs: rows may be stored (it will deliver anything written after they were read).
+    accepting: AtomicBool,
     /// Epoch ms until which the tail vouches for the copy; 0: not started, reads go to the DB.
     current_until: AtomicI64,
 }
@@ -70,6 +72,7 @@ impl ActivityCache {
             budget: events.div_ceil(SHARDS),
             per_user: per_user.max(1),
             retention_ms,
+            accepting: AtomicBool::new(false),
             current_until: AtomicI64::new(0),
         }
     }
@@ -79,6 +82,27 @@ impl ActivityCache {
         self.budget > 0
     }
 
+    /// A tail has fixed its starting point: from now on rows read from the DB may be stored.
+    pub fn open(&self) {
+        if self.enabled() {
+            self.accepting.store(true, Ordering::Release);
+        }
+    }
+
+    fn accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
+    /// Events the copy can still take before it drops users.
+    pub fn room(&self) -> usize {
+        let held: usize = self
+            .shards
+            .iter()
+            .map(|s| s.lock().expect("cache lock").events)
+            .sum();
+        (self.budget * SHARDS).saturating_sub(held)
+    }
+
     /// The tail has read everything written up to a moment; trust the copy until `until_ms`.
     pub fn vouch_until(&self, until_ms: i64) {
         if self.enabled() {
@@ -86,9 +110,15 @@ impl ActivityCache {
         }
     }
 
-    /// Stops trusting the copy (the tail ended); reads go to the DB.
+    /// Stops trusting and filling the copy (the tail ended) and empties it; reads go to the DB.
     pub fn withdraw(&self) {
+        self.accepting.store(false, Ordering::Release);
         self.current_until.store(0, Ordering::Release);
+        for shard in &self.shards {
+            let mut shard = shard.lock().expect("cache lock");
+            shard.users.clear();
+            shard.events = 0;
+        }
     }
 
     /// Whether the tail vouches for the copy at `now_ms`.
@@ -114,7 +144,7 @@ impl ActivityCache {
     /// Merges the DB's rows for `user_id` (newest first) into the copy, marking the user
     /// complete; returns what to serve now (the rows with anything the tail already added).
     pub fn merge_base(&self, user_id: &str, rows: Vec<Activity>, now_ms: i64) -> Vec<Activity> {
-        if !self.is_current(now_ms) {
+        if !self.accepting() {
             return rows;
         }
         let mut shard = self.shard(user_id).lock().expect("cache lock");
@@ -138,7 +168,7 @@ impl ActivityCache {
     /// Adds rows written anywhere (the tail) or here (an acknowledged batch); rows already held
     /// are ignored. Users not read yet get a partial entry, completed on their first read.
     pub fn apply(&self, rows: &[Activity]) {
-        if !self.enabled() || self.current_until.load(Ordering::Acquire) == 0 {
+        if !self.accepting() {
             return;
         }
         let mut by_user: std::collections::HashMap<&str, Vec<Activity>> = Default::default();
@@ -282,6 +312,7 @@ mod tests {
 
     fn live(events: usize, per_user: usize) -> ActivityCache {
         let c = ActivityCache::new(events, per_user, 1_000_000);
+        c.open();
         c.vouch_until(NOW + 1_000);
         c
     }
@@ -303,7 +334,9 @@ mod tests {
         assert_eq!(c.get("u", NOW + 1_001), None);
         c.withdraw();
         assert_eq!(c.get("u", NOW), None);
+        assert_eq!(c.users(), 0);
         assert!(c.merge_base("v", vec![row("x", "v", NOW)], NOW).len() == 1);
+        assert_eq!(c.users(), 0, "nothing stored without a tail");
     }
 
     #[test]
@@ -327,6 +360,7 @@ mod tests {
     #[test]
     fn events_past_the_retention_are_not_served_and_the_budget_drops_idle_users() {
         let c = ActivityCache::new(SHARDS * 2, 10, 100);
+        c.open();
         c.vouch_until(NOW);
         c.merge_base(
             "u",
@@ -346,6 +380,7 @@ mod tests {
     #[test]
     fn a_disabled_copy_holds_nothing() {
         let c = ActivityCache::new(0, 10, 100);
+        c.open();
         c.vouch_until(NOW + 1);
         c.apply(&[row("a", "u", NOW)]);
         assert_eq!(c.merge_base("u", vec![row("b", "u", NOW)], NOW).len(), 1);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::activity::{Received, received_since};
+use super::activity::{Activity, Received, received_since, users_after};
 use super::activity_cache::ActivityCache;
 use super::{Db, DbError, now_ms};
 
@@ -42,6 +42,10 @@ pub async fn follow(
         at: now_ms() - SWEEP_OVERLAP_MS,
         event_id: String::new(),
     };
+    cache.open();
+    if let Err(e) = load(&db, &cache, &stop).await {
+        tracing::warn!(error = %e, "cannot load the recent activity; users are read on demand");
+    }
     let mut last_sweep = Instant::now();
     let mut failing = false;
     loop {
@@ -74,6 +78,48 @@ pub async fn follow(
         }
     }
     cache.withdraw();
+}
+
+/// Users per read while loading.
+const LOAD_USERS: i64 = 2_000;
+
+/// Loads users in id order until the copy is full, so a replica serves its first requests
+/// from memory too. Anything written meanwhile is delivered by the tail's first poll.
+async fn load(db: &Db, cache: &ActivityCache, stop: &CancellationToken) -> Result<(), DbError> {
+    let started = Instant::now();
+    let (mut users, mut events, mut after) = (0usize, 0usize, String::new());
+    let now = now_ms();
+    while !stop.is_cancelled() {
+        let rows = users_after(db, &after, LOAD_USERS).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.user_id.clone();
+        if rows.len() > cache.room() {
+            break;
+        }
+        events += rows.len();
+        for (user, held) in by_user(rows) {
+            cache.merge_base(&user, held, now);
+            users += 1;
+        }
+    }
+    tracing::info!(
+        users,
+        events,
+        seconds = started.elapsed().as_secs_f64(),
+        "recent activity loaded into memory"
+    );
+    Ok(())
+}
+
+fn by_user(rows: Vec<Activity>) -> Vec<(String, Vec<Activity>)> {
+    let mut out: Vec<(String, Vec<_>)> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some((user, held)) if *user == r.user_id => held.push(r),
+            _ => out.push((r.user_id.clone(), vec![r])),
+        }
+    }
+    out
 }
 
 /// Reads every row from `overlap` ms before `newest` on, page by page, into the cache;
