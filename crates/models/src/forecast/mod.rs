@@ -26,6 +26,7 @@ pub mod sarima;
 pub mod sarimax;
 pub mod select;
 pub mod stl;
+pub mod theta;
 
 pub use error::ForecastError;
 

@@ -8,4 +8,5 @@
 
 pub mod distributions;
 pub mod linalg;
+pub mod nelder_mead;
 pub mod optimize;
