@@ -21,6 +21,7 @@ pub mod backtest;
 pub mod baseline;
 pub mod error;
 pub mod ets;
+pub mod intermittent;
 pub mod regression;
 pub mod sarima;
 pub mod sarimax;
