@@ -14,7 +14,8 @@
 //! Gaussian likelihood via the Kalman filter) with [`auto_arima`] (Hyndman–Khandakar order
 //! search), [`sarimax`] (regression with SARIMA errors) with [`regression`] (the design matrix of
 //! known-future regressors, filled and checked, and the candidate it makes), [`theta`] (the
-//! Theta family and AutoTheta), [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and a choice
+//! Theta family and AutoTheta), [`ces`] (complex exponential smoothing and AutoCES),
+//! [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and a choice
 //! by demand class) and [`combination`] (mean or median of several specs). [`backtest`]
 //! evaluates any spec by rolling origin and [`select`] picks one per series, falling back (and
 //! saying so) on short, constant or intermittent series.
@@ -22,6 +23,7 @@
 pub mod auto_arima;
 pub mod backtest;
 pub mod baseline;
+pub mod ces;
 pub mod combination;
 pub mod error;
 pub mod ets;
@@ -147,6 +149,12 @@ pub enum ModelSpec {
     Theta {
         model: theta::ThetaModel,
     },
+    /// statsforecast's AutoCES: the complex exponential smoothing model with the lowest AICc.
+    AutoCes,
+    /// One complex exponential smoothing model.
+    Ces {
+        model: ces::CesSeason,
+    },
     /// Croston's method, α = 0.1 (non-negative data).
     CrostonClassic,
     /// Croston with the Syntetos–Boylan debiasing.
@@ -200,6 +208,8 @@ impl ModelSpec {
             }
             ModelSpec::AutoTheta => Box::new(theta::Theta::auto(y, season)?),
             ModelSpec::Theta { model } => Box::new(theta::Theta::fit(y, season, *model)?),
+            ModelSpec::AutoCes => Box::new(ces::Ces::auto(y, season)?),
+            ModelSpec::Ces { model } => Box::new(ces::Ces::fit(y, season, *model)?),
             ModelSpec::AutoIntermittent => Box::new(intermittent::Intermittent::auto(y)?),
             ModelSpec::CrostonClassic
             | ModelSpec::CrostonSba
@@ -251,6 +261,8 @@ impl ModelSpec {
             }
             ModelSpec::AutoTheta => "auto_theta".into(),
             ModelSpec::Theta { model } => format!("theta_{}", model.code().to_lowercase()),
+            ModelSpec::AutoCes => "auto_ces".into(),
+            ModelSpec::Ces { model } => format!("ces_{}", model.code().to_lowercase()),
             ModelSpec::AutoIntermittent => "auto_intermittent".into(),
             ModelSpec::Combination { members, how } => {
                 let labels: Vec<String> = members.iter().map(ModelSpec::label).collect();
@@ -291,6 +303,10 @@ mod tests {
             ModelSpec::Theta {
                 model: theta::ThetaModel::DynamicOptimized,
             },
+            ModelSpec::AutoCes,
+            ModelSpec::Ces {
+                model: ces::CesSeason::Partial,
+            },
             ModelSpec::CrostonClassic,
             ModelSpec::CrostonSba,
             ModelSpec::CrostonOptimized,
@@ -321,6 +337,8 @@ mod tests {
         let theta: ModelSpec =
             serde_json::from_str(r#"{"kind":"theta","model":"optimized"}"#).unwrap();
         assert_eq!(theta.label(), "theta_otm");
+        let ces: ModelSpec = serde_json::from_str(r#"{"kind":"ces","model":"full"}"#).unwrap();
+        assert_eq!(ces.label(), "ces_f");
         let comb: ModelSpec = serde_json::from_str(
             r#"{"kind":"combination","how":"mean","members":[{"kind":"auto_ets"},{"kind":"auto_theta"}]}"#,
         )

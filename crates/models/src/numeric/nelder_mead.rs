@@ -144,9 +144,9 @@ where
                 continue;
             }
         }
-        // Shrink every vertex but the first towards the best one (the reference's rule).
+        // Shrink every other vertex towards the best one.
         let anchor = simplex[best].clone();
-        for j in 1..=n {
+        for j in (0..=n).filter(|j| *j != best) {
             simplex[j] = towards(&anchor, &simplex[j], sigma, lower, upper);
             values[j] = f(&simplex[j]);
         }
