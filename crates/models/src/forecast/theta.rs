@@ -29,7 +29,7 @@
 //!
 //! Seasonality: when `season ≥ 4` and the series has at least two seasons, the lag-`season`
 //! autocorrelation is tested against its standard error under an MA(`season`−1) null
-//! (`√((1 + 2Σ_{k<m} r_k²)/n)`) at one-sided 90 % (z = 1.645, as statsforecast); if
+//! (`√((1 + 2Σ_{k<m} r_k²)/n)`) at 90 % two-sided, `|r_m|/se > 1.645` (as statsforecast); if
 //! significant the series is divided by a multiplicative classical decomposition's seasonal
 //! indices (additive when the data are not all positive or an index is below 0.01), the model
 //! is fitted to the adjusted series and its forecasts are re-seasonalised with the last
