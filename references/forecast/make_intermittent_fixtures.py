@@ -17,7 +17,9 @@ each, h = 12 point forecasts of CrostonClassic, CrostonSBA, CrostonOptimized, TS
 alpha_p=0.1), ADIDA and IMAPA; TSB with both alphas chosen by statsforecast's golden-section
 SES optimiser in [0.1, 0.3] (the rule recast uses when they are not given; statsforecast's TSB
 itself requires them); and the Syntetos–Boylan statistics (ADI = mean inter-demand interval,
-CV² = population variance over squared mean of the non-zero sizes).
+CV² = population variance over squared mean of the non-zero sizes). For CrostonClassic,
+CrostonSBA and TSB(0.2, 0.1) also the in-sample one-step predictions (`fitted=True`), which
+the empirical intervals are built from.
 """
 
 import json
@@ -91,6 +93,11 @@ def case(name, y):
         "cv2": cv2,
         "tsb_alphas": [a_d, a_p],
         "forecasts": {k: m.forecast(y=y, h=H)["mean"].tolist() for k, m in models.items()},
+        # One-step in-sample predictions (None where undefined) of the fixed-parameter models.
+        "fitted": {
+            k: [None if np.isnan(v) else float(v) for v in models[k].forecast(y=y, h=H, fitted=True)["fitted"]]
+            for k in ("croston_classic", "croston_sba", "tsb_0.2_0.1")
+        },
     }
 
 

@@ -152,3 +152,28 @@ fn automatic_choice_follows_the_demand_class() {
         assert!(m.notes()[0].contains(class), "{name}: {:?}", m.notes());
     }
 }
+
+#[test]
+fn in_sample_predictions_equal_statsforecast_after_the_first_demand() {
+    for case in fixture()["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let y = floats(&case["series"]);
+        let first = y.iter().position(|v| *v > 0.0).unwrap();
+        for (key, want) in case["fitted"].as_object().unwrap() {
+            let got = Intermittent::fit(&y, method_of(key)).unwrap().fitted();
+            let want = want.as_array().unwrap();
+            assert_eq!(got.len(), want.len(), "{name} {key}");
+            // Before the first demand there is nothing to predict from: statsforecast says 0,
+            // we say undefined (NaN), so those periods do not count towards the intervals.
+            assert!(got[..=first].iter().all(|v| v.is_nan()), "{name} {key}");
+            for t in first + 1..y.len() {
+                let w = want[t].as_f64().unwrap();
+                assert!(
+                    close(got[t], w),
+                    "{name} {key} t={t}: got {}, statsforecast {w}",
+                    got[t]
+                );
+            }
+        }
+    }
+}
