@@ -13,19 +13,27 @@
 //! (exponential smoothing in state-space form, automatic choice by AICc), [`sarima`] (exact
 //! Gaussian likelihood via the Kalman filter) with [`auto_arima`] (Hyndman–Khandakar order
 //! search), [`sarimax`] (regression with SARIMA errors) with [`regression`] (the design matrix of
-//! known-future regressors, filled and checked, and the candidate it makes). [`backtest`] evaluates any spec by rolling origin and [`select`] picks one per
-//! series, falling back (and saying so) on short, constant or intermittent series.
+//! known-future regressors, filled and checked, and the candidate it makes), [`theta`] (the
+//! Theta family and AutoTheta), [`ces`] (complex exponential smoothing and AutoCES),
+//! [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and a choice
+//! by demand class) and [`combination`] (mean or median of several specs). [`backtest`]
+//! evaluates any spec by rolling origin and [`select`] picks one per series, falling back (and
+//! saying so) on short, constant or intermittent series.
 
 pub mod auto_arima;
 pub mod backtest;
 pub mod baseline;
+pub mod ces;
+pub mod combination;
 pub mod error;
 pub mod ets;
+pub mod intermittent;
 pub mod regression;
 pub mod sarima;
 pub mod sarimax;
 pub mod select;
 pub mod stl;
+pub mod theta;
 
 pub use error::ForecastError;
 
@@ -135,6 +143,42 @@ pub enum ModelSpec {
     AutoArimaRegression {
         regressors: Vec<String>,
     },
+    /// statsforecast's AutoTheta: the Theta model with the lowest in-sample MSE.
+    AutoTheta,
+    /// One Theta model.
+    Theta {
+        model: theta::ThetaModel,
+    },
+    /// statsforecast's AutoCES: the complex exponential smoothing model with the lowest AICc.
+    AutoCes,
+    /// One complex exponential smoothing model.
+    Ces {
+        model: ces::CesSeason,
+    },
+    /// Croston's method, α = 0.1 (non-negative data).
+    CrostonClassic,
+    /// Croston with the Syntetos–Boylan debiasing.
+    CrostonSba,
+    /// Croston with both smoothing parameters chosen in [0.1, 0.3].
+    CrostonOptimized,
+    /// Teunter–Syntetos–Babai; a smoothing parameter left out is chosen by least squares.
+    Tsb {
+        #[serde(default)]
+        alpha_d: Option<f64>,
+        #[serde(default)]
+        alpha_p: Option<f64>,
+    },
+    /// Aggregate–disaggregate intermittent demand approach.
+    Adida,
+    /// Intermittent multiple aggregation prediction algorithm.
+    Imapa,
+    /// An intermittent-demand method chosen by demand class ([`intermittent::auto_method`]).
+    AutoIntermittent,
+    /// Mean or median of the members' forecasts ([`combination`]).
+    Combination {
+        members: Vec<ModelSpec>,
+        how: combination::Combine,
+    },
 }
 
 impl ModelSpec {
@@ -162,6 +206,42 @@ impl ModelSpec {
                     "a regression model needs its regressor values (forecast::regression)".into(),
                 ));
             }
+            ModelSpec::AutoTheta => Box::new(theta::Theta::auto(y, season)?),
+            ModelSpec::Theta { model } => Box::new(theta::Theta::fit(y, season, *model)?),
+            ModelSpec::AutoCes => Box::new(ces::Ces::auto(y, season)?),
+            ModelSpec::Ces { model } => Box::new(ces::Ces::fit(y, season, *model)?),
+            ModelSpec::AutoIntermittent => Box::new(intermittent::Intermittent::auto(y)?),
+            ModelSpec::CrostonClassic
+            | ModelSpec::CrostonSba
+            | ModelSpec::CrostonOptimized
+            | ModelSpec::Tsb { .. }
+            | ModelSpec::Adida
+            | ModelSpec::Imapa => {
+                let Some(method) = self.intermittent_method() else {
+                    unreachable!("every arm of this pattern names an intermittent method")
+                };
+                Box::new(intermittent::Intermittent::fit(y, method)?)
+            }
+            ModelSpec::Combination { members, how } => {
+                Box::new(combination::Combination::fit(y, season, members, *how)?)
+            }
+        })
+    }
+
+    /// The intermittent-demand method this spec names, if it names one.
+    pub fn intermittent_method(&self) -> Option<intermittent::Method> {
+        use intermittent::Method;
+        Some(match self {
+            ModelSpec::CrostonClassic => Method::CrostonClassic,
+            ModelSpec::CrostonSba => Method::CrostonSba,
+            ModelSpec::CrostonOptimized => Method::CrostonOptimized,
+            ModelSpec::Tsb { alpha_d, alpha_p } => Method::Tsb {
+                alpha_d: *alpha_d,
+                alpha_p: *alpha_p,
+            },
+            ModelSpec::Adida => Method::Adida,
+            ModelSpec::Imapa => Method::Imapa,
+            _ => return None,
         })
     }
 
@@ -179,6 +259,24 @@ impl ModelSpec {
             ModelSpec::AutoArimaRegression { regressors } => {
                 format!("auto_arima_regression({})", regressors.join(","))
             }
+            ModelSpec::AutoTheta => "auto_theta".into(),
+            ModelSpec::Theta { model } => format!("theta_{}", model.code().to_lowercase()),
+            ModelSpec::AutoCes => "auto_ces".into(),
+            ModelSpec::Ces { model } => format!("ces_{}", model.code().to_lowercase()),
+            ModelSpec::AutoIntermittent => "auto_intermittent".into(),
+            ModelSpec::Combination { members, how } => {
+                let labels: Vec<String> = members.iter().map(ModelSpec::label).collect();
+                format!("{}({})", how.as_str(), labels.join("+"))
+            }
+            ModelSpec::CrostonClassic
+            | ModelSpec::CrostonSba
+            | ModelSpec::CrostonOptimized
+            | ModelSpec::Tsb { .. }
+            | ModelSpec::Adida
+            | ModelSpec::Imapa => self
+                .intermittent_method()
+                .map(|m| m.label())
+                .unwrap_or_default(),
         }
     }
 }
@@ -193,4 +291,77 @@ pub fn aicc(loglik: f64, k: usize, n: usize) -> f64 {
         return f64::INFINITY;
     }
     -2.0 * loglik + 2.0 * k + 2.0 * k * (k + 1.0) / (n - k - 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_specs() -> Vec<ModelSpec> {
+        vec![
+            ModelSpec::AutoTheta,
+            ModelSpec::Theta {
+                model: theta::ThetaModel::DynamicOptimized,
+            },
+            ModelSpec::AutoCes,
+            ModelSpec::Ces {
+                model: ces::CesSeason::Partial,
+            },
+            ModelSpec::CrostonClassic,
+            ModelSpec::CrostonSba,
+            ModelSpec::CrostonOptimized,
+            ModelSpec::Tsb {
+                alpha_d: Some(0.2),
+                alpha_p: None,
+            },
+            ModelSpec::Adida,
+            ModelSpec::Imapa,
+            ModelSpec::AutoIntermittent,
+            ModelSpec::Combination {
+                members: vec![ModelSpec::AutoTheta, ModelSpec::Naive],
+                how: combination::Combine::Median,
+            },
+        ]
+    }
+
+    #[test]
+    fn new_specs_round_trip_through_json_and_have_labels() {
+        for spec in new_specs() {
+            let text = serde_json::to_string(&spec).unwrap();
+            let back: ModelSpec = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, spec, "{text}");
+            assert!(!spec.label().is_empty());
+        }
+        let tsb: ModelSpec = serde_json::from_str(r#"{"kind":"tsb"}"#).unwrap();
+        assert_eq!(tsb.label(), "tsb(opt,opt)");
+        let theta: ModelSpec =
+            serde_json::from_str(r#"{"kind":"theta","model":"optimized"}"#).unwrap();
+        assert_eq!(theta.label(), "theta_otm");
+        let ces: ModelSpec = serde_json::from_str(r#"{"kind":"ces","model":"full"}"#).unwrap();
+        assert_eq!(ces.label(), "ces_f");
+        let comb: ModelSpec = serde_json::from_str(
+            r#"{"kind":"combination","how":"mean","members":[{"kind":"auto_ets"},{"kind":"auto_theta"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(comb.label(), "mean(auto_ets+auto_theta)");
+    }
+
+    #[test]
+    fn new_specs_fit_an_intermittent_series() {
+        let y: Vec<f64> = (0..40)
+            .map(|t| {
+                if t % 3 == 0 {
+                    (t % 5) as f64 + 1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for spec in new_specs() {
+            let m = spec.fit(&y, 4).unwrap();
+            let f = m.forecast(6, &[80.0]);
+            assert_eq!(f.mean.len(), 6, "{}", spec.label());
+            assert!(f.mean.iter().all(|v| v.is_finite()), "{}", spec.label());
+        }
+    }
 }

@@ -11,7 +11,9 @@
 //! Why fallbacks: demand data have constant series (a product that always sells 3), very
 //! short histories (new products) and intermittent ones (mostly zeros). Maximum likelihood
 //! has no answer for the first, too little data for the second and the wrong error model for
-//! the third; each gets a simple, defensible forecast and a note saying why.
+//! the third; each gets a simple, defensible forecast and a note saying why. Intermittent
+//! series get [`ModelSpec::AutoIntermittent`] (a Croston-family method chosen by demand class;
+//! the note names the class and the method).
 
 use serde::{Deserialize, Serialize};
 
@@ -152,31 +154,21 @@ pub fn fallback(
             ),
         ),
         SeriesKind::Intermittent => {
-            let ses = ModelSpec::Ets(EtsSpec::new(
-                ErrorType::Additive,
-                TrendType::None,
-                SeasonType::None,
-            ));
-            match ses.fit(y, season) {
+            let spec = ModelSpec::AutoIntermittent;
+            match spec.fit(y, season) {
                 Ok(model) => {
+                    let chosen = model.notes().into_iter().next().unwrap_or_default();
                     return Ok(Some(Selection {
-                        spec: ses,
+                        spec,
                         model,
                         kind,
                         scores: Vec::new(),
-                        notes: vec![
-                            "intermittent series (at least half zeros): simple exponential smoothing \
-                             of the demand level; intervals may extend below zero"
-                                .into(),
-                        ],
+                        notes: vec![format!(
+                            "intermittent series (at least half zeros): {chosen}"
+                        )],
                     }));
                 }
-                Err(e) => (
-                    ModelSpec::MovingAverage {
-                        window: y.len().min(12),
-                    },
-                    format!("intermittent series; smoothing failed ({e}): moving average"),
-                ),
+                Err(e) => intermittent_fallback(y, season, &e),
             }
         }
     };
@@ -188,6 +180,31 @@ pub fn fallback(
         scores: Vec::new(),
         notes: vec![note],
     }))
+}
+
+/// When the intermittent-demand models refuse a series (negative values): simple exponential
+/// smoothing of the level, or a moving average if even that fails.
+fn intermittent_fallback(y: &[f64], season: usize, why: &ForecastError) -> (ModelSpec, String) {
+    let ses = ModelSpec::Ets(EtsSpec::new(
+        ErrorType::Additive,
+        TrendType::None,
+        SeasonType::None,
+    ));
+    match ses.fit(y, season) {
+        Ok(_) => (
+            ses,
+            format!(
+                "intermittent series; intermittent-demand models refused it ({why}): simple \
+                 exponential smoothing of the level; intervals may extend below zero"
+            ),
+        ),
+        Err(e) => (
+            ModelSpec::MovingAverage {
+                window: y.len().min(12),
+            },
+            format!("intermittent series; {why}; smoothing failed ({e}): moving average"),
+        ),
+    }
 }
 
 fn by_information_criterion(
@@ -349,7 +366,31 @@ mod tests {
         let i = select(&y, 1, &method).unwrap();
         assert_eq!(i.kind, SeriesKind::Intermittent);
         assert!(i.notes[0].contains("intermittent"));
-        assert!(i.model.forecast(2, &[]).mean[0].is_finite());
+        assert_eq!(i.spec, ModelSpec::AutoIntermittent);
+        // Regular gaps of 3 and constant sizes: the "intermittent" class, SBA.
+        assert!(
+            i.notes[0].contains("demand class intermittent"),
+            "{:?}",
+            i.notes
+        );
+        assert!(i.notes[0].contains("croston_sba"), "{:?}", i.notes);
+        let f = i.model.forecast(2, &[95.0]);
+        assert!(f.mean[0].is_finite());
+        assert!(f.intervals[0].lower[0] >= 0.0);
+
+        // Negative values: the intermittent-demand models refuse, smoothing takes over.
+        let neg: Vec<f64> = (0..40)
+            .map(|i| {
+                if i % 3 == 0 {
+                    -4.0 + (i % 2) as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let n = select(&neg, 1, &method).unwrap();
+        assert_eq!(n.kind, SeriesKind::Intermittent);
+        assert!(n.notes[0].contains("refused"), "{:?}", n.notes);
     }
 
     #[test]
