@@ -20,6 +20,8 @@ use clap::Args;
 use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::bar::Bar;
+
 use crate::app::App;
 use crate::auth::{KeyStore, Role};
 use crate::config::Settings;
@@ -298,25 +300,9 @@ async fn land_and_report(app: &App, specs: &[PipelineSpec], summary: &DemoSummar
 
     let mut reports: Vec<(String, Dataset, std::result::Result<RunReport, String>)> = Vec::new();
     for spec in files {
-        let bar = ProgressBar::new(1000);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix:<14} [{bar:30}] {percent:>3}% {wide_msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(spec.name.clone());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        let progress = {
-            let bar = bar.clone();
-            move |pct: f64, msg: &str| {
-                bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
-                bar.set_message(msg.to_string());
-            }
-        };
-        let outcome = runner::run_pipeline(app, spec, &progress).await;
-        bar.finish_and_clear();
+        let bar = Bar::new(&spec.name);
+        let outcome = runner::run_pipeline(app, spec, &bar).await;
+        bar.finish();
         reports.push((
             spec.name.clone(),
             spec.dataset,
@@ -429,9 +415,7 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         level: Level::Item,
         series: None,
         select: SelectBy::Aicc,
-        from: None,
-        to: None,
-        regressors: Vec::new(),
+        ..ForecastParams::default()
     };
     let forecasts = forecast::train::run(app, &forecast_params, &crate::progress::none()).await;
     spinner.finish_and_clear();

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::bar::Bar;
 use chrono::NaiveDate;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::App;
 use crate::config::Settings;
@@ -75,22 +75,10 @@ async fn run_with(app: &App, command: FeaturesCommand) -> Result<()> {
             to,
             json,
         } => {
-            let bar = ProgressBar::new(1000);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{bar:40}] {percent:>3}% {wide_msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            let progress = {
-                let bar = bar.clone();
-                move |pct: f64, msg: &str| {
-                    bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
-                    bar.set_message(msg.to_string());
-                }
-            };
+            let bar = Bar::new("materialize");
             let request = MaterializeRequest { views, from, to };
-            let outcome = materialize::materialize(app, &catalog, &request, &progress).await;
-            bar.finish_and_clear();
+            let outcome = materialize::materialize(app, &catalog, &request, &bar).await;
+            bar.finish();
             let report = outcome?;
             if json {
                 println!("{}", to_json(&report)?);

@@ -2,6 +2,7 @@
 //! part of the library, testable and documented in one place. Human output goes to stdout,
 //! logs and progress to stderr; `--json` where a script reads the result.
 
+mod bar;
 mod demo;
 mod experiment;
 mod features;

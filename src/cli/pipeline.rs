@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use super::bar::Bar;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::App;
 use crate::config::Settings;
@@ -140,24 +140,9 @@ async fn dispatch(app: &App, command: PipelineCommand) -> Result<()> {
         PipelineCommand::Run { name, follow, .. } if follow => follow_stream(app, &name).await,
         PipelineCommand::Run { name, json, .. } => {
             let spec = pipelines::find_pipeline(app, &name)?;
-            let bar = ProgressBar::new(1000);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix} [{bar:40}] {percent:>3}% {wide_msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(name.clone());
-            let progress = {
-                let bar = bar.clone();
-                move |pct: f64, msg: &str| {
-                    bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
-                    bar.set_message(msg.to_string());
-                }
-            };
-            let outcome = runner::run_pipeline(app, &spec, &progress).await;
-            bar.finish_and_clear();
+            let bar = Bar::new(&name);
+            let outcome = runner::run_pipeline(app, &spec, &bar).await;
+            bar.finish();
             let report = outcome?;
             let scored = crate::service::after_landing(app, &spec, &report).await;
             if json {

@@ -2,9 +2,9 @@
 //! holdout evaluation next to the popularity baseline and registers a candidate version.
 //! The same code runs as the `train_recommender` job.
 
+use super::bar::Bar;
 use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Settings;
 use crate::error::Result;
@@ -293,18 +293,9 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
     let params = args.params();
     params.validate()?;
     let app = crate::service::open_existing(settings).await?;
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let progress_bar = bar.clone();
-    let progress = move |percent: f64, msg: &str| {
-        progress_bar.set_position((percent * 10.0) as u64);
-        progress_bar.set_message(msg.to_string());
-    };
-    let report = train::run(&app, &params, std::sync::Arc::new(progress)).await;
-    bar.finish_and_clear();
+    let bar = std::sync::Arc::new(Bar::new("recommender"));
+    let report = train::run(&app, &params, bar.clone()).await;
+    bar.finish();
     let report = report?;
     if args.json {
         println!(
