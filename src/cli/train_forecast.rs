@@ -2,12 +2,13 @@
 //! stderr) and prints a summary table per chosen model on stdout. The same code runs as the
 //! `train_forecaster` job, so a CLI run and a scheduled run store identical results.
 
+use super::bar::Bar;
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::forecast::periods::LastPeriod;
 use crate::forecast::series::{Frequency, Level};
 use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
 
@@ -33,6 +34,18 @@ pub struct ForecasterArgs {
     /// item_store and frequency day only. Materialize the views first.
     #[arg(long, value_name = "VIEW:FEATURE", value_delimiter = ',')]
     pub regressors: Vec<String>,
+    /// When the data's last period counts as complete: auto (complete when every row is
+    /// dated on its period's first day), calendar (only when the data reach its last day) or
+    /// complete.
+    #[arg(long, default_value = "auto")]
+    pub last_period: String,
+    /// Zero-fill series that stopped selling instead of leaving them out.
+    #[arg(long)]
+    pub pad_ended: bool,
+    /// Periods without sales after which a series has ended (default 28 days, 8 weeks,
+    /// 3 months).
+    #[arg(long, value_name = "PERIODS")]
+    pub ended_after: Option<usize>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -43,6 +56,18 @@ impl ForecasterArgs {
         let frequency: Frequency = self.frequency.parse()?;
         let level: Level = self.level.parse()?;
         let select: SelectBy = self.select.parse()?;
+        let last_period: LastPeriod = serde_json::from_value(serde_json::Value::String(
+            self.last_period.clone(),
+        ))
+        .map_err(|_| {
+            Error::invalid(
+                "--last-period",
+                format!(
+                    "--last-period `{}` is not one of auto, calendar, complete",
+                    self.last_period
+                ),
+            )
+        })?;
         let params = TrainParams {
             frequency,
             horizon: self.horizon,
@@ -52,6 +77,9 @@ impl ForecasterArgs {
             from: None,
             to: None,
             regressors: self.regressors.clone(),
+            last_period,
+            pad_ended: self.pad_ended,
+            ended_after: self.ended_after,
         };
         params.validate()?;
         Ok(params)
@@ -82,20 +110,9 @@ pub fn summary_table(report: &TrainReport) -> Table {
 pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     let params = args.params()?;
     let app = crate::service::open_existing(settings).await?;
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let progress = {
-        let bar = bar.clone();
-        move |pct: f64, msg: &str| {
-            bar.set_position((pct * 10.0).clamp(0.0, 1000.0) as u64);
-            bar.set_message(msg.to_string());
-        }
-    };
-    let report = train::run(&app, &params, &progress).await;
-    bar.finish_and_clear();
+    let bar = Bar::new("forecaster");
+    let report = train::run(&app, &params, &bar).await;
+    bar.finish();
     app.db.close().await;
     let report = report?;
     if args.json {
@@ -131,6 +148,21 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
     }
     for f in &report.failures {
         println!("  failed {}: {}", f.series_id, f.error);
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for e in report.series_ended.iter().take(20) {
+        println!(
+            "  ended {} (last sales in the period starting {})",
+            e.series_id, e.last_period
+        );
+    }
+    if report.series_ended.len() > 20 {
+        println!(
+            "  ... and {} more (--json lists them all)",
+            report.series_ended.len() - 20
+        );
     }
     if let Some(v) = &report.model_version {
         println!("model version {v} (kind forecaster, promoted)");

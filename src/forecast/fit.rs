@@ -186,6 +186,7 @@ pub(super) fn fit_series(
         "notes": notes,
         "observations": s.values.len(),
         "filled_periods": s.filled,
+        "history_end": s.end(),
         "levels": DEFAULT_LEVELS,
     });
     if let Some(r) = regression {

@@ -15,6 +15,7 @@ pub mod actuals;
 pub mod export;
 pub mod fit;
 pub mod params;
+pub mod periods;
 pub mod realised;
 pub mod regressors;
 pub mod report;

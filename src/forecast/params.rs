@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::periods::{LastPeriod, SeriesRules};
 use super::regressors;
 use super::series::{DemandError, Frequency, Level};
 
@@ -65,9 +66,28 @@ pub struct TrainParams {
     /// [`super::regressors`]). Empty: no regressors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regressors: Vec<String>,
+    /// When the data's last period counts as complete (`auto`, `calendar`, `complete`).
+    #[serde(default)]
+    pub last_period: LastPeriod,
+    /// Zero-fill series that stopped selling instead of leaving them out (reported).
+    #[serde(default)]
+    pub pad_ended: bool,
+    /// Periods without sales after which a series has ended (default: 28 days, 8 weeks,
+    /// 3 months).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_after: Option<usize>,
 }
 
 impl TrainParams {
+    /// How this run builds its series.
+    pub fn series_rules(&self) -> SeriesRules {
+        SeriesRules {
+            last_period: self.last_period,
+            pad_ended: self.pad_ended,
+            ended_after: self.ended_after,
+        }
+    }
+
     pub fn horizon(&self) -> usize {
         self.horizon.unwrap_or(match self.frequency {
             Frequency::Day => 14,
@@ -83,6 +103,12 @@ impl TrainParams {
             return Err(DemandError::invalid(
                 "horizon",
                 format!("horizon must be between 1 and {MAX_HORIZON}, got {h}"),
+            ));
+        }
+        if self.ended_after == Some(0) {
+            return Err(DemandError::invalid(
+                "ended_after",
+                "must be at least 1 period",
             ));
         }
         if let (Some(f), Some(t)) = (self.from, self.to)

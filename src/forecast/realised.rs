@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::periods::{LastPeriod, last_period};
 use super::report::{Accuracy, Point};
 use super::series::{DemandError, Frequency, SalesIndex, SeriesKey, load_sales};
 use crate::app::App;
@@ -88,12 +89,12 @@ pub fn summarize<'a>(rows: impl IntoIterator<Item = &'a RealisedRow> + Clone) ->
     }
 }
 
-/// The points of `row` whose periods are complete by `through`, with their actuals from
-/// `index` (zero where nothing sold).
+/// The points of `row` whose periods are complete in `index` (by the `auto` rule of
+/// [`super::periods::LastPeriod`]: period-keyed rows complete their period), with their
+/// actuals (zero where nothing sold).
 fn score_row(
     row: &ForecastRow,
     index: &SalesIndex,
-    through: NaiveDate,
     now_ms: i64,
 ) -> Result<Vec<RealisedRow>, DemandError> {
     let corrupt = |what: &str| DemandError::Corrupt(format!("{what} of `{}`", row.series_id));
@@ -101,7 +102,10 @@ fn score_row(
     let key = SeriesKey::parse(&row.series_id).ok_or_else(|| corrupt("series id"))?;
     let points: Vec<Point> = serde_json::from_str(&row.points).map_err(|_| corrupt("points"))?;
     let accuracy: Accuracy = serde_json::from_str(&row.accuracy).unwrap_or_default();
-    let complete = |p: &Point| frequency.next(p.date) - Days::new(1) <= through;
+    let Some((last_complete, _)) = last_period(index, frequency, LastPeriod::Auto) else {
+        return Ok(Vec::new());
+    };
+    let complete = |p: &Point| p.date <= last_complete;
     let Some(last) = points.iter().filter(|p| complete(p)).map(|p| p.date).max() else {
         return Ok(Vec::new());
     };
@@ -154,7 +158,7 @@ pub async fn score(app: &App) -> Result<ScoreReport, DemandError> {
     };
     let mut scored = Vec::new();
     for row in &rows {
-        let points = score_row(row, &index, through, now)?;
+        let points = score_row(row, &index, now)?;
         if !points.is_empty() {
             report.series_scored += 1;
             report.points_scored += points.len();

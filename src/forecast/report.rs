@@ -81,6 +81,12 @@ pub struct TrainReport {
     /// The model-registry version of this run (kind `forecaster`, promoted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
+    /// Periods and series the run left out, and why (see `forecast::periods`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Series left out because they stopped selling (unless `pad_ended`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series_ended: Vec<super::periods::EndedSeries>,
     /// What the exogenous regressors did, when the run had any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionSummary>,

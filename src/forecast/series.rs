@@ -296,6 +296,10 @@ impl Series {
 pub struct SalesIndex {
     cells: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>>,
     last: Option<NaiveDate>,
+    /// Some row is dated on another day than a Monday / than the first of a month: the data
+    /// are not keyed by week / by month.
+    off_week_start: bool,
+    off_month_start: bool,
 }
 
 impl SalesIndex {
@@ -331,6 +335,8 @@ impl SalesIndex {
             };
             // Every date counts towards the end of the data, even a filtered-out row's.
             self.last = Some(self.last.map_or(date, |l| l.max(date)));
+            self.off_week_start |= date.weekday() != chrono::Weekday::Mon;
+            self.off_month_start |= date.day() != 1;
             let (item, store) = (items.value(row), stores.value(row));
             if only.is_some_and(|k| !k.covers(item, store)) {
                 continue;
@@ -359,6 +365,16 @@ impl SalesIndex {
         self.cells.is_empty()
     }
 
+    /// Whether every row is dated on the first day of its `frequency` period: the data are
+    /// one row per period (how recast itself keys weeks and months), not days inside it.
+    pub fn keyed_by_period(&self, frequency: Frequency) -> bool {
+        match frequency {
+            Frequency::Day => true,
+            Frequency::Week => !self.off_week_start,
+            Frequency::Month => !self.off_month_start,
+        }
+    }
+
     /// Every series of `level` at `frequency`, in id order, each running from its first sale
     /// to the period starting at or before `end` (default: the last complete period of the
     /// data), gaps filled with zero.
@@ -371,6 +387,19 @@ impl SalesIndex {
         let Some(end) = end.or(self.last.map(|l| frequency.last_complete_period(l))) else {
             return Vec::new();
         };
+        let end = frequency.period_start(end);
+        self.groups(frequency, level)
+            .into_iter()
+            .filter_map(|(key, periods)| regular(key, frequency, &periods, end))
+            .collect()
+    }
+
+    /// Each series' quantities per period start, unfilled.
+    pub(super) fn groups(
+        &self,
+        frequency: Frequency,
+        level: Level,
+    ) -> BTreeMap<SeriesKey, BTreeMap<NaiveDate, f64>> {
         let mut groups: BTreeMap<SeriesKey, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
         for ((item, store), days) in &self.cells {
             let key = match level {
@@ -392,11 +421,7 @@ impl SalesIndex {
                 *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
             }
         }
-        let end = frequency.period_start(end);
         groups
-            .into_iter()
-            .filter_map(|(key, periods)| regular(key, frequency, &periods, end))
-            .collect()
     }
 
     /// The one series with `key` (its level follows from the key).
@@ -414,7 +439,7 @@ impl SalesIndex {
 
 /// Periods from the first one to `end` with zeros filled in; `None` when nothing sold up to
 /// `end`.
-fn regular(
+pub(super) fn regular(
     key: SeriesKey,
     frequency: Frequency,
     periods: &BTreeMap<NaiveDate, f64>,
@@ -500,7 +525,7 @@ pub async fn any_series(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
 
     use arrow_array::{Date32Array, Float64Array, StringArray};
@@ -542,7 +567,8 @@ mod tests {
         .unwrap()
     }
 
-    fn index(rows: &[(&str, &str, &str, f64)]) -> SalesIndex {
+    /// An index of `(date, item, store, quantity)` rows (also for sibling modules' tests).
+    pub(in crate::forecast) fn index(rows: &[(&str, &str, &str, f64)]) -> SalesIndex {
         let mut ix = SalesIndex::default();
         ix.add_batch(&batch(rows), None).unwrap();
         ix

@@ -153,12 +153,27 @@ async fn fit_all(
     progress.report(0.0, "reading sales");
     let index = load_sales(app, params.from, params.to, None).await?;
     let matcher = params.matcher()?;
-    let series: Vec<Series> = index
-        .series(params.frequency, params.level, None)
-        .into_iter()
-        .filter(|s| matcher.as_ref().is_none_or(|m| m.is_match(s.id())))
-        .collect();
+    let built = super::periods::build(
+        &index,
+        params.frequency,
+        params.level,
+        params.series_rules(),
+    );
     drop(index);
+    let wanted = |id: &str| matcher.as_ref().is_none_or(|m| m.is_match(id));
+    let series: Vec<Series> = built
+        .series
+        .into_iter()
+        .filter(|s| wanted(&s.id()))
+        .collect();
+    let series_ended: Vec<_> = built
+        .ended
+        .into_iter()
+        .filter(|e| wanted(&e.series_id))
+        .collect();
+    for warning in &built.warnings {
+        tracing::warn!(run_id, "{warning}");
+    }
     if series.is_empty() {
         return Err(match &params.series {
             // A retry cannot help a filter that matches nothing: the job fails at once.
@@ -292,6 +307,8 @@ async fn fit_all(
         seconds: 0.0,
         model_version: None,
         regression,
+        warnings: built.warnings,
+        series_ended,
     };
     if !exported.is_empty() {
         progress.report(97.0, "registering the run");

@@ -377,9 +377,7 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
         level: Level::ItemStore,
         series: None,
         select: SelectBy::Aicc,
-        from: None,
-        to: None,
-        regressors: Vec::new(),
+        ..ForecastParams::default()
     };
     let trained = recast::forecast::train::run(&srv.app, &params, &recast::progress::none())
         .await

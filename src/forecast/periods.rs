@@ -1,0 +1,240 @@
+//! Which periods a training run uses, by rules a planner can see and set, and what it says
+//! about every period or series it leaves out.
+//!
+//! Why: two silent losses were found on public data landed through the sales pipeline. Rows
+//! dated on the first day of their period (the 1st of a month, a Monday: how recast itself
+//! keys months and weeks) made the last period look half observed, so it was dropped and the
+//! forecast started on a period already known; and a series that stopped early was padded with
+//! zeros up to the data set's end (one run padded 111 of 140 series). Now the last period's
+//! completeness follows [`LastPeriod`] (auto-detecting period-keyed data), a dropped period is
+//! a warning in the run report, and a series with no rows in its last `ended_after` periods is
+//! reported as ended and left out unless `pad_ended` asks for the zeros.
+
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::series::{Frequency, Level, SalesIndex, Series, regular};
+
+/// When the data's last period counts as complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LastPeriod {
+    /// `complete` when every row is dated on the first day of its period (the data are keyed
+    /// by period), else `calendar`.
+    #[default]
+    Auto,
+    /// Complete only when the data reach the period's final day (daily rows inside weeks or
+    /// months: a month in progress is not a collapse in demand).
+    Calendar,
+    /// The period holding the last date is complete.
+    Complete,
+}
+
+/// How a run builds its series (part of the `train_forecaster` payload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeriesRules {
+    pub last_period: LastPeriod,
+    /// Zero-fill series that ended up to the run's last period instead of leaving them out.
+    pub pad_ended: bool,
+    /// Periods without a single row after which a series counts as ended (default
+    /// [`default_ended_after`]).
+    pub ended_after: Option<usize>,
+}
+
+/// Periods without sales after which a series has ended, unless the payload says otherwise:
+/// four weeks of days, eight weeks, three months.
+pub fn default_ended_after(frequency: Frequency) -> usize {
+    match frequency {
+        Frequency::Day => 28,
+        Frequency::Week => 8,
+        Frequency::Month => 3,
+    }
+}
+
+/// A series left out of a run because it stopped selling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedSeries {
+    pub series_id: String,
+    /// Start of its last period with a sales row.
+    pub last_period: NaiveDate,
+}
+
+/// The series of a run and what building them left out.
+#[derive(Debug, Clone, Default)]
+pub struct Built {
+    pub series: Vec<Series>,
+    pub ended: Vec<EndedSeries>,
+    pub warnings: Vec<String>,
+}
+
+/// Start of the last period the run uses, and a warning when the data's own last period is
+/// left out as incomplete. `None` when the index is empty.
+pub fn last_period(
+    index: &SalesIndex,
+    frequency: Frequency,
+    rule: LastPeriod,
+) -> Option<(NaiveDate, Option<String>)> {
+    let last = index.last_date()?;
+    let own = frequency.period_start(last);
+    let complete = match rule {
+        LastPeriod::Complete => true,
+        LastPeriod::Auto if index.keyed_by_period(frequency) => true,
+        LastPeriod::Auto | LastPeriod::Calendar => frequency.next(own) == last + Days::new(1),
+    };
+    if complete {
+        return Some((own, None));
+    }
+    let end = frequency.period_start(own - Days::new(1));
+    let warning = format!(
+        "the {frequency} starting {own} is incomplete (the data end on {last}) and was left out; \
+         set last_period = \"complete\" to use it"
+    );
+    Some((end, Some(warning)))
+}
+
+/// Every series of `level` at `frequency` under `rules`.
+pub fn build(index: &SalesIndex, frequency: Frequency, level: Level, rules: SeriesRules) -> Built {
+    let Some((end, dropped)) = last_period(index, frequency, rules.last_period) else {
+        return Built::default();
+    };
+    let ended_after = rules
+        .ended_after
+        .unwrap_or_else(|| default_ended_after(frequency));
+    let mut built = Built {
+        warnings: dropped.into_iter().collect(),
+        ..Built::default()
+    };
+    for (key, periods) in index.groups(frequency, level) {
+        let Some(last_sold) = periods.range(..=end).next_back().map(|(d, _)| *d) else {
+            continue;
+        };
+        if !rules.pad_ended && periods_between(frequency, last_sold, end) > ended_after {
+            built.ended.push(EndedSeries {
+                series_id: key.id(),
+                last_period: last_sold,
+            });
+            continue;
+        }
+        built.series.extend(regular(key, frequency, &periods, end));
+    }
+    if !built.ended.is_empty() {
+        built.warnings.push(format!(
+            "{} series had no sales in their last {ended_after} {frequency}s before {end} and \
+             were left out as ended (listed in `series_ended`; pad_ended = true fills them \
+             with zeros)",
+            built.ended.len()
+        ));
+    }
+    built
+}
+
+/// Periods from the one starting at `from` to the one starting at `to` (0 when equal).
+fn periods_between(frequency: Frequency, from: NaiveDate, to: NaiveDate) -> usize {
+    let mut n = 0;
+    let mut d = from;
+    while d < to {
+        d = frequency.next(d);
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::series::tests::index as test_index;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn month_keyed_rows_keep_their_last_month_and_daily_rows_do_not() {
+        let keyed = test_index(&[
+            ("2025-11-01", "I1", "S1", 4.0),
+            ("2025-12-01", "I1", "S1", 5.0),
+        ]);
+        let b = build(
+            &keyed,
+            Frequency::Month,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].values, vec![4.0, 5.0]);
+        assert_eq!(b.series[0].end(), d("2025-12-01"));
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+        // The same rows under the calendar rule: December is cut, and the report says so.
+        let rules = SeriesRules {
+            last_period: LastPeriod::Calendar,
+            ..SeriesRules::default()
+        };
+        let b = build(&keyed, Frequency::Month, Level::ItemStore, rules);
+        assert_eq!(b.series[0].values, vec![4.0]);
+        assert!(b.warnings[0].contains("month starting 2025-12-01 is incomplete"));
+        // Daily rows inside a month in progress: auto means calendar.
+        let daily = test_index(&[
+            ("2025-11-03", "I1", "S1", 4.0),
+            ("2025-12-15", "I1", "S1", 5.0),
+        ]);
+        let b = build(
+            &daily,
+            Frequency::Month,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].end(), d("2025-11-01"));
+        assert_eq!(b.warnings.len(), 1);
+        let rules = SeriesRules {
+            last_period: LastPeriod::Complete,
+            ..SeriesRules::default()
+        };
+        let b = build(&daily, Frequency::Month, Level::ItemStore, rules);
+        assert_eq!(b.series[0].values, vec![4.0, 5.0]);
+    }
+
+    #[test]
+    fn a_series_that_stopped_selling_is_reported_not_padded_unless_asked() {
+        let ix = test_index(&[
+            ("2025-01-01", "I1", "S1", 1.0),
+            ("2025-12-01", "I1", "S1", 2.0),
+            ("2025-01-01", "I2", "S1", 3.0),
+            ("2025-08-01", "I2", "S1", 3.0),
+            ("2025-10-01", "I3", "S1", 1.0),
+        ]);
+        let b = build(
+            &ix,
+            Frequency::Month,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        let ids: Vec<String> = b.series.iter().map(Series::id).collect();
+        // I3 sold two months before the end: within the default three, kept (zeros are sales).
+        assert_eq!(ids, ["item=I1/store=S1", "item=I3/store=S1"]);
+        assert_eq!(
+            b.ended,
+            vec![EndedSeries {
+                series_id: "item=I2/store=S1".into(),
+                last_period: d("2025-08-01"),
+            }]
+        );
+        assert!(b.warnings[0].starts_with("1 series had no sales in their last 3 months"));
+        let padded = SeriesRules {
+            pad_ended: true,
+            ..SeriesRules::default()
+        };
+        let b = build(&ix, Frequency::Month, Level::ItemStore, padded);
+        assert_eq!(b.series.len(), 3);
+        assert_eq!(b.series[1].values.len(), 12);
+        assert_eq!(b.series[1].filled, 10);
+        let strict = SeriesRules {
+            ended_after: Some(1),
+            ..SeriesRules::default()
+        };
+        assert_eq!(
+            build(&ix, Frequency::Month, Level::ItemStore, strict)
+                .ended
+                .len(),
+            2
+        );
+    }
+}
