@@ -98,6 +98,10 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         Ok((streams, waiting)) => state.metrics.set_streams(&streams, waiting),
         Err(e) => tracing::warn!(error = %e, "stream and buffer state unavailable for /metrics"),
     }
+    let activity = &state.app.activity;
+    let (users, events) = activity.held();
+    let current = activity.is_current(crate::db::now_ms());
+    state.metrics.set_activity(users, events, current);
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())

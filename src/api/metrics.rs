@@ -73,6 +73,9 @@ pub struct Metrics {
     stream_landed: GaugeFamily<Gauge<i64, AtomicI64>>,
     visible_lag: GaugeFamily<Gauge<f64, AtomicU64>>,
     buffer_waiting: Gauge<i64, AtomicI64>,
+    activity_users: Gauge<i64, AtomicI64>,
+    activity_events: Gauge<i64, AtomicI64>,
+    activity_current: Gauge<i64, AtomicI64>,
 }
 
 type AtomicI64 = std::sync::atomic::AtomicI64;
@@ -154,8 +157,29 @@ impl Metrics {
             "Acknowledged POST /v1/events events waiting for their flush into the lake",
             buffer_waiting.clone(),
         );
+        let activity_users = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "activity_copy_users",
+            "Users whose recent activity this replica holds in memory",
+            activity_users.clone(),
+        );
+        let activity_events = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "activity_copy_events",
+            "Recent events this replica holds in memory",
+            activity_events.clone(),
+        );
+        let activity_current = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "activity_copy_current",
+            "1 while the tail keeps this replica's copy of the recent activity current, else 0 (reads go to the DB)",
+            activity_current.clone(),
+        );
         Metrics {
             registry,
+            activity_users,
+            activity_events,
+            activity_current,
             consumer_lag,
             stream_landed,
             visible_lag,
@@ -242,6 +266,13 @@ impl Metrics {
             }
         }
         self.buffer_waiting.set(buffer_waiting);
+    }
+
+    /// This replica's copy of the recent activity.
+    pub fn set_activity(&self, users: usize, events: usize, current: bool) {
+        self.activity_users.set(users as i64);
+        self.activity_events.set(events as i64);
+        self.activity_current.set(i64::from(current));
     }
 
     /// The OpenMetrics text exposition.

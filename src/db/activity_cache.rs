@@ -37,6 +37,7 @@ struct Entry {
 #[derive(Debug)]
 struct Shard {
     users: LruCache<String, Entry>,
+    /// Events held plus one per user (see [`weight_of`]): what the budget bounds.
     events: usize,
 }
 
@@ -95,12 +96,8 @@ impl ActivityCache {
 
     /// Events the copy can still take before it drops users.
     pub fn room(&self) -> usize {
-        let held: usize = self
-            .shards
-            .iter()
-            .map(|s| s.lock().expect("cache lock").events)
-            .sum();
-        (self.budget * SHARDS).saturating_sub(held)
+        let (users, events) = self.held();
+        (self.budget * SHARDS).saturating_sub(users + events)
     }
 
     /// The tail has read everything written up to a moment; trust the copy until `until_ms`.
@@ -149,14 +146,14 @@ impl ActivityCache {
         }
         let mut shard = self.shard(user_id).lock().expect("cache lock");
         let served = {
+            let before = weight_of(&shard.users, user_id);
             let entry = entry_of(&mut shard.users, user_id);
-            let before = entry.rows.len();
             // The DB's row of an event id wins (a re-sent id keeps its first write there).
             let stored: HashSet<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
             entry.rows.retain(|r| !stored.contains(r.event_id.as_str()));
             merge(&mut entry.rows, rows, self.per_user);
             entry.based = true;
-            let after = entry.rows.len();
+            let after = entry.rows.len() + 1;
             let served = self.visible(user_id, &entry.rows, now_ms);
             shard.events = shard.events + after - before;
             served
@@ -181,10 +178,10 @@ impl ActivityCache {
         for (user_id, mut fresh) in by_user {
             fresh.sort_unstable_by(newest_first);
             let mut shard = self.shard(user_id).lock().expect("cache lock");
+            let before = weight_of(&shard.users, user_id);
             let entry = entry_of(&mut shard.users, user_id);
-            let before = entry.rows.len();
             merge(&mut entry.rows, fresh, self.per_user);
-            let after = entry.rows.len();
+            let after = entry.rows.len() + 1;
             shard.events = shard.events + after - before;
             self.evict(&mut shard, user_id);
         }
@@ -192,10 +189,15 @@ impl ActivityCache {
 
     /// Users currently held (for tests and metrics).
     pub fn users(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().expect("cache lock").users.len())
-            .sum()
+        self.held().0
+    }
+
+    /// Users and events currently held.
+    pub fn held(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(users, events), s| {
+            let s = s.lock().expect("cache lock");
+            (users + s.users.len(), events + s.events - s.users.len())
+        })
     }
 
     fn visible(&self, user_id: &str, rows: &[Activity], now_ms: i64) -> Vec<Activity> {
@@ -218,7 +220,7 @@ impl ActivityCache {
                 }
                 Some(_) => {
                     if let Some((_, gone)) = shard.users.pop_lru() {
-                        shard.events -= gone.rows.len();
+                        shard.events -= gone.rows.len() + 1;
                     }
                 }
                 None => break,
@@ -228,7 +230,7 @@ impl ActivityCache {
             && let Some(only) = shard.users.peek_mut(keep)
         {
             // One user over a tiny budget: hold nothing for them rather than break the bound.
-            shard.events -= only.rows.len();
+            shard.events -= only.rows.len() + 1;
             shard.users.pop(keep);
         }
     }
@@ -253,6 +255,12 @@ impl ActivitySource<'_> {
         let rows = super::activity::recent(self.db, user_id, self.limit as i64).await?;
         Ok(self.cache.merge_base(user_id, rows, now_ms))
     }
+}
+
+/// What a user's entry counts against the budget: its events and one for the entry itself (a
+/// user read with no events still takes memory).
+fn weight_of(users: &LruCache<String, Entry>, user_id: &str) -> usize {
+    users.peek(user_id).map_or(0, |e| e.rows.len() + 1)
 }
 
 fn entry_of<'a>(users: &'a mut LruCache<String, Entry>, user_id: &str) -> &'a mut Entry {
@@ -359,7 +367,7 @@ mod tests {
 
     #[test]
     fn events_past_the_retention_are_not_served_and_the_budget_drops_idle_users() {
-        let c = ActivityCache::new(SHARDS * 2, 10, 100);
+        let c = ActivityCache::new(SHARDS * 4, 10, 100);
         c.open();
         c.vouch_until(NOW);
         c.merge_base(
@@ -373,7 +381,7 @@ mod tests {
             c.merge_base(&user, vec![row(&format!("e{n}"), &user, NOW)], NOW);
         }
         let held: usize = c.shards.iter().map(|s| s.lock().unwrap().events).sum();
-        assert!(held <= SHARDS * 2, "{held}");
+        assert!(held <= SHARDS * 4, "{held}");
         assert!(c.users() < 500);
     }
 

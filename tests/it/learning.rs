@@ -101,6 +101,23 @@ async fn a_purchase_leaves_the_next_answer_of_another_replica_within_a_second() 
     // Other users are untouched by it.
     let other = recommendations(&client, &base, &key, "user-5").await;
     assert!(other.get("recent_events").is_none(), "{other}");
+    // The other replica answered from its in-memory copy, kept current by its tail.
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("recast_activity_copy_current 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("recast_activity_copy_users 2"),
+        "{metrics}"
+    );
 
     let exit = crate::common::terminate(&mut replica, Duration::from_secs(30)).await;
     assert!(exit.success());
