@@ -10,27 +10,11 @@ use recast_models::forecast::FittedModel;
 use recast_models::forecast::ces::{Ces, CesSeason};
 use serde_json::Value;
 
+mod common;
+use common::{assert_close, floats};
+
 fn fixture() -> Value {
     serde_json::from_str(include_str!("../../../references/forecast/ces.json")).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
-fn assert_close(name: &str, got: &[f64], want: &[f64], rel: f64) {
-    assert_eq!(got.len(), want.len(), "{name}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= rel * w.abs().max(1.0),
-            "{name} step {}: got {g}, statsforecast {w}\n got {got:?}\nwant {want:?}",
-            i + 1
-        );
-    }
 }
 
 fn season_of(code: &str) -> CesSeason {

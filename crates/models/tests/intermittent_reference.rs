@@ -10,6 +10,9 @@ use recast_models::forecast::FittedModel;
 use recast_models::forecast::intermittent::{Intermittent, Method, classify_demand};
 use serde_json::Value;
 
+mod common;
+use common::floats;
+
 const REL: f64 = 1e-6;
 
 fn fixture() -> Value {
@@ -17,14 +20,6 @@ fn fixture() -> Value {
         "../../../references/forecast/intermittent.json"
     ))
     .unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -14,31 +14,13 @@ use recast_models::forecast::FittedModel;
 use recast_models::forecast::theta::{Theta, ThetaModel};
 use serde_json::Value;
 
+mod common;
+use common::{assert_close, floats};
+
 const REL: f64 = 1e-6;
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("../../../references/forecast/theta.json")).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
-fn assert_close(name: &str, got: &[f64], want: &[f64], rel: f64) {
-    assert_eq!(got.len(), want.len(), "{name}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let tol = rel * w.abs().max(1.0);
-        assert!(
-            (g - w).abs() <= tol,
-            "{name} step {}: got {g}, statsforecast {w} (|diff| {} > {tol})\n got {got:?}\nwant {want:?}",
-            i + 1,
-            (g - w).abs()
-        );
-    }
 }
 
 fn model_of(code: &str) -> ThetaModel {
