@@ -2,8 +2,10 @@
 //!
 //! Keys are 256-bit random tokens, so a single SHA-256 is enough to store them safely (a slow
 //! password hash only matters for guessable secrets) and lets the lookup be an index probe.
-//! Roles are ordered: `admin` can do everything `ingest` can, which can do everything `reader`
-//! can, so one key serves a frontend that both reads recommendations and posts events.
+//! Roles are ordered: `admin` can do everything `planner` can, which can do everything
+//! `ingest` can, which can do everything `reader` can, so one key serves a frontend that both
+//! reads recommendations and posts events. `planner` adds forecast overrides, and nothing
+//! that is admin-only.
 //! Every request looks its key up by hash (one unique-index probe), so a revocation is refused
 //! at once on every replica; the last-use stamp is written at most once a minute per key.
 
@@ -22,16 +24,18 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub enum Role {
     Reader,
     Ingest,
+    Planner,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Reader, Role::Ingest, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Reader, Role::Ingest, Role::Planner, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Reader => "reader",
             Role::Ingest => "ingest",
+            Role::Planner => "planner",
             Role::Admin => "admin",
         }
     }
@@ -48,9 +52,10 @@ impl std::str::FromStr for Role {
         match s {
             "reader" => Ok(Role::Reader),
             "ingest" => Ok(Role::Ingest),
+            "planner" => Ok(Role::Planner),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role `{other}` (expected reader, ingest or admin)"
+                "unknown role `{other}` (expected reader, ingest, planner or admin)"
             )),
         }
     }

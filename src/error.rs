@@ -269,6 +269,7 @@ impl From<crate::forecast::DemandError> for Error {
         match e {
             D::Invalid { field, detail } => Error::invalid(field, detail),
             D::UnknownSeries(id) => Error::not_found("forecast series", id),
+            D::UnknownOverride(id) => Error::not_found("forecast override", id),
             // Nothing to train on is the state of the data, not a server fault.
             e @ D::NoData(_) => Error::Conflict {
                 detail: e.to_string(),

@@ -26,6 +26,7 @@ pub trait RequiredRole {
 
 pub struct Reader;
 pub struct Ingest;
+pub struct Planner;
 pub struct Admin;
 
 impl RequiredRole for Reader {
@@ -33,6 +34,9 @@ impl RequiredRole for Reader {
 }
 impl RequiredRole for Ingest {
     const ROLE: Role = Role::Ingest;
+}
+impl RequiredRole for Planner {
+    const ROLE: Role = Role::Planner;
 }
 impl RequiredRole for Admin {
     const ROLE: Role = Role::Admin;

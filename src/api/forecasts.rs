@@ -2,16 +2,17 @@
 //! Series ids contain `/` and `=`: clients percent-encode them in the path.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::ApiState;
-use super::auth::{Authed, Reader};
-use super::extract::ApiQuery;
+use super::auth::{Authed, Planner, Reader};
+use super::extract::{ApiJson, ApiQuery};
 use crate::error::Result;
+use crate::forecast::overrides::{self, NewOverride, OverrideList, OverrideView};
 use crate::forecast::realised;
 use crate::forecast::serving::{
     self, ForecastView, HistoryView, ListQuery, SeriesPage, parse_levels,
@@ -204,10 +205,76 @@ pub async fn get_run_accuracy(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Sets a planner override of the series' forecast for a date range: a quantity (`value`) or
+/// a change in percent (`percent`), with a reason. Served forecasts apply it on top of every
+/// run (it survives retraining); the audit trail keeps who set it and when.
+#[utoipa::path(post, path = "/v1/forecasts/{series_id}/overrides", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded")),
+    request_body = NewOverride,
+    security(("bearer" = [])),
+    responses((status = 201, body = OverrideView),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 403, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[post("/v1/forecasts/{series_id}/overrides")]
+pub async fn create_override(
+    auth: Authed<Planner>,
+    state: web::Data<ApiState>,
+    series_id: web::Path<String>,
+    body: ApiJson<NewOverride>,
+) -> Result<HttpResponse> {
+    let by = &auth.principal.key_id;
+    let view = overrides::create(&state.app, &series_id, &body.0, by).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// The series' overrides, withdrawn ones too (the audit trail), each with its forecast value
+/// added once actuals have landed for periods it covers.
+#[utoipa::path(get, path = "/v1/forecasts/{series_id}/overrides", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OverrideList),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[get("/v1/forecasts/{series_id}/overrides")]
+pub async fn list_overrides(
+    _auth: Authed<Reader>,
+    state: web::Data<ApiState>,
+    series_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(overrides::list(&state.app, &series_id).await?))
+}
+
+/// Withdraws an override: served forecasts no longer apply it; the trail keeps it with who
+/// withdrew it and when.
+#[utoipa::path(delete, path = "/v1/forecasts/{series_id}/overrides/{override_id}", tag = "forecasts",
+    params(("series_id" = String, Path, description = "series id, percent-encoded"),
+           ("override_id" = String, Path, description = "override id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OverrideView),
+              (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 403, body = super::problem::Problem, content_type = "application/problem+json"),
+              (status = 404, body = super::problem::Problem, content_type = "application/problem+json")))]
+#[delete("/v1/forecasts/{series_id}/overrides/{override_id}")]
+pub async fn retire_override(
+    auth: Authed<Planner>,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (series_id, override_id) = path.into_inner();
+    let by = &auth.principal.key_id;
+    let view = overrides::retire(&state.app, &series_id, &override_id, by).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
 /// This resource's routes; each carries its part of the OpenAPI document.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_forecasts)
         .service(get_forecast)
+        .service(list_overrides)
+        .service(create_override)
+        .service(retire_override)
         .service(get_history)
         .service(get_chart)
         .service(get_accuracy)

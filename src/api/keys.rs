@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 pub struct KeyView {
     pub id: String,
     pub name: String,
-    /// reader, ingest or admin
-    #[schema(pattern = "^(reader|ingest|admin)$")]
+    /// reader, ingest, planner or admin
+    #[schema(pattern = "^(reader|ingest|planner|admin)$")]
     pub role: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
@@ -51,8 +51,8 @@ pub struct CreateKey {
     /// 1 to 200 characters: who or what uses the key.
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// reader, ingest or admin
-    #[schema(pattern = "^(reader|ingest|admin)$")]
+    /// reader, ingest, planner or admin
+    #[schema(pattern = "^(reader|ingest|planner|admin)$")]
     pub role: String,
 }
 

@@ -13,7 +13,7 @@ use super::problem;
     info(
         title = "recast",
         description = "Recommendations, demand forecasts, features and experiments. \
-            Authenticate with `Authorization: Bearer <key>`; keys carry the role reader, ingest or admin \
+            Authenticate with `Authorization: Bearer <key>`; keys carry the role reader, ingest, planner or admin \
             (admin > ingest > reader). Errors are application/problem+json.",
         license(name = "Apache-2.0")
     ),

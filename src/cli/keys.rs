@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 pub enum KeysCommand {
     /// Create a key and print it (alone, on stdout). It is shown only this once.
     Create {
-        /// reader, ingest or admin.
+        /// reader, ingest, planner or admin.
         #[arg(long)]
         role: String,
         /// A label to recognise the key by.

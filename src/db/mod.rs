@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lake;
 pub mod models;
+pub mod overrides;
 pub mod streams;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -39,6 +39,9 @@ pub enum DemandError {
     /// No stored forecast for this series id.
     #[error("no forecast for series `{0}`")]
     UnknownSeries(String),
+    /// No such override of this series.
+    #[error("no override `{0}` of this series")]
+    UnknownOverride(String),
     /// Nothing to train on (no sales, or the filter matched no series).
     #[error("{0}")]
     NoData(String),

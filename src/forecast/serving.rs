@@ -32,6 +32,7 @@ use utoipa::ToSchema;
 
 use super::DEFAULT_LEVELS;
 use super::actuals;
+use super::overrides::Adjustment;
 use super::series::{DemandError, Frequency, Level, SeriesKey, load_sales};
 use super::train::{Accuracy, Point};
 use crate::app::App;
@@ -92,6 +93,12 @@ pub struct PointView {
     pub lower_95: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upper_95: Option<f64>,
+    /// The planner override in force for this period (`mean` and the bands are then the
+    /// override's; `statistical_mean` is the model's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statistical_mean: Option<f64>,
 }
 
 /// One series' latest forecast.
@@ -224,6 +231,7 @@ pub async fn forecast(
     let accuracy: Accuracy = serde_json::from_str(&row.accuracy)
         .map_err(|e| DemandError::Corrupt(format!("accuracy of `{series_id}`: {e}")))?;
     let history_end = parse_date(&row)?;
+    let overrides = super::overrides::active(app, series_id).await?;
     Ok(ForecastView {
         series_id: row.series_id,
         model: row.model,
@@ -234,16 +242,40 @@ pub async fn forecast(
         points: points
             .into_iter()
             .take(horizon)
-            .map(|p| PointView {
-                date: p.date,
-                mean: p.mean,
-                lower_80: with80.then_some(p.lower_80),
-                upper_80: with80.then_some(p.upper_80),
-                lower_95: with95.then_some(p.lower_95),
-                upper_95: with95.then_some(p.upper_95),
+            .map(|p| {
+                let view = PointView {
+                    date: p.date,
+                    mean: p.mean,
+                    lower_80: with80.then_some(p.lower_80),
+                    upper_80: with80.then_some(p.upper_80),
+                    lower_95: with95.then_some(p.lower_95),
+                    upper_95: with95.then_some(p.upper_95),
+                    override_id: None,
+                    statistical_mean: None,
+                };
+                match overrides.at(p.date) {
+                    Some((id, adjustment)) => overridden(view, id, adjustment),
+                    None => view,
+                }
             })
             .collect(),
     })
+}
+
+/// `point` with a planner's override applied on top.
+fn overridden(point: PointView, id: &str, adjustment: Adjustment) -> PointView {
+    let mean = point.mean;
+    let bound = |b: Option<f64>| b.map(|b| adjustment.bound(mean, b));
+    PointView {
+        mean: adjustment.apply(mean),
+        lower_80: bound(point.lower_80),
+        upper_80: bound(point.upper_80),
+        lower_95: bound(point.lower_95),
+        upper_95: bound(point.upper_95),
+        override_id: Some(id.to_string()),
+        statistical_mean: Some(mean),
+        date: point.date,
+    }
 }
 
 fn parse_date(row: &ForecastRow) -> Result<NaiveDate, DemandError> {
@@ -723,6 +755,8 @@ mod tests {
                     upper_80: levels.then_some(6.0),
                     lower_95: levels.then_some(3.0),
                     upper_95: levels.then_some(7.0),
+                    override_id: None,
+                    statistical_mean: None,
                 })
                 .collect(),
         }
@@ -782,6 +816,8 @@ mod tests {
                     upper_80: Some(54.0),
                     lower_95: Some(24.0),
                     upper_95: Some(61.3),
+                    override_id: None,
+                    statistical_mean: None,
                 })
                 .collect(),
         };

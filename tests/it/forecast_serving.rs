@@ -23,15 +23,15 @@ use tokio_util::sync::CancellationToken;
 use crate::common::{TestEnv, TestServer, expect_problem};
 
 const FIRST: &str = "2026-01-05";
-const DAYS: u64 = 42; // 2026-01-05 (Monday) ..= 2026-02-15 (Sunday)
-const HORIZON: usize = 7;
+pub(crate) const DAYS: u64 = 42; // 2026-01-05 (Monday) ..= 2026-02-15 (Sunday)
+pub(crate) const HORIZON: usize = 7;
 
-fn day(offset: u64) -> NaiveDate {
+pub(crate) fn day(offset: u64) -> NaiveDate {
     NaiveDate::parse_from_str(FIRST, "%Y-%m-%d").unwrap() + Days::new(offset)
 }
 
 /// The landed sales: `None` where the CSV has no row. I1/S2 has gaps; I2/S2 starts late.
-fn quantity(item: &str, store: &str, t: u64) -> Option<f64> {
+pub(crate) fn quantity(item: &str, store: &str, t: u64) -> Option<f64> {
     let weekly = [3.0, 2.0, 2.0, 4.0, 6.0, 9.0, 5.0][(t % 7) as usize];
     match (item, store) {
         ("I1", "S1") => Some(10.0 + weekly + (t / 7) as f64),
@@ -60,13 +60,13 @@ fn sales_csv() -> String {
     csv
 }
 
-fn enc(series_id: &str) -> String {
+pub(crate) fn enc(series_id: &str) -> String {
     series_id.replace('=', "%3D").replace('/', "%2F")
 }
 
 /// A server over a lake holding the synthetic sales, with item x store forecasts trained by
 /// the job handler and item-level ones by the train function.
-async fn world() -> (TestServer, String, TrainReport) {
+pub(crate) async fn world() -> (TestServer, String, TrainReport) {
     let mut env = TestEnv::new().await;
     let landing = env.path().join("landing");
     let pipelines = env.path().join("pipelines");
