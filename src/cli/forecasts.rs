@@ -1,11 +1,13 @@
 //! `recast forecasts`: how accurate stored forecasts turned out once their actuals landed
-//! (`forecast::realised`), and scoring them on demand.
+//! (`forecast::realised`), scoring them on demand, and planner overrides
+//! (`forecast::overrides`, the same functions the HTTP routes call).
 
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::forecast::overrides::{self, NewOverride};
 use crate::forecast::realised::{self, Group, Realised};
 
 #[derive(Subcommand, Debug)]
@@ -30,10 +32,83 @@ pub enum ForecastsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a planner override of a series' forecast (recorded as set by `cli`).
+    Override {
+        #[arg(long)]
+        series: String,
+        /// First period start (YYYY-MM-DD).
+        #[arg(long)]
+        start: chrono::NaiveDate,
+        /// Last period start (default: --start).
+        #[arg(long)]
+        end: Option<chrono::NaiveDate>,
+        /// The quantity to plan.
+        #[arg(long, conflicts_with = "percent", required_unless_present = "percent")]
+        value: Option<f64>,
+        /// A change of the statistical forecast in percent.
+        #[arg(long, allow_hyphen_values = true)]
+        percent: Option<f64>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A series' overrides, withdrawn ones too, with their forecast value added.
+    Overrides {
+        #[arg(long)]
+        series: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw an override (it stays in the trail).
+    Withdraw {
+        #[arg(long)]
+        series: String,
+        /// The override id.
+        id: String,
+    },
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(Error::internal)
+}
+
+/// Who the audit trail names for overrides set from the command line.
+const CLI_USER: &str = "cli";
+
+fn overrides_table(list: &overrides::OverrideList) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "id",
+        "from",
+        "to",
+        "change",
+        "reason",
+        "by",
+        "set",
+        "active",
+        "value added",
+    ]);
+    for o in &list.overrides {
+        let change = match (o.value, o.percent) {
+            (Some(v), _) => format!("= {v}"),
+            (_, Some(p)) => format!("{p:+}%"),
+            _ => "-".into(),
+        };
+        t.add_row(vec![
+            o.override_id.clone(),
+            o.start.to_string(),
+            o.end.to_string(),
+            change,
+            o.reason.clone(),
+            o.created_by.clone(),
+            o.created_at.clone(),
+            if o.active { "yes" } else { "no" }.into(),
+            figure(o.value_added.as_ref().map(|v| v.value_added)),
+        ]);
+    }
+    t
 }
 
 fn figure(x: Option<f64>) -> String {
@@ -83,6 +158,41 @@ pub async fn run(settings: Settings, command: ForecastsCommand) -> Result<()> {
 
 async fn run_with(app: &crate::app::App, command: ForecastsCommand) -> Result<()> {
     match command {
+        ForecastsCommand::Override {
+            series,
+            start,
+            end,
+            value,
+            percent,
+            reason,
+            json,
+        } => {
+            let new = NewOverride {
+                start,
+                end,
+                value,
+                percent,
+                reason,
+            };
+            let view = overrides::create(app, &series, &new, CLI_USER).await?;
+            if json {
+                println!("{}", to_json(&view)?);
+            } else {
+                println!("override {} set on {series}", view.override_id);
+            }
+        }
+        ForecastsCommand::Overrides { series, json } => {
+            let list = overrides::list(app, &series).await?;
+            if json {
+                println!("{}", to_json(&list)?);
+            } else {
+                println!("{}", overrides_table(&list));
+            }
+        }
+        ForecastsCommand::Withdraw { series, id } => {
+            let view = overrides::retire(app, &series, &id, CLI_USER).await?;
+            println!("override {} withdrawn", view.override_id);
+        }
         ForecastsCommand::Score { json } => {
             let report = realised::score(app).await?;
             if json {

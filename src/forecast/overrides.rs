@@ -154,7 +154,7 @@ pub fn validate(o: &NewOverride) -> Result<(NaiveDate, Adjustment), DemandError>
     if (end - o.start).num_days() > MAX_DAYS {
         return Err(DemandError::invalid(
             "end",
-            format!("an override covers at most {MAX_DAYS} days"),
+            format!("`end`: an override covers at most {MAX_DAYS} days"),
         ));
     }
     let blank = o
@@ -164,19 +164,19 @@ pub fn validate(o: &NewOverride) -> Result<(NaiveDate, Adjustment), DemandError>
     if blank || o.reason.contains('\0') || o.reason.chars().count() > MAX_REASON {
         return Err(DemandError::invalid(
             "reason",
-            format!("give a reason of 1 to {MAX_REASON} characters"),
+            format!("`reason` must be 1 to {MAX_REASON} characters, not blank"),
         ));
     }
     let adjustment = match (o.value, o.percent) {
         (Some(v), None) if (0.0..=1e12).contains(&v) => Adjustment::Value(v),
         (Some(_), None) => {
-            return Err(DemandError::invalid("value", "must be between 0 and 1e12"));
+            return Err(DemandError::invalid("value", "`value` must be between 0 and 1e12"));
         }
         (None, Some(p)) if (-100.0..=10_000.0).contains(&p) => Adjustment::Percent(p),
         (None, Some(_)) => {
             return Err(DemandError::invalid(
                 "percent",
-                "must be between -100 and 10000",
+                "`percent` must be between -100 and 10000",
             ));
         }
         _ => {

@@ -177,3 +177,61 @@ async fn planner_overrides_apply_survive_retraining_keep_their_trail_and_report_
     );
     assert!((va["value_added"].as_f64().unwrap() - (mae_stat - mae_over)).abs() < 1e-9);
 }
+
+/// The CLI calls the same functions: set, list (the trail) and withdraw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_are_set_listed_and_withdrawn_from_the_cli() {
+    let (srv, _, _) = world().await;
+    let cli = |args: &[&str]| {
+        let out = crate::common::recast_command(&srv.env.path())
+            .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
+            .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
+            .arg("forecasts")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr,
+        )
+    };
+    let start = day(DAYS).to_string();
+    let (ok, out, err) = cli(&[
+        "override",
+        "--series",
+        SERIES,
+        "--start",
+        &start,
+        "--percent",
+        "-20",
+        "--reason",
+        "shelf reset",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let set: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(set["percent"], -20.0);
+    assert_eq!(set["created_by"], "cli");
+    let id = set["override_id"].as_str().unwrap().to_string();
+    let (ok, out, err) = cli(&["withdraw", "--series", SERIES, &id]);
+    assert!(ok && out.contains("withdrawn"), "{out}{err}");
+    let (ok, out, _) = cli(&["overrides", "--series", SERIES, "--json"]);
+    assert!(ok);
+    let trail: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(trail["overrides"][0]["active"], false);
+    assert_eq!(trail["overrides"][0]["retired_by"], "cli");
+    // A refused override names the field, like the API.
+    let (ok, _, err) = cli(&[
+        "override",
+        "--series",
+        SERIES,
+        "--start",
+        &start,
+        "--value=-3",
+        "--reason",
+        "x",
+    ]);
+    assert!(!ok && err.contains("value"), "{err}");
+}
