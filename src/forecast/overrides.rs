@@ -170,7 +170,10 @@ pub fn validate(o: &NewOverride) -> Result<(NaiveDate, Adjustment), DemandError>
     let adjustment = match (o.value, o.percent) {
         (Some(v), None) if (0.0..=1e12).contains(&v) => Adjustment::Value(v),
         (Some(_), None) => {
-            return Err(DemandError::invalid("value", "`value` must be between 0 and 1e12"));
+            return Err(DemandError::invalid(
+                "value",
+                "`value` must be between 0 and 1e12",
+            ));
         }
         (None, Some(p)) if (-100.0..=10_000.0).contains(&p) => Adjustment::Percent(p),
         (None, Some(_)) => {
