@@ -279,12 +279,12 @@ fn check_against_select(series: &[Series], season: usize, h: usize) {
 fn print_table(title: &str, rows: &[(String, Row)]) {
     println!("\n== {title}");
     println!(
-        "{:<44} {:>8} {:>8} {:>7} {:>7} {:>9} {:>5}",
+        "{:<48} {:>8} {:>8} {:>7} {:>7} {:>9} {:>5}",
         "model", "MASE", "sMAPE", "cov80", "cov95", "seconds", "n"
     );
     for (name, r) in rows {
         println!(
-            "{:<44} {:>8.4} {:>8.3} {:>7.3} {:>7.3} {:>9.1} {:>5}",
+            "{:<48} {:>8.4} {:>8.3} {:>7.3} {:>7.3} {:>9.1} {:>5}",
             name, r.mase, r.smape, r.cov80, r.cov95, r.seconds, r.n
         );
     }
@@ -499,11 +499,21 @@ fn main() {
             .iter()
             .find(|r| r.0.starts_with("DEFAULT"))
             .map(|r| r.1);
+        if let (Some(o), Some(ets)) = (ours, rows.first()) {
+            println!(
+                "{set}: recast default / recast {} = {:.4}",
+                ets.0,
+                o.mase / ets.1.mase
+            );
+        }
         rows.iter_mut()
             .for_each(|r| r.0 = format!("recast {}", r.0));
         rows.extend(pr.iter().cloned());
         print_table(
-            &format!("{set}: recast and statsforecast {}", peer["statsforecast"]),
+            &format!(
+                "{set}: recast and statsforecast {}",
+                peer["statsforecast"].as_str().unwrap_or("?")
+            ),
             &rows,
         );
         if let Some(ours) = ours {
@@ -521,6 +531,11 @@ fn main() {
     rows.extend(pr.iter().cloned());
     print_table("overall: recast and statsforecast", &rows);
     if let Some((_, ours)) = overall_rows.iter().find(|r| r.0.starts_with("DEFAULT")) {
+        println!(
+            "overall: recast default / recast {} = {:.4}",
+            overall_rows[0].0,
+            ours.mase / overall_rows[0].1.mase
+        );
         print_ratios("overall", ours, &pr);
     }
 }

@@ -1,12 +1,16 @@
 //! Per-series model choice, by information criterion or by backtest, with explicit fallbacks
 //! for series the automatic models cannot handle.
 //!
-//! Why two methods: AICc is cheap (one fit per candidate) and is what `ets()`/`auto.arima()`
+//! Why several methods: AICc is cheap (one fit per candidate) and is what `ets()`/`auto.arima()`
 //! use *within* a family, but ETS and ARIMA likelihoods are not comparable (ARIMA's is on the
 //! differenced data), so an information criterion cannot arbitrate between families. A
 //! rolling-origin backtest can, at the price of refitting at every origin. So
 //! [`SelectionMethod::InformationCriterion`] picks the best model of one family, and
 //! [`SelectionMethod::Backtest`] compares any candidates on out-of-sample accuracy.
+//! [`SelectionMethod::Pooled`] is the backtest made cheap and robust enough to be the
+//! automatic default: each member model is fitted once per origin, combinations are formed
+//! from the members' forecasts, and a combination is kept unless a single model is clearly
+//! better (see [`PooledConfig::standard`] for the rule and how it was tuned).
 //!
 //! Why fallbacks: demand data have constant series (a product that always sells 3), very
 //! short histories (new products) and intermittent ones (mostly zeros). Maximum likelihood
