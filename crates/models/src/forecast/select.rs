@@ -452,6 +452,11 @@ impl PooledConfig {
     /// 2.111) or a single model whenever it beat the mean of four by 10 % (2.086) lost to
     /// the plain mean of four (2.056); the best combination alone scored 2.051 and this rule
     /// 2.057, which keeps a single model only where it is clearly better.
+    ///
+    /// On the M3 test parts (scored once, after the rule was fixed) it beats recast's AICc
+    /// ETS on Quarterly and Yearly and overall (1.838 against 1.977) but not on Other (1.833
+    /// against 1.809), and beats statsforecast's best single model and its ETS-Theta-CES
+    /// mean on Quarterly only; on Yearly Theta alone is better (2.598 against 2.742).
     pub fn standard(horizon: usize) -> PooledConfig {
         let members = vec![
             ModelSpec::AutoEts,
