@@ -112,6 +112,46 @@ impl Combination {
     }
 }
 
+/// Combines already computed member forecasts (`h` steps, intervals at `levels`) the way a
+/// fitted [`Combination`] does: per step, the mean or median of the finite member values,
+/// for the point forecast and for each interval bound. The pooled backtest choice uses it to
+/// form every combination from one fit per member.
+pub fn combine_forecasts(how: Combine, fs: &[&Forecast], h: usize, levels: &[f64]) -> Forecast {
+    let per_step = |value: &dyn Fn(&Forecast, usize) -> f64| -> Vec<f64> {
+        (0..h)
+            .map(|t| {
+                let v: Vec<f64> = fs
+                    .iter()
+                    .map(|f| value(f, t))
+                    .filter(|x| x.is_finite())
+                    .collect();
+                if v.is_empty() {
+                    f64::NAN
+                } else {
+                    how.apply(&v)
+                }
+            })
+            .collect()
+    };
+    let mean = per_step(&|f, t| f.mean.get(t).copied().unwrap_or(f64::NAN));
+    let intervals = super::valid_levels(levels)
+        .map(|level| {
+            let bound = |f: &Forecast, t: usize, upper: bool| {
+                f.interval(level).map_or(f64::NAN, |i| {
+                    let b = if upper { &i.upper } else { &i.lower };
+                    b.get(t).copied().unwrap_or(f64::NAN)
+                })
+            };
+            Interval {
+                level,
+                lower: per_step(&|f, t| bound(f, t, false)),
+                upper: per_step(&|f, t| bound(f, t, true)),
+            }
+        })
+        .collect();
+    Forecast { mean, intervals }
+}
+
 impl FittedModel for Combination {
     fn name(&self) -> String {
         let names: Vec<String> = self.members.iter().map(|(_, m)| m.name()).collect();
@@ -124,22 +164,8 @@ impl FittedModel for Combination {
             .iter()
             .map(|(_, m)| m.forecast(h, levels))
             .collect();
-        let mean = self.per_step(h, |m, t| fs[m].mean[t]);
-        let intervals = super::valid_levels(levels)
-            .map(|level| {
-                let bound = |m: usize, t: usize, upper: bool| {
-                    fs[m]
-                        .interval(level)
-                        .map_or(f64::NAN, |i| if upper { i.upper[t] } else { i.lower[t] })
-                };
-                Interval {
-                    level,
-                    lower: self.per_step(h, |m, t| bound(m, t, false)),
-                    upper: self.per_step(h, |m, t| bound(m, t, true)),
-                }
-            })
-            .collect();
-        Forecast { mean, intervals }
+        let refs: Vec<&Forecast> = fs.iter().collect();
+        combine_forecasts(self.how, &refs, h, levels)
     }
 
     fn aicc(&self) -> Option<f64> {
@@ -236,5 +262,23 @@ mod tests {
     fn even_median_averages_the_middle_pair() {
         assert_eq!(Combine::Median.apply(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(Combine::Mean.apply(&[4.0, 2.0]), 3.0);
+    }
+
+    #[test]
+    fn combining_member_forecasts_equals_the_fitted_combination() {
+        let y = trend();
+        let members = [ModelSpec::Naive, ModelSpec::Drift];
+        let each: Vec<Forecast> = members
+            .iter()
+            .map(|s| s.fit(&y, 1).unwrap().forecast(3, &[80.0, 95.0]))
+            .collect();
+        let refs: Vec<&Forecast> = each.iter().collect();
+        for how in [Combine::Mean, Combine::Median] {
+            let fitted = Combination::fit(&y, 1, &members, how).unwrap();
+            assert_eq!(
+                combine_forecasts(how, &refs, 3, &[80.0, 95.0]),
+                fitted.forecast(3, &[80.0, 95.0])
+            );
+        }
     }
 }

@@ -1,0 +1,541 @@
+//! M3 accuracy bench: recast's automatic forecasts against statsforecast's on M3 Quarterly,
+//! Yearly and Other, in one run.
+//!
+//! Why a bench and not a test: it needs public data that are not in the repository and a
+//! couple of minutes of CPU. It fits every candidate recast model to each series' training
+//! part (in parallel), scores the official test horizon (MASE with the in-sample
+//! seasonal-naive scale, sMAPE 0-200, 80 %/95 % interval coverage, as in M4), then runs
+//! `references/forecast/m3_peers.py` for statsforecast's AutoETS, AutoARIMA, AutoTheta,
+//! AutoCES and their ETS-Theta-CES mean on the same splits, and prints the ratios of recast's
+//! default to the best statsforecast single model and to that mean.
+//!
+//! The pooled choices are evaluated from one pooled backtest per series and one fit per
+//! member on the whole training part, with the library functions `select()` composes
+//! (`pooled_backtest`, `pooled_choice`, `combine_forecasts`); a check at the start compares
+//! them with `select()` itself on a few series.
+//!
+//! Environment: `RECAST_M3_DIR` (default `../../../shared/data/m3-quarterly-yearly-other`
+//! from this crate), `RECAST_M3_SETS` (comma list, default all three),
+//! `RECAST_M3_HOLDOUT=validation` (score on the last horizon of the training part instead of
+//! the test part: how the rule was tuned, never looking at the test data),
+//! `RECAST_BENCH_PYTHON` (default `python3`). Run:
+//! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench m3`
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use recast_models::forecast::backtest::score;
+use recast_models::forecast::combination::{Combine, combine_forecasts};
+use recast_models::forecast::select::{
+    PoolRule, PooledConfig, SelectionMethod, pooled_backtest, pooled_choice, select,
+};
+use recast_models::forecast::{Forecast, ModelSpec};
+
+const LEVELS: [f64; 2] = [80.0, 95.0];
+const SETS: [(&str, usize, usize); 3] = [("quarterly", 4, 8), ("yearly", 1, 6), ("other", 1, 8)];
+
+struct Series {
+    id: String,
+    train: Vec<f64>,
+    test: Vec<f64>,
+}
+
+/// Reads one long-form M3 file: `series_id,category,start_year,start_period,t,y,split`.
+fn load(path: &Path) -> Result<Vec<Series>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out: Vec<Series> = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 7 {
+            return Err(format!("{}:{}: expected 7 fields", path.display(), i + 1));
+        }
+        let y: f64 = f[5]
+            .parse()
+            .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        let id = f[0].trim();
+        if out.last().is_none_or(|s| s.id != id) {
+            out.push(Series {
+                id: id.to_string(),
+                train: Vec::new(),
+                test: Vec::new(),
+            });
+        }
+        let s = out.last_mut().expect("pushed above");
+        match f[6] {
+            "train" => s.train.push(y),
+            "test" => s.test.push(y),
+            other => return Err(format!("{}:{}: split {other}", path.display(), i + 1)),
+        }
+    }
+    Ok(out)
+}
+
+/// Validation mode: the last `h` training points become the test part.
+fn to_validation(s: Series, h: usize) -> Series {
+    let cut = s.train.len() - h;
+    Series {
+        id: s.id,
+        test: s.train[cut..].to_vec(),
+        train: s.train[..cut].to_vec(),
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Row {
+    mase: f64,
+    smape: f64,
+    cov80: f64,
+    cov95: f64,
+    seconds: f64,
+    n: usize,
+}
+
+impl Row {
+    fn add(&mut self, other: &Row) {
+        self.mase += other.mase;
+        self.smape += other.smape;
+        self.cov80 += other.cov80;
+        self.cov95 += other.cov95;
+        self.seconds += other.seconds;
+        self.n += other.n;
+    }
+    fn mean(&self) -> Row {
+        let n = self.n.max(1) as f64;
+        Row {
+            mase: self.mase / n,
+            smape: self.smape / n,
+            cov80: self.cov80 / n,
+            cov95: self.cov95 / n,
+            seconds: self.seconds,
+            n: self.n,
+        }
+    }
+}
+
+/// The pooled rules compared; the first is recast's default ([`PooledConfig::standard`]).
+fn rules(h: usize) -> Vec<(String, PooledConfig)> {
+    let std = PooledConfig::standard(h);
+    let with = |reference: usize, rule: PoolRule| PooledConfig {
+        reference,
+        rule,
+        ..std.clone()
+    };
+    let comb = |margin: f64| with(5, PoolRule::CombinationUnlessBeaten { margin });
+    let top = |k: usize, how: Combine| with(5, PoolRule::TopMembers { k, how });
+    vec![
+        (
+            "DEFAULT pooled (PooledConfig::standard)".into(),
+            std.clone(),
+        ),
+        ("pooled: best of 7".into(), with(5, PoolRule::Best)),
+        (
+            "pooled: mean4 unless beaten 0.9".into(),
+            with(5, PoolRule::ReferenceUnlessBeaten { margin: 0.9 }),
+        ),
+        (
+            "pooled: mean4 unless beaten 0.8".into(),
+            with(5, PoolRule::ReferenceUnlessBeaten { margin: 0.8 }),
+        ),
+        ("pooled: best combination".into(), comb(0.0)),
+        ("pooled: best comb. unless single 0.7".into(), comb(0.7)),
+        ("pooled: best comb. unless single 0.8".into(), comb(0.8)),
+        (
+            "pooled: mean of top 2 members".into(),
+            top(2, Combine::Mean),
+        ),
+        (
+            "pooled: mean of top 3 members".into(),
+            top(3, Combine::Mean),
+        ),
+        (
+            "pooled: median of top 3 members".into(),
+            top(3, Combine::Median),
+        ),
+    ]
+}
+
+/// Names of the fixed (non-pooled) recast rows, in the order of [`fixed_forecasts`].
+const FIXED: [&str; 7] = [
+    "auto_ets (AICc, previous default)",
+    "auto_arima",
+    "auto_theta",
+    "auto_ces",
+    "mean(ets,theta,ces)",
+    "mean(ets,arima,theta,ces)",
+    "median(ets,arima,theta,ces)",
+];
+
+struct SeriesResult {
+    rows: Vec<Row>,
+    failures: Vec<String>,
+    choices: Vec<String>,
+}
+
+fn naive(y: &[f64], h: usize) -> Forecast {
+    ModelSpec::Naive
+        .fit(y, 1)
+        .expect("naive fits any non-empty series")
+        .forecast(h, &LEVELS)
+}
+
+fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
+    let cfg = PooledConfig::standard(h);
+    let mut failures = Vec::new();
+    let mut member_fc = Vec::new();
+    let mut member_secs = Vec::new();
+    for spec in &cfg.members {
+        let t0 = Instant::now();
+        let fc = spec
+            .fit(&s.train, season)
+            .map(|m| m.forecast(h, &LEVELS))
+            .map_err(|e| failures.push(format!("{} {}: {e}", s.id, spec.label())))
+            .ok();
+        member_secs.push(t0.elapsed().as_secs_f64());
+        member_fc.push(fc);
+    }
+    // Candidate forecasts from the member fits, in PooledConfig::standard's order.
+    let cand_fc: Vec<Option<Forecast>> = cfg
+        .candidates
+        .iter()
+        .map(|c| {
+            let fs: Vec<&Forecast> = c
+                .members
+                .iter()
+                .filter_map(|&m| member_fc[m].as_ref())
+                .collect();
+            (!fs.is_empty()).then(|| combine_forecasts(c.how, &fs, h, &LEVELS))
+        })
+        .collect();
+    let cand_secs: Vec<f64> = cfg
+        .candidates
+        .iter()
+        .map(|c| c.members.iter().map(|&m| member_secs[m]).sum())
+        .collect();
+    let mut rows = Vec::new();
+    let mut row = |fc: Option<&Forecast>, seconds: f64| {
+        let fallback;
+        let fc = match fc {
+            Some(f) if f.mean.iter().all(|v| v.is_finite()) => f,
+            _ => {
+                fallback = naive(&s.train, h);
+                &fallback
+            }
+        };
+        let m = score(&s.test, fc, &s.train, season);
+        rows.push(Row {
+            mase: m.mase,
+            smape: m.smape,
+            cov80: m.coverage[0].1,
+            cov95: m.coverage[1].1,
+            seconds,
+            n: 1,
+        });
+    };
+    for (i, _) in FIXED.iter().enumerate() {
+        row(cand_fc[i].as_ref(), cand_secs[i]);
+    }
+    let t0 = Instant::now();
+    let bt = pooled_backtest(&s.train, season, &cfg);
+    let bt_secs = t0.elapsed().as_secs_f64();
+    let all_secs: f64 = member_secs.iter().sum::<f64>() + bt_secs;
+    let mut choices = Vec::new();
+    for (_, rule_cfg) in rules(h) {
+        let chosen = pooled_choice(&bt, &rule_cfg).chosen;
+        let fs: Vec<&Forecast> = chosen
+            .members
+            .iter()
+            .filter_map(|&m| member_fc[m].as_ref())
+            .collect();
+        let fc = (!fs.is_empty()).then(|| combine_forecasts(chosen.how, &fs, h, &LEVELS));
+        row(fc.as_ref(), all_secs);
+        choices.push(chosen.spec(&cfg.members).label());
+    }
+    SeriesResult {
+        rows,
+        failures,
+        choices,
+    }
+}
+
+/// `select()` with the default pooled method must choose what the bench's composition does.
+fn check_against_select(series: &[Series], season: usize, h: usize) {
+    let cfg = PooledConfig::standard(h);
+    for s in series.iter().take(3) {
+        let sel = select(&s.train, season, &SelectionMethod::Pooled(cfg.clone()))
+            .expect("select on an M3 series");
+        let ours = run_series(s, season, h).choices.swap_remove(0);
+        assert_eq!(
+            sel.spec.label(),
+            ours,
+            "{}: select() and the bench disagree",
+            s.id
+        );
+    }
+}
+
+fn print_table(title: &str, rows: &[(String, Row)]) {
+    println!("\n== {title}");
+    println!(
+        "{:<48} {:>8} {:>8} {:>7} {:>7} {:>9} {:>5}",
+        "model", "MASE", "sMAPE", "cov80", "cov95", "seconds", "n"
+    );
+    for (name, r) in rows {
+        println!(
+            "{:<48} {:>8.4} {:>8.3} {:>7.3} {:>7.3} {:>9.1} {:>5}",
+            name, r.mase, r.smape, r.cov80, r.cov95, r.seconds, r.n
+        );
+    }
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("RECAST_M3_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/m3-quarterly-yearly-other")
+        })
+}
+
+/// statsforecast's rows per set, from the peer script; `None` (with the reason printed) if
+/// it could not run.
+fn peers(dir: &Path, sets: &[&str]) -> Option<serde_json::Value> {
+    let python = std::env::var("RECAST_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../references/forecast/m3_peers.py");
+    println!(
+        "\nrunning {python} {} (statsforecast peers) ...",
+        script.display()
+    );
+    let out = match Command::new(&python)
+        .arg(&script)
+        .arg(dir)
+        .args(sets)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            println!("peer script could not start ({e}); statsforecast rows skipped");
+            return None;
+        }
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(5).collect();
+        println!(
+            "peer script failed ({}): {}; statsforecast rows skipped",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        );
+        return None;
+    }
+    match serde_json::from_slice(&out.stdout) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            println!("peer script output is not JSON ({e}); statsforecast rows skipped");
+            None
+        }
+    }
+}
+
+fn peer_rows(v: &serde_json::Value, set: &str) -> Vec<(String, Row)> {
+    let Some(obj) = v.get(set).and_then(|s| s.as_object()) else {
+        return Vec::new();
+    };
+    obj.iter()
+        .map(|(name, r)| {
+            let f = |k: &str| r.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+            (
+                format!("statsforecast {name}"),
+                Row {
+                    mase: f("mase"),
+                    smape: f("smape"),
+                    cov80: f("cov80"),
+                    cov95: f("cov95"),
+                    seconds: f("seconds"),
+                    n: f("n") as usize,
+                },
+            )
+        })
+        .collect()
+}
+
+fn print_ratios(title: &str, ours: &Row, peer: &[(String, Row)]) {
+    let singles = ["AutoETS", "AutoARIMA", "AutoTheta", "CES"];
+    let best = peer
+        .iter()
+        .filter(|(n, _)| singles.iter().any(|s| n.ends_with(s)))
+        .min_by(|a, b| a.1.mase.total_cmp(&b.1.mase));
+    let combo = peer
+        .iter()
+        .find(|(n, _)| n.ends_with("mean(ETS,Theta,CES)"));
+    if let (Some(best), Some(combo)) = (best, combo) {
+        println!(
+            "{title}: recast default MASE {:.4} / best statsforecast single ({}) {:.4} = {:.4}; \
+             / statsforecast mean(ETS,Theta,CES) {:.4} = {:.4}",
+            ours.mase,
+            best.0.trim_start_matches("statsforecast "),
+            best.1.mase,
+            ours.mase / best.1.mase,
+            combo.1.mase,
+            ours.mase / combo.1.mase
+        );
+    }
+}
+
+fn main() {
+    let dir = data_dir();
+    if !dir.is_dir() {
+        println!(
+            "M3 data not found at {} (set RECAST_M3_DIR): bench skipped",
+            dir.display()
+        );
+        return;
+    }
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let validation = std::env::var("RECAST_M3_HOLDOUT").is_ok_and(|v| v == "validation");
+    let wanted: Vec<String> = std::env::var("RECAST_M3_SETS")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+        .unwrap_or_else(|_| SETS.iter().map(|s| s.0.to_string()).collect());
+    let sets: Vec<_> = SETS
+        .iter()
+        .filter(|s| wanted.iter().any(|w| w == s.0))
+        .collect();
+    println!(
+        "M3 from {}; scored on the {} part; {} rayon threads",
+        dir.display(),
+        if validation {
+            "VALIDATION (last horizon of train)"
+        } else {
+            "test"
+        },
+        rayon::current_num_threads()
+    );
+    let mut names: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
+    names.extend(rules(1).into_iter().map(|r| r.0));
+    let mut overall = vec![Row::default(); names.len()];
+    let mut recast_sets = BTreeMap::new();
+    for &&(set, season, h) in &sets {
+        let mut series = match load(&dir.join(format!("{set}.csv"))) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{set}: {e}; skipped");
+                continue;
+            }
+        };
+        if validation {
+            series = series.into_iter().map(|s| to_validation(s, h)).collect();
+        }
+        check_against_select(&series, season, h);
+        let wall = Instant::now();
+        let results: Vec<SeriesResult> = series
+            .par_iter()
+            .map(|s| run_series(s, season, h))
+            .collect();
+        let wall = wall.elapsed().as_secs_f64();
+        let mut sums = vec![Row::default(); names.len()];
+        let mut chosen = BTreeMap::<String, usize>::new();
+        for r in &results {
+            for (acc, row) in sums.iter_mut().zip(&r.rows) {
+                acc.add(row);
+            }
+            *chosen.entry(r.choices[0].clone()).or_default() += 1;
+            for f in &r.failures {
+                println!("  fit failed: {f}");
+            }
+        }
+        for (acc, s) in overall.iter_mut().zip(&sums) {
+            acc.add(s);
+        }
+        let rows: Vec<(String, Row)> = names
+            .iter()
+            .cloned()
+            .zip(sums.iter().map(Row::mean))
+            .collect();
+        print_table(
+            &format!(
+                "{set} (m={season}, h={h}, {} series, {wall:.1} s wall; seconds = CPU summed over series)",
+                series.len()
+            ),
+            &rows,
+        );
+        let picks: Vec<String> = chosen.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        println!("default's choices: {}", picks.join(", "));
+        recast_sets.insert(set, rows);
+    }
+    let overall_rows: Vec<(String, Row)> = names
+        .iter()
+        .cloned()
+        .zip(overall.iter().map(Row::mean))
+        .collect();
+    print_table("overall (mean over all series)", &overall_rows);
+    if validation {
+        println!("\nvalidation mode: statsforecast peers not run (they score the test part)");
+        return;
+    }
+    let set_names: Vec<&str> = sets.iter().map(|s| s.0).collect();
+    let Some(peer) = peers(&dir, &set_names) else {
+        return;
+    };
+    let mut peer_overall: BTreeMap<String, Row> = BTreeMap::new();
+    for set in &set_names {
+        let pr = peer_rows(&peer, set);
+        for (n, r) in &pr {
+            let acc = peer_overall.entry(n.clone()).or_default();
+            let w = r.n as f64;
+            acc.add(&Row {
+                mase: r.mase * w,
+                smape: r.smape * w,
+                cov80: r.cov80 * w,
+                cov95: r.cov95 * w,
+                seconds: r.seconds,
+                n: r.n,
+            });
+        }
+        let mut rows = recast_sets.get(set).cloned().unwrap_or_default();
+        let ours = rows
+            .iter()
+            .find(|r| r.0.starts_with("DEFAULT"))
+            .map(|r| r.1);
+        if let (Some(o), Some(ets)) = (ours, rows.first()) {
+            println!(
+                "{set}: recast default / recast {} = {:.4}",
+                ets.0,
+                o.mase / ets.1.mase
+            );
+        }
+        rows.iter_mut()
+            .for_each(|r| r.0 = format!("recast {}", r.0));
+        rows.extend(pr.iter().cloned());
+        print_table(
+            &format!(
+                "{set}: recast and statsforecast {}",
+                peer["statsforecast"].as_str().unwrap_or("?")
+            ),
+            &rows,
+        );
+        if let Some(ours) = ours {
+            print_ratios(set, &ours, &pr);
+        }
+    }
+    let pr: Vec<(String, Row)> = peer_overall
+        .into_iter()
+        .map(|(n, r)| (n, r.mean()))
+        .collect();
+    let mut rows: Vec<(String, Row)> = overall_rows
+        .iter()
+        .map(|(n, r)| (format!("recast {n}"), *r))
+        .collect();
+    rows.extend(pr.iter().cloned());
+    print_table("overall: recast and statsforecast", &rows);
+    if let Some((_, ours)) = overall_rows.iter().find(|r| r.0.starts_with("DEFAULT")) {
+        println!(
+            "overall: recast default / recast {} = {:.4}",
+            overall_rows[0].0,
+            ours.mase / overall_rows[0].1.mase
+        );
+        print_ratios("overall", ours, &pr);
+    }
+}

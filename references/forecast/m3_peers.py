@@ -1,0 +1,133 @@
+"""Peer figures for the M3 bench: statsforecast's AutoETS, AutoARIMA, AutoTheta and AutoCES
+and the mean of ETS, Theta and CES on M3 Quarterly, Yearly and Other.
+
+Each series is fitted on its `train` rows and forecast over its `test` rows (the official
+horizon: quarterly h=8 m=4, yearly h=6 m=1, other h=8 m=1) with 80 % and 95 % intervals.
+Scores follow the M4 definitions: MASE divided by the in-sample mean absolute error of the
+seasonal naive forecast (naive when the training part is not longer than a season), sMAPE in
+0-200, coverage the share of test values inside each interval. The ETS-Theta-CES mean
+averages the members' point forecasts and interval bounds, as recast's combination does.
+
+`cargo bench -p recast-models --bench m3` runs this script and prints its rows next to
+recast's. Output: JSON on stdout, {set: {model: {mase, smape, cov80, cov95, seconds, n}}}.
+Run: /root/.venvs/recast-fc/bin/python references/forecast/m3_peers.py [M3_DIR]
+(M3_DIR defaults to $RECAST_M3_DIR). Optional third/fourth args: a set name to run alone.
+"""
+
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from statsforecast import StatsForecast
+from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta
+
+warnings.simplefilter("ignore")
+
+SETS = {"quarterly": (4, 8), "yearly": (1, 6), "other": (1, 8)}
+LEVELS = [80, 95]
+
+
+def mase_scale(train, m):
+    m = m if (m > 1 and len(train) > m) else 1
+    if len(train) <= m:
+        return float("nan")
+    return float(np.mean(np.abs(train[m:] - train[:-m])))
+
+
+def scores(train, test, mean, bounds, m):
+    err = test - mean
+    mae = float(np.mean(np.abs(err)))
+    scale = mase_scale(train, m)
+    mase = mae / scale if scale > 0 else (0.0 if mae == 0 else float("inf"))
+    den = np.abs(test) + np.abs(mean)
+    smape = float(np.mean(np.where(den == 0, 0.0, 200 * np.abs(err) / np.where(den == 0, 1, den))))
+    cov = {lv: float(np.mean((test >= lo) & (test <= hi))) for lv, (lo, hi) in bounds.items()}
+    return mase, smape, cov
+
+
+def run_set(path, name, m, h):
+    df = pd.read_csv(path)
+    df["series_id"] = df["series_id"].str.strip()
+    df = df.sort_values(["series_id", "t"])
+    train = df[df.split == "train"].rename(columns={"series_id": "unique_id"})
+    test = df[df.split == "test"]
+    train = train.assign(ds=train["t"].astype(int))[["unique_id", "ds", "y"]]
+    models = {
+        "AutoETS": AutoETS(season_length=m),
+        "AutoARIMA": AutoARIMA(season_length=m),
+        "AutoTheta": AutoTheta(season_length=m),
+        "CES": AutoCES(season_length=m),
+    }
+    fcs, secs = {}, {}
+    for label, model in models.items():
+        t0 = time.time()
+        sf = StatsForecast(models=[model], freq=1, n_jobs=1)
+        fc = sf.forecast(df=train, h=h, level=LEVELS)
+        secs[label] = time.time() - t0
+        fcs[label] = fc.sort_values(["unique_id", "ds"])
+    out = {}
+    tests = {k: g["y"].to_numpy(float) for k, g in test.groupby("series_id")}
+    trains = {k: g["y"].to_numpy(float) for k, g in train.groupby("unique_id")}
+    names = sorted(tests)
+
+    def per_series(col_of):
+        rows = []
+        for sid in names:
+            mean, bounds = col_of(sid)
+            rows.append(scores(trains[sid], tests[sid], mean, bounds, m))
+        return {
+            "mase": float(np.mean([r[0] for r in rows])),
+            "smape": float(np.mean([r[1] for r in rows])),
+            "cov80": float(np.mean([r[2][80] for r in rows])),
+            "cov95": float(np.mean([r[2][95] for r in rows])),
+            "n": len(rows),
+        }
+
+    grouped = {lab: {k: g for k, g in fc.groupby("unique_id")} for lab, fc in fcs.items()}
+    col = {"AutoETS": "AutoETS", "AutoARIMA": "AutoARIMA", "AutoTheta": "AutoTheta", "CES": "CES"}
+
+    def one(label, sid):
+        g = grouped[label][sid]
+        c = col[label]
+        bounds = {lv: (g[f"{c}-lo-{lv}"].to_numpy(float), g[f"{c}-hi-{lv}"].to_numpy(float)) for lv in LEVELS}
+        return g[c].to_numpy(float), bounds
+
+    for label in models:
+        out[label] = per_series(lambda sid, lab=label: one(lab, sid))
+        out[label]["seconds"] = secs[label]
+
+    def combo(sid):
+        parts = [one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")]
+        mean = np.mean([p[0] for p in parts], axis=0)
+        bounds = {
+            lv: (np.mean([p[1][lv][0] for p in parts], axis=0), np.mean([p[1][lv][1] for p in parts], axis=0))
+            for lv in LEVELS
+        }
+        return mean, bounds
+
+    out["mean(ETS,Theta,CES)"] = per_series(combo)
+    out["mean(ETS,Theta,CES)"]["seconds"] = secs["AutoETS"] + secs["AutoTheta"] + secs["CES"]
+    return out
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RECAST_M3_DIR")
+    if not d:
+        sys.exit("usage: m3_peers.py M3_DIR (or set RECAST_M3_DIR)")
+    only = sys.argv[2:] or list(SETS)
+    import statsforecast
+
+    result = {"statsforecast": statsforecast.__version__}
+    for name in only:
+        m, h = SETS[name]
+        result[name] = run_set(os.path.join(d, f"{name}.csv"), name, m, h)
+    json.dump(result, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
