@@ -26,7 +26,8 @@ pub struct ForecasterArgs {
     /// Series level: item_store, item (all stores) or store (all items).
     #[arg(long, default_value = "item_store")]
     pub level: String,
-    /// Model choice per series: aicc (fast) or backtest (compares families).
+    /// Model choice per series: aicc (fast), backtest (compares families) or pooled (ETS,
+    /// ARIMA, Theta, CES and their combinations on one shared backtest).
     #[arg(long, default_value = "aicc")]
     pub select: String,
     /// Exogenous regressors from the feature store, `view:feature` of item x store views,

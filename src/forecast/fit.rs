@@ -9,7 +9,7 @@ use super::backtest::{BacktestConfig, rolling_origin};
 use super::params::SelectBy;
 use super::regressors::{self, Observed};
 use super::report::{Accuracy, Point};
-use super::select::{Metric, SelectionMethod, default_candidates, select};
+use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
 use super::series::Series;
 use super::{DEFAULT_LEVELS, Forecast};
 use crate::db::forecasts::ForecastRow;
@@ -42,6 +42,7 @@ fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod
             metric: Metric::Mase,
             candidates: default_candidates(season),
         },
+        SelectBy::Pooled => SelectionMethod::Pooled(PooledConfig::standard(horizon)),
     }
 }
 
@@ -445,6 +446,23 @@ mod tests {
         // One backtest score per candidate that completed (an AICc choice has one score).
         assert!(params["scores"].as_array().unwrap().len() >= 3, "{params}");
         assert_eq!(f.row.level, "item");
+        // Pooled: the seven candidates scored on one backtest, the choice stored as a spec.
+        let f = fit_series(&s, None, 3, SelectBy::Pooled, "r1", 1).unwrap();
+        let params: serde_json::Value = serde_json::from_str(&f.row.params).unwrap();
+        assert_eq!(params["scores"].as_array().unwrap().len(), 7, "{params}");
+        let kind = params["spec"]["kind"].as_str().unwrap();
+        assert!(
+            [
+                "combination",
+                "auto_ets",
+                "auto_arima",
+                "auto_theta",
+                "auto_ces"
+            ]
+            .contains(&kind),
+            "{params}"
+        );
+        assert_eq!(f.points.len(), 3);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub enum SelectBy {
     Aicc,
     /// Lowest backtest MASE among ETS, ARIMA and the naive family: several fits per series.
     Backtest,
+    /// ETS, ARIMA, Theta and CES fitted once per origin of one shared rolling-origin
+    /// backtest; the best of their mean and median combinations unless a single model is
+    /// clearly better (`PooledConfig::standard`). The most fits per series.
+    Pooled,
 }
 
 impl std::str::FromStr for SelectBy {
@@ -30,9 +34,10 @@ impl std::str::FromStr for SelectBy {
         match s {
             "aicc" => Ok(SelectBy::Aicc),
             "backtest" => Ok(SelectBy::Backtest),
+            "pooled" => Ok(SelectBy::Pooled),
             other => Err(DemandError::invalid(
                 "select",
-                format!("unknown selection `{other}` (aicc, backtest)"),
+                format!("unknown selection `{other}` (aicc, backtest, pooled)"),
             )),
         }
     }
