@@ -59,6 +59,43 @@ async fn get(url: &str, key: &str) -> Option<(u16, String)> {
     Some((code, res.text().await.ok()?))
 }
 
+/// A gauge's value in `/metrics` text.
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// Waits until the replica has loaded its in-memory copy of the recent activity (the copy is
+/// current and stopped growing), as a replica that has been up for a while has; prints how
+/// long the load took and what it holds.
+fn wait_for_activity_copy(runtime: &tokio::runtime::Runtime, base: &str, key: &str) {
+    let started = Instant::now();
+    let mut last = -1.0;
+    loop {
+        let metrics = runtime
+            .block_on(get(&format!("{base}/metrics"), key))
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        let current = gauge(&metrics, "recast_activity_copy_current ") == Some(1.0);
+        let events = gauge(&metrics, "recast_activity_copy_events ").unwrap_or(0.0);
+        if current && events == last {
+            let users = gauge(&metrics, "recast_activity_copy_users ").unwrap_or(0.0);
+            println!(
+                "activity copy: {users} users, {events} events in memory after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            println!("activity copy: not settled after 300 s ({events} events)");
+            return;
+        }
+        last = events;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// `per_user` recent events for every user, spread over the last 24 hours, one purchase each.
 async fn seed_recent_activity(db: &recast::db::Db, users: usize, items: usize, per_user: usize) {
     use rand::{Rng, SeedableRng};
@@ -182,6 +219,7 @@ fn main() {
         assert!(Instant::now() < deadline, "no 200 answer within 120 s");
         std::thread::sleep(Duration::from_millis(200));
     }
+    wait_for_activity_copy(&runtime, &base, &key);
     println!(
         "server ready: RSS peak so far {:.0} MiB; load average {}",
         peak_rss_mib(pid),

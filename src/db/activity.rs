@@ -101,7 +101,8 @@ pub struct Received {
 
 /// Up to `limit` rows written after `after` in write order (`received_at`, `event_id`), with
 /// the position of the last one. Tailing by keyset, so a batch of thousands of rows stamped
-/// with one millisecond pages without gaps.
+/// with one millisecond pages without gaps. The first condition alone bounds the index range
+/// (a plain `a > x OR (a = x AND b > y)` made SQLite scan and sort the whole table per poll).
 pub async fn received_since(
     db: &Db,
     after: &Received,
@@ -109,8 +110,8 @@ pub async fn received_since(
 ) -> Result<(Vec<Activity>, Option<Received>), DbError> {
     let rows = sqlx::query(
         "SELECT event_id, user_id, item_id, event_type, value, ts, received_at \
-         FROM recent_activity WHERE received_at > $1 OR (received_at = $2 AND event_id > $3) \
-         ORDER BY received_at, event_id LIMIT $4",
+         FROM recent_activity WHERE received_at >= $1 \
+         AND (received_at > $2 OR event_id > $3) ORDER BY received_at, event_id LIMIT $4",
     )
     .bind(after.at)
     .bind(after.at)

@@ -42,6 +42,9 @@ pub async fn follow(
         at: now_ms() - SWEEP_OVERLAP_MS,
         event_id: String::new(),
     };
+    // Start of the last successful poll: rows stamped more than an overlap before it had
+    // committed by then, so they were read.
+    let mut polled = now_ms();
     cache.open();
     if let Err(e) = load(&db, &cache, &stop).await {
         tracing::warn!(error = %e, "cannot load the recent activity; users are read on demand");
@@ -56,9 +59,10 @@ pub async fn follow(
             FAST_OVERLAP_MS
         };
         let started = now_ms();
-        match poll(&db, &cache, &newest, overlap).await {
+        match poll(&db, &cache, &from(&newest, polled - overlap)).await {
             Ok(last) => {
                 newest = newest.max(last);
+                polled = started;
                 cache.vouch_until(started + TRUSTED_FOR_MS);
                 if failing {
                     tracing::info!("recent activity tail resumed");
@@ -122,19 +126,25 @@ fn by_user(rows: Vec<Activity>) -> Vec<(String, Vec<Activity>)> {
     out
 }
 
-/// Reads every row from `overlap` ms before `newest` on, page by page, into the cache;
-/// returns the position of the last row read (or `newest` when none).
-async fn poll(
-    db: &Db,
-    cache: &ActivityCache,
-    newest: &Received,
-    overlap: i64,
-) -> Result<Received, DbError> {
-    let mut after = Received {
-        at: newest.at - overlap,
-        event_id: String::new(),
-    };
-    let mut last = newest.clone();
+/// Where a poll starts: every row stamped from `floor` on (a commit may land up to an overlap
+/// behind its stamp), or just after `newest` when that is older. The window follows the
+/// clock, not the rows: a bulk write is re-read for one overlap, not for ever.
+fn from(newest: &Received, floor: i64) -> Received {
+    if floor < newest.at {
+        Received {
+            at: floor,
+            event_id: String::new(),
+        }
+    } else {
+        newest.clone()
+    }
+}
+
+/// Reads every row after `after`, page by page, into the cache; returns the position of the
+/// last row read (or `after` when none).
+async fn poll(db: &Db, cache: &ActivityCache, after: &Received) -> Result<Received, DbError> {
+    let mut after = after.clone();
+    let mut last = after.clone();
     loop {
         let (rows, position) = received_since(db, &after, PAGE).await?;
         cache.apply(&rows);
@@ -146,4 +156,27 @@ async fn poll(
         after = position;
     }
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poll_rereads_one_overlap_behind_the_clock_not_behind_the_last_row() {
+        let newest = Received {
+            at: 10_000,
+            event_id: "e9".into(),
+        };
+        // Writes flowing: re-read from the floor (an overlap before the last poll).
+        assert_eq!(
+            from(&newest, 9_750),
+            Received {
+                at: 9_750,
+                event_id: String::new()
+            }
+        );
+        // A bulk write long past: only what comes after the newest row.
+        assert_eq!(from(&newest, 60_000), newest);
+    }
 }
