@@ -203,20 +203,18 @@ mod tests {
         // The closed form satisfies (G + λI)·B = G − (G + λI)·diag-correction: equivalently
         // off-diagonal entries of (G + λI)·B equal G's, by construction of B = I − P·D.
         let g = [[3.0, 2.0, 1.0], [2.0, 3.0, 2.0], [1.0, 2.0, 2.0]];
-        for i in 0..3 {
+        for (i, gi) in g.iter().enumerate() {
             assert_eq!(dense.b[i * 3 + i], 0.0);
-            for j in 0..3 {
+            for (j, gij) in gi.iter().enumerate() {
                 if i == j {
                     continue;
                 }
-                let lhs: f64 = (0..3)
-                    .map(|k| (g[i][k] + if i == k { 0.5 } else { 0.0 }) * dense.b[k * 3 + j])
+                let lhs: f64 = gi
+                    .iter()
+                    .enumerate()
+                    .map(|(k, gik)| (gik + if i == k { 0.5 } else { 0.0 }) * dense.b[k * 3 + j])
                     .sum();
-                assert!(
-                    (lhs - g[i][j]).abs() < 1e-9,
-                    "({i},{j}): {lhs} vs {}",
-                    g[i][j]
-                );
+                assert!((lhs - gij).abs() < 1e-9, "({i},{j}): {lhs} vs {gij}");
             }
         }
     }
