@@ -34,6 +34,11 @@
 //! shrinkage, or a series with zero residuals) is replaced by its diagonal, and a singular
 //! `U' W U` by the structural weights, each time with a note in [`Reconciled::notes`].
 //!
+//! Cost: with a diagonal `W` (`Ols`, `WlsStruct`, `WlsVar`) only `U' W U` is dense, built from
+//! each bottom series' aggregates, so a grid of thousands of item × store series with a few
+//! hundred totals is cheap. `MinTShrink` holds the full n_total² covariance and costs
+//! O(n_total²·T) to estimate: it suits hierarchies of up to a few thousand nodes.
+//!
 //! Node order is stable: the aggregates in the order given, then the bottom series in the
 //! order given (the bottom block of `S` is the identity). Every matrix here is a `Vec` of rows,
 //! one row per node (or per bottom series) and one column per period or horizon step.
@@ -196,6 +201,17 @@ impl Hierarchy {
             .collect();
         out.extend(bottom.iter().cloned());
         out
+    }
+
+    /// For each bottom series, the aggregates that contain it.
+    fn parents(&self) -> Vec<Vec<usize>> {
+        let mut up = vec![Vec::new(); self.n_bottom];
+        for (k, m) in self.members.iter().enumerate() {
+            for &j in m {
+                up[j].push(k);
+            }
+        }
+        up
     }
 
     /// The bottom rows of a node-level matrix.
@@ -462,21 +478,6 @@ enum Weights {
     Full(Mat<f64>),
 }
 
-impl Weights {
-    fn get(&self, i: usize, j: usize) -> f64 {
-        match self {
-            Weights::Diagonal(d) => {
-                if i == j {
-                    d[i]
-                } else {
-                    0.0
-                }
-            }
-            Weights::Full(w) => w[(i, j)],
-        }
-    }
-}
-
 fn structural(hierarchy: &Hierarchy) -> Weights {
     Weights::Diagonal(
         (0..hierarchy.n_total())
@@ -598,7 +599,6 @@ fn projected_bottoms(
     h: usize,
 ) -> Option<Vec<Vec<f64>>> {
     let na = hierarchy.n_aggregates();
-    let nb = hierarchy.n_bottom();
     let bottom = hierarchy.bottom_rows(base);
     if na == 0 {
         return Some(bottom.to_vec());
@@ -611,33 +611,86 @@ fn projected_bottoms(
                 .map(|&j| bottom[j][t])
                 .sum::<f64>()
     });
-    // The bottom rows of W U (all that is needed of it), and U'WU.
-    let wu_bottom = Mat::<f64>::from_fn(nb, na, |j, k| u_column(hierarchy, weights, na + j, k));
-    let utwu = Mat::<f64>::from_fn(na, na, |k, l| {
-        u_column(hierarchy, weights, k, l)
+    match weights {
+        Weights::Diagonal(d) => {
+            let parents = hierarchy.parents();
+            let llt = diagonal_utwu(hierarchy, d, &parents)
+                .llt(Side::Lower)
+                .ok()?;
+            llt.solve_in_place(x.as_mut());
+            // (W U)[na + j, k] = −d[na + j] when bottom j is in aggregate k, else 0.
+            Some(
+                bottom
+                    .iter()
+                    .zip(&parents)
+                    .enumerate()
+                    .map(|(j, (row, up))| {
+                        let dj = d[na + j];
+                        (0..h)
+                            .map(|t| row[t] + dj * up.iter().map(|&k| x[(k, t)]).sum::<f64>())
+                            .collect()
+                    })
+                    .collect(),
+            )
+        }
+        Weights::Full(w) => {
+            let wu_bottom = full_wu_bottom(hierarchy, w);
+            let llt = full_utwu(hierarchy, w, &wu_bottom).llt(Side::Lower).ok()?;
+            llt.solve_in_place(x.as_mut());
+            let correction = &wu_bottom * &x;
+            Some(
+                bottom
+                    .iter()
+                    .enumerate()
+                    .map(|(j, row)| (0..h).map(|t| row[t] - correction[(j, t)]).collect())
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// `U'WU` for a diagonal `W`: `d[k]·[k = l] + Σ_{bottom j in both k and l} d[na + j]`, built
+/// one bottom series at a time from the aggregates above it.
+fn diagonal_utwu(hierarchy: &Hierarchy, d: &[f64], parents: &[Vec<usize>]) -> Mat<f64> {
+    let na = hierarchy.n_aggregates();
+    let mut m = Mat::<f64>::from_fn(na, na, |k, l| if k == l { d[k] } else { 0.0 });
+    for (j, up) in parents.iter().enumerate() {
+        for &k in up {
+            for &l in up {
+                m[(k, l)] += d[na + j];
+            }
+        }
+    }
+    m
+}
+
+/// The bottom rows of `W U` for a full `W`: `W[na + j, k] − Σ_{i ∈ members(k)} W[na + j, na + i]`.
+fn full_wu_bottom(hierarchy: &Hierarchy, w: &Mat<f64>) -> Mat<f64> {
+    let na = hierarchy.n_aggregates();
+    Mat::<f64>::from_fn(hierarchy.n_bottom(), na, |j, k| {
+        w[(na + j, k)]
+            - hierarchy.members[k]
+                .iter()
+                .map(|&i| w[(na + j, na + i)])
+                .sum::<f64>()
+    })
+}
+
+/// `U'WU` for a full `W` from the bottom rows of `W U`.
+fn full_utwu(hierarchy: &Hierarchy, w: &Mat<f64>, wu_bottom: &Mat<f64>) -> Mat<f64> {
+    let na = hierarchy.n_aggregates();
+    Mat::<f64>::from_fn(na, na, |k, l| {
+        let wu_kl = w[(k, l)]
+            - hierarchy.members[l]
+                .iter()
+                .map(|&i| w[(k, na + i)])
+                .sum::<f64>();
+        wu_kl
             - hierarchy.members[k]
                 .iter()
                 .map(|&j| wu_bottom[(j, l)])
                 .sum::<f64>()
-    });
-    let llt = utwu.llt(Side::Lower).ok()?;
-    llt.solve_in_place(x.as_mut());
-    let correction = &wu_bottom * &x;
-    Some(
-        (0..nb)
-            .map(|j| (0..h).map(|t| bottom[j][t] - correction[(j, t)]).collect())
-            .collect(),
-    )
-}
-
-/// `(W U)[row, k]`: `W[row, k] − Σ_{j ∈ members(k)} W[row, na + j]`.
-fn u_column(hierarchy: &Hierarchy, weights: &Weights, row: usize, k: usize) -> f64 {
-    let na = hierarchy.n_aggregates();
-    weights.get(row, k)
-        - hierarchy.members[k]
-            .iter()
-            .map(|&j| weights.get(row, na + j))
-            .sum::<f64>()
+    })
 }
 
 #[cfg(test)]
@@ -947,6 +1000,47 @@ mod tests {
         )
         .unwrap();
         assert!(out.shrinkage.unwrap() > 0.0);
+        assert!(h.is_coherent(&out.forecasts, COHERENCE_TOLERANCE));
+    }
+
+    #[test]
+    fn diagonal_and_full_weights_give_the_same_projection() {
+        let h = stores_items();
+        let mut rng = StdRng::seed_from_u64(9);
+        let base = random(&mut rng, h.n_total(), 3, 1.0, 50.0);
+        let d: Vec<f64> = (0..h.n_total())
+            .map(|_| rng.random_range(0.5..4.0))
+            .collect();
+        let full = Mat::<f64>::from_fn(
+            h.n_total(),
+            h.n_total(),
+            |i, j| {
+                if i == j { d[i] } else { 0.0 }
+            },
+        );
+        let a = projected_bottoms(&h, &Weights::Diagonal(d), &base, 3).unwrap();
+        let b = projected_bottoms(&h, &Weights::Full(full), &base, 3).unwrap();
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!((x - y).abs() < 1e-9, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn a_large_item_store_grid_reconciles_with_diagonal_weights() {
+        // 200 items × 20 stores: 4000 bottoms, 221 aggregates; only U'WU (221²) is dense.
+        let bottom: Vec<String> = (0..20)
+            .flat_map(|s| (0..200).map(move |i| format!("{s}/{i}")))
+            .collect();
+        let item = |k: &str| Some(format!("item {}", k.split('/').nth(1).unwrap()));
+        let store = |k: &str| Some(format!("store {}", k.split('/').next().unwrap()));
+        let h = Hierarchy::from_groupings(bottom, Some("total"), &[&item, &store]).unwrap();
+        assert_eq!((h.n_aggregates(), h.n_bottom()), (221, 4000));
+        let mut rng = StdRng::seed_from_u64(2);
+        let base = random(&mut rng, h.n_total(), 2, 0.0, 10.0);
+        let wls = Reconciliation::MinTrace {
+            covariance: MinTraceCovariance::WlsStruct,
+        };
+        let out = reconcile(&h, wls, &base, Insample::default()).unwrap();
         assert!(h.is_coherent(&out.forecasts, COHERENCE_TOLERANCE));
     }
 
