@@ -580,6 +580,9 @@ fn min_trace(
         w => w,
     };
     if let Some(bottom) = projected_bottoms(hierarchy, &weights, base, h) {
+        if let Weights::Diagonal(d) = &weights {
+            note_zero_variances(hierarchy, d, notes);
+        }
         return bottom;
     }
     notes.push(
@@ -589,6 +592,23 @@ fn min_trace(
     );
     projected_bottoms(hierarchy, &structural(hierarchy), base, h)
         .expect("structural weights give a positive definite U'WU")
+}
+
+/// Says which nodes had zero error variance: MinT keeps their base forecasts exactly.
+fn note_zero_variances(hierarchy: &Hierarchy, d: &[f64], notes: &mut Vec<String>) {
+    let zero: Vec<&str> = d
+        .iter()
+        .zip(hierarchy.ids())
+        .filter(|&(&v, _)| v == 0.0)
+        .map(|(_, id)| id.as_str())
+        .collect();
+    if let Some(first) = zero.first() {
+        notes.push(format!(
+            "{} node(s) have zero residual variance (first: {first:?}); their base forecasts \
+             are kept as they are",
+            zero.len()
+        ));
+    }
 }
 
 /// The bottom rows of `ŷ − W U (U'WU)⁻¹ U'ŷ`, or `None` when `U'WU` is not positive definite.
@@ -959,11 +979,20 @@ mod tests {
             residuals: Some(&residuals),
         };
         let out = reconcile(&h, shrink, &base, insample).unwrap();
-        assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+        assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
         assert!(out.notes[0].contains("diagonal"));
+        assert!(out.notes[1].contains("\"s1/c\""), "{:?}", out.notes);
         assert!(h.is_coherent(&out.forecasts, COHERENCE_TOLERANCE));
         // The zero-variance series is trusted fully: kept as forecast.
         assert!((out.forecasts[8][0] - base[8][0]).abs() < 1e-9);
+        // wls_var says the same without the diagonal fallback.
+        let var = Reconciliation::MinTrace {
+            covariance: MinTraceCovariance::WlsVar,
+        };
+        let out = reconcile(&h, var, &base, insample).unwrap();
+        assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+        assert!(out.notes[0].contains("zero residual variance"));
+        assert!((out.forecasts[8][1] - base[8][1]).abs() < 1e-9);
         // All residuals zero: the diagonal is zero too, so U'WU is singular: structural weights.
         let all_zero = vec![vec![0.0; 24]; 12];
         let insample = Insample {
