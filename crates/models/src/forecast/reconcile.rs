@@ -57,7 +57,9 @@ pub const COHERENCE_TOLERANCE: f64 = 1e-9;
 pub type Grouping<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Bottom series and aggregate nodes, each aggregate being the set of bottom series it sums.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Built only through [`Hierarchy::new`] (or [`Hierarchy::from_groupings`]), which validates
+/// it; it serialises for description but does not deserialise unchecked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hierarchy {
     /// Node ids: aggregates first (in the order given), then the bottom series.
     ids: Vec<String>,
@@ -140,8 +142,10 @@ impl Hierarchy {
         self.members.len()
     }
 
-    /// The bottom series summed by node `node` (itself for a bottom node).
+    /// The bottom series summed by node `node` (itself for a bottom node). Panics when
+    /// `node` is not below [`Hierarchy::n_total`].
     pub fn members(&self, node: usize) -> Vec<usize> {
+        assert!(node < self.n_total(), "node {node} out of range");
         match self.members.get(node) {
             Some(m) => m.clone(),
             None => vec![node - self.n_aggregates()],
