@@ -18,7 +18,9 @@
 //! [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and a choice
 //! by demand class) and [`combination`] (mean or median of several specs). [`backtest`]
 //! evaluates any spec by rolling origin and [`select`] picks one per series, falling back (and
-//! saying so) on short, constant or intermittent series.
+//! saying so) on short, constant or intermittent series. [`reconcile`] makes the forecasts of a
+//! hierarchy (items × stores and their totals) add up: bottom-up, top-down by historical
+//! proportions, or MinT with OLS, structural, variance or shrunk-covariance weights.
 
 pub mod auto_arima;
 pub mod backtest;
@@ -28,6 +30,7 @@ pub mod combination;
 pub mod error;
 pub mod ets;
 pub mod intermittent;
+pub mod reconcile;
 pub mod regression;
 pub mod sarima;
 pub mod sarimax;
