@@ -70,6 +70,10 @@ fn gauge(metrics: &str, name: &str) -> Option<f64> {
 /// current and stopped growing), as a replica that has been up for a while has; prints how
 /// long the load took and what it holds.
 fn wait_for_activity_copy(runtime: &tokio::runtime::Runtime, base: &str, key: &str) {
+    if std::env::var("RECAST_REALTIME_CACHE_EVENTS").is_ok_and(|v| v.trim() == "0") {
+        println!("activity copy: off (RECAST_REALTIME_CACHE_EVENTS=0): every answer reads the DB");
+        return;
+    }
     let started = Instant::now();
     let mut last = -1.0;
     loop {
