@@ -5,8 +5,9 @@
 //!     cargo bench --bench intermittent
 //!     RECAST_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench --bench intermittent
 //!
-//! Series: the demo world's item x store daily sales (500 items, 10 stores, a year; a
-//! different seed with `RECAST_BENCH_SEED`), kept when at least half of the training days
+//! Series: the demo world's item x store daily sales (5,000 items, 20 stores, a year, so the
+//! long tail sells rarely per store; `RECAST_BENCH_ITEMS`, `RECAST_BENCH_STORES`, a different
+//! seed with `RECAST_BENCH_SEED`), kept when at least half of the training days
 //! sold nothing and at least 5 did sell. The last 28 days are held out. Scores: MAE, RMSE and
 //! MASE (MAE over the training part's mean absolute day-to-day change), means over series.
 //! statsforecast runs in a child process (`references/forecast/intermittent_peers.py`, the
@@ -33,6 +34,8 @@ const HORIZON: usize = 28;
 fn demo_series(seed: u64) -> BTreeMap<String, Vec<f64>> {
     let mut config = DemoConfig::new(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
     config.seed = seed;
+    config.items = env_or("RECAST_BENCH_ITEMS", 5_000);
+    config.stores = env_or("RECAST_BENCH_STORES", 20);
     let world = recast::demo::build(&config);
     let first = config.sales_first_day();
     let days = (config.end - first).num_days() as usize + 1;
@@ -176,6 +179,7 @@ fn peer_rows(series: &BTreeMap<String, Vec<f64>>) -> Result<(String, Vec<Row>), 
 fn main() {
     let seed = env_or("RECAST_BENCH_SEED", 42) as u64;
     let all = demo_series(seed);
+    let total = all.len();
     let series: BTreeMap<String, Vec<f64>> = all.into_iter().filter(|(_, y)| sparse(y)).collect();
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
     for y in series.values() {
@@ -183,8 +187,9 @@ fn main() {
         *classes.entry(format!("{class:?}")).or_default() += 1;
     }
     println!(
-        "intermittent: {} sparse item x store series of the demo world (seed {seed}), horizon {HORIZON} days; classes {classes:?}",
-        series.len()
+        "intermittent: {} sparse item x store series of {} in the demo world (seed {seed}), horizon {HORIZON} days; classes {classes:?}",
+        series.len(),
+        total
     );
     let ours = recast_rows(&series);
     let peers = peer_rows(&series);
