@@ -621,15 +621,29 @@ async fn record_flush(
 /// How often the flusher trims the recent-activity state.
 const TRIM_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Rows stamped this long before a trim started may still have been committing: the next
+/// trim looks at them again.
+const TRIM_OVERLAP_MS: i64 = 5_000;
+
 /// Keeps the recent-activity state bounded: events past the retention, and per user all but
-/// the newest `realtime.max_events_per_user`.
-pub async fn trim_recent_activity(app: &App) {
+/// the newest `realtime.max_events_per_user`, for the users written to since `since` (0: all);
+/// returns where the next trim may start.
+pub async fn trim_recent_activity(app: &App, since: i64) -> i64 {
     let r = &app.settings.realtime;
-    let before = Utc::now().timestamp_millis() - (r.retention_days * 86_400_000.0) as i64;
-    match crate::db::activity::trim(&app.db, before, r.max_events_per_user as i64).await {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(rows = n, "recent activity trimmed"),
-        Err(e) => tracing::warn!(error = %e, "cannot trim the recent activity"),
+    let started = Utc::now().timestamp_millis();
+    let before = started - (r.retention_days * 86_400_000.0) as i64;
+    let keep = r.max_events_per_user as i64;
+    match crate::db::activity::trim(&app.db, before, keep, since).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::debug!(rows = n, "recent activity trimmed");
+            }
+            started - TRIM_OVERLAP_MS
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot trim the recent activity");
+            since
+        }
     }
 }
 
@@ -645,6 +659,7 @@ pub async fn run_flusher(
     let quiet = |_: f64, _: &str| {};
     let mut last_flush = Instant::now();
     let mut last_trim: Option<Instant> = None;
+    let mut trimmed_since = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -679,7 +694,7 @@ pub async fn run_flusher(
         record_flush(&app, &spec, started, &outcome).await;
         if last_trim.is_none_or(|t| t.elapsed() >= TRIM_INTERVAL) {
             last_trim = Some(Instant::now());
-            trim_recent_activity(&app).await;
+            trimmed_since = trim_recent_activity(&app, trimmed_since).await;
         }
     }
     // A few attempts: during shutdown a pooled connection may have been opened on a runtime

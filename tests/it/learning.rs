@@ -201,11 +201,18 @@ async fn the_recent_activity_state_stays_bounded() {
     assert_eq!(res.status(), 200);
     let db = &srv.app.db;
     let before = (now - chrono::Duration::days(30)).timestamp_millis();
-    let removed = recast::db::activity::trim(db, before, 2).await.unwrap();
-    assert_eq!(
-        removed, 4,
-        "three past the newest two, one past the retention"
-    );
+    // Users written to since a moment still to come: only the retention applies.
+    let later = chrono::Utc::now().timestamp_millis() + 60_000;
+    let removed = recast::db::activity::trim(db, before, 2, later)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "one past the retention");
+    // Since a minute ago: `busy` was written to, three past its newest two go.
+    let since = chrono::Utc::now().timestamp_millis() - 60_000;
+    let removed = recast::db::activity::trim(db, before, 2, since)
+        .await
+        .unwrap();
+    assert_eq!(removed, 3, "three past the newest two");
     let kept = recast::db::activity::recent(db, "busy", 100).await.unwrap();
     let ids: Vec<&str> = kept.iter().map(|a| a.item_id.as_str()).collect();
     assert_eq!(ids, ["item-4", "item-3"], "newest first");
