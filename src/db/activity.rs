@@ -190,11 +190,10 @@ async fn over_bound(db: &Db, keep: i64, since: i64) -> Result<Vec<String>, DbErr
             .await?;
     let mut over = Vec::new();
     for users in written.chunks(TRIM_USERS) {
-        let placeholders: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT user_id FROM recent_activity WHERE user_id IN ({}) \
              GROUP BY user_id HAVING COUNT(*) > ${}",
-            placeholders.join(", "),
+            numbered(users.len()),
             users.len() + 1
         );
         let mut query = sqlx::query_scalar(&sql);
@@ -204,6 +203,15 @@ async fn over_bound(db: &Db, keep: i64, since: i64) -> Result<Vec<String>, DbErr
         over.extend(query.bind(keep).fetch_all(db.pool()).await?);
     }
     Ok(over)
+}
+
+/// `$1, $2, ..., $n`: placeholders in order of first use (SQLite binds `$n` by appearance),
+/// for an `IN (...)` list followed by `$n+1`.
+fn numbered(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Rows one trimming statement deletes at most, and users one statement trims: small write
@@ -235,15 +243,13 @@ pub async fn trim(db: &Db, before: i64, keep: i64, since: i64) -> Result<u64, Db
         }
     }
     for users in over_bound(db, keep, since).await?.chunks(TRIM_USERS) {
-        // Placeholders in order of first use (SQLite binds `$n` by appearance).
-        let placeholders: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "DELETE FROM recent_activity WHERE event_id IN (\
                SELECT event_id FROM (\
                  SELECT event_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn \
                  FROM recent_activity WHERE user_id IN ({})) ranked \
                WHERE rn > ${})",
-            placeholders.join(", "),
+            numbered(users.len()),
             users.len() + 1
         );
         let mut query = sqlx::query(&sql);

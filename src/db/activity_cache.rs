@@ -37,7 +37,7 @@ struct Entry {
 #[derive(Debug)]
 struct Shard {
     users: LruCache<String, Entry>,
-    /// Events held plus one per user (see [`weight_of`]): what the budget bounds.
+    /// Events held plus one per user (see [`weight`]): what the budget bounds.
     events: usize,
 }
 
@@ -145,19 +145,14 @@ impl ActivityCache {
             return rows;
         }
         let mut shard = self.shard(user_id).lock().expect("cache lock");
-        let served = {
-            let before = weight_of(&shard.users, user_id);
-            let entry = entry_of(&mut shard.users, user_id);
+        let served = shard.update(user_id, |entry| {
             // The DB's row of an event id wins (a re-sent id keeps its first write there).
             let stored: HashSet<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
             entry.rows.retain(|r| !stored.contains(r.event_id.as_str()));
             merge(&mut entry.rows, rows, self.per_user);
             entry.based = true;
-            let after = entry.rows.len() + 1;
-            let served = self.visible(user_id, &entry.rows, now_ms);
-            shard.events = shard.events + after - before;
-            served
-        };
+            self.visible(user_id, &entry.rows, now_ms)
+        });
         self.evict(&mut shard, user_id);
         served
     }
@@ -175,14 +170,11 @@ impl ActivityCache {
                 .or_default()
                 .push(r.clone());
         }
-        for (user_id, mut fresh) in by_user {
-            fresh.sort_unstable_by(newest_first);
+        for (user_id, fresh) in by_user {
             let mut shard = self.shard(user_id).lock().expect("cache lock");
-            let before = weight_of(&shard.users, user_id);
-            let entry = entry_of(&mut shard.users, user_id);
-            merge(&mut entry.rows, fresh, self.per_user);
-            let after = entry.rows.len() + 1;
-            shard.events = shard.events + after - before;
+            shard.update(user_id, |entry| {
+                merge(&mut entry.rows, fresh, self.per_user)
+            });
             self.evict(&mut shard, user_id);
         }
     }
@@ -220,7 +212,7 @@ impl ActivityCache {
                 }
                 Some(_) => {
                     if let Some((_, gone)) = shard.users.pop_lru() {
-                        shard.events -= gone.rows.len() + 1;
+                        shard.events -= weight(&gone);
                     }
                 }
                 None => break,
@@ -230,7 +222,7 @@ impl ActivityCache {
             && let Some(only) = shard.users.peek_mut(keep)
         {
             // One user over a tiny budget: hold nothing for them rather than break the bound.
-            shard.events -= only.rows.len() + 1;
+            shard.events -= weight(only);
             shard.users.pop(keep);
         }
     }
@@ -257,17 +249,26 @@ impl ActivitySource<'_> {
     }
 }
 
-/// What a user's entry counts against the budget: its events and one for the entry itself (a
-/// user read with no events still takes memory).
-fn weight_of(users: &LruCache<String, Entry>, user_id: &str) -> usize {
-    users.peek(user_id).map_or(0, |e| e.rows.len() + 1)
+impl Shard {
+    /// Applies `change` to `user_id`'s entry (made empty when absent, and marked most
+    /// recently used), keeping `events` in step with what the entry now weighs.
+    fn update<R>(&mut self, user_id: &str, change: impl FnOnce(&mut Entry) -> R) -> R {
+        let before = self.users.peek(user_id).map_or(0, weight);
+        if !self.users.contains(user_id) {
+            self.users.put(user_id.to_string(), Entry::default());
+        }
+        let entry = self.users.get_mut(user_id).expect("just inserted");
+        let out = change(entry);
+        let after = weight(entry);
+        self.events = self.events + after - before;
+        out
+    }
 }
 
-fn entry_of<'a>(users: &'a mut LruCache<String, Entry>, user_id: &str) -> &'a mut Entry {
-    if !users.contains(user_id) {
-        users.put(user_id.to_string(), Entry::default());
-    }
-    users.get_mut(user_id).expect("just inserted")
+/// What a user's entry counts against the budget: its events and one for the entry itself (a
+/// user read with no events still takes memory).
+fn weight(entry: &Entry) -> usize {
+    entry.rows.len() + 1
 }
 
 /// Newest first: by time, then by event id (the DB read's order).
@@ -275,7 +276,7 @@ fn newest_first(a: &Activity, b: &Activity) -> std::cmp::Ordering {
     b.ts.cmp(&a.ts).then_with(|| b.event_id.cmp(&a.event_id))
 }
 
-/// Merges `fresh` (newest first) into `held` (newest first), skipping event ids already held
+/// Merges `fresh` (any order) into `held` (newest first), skipping event ids already held
 /// (the held row wins: the DB keeps an event id's first write), keeping the newest `limit`.
 /// Rows keep an empty `user_id`: the entry's key says whose they are.
 fn merge(held: &mut Vec<Activity>, fresh: Vec<Activity>, limit: usize) {
