@@ -25,8 +25,8 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use recast::demo::DemoConfig;
-use recast::forecast::ModelSpec;
 use recast::forecast::intermittent::classify_demand;
+use recast::forecast::{Forecast, ModelSpec, backtest};
 
 const HORIZON: usize = 28;
 
@@ -65,17 +65,18 @@ struct Score {
     mase: f64,
 }
 
+/// The backtests' own scoring (`forecast::backtest::score`), with the naive (lag 1) MASE
+/// scale: a daily season would compare against last week's zeros.
 fn score(train: &[f64], test: &[f64], forecast: &[f64]) -> Score {
-    let n = test.len() as f64;
-    let errors = test.iter().zip(forecast).map(|(a, f)| a - f);
-    let mae = errors.clone().map(f64::abs).sum::<f64>() / n;
-    let rmse = (errors.map(|e| e * e).sum::<f64>() / n).sqrt();
-    let scale =
-        train.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (train.len() - 1) as f64;
+    let forecast = Forecast {
+        mean: forecast.to_vec(),
+        intervals: Vec::new(),
+    };
+    let m = backtest::score(test, &forecast, train, 1);
     Score {
-        mae,
-        rmse,
-        mase: if scale > 0.0 { mae / scale } else { f64::NAN },
+        mae: m.mae,
+        rmse: m.rmse,
+        mase: m.mase,
     }
 }
 
