@@ -11,7 +11,7 @@ use recast_models::forecast::ces::{Ces, CesSeason};
 use serde_json::Value;
 
 mod common;
-use common::{assert_close, floats};
+use common::{assert_close, floats, seasonal_case};
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("../../../references/forecast/ces.json")).unwrap()
@@ -27,10 +27,7 @@ fn season_of(code: &str) -> CesSeason {
 #[test]
 fn each_ces_model_matches_statsforecast() {
     for case in fixture()["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let y = floats(&case["series"]);
-        let m = case["season"].as_u64().unwrap() as usize;
-        let h = case["h"].as_u64().unwrap() as usize;
+        let (name, y, m, h) = seasonal_case(case);
         for (code, want) in case["models"].as_object().unwrap() {
             let fit = Ces::fit(&y, m, season_of(code)).unwrap();
             let label = format!("{name} CES({code})");
@@ -53,10 +50,7 @@ fn each_ces_model_matches_statsforecast() {
 #[test]
 fn auto_ces_matches_statsforecast_choice_and_forecasts() {
     for case in fixture()["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let y = floats(&case["series"]);
-        let m = case["season"].as_u64().unwrap() as usize;
-        let h = case["h"].as_u64().unwrap() as usize;
+        let (name, y, m, h) = seasonal_case(case);
         let auto = &case["auto"];
         let fit = Ces::auto(&y, m).unwrap();
         assert_eq!(fit.params()["season_type"], auto["model"], "{name}");

@@ -15,7 +15,7 @@ use recast_models::forecast::theta::{Theta, ThetaModel};
 use serde_json::Value;
 
 mod common;
-use common::{assert_close, floats};
+use common::{assert_close, floats, seasonal_case};
 
 const REL: f64 = 1e-6;
 
@@ -33,10 +33,7 @@ fn model_of(code: &str) -> ThetaModel {
 #[test]
 fn auto_theta_matches_statsforecast_choice_and_point_forecasts() {
     for case in fixture()["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let y = floats(&case["series"]);
-        let m = case["season"].as_u64().unwrap() as usize;
-        let h = case["h"].as_u64().unwrap() as usize;
+        let (name, y, m, h) = seasonal_case(case);
         let auto = &case["auto"];
         let fit = Theta::auto(&y, m).unwrap();
         let p = fit.params();
@@ -56,10 +53,7 @@ fn auto_theta_matches_statsforecast_choice_and_point_forecasts() {
 #[test]
 fn each_theta_model_matches_statsforecast_point_forecasts() {
     for case in fixture()["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let y = floats(&case["series"]);
-        let m = case["season"].as_u64().unwrap() as usize;
-        let h = case["h"].as_u64().unwrap() as usize;
+        let (name, y, m, h) = seasonal_case(case);
         for (code, want) in case["models"].as_object().unwrap() {
             let fit = Theta::fit(&y, m, model_of(code)).unwrap();
             let f = fit.forecast(h, &[]);
@@ -71,10 +65,7 @@ fn each_theta_model_matches_statsforecast_point_forecasts() {
 #[test]
 fn theta_intervals_are_close_to_statsforecast_simulated_ones() {
     for case in fixture()["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let y = floats(&case["series"]);
-        let m = case["season"].as_u64().unwrap() as usize;
-        let h = case["h"].as_u64().unwrap() as usize;
+        let (name, y, m, h) = seasonal_case(case);
         let auto = &case["auto"];
         if auto["decomposition_type"] == "additive" {
             continue;

@@ -26,3 +26,13 @@ pub fn assert_close(name: &str, got: &[f64], want: &[f64], rel: f64) {
         );
     }
 }
+
+/// A seasonal fixture case: its name, series, season and horizon.
+pub fn seasonal_case(case: &Value) -> (&str, Vec<f64>, usize, usize) {
+    (
+        case["name"].as_str().unwrap(),
+        floats(&case["series"]),
+        case["season"].as_u64().unwrap() as usize,
+        case["h"].as_u64().unwrap() as usize,
+    )
+}
