@@ -159,23 +159,24 @@ impl ActivityCache {
 
     /// Adds rows written anywhere (the tail) or here (an acknowledged batch); rows already held
     /// are ignored. Users not read yet get a partial entry, completed on their first read.
-    pub fn apply(&self, rows: &[Activity]) {
+    pub fn apply(&self, rows: Vec<Activity>) {
         if !self.accepting() {
             return;
         }
-        let mut by_user: std::collections::HashMap<&str, Vec<Activity>> = Default::default();
-        for r in rows {
+        // Rows are moved, not cloned: held rows keep an empty `user_id` anyway (see `merge`).
+        let mut by_user: std::collections::HashMap<String, Vec<Activity>> = Default::default();
+        for mut r in rows {
             by_user
-                .entry(r.user_id.as_str())
+                .entry(std::mem::take(&mut r.user_id))
                 .or_default()
-                .push(r.clone());
+                .push(r);
         }
         for (user_id, fresh) in by_user {
-            let mut shard = self.shard(user_id).lock().expect("cache lock");
-            shard.update(user_id, |entry| {
+            let mut shard = self.shard(&user_id).lock().expect("cache lock");
+            shard.update(&user_id, |entry| {
                 merge(&mut entry.rows, fresh, self.per_user)
             });
-            self.evict(&mut shard, user_id);
+            self.evict(&mut shard, &user_id);
         }
     }
 
@@ -337,7 +338,7 @@ mod tests {
         );
         assert_eq!(ids(&served), ["b", "a"]);
         assert!(served.iter().all(|r| r.user_id == "u"));
-        c.apply(&[row("c", "u", NOW - 1)]);
+        c.apply(vec![row("c", "u", NOW - 1)]);
         assert_eq!(ids(&c.get("u", NOW).unwrap()), ["c", "b", "a"]);
         // The tail stopped vouching a while ago: back to the DB.
         assert_eq!(c.get("u", NOW + 1_001), None);
@@ -352,13 +353,13 @@ mod tests {
     fn rows_tailed_before_the_first_read_are_kept_and_duplicates_are_not() {
         let c = live(1_000, 3);
         // The tail sees a row of a user nobody has read yet...
-        c.apply(&[row("late", "u", NOW - 1)]);
+        c.apply(vec![row("late", "u", NOW - 1)]);
         assert_eq!(c.get("u", NOW), None);
         // ...and the DB read, taken before that row committed, misses it.
         let served = c.merge_base("u", vec![row("old", "u", NOW - 5)], NOW);
         assert_eq!(ids(&served), ["late", "old"]);
         // Re-delivered by the tail's overlap, and re-read: held once. Bound per user: 3.
-        c.apply(&[
+        c.apply(vec![
             row("late", "u", NOW - 1),
             row("new", "u", NOW),
             row("n2", "u", NOW),
@@ -391,7 +392,7 @@ mod tests {
         let c = ActivityCache::new(0, 10, 100);
         c.open();
         c.vouch_until(NOW + 1);
-        c.apply(&[row("a", "u", NOW)]);
+        c.apply(vec![row("a", "u", NOW)]);
         assert_eq!(c.merge_base("u", vec![row("b", "u", NOW)], NOW).len(), 1);
         assert_eq!(c.get("u", NOW), None);
         assert_eq!(c.users(), 0);

@@ -147,10 +147,11 @@ async fn poll(db: &Db, cache: &ActivityCache, after: &Received) -> Result<Receiv
     let mut last = after.clone();
     loop {
         let (rows, position) = received_since(db, &after, PAGE).await?;
-        cache.apply(&rows);
+        let full_page = rows.len() as i64 == PAGE;
+        cache.apply(rows);
         let Some(position) = position else { break };
         last = last.max(position.clone());
-        if (rows.len() as i64) < PAGE {
+        if !full_page {
             break;
         }
         after = position;

@@ -329,7 +329,7 @@ pub async fn ingest(
     outcome.accepted = inserted;
     outcome.duplicates += rows.len() as u64 - inserted;
     let fresh: Vec<_> = rows.into_iter().map(|r| r.activity).collect();
-    activity.apply(&fresh);
+    activity.apply(fresh);
     Ok(outcome)
 }
 

@@ -284,7 +284,7 @@ async fn land_batch(
     if spec.dataset == Dataset::Interactions {
         let fresh = activities(&rows);
         crate::db::activity::insert(&app.db, &fresh).await?;
-        app.activity.apply(&fresh);
+        app.activity.apply(fresh);
     }
     let visible_lag_ms = parsed.oldest_published_ms.map(|p| received - p);
     let mut landing = Landing::open(app, spec, parsed.redelivered > 0).await?;
