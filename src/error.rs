@@ -183,7 +183,8 @@ impl From<LakeError> for Error {
             | LakeError::SchemaMismatch { .. }
             | LakeError::RunNotOpen { .. }
             | LakeError::Conflict { .. }
-            | LakeError::Task(_)) => Error::Lake(e),
+            | LakeError::Task(_)
+            | LakeError::Delta(_)) => Error::Lake(e),
         }
     }
 }

@@ -8,6 +8,7 @@ mod experiment;
 mod features;
 mod forecasts;
 mod keys;
+mod lake;
 mod models;
 mod pipeline;
 mod serve;
@@ -84,6 +85,11 @@ enum Command {
     Experiment {
         #[command(subcommand)]
         command: experiment::ExperimentCommand,
+    },
+    /// Lake maintenance: publish the Delta logs of an existing lake.
+    Lake {
+        #[command(subcommand)]
+        command: lake::LakeCommand,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -164,6 +170,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Features { command } => features::run(settings, command).await,
         Command::Forecasts { command } => forecasts::run(settings, command).await,
         Command::Experiment { command } => experiment::run(settings, command).await,
+        Command::Lake { command } => lake::run(settings, command).await,
         Command::Serve { .. } => serve::serve(settings).await,
         Command::Worker { .. } => serve::worker(settings).await,
     }

@@ -332,17 +332,17 @@ pub async fn list_files(db: &Db, filter: &FileFilter<'_>) -> Result<Vec<FileReco
         query = query.bind(as_of);
     }
     let rows = query.fetch_all(db.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(FileRecord {
-                path: r.try_get("path")?,
-                commit_id: r.try_get("commit_id")?,
-                dt: r.try_get("dt")?,
-                row_count: r.try_get("row_count")?,
-                byte_count: r.try_get("byte_count")?,
-            })
-        })
-        .collect()
+    rows.iter().map(file_record).collect()
+}
+
+fn file_record(r: &sqlx::any::AnyRow) -> Result<FileRecord, DbError> {
+    Ok(FileRecord {
+        path: r.try_get("path")?,
+        commit_id: r.try_get("commit_id")?,
+        dt: r.try_get("dt")?,
+        row_count: r.try_get("row_count")?,
+        byte_count: r.try_get("byte_count")?,
+    })
 }
 
 /// The SQL for [`list_files`] and the date bounds to bind after area and dataset, in order.
@@ -430,6 +430,71 @@ pub async fn file_recorded(db: &Db, path: &str) -> Result<bool, DbError> {
         .fetch_optional(db.pool())
         .await?;
     Ok(row.is_some())
+}
+
+/// A commit as an outside log (Delta) republishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    pub id: i64,
+    pub committed_at: i64,
+    /// Files this commit published.
+    pub added: Vec<FileRecord>,
+    /// Files this commit retired (compaction, replaced snapshots).
+    pub removed: Vec<FileRecord>,
+}
+
+/// Every (area, dataset) that has at least one commit.
+pub async fn tables(db: &Db) -> Result<Vec<(String, String)>, DbError> {
+    let rows =
+        sqlx::query("SELECT DISTINCT area, dataset FROM lake_commits ORDER BY area, dataset")
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("area")?, r.try_get("dataset")?)))
+        .collect()
+}
+
+/// Up to `limit` commits of a dataset after commit `after`, oldest first, with their files.
+pub async fn commits_after(
+    db: &Db,
+    area: &str,
+    dataset: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<CommitRecord>, DbError> {
+    let rows = sqlx::query(
+        "SELECT id, committed_at FROM lake_commits \
+         WHERE area = $1 AND dataset = $2 AND id > $3 ORDER BY id LIMIT $4",
+    )
+    .bind(area)
+    .bind(dataset)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        out.push(CommitRecord {
+            id,
+            committed_at: r.try_get("committed_at")?,
+            added: files_where(db, "commit_id", id).await?,
+            removed: files_where(db, "removed_by", id).await?,
+        });
+    }
+    Ok(out)
+}
+
+async fn files_where(db: &Db, column: &str, commit_id: i64) -> Result<Vec<FileRecord>, DbError> {
+    let sql = format!(
+        "SELECT path, commit_id, dt, row_count, byte_count FROM lake_files \
+         WHERE {column} = $1 ORDER BY path"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(commit_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(file_record).collect()
 }
 
 #[cfg(test)]

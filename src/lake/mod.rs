@@ -1,5 +1,5 @@
 //! The Parquet lake: Hive-partitioned files in an object store, made visible by a commit log
-//! in the metadata database.
+//! in the metadata database and published as Delta Lake tables for outside engines.
 //!
 //! Why a commit log instead of "whatever is in the bucket": object stores cannot publish
 //! several files atomically, and a run that dies halfway must not leave half its data
@@ -14,7 +14,11 @@
 //! - `writer`: buffered, partitioned Parquet writing and the commit.
 //! - `reader`: committed files and their batches, whole or streamed.
 //! - `sweep`: garbage collection of uncommitted and replaced files.
+//! - `delta`, `delta_stats`: each table's Delta log (`_delta_log/`), published from the
+//!   commit log with per-file statistics, which Spark, DuckDB and delta-rs read.
 
+pub mod delta;
+pub mod delta_stats;
 pub mod layout;
 pub mod reader;
 pub mod store;
@@ -59,6 +63,9 @@ pub enum LakeError {
     /// A commit raced another change to the same files (e.g. two compactions).
     #[error("{detail}")]
     Conflict { detail: String },
+    /// The Delta log of a table could not be read or written.
+    #[error("delta log: {0}")]
+    Delta(String),
     /// Encoding or decoding on the blocking pool did not finish (panic or shutdown).
     #[error("background task failed: {0}")]
     Task(String),

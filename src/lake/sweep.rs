@@ -13,7 +13,9 @@
 //!    run are deleted only once older than the grace period.
 //!
 //! Replaced files (compaction) go once the replacing commit is older than the grace period,
-//! which is how long snapshot reads of older commits keep working.
+//! which is how long snapshot reads of older commits (and Delta reads of older versions) keep
+//! working; the Delta logs are published first, so no current Delta version lists a deleted
+//! file. `_delta_log/` objects are never swept.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -55,6 +57,8 @@ pub(super) async fn run(
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
     let cutoff_ms = now_ms().saturating_sub(grace_ms);
     let aborted = log::abort_stale_runs(db, cutoff_ms).await?;
+    // A replaced file is deleted only once the Delta logs no longer list it.
+    publish_all(store, db).await?;
     let objects = list_areas(store.as_ref()).await?;
     let mut ownership = Ownership {
         live: log::live_paths(db).await?,
@@ -86,6 +90,15 @@ pub(super) async fn run(
     Ok(report)
 }
 
+async fn publish_all(store: &Arc<dyn ObjectStore>, db: &Db) -> Result<(), LakeError> {
+    for (area, dataset) in log::tables(db).await? {
+        if let Some(area) = Area::parse(&area) {
+            super::delta::publish(store, db, area, &dataset).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Every object under the areas the commit log governs (not `models/`, `exports/`).
 async fn list_areas(store: &dyn ObjectStore) -> Result<Vec<ObjectMeta>, LakeError> {
     let mut objects = Vec::new();
@@ -105,7 +118,7 @@ impl Ownership {
         path: &str,
         object: &ObjectMeta,
     ) -> Result<bool, LakeError> {
-        if self.live.contains(path) {
+        if self.live.contains(path) || super::delta::is_log_path(path) {
             return Ok(false);
         }
         if let Some(&replaced_at) = self.superseded.get(path) {

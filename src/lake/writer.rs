@@ -6,7 +6,8 @@
 //! ZSTD-compressed with page-level statistics (so engines can skip row groups and pages) and
 //! carry the run id in their key-value metadata for lineage.
 //!
-//! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`]. A writer
+//! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`], which also
+//! publishes the dataset's Delta log ([`super::delta`]). A writer
 //! dropped or killed before that leaves files the commit log does not know; the sweep deletes
 //! them. When the commit itself fails with a database error the files are left alone too: the
 //! transaction may have landed before the connection broke, and deleting the files of a
@@ -346,9 +347,14 @@ impl DatasetWriter {
         let result = log::commit_run(&self.db, &request).await?;
         self.finished = true;
         match result {
-            CommitResult::Committed { commit_id } => Ok(self.committed(commit_id)),
+            CommitResult::Committed { commit_id } => {
+                self.publish_delta_quietly().await;
+                Ok(self.committed(commit_id))
+            }
             CommitResult::AlreadyCommitted { commit_id } => {
                 self.delete_written_quietly().await;
+                // The earlier run may have died between its commit and its Delta publish.
+                self.publish_delta_quietly().await;
                 Ok(CommitOutcome::AlreadyCommitted { commit_id })
             }
             CommitResult::RunNotOpen { state } => {
@@ -394,6 +400,16 @@ impl DatasetWriter {
             delete_if_present(self.store.as_ref(), &file.path).await?;
         }
         Ok(())
+    }
+
+    /// Publishes the dataset's Delta log after a commit. The DB commit already decided the
+    /// outcome, so a failure is logged: the next publish (next commit, sweep, `recast lake
+    /// migrate`) catches the log up.
+    async fn publish_delta_quietly(&self) {
+        if let Err(e) = super::delta::publish(&self.store, &self.db, self.area, &self.dataset).await
+        {
+            tracing::warn!(dataset = %self.dataset, error = %e, "delta log not published yet; the next publish catches up");
+        }
     }
 
     /// Cleanup after an outcome is already decided: a failure only delays deletion until

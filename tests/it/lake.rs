@@ -115,7 +115,7 @@ fn commit_id(outcome: &CommitOutcome) -> i64 {
     }
 }
 
-/// Files below `dir` (recursively), as paths relative to `root`.
+/// Data files below `dir` (recursively, not the Delta log), as paths relative to `root`.
 fn files_under(root: &Path, dir: &str) -> Vec<String> {
     fn walk(path: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(path) else {
@@ -123,6 +123,9 @@ fn files_under(root: &Path, dir: &str) -> Vec<String> {
         };
         for entry in entries.flatten() {
             let p = entry.path();
+            if p.ends_with("_delta_log") {
+                continue;
+            }
             if p.is_dir() {
                 walk(&p, out);
             } else {
@@ -842,7 +845,7 @@ async fn s3_round_trip() {
     assert_eq!(one.points[0], (day(1), 1_500_000.0));
     assert_eq!(one.filled, 2);
 
-    for key in list_keys(&raw, &prefix).await {
+    for key in list_all_keys(&raw, &prefix).await {
         raw.delete(&object_store::path::Path::from(key))
             .await
             .unwrap();
@@ -862,9 +865,172 @@ fn raw_bucket(server: &common::S3Server) -> object_store::aws::AmazonS3 {
         .unwrap()
 }
 
+/// Data objects under `prefix` (not the Delta logs).
 async fn list_keys(store: &object_store::aws::AmazonS3, prefix: &str) -> Vec<String> {
+    sorted(
+        list_all_keys(store, prefix)
+            .await
+            .into_iter()
+            .filter(|k| !recast::lake::delta::is_log_path(k))
+            .collect(),
+    )
+}
+
+async fn list_all_keys(store: &object_store::aws::AmazonS3, prefix: &str) -> Vec<String> {
     let prefix = object_store::path::Path::from(prefix);
     let metas: Vec<object_store::ObjectMeta> =
         store.list(Some(&prefix)).try_collect().await.unwrap();
     sorted(metas.into_iter().map(|m| m.location.to_string()).collect())
+}
+
+/// What `tests/tools/delta_read.py` saw (DuckDB's `delta_scan` and Python `deltalake`), or
+/// `None` when those readers are not installed outside CI.
+fn outside_read(table_dir: &Path, version: Option<i64>) -> Option<serde_json::Value> {
+    let probe = Command::new("python3")
+        .args(["-c", "import duckdb, deltalake, duckdb_extension_delta"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        assert!(
+            !common::in_ci(),
+            "duckdb, deltalake and duckdb-extension-delta (PyPI) are required in CI"
+        );
+        eprintln!("skipping the outside read: python3 lacks duckdb/deltalake");
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/delta_read.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(table_dir);
+    if let Some(v) = version {
+        cmd.arg(v.to_string());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "delta_read.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn delta_log_entries(root: &Path, table: &str) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(table).join("_delta_log"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    entries.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    entries.sort();
+    entries
+}
+
+/// Outside engines read each table's Delta log and see exactly what recast committed: not a
+/// dead run's files, not a compaction's inputs twice, the earlier state at an earlier version;
+/// a re-run after a crash between the DB commit and the Delta commit lands nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_readers_see_exactly_what_was_committed() {
+    let env = TestEnv::new().await;
+    let lake = open(&env).await;
+    let root = env.path().join("lake");
+    let table = root.join("datasets/sales");
+    write_run(&lake, "sales", &[(1, 0, 120), (2, 120, 130)], Some("k1")).await;
+    let second = write_run(&lake, "sales", &[(3, 130, 200)], Some("k2")).await;
+    let mut dead = lake
+        .writer_with("sales", Area::Datasets, small_files())
+        .await
+        .unwrap();
+    dead.write(day(4), &batch(1_000, 1_100)).await.unwrap();
+    drop(dead); // a run killed mid-write: two files in the store, never committed
+    assert_eq!(delta_log_entries(&root, "datasets/sales").len(), 2);
+
+    // The crash between the DB commit and its Delta commit: the re-run publishes it once.
+    let newest = delta_log_entries(&root, "datasets/sales").pop().unwrap();
+    std::fs::remove_file(&newest).unwrap();
+    let again = write_run(&lake, "sales", &[(3, 130, 200)], Some("k2")).await;
+    assert!(matches!(again, CommitOutcome::AlreadyCommitted { .. }));
+    assert_eq!(delta_log_entries(&root, "datasets/sales").len(), 2);
+    let delta = lake
+        .delta_table(Area::Datasets, "sales", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delta.version(), Some(1));
+    let published = lake.publish_delta(Area::Datasets, "sales").await.unwrap();
+    assert_eq!(published.commits, 0, "publishing twice adds nothing");
+    assert_eq!(published.through_commit, Some(commit_id(&second)));
+
+    if let Some(seen) = outside_read(&table, None) {
+        assert_eq!(seen["deltalake_rows"], 200, "{seen}");
+        assert_eq!(seen["duckdb_rows"], 200, "{seen}");
+        assert_eq!(seen["stats_rows"], 200, "{seen}");
+        assert_eq!(seen["recast_commit"], commit_id(&second), "{seen}");
+        assert_eq!(seen["protocol"], serde_json::json!([1, 2]), "{seen}");
+        assert_eq!(
+            seen["duckdb_days"],
+            serde_json::json!(["2024-03-01", "2024-03-02", "2024-03-03"])
+        );
+        let earlier = outside_read(&table, Some(0)).unwrap();
+        assert_eq!(
+            earlier["deltalake_rows"], 130,
+            "version 0 is the first commit"
+        );
+    }
+
+    // Compaction: day 1's three files become one; readers still count each row once.
+    let day1: Vec<String> = lake
+        .committed_files("sales", Some(day(1)), Some(day(1)))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(day1.len(), 3);
+    let mut writer = lake.writer("sales", Area::Datasets).await.unwrap();
+    writer.write(day(1), &batch(0, 120)).await.unwrap();
+    writer.commit_replacing(None, &day1).await.unwrap();
+    let report = lake.sweep(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        report.files_deleted,
+        3 + 2,
+        "replaced and dead files: {report:?}"
+    );
+    assert!(
+        !delta_log_entries(&root, "datasets/sales").is_empty(),
+        "the sweep leaves the log alone"
+    );
+    if let Some(seen) = outside_read(&table, None) {
+        assert_eq!(seen["version"], 2, "{seen}");
+        assert_eq!(seen["deltalake_rows"], 200, "{seen}");
+        assert_eq!(seen["duckdb_rows"], 200, "{seen}");
+        assert_eq!(seen["files"], 1 + 1 + 2, "{seen}");
+    }
+
+    // A lake from before the Delta logs: `recast lake migrate` publishes it, idempotently.
+    std::fs::remove_dir_all(table.join("_delta_log")).unwrap();
+    let migrate = || {
+        let out = common::recast_command(&env.path())
+            .env("RECAST_DATABASE_URL", &env.settings.database_url)
+            .env("RECAST_LAKE_URL", &env.settings.lake_url)
+            .args(["lake", "migrate", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = migrate();
+    assert_eq!(first[0]["table"], "datasets/sales");
+    assert_eq!(
+        first[0]["commits"], 1,
+        "the live files in one commit: {first}"
+    );
+    assert_eq!(
+        migrate()[0]["commits"],
+        0,
+        "a second migrate changes nothing"
+    );
+    if let Some(seen) = outside_read(&table, None) {
+        assert_eq!(seen["deltalake_rows"], 200, "{seen}");
+        assert_eq!(seen["duckdb_rows"], 200, "{seen}");
+    }
 }

@@ -1,0 +1,61 @@
+//! `recast lake`: table maintenance an operator runs by hand.
+//!
+//! `migrate` turns a lake written before the Delta logs existed into Delta tables in place:
+//! every committed file is registered in its table's log (orphans are left to the sweep),
+//! and it is idempotent, so it is also how a log left behind by a failed publish catches up.
+
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+#[derive(Subcommand, Debug)]
+pub enum LakeCommand {
+    /// Publish every table's Delta log from the commit log (idempotent).
+    Migrate {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(settings: Settings, command: LakeCommand) -> Result<()> {
+    let db = Db::open(&settings.database_url).await?;
+    let lake = Lake::open(&settings, db.clone()).await?;
+    let LakeCommand::Migrate { json } = command;
+    let published = lake.publish_all_delta().await;
+    db.close().await;
+    let published = published?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&published).map_err(Error::internal)?
+        );
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "table",
+        "commits published now",
+        "delta version",
+        "through commit",
+    ]);
+    for p in &published {
+        table.add_row([
+            p.table.clone(),
+            p.commits.to_string(),
+            p.version.map_or("-".into(), |v| v.to_string()),
+            p.through_commit.map_or("-".into(), |v| v.to_string()),
+        ]);
+    }
+    println!("{table}");
+    eprintln!(
+        "{} tables are Delta tables in {}",
+        published.len(),
+        lake.url()
+    );
+    Ok(())
+}
