@@ -76,6 +76,25 @@ impl Lake {
         Ok(out)
     }
 
+    /// Tables that have commits but no Delta log: a lake written before the logs existed.
+    pub async fn tables_without_delta_log(&self) -> Result<Vec<String>, LakeError> {
+        let mut missing = Vec::new();
+        for (area, dataset) in log::tables(&self.db).await? {
+            let Some(area) = Area::parse(&area) else {
+                continue;
+            };
+            let log_store = log_store(&self.store, area, &dataset)?;
+            if !log_store
+                .is_delta_table_location()
+                .await
+                .map_err(delta_error)?
+            {
+                missing.push(layout::dataset_prefix(area, &dataset));
+            }
+        }
+        Ok(missing)
+    }
+
     /// The table's Delta log as delta-rs sees it, at `version` or the newest.
     pub async fn delta_table(
         &self,

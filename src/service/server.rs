@@ -81,6 +81,23 @@ async fn schedules(app: &App, kinds: &JobKinds) -> Result<Vec<ScheduleSpec>> {
     Ok(schedules)
 }
 
+/// Servers and workers refuse a lake whose tables have no Delta log yet: outside engines
+/// would not see them, and the sweep would publish them piecemeal.
+async fn require_delta_logs(app: &App) -> Result<()> {
+    let missing = app.lake.tables_without_delta_log().await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Unavailable {
+        detail: format!(
+            "the lake {} has tables without a Delta log ({}): run `recast lake migrate` once \
+             (idempotent), then start again",
+            app.lake.url(),
+            missing.join(", ")
+        ),
+    })
+}
+
 /// Opens the shared services, checks the definitions, and starts the API on `listener` with
 /// `background` beside it. Must run inside a Tokio runtime.
 pub async fn start(
@@ -89,6 +106,7 @@ pub async fn start(
     background: Background,
 ) -> Result<Server> {
     let app = super::open(settings).await?;
+    require_delta_logs(&app).await?;
     let kinds = Arc::new(super::job_kinds());
     let schedules = schedules(&app, &kinds).await?;
     let addr = listener.local_addr().map_err(Error::internal)?;
@@ -117,6 +135,7 @@ pub async fn start_on_loopback(settings: Settings, background: Background) -> Re
 /// A worker process: no API, only the worker, until `stop` is cancelled.
 pub async fn run_worker(settings: Settings, stop: CancellationToken) -> Result<()> {
     let app = super::open(settings).await?;
+    require_delta_logs(&app).await?;
     let kinds = Arc::new(super::job_kinds());
     let only_worker = Background {
         worker: true,

@@ -845,6 +845,28 @@ async fn s3_round_trip() {
     assert_eq!(one.points[0], (day(1), 1_500_000.0));
     assert_eq!(one.filled, 2);
 
+    // The Delta log on S3: outside readers count exactly the committed rows.
+    let logs = list_all_keys(&raw, &prefix).await;
+    assert!(
+        logs.iter()
+            .any(|k| k.ends_with("datasets/sales/_delta_log/00000000000000000000.json")),
+        "{logs:?}"
+    );
+    let table = format!("s3://{}/{prefix}/datasets/sales", server.bucket);
+    if let Some(seen) = outside_read_at(&table, None, Some(&server)) {
+        assert_eq!(seen["deltalake_rows"], 130, "{seen}");
+        assert_eq!(seen["duckdb_rows"], 130, "{seen}");
+    }
+    // Delta commits rely on put-if-absent: the store refuses a second create of one key.
+    let probe = object_store::path::Path::from(format!("{prefix}/_probe"));
+    let create = || object_store::PutOptions::from(object_store::PutMode::Create);
+    raw.put_opts(&probe, "a".into(), create()).await.unwrap();
+    let second = raw.put_opts(&probe, "b".into(), create()).await;
+    assert!(
+        matches!(second, Err(object_store::Error::AlreadyExists { .. })),
+        "{second:?}"
+    );
+
     for key in list_all_keys(&raw, &prefix).await {
         raw.delete(&object_store::path::Path::from(key))
             .await
@@ -886,20 +908,37 @@ async fn list_all_keys(store: &object_store::aws::AmazonS3, prefix: &str) -> Vec
 /// What `tests/tools/delta_read.py` saw (DuckDB's `delta_scan` and Python `deltalake`), or
 /// `None` when those readers are not installed outside CI.
 fn outside_read(table_dir: &Path, version: Option<i64>) -> Option<serde_json::Value> {
+    outside_read_at(&table_dir.to_string_lossy(), version, None)
+}
+
+/// [`outside_read`] of any table location; `s3` gives the readers the endpoint and keys.
+fn outside_read_at(
+    table: &str,
+    version: Option<i64>,
+    s3: Option<&common::S3Server>,
+) -> Option<serde_json::Value> {
     let probe = Command::new("python3")
-        .args(["-c", "import duckdb, deltalake, duckdb_extension_delta"])
+        .args([
+            "-c",
+            "import duckdb, deltalake, pyarrow, duckdb_extension_delta, duckdb_extension_httpfs",
+        ])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
         assert!(
             !common::in_ci(),
-            "duckdb, deltalake and duckdb-extension-delta (PyPI) are required in CI"
+            "duckdb, deltalake, pyarrow, duckdb-extension-delta/-httpfs (PyPI) are required in CI"
         );
         eprintln!("skipping the outside read: python3 lacks duckdb/deltalake");
         return None;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/delta_read.py");
     let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(table_dir);
+    cmd.arg(script).arg(table);
+    if let Some(s3) = s3 {
+        cmd.env("AWS_ENDPOINT_URL", &s3.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key);
+    }
     if let Some(v) = version {
         cmd.arg(v.to_string());
     }
@@ -1018,6 +1057,28 @@ async fn delta_readers_see_exactly_what_was_committed() {
         );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
+    let mut worker = common::recast_command(&env.path())
+        .env("RECAST_DATABASE_URL", &env.settings.database_url)
+        .env("RECAST_LAKE_URL", &env.settings.lake_url)
+        .arg("worker")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while worker.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            worker.kill().unwrap();
+            panic!("a worker started on a lake without Delta logs");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = worker.wait_with_output().unwrap();
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        refusal.contains("datasets/sales") && refusal.contains("recast lake migrate"),
+        "{refusal}"
+    );
     let first = migrate();
     assert_eq!(first[0]["table"], "datasets/sales");
     assert_eq!(
@@ -1030,6 +1091,91 @@ async fn delta_readers_see_exactly_what_was_committed() {
         "a second migrate changes nothing"
     );
     if let Some(seen) = outside_read(&table, None) {
+        assert_eq!(seen["deltalake_rows"], 200, "{seen}");
+        assert_eq!(seen["duckdb_rows"], 200, "{seen}");
+    }
+}
+
+const CHILD_TAG_VAR: &str = "RECAST_LAKE_CHILD_TAG";
+
+#[tokio::test]
+#[ignore = "helper: run as a child process by two_processes_commit_to_one_table_at_once"]
+async fn child_commits_ten_runs() {
+    let (Ok(database_url), Ok(lake_url), Ok(tag)) = (
+        std::env::var(CHILD_DB_VAR),
+        std::env::var(CHILD_LAKE_VAR),
+        std::env::var(CHILD_TAG_VAR),
+    ) else {
+        return;
+    };
+    let settings = Settings {
+        database_url: database_url.clone(),
+        lake_url,
+        ..Settings::default()
+    };
+    let db = Db::open(&database_url).await.unwrap();
+    let lake = Lake::open(&settings, db).await.unwrap();
+    let base: i64 = tag.parse().unwrap();
+    for run in 0..10 {
+        let start = base + run * 10;
+        let key = format!("child-{tag}-{run}");
+        write_run(
+            &lake,
+            "shared",
+            &[(1 + run as u32 % 3, start, start + 10)],
+            Some(&key),
+        )
+        .await;
+    }
+}
+
+/// Two processes commit to one table at once: every commit lands once in the DB and in the
+/// Delta log (the loser of a race for a log version reloads and publishes after the winner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_commit_to_one_table_at_once() {
+    let env = TestEnv::new().await;
+    let lake = open(&env).await;
+    let children: Vec<_> = [0, 1_000]
+        .iter()
+        .map(|tag| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["lake::child_commits_ten_runs", "--exact", "--ignored"])
+                .env(CHILD_DB_VAR, &env.settings.database_url)
+                .env(CHILD_LAKE_VAR, &env.settings.lake_url)
+                .env(CHILD_TAG_VAR, tag.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let mut expected = range(0, 100);
+    expected.extend(range(1_000, 1_100));
+    assert_eq!(
+        quantities(&lake.read("shared", None, None).await.unwrap()),
+        expected
+    );
+    let published = lake.publish_delta(Area::Datasets, "shared").await.unwrap();
+    assert_eq!(
+        published.commits, 0,
+        "both processes published all: {published:?}"
+    );
+    let delta = lake
+        .delta_table(Area::Datasets, "shared", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let logged: i64 = delta
+        .snapshot()
+        .unwrap()
+        .log_data()
+        .iter()
+        .map(|f| f.num_records().unwrap_or(0) as i64)
+        .sum();
+    assert_eq!(logged, 200, "the log lists every committed row once");
+    if let Some(seen) = outside_read(&env.path().join("lake/datasets/shared"), None) {
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
     }
