@@ -125,12 +125,20 @@ impl Default for SchedulerSettings {
     fn default() -> Self {
         SchedulerSettings {
             enabled: true,
-            schedules: vec![ScheduleSpec {
-                name: "lake-sweep".into(),
-                cron: "0 17 * * * *".into(),
-                kind: "sweep_lake".into(),
-                payload: serde_json::json!({}),
-            }],
+            schedules: vec![
+                ScheduleSpec {
+                    name: "lake-sweep".into(),
+                    cron: "0 17 * * * *".into(),
+                    kind: "sweep_lake".into(),
+                    payload: serde_json::json!({}),
+                },
+                ScheduleSpec {
+                    name: "lake-optimize".into(),
+                    cron: "0 47 3 * * *".into(),
+                    kind: "compact_dataset".into(),
+                    payload: serde_json::json!({}),
+                },
+            ],
         }
     }
 }
@@ -161,6 +169,9 @@ pub struct LakeSettings {
     /// Rows per Parquet part file: a partition's buffer is written out at this size, which
     /// also bounds a writer's memory.
     pub rows_per_file: usize,
+    /// Compaction (`compact_dataset`, the Delta `OPTIMIZE`) rewrites a partition's files
+    /// smaller than this together.
+    pub target_file_bytes: u64,
 }
 
 impl Default for LakeSettings {
@@ -168,6 +179,7 @@ impl Default for LakeSettings {
         LakeSettings {
             sweep_grace_seconds: 6 * 3600,
             rows_per_file: 500_000,
+            target_file_bytes: 64 << 20,
         }
     }
 }
@@ -306,6 +318,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("RECAST_LAKE_ROWS_PER_FILE", "lake.rows_per_file", Kind::Int),
+    (
+        "RECAST_LAKE_TARGET_FILE_BYTES",
+        "lake.target_file_bytes",
+        Kind::Int,
+    ),
     (
         "RECAST_EVENTS_FLUSH_INTERVAL_SECONDS",
         "events.flush_interval_seconds",

@@ -83,6 +83,8 @@ pub struct CommitRequest<'a> {
     pub files: &'a [NewFile],
     /// Live paths of the same dataset this commit replaces (marked `removed_by`).
     pub replaces: &'a [String],
+    /// `write`, or `optimize` for a compaction (same rows, fewer files).
+    pub operation: &'a str,
 }
 
 /// How a commit attempt ended. Only `Committed` changed what readers see.
@@ -215,8 +217,8 @@ async fn insert_commit(
     let bytes: i64 = req.files.iter().map(|f| f.byte_count).sum();
     let row = sqlx::query(
         "INSERT INTO lake_commits \
-         (area, dataset, run_id, commit_key, row_count, byte_count, committed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         (area, dataset, run_id, commit_key, row_count, byte_count, committed_at, operation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (area, dataset, commit_key) DO NOTHING RETURNING id",
     )
     .bind(req.area)
@@ -226,6 +228,7 @@ async fn insert_commit(
     .bind(rows)
     .bind(bytes)
     .bind(now_ms())
+    .bind(req.operation)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
@@ -437,6 +440,8 @@ pub async fn file_recorded(db: &Db, path: &str) -> Result<bool, DbError> {
 pub struct CommitRecord {
     pub id: i64,
     pub committed_at: i64,
+    /// `write` or `optimize` (see [`CommitRequest::operation`]).
+    pub operation: String,
     /// Files this commit published.
     pub added: Vec<FileRecord>,
     /// Files this commit retired (compaction, replaced snapshots).
@@ -463,7 +468,7 @@ pub async fn commits_after(
     limit: i64,
 ) -> Result<Vec<CommitRecord>, DbError> {
     let rows = sqlx::query(
-        "SELECT id, committed_at FROM lake_commits \
+        "SELECT id, committed_at, operation FROM lake_commits \
          WHERE area = $1 AND dataset = $2 AND id > $3 ORDER BY id LIMIT $4",
     )
     .bind(area)
@@ -478,6 +483,7 @@ pub async fn commits_after(
         out.push(CommitRecord {
             id,
             committed_at: r.try_get("committed_at")?,
+            operation: r.try_get("operation")?,
             added: files_where(db, "commit_id", id).await?,
             removed: files_where(db, "removed_by", id).await?,
         });

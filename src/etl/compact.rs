@@ -1,7 +1,10 @@
-//! Compaction: a dataset partition that collected many small files (frequent event flushes,
-//! many small landing files) is rewritten into few, in one commit that adds the new files and
-//! retires the old ones, so readers never see both or neither. Files land concurrently are
-//! untouched: only the files listed at the start are replaced.
+//! Compaction (the lake's Delta `OPTIMIZE`): the small files of a partition (frequent event
+//! flushes, many small landing files), those under `lake.target_file_bytes`, are rewritten
+//! together into files of `lake.rows_per_file` rows, in one commit that adds the new files and
+//! retires the old ones, so readers never see both or neither. The commit is recorded as an
+//! optimize (same rows, `dataChange = false` in the Delta log). Files that land concurrently
+//! are untouched: only the files listed at the start are replaced. Runs daily
+//! (`lake-optimize` schedule) and on demand (`compact_dataset` job).
 
 use std::collections::BTreeMap;
 
@@ -12,10 +15,10 @@ use serde::Serialize;
 use super::EtlError;
 use super::schema::Dataset;
 use crate::app::App;
-use crate::lake::{Area, CommitOutcome, Scan};
+use crate::lake::{Area, CommitOutcome, CommittedFile};
 
-/// A partition is compacted once it has at least this many files.
-pub const DEFAULT_MIN_FILES: usize = 4;
+/// A partition is compacted once it has at least this many small files.
+pub const DEFAULT_MIN_FILES: usize = 2;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct CompactionReport {
@@ -26,7 +29,8 @@ pub struct CompactionReport {
     pub rows: u64,
 }
 
-/// Compacts the partitions of `dataset` (one `dt`, or all) that have `min_files` or more.
+/// Compacts the partitions of `dataset` (one `dt`, or all) that have `min_files` or more
+/// files smaller than `lake.target_file_bytes`.
 pub async fn compact(
     app: &App,
     dataset: Dataset,
@@ -34,24 +38,24 @@ pub async fn compact(
     min_files: usize,
 ) -> Result<CompactionReport, EtlError> {
     let name = dataset.name();
-    let files = app.lake.committed_files(name, dt, dt).await?;
-    let mut by_dt: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
-    for f in files {
-        by_dt.entry(f.dt).or_default().push(f.path);
+    let target = app.settings.lake.target_file_bytes;
+    let mut by_dt: BTreeMap<NaiveDate, Vec<CommittedFile>> = BTreeMap::new();
+    for f in app.lake.committed_files(name, dt, dt).await? {
+        if f.bytes < target {
+            by_dt.entry(f.dt).or_default().push(f);
+        }
     }
     let mut report = CompactionReport {
         dataset: name.to_string(),
         ..Default::default()
     };
-    for (day, paths) in by_dt {
-        if paths.len() < min_files.max(2) {
+    for (day, small) in by_dt {
+        if small.len() < min_files.max(2) {
             continue;
         }
+        let paths: Vec<String> = small.iter().map(|f| f.path.clone()).collect();
         let mut writer = app.lake.writer(name, Area::Datasets).await?;
-        let mut stream = app
-            .lake
-            .stream(&Scan::dataset(name).between(Some(day), Some(day)))
-            .await?;
+        let mut stream = app.lake.stream_files(small);
         let mut rows = 0u64;
         while let Some(batch) = stream.try_next().await? {
             rows += batch.num_rows() as u64;
@@ -61,7 +65,7 @@ pub async fn compact(
             "compact:{:032x}",
             twox_hash::XxHash3_128::oneshot(paths.join("\n").as_bytes())
         );
-        match writer.commit_replacing(Some(&key), &paths).await? {
+        match writer.commit_compaction(Some(&key), &paths).await? {
             CommitOutcome::Committed { files, .. } => {
                 report.partitions_compacted += 1;
                 report.files_before += paths.len() as u64;
@@ -72,4 +76,13 @@ pub async fn compact(
         }
     }
     Ok(report)
+}
+
+/// [`compact`] for every canonical dataset.
+pub async fn compact_all(app: &App, min_files: usize) -> Result<Vec<CompactionReport>, EtlError> {
+    let mut out = Vec::new();
+    for dataset in Dataset::ALL {
+        out.push(compact(app, dataset, None, min_files).await?);
+    }
+    Ok(out)
 }

@@ -274,12 +274,17 @@ async fn publish_commits(
             .added
             .iter()
             .zip(&facts)
-            .map(|(f, facts)| Action::Add(add_action(&prefix, f, facts, commit.committed_at)))
+            .map(|(f, facts)| {
+                let mut add = add_action(&prefix, f, facts, commit.committed_at);
+                add.data_change = !is_optimize(commit);
+                Action::Add(add)
+            })
             .collect();
-        let removes = commit
-            .removed
-            .iter()
-            .map(|f| Action::Remove(remove_action(&prefix, f, commit.committed_at)));
+        let removes = commit.removed.iter().map(|f| {
+            let mut remove = remove_action(&prefix, f, commit.committed_at);
+            remove.data_change = !is_optimize(commit);
+            Action::Remove(remove)
+        });
         let actions: Vec<Action> = adds.into_iter().chain(removes).collect();
         let txn = CommitProperties::default()
             .with_application_transaction(Transaction::new(APP_ID, commit.id));
@@ -298,6 +303,12 @@ async fn publish_commits(
 }
 
 fn operation(commit: &CommitRecord) -> DeltaOperation {
+    if is_optimize(commit) {
+        return DeltaOperation::Optimize {
+            predicate: None,
+            target_size: commit.added.iter().map(|f| f.byte_count).max().unwrap_or(0),
+        };
+    }
     DeltaOperation::Write {
         mode: if commit.removed.is_empty() {
             SaveMode::Append
@@ -407,6 +418,11 @@ fn remove_action(prefix: &str, file: &FileRecord, committed_at: i64) -> Remove {
         base_row_id: None,
         default_row_commit_version: None,
     }
+}
+
+/// A compaction: the same rows in new files, so readers of changes skip it.
+fn is_optimize(commit: &CommitRecord) -> bool {
+    commit.operation == super::writer::OPERATION_OPTIMIZE
 }
 
 pub(crate) fn delta_error(e: DeltaTableError) -> LakeError {

@@ -154,10 +154,15 @@ impl Lake {
     /// Every batch a scan covers, fetched and decoded one file at a time.
     pub async fn stream(&self, scan: &Scan) -> Result<BatchStream, LakeError> {
         let files = self.files(scan).await?;
+        Ok(self.stream_files(files))
+    }
+
+    /// The batches of `files` (from [`Lake::files`]), fetched and decoded one file at a time.
+    pub fn stream_files(&self, files: Vec<CommittedFile>) -> BatchStream {
         let stream = batches_of(Arc::clone(&self.store), files, 1)
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
             .try_flatten();
-        Ok(Box::pin(stream))
+        Box::pin(stream)
     }
 
     /// The newest commit of a dataset (for [`Scan::as_of`] snapshots), if any.

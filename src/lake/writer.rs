@@ -32,6 +32,11 @@ use super::{Lake, LakeError};
 use crate::db::Db;
 use crate::db::lake::{self as log, CommitRequest, CommitResult, NewFile, RunState};
 
+/// [`crate::db::lake::CommitRequest::operation`] of new data.
+pub const OPERATION_WRITE: &str = "write";
+/// [`crate::db::lake::CommitRequest::operation`] of a compaction.
+pub const OPERATION_OPTIMIZE: &str = "optimize";
+
 /// Longest accepted commit key.
 pub const MAX_COMMIT_KEY_LEN: usize = 1024;
 
@@ -327,9 +332,29 @@ impl DatasetWriter {
     /// the new files instead of the replaced ones; older snapshots still see the old ones
     /// until the sweep deletes them.
     pub async fn commit_replacing(
+        self,
+        commit_key: Option<&str>,
+        replaced: &[String],
+    ) -> Result<CommitOutcome, LakeError> {
+        self.commit_as(commit_key, replaced, OPERATION_WRITE).await
+    }
+
+    /// A compaction's commit: like [`commit_replacing`](Self::commit_replacing), recorded as
+    /// the same rows in fewer files (a Delta `OPTIMIZE` with `dataChange = false`).
+    pub async fn commit_compaction(
+        self,
+        commit_key: Option<&str>,
+        replaced: &[String],
+    ) -> Result<CommitOutcome, LakeError> {
+        self.commit_as(commit_key, replaced, OPERATION_OPTIMIZE)
+            .await
+    }
+
+    async fn commit_as(
         mut self,
         commit_key: Option<&str>,
         replaced: &[String],
+        operation: &str,
     ) -> Result<CommitOutcome, LakeError> {
         if let Some(key) = commit_key {
             validate_commit_key(key)?;
@@ -343,6 +368,7 @@ impl DatasetWriter {
             commit_key,
             files: &files,
             replaces: replaced,
+            operation,
         };
         let result = log::commit_run(&self.db, &request).await?;
         self.finished = true;

@@ -270,16 +270,17 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
     }
 }
 
-/// `compact_dataset`: rewrites partitions with many small files into few.
+/// `compact_dataset`: rewrites partitions' small files into few (the Delta `OPTIMIZE`).
 pub struct CompactDataset;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CompactPayload {
-    dataset: crate::etl::Dataset,
-    /// One partition (`YYYY-MM-DD`); all when omitted.
+    /// One dataset; every canonical dataset when omitted (the daily schedule).
+    dataset: Option<crate::etl::Dataset>,
+    /// One partition (`YYYY-MM-DD`, with `dataset`); all when omitted.
     dt: Option<chrono::NaiveDate>,
-    /// Compact partitions with at least this many files (default 4).
+    /// Compact partitions with at least this many small files (default 2).
     min_files: Option<usize>,
 }
 
@@ -290,24 +291,42 @@ impl JobHandler for CompactDataset {
     }
 
     fn validate(&self, payload: &serde_json::Value) -> Result<(), JobError> {
-        parse_payload::<CompactPayload>(payload).map(|_| ())
+        let payload = parse_payload::<CompactPayload>(payload)?;
+        if payload.dt.is_some() && payload.dataset.is_none() {
+            return Err(JobError::InvalidPayload(
+                "dt: a partition needs its dataset".into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn run(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
         let payload: CompactPayload = parse_payload(ctx.payload())?;
-        ctx.progress(0.0, format!("compacting {}", payload.dataset))
-            .await;
-        let report = crate::etl::compact::compact(
-            ctx.app(),
-            payload.dataset,
-            payload.dt,
-            payload
-                .min_files
-                .unwrap_or(crate::etl::compact::DEFAULT_MIN_FILES),
-        )
-        .await
-        .map_err(|e| JobError::Failed(e.to_string()))?;
-        serde_json::to_value(report).map_err(|e| JobError::Failed(e.to_string()))
+        let min_files = payload
+            .min_files
+            .unwrap_or(crate::etl::compact::DEFAULT_MIN_FILES);
+        let failed = |e: crate::etl::EtlError| JobError::Failed(e.to_string());
+        let reports = match payload.dataset {
+            Some(dataset) => {
+                ctx.progress(0.0, format!("compacting {dataset}")).await;
+                vec![
+                    crate::etl::compact::compact(ctx.app(), dataset, payload.dt, min_files)
+                        .await
+                        .map_err(failed)?,
+                ]
+            }
+            None => {
+                ctx.progress(0.0, "compacting every dataset").await;
+                crate::etl::compact::compact_all(ctx.app(), min_files)
+                    .await
+                    .map_err(failed)?
+            }
+        };
+        let value = match reports.as_slice() {
+            [one] => serde_json::to_value(one),
+            many => serde_json::to_value(many),
+        };
+        value.map_err(|e| JobError::Failed(e.to_string()))
     }
 }
 

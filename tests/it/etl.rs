@@ -375,11 +375,13 @@ created_at = {{ from = "signup", format = "{format}" }}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_merges_small_files_without_changing_rows() {
     let w = World::new().await;
-    for i in 0..5 {
+    for i in 0..7 {
+        // Five files on one day, two on the next: both partitions have small files to pack.
+        let day = if i < 5 { "2024-06-01" } else { "2024-06-02" };
         w.drop_file(
             "clicks",
             &format!("{i}.csv"),
-            &format!("{HEADER}{}", event(&format!("e{i}"), "2024-06-01")),
+            &format!("{HEADER}{}", event(&format!("e{i}"), day)),
         );
         w.run("clicks").await;
     }
@@ -389,7 +391,7 @@ async fn compaction_merges_small_files_without_changing_rows() {
         .committed_files("interactions", None, None)
         .await
         .unwrap();
-    assert_eq!(before.len(), 5);
+    assert_eq!(before.len(), 7);
     let report = recast::etl::compact::compact(&w.app, recast::etl::Dataset::Interactions, None, 4)
         .await
         .unwrap();
@@ -399,7 +401,21 @@ async fn compaction_merges_small_files_without_changing_rows() {
             report.files_before,
             report.files_after
         ),
-        (1, 5, 1)
+        (1, 5, 1),
+        "only the day with four or more small files"
+    );
+    let report = recast::etl::compact::compact_all(&w.app, recast::etl::compact::DEFAULT_MIN_FILES)
+        .await
+        .unwrap();
+    let interactions = &report[0];
+    assert_eq!(
+        (
+            interactions.partitions_compacted,
+            interactions.files_before,
+            interactions.files_after
+        ),
+        (1, 2, 1),
+        "by default two small files are enough: {report:?}"
     );
     let after = w
         .app
@@ -407,8 +423,8 @@ async fn compaction_merges_small_files_without_changing_rows() {
         .committed_files("interactions", None, None)
         .await
         .unwrap();
-    assert_eq!(after.len(), 1);
-    assert_eq!(w.count("interactions").await, 5);
+    assert_eq!(after.len(), 2, "one file per day");
+    assert_eq!(w.count("interactions").await, 7);
 }
 
 /// The lake is plain Hive-partitioned Parquet: DuckDB reads it with the same rows and types.

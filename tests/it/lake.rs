@@ -1023,7 +1023,14 @@ async fn delta_readers_see_exactly_what_was_committed() {
     assert_eq!(day1.len(), 3);
     let mut writer = lake.writer("sales", Area::Datasets).await.unwrap();
     writer.write(day(1), &batch(0, 120)).await.unwrap();
-    writer.commit_replacing(None, &day1).await.unwrap();
+    writer.commit_compaction(None, &day1).await.unwrap();
+    let delta = lake
+        .delta_table(Area::Datasets, "sales", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let newest = delta.history(Some(1)).await.unwrap().next().unwrap();
+    assert_eq!(newest.operation.as_deref(), Some("OPTIMIZE"));
     let report = lake.sweep(Duration::ZERO).await.unwrap();
     assert_eq!(
         report.files_deleted,
