@@ -36,6 +36,22 @@ use recast::config::{Settings, Sources};
 use recast::recommend::train::REGISTRY_KIND;
 use recast::registry::NewVersion;
 
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0 // USER_HZ
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -149,6 +165,13 @@ fn main() {
     let seconds = env_or("RECAST_BENCH_SECONDS", 60);
     let recent = env_or("RECAST_BENCH_RECENT", 20);
     let oha = std::env::var("RECAST_BENCH_OHA").unwrap_or_else(|_| "oha".into());
+    if std::env::var_os("RECAST_REALTIME_CACHE_EVENTS").is_none() {
+        // Size the replica's copy for every user's recent events, as an operator would (each
+        // user also counts one); RECAST_REALTIME_CACHE_EVENTS=0 measures the DB path.
+        let events = users * (recent + 1) * 5 / 4;
+        // SAFETY: set before any thread of this process starts; the server inherits it.
+        unsafe { std::env::set_var("RECAST_REALTIME_CACHE_EVENTS", events.to_string()) };
+    }
     if Command::new(&oha).arg("--version").output().is_err() {
         eprintln!("serve_load: `{oha}` not found (cargo install oha, or set RECAST_BENCH_OHA)");
         std::process::exit(2);
@@ -249,6 +272,7 @@ fn main() {
         sample.starts_with(&format!("http://127.0.0.1:{port}/v1/users/u")),
         "oha draws unexpected URLs from {url_regex}: {sample}"
     );
+    let cpu_before = cpu_seconds(pid);
     let out = Command::new(&oha)
         .args([
             "--no-tui",
@@ -266,6 +290,7 @@ fn main() {
         .output()
         .expect("run oha");
     let rss = peak_rss_mib(pid);
+    let server_cpu = cpu_seconds(pid) - cpu_before;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     drop(server);
     if !out.status.success() {
@@ -309,6 +334,11 @@ fn main() {
         total - ok,
     );
     println!("status codes: {codes}");
+    println!(
+        "server CPU during the run: {server_cpu:.1} s ({:.0} µs per request, {:.2} cores)",
+        server_cpu * 1e6 / total.max(1) as f64,
+        server_cpu / seconds as f64
+    );
     println!("load average after the run: {}", load.trim());
     if errors > 0 {
         println!("errors: {}", report["errorDistribution"]);
