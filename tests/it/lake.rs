@@ -951,13 +951,74 @@ fn outside_read_at(
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
-fn delta_log_entries(root: &Path, table: &str) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(table).join("_delta_log"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    entries.retain(|p| p.extension().is_some_and(|e| e == "json"));
+/// The table's Delta log entries (`.json`), oldest first, through the lake's own store.
+async fn delta_log_entries(lake: &Lake, table: &str) -> Vec<object_store::path::Path> {
+    let prefix = object_store::path::Path::from(format!("{table}/_delta_log"));
+    let mut entries: Vec<object_store::path::Path> = lake
+        .store()
+        .list(Some(&prefix))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .unwrap();
+    entries.retain(|p| p.as_ref().ends_with(".json"));
     entries.sort();
     entries
+}
+
+/// Where a scenario's lake lives, and how outside readers and the CLI reach it.
+struct LakeSite {
+    env: TestEnv,
+    s3: Option<common::S3Server>,
+}
+
+impl LakeSite {
+    fn local(env: TestEnv) -> LakeSite {
+        LakeSite { env, s3: None }
+    }
+
+    fn on_s3(mut env: TestEnv, server: common::S3Server) -> LakeSite {
+        let prefix = format!("lake-test-{}", uuid::Uuid::new_v4().simple());
+        env.settings.lake_url = format!("s3://{}/{prefix}", server.bucket);
+        env.settings.s3 = S3Settings {
+            endpoint: Some(server.endpoint.clone()),
+            region: None,
+            access_key_id: Some(server.access_key.clone()),
+            secret_access_key: Some(server.secret_key.clone()),
+            allow_http: true,
+        };
+        LakeSite {
+            env,
+            s3: Some(server),
+        }
+    }
+
+    /// The table as outside readers address it.
+    fn table(&self, name: &str) -> String {
+        match &self.s3 {
+            Some(_) => format!("{}/datasets/{name}", self.env.settings.lake_url),
+            None => format!("{}/datasets/{name}", self.env.path().join("lake").display()),
+        }
+    }
+
+    fn read(&self, name: &str, version: Option<i64>) -> Option<serde_json::Value> {
+        outside_read_at(&self.table(name), version, self.s3.as_ref())
+    }
+
+    /// `recast <args>` against this site's DB and lake.
+    fn recast(&self, args: &[&str]) -> Command {
+        let mut cmd = common::recast_command(&self.env.path());
+        cmd.env("RECAST_DATABASE_URL", &self.env.settings.database_url)
+            .env("RECAST_LAKE_URL", &self.env.settings.lake_url)
+            .args(args);
+        if let Some(s3) = &self.s3 {
+            cmd.env("RECAST_S3_ENDPOINT", &s3.endpoint)
+                .env("RECAST_S3_ACCESS_KEY_ID", &s3.access_key)
+                .env("RECAST_S3_SECRET_ACCESS_KEY", &s3.secret_key)
+                .env("RECAST_S3_ALLOW_HTTP", "true");
+        }
+        cmd
+    }
 }
 
 /// Outside engines read each table's Delta log and see exactly what recast committed: not a
@@ -965,10 +1026,20 @@ fn delta_log_entries(root: &Path, table: &str) -> Vec<PathBuf> {
 /// a re-run after a crash between the DB commit and the Delta commit lands nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_readers_see_exactly_what_was_committed() {
-    let env = TestEnv::new().await;
-    let lake = open(&env).await;
-    let root = env.path().join("lake");
-    let table = root.join("datasets/sales");
+    delta_scenario(LakeSite::local(TestEnv::new().await)).await;
+}
+
+/// The same on the S3-compatible test server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_readers_see_exactly_what_was_committed_on_s3() {
+    let Some(server) = common::s3_server() else {
+        return;
+    };
+    delta_scenario(LakeSite::on_s3(TestEnv::new().await, server)).await;
+}
+
+async fn delta_scenario(site: LakeSite) {
+    let lake = open(&site.env).await;
     write_run(&lake, "sales", &[(1, 0, 120), (2, 120, 130)], Some("k1")).await;
     let second = write_run(&lake, "sales", &[(3, 130, 200)], Some("k2")).await;
     let mut dead = lake
@@ -977,14 +1048,17 @@ async fn delta_readers_see_exactly_what_was_committed() {
         .unwrap();
     dead.write(day(4), &batch(1_000, 1_100)).await.unwrap();
     drop(dead); // a run killed mid-write: two files in the store, never committed
-    assert_eq!(delta_log_entries(&root, "datasets/sales").len(), 2);
+    assert_eq!(delta_log_entries(&lake, "datasets/sales").await.len(), 2);
 
     // The crash between the DB commit and its Delta commit: the re-run publishes it once.
-    let newest = delta_log_entries(&root, "datasets/sales").pop().unwrap();
-    std::fs::remove_file(&newest).unwrap();
+    let newest = delta_log_entries(&lake, "datasets/sales")
+        .await
+        .pop()
+        .unwrap();
+    lake.store().delete(&newest).await.unwrap();
     let again = write_run(&lake, "sales", &[(3, 130, 200)], Some("k2")).await;
     assert!(matches!(again, CommitOutcome::AlreadyCommitted { .. }));
-    assert_eq!(delta_log_entries(&root, "datasets/sales").len(), 2);
+    assert_eq!(delta_log_entries(&lake, "datasets/sales").await.len(), 2);
     let delta = lake
         .delta_table(Area::Datasets, "sales", None)
         .await
@@ -995,7 +1069,7 @@ async fn delta_readers_see_exactly_what_was_committed() {
     assert_eq!(published.commits, 0, "publishing twice adds nothing");
     assert_eq!(published.through_commit, Some(commit_id(&second)));
 
-    if let Some(seen) = outside_read(&table, None) {
+    if let Some(seen) = site.read("sales", None) {
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
         assert_eq!(seen["stats_rows"], 200, "{seen}");
@@ -1005,7 +1079,7 @@ async fn delta_readers_see_exactly_what_was_committed() {
             seen["duckdb_days"],
             serde_json::json!(["2024-03-01", "2024-03-02", "2024-03-03"])
         );
-        let earlier = outside_read(&table, Some(0)).unwrap();
+        let earlier = site.read("sales", Some(0)).unwrap();
         assert_eq!(
             earlier["deltalake_rows"], 130,
             "version 0 is the first commit"
@@ -1038,36 +1112,23 @@ async fn delta_readers_see_exactly_what_was_committed() {
         "replaced and dead files: {report:?}"
     );
     assert!(
-        !delta_log_entries(&root, "datasets/sales").is_empty(),
+        !delta_log_entries(&lake, "datasets/sales").await.is_empty(),
         "the sweep leaves the log alone"
     );
-    if let Some(seen) = outside_read(&table, None) {
+    if let Some(seen) = site.read("sales", None) {
         assert_eq!(seen["version"], 2, "{seen}");
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
         assert_eq!(seen["files"], 1 + 1 + 2, "{seen}");
     }
 
-    // A lake from before the Delta logs: `recast lake migrate` publishes it, idempotently.
-    std::fs::remove_dir_all(table.join("_delta_log")).unwrap();
-    let migrate = || {
-        let out = common::recast_command(&env.path())
-            .env("RECAST_DATABASE_URL", &env.settings.database_url)
-            .env("RECAST_LAKE_URL", &env.settings.lake_url)
-            .args(["lake", "migrate", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let mut worker = common::recast_command(&env.path())
-        .env("RECAST_DATABASE_URL", &env.settings.database_url)
-        .env("RECAST_LAKE_URL", &env.settings.lake_url)
-        .arg("worker")
+    // A lake from before the Delta logs: servers refuse it, `recast lake migrate` publishes
+    // it, idempotently.
+    for entry in delta_log_entries(&lake, "datasets/sales").await {
+        lake.store().delete(&entry).await.unwrap();
+    }
+    let mut worker = site
+        .recast(&["worker"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -1086,6 +1147,18 @@ async fn delta_readers_see_exactly_what_was_committed() {
         refusal.contains("datasets/sales") && refusal.contains("recast lake migrate"),
         "{refusal}"
     );
+    let migrate = || {
+        let out = site
+            .recast(&["lake", "migrate", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
     let first = migrate();
     assert_eq!(first[0]["table"], "datasets/sales");
     assert_eq!(
@@ -1097,10 +1170,15 @@ async fn delta_readers_see_exactly_what_was_committed() {
         0,
         "a second migrate changes nothing"
     );
-    if let Some(seen) = outside_read(&table, None) {
+    if let Some(seen) = site.read("sales", None) {
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
     }
+    assert_eq!(
+        quantities(&lake.read("sales", None, None).await.unwrap()),
+        range(0, 200),
+        "recast reads every committed row, nothing else"
+    );
 }
 
 const CHILD_TAG_VAR: &str = "RECAST_LAKE_CHILD_TAG";
