@@ -54,6 +54,9 @@ pub struct WriterOptions {
     /// Columns written without dictionary encoding: near-unique ids gain nothing from a
     /// dictionary and cost a hash per value until the writer gives up on it.
     pub plain_columns: Vec<String>,
+    /// Publish the dataset's Delta log right after the commit (default). A bulk backfill of
+    /// many small commits may leave it to one `Lake::publish_delta` (or the sweep) at the end.
+    pub publish_delta: bool,
 }
 
 impl Default for WriterOptions {
@@ -64,6 +67,7 @@ impl Default for WriterOptions {
             row_group_rows: 128 * 1024,
             zstd_level: 3,
             plain_columns: Vec::new(),
+            publish_delta: true,
         }
     }
 }
@@ -432,6 +436,9 @@ impl DatasetWriter {
     /// outcome, so a failure is logged: the next publish (next commit, sweep, `recast lake
     /// migrate`) catches the log up.
     async fn publish_delta_quietly(&self) {
+        if !self.options.publish_delta {
+            return;
+        }
         if let Err(e) = super::delta::publish(&self.store, &self.db, self.area, &self.dataset).await
         {
             tracing::warn!(dataset = %self.dataset, error = %e, "delta log not published yet; the next publish catches up");
