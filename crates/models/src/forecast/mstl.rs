@@ -10,8 +10,9 @@
 //!
 //! The decomposition ([`decompose`]):
 //! - periods are sorted ascending; periods below 2 and periods with fewer than two full
-//!   cycles in the series are dropped, with a note (R drops the latter too; statsforecast
-//!   passes them to STL, which then extrapolates a cycle it never saw twice);
+//!   cycles in the series are dropped, with a note. R drops those too (and also a period of
+//!   exactly half the series); statsforecast drops none and passes a long period to STL,
+//!   which then extrapolates a cycle it never saw twice;
 //! - the `i`-th kept period (from 0) gets the seasonal window `7 + 4(i + 1)` (11, 15, 19, ...),
 //!   seasonal loess degree 0, and otherwise STL's defaults ([`super::stl`], statsmodels'
 //!   non-robust STL);
