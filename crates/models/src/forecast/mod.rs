@@ -15,8 +15,9 @@
 //! search), [`sarimax`] (regression with SARIMA errors) with [`regression`] (the design matrix of
 //! known-future regressors, filled and checked, and the candidate it makes), [`theta`] (the
 //! Theta family and AutoTheta), [`ces`] (complex exponential smoothing and AutoCES),
-//! [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and a choice
-//! by demand class) and [`combination`] (mean or median of several specs). [`backtest`]
+//! [`mstl`] (several seasonal periods, e.g. weekly and yearly in daily data, peeled off by STL
+//! and a non-seasonal ETS on the rest), [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and
+//! a choice by demand class) and [`combination`] (mean or median of several specs). [`backtest`]
 //! evaluates any spec by rolling origin and [`select`] picks one per series, falling back (and
 //! saying so) on short, constant or intermittent series. [`reconcile`] makes the forecasts of a
 //! hierarchy (items × stores and their totals) add up: bottom-up, top-down by historical
@@ -30,6 +31,7 @@ pub mod combination;
 pub mod error;
 pub mod ets;
 pub mod intermittent;
+pub mod mstl;
 pub mod reconcile;
 pub mod regression;
 pub mod sarima;
