@@ -50,7 +50,10 @@ async fn commit_many(lake: &Lake, dataset: &str, commits: usize, publish: bool) 
             .await
             .unwrap();
         writer.write(day, &batch(run)).await.unwrap();
-        writer.commit(Some(&format!("{dataset}-{run}"))).await.unwrap();
+        writer
+            .commit(Some(&format!("{dataset}-{run}")))
+            .await
+            .unwrap();
     }
     started.elapsed().as_secs_f64() / commits as f64
 }
@@ -88,7 +91,10 @@ fn main() {
         println!("lake_commit: {commits} commits of one 1,000-row file each, local disk, SQLite");
         println!("| commit | mean ms per commit |");
         println!("|---|---|");
-        println!("| with the Delta log published (default) | {:.2} |", with_log * 1e3);
+        println!(
+            "| with the Delta log published (default) | {:.2} |",
+            with_log * 1e3
+        );
         println!("| without (DB commit log only) | {:.2} |", without * 1e3);
         println!(
             "the Delta log costs {:.2} ms per commit; publishing {} commits at once afterwards \

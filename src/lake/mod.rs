@@ -77,6 +77,7 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
     db: Db,
     writer_options: WriterOptions,
+    delta_tables: Arc<delta::DeltaTables>,
 }
 
 impl Lake {
@@ -93,6 +94,7 @@ impl Lake {
                 max_buffered_rows: settings.lake.rows_per_file.saturating_mul(2),
                 ..WriterOptions::default()
             },
+            delta_tables: Arc::default(),
         })
     }
 
@@ -127,6 +129,6 @@ impl Lake {
     /// than `grace` (those runs are aborted), unknown objects older than `grace`, and files
     /// replaced by a commit older than `grace`.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, LakeError> {
-        sweep::run(&self.store, &self.db, grace).await
+        sweep::run(&self.store, &self.db, &self.delta_tables, grace).await
     }
 }

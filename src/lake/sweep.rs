@@ -52,13 +52,14 @@ struct Ownership {
 pub(super) async fn run(
     store: &Arc<dyn ObjectStore>,
     db: &Db,
+    tables: &super::delta::DeltaTables,
     grace: Duration,
 ) -> Result<SweepReport, LakeError> {
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
     let cutoff_ms = now_ms().saturating_sub(grace_ms);
     let aborted = log::abort_stale_runs(db, cutoff_ms).await?;
     // A replaced file is deleted only once the Delta logs no longer list it.
-    publish_all(store, db).await?;
+    publish_all(store, db, tables).await?;
     let objects = list_areas(store.as_ref()).await?;
     let mut ownership = Ownership {
         live: log::live_paths(db).await?,
@@ -90,10 +91,14 @@ pub(super) async fn run(
     Ok(report)
 }
 
-async fn publish_all(store: &Arc<dyn ObjectStore>, db: &Db) -> Result<(), LakeError> {
+async fn publish_all(
+    store: &Arc<dyn ObjectStore>,
+    db: &Db,
+    tables: &super::delta::DeltaTables,
+) -> Result<(), LakeError> {
     for (area, dataset) in log::tables(db).await? {
         if let Some(area) = Area::parse(&area) {
-            super::delta::publish(store, db, area, &dataset).await?;
+            super::delta::publish(store, db, tables, area, &dataset).await?;
         }
     }
     Ok(())

@@ -168,6 +168,7 @@ impl Lake {
         Ok(DatasetWriter {
             store: Arc::clone(&self.store),
             db: self.db.clone(),
+            delta_tables: Arc::clone(&self.delta_tables),
             area,
             dataset: dataset.to_string(),
             run_id,
@@ -205,6 +206,7 @@ struct Buffer {
 pub struct DatasetWriter {
     store: Arc<dyn ObjectStore>,
     db: Db,
+    delta_tables: Arc<super::delta::DeltaTables>,
     area: Area,
     dataset: String,
     run_id: String,
@@ -439,8 +441,15 @@ impl DatasetWriter {
         if !self.options.publish_delta {
             return;
         }
-        if let Err(e) = super::delta::publish(&self.store, &self.db, self.area, &self.dataset).await
-        {
+        let published = super::delta::publish(
+            &self.store,
+            &self.db,
+            &self.delta_tables,
+            self.area,
+            &self.dataset,
+        )
+        .await;
+        if let Err(e) = published {
             tracing::warn!(dataset = %self.dataset, error = %e, "delta log not published yet; the next publish catches up");
         }
     }
