@@ -179,6 +179,11 @@ pub enum ModelSpec {
     Imapa,
     /// An intermittent-demand method chosen by demand class ([`intermittent::auto_method`]).
     AutoIntermittent,
+    /// MSTL with these seasonal periods ([`mstl`]): several seasonalities (daily data: 7 and
+    /// 365), trend + remainder by non-seasonal automatic ETS. Ignores `season`.
+    Mstl {
+        periods: Vec<usize>,
+    },
     /// Mean or median of the members' forecasts ([`combination`]).
     Combination {
         members: Vec<ModelSpec>,
@@ -216,6 +221,7 @@ impl ModelSpec {
             ModelSpec::AutoCes => Box::new(ces::Ces::auto(y, season)?),
             ModelSpec::Ces { model } => Box::new(ces::Ces::fit(y, season, *model)?),
             ModelSpec::AutoIntermittent => Box::new(intermittent::Intermittent::auto(y)?),
+            ModelSpec::Mstl { periods } => Box::new(mstl::Mstl::fit(y, periods)?),
             ModelSpec::CrostonClassic
             | ModelSpec::CrostonSba
             | ModelSpec::CrostonOptimized
@@ -269,6 +275,10 @@ impl ModelSpec {
             ModelSpec::AutoCes => "auto_ces".into(),
             ModelSpec::Ces { model } => format!("ces_{}", model.code().to_lowercase()),
             ModelSpec::AutoIntermittent => "auto_intermittent".into(),
+            ModelSpec::Mstl { periods } => {
+                let periods: Vec<String> = periods.iter().map(usize::to_string).collect();
+                format!("mstl({})", periods.join(","))
+            }
             ModelSpec::Combination { members, how } => {
                 let labels: Vec<String> = members.iter().map(ModelSpec::label).collect();
                 format!("{}({})", how.as_str(), labels.join("+"))
@@ -322,6 +332,9 @@ mod tests {
             ModelSpec::Adida,
             ModelSpec::Imapa,
             ModelSpec::AutoIntermittent,
+            ModelSpec::Mstl {
+                periods: vec![7, 365],
+            },
             ModelSpec::Combination {
                 members: vec![ModelSpec::AutoTheta, ModelSpec::Naive],
                 how: combination::Combine::Median,

@@ -270,8 +270,17 @@ pub fn default_candidates(season: usize) -> Vec<ModelSpec> {
     if season > 1 {
         c.push(ModelSpec::SeasonalNaive);
     }
+    if season == DAILY_SEASON {
+        // Daily demand has a yearly cycle too; MSTL keeps it once two years are there.
+        c.push(ModelSpec::Mstl {
+            periods: vec![DAILY_SEASON, 365],
+        });
+    }
     c
 }
+
+/// The season of daily data (a week), for which MSTL adds the year.
+const DAILY_SEASON: usize = 7;
 
 fn metric_of(r: &BacktestReport, metric: Metric) -> f64 {
     match metric {
@@ -790,6 +799,47 @@ mod tests {
         let sel = select(&y, 1, &method).unwrap();
         assert_eq!(sel.spec, ModelSpec::Drift);
         assert_eq!(sel.scores.len(), 3);
+    }
+
+    #[test]
+    fn daily_data_gets_mstl_as_a_candidate_and_it_wins_on_a_yearly_cycle() {
+        assert!(
+            default_candidates(7)
+                .iter()
+                .any(|c| matches!(c, ModelSpec::Mstl { periods } if periods == &[7, 365]))
+        );
+        assert!(
+            !default_candidates(12)
+                .iter()
+                .any(|c| matches!(c, ModelSpec::Mstl { .. }))
+        );
+        // Three years of daily demand: a weekly pattern, a strong yearly cycle, small noise.
+        let y: Vec<f64> = (0..3 * 365)
+            .map(|t| {
+                let week = [0.0, 2.0, 4.0, 3.0, 1.0, 8.0, 6.0][t % 7];
+                let year = 30.0 * (2.0 * std::f64::consts::PI * t as f64 / 365.0).sin();
+                100.0 + week + year + ((t * 7919) % 13) as f64 * 0.1
+            })
+            .collect();
+        let method = SelectionMethod::Backtest {
+            config: BacktestConfig {
+                horizon: 28,
+                step: 28,
+                windows: 2,
+                levels: vec![80.0],
+            },
+            metric: Metric::Mae,
+            candidates: vec![
+                ModelSpec::SeasonalNaive,
+                ModelSpec::Mstl {
+                    periods: vec![7, 365],
+                },
+            ],
+        };
+        let sel = select(&y, 7, &method).unwrap();
+        assert_eq!(sel.spec.label(), "mstl(7,365)", "{:?}", sel.scores);
+        let f = sel.model.forecast(7, &[80.0]);
+        assert_eq!(f.mean.len(), 7);
     }
 
     /// A pooled backtest with hand-made member forecasts: every origin has the same actual
