@@ -76,7 +76,18 @@ impl Lake {
         Ok(out)
     }
 
-    /// Tables that have commits but no Delta log: a lake written before the logs existed.
+    async fn live_files(&self, area: Area, dataset: &str) -> Result<Vec<FileRecord>, LakeError> {
+        let filter = log::FileFilter {
+            area: area.as_str(),
+            dataset,
+            from: None,
+            to: None,
+            as_of: None,
+        };
+        Ok(log::list_files(&self.db, &filter).await?)
+    }
+
+    /// Tables that have live files but no Delta log: a lake written before the logs existed.
     pub async fn tables_without_delta_log(&self) -> Result<Vec<String>, LakeError> {
         let mut missing = Vec::new();
         for (area, dataset) in log::tables(&self.db).await? {
@@ -84,11 +95,12 @@ impl Lake {
                 continue;
             };
             let log_store = log_store(&self.store, area, &dataset)?;
-            if !log_store
+            let has_log = log_store
                 .is_delta_table_location()
                 .await
-                .map_err(delta_error)?
-            {
+                .map_err(delta_error)?;
+            // A table whose commits left no live file has nothing to publish yet.
+            if !has_log && !self.live_files(area, &dataset).await?.is_empty() {
                 missing.push(layout::dataset_prefix(area, &dataset));
             }
         }

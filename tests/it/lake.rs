@@ -1265,3 +1265,33 @@ async fn two_processes_commit_to_one_table_at_once() {
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
     }
 }
+
+/// A commit that published no file (a run with nothing to land) gives the table nothing to
+/// create its log from: it is not "unmigrated", and the first file creates the log later.
+#[tokio::test]
+async fn a_table_with_only_empty_commits_needs_no_log_yet() {
+    let env = TestEnv::new().await;
+    let lake = open(&env).await;
+    let empty = lake
+        .writer_with("quiet", Area::Quarantine, small_files())
+        .await
+        .unwrap();
+    empty.commit(Some("nothing")).await.unwrap();
+    assert!(lake.tables_without_delta_log().await.unwrap().is_empty());
+    let published = lake.publish_delta(Area::Quarantine, "quiet").await.unwrap();
+    assert_eq!((published.commits, published.version), (0, None));
+
+    let mut writer = lake
+        .writer_with("quiet", Area::Quarantine, small_files())
+        .await
+        .unwrap();
+    writer.write(day(1), &batch(0, 10)).await.unwrap();
+    writer.commit(Some("some")).await.unwrap();
+    let delta = lake
+        .delta_table(Area::Quarantine, "quiet", None)
+        .await
+        .unwrap()
+        .expect("the first file created the log");
+    assert_eq!(delta.version(), Some(0));
+    assert!(lake.tables_without_delta_log().await.unwrap().is_empty());
+}
