@@ -61,7 +61,16 @@ pub struct Published {
 impl Lake {
     /// Brings the Delta log of one table up to date with the commit log.
     pub async fn publish_delta(&self, area: Area, dataset: &str) -> Result<Published, LakeError> {
-        publish(&self.store, &self.db, &self.delta_tables, area, dataset).await
+        let known = KnownFacts::new();
+        publish(
+            &self.store,
+            &self.db,
+            &self.delta_tables,
+            &known,
+            area,
+            dataset,
+        )
+        .await
     }
 
     /// [`Lake::publish_delta`] for every table that has a commit (`recast lake migrate`).
@@ -179,10 +188,14 @@ fn log_store(
     ))
 }
 
+/// Files whose facts the caller already knows (a writer's own files, from memory).
+pub(crate) type KnownFacts = HashMap<String, FileFacts>;
+
 pub(crate) async fn publish(
     store: &Arc<dyn ObjectStore>,
     db: &Db,
     tables: &DeltaTables,
+    known: &KnownFacts,
     area: Area,
     dataset: &str,
 ) -> Result<Published, LakeError> {
@@ -193,7 +206,8 @@ pub(crate) async fn publish(
         Some(table) => table,
         None => DeltaTable::new(log_store(store, area, dataset)?, Default::default()),
     };
-    let result = publish_into(store, db, &mut table, area, dataset).await;
+    let files = Files { store, known };
+    let result = publish_into(&files, db, &mut table, area, dataset).await;
     if result.is_ok() && table.version().is_some() {
         loaded.insert(prefix, table);
     }
@@ -201,7 +215,7 @@ pub(crate) async fn publish(
 }
 
 async fn publish_into(
-    store: &Arc<dyn ObjectStore>,
+    files: &Files<'_>,
     db: &Db,
     table: &mut DeltaTable,
     area: Area,
@@ -229,7 +243,7 @@ async fn publish_into(
         };
         published.through_commit = through;
         let Some((attempt, complete)) =
-            next_round(store, db, table, area, dataset, through).await?
+            next_round(files, db, table, area, dataset, through).await?
         else {
             return Ok(published);
         };
@@ -258,7 +272,7 @@ async fn publish_into(
 /// `None` when there is nothing to publish; else the attempt (commits landed, newest commit
 /// published) and whether it covered every commit there was.
 async fn next_round(
-    store: &Arc<dyn ObjectStore>,
+    files: &Files<'_>,
     db: &Db,
     table: &mut DeltaTable,
     area: Area,
@@ -266,7 +280,7 @@ async fn next_round(
     through: Option<i64>,
 ) -> Result<Option<(Result<(u64, Option<i64>), LakeError>, bool)>, LakeError> {
     if through.is_none() && table.version().is_none() {
-        return Ok(Some((create(store, db, table, area, dataset).await, true)));
+        return Ok(Some((create(files, db, table, area, dataset).await, true)));
     }
     let after = through.unwrap_or(0);
     let commits = log::commits_after(db, area.as_str(), dataset, after, BATCH).await?;
@@ -274,7 +288,7 @@ async fn next_round(
         return Ok(None);
     }
     let complete = commits.len() < BATCH as usize;
-    let attempt = publish_commits(store, table, area, dataset, &commits)
+    let attempt = publish_commits(files, table, area, dataset, &commits)
         .await
         .map(|n| (n, commits.last().map(|c| c.id)));
     Ok(Some((attempt, complete)))
@@ -285,7 +299,7 @@ async fn next_round(
 /// files are not replayed, so files the sweep already deleted are never listed). Returns the
 /// commits published (0 or 1) and the newest commit the log now holds.
 async fn create(
-    store: &Arc<dyn ObjectStore>,
+    files: &Files<'_>,
     db: &Db,
     table: &mut DeltaTable,
     area: Area,
@@ -302,7 +316,7 @@ async fn create(
         as_of: Some(newest),
     };
     let live = log::list_files(db, &filter).await?;
-    let facts = files_facts(store, &live).await?;
+    let facts = files.facts(&live).await?;
     let Some(first) = facts.first() else {
         // A table is born with its first file (the schema comes from it).
         return Ok((0, None));
@@ -342,7 +356,7 @@ async fn create(
 
 /// Commits `commits` one Delta commit each, in order; returns how many landed.
 async fn publish_commits(
-    store: &Arc<dyn ObjectStore>,
+    files: &Files<'_>,
     table: &mut DeltaTable,
     area: Area,
     dataset: &str,
@@ -351,7 +365,7 @@ async fn publish_commits(
     let prefix = layout::dataset_prefix(area, dataset);
     let mut landed = 0;
     for commit in commits {
-        let facts = files_facts(store, &commit.added).await?;
+        let facts = files.facts(&commit.added).await?;
         let adds: Vec<Action> = commit
             .added
             .iter()
@@ -401,15 +415,23 @@ fn operation(commit: &CommitRecord) -> DeltaOperation {
     }
 }
 
-async fn files_facts(
-    store: &Arc<dyn ObjectStore>,
-    files: &[FileRecord],
-) -> Result<Vec<FileFacts>, LakeError> {
-    let mut out = Vec::with_capacity(files.len());
-    for f in files {
-        out.push(read_facts(store, &f.path, f.byte_count as u64, f.row_count).await?);
+/// Where the facts of data files come from: the caller's, else the file's footer.
+struct Files<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    known: &'a KnownFacts,
+}
+
+impl Files<'_> {
+    async fn facts(&self, files: &[FileRecord]) -> Result<Vec<FileFacts>, LakeError> {
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            out.push(match self.known.get(&f.path) {
+                Some(known) => known.clone(),
+                None => read_facts(self.store, &f.path, f.byte_count as u64, f.row_count).await?,
+            });
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// The table's columns: the data files' columns, then the `dt` partition.

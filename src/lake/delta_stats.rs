@@ -49,6 +49,19 @@ pub async fn read_facts(
     })
 }
 
+/// The same from a file still in memory (the writer's own), without reading the store.
+pub fn facts_of_bytes(bytes: &bytes::Bytes, rows: i64) -> Result<FileFacts, LakeError> {
+    let metadata = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(bytes)?;
+    let file = metadata.file_metadata();
+    let schema =
+        parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
+    let stats = file_stats(&schema, &metadata, rows);
+    Ok(FileFacts {
+        schema,
+        stats_json: stats.to_string(),
+    })
+}
+
 /// `numRecords`, and per top-level column the null count and (when known) the bounds.
 pub fn file_stats(schema: &Schema, metadata: &ParquetMetaData, rows: i64) -> Value {
     let (mut mins, mut maxs, mut nulls) = (Map::new(), Map::new(), Map::new());

@@ -98,7 +98,8 @@ async fn publish_all(
 ) -> Result<(), LakeError> {
     for (area, dataset) in log::tables(db).await? {
         if let Some(area) = Area::parse(&area) {
-            super::delta::publish(store, db, tables, area, &dataset).await?;
+            let known = super::delta::KnownFacts::new();
+            super::delta::publish(store, db, tables, &known, area, &dataset).await?;
         }
     }
     Ok(())

@@ -169,6 +169,7 @@ impl Lake {
             store: Arc::clone(&self.store),
             db: self.db.clone(),
             delta_tables: Arc::clone(&self.delta_tables),
+            facts: Default::default(),
             area,
             dataset: dataset.to_string(),
             run_id,
@@ -207,6 +208,8 @@ pub struct DatasetWriter {
     store: Arc<dyn ObjectStore>,
     db: Db,
     delta_tables: Arc<super::delta::DeltaTables>,
+    /// The Delta facts of the files written, taken from memory as they are encoded.
+    facts: super::delta::KnownFacts,
     area: Area,
     dataset: String,
     run_id: String,
@@ -306,6 +309,10 @@ impl DatasetWriter {
         let path = layout::part_path(self.area, &self.dataset, dt, &self.run_id, self.next_part);
         self.next_part += 1;
         let size = bytes.len() as u64;
+        if self.options.publish_delta {
+            let facts = super::delta_stats::facts_of_bytes(&bytes, buffer.rows as i64)?;
+            self.facts.insert(path.clone(), facts);
+        }
         self.store
             .put(&Path::from(path.as_str()), PutPayload::from(bytes))
             .await?;
@@ -445,6 +452,7 @@ impl DatasetWriter {
             &self.store,
             &self.db,
             &self.delta_tables,
+            &self.facts,
             self.area,
             &self.dataset,
         )
