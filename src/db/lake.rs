@@ -72,6 +72,11 @@ pub struct FileRecord {
     pub byte_count: i64,
 }
 
+/// [`CommitRequest::operation`] of new data.
+pub const OPERATION_WRITE: &str = "write";
+/// [`CommitRequest::operation`] of a compaction (same rows, fewer files).
+pub const OPERATION_OPTIMIZE: &str = "optimize";
+
 /// Everything one commit publishes (and, for compaction, retires).
 #[derive(Debug, Clone, Copy)]
 pub struct CommitRequest<'a> {

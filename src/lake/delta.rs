@@ -525,7 +525,7 @@ fn remove_action(prefix: &str, file: &FileRecord, committed_at: i64) -> Remove {
 
 /// A compaction: the same rows in new files, so readers of changes skip it.
 fn is_optimize(commit: &CommitRecord) -> bool {
-    commit.operation == super::writer::OPERATION_OPTIMIZE
+    commit.operation == log::OPERATION_OPTIMIZE
 }
 
 pub(crate) fn delta_error(e: DeltaTableError) -> LakeError {

@@ -30,12 +30,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use super::layout::{self, Area};
 use super::{Lake, LakeError};
 use crate::db::Db;
-use crate::db::lake::{self as log, CommitRequest, CommitResult, NewFile, RunState};
-
-/// [`crate::db::lake::CommitRequest::operation`] of new data.
-pub const OPERATION_WRITE: &str = "write";
-/// [`crate::db::lake::CommitRequest::operation`] of a compaction.
-pub const OPERATION_OPTIMIZE: &str = "optimize";
+use crate::db::lake::{
+    self as log, CommitRequest, CommitResult, NewFile, OPERATION_OPTIMIZE, OPERATION_WRITE,
+    RunState,
+};
 
 /// Longest accepted commit key.
 pub const MAX_COMMIT_KEY_LEN: usize = 1024;
