@@ -306,25 +306,23 @@ impl JobHandler for CompactDataset {
             .min_files
             .unwrap_or(crate::etl::compact::DEFAULT_MIN_FILES);
         let failed = |e: crate::etl::EtlError| JobError::Failed(e.to_string());
-        let reports = match payload.dataset {
+        // A job's result is a JSON object: one dataset's report, or `{"datasets": [...]}`.
+        let value = match payload.dataset {
             Some(dataset) => {
                 ctx.progress(0.0, format!("compacting {dataset}")).await;
-                vec![
+                let report =
                     crate::etl::compact::compact(ctx.app(), dataset, payload.dt, min_files)
                         .await
-                        .map_err(failed)?,
-                ]
+                        .map_err(failed)?;
+                serde_json::to_value(report)
             }
             None => {
                 ctx.progress(0.0, "compacting every dataset").await;
-                crate::etl::compact::compact_all(ctx.app(), min_files)
+                let reports = crate::etl::compact::compact_all(ctx.app(), min_files)
                     .await
-                    .map_err(failed)?
+                    .map_err(failed)?;
+                serde_json::to_value(serde_json::json!({ "datasets": reports }))
             }
-        };
-        let value = match reports.as_slice() {
-            [one] => serde_json::to_value(one),
-            many => serde_json::to_value(many),
         };
         value.map_err(|e| JobError::Failed(e.to_string()))
     }

@@ -843,3 +843,36 @@ async fn items_and_users_are_upserted_into_the_lake_through_the_api() {
     assert_eq!(crate::common::strings(&users, "user_id"), ["u-new"]);
     assert_eq!(crate::common::strings(&users, "segment"), ["vip"]);
 }
+
+/// `compact_dataset` without a dataset (the daily `lake-optimize` schedule) compacts every
+/// dataset and reports them as one JSON object; a partition without its dataset is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacting_every_dataset_reports_an_object() {
+    let srv = TestServer::start(TestEnv::new().await).await;
+    let admin = srv.key(Role::Admin).await;
+    let res = srv
+        .post_as("/v1/jobs", &admin, &json!({ "kind": "compact_dataset" }))
+        .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = crate::common::run_job(&srv.app, &srv.env.settings.worker, &id).await;
+    assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
+    let result = job.result.unwrap();
+    let datasets = result["datasets"]
+        .as_array()
+        .expect("an object with datasets");
+    assert_eq!(datasets.len(), 4, "{result}");
+    assert_eq!(datasets[0]["dataset"], "interactions");
+    let res = srv
+        .post_as(
+            "/v1/jobs",
+            &admin,
+            &json!({ "kind": "compact_dataset", "payload": { "dt": "2024-01-01" } }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    srv.stop().await;
+}
