@@ -75,41 +75,20 @@ impl Lake {
 
     /// [`Lake::publish_delta`] for every table that has a commit (`recast lake migrate`).
     pub async fn publish_all_delta(&self) -> Result<Vec<Published>, LakeError> {
-        let mut out = Vec::new();
-        for (area, dataset) in log::tables(&self.db).await? {
-            let Some(area) = Area::parse(&area) else {
-                continue;
-            };
-            out.push(self.publish_delta(area, &dataset).await?);
-        }
-        Ok(out)
-    }
-
-    async fn live_files(&self, area: Area, dataset: &str) -> Result<Vec<FileRecord>, LakeError> {
-        let filter = log::FileFilter {
-            area: area.as_str(),
-            dataset,
-            from: None,
-            to: None,
-            as_of: None,
-        };
-        Ok(log::list_files(&self.db, &filter).await?)
+        publish_all(&self.store, &self.db, &self.delta_tables).await
     }
 
     /// Tables that have live files but no Delta log: a lake written before the logs existed.
     pub async fn tables_without_delta_log(&self) -> Result<Vec<String>, LakeError> {
         let mut missing = Vec::new();
-        for (area, dataset) in log::tables(&self.db).await? {
-            let Some(area) = Area::parse(&area) else {
-                continue;
-            };
+        for (area, dataset) in tables(&self.db).await? {
             let log_store = log_store(&self.store, area, &dataset)?;
             let has_log = log_store
                 .is_delta_table_location()
                 .await
                 .map_err(delta_error)?;
             // A table whose commits left no live file has nothing to publish yet.
-            if !has_log && !self.live_files(area, &dataset).await?.is_empty() {
+            if !has_log && !live_files(&self.db, area, &dataset, None).await?.is_empty() {
                 missing.push(layout::dataset_prefix(area, &dataset));
             }
         }
@@ -190,6 +169,46 @@ fn log_store(
 
 /// Files whose facts the caller already knows (a writer's own files, from memory).
 pub(crate) type KnownFacts = HashMap<String, FileFacts>;
+
+/// Every table with a commit, in an area the lake knows.
+async fn tables(db: &Db) -> Result<Vec<(Area, String)>, LakeError> {
+    Ok(log::tables(db)
+        .await?
+        .into_iter()
+        .filter_map(|(area, dataset)| Some((Area::parse(&area)?, dataset)))
+        .collect())
+}
+
+/// A dataset's live files, as of a commit or the newest.
+async fn live_files(
+    db: &Db,
+    area: Area,
+    dataset: &str,
+    as_of: Option<i64>,
+) -> Result<Vec<FileRecord>, LakeError> {
+    let filter = log::FileFilter {
+        area: area.as_str(),
+        dataset,
+        from: None,
+        to: None,
+        as_of,
+    };
+    Ok(log::list_files(db, &filter).await?)
+}
+
+/// [`publish`] for every table that has a commit (migrate, and the sweep before it deletes).
+pub(crate) async fn publish_all(
+    store: &Arc<dyn ObjectStore>,
+    db: &Db,
+    delta_tables: &DeltaTables,
+) -> Result<Vec<Published>, LakeError> {
+    let known = KnownFacts::new();
+    let mut out = Vec::new();
+    for (area, dataset) in tables(db).await? {
+        out.push(publish(store, db, delta_tables, &known, area, &dataset).await?);
+    }
+    Ok(out)
+}
 
 pub(crate) async fn publish(
     store: &Arc<dyn ObjectStore>,
@@ -308,14 +327,7 @@ async fn create(
     let Some(newest) = log::latest_commit_id(db, area.as_str(), dataset).await? else {
         return Ok((0, None));
     };
-    let filter = log::FileFilter {
-        area: area.as_str(),
-        dataset,
-        from: None,
-        to: None,
-        as_of: Some(newest),
-    };
-    let live = log::list_files(db, &filter).await?;
+    let live = live_files(db, area, dataset, Some(newest)).await?;
     let facts = files.facts(&live).await?;
     let Some(first) = facts.first() else {
         // A table is born with its first file (the schema comes from it).

@@ -41,12 +41,11 @@ pub async fn read_facts(
 ) -> Result<FileFacts, LakeError> {
     let reader = ParquetObjectReader::new(Arc::clone(store), Path::from(path)).with_file_size(size);
     let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-    let schema = builder.schema().as_ref().clone();
-    let stats = file_stats(&schema, builder.metadata(), rows);
-    Ok(FileFacts {
-        schema,
-        stats_json: stats.to_string(),
-    })
+    Ok(FileFacts::of(
+        builder.schema().as_ref().clone(),
+        builder.metadata(),
+        rows,
+    ))
 }
 
 /// The same from a file still in memory (the writer's own), without reading the store.
@@ -55,11 +54,14 @@ pub fn facts_of_bytes(bytes: &bytes::Bytes, rows: i64) -> Result<FileFacts, Lake
     let file = metadata.file_metadata();
     let schema =
         parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
-    let stats = file_stats(&schema, &metadata, rows);
-    Ok(FileFacts {
-        schema,
-        stats_json: stats.to_string(),
-    })
+    Ok(FileFacts::of(schema, &metadata, rows))
+}
+
+impl FileFacts {
+    fn of(schema: Schema, metadata: &ParquetMetaData, rows: i64) -> FileFacts {
+        let stats_json = file_stats(&schema, metadata, rows).to_string();
+        FileFacts { schema, stats_json }
+    }
 }
 
 /// `numRecords`, and per top-level column the null count and (when known) the bounds.

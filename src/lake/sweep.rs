@@ -59,7 +59,7 @@ pub(super) async fn run(
     let cutoff_ms = now_ms().saturating_sub(grace_ms);
     let aborted = log::abort_stale_runs(db, cutoff_ms).await?;
     // A replaced file is deleted only once the Delta logs no longer list it.
-    publish_all(store, db, tables).await?;
+    super::delta::publish_all(store, db, tables).await?;
     let objects = list_areas(store.as_ref()).await?;
     let mut ownership = Ownership {
         live: log::live_paths(db).await?,
@@ -89,20 +89,6 @@ pub(super) async fn run(
         );
     }
     Ok(report)
-}
-
-async fn publish_all(
-    store: &Arc<dyn ObjectStore>,
-    db: &Db,
-    tables: &super::delta::DeltaTables,
-) -> Result<(), LakeError> {
-    for (area, dataset) in log::tables(db).await? {
-        if let Some(area) = Area::parse(&area) {
-            let known = super::delta::KnownFacts::new();
-            super::delta::publish(store, db, tables, &known, area, &dataset).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Every object under the areas the commit log governs (not `models/`, `exports/`).

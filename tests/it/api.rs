@@ -850,15 +850,9 @@ async fn items_and_users_are_upserted_into_the_lake_through_the_api() {
 async fn compacting_every_dataset_reports_an_object() {
     let srv = TestServer::start(TestEnv::new().await).await;
     let admin = srv.key(Role::Admin).await;
-    let res = srv
-        .post_as("/v1/jobs", &admin, &json!({ "kind": "compact_dataset" }))
+    let job = srv
+        .run_job_as(&admin, &json!({ "kind": "compact_dataset" }))
         .await;
-    assert_eq!(res.status(), 202);
-    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let job = crate::common::run_job(&srv.app, &srv.env.settings.worker, &id).await;
     assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
     let result = job.result.unwrap();
     let datasets = result["datasets"]

@@ -157,6 +157,17 @@ impl TestServer {
     }
 
     /// `POST path` with a JSON body as the holder of `key`.
+    /// `POST /v1/jobs` with `body` (202 expected), then the job run to its end by a worker.
+    pub async fn run_job_as(&self, key: &str, body: &serde_json::Value) -> recast::jobs::Job {
+        let res = self.post_as("/v1/jobs", key, body).await;
+        assert_eq!(res.status(), 202);
+        let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        run_job(&self.app, &self.env.settings.worker, &id).await
+    }
+
     pub async fn post_as<B: serde::Serialize + ?Sized>(
         &self,
         path: impl AsRef<str>,

@@ -597,14 +597,13 @@ async fn sweep_respects_grace_and_open_runs() {
     assert_eq!(rows(&lake.read("sales", None, None).await.unwrap()), 10);
 }
 
-/// Not a test by itself: the child process of `killed_writer_is_invisible_and_swept`.
-#[tokio::test]
-#[ignore = "helper: run as a child process by killed_writer_is_invisible_and_swept"]
-async fn child_writes_then_hangs() {
+/// In a child process: the parent's lake, named by [`CHILD_DB_VAR`] and [`CHILD_LAKE_VAR`]
+/// (`None` when run on its own).
+async fn child_lake() -> Option<Lake> {
     let (Ok(database_url), Ok(lake_url)) =
         (std::env::var(CHILD_DB_VAR), std::env::var(CHILD_LAKE_VAR))
     else {
-        return;
+        return None;
     };
     let settings = Settings {
         database_url: database_url.clone(),
@@ -612,7 +611,16 @@ async fn child_writes_then_hangs() {
         ..Settings::default()
     };
     let db = Db::open(&database_url).await.unwrap();
-    let lake = Lake::open(&settings, db).await.unwrap();
+    Some(Lake::open(&settings, db).await.unwrap())
+}
+
+/// Not a test by itself: the child process of `killed_writer_is_invisible_and_swept`.
+#[tokio::test]
+#[ignore = "helper: run as a child process by killed_writer_is_invisible_and_swept"]
+async fn child_writes_then_hangs() {
+    let Some(lake) = child_lake().await else {
+        return;
+    };
     let mut writer = lake
         .writer_with("clicks", Area::Datasets, small_files())
         .await
@@ -1186,20 +1194,9 @@ const CHILD_TAG_VAR: &str = "RECAST_LAKE_CHILD_TAG";
 #[tokio::test]
 #[ignore = "helper: run as a child process by two_processes_commit_to_one_table_at_once"]
 async fn child_commits_ten_runs() {
-    let (Ok(database_url), Ok(lake_url), Ok(tag)) = (
-        std::env::var(CHILD_DB_VAR),
-        std::env::var(CHILD_LAKE_VAR),
-        std::env::var(CHILD_TAG_VAR),
-    ) else {
+    let (Some(lake), Ok(tag)) = (child_lake().await, std::env::var(CHILD_TAG_VAR)) else {
         return;
     };
-    let settings = Settings {
-        database_url: database_url.clone(),
-        lake_url,
-        ..Settings::default()
-    };
-    let db = Db::open(&database_url).await.unwrap();
-    let lake = Lake::open(&settings, db).await.unwrap();
     let base: i64 = tag.parse().unwrap();
     for run in 0..10 {
         let start = base + run * 10;

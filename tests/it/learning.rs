@@ -239,19 +239,12 @@ async fn gated_training_with(srv: &TestServer, admin: &str, model: &str, gate: V
         "model": model, "factors": 8, "iterations": 8, "alpha": 5.0, "holdout_days": 3.0,
         "gate": gate,
     });
-    let res = srv
-        .post_as(
-            "/v1/jobs",
+    let job = srv
+        .run_job_as(
             admin,
             &json!({ "kind": "train_recommender", "payload": payload }),
         )
         .await;
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let job = crate::common::run_job(&srv.app, &srv.env.settings.worker, &id).await;
     assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
     job.result.unwrap()
 }
@@ -422,19 +415,12 @@ async fn forecasts_are_scored_when_later_sales_land_and_equal_a_hand_computation
         .map(|t| (first + chrono::Days::new(35 + t), actual[t as usize]))
         .collect();
     std::fs::write(landing.join("sales-2.csv"), sales_csv(&later)).unwrap();
-    let res = srv
-        .post_as(
-            "/v1/jobs",
+    let job = srv
+        .run_job_as(
             &admin,
             &json!({ "kind": "run_pipeline", "payload": { "pipeline": "sales" } }),
         )
         .await;
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let job = crate::common::run_job(&srv.app, &srv.env.settings.worker, &id).await;
     let result = job.result.unwrap();
     assert_eq!(result["forecasts_scored"]["points_scored"], 4, "{result}");
 
