@@ -163,8 +163,9 @@ fn empty_object() -> serde_json::Value {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LakeSettings {
-    /// Files of uncommitted runs younger than this are left alone by the sweep: their writer
-    /// may still be working.
+    /// The sweep's (`vacuum`'s) retention: files of uncommitted runs younger than this are
+    /// left alone (their writer may still be working), and files a commit removed stay this
+    /// long (reads of earlier table versions keep working).
     pub sweep_grace_seconds: u64,
     /// Rows per Parquet part file: a partition's buffer is written out at this size, which
     /// also bounds a writer's memory.

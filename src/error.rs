@@ -184,7 +184,8 @@ impl From<LakeError> for Error {
             | LakeError::RunNotOpen { .. }
             | LakeError::Conflict { .. }
             | LakeError::Task(_)
-            | LakeError::Delta(_)) => Error::Lake(e),
+            | LakeError::Delta(_)
+            | LakeError::Unmigrated { .. }) => Error::Lake(e),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `recast lake`: table maintenance an operator runs by hand.
 //!
 //! `migrate` turns a lake written before the Delta logs existed into Delta tables in place:
-//! every committed file is registered in its table's log (orphans are left to the sweep),
-//! and it is idempotent, so it is also how a log left behind by a failed publish catches up.
+//! every committed file of the old commit log is registered in its table's log (orphans are
+//! left to the sweep), idempotently, so an interrupted migrate is finished by running it again.
 
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -14,7 +14,7 @@ use crate::lake::Lake;
 
 #[derive(Subcommand, Debug)]
 pub enum LakeCommand {
-    /// Publish every table's Delta log from the commit log (idempotent).
+    /// Register a lake from before the Delta logs in Delta logs (idempotent).
     Migrate {
         /// Machine-readable output.
         #[arg(long)]
@@ -26,7 +26,7 @@ pub async fn run(settings: Settings, command: LakeCommand) -> Result<()> {
     let db = Db::open(&settings.database_url).await?;
     let lake = Lake::open(&settings, db.clone()).await?;
     let LakeCommand::Migrate { json } = command;
-    let published = lake.publish_all_delta().await;
+    let published = lake.migrate().await;
     db.close().await;
     let published = published?;
     if json {

@@ -254,7 +254,7 @@ impl Landing {
                 files,
                 ..
             } => {
-                self.outcome.commit_id = Some(commit_id);
+                self.outcome.commit_id = commit_id;
                 self.outcome.bytes_written = bytes;
                 self.outcome.files_written = files;
             }

@@ -377,7 +377,8 @@ async fn write_snapshots(
     );
     let run_id = writer.run_id().to_string();
     let commit_id = match writer.commit_replacing(Some(&key), &replaced).await? {
-        CommitOutcome::Committed { commit_id, .. } => commit_id,
+        // -1: no table version holds the days (nothing was written and the table is new).
+        CommitOutcome::Committed { commit_id, .. } => commit_id.unwrap_or(-1),
         CommitOutcome::AlreadyCommitted { commit_id } => commit_id,
     };
     repo::record_days(

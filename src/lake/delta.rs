@@ -1,100 +1,117 @@
-//! Every lake table (`<area>/<dataset>/`) carries a Delta Lake log (`_delta_log/`), so Spark,
-//! DuckDB's `delta_scan`, Polars and delta-rs read exactly the files recast committed: not the
-//! orphans of a killed run, not the inputs of a compaction.
+//! Every lake table (`<area>/<dataset>/`) is a Delta Lake table, and its log (`_delta_log/`)
+//! is the one truth of which files are live: Spark, DuckDB's `delta_scan`, Polars, delta-rs
+//! and recast itself read exactly the files recast committed, never the orphans of a killed
+//! run nor the inputs of a compaction.
 //!
-//! Why the log is published from the commit log rather than written instead of it: the DB
-//! commit stays the one atomic step that decides a run's fate (it also holds the idempotency
-//! key and the ETL bookkeeping in the same transaction). Each DB commit then becomes one Delta
-//! commit carrying a `txn` action (app id [`APP_ID`], version = the DB commit id). Publishing
-//! reads the table's `txn` version and republishes every later DB commit in order, so a crash
-//! between the two commits is repaired by the next publish (the dataset's next commit, the
-//! sweep, `recast lake migrate`) and publishing twice adds nothing.
+//! A run's files become visible with one Delta commit (`add`, and `remove` for what it
+//! replaces). A run with an idempotency key carries it as a Delta `txn` action (app id
+//! `recast:<key>`, version = the table version of the commit), so a re-run of the same input,
+//! even after a crash between the commit and the caller's bookkeeping, finds the key in the log
+//! and commits nothing. A commit without a key that failed with an unclear outcome (a timeout
+//! after the write) checks whether its first file is live before trying again.
 //!
-//! Concurrency: two processes publishing the same table race for the same log version; the
-//! loser reloads, sees the winner's `txn` version and continues from there. The store must make
-//! a log entry's creation exclusive (put-if-absent: local disks, S3 with conditional writes);
-//! see `docs/operations.md`.
+//! Concurrency: writers race for the next log version with put-if-absent; the loser reloads,
+//! re-checks its key and what it replaces, and tries the next version. The store must make a
+//! log entry's creation exclusive (local disks, S3 with conditional writes); see
+//! `docs/operations.md`.
 //!
-//! The table speaks the base protocol (reader 1, writer 2: no deletion vectors, no column
-//! mapping), partitioned by `dt`, with per-file statistics ([`super::delta_stats`]).
+//! The tables speak the base protocol (reader 1, writer 2: no deletion vectors, no column
+//! mapping), partitioned by `dt`, with per-file statistics ([`super::delta_stats`]); columns a
+//! commit brings that the table lacks are added first (additive schema change).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, DataType, Remove, StructField, StructType, Transaction};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableError};
+use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::prefix::PrefixStore;
 
 use super::delta_stats::{FileFacts, read_facts};
 use super::layout::{self, Area};
 use super::{Lake, LakeError};
-use crate::db::Db;
-use crate::db::lake::{self as log, CommitRecord, FileRecord};
 
-/// The application id of recast's `txn` actions; their version is the DB commit id.
-pub const APP_ID: &str = "recast";
+/// App id prefix of the `txn` action that carries a commit key.
+pub const KEY_APP_PREFIX: &str = "recast:";
 /// The partition column every lake table has.
 pub const PARTITION: &str = "dt";
-/// DB commits read per round.
-const BATCH: i64 = 100;
-/// Publish attempts when other processes keep winning the race for the next version.
+/// Commit attempts when other writers keep winning the race for the next version.
 const ATTEMPTS: usize = 8;
 
-/// What a publish did to one table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Published {
-    /// The table's folder, `<area>/<dataset>`.
-    pub table: String,
-    /// DB commits added to the Delta log by this call.
-    pub commits: u64,
-    /// The Delta version after the call (`None`: no commit yet, no table).
-    pub version: Option<i64>,
-    /// The newest DB commit the log holds.
-    pub through_commit: Option<i64>,
+/// What a commit does to the table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// New rows (and, with replaced files, an overwrite of those files' rows).
+    Write,
+    /// A compaction: the same rows in fewer files (`OPTIMIZE`, `dataChange = false`).
+    Optimize,
 }
 
+/// A data file a commit adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DataFile {
+    /// Key relative to the lake root.
+    pub path: String,
+    /// Partition date, `YYYY-MM-DD`.
+    pub dt: String,
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+/// One commit: its key, the files it adds, the live files it replaces.
+pub(crate) struct CommitSpec<'a> {
+    pub run_id: &'a str,
+    pub key: Option<&'a str>,
+    pub files: &'a [DataFile],
+    /// Live paths (relative to the lake root) this commit removes.
+    pub replaces: &'a [String],
+    pub operation: Operation,
+    /// Facts of `files` the writer already knows (from the Parquet it encoded).
+    pub facts: &'a KnownFacts,
+}
+
+/// How a commit attempt ended. Only `Committed` with new files changed what readers see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Landed {
+    /// The table version now holding the run's data (`None`: nothing to commit, no table).
+    Committed { version: Option<i64> },
+    /// The key was committed before, at this version; nothing changed.
+    AlreadyCommitted { version: i64 },
+    /// A path the commit replaces is not live (any more); nothing changed.
+    ReplacedNotLive { path: String },
+}
+
+/// A live file as the log lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiveFile {
+    /// Key relative to the lake root.
+    pub path: String,
+    /// Partition date, `YYYY-MM-DD`.
+    pub dt: String,
+    /// From the file's statistics (files written by other engines may have none).
+    pub rows: Option<i64>,
+    pub bytes: i64,
+}
+
+/// Which version of a table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Latest,
+    Version(i64),
+    /// The newest version committed at or before this instant.
+    Time(DateTime<Utc>),
+}
+
+/// Files whose facts the caller already knows (a writer's own files, from memory).
+pub(crate) type KnownFacts = HashMap<String, FileFacts>;
+
 impl Lake {
-    /// Brings the Delta log of one table up to date with the commit log.
-    pub async fn publish_delta(&self, area: Area, dataset: &str) -> Result<Published, LakeError> {
-        let known = KnownFacts::new();
-        publish(
-            &self.store,
-            &self.db,
-            &self.delta_tables,
-            &known,
-            area,
-            dataset,
-        )
-        .await
-    }
-
-    /// [`Lake::publish_delta`] for every table that has a commit (`recast lake migrate`).
-    pub async fn publish_all_delta(&self) -> Result<Vec<Published>, LakeError> {
-        publish_all(&self.store, &self.db, &self.delta_tables).await
-    }
-
-    /// Tables that have live files but no Delta log: a lake written before the logs existed.
-    pub async fn tables_without_delta_log(&self) -> Result<Vec<String>, LakeError> {
-        let mut missing = Vec::new();
-        for (area, dataset) in tables(&self.db).await? {
-            let log_store = log_store(&self.store, area, &dataset)?;
-            let has_log = log_store
-                .is_delta_table_location()
-                .await
-                .map_err(delta_error)?;
-            // A table whose commits left no live file has nothing to publish yet.
-            if !has_log && !live_files(&self.db, area, &dataset, None).await?.is_empty() {
-                missing.push(layout::dataset_prefix(area, &dataset));
-            }
-        }
-        Ok(missing)
-    }
-
     /// The table's Delta log as delta-rs sees it, at `version` or the newest.
     pub async fn delta_table(
         &self,
@@ -116,39 +133,61 @@ impl Lake {
     }
 }
 
-/// The tables this process published, kept loaded: the next publish reads only the log
-/// entries written since (`update_incremental`) instead of replaying the log, which cost tens
-/// of milliseconds per commit. One lock per process serializes its publishes.
+/// The tables this process used, kept loaded: the next use reads only the log entries written
+/// since (`update_incremental`) instead of replaying the log. One lock per process serializes
+/// its commits and reads of the newest state.
 #[derive(Default)]
 pub struct DeltaTables {
     loaded: tokio::sync::Mutex<HashMap<String, DeltaTable>>,
+    /// Tables found free of unmigrated commits of the pre-Delta commit log.
+    migrated: std::sync::Mutex<HashSet<String>>,
 }
 
-/// `table` brought up to date. A table loaded before whose newest entry is still there and
-/// has no successor is current (two HEAD requests, no listing); with a successor it reads only
-/// the new entries; a log deleted or rewritten behind our back means a fresh load.
-async fn refresh(table: &mut DeltaTable) -> Result<(), DeltaTableError> {
+impl DeltaTables {
+    pub(crate) fn is_migrated(&self, prefix: &str) -> bool {
+        self.migrated
+            .lock()
+            .map(|m| m.contains(prefix))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn mark_migrated(&self, prefix: &str) {
+        if let Ok(mut m) = self.migrated.lock() {
+            m.insert(prefix.to_string());
+        }
+    }
+}
+
+/// `table` brought up to date; false when there is no table yet. A table loaded before whose
+/// newest entry is still there and has no successor is current (two HEAD requests, no
+/// listing); with a successor it reads only the new entries; a log deleted or rewritten
+/// behind our back means a fresh load.
+pub(crate) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
     if let Some(version) = table.version() {
         let store = table.log_store().object_store(None);
         let entry = |v: i64| object_store::path::Path::from(format!("_delta_log/{v:020}.json"));
         if store.head(&entry(version)).await.is_ok() {
             if store.head(&entry(version + 1)).await.is_err() {
-                return Ok(());
+                return Ok(true);
             }
             if table.update_incremental(None).await.is_ok() {
-                return Ok(());
+                return Ok(true);
             }
         }
         *table = DeltaTable::new(table.log_store(), Default::default());
     }
-    table.load().await
+    match table.load().await {
+        Ok(()) => Ok(true),
+        Err(DeltaTableError::NotATable(_)) => Ok(false),
+        Err(e) => Err(delta_error(e)),
+    }
 }
 
 /// A log store for `<area>/<dataset>` inside the lake's own store (local, S3 or memory alike).
 /// The URL only names the table's path for delta-rs; every byte goes through `store`. Its
 /// scheme is `file` whatever the store: delta-kernel then sorts log listings itself, which a
 /// local directory needs and which costs an S3 listing (already sorted) nothing.
-fn log_store(
+pub(crate) fn log_store(
     store: &Arc<dyn ObjectStore>,
     area: Area,
     dataset: &str,
@@ -167,57 +206,15 @@ fn log_store(
     ))
 }
 
-/// Files whose facts the caller already knows (a writer's own files, from memory).
-pub(crate) type KnownFacts = HashMap<String, FileFacts>;
-
-/// Every table with a commit, in an area the lake knows.
-async fn tables(db: &Db) -> Result<Vec<(Area, String)>, LakeError> {
-    Ok(log::tables(db)
-        .await?
-        .into_iter()
-        .filter_map(|(area, dataset)| Some((Area::parse(&area)?, dataset)))
-        .collect())
-}
-
-/// A dataset's live files, as of a commit or the newest.
-async fn live_files(
-    db: &Db,
-    area: Area,
-    dataset: &str,
-    as_of: Option<i64>,
-) -> Result<Vec<FileRecord>, LakeError> {
-    let filter = log::FileFilter {
-        area: area.as_str(),
-        dataset,
-        from: None,
-        to: None,
-        as_of,
-    };
-    Ok(log::list_files(db, &filter).await?)
-}
-
-/// [`publish`] for every table that has a commit (migrate, and the sweep before it deletes).
-pub(crate) async fn publish_all(
+/// Runs `f` on the cached table of `<area>/<dataset>` (brought up to date by `f` as needed)
+/// under the process's lock, and keeps it cached.
+pub(crate) async fn with_table<T>(
     store: &Arc<dyn ObjectStore>,
-    db: &Db,
-    delta_tables: &DeltaTables,
-) -> Result<Vec<Published>, LakeError> {
-    let known = KnownFacts::new();
-    let mut out = Vec::new();
-    for (area, dataset) in tables(db).await? {
-        out.push(publish(store, db, delta_tables, &known, area, &dataset).await?);
-    }
-    Ok(out)
-}
-
-pub(crate) async fn publish(
-    store: &Arc<dyn ObjectStore>,
-    db: &Db,
     tables: &DeltaTables,
-    known: &KnownFacts,
     area: Area,
     dataset: &str,
-) -> Result<Published, LakeError> {
+    f: impl AsyncFnOnce(&mut DeltaTable) -> Result<T, LakeError>,
+) -> Result<T, LakeError> {
     layout::validate_name(dataset)?;
     let prefix = layout::dataset_prefix(area, dataset);
     let mut loaded = tables.loaded.lock().await;
@@ -225,242 +222,370 @@ pub(crate) async fn publish(
         Some(table) => table,
         None => DeltaTable::new(log_store(store, area, dataset)?, Default::default()),
     };
-    let files = Files { store, known };
-    let result = publish_into(&files, db, &mut table, area, dataset).await;
-    if result.is_ok() && table.version().is_some() {
+    let result = f(&mut table).await;
+    if table.version().is_some() {
         loaded.insert(prefix, table);
     }
     result
 }
 
-async fn publish_into(
-    files: &Files<'_>,
-    db: &Db,
-    table: &mut DeltaTable,
+/// The table's version and live files at `at` (`None`: no table, or none yet at that time).
+pub(crate) async fn live_files(
+    store: &Arc<dyn ObjectStore>,
+    tables: &DeltaTables,
     area: Area,
     dataset: &str,
-) -> Result<Published, LakeError> {
-    let mut published = Published {
-        table: layout::dataset_prefix(area, dataset),
-        commits: 0,
-        version: None,
-        through_commit: None,
+    at: At,
+) -> Result<Option<(i64, Vec<LiveFile>)>, LakeError> {
+    let prefix = layout::dataset_prefix(area, dataset);
+    let current = with_table(store, tables, area, dataset, async |table| {
+        if !refresh(table).await? {
+            return Ok(None);
+        }
+        let version = table.version().unwrap_or(0);
+        if at == At::Latest || at == At::Version(version) {
+            return Ok(Some((version, files_of(table, &prefix)?)));
+        }
+        if let At::Version(v) = at
+            && v > version
+        {
+            return Err(LakeError::InvalidInput {
+                field: "as_of".into(),
+                detail: format!("`{prefix}` has no version {v} (newest: {version})"),
+            });
+        }
+        Ok(None)
+    })
+    .await?;
+    if current.is_some() || at == At::Latest {
+        return Ok(current);
+    }
+    let mut table = DeltaTable::new(log_store(store, area, dataset)?, Default::default());
+    let loaded = match at {
+        At::Version(v) => table.load_version(v).await,
+        At::Time(t) => table.load_with_datetime(t).await,
+        At::Latest => table.load().await,
     };
-    let mut failures = 0;
-    loop {
-        let through = match refresh(table).await {
-            Ok(()) => {
-                let snapshot = table.snapshot().map_err(delta_error)?;
-                published.version = table.version();
-                snapshot
-                    .transaction_version(table.log_store().as_ref(), APP_ID)
-                    .await
-                    .map_err(delta_error)?
-            }
-            Err(DeltaTableError::NotATable(_)) => None,
-            Err(e) => return Err(delta_error(e)),
-        };
-        published.through_commit = through;
-        let Some((attempt, complete)) =
-            next_round(files, db, table, area, dataset, through).await?
-        else {
-            return Ok(published);
-        };
-        match attempt {
-            Ok((0, _)) => return Ok(published),
-            Ok((n, through)) => {
-                published.commits += n;
-                published.version = table.version();
-                published.through_commit = through;
-                // Commits landing meanwhile are published by their own writers.
-                if complete {
-                    return Ok(published);
+    match loaded {
+        Ok(()) => {
+            let version = table.version().unwrap_or(0);
+            if let At::Time(t) = at {
+                // delta-rs answers a time before the first commit with the first version.
+                let snapshot = table.snapshot().map_err(delta_error)?.snapshot();
+                if snapshot
+                    .version_timestamp(version)
+                    .is_some_and(|ts| ts > t.timestamp_millis())
+                {
+                    return Ok(None);
                 }
             }
-            // Another process published meanwhile (or the store hiccuped): reload and resume.
-            Err(e) if failures + 1 < ATTEMPTS => {
-                failures += 1;
-                tracing::debug!(table = %published.table, error = %e, "delta publish retried");
-            }
-            Err(e) => return Err(e),
+            Ok(Some((version, files_of(&table, &prefix)?)))
         }
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(delta_error(e)),
     }
 }
 
-/// One round of publishing: creates the table, or commits the next batch of DB commits.
-/// `None` when there is nothing to publish; else the attempt (commits landed, newest commit
-/// published) and whether it covered every commit there was.
-async fn next_round(
-    files: &Files<'_>,
-    db: &Db,
-    table: &mut DeltaTable,
-    area: Area,
-    dataset: &str,
-    through: Option<i64>,
-) -> Result<Option<(Result<(u64, Option<i64>), LakeError>, bool)>, LakeError> {
-    if through.is_none() && table.version().is_none() {
-        return Ok(Some((create(files, db, table, area, dataset).await, true)));
-    }
-    let after = through.unwrap_or(0);
-    let commits = log::commits_after(db, area.as_str(), dataset, after, BATCH).await?;
-    if commits.is_empty() {
-        return Ok(None);
-    }
-    let complete = commits.len() < BATCH as usize;
-    let attempt = publish_commits(files, table, area, dataset, &commits)
-        .await
-        .map(|n| (n, commits.last().map(|c| c.id)));
-    Ok(Some((attempt, complete)))
-}
-
-/// Creates the table from the dataset's live files as of its newest commit, in one Delta
-/// commit (a new dataset's first commit, or `recast lake migrate` of an older lake: replaced
-/// files are not replayed, so files the sweep already deleted are never listed). Returns the
-/// commits published (0 or 1) and the newest commit the log now holds.
-async fn create(
-    files: &Files<'_>,
-    db: &Db,
-    table: &mut DeltaTable,
-    area: Area,
-    dataset: &str,
-) -> Result<(u64, Option<i64>), LakeError> {
-    let Some(newest) = log::latest_commit_id(db, area.as_str(), dataset).await? else {
-        return Ok((0, None));
-    };
-    let live = live_files(db, area, dataset, Some(newest)).await?;
-    let facts = files.facts(&live).await?;
-    let Some(first) = facts.first() else {
-        // A table is born with its first file (the schema comes from it).
-        return Ok((0, None));
-    };
-    let mut columns = table_columns(&first.schema)?;
-    for f in &facts[1..] {
-        for field in table_columns(&f.schema)? {
-            if !columns.iter().any(|c| c.name() == field.name()) {
-                columns.push(StructField::new(
-                    field.name(),
-                    field.data_type().clone(),
-                    true,
-                ));
-            }
-        }
-    }
-    let prefix = layout::dataset_prefix(area, dataset);
-    let committed_at = crate::db::now_ms();
-    let adds = live
+/// Live files of a loaded table, ordered by partition, then path (run ids are time-ordered).
+fn files_of(table: &DeltaTable, prefix: &str) -> Result<Vec<LiveFile>, LakeError> {
+    let snapshot = table.snapshot().map_err(delta_error)?;
+    let mut files: Vec<LiveFile> = snapshot
+        .log_data()
         .iter()
-        .zip(&facts)
-        .map(|(f, facts)| Action::Add(add_action(&prefix, f, facts, committed_at)));
+        .map(|view| LiveFile {
+            path: format!("{prefix}/{}", view.path()),
+            dt: partition_value(&view).unwrap_or_default(),
+            rows: view.num_records().map(|n| n as i64),
+            bytes: view.size(),
+        })
+        .collect();
+    files.sort_by(|a, b| (&a.dt, &a.path).cmp(&(&b.dt, &b.path)));
+    Ok(files)
+}
+
+/// The file's `dt` as `YYYY-MM-DD`.
+fn partition_value(view: &deltalake_core::kernel::LogicalFileView) -> Option<String> {
+    use deltalake_core::kernel::scalars::ScalarExt;
+    let values = view.partition_values()?;
+    let at = values.fields().iter().position(|f| f.name() == PARTITION)?;
+    let value = values.values().get(at)?;
+    (!value.is_null()).then(|| value.serialize())
+}
+
+/// Live paths and removed paths with their removal time (epoch ms) of a table's newest
+/// version, for the sweep (`None`: no table).
+pub(crate) async fn live_and_removed(
+    store: &Arc<dyn ObjectStore>,
+    tables: &DeltaTables,
+    area: Area,
+    dataset: &str,
+) -> Result<Option<(HashSet<String>, HashMap<String, i64>)>, LakeError> {
+    let prefix = layout::dataset_prefix(area, dataset);
+    with_table(store, tables, area, dataset, async |table| {
+        if !refresh(table).await? {
+            return Ok(None);
+        }
+        let live = files_of(table, &prefix)?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let log_store = table.log_store();
+        let removed = table
+            .snapshot()
+            .map_err(delta_error)?
+            .all_tombstones(log_store.as_ref())
+            .map_ok(|t| {
+                let at = t.deletion_timestamp().unwrap_or(0);
+                (format!("{prefix}/{}", t.path()), at)
+            })
+            .try_collect()
+            .await
+            .map_err(delta_error)?;
+        Ok(Some((live, removed)))
+    })
+    .await
+}
+
+/// The version that committed `key` into the table, if any.
+pub(crate) async fn key_version(table: &DeltaTable, key: &str) -> Result<Option<i64>, LakeError> {
+    table
+        .snapshot()
+        .map_err(delta_error)?
+        .transaction_version(table.log_store().as_ref(), key_app_id(key))
+        .await
+        .map_err(delta_error)
+}
+
+fn key_app_id(key: &str) -> String {
+    format!("{KEY_APP_PREFIX}{key}")
+}
+
+/// Commits `spec` to `<area>/<dataset>`, creating the table with its first file. The caller
+/// has checked the table is migrated (`migrate::ensure_migrated`).
+pub(crate) async fn commit(
+    store: &Arc<dyn ObjectStore>,
+    tables: &DeltaTables,
+    area: Area,
+    dataset: &str,
+    spec: &CommitSpec<'_>,
+) -> Result<Landed, LakeError> {
+    let facts = facts_of(store, spec).await?;
+    with_table(store, tables, area, dataset, async |table| {
+        let mut failures = 0;
+        loop {
+            let exists = refresh(table).await?;
+            if let Some(decided) = decided(table, spec, failures > 0).await? {
+                return Ok(decided);
+            }
+            let attempt = if exists {
+                append(table, spec, &facts).await
+            } else {
+                create(table, spec, &facts).await
+            };
+            match attempt {
+                Ok(version) => {
+                    return Ok(Landed::Committed {
+                        version: Some(version),
+                    });
+                }
+                Err(e) if failures + 1 < ATTEMPTS => {
+                    failures += 1;
+                    tracing::debug!(dataset, error = %e, "delta commit retried");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+}
+
+/// The outcome when the table already decides it: the key committed, a replaced file gone,
+/// nothing to commit, or (after a failed attempt) the run's own first file already live.
+async fn decided(
+    table: &DeltaTable,
+    spec: &CommitSpec<'_>,
+    retrying: bool,
+) -> Result<Option<Landed>, LakeError> {
+    let version = table.version();
+    if let (Some(key), Some(_)) = (spec.key, version)
+        && let Some(at) = key_version(table, key).await?
+    {
+        return Ok(Some(Landed::AlreadyCommitted { version: at }));
+    }
+    if spec.files.is_empty() && spec.replaces.is_empty() {
+        return Ok(Some(Landed::Committed { version }));
+    }
+    let needs_live = !spec.replaces.is_empty() || (retrying && !spec.files.is_empty());
+    if !needs_live || version.is_none() {
+        return Ok(spec
+            .replaces
+            .first()
+            .map(|path| Landed::ReplacedNotLive { path: path.clone() }));
+    }
+    let prefix = table_prefix(table);
+    let live: HashSet<String> = files_of(table, &prefix)?
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    if retrying && spec.files.first().is_some_and(|f| live.contains(&f.path)) {
+        return Ok(Some(Landed::Committed { version }));
+    }
+    Ok(spec
+        .replaces
+        .iter()
+        .find(|path| !live.contains(*path))
+        .map(|path| Landed::ReplacedNotLive { path: path.clone() }))
+}
+
+/// The table's folder relative to the lake root, from its log store's URL.
+fn table_prefix(table: &DeltaTable) -> String {
+    table
+        .log_store()
+        .root_url()
+        .path()
+        .trim_matches('/')
+        .to_string()
+}
+
+/// Facts of every file of the commit, from the writer or from the file's footer.
+async fn facts_of(
+    store: &Arc<dyn ObjectStore>,
+    spec: &CommitSpec<'_>,
+) -> Result<Vec<FileFacts>, LakeError> {
+    let mut out = Vec::with_capacity(spec.files.len());
+    for f in spec.files {
+        out.push(match spec.facts.get(&f.path) {
+            Some(known) => known.clone(),
+            None => read_facts(store, &f.path, f.bytes as u64, f.rows).await?,
+        });
+    }
+    Ok(out)
+}
+
+fn commit_properties(spec: &CommitSpec<'_>, version: i64) -> CommitProperties {
+    let mut metadata = vec![(
+        "recast.run_id".to_string(),
+        serde_json::Value::from(spec.run_id),
+    )];
+    let mut properties = CommitProperties::default();
+    if let Some(key) = spec.key {
+        metadata.push(("recast.commit_key".to_string(), key.into()));
+        properties =
+            properties.with_application_transaction(Transaction::new(key_app_id(key), version));
+    }
+    properties.with_metadata(metadata).with_max_retries(0)
+}
+
+/// Creates the table from the commit's files (the schema comes from them): version 0.
+async fn create(
+    table: &mut DeltaTable,
+    spec: &CommitSpec<'_>,
+    facts: &[FileFacts],
+) -> Result<i64, LakeError> {
+    let columns = union_columns(facts)?;
+    let prefix = table_prefix(table);
+    let now = crate::db::now_ms();
+    let adds = spec
+        .files
+        .iter()
+        .zip(facts)
+        .map(|(f, facts)| Action::Add(add_action(&prefix, f, facts, now, true)));
     *table = table
+        .clone()
         .create()
         .with_columns(columns)
         .with_partition_columns([PARTITION])
         .with_save_mode(SaveMode::ErrorIfExists)
         .with_actions(adds)
-        .with_commit_properties(
-            CommitProperties::default()
-                .with_application_transaction(Transaction::new(APP_ID, newest)),
-        )
+        .with_commit_properties(commit_properties(spec, 0))
         .await
         .map_err(delta_error)?;
-    Ok((1, Some(newest)))
+    Ok(table.version().unwrap_or(0))
 }
 
-/// Commits `commits` one Delta commit each, in order; returns how many landed.
-async fn publish_commits(
-    files: &Files<'_>,
+/// Commits the files (and removes) as the table's next version.
+async fn append(
     table: &mut DeltaTable,
-    area: Area,
-    dataset: &str,
-    commits: &[CommitRecord],
-) -> Result<u64, LakeError> {
-    let prefix = layout::dataset_prefix(area, dataset);
-    let mut landed = 0;
-    for commit in commits {
-        let facts = files.facts(&commit.added).await?;
-        let adds: Vec<Action> = commit
-            .added
-            .iter()
-            .zip(&facts)
-            .map(|(f, facts)| {
-                let mut add = add_action(&prefix, f, facts, commit.committed_at);
-                add.data_change = !is_optimize(commit);
-                Action::Add(add)
-            })
-            .collect();
-        let removes = commit.removed.iter().map(|f| {
-            let mut remove = remove_action(&prefix, f, commit.committed_at);
-            remove.data_change = !is_optimize(commit);
-            Action::Remove(remove)
-        });
-        let actions: Vec<Action> = adds.into_iter().chain(removes).collect();
-        let txn = CommitProperties::default()
-            .with_application_transaction(Transaction::new(APP_ID, commit.id));
-        add_new_columns(table, &facts).await?;
-        let snapshot = table.snapshot().map_err(delta_error)?;
-        let finalized = CommitBuilder::from(txn.with_max_retries(0))
-            .with_actions(actions)
-            .build(Some(snapshot), table.log_store(), operation(commit))
-            .await
-            .map_err(delta_error)?;
-        table.state = Some(finalized.snapshot());
-        landed += 1;
-    }
-    Ok(landed)
+    spec: &CommitSpec<'_>,
+    facts: &[FileFacts],
+) -> Result<i64, LakeError> {
+    add_new_columns(table, facts).await?;
+    let prefix = table_prefix(table);
+    let now = crate::db::now_ms();
+    let data_change = spec.operation == Operation::Write;
+    let adds = spec
+        .files
+        .iter()
+        .zip(facts)
+        .map(|(f, facts)| Action::Add(add_action(&prefix, f, facts, now, data_change)));
+    let removes = spec
+        .replaces
+        .iter()
+        .map(|path| Action::Remove(remove_action(&prefix, path, now, data_change)));
+    let actions: Vec<Action> = adds.chain(removes).collect();
+    let next = table.version().unwrap_or(-1) + 1;
+    let snapshot = table.snapshot().map_err(delta_error)?;
+    let finalized = CommitBuilder::from(commit_properties(spec, next))
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), operation(spec))
+        .await
+        .map_err(delta_error)?;
+    table.state = Some(finalized.snapshot());
+    Ok(finalized.version())
 }
 
-fn operation(commit: &CommitRecord) -> DeltaOperation {
-    if is_optimize(commit) {
-        return DeltaOperation::Optimize {
+fn operation(spec: &CommitSpec<'_>) -> DeltaOperation {
+    match spec.operation {
+        Operation::Optimize => DeltaOperation::Optimize {
             predicate: None,
-            target_size: commit.added.iter().map(|f| f.byte_count).max().unwrap_or(0),
-        };
-    }
-    DeltaOperation::Write {
-        mode: if commit.removed.is_empty() {
-            SaveMode::Append
-        } else {
-            SaveMode::Overwrite
+            target_size: spec.files.iter().map(|f| f.bytes).max().unwrap_or(0),
         },
-        partition_by: Some(vec![PARTITION.to_string()]),
-        predicate: None,
+        Operation::Write => DeltaOperation::Write {
+            mode: if spec.replaces.is_empty() {
+                SaveMode::Append
+            } else {
+                SaveMode::Overwrite
+            },
+            partition_by: Some(vec![PARTITION.to_string()]),
+            predicate: None,
+        },
     }
 }
 
-/// Where the facts of data files come from: the caller's, else the file's footer.
-struct Files<'a> {
-    store: &'a Arc<dyn ObjectStore>,
-    known: &'a KnownFacts,
-}
-
-impl Files<'_> {
-    async fn facts(&self, files: &[FileRecord]) -> Result<Vec<FileFacts>, LakeError> {
-        let mut out = Vec::with_capacity(files.len());
-        for f in files {
-            out.push(match self.known.get(&f.path) {
-                Some(known) => known.clone(),
-                None => read_facts(self.store, &f.path, f.byte_count as u64, f.row_count).await?,
-            });
+/// The table's columns: the data files' columns (each new name once, later ones nullable),
+/// then the `dt` partition.
+pub(crate) fn union_columns(facts: &[FileFacts]) -> Result<Vec<StructField>, LakeError> {
+    let mut columns: Vec<StructField> = Vec::new();
+    for (i, f) in facts.iter().enumerate() {
+        for field in data_columns(&f.schema)? {
+            if !columns.iter().any(|c| c.name() == field.name()) {
+                columns.push(if i == 0 {
+                    field
+                } else {
+                    StructField::new(field.name(), field.data_type().clone(), true)
+                });
+            }
         }
-        Ok(out)
     }
+    columns.push(StructField::new(PARTITION, DataType::DATE, false));
+    Ok(columns)
 }
 
-/// The table's columns: the data files' columns, then the `dt` partition.
-fn table_columns(schema: &arrow_schema::Schema) -> Result<Vec<StructField>, LakeError> {
+fn data_columns(schema: &arrow_schema::Schema) -> Result<Vec<StructField>, LakeError> {
     let kernel: StructType = schema.try_into_kernel().map_err(|e| {
         LakeError::Arrow(arrow_schema::ArrowError::SchemaError(format!(
             "no Delta type for a column: {e}"
         )))
     })?;
-    let mut fields: Vec<StructField> = kernel.fields().cloned().collect();
-    fields.push(StructField::new(PARTITION, DataType::DATE, false));
-    Ok(fields)
+    Ok(kernel.fields().cloned().collect())
 }
 
 /// Additive schema change: columns a commit's files carry that the table lacks are added
 /// (nullable: older files have none) before the commit.
-async fn add_new_columns(table: &mut DeltaTable, facts: &[FileFacts]) -> Result<(), LakeError> {
+pub(crate) async fn add_new_columns(
+    table: &mut DeltaTable,
+    facts: &[FileFacts],
+) -> Result<(), LakeError> {
     let known: Vec<String> = table
         .snapshot()
         .map_err(delta_error)?
@@ -470,7 +595,7 @@ async fn add_new_columns(table: &mut DeltaTable, facts: &[FileFacts]) -> Result<
         .collect();
     let mut new: Vec<StructField> = Vec::new();
     for facts in facts {
-        for field in table_columns(&facts.schema)? {
+        for field in data_columns(&facts.schema)? {
             if !known.contains(field.name()) && !new.iter().any(|n| n.name() == field.name()) {
                 new.push(StructField::new(
                     field.name(),
@@ -493,7 +618,7 @@ async fn add_new_columns(table: &mut DeltaTable, facts: &[FileFacts]) -> Result<
 }
 
 /// `path` relative to the table folder (`dt=.../part-....parquet`).
-fn relative(prefix: &str, path: &str) -> String {
+pub(crate) fn relative(prefix: &str, path: &str) -> String {
     path.strip_prefix(prefix)
         .map(|p| p.trim_start_matches('/'))
         .unwrap_or(path)
@@ -504,13 +629,19 @@ fn partition(dt: &str) -> HashMap<String, Option<String>> {
     HashMap::from([(PARTITION.to_string(), Some(dt.to_string()))])
 }
 
-fn add_action(prefix: &str, file: &FileRecord, facts: &FileFacts, committed_at: i64) -> Add {
+pub(crate) fn add_action(
+    prefix: &str,
+    file: &DataFile,
+    facts: &FileFacts,
+    committed_at: i64,
+    data_change: bool,
+) -> Add {
     Add {
         path: relative(prefix, &file.path),
         partition_values: partition(&file.dt),
-        size: file.byte_count,
+        size: file.bytes,
         modification_time: committed_at,
-        data_change: true,
+        data_change,
         stats: Some(facts.stats_json.clone()),
         tags: None,
         deletion_vector: None,
@@ -520,24 +651,26 @@ fn add_action(prefix: &str, file: &FileRecord, facts: &FileFacts, committed_at: 
     }
 }
 
-fn remove_action(prefix: &str, file: &FileRecord, committed_at: i64) -> Remove {
+/// A `remove` of a live path (`dt` from its folder, as every recast file has).
+pub(crate) fn remove_action(
+    prefix: &str,
+    path: &str,
+    committed_at: i64,
+    data_change: bool,
+) -> Remove {
+    let dt = layout::dt_of(path).map(layout::format_dt);
     Remove {
-        path: relative(prefix, &file.path),
-        data_change: true,
+        path: relative(prefix, path),
+        data_change,
         deletion_timestamp: Some(committed_at),
-        extended_file_metadata: Some(true),
-        partition_values: Some(partition(&file.dt)),
-        size: Some(file.byte_count),
+        extended_file_metadata: Some(false),
+        partition_values: dt.map(|dt| partition(&dt)),
+        size: None,
         tags: None,
         deletion_vector: None,
         base_row_id: None,
         default_row_commit_version: None,
     }
-}
-
-/// A compaction: the same rows in new files, so readers of changes skip it.
-fn is_optimize(commit: &CommitRecord) -> bool {
-    commit.operation == log::OPERATION_OPTIMIZE
 }
 
 pub(crate) fn delta_error(e: DeltaTableError) -> LakeError {

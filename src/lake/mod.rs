@@ -1,25 +1,27 @@
-//! The Parquet lake: Hive-partitioned files in an object store, made visible by a commit log
-//! in the metadata database and published as Delta Lake tables for outside engines.
+//! The Parquet lake: Hive-partitioned files in an object store, every table a Delta Lake table
+//! whose log is the one truth of which files are live, for recast and outside engines alike.
 //!
-//! Why a commit log instead of "whatever is in the bucket": object stores cannot publish
-//! several files atomically, and a run that dies halfway must not leave half its data
-//! readable. So a [`DatasetWriter`] registers a run, writes its part files, and only its
-//! commit (one DB transaction, see `db::lake`) makes them visible; readers go through the log
-//! and never list the store. A re-run of the same input (same commit key) commits nothing
-//! new. Files nobody committed are garbage, and [`Lake::sweep`] deletes them once they are
-//! older than a grace period that protects runs still writing.
+//! Why a log instead of "whatever is in the bucket": object stores cannot publish several
+//! files atomically, and a run that dies halfway must not leave half its data readable. So a
+//! [`DatasetWriter`] registers a run (`db::lake`), writes its part files, and only its Delta
+//! commit makes them visible; readers go through the log and never list the store. A re-run
+//! of the same input (same commit key, a Delta transaction id) commits nothing new. Files no
+//! version lists are garbage, and [`Lake::sweep`] (`vacuum`) deletes them once they are older
+//! than a retention that protects runs still writing and reads of earlier versions.
 //!
 //! - `store`: `lake_url` → object store (local dir, S3-compatible, memory).
 //! - `layout`: the object keys (`datasets/<name>/dt=YYYY-MM-DD/part-<run>-<n>.parquet`).
 //! - `writer`: buffered, partitioned Parquet writing and the commit.
-//! - `reader`: committed files and their batches, whole or streamed.
-//! - `sweep`: garbage collection of uncommitted and replaced files.
-//! - `delta`, `delta_stats`: each table's Delta log (`_delta_log/`), published from the
-//!   commit log with per-file statistics, which Spark, DuckDB and delta-rs read.
+//! - `reader`: committed files and their batches, whole or streamed, at a version or time.
+//! - `sweep`: `vacuum`, garbage collection of uncommitted and removed files.
+//! - `delta`, `delta_stats`: each table's Delta log (`_delta_log/`): commits with per-file
+//!   statistics, reads of live files, the cached table state.
+//! - `migrate`: registers a lake from before the Delta logs in new logs.
 
 pub mod delta;
 pub mod delta_stats;
 pub mod layout;
+pub mod migrate;
 pub mod reader;
 pub mod store;
 pub mod sweep;
@@ -66,6 +68,12 @@ pub enum LakeError {
     /// The Delta log of a table could not be read or written.
     #[error("delta log: {0}")]
     Delta(String),
+    /// Tables written before recast's Delta logs hold commits their logs lack.
+    #[error(
+        "the lake has tables written before recast's Delta logs ({}); run `recast lake migrate` first",
+        tables.join(", ")
+    )]
+    Unmigrated { tables: Vec<String> },
     /// Encoding or decoding on the blocking pool did not finish (panic or shutdown).
     #[error("background task failed: {0}")]
     Task(String),
@@ -109,8 +117,8 @@ impl Lake {
         &self.url
     }
 
-    /// The store rooted at the lake (keys like `datasets/...`), for areas outside the commit
-    /// log such as `models/` and `exports/`.
+    /// The store rooted at the lake (keys like `datasets/...`), for areas outside the tables
+    /// such as `models/` and `exports/`.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
@@ -125,10 +133,14 @@ impl Lake {
         Ok(())
     }
 
-    /// Deletes what the commit log does not own: files of aborted runs and of open runs older
-    /// than `grace` (those runs are aborted), unknown objects older than `grace`, and files
-    /// replaced by a commit older than `grace`.
+    /// `vacuum`: deletes what no current Delta version lists: files of aborted runs and of
+    /// open runs older than `grace` (those runs are aborted), unknown objects older than
+    /// `grace`, and files a commit older than `grace` removed. Refuses an unmigrated lake.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, LakeError> {
+        let unmigrated = self.unmigrated_tables().await?;
+        if !unmigrated.is_empty() {
+            return Err(LakeError::Unmigrated { tables: unmigrated });
+        }
         sweep::run(&self.store, &self.db, &self.delta_tables, grace).await
     }
 }

@@ -1,6 +1,7 @@
-//! Reading committed data. The file list always comes from the commit log, never from
+//! Reading committed data. The file list always comes from the table's Delta log, never from
 //! listing the store: listing would show files of runs still writing, of crashed runs and of
-//! replaced files, and it is slow and only eventually consistent on some stores.
+//! replaced files, and it is slow and only eventually consistent on some stores. Snapshot
+//! reads are reads of an earlier table version, or of the version current at a time.
 //!
 //! [`Lake::stream`] fetches and decodes one file at a time, so memory is bounded by the
 //! largest file however big the range; [`Lake::read`] collects everything and fetches a few
@@ -11,30 +12,29 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::delta::{self, At, LiveFile};
 use super::layout::{self, Area};
 use super::{Lake, LakeError};
-use crate::db::DbError;
-use crate::db::lake::{self as log, FileFilter, FileRecord};
 
 /// Files fetched ahead by [`Lake::read`].
 const READ_AHEAD: usize = 4;
 
-/// Record batches of committed files, in file order (partition, commit, path).
+/// Record batches of committed files, in file order (partition, path).
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, LakeError>> + Send>>;
 
-/// A live file as the commit log lists it.
+/// A live file as the table's Delta log lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CommittedFile {
     /// Key relative to the lake root, e.g. `datasets/sales/dt=2024-01-01/part-….parquet`.
     pub path: String,
     pub dt: NaiveDate,
-    pub commit_id: i64,
+    /// From the file's statistics in the log (0 when another engine wrote none).
     pub rows: u64,
     pub bytes: u64,
 }
@@ -47,8 +47,10 @@ pub struct Scan {
     /// Inclusive partition bounds.
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Read the dataset as it was right after this commit; `None` = latest.
+    /// Read the table at this version; `None` = latest.
     pub as_of: Option<i64>,
+    /// Read the table as it was at this time (ignored when `as_of` is set).
+    pub at_time: Option<DateTime<Utc>>,
 }
 
 impl Scan {
@@ -60,6 +62,7 @@ impl Scan {
             from: None,
             to: None,
             as_of: None,
+            at_time: None,
         }
     }
 
@@ -74,9 +77,25 @@ impl Scan {
         self
     }
 
-    pub fn as_of(mut self, commit_id: i64) -> Scan {
-        self.as_of = Some(commit_id);
+    /// The table at version `version` (as [`Lake::latest_commit`] and commit outcomes name
+    /// them).
+    pub fn as_of(mut self, version: i64) -> Scan {
+        self.as_of = Some(version);
         self
+    }
+
+    /// The table as it was at `time`: the newest version committed at or before it.
+    pub fn at_time(mut self, time: DateTime<Utc>) -> Scan {
+        self.at_time = Some(time);
+        self
+    }
+
+    fn at(&self) -> At {
+        match (self.as_of, self.at_time) {
+            (Some(v), _) => At::Version(v),
+            (None, Some(t)) => At::Time(t),
+            (None, None) => At::Latest,
+        }
     }
 
     fn validate(&self) -> Result<(), LakeError> {
@@ -87,6 +106,14 @@ impl Scan {
             return Err(LakeError::InvalidInput {
                 field: "from".into(),
                 detail: format!("date range starts ({from}) after it ends ({to})"),
+            });
+        }
+        if let Some(v) = self.as_of
+            && v < 0
+        {
+            return Err(LakeError::InvalidInput {
+                field: "as_of".into(),
+                detail: format!("a table version is 0 or more, not {v}"),
             });
         }
         Ok(())
@@ -128,17 +155,27 @@ impl Lake {
     /// The files a scan covers, in read order.
     pub async fn files(&self, scan: &Scan) -> Result<Vec<CommittedFile>, LakeError> {
         scan.validate()?;
-        let from = scan.from.map(layout::format_dt);
-        let to = scan.to.map(layout::format_dt);
-        let filter = FileFilter {
-            area: scan.area.as_str(),
-            dataset: &scan.dataset,
-            from: from.as_deref(),
-            to: to.as_deref(),
-            as_of: scan.as_of,
+        let Some((_, live)) = delta::live_files(
+            &self.store,
+            &self.delta_tables,
+            scan.area,
+            &scan.dataset,
+            scan.at(),
+        )
+        .await?
+        else {
+            return Ok(Vec::new());
         };
-        let records = log::list_files(&self.db, &filter).await?;
-        records.into_iter().map(committed_file).collect()
+        let mut files = Vec::with_capacity(live.len());
+        for file in live {
+            let file = committed_file(file)?;
+            if scan.from.is_none_or(|from| file.dt >= from)
+                && scan.to.is_none_or(|to| file.dt <= to)
+            {
+                files.push(file);
+            }
+        }
+        Ok(files)
     }
 
     /// Every batch a scan covers, in memory.
@@ -165,10 +202,20 @@ impl Lake {
         Box::pin(stream)
     }
 
-    /// The newest commit of a dataset (for [`Scan::as_of`] snapshots), if any.
+    /// The newest version of a table (for [`Scan::as_of`] snapshots), if it exists.
     pub async fn latest_commit(&self, dataset: &str, area: Area) -> Result<Option<i64>, LakeError> {
-        layout::validate_name(dataset)?;
-        Ok(log::latest_commit_id(&self.db, area.as_str(), dataset).await?)
+        let current = delta::with_table(
+            &self.store,
+            &self.delta_tables,
+            area,
+            dataset,
+            async |table| {
+                delta::refresh(table).await?;
+                Ok(table.version())
+            },
+        )
+        .await?;
+        Ok(current)
     }
 }
 
@@ -203,18 +250,17 @@ async fn decode(bytes: Bytes) -> Result<Vec<RecordBatch>, LakeError> {
     .map_err(|e| LakeError::Task(e.to_string()))?
 }
 
-fn committed_file(record: FileRecord) -> Result<CommittedFile, LakeError> {
-    let dt = layout::parse_dt(&record.dt).ok_or_else(|| {
-        DbError::Corrupt(format!(
-            "lake file `{}` has partition `{}`",
-            record.path, record.dt
+fn committed_file(file: LiveFile) -> Result<CommittedFile, LakeError> {
+    let dt = layout::parse_dt(&file.dt).ok_or_else(|| {
+        LakeError::Delta(format!(
+            "file `{}` has partition value dt = `{}`, not a date",
+            file.path, file.dt
         ))
     })?;
     Ok(CommittedFile {
-        path: record.path,
+        path: file.path,
         dt,
-        commit_id: record.commit_id,
-        rows: u64::try_from(record.row_count).unwrap_or(0),
-        bytes: u64::try_from(record.byte_count).unwrap_or(0),
+        rows: file.rows.and_then(|r| u64::try_from(r).ok()).unwrap_or(0),
+        bytes: u64::try_from(file.bytes).unwrap_or(0),
     })
 }

@@ -1,21 +1,22 @@
-//! Garbage collection: delete every object under the commit-log areas that the log does not
-//! own, without ever deleting a file a reader may see or a live run is still writing.
+//! The sweep is recast's `vacuum`: it deletes every object under the table areas that no
+//! current Delta version lists, without ever deleting a file a reader may see, a version
+//! younger than the retention may list, or a live run is still writing.
 //!
 //! The order of steps is what makes it safe against concurrent writers:
-//! 1. abort open runs older than the grace period (one conditional UPDATE, so a run that
-//!    commits at the same moment either commits first, or finds itself aborted and fails);
+//! 1. abort open runs older than the retention (one conditional UPDATE; a run claims itself
+//!    open → committed before its Delta commit, so a run either is claimed first and keeps its
+//!    files, or finds itself aborted and fails);
 //! 2. list the store;
-//! 3. only then load the live and replaced paths: a file listed in step 2 that was committed
-//!    before step 3 is in the live set;
-//! 4. for every other object, look up its run (run states only move forward): open runs keep
-//!    their files, aborted runs lose them at once, a committed run's stray file is checked
-//!    against the log again (it may have committed after step 3), and objects of no known
-//!    run are deleted only once older than the grace period.
+//! 3. only then load each table's live files and tombstones: a file listed in step 2 whose
+//!    commit landed before step 3 is live;
+//! 4. every other object: files a Delta commit removed go once the removal is older than the
+//!    retention (how long reads of earlier versions keep working); open runs keep their files;
+//!    aborted runs lose them at once; a claimed run's file that no version lists (its commit
+//!    failed, or is landing right now) goes once the claim is older than the retention; objects
+//!    of no known run go once older than the retention.
 //!
-//! Replaced files (compaction) go once the replacing commit is older than the grace period,
-//! which is how long snapshot reads of older commits (and Delta reads of older versions) keep
-//! working; the Delta logs are published first, so no current Delta version lists a deleted
-//! file. `_delta_log/` objects are never swept.
+//! `_delta_log/` objects are never swept. A lake with unmigrated tables is refused: their live
+//! files are not in any Delta log yet.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,9 +27,10 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 
 use super::LakeError;
+use super::delta::{self, DeltaTables};
 use super::layout::{self, Area};
 use super::writer::delete_if_present;
-use crate::db::lake::{self as log, RunState};
+use crate::db::lake::{self as log, RunRecord, RunState};
 use crate::db::{Db, now_ms};
 
 /// What a sweep removed.
@@ -39,34 +41,41 @@ pub struct SweepReport {
     pub runs_aborted: u64,
 }
 
-/// What the commit log says, loaded after the listing.
+/// What the Delta logs and the run bookkeeping say, loaded after the listing.
 struct Ownership {
+    /// Live paths of every table listed.
     live: HashSet<String>,
-    /// Replaced path → when its replacing commit landed (epoch ms).
-    superseded: HashMap<String, i64>,
-    /// Objects last modified (runs started) at or before this are past the grace period.
+    /// Removed path → when the commit that removed it landed (epoch ms).
+    removed: HashMap<String, i64>,
+    /// Objects (claims, removals) at or before this are past the retention.
     cutoff_ms: i64,
-    runs: HashMap<String, Option<RunState>>,
+    runs: HashMap<String, Option<RunRecord>>,
 }
 
 pub(super) async fn run(
     store: &Arc<dyn ObjectStore>,
     db: &Db,
-    tables: &super::delta::DeltaTables,
+    tables: &DeltaTables,
     grace: Duration,
 ) -> Result<SweepReport, LakeError> {
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
     let cutoff_ms = now_ms().saturating_sub(grace_ms);
     let aborted = log::abort_stale_runs(db, cutoff_ms).await?;
-    // A replaced file is deleted only once the Delta logs no longer list it.
-    super::delta::publish_all(store, db, tables).await?;
     let objects = list_areas(store.as_ref()).await?;
     let mut ownership = Ownership {
-        live: log::live_paths(db).await?,
-        superseded: log::superseded_paths(db).await?,
+        live: HashSet::new(),
+        removed: HashMap::new(),
         cutoff_ms,
         runs: HashMap::new(),
     };
+    for (area, dataset) in tables_of(&objects) {
+        if let Some((live, removed)) =
+            delta::live_and_removed(store, tables, area, &dataset).await?
+        {
+            ownership.live.extend(live);
+            ownership.removed.extend(removed);
+        }
+    }
     let mut report = SweepReport {
         runs_aborted: aborted.len() as u64,
         ..SweepReport::default()
@@ -91,7 +100,21 @@ pub(super) async fn run(
     Ok(report)
 }
 
-/// Every object under the areas the commit log governs (not `models/`, `exports/`).
+/// The tables (area, dataset) the listed objects belong to.
+fn tables_of(objects: &[ObjectMeta]) -> HashSet<(Area, String)> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            let mut parts = o.location.parts();
+            let area = Area::parse(parts.next()?.as_ref())?;
+            let dataset = parts.next()?.as_ref().to_string();
+            layout::validate_name(&dataset).ok()?;
+            Some((area, dataset))
+        })
+        .collect()
+}
+
+/// Every object under the table areas (not `models/`, `exports/`).
 async fn list_areas(store: &dyn ObjectStore) -> Result<Vec<ObjectMeta>, LakeError> {
     let mut objects = Vec::new();
     for area in Area::ALL {
@@ -110,30 +133,32 @@ impl Ownership {
         path: &str,
         object: &ObjectMeta,
     ) -> Result<bool, LakeError> {
-        if self.live.contains(path) || super::delta::is_log_path(path) {
+        if self.live.contains(path) || delta::is_log_path(path) {
             return Ok(false);
         }
-        if let Some(&replaced_at) = self.superseded.get(path) {
-            return Ok(replaced_at <= self.cutoff_ms);
+        if let Some(&removed_at) = self.removed.get(path) {
+            return Ok(removed_at <= self.cutoff_ms);
         }
         let old = object.last_modified.timestamp_millis() <= self.cutoff_ms;
         let Some(run_id) = layout::run_id_of(path) else {
             return Ok(old);
         };
-        match self.run_state(db, run_id).await? {
-            Some(RunState::Open) => Ok(false),
-            Some(RunState::Aborted) => Ok(true),
-            Some(RunState::Committed) => Ok(old && !log::file_recorded(db, path).await?),
-            None => Ok(old),
-        }
+        let Some(run) = self.run(db, run_id).await? else {
+            return Ok(old);
+        };
+        Ok(match run.state {
+            RunState::Open => false,
+            RunState::Aborted => true,
+            RunState::Committed => old && run.finished_at.unwrap_or(0) <= self.cutoff_ms,
+        })
     }
 
-    async fn run_state(&mut self, db: &Db, run_id: &str) -> Result<Option<RunState>, LakeError> {
-        if let Some(state) = self.runs.get(run_id) {
-            return Ok(*state);
+    async fn run(&mut self, db: &Db, run_id: &str) -> Result<Option<RunRecord>, LakeError> {
+        if let Some(run) = self.runs.get(run_id) {
+            return Ok(run.clone());
         }
-        let state = log::get_run(db, run_id).await?.map(|r| r.state);
-        self.runs.insert(run_id.to_string(), state);
-        Ok(state)
+        let run = log::get_run(db, run_id).await?;
+        self.runs.insert(run_id.to_string(), run.clone());
+        Ok(run)
     }
 }

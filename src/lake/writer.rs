@@ -6,12 +6,12 @@
 //! ZSTD-compressed with page-level statistics (so engines can skip row groups and pages) and
 //! carry the run id in their key-value metadata for lineage.
 //!
-//! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`], which also
-//! publishes the dataset's Delta log ([`super::delta`]). A writer
-//! dropped or killed before that leaves files the commit log does not know; the sweep deletes
-//! them. When the commit itself fails with a database error the files are left alone too: the
-//! transaction may have landed before the connection broke, and deleting the files of a
-//! commit that exists would lose data.
+//! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`], which claims
+//! the run in the database and then writes the table's next Delta commit
+//! ([`super::delta`]). A writer dropped or killed before that leaves files no Delta version
+//! lists; the sweep deletes them. When the Delta commit itself fails the files are left alone
+//! too: the log entry may have landed before the connection broke, and deleting the files of a
+//! commit that exists would lose data (the sweep deletes them once no version lists them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,13 +27,11 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use super::delta::{self, CommitSpec, DataFile, Landed, Operation};
 use super::layout::{self, Area};
 use super::{Lake, LakeError};
 use crate::db::Db;
-use crate::db::lake::{
-    self as log, CommitRequest, CommitResult, NewFile, OPERATION_OPTIMIZE, OPERATION_WRITE,
-    RunState,
-};
+use crate::db::lake::{self as log, RunState};
 
 /// Longest accepted commit key.
 pub const MAX_COMMIT_KEY_LEN: usize = 1024;
@@ -52,9 +50,6 @@ pub struct WriterOptions {
     /// Columns written without dictionary encoding: near-unique ids gain nothing from a
     /// dictionary and cost a hash per value until the writer gives up on it.
     pub plain_columns: Vec<String>,
-    /// Publish the dataset's Delta log right after the commit (default). A bulk backfill of
-    /// many small commits may leave it to one `Lake::publish_delta` (or the sweep) at the end.
-    pub publish_delta: bool,
 }
 
 impl Default for WriterOptions {
@@ -65,7 +60,6 @@ impl Default for WriterOptions {
             row_group_rows: 128 * 1024,
             zstd_level: 3,
             plain_columns: Vec::new(),
-            publish_delta: true,
         }
     }
 }
@@ -129,14 +123,16 @@ pub struct WrittenFile {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CommitOutcome {
-    /// The run's files are now visible.
+    /// The run's files are now visible in table version `commit_id` (`None`: the run had
+    /// nothing to commit and the table does not exist yet).
     Committed {
-        commit_id: i64,
+        commit_id: Option<i64>,
         rows: u64,
         bytes: u64,
         files: u64,
     },
-    /// The commit key was committed before by `commit_id`; this run's files were deleted.
+    /// The commit key was committed before, in table version `commit_id` (for a lake from
+    /// before the Delta logs, the old commit log's id); this run's files were deleted.
     AlreadyCommitted { commit_id: i64 },
 }
 
@@ -182,16 +178,25 @@ impl Lake {
         })
     }
 
-    /// The commit holding `commit_key` for this dataset, if any: lets a run skip work whose
-    /// commit would be a no-op.
+    /// The table version holding `commit_key`, if any: lets a run skip work whose commit
+    /// would be a no-op.
     pub async fn commit_for_key(
         &self,
         dataset: &str,
         area: Area,
         commit_key: &str,
     ) -> Result<Option<i64>, LakeError> {
-        layout::validate_name(dataset)?;
-        Ok(log::commit_for_key(&self.db, area.as_str(), dataset, commit_key).await?)
+        let in_log = delta::with_table(&self.store, &self.delta_tables, area, dataset, async |t| {
+            if !delta::refresh(t).await? {
+                return Ok(None);
+            }
+            delta::key_version(t, commit_key).await
+        })
+        .await?;
+        if in_log.is_some() {
+            return Ok(in_log);
+        }
+        Ok(log::legacy::commit_for_key(&self.db, area.as_str(), dataset, commit_key).await?)
     }
 }
 
@@ -307,10 +312,8 @@ impl DatasetWriter {
         let path = layout::part_path(self.area, &self.dataset, dt, &self.run_id, self.next_part);
         self.next_part += 1;
         let size = bytes.len() as u64;
-        if self.options.publish_delta {
-            let facts = super::delta_stats::facts_of_bytes(&bytes, buffer.rows as i64)?;
-            self.facts.insert(path.clone(), facts);
-        }
+        let facts = super::delta_stats::facts_of_bytes(&bytes, buffer.rows as i64)?;
+        self.facts.insert(path.clone(), facts);
         self.store
             .put(&Path::from(path.as_str()), PutPayload::from(bytes))
             .await?;
@@ -331,23 +334,23 @@ impl DatasetWriter {
         Ok(())
     }
 
-    /// Flushes what is buffered and publishes every file of the run in one transaction.
+    /// Flushes what is buffered and publishes every file of the run in one Delta commit.
     /// With a `commit_key` already committed for this dataset nothing is published and the
     /// run's files are deleted.
     pub async fn commit(self, commit_key: Option<&str>) -> Result<CommitOutcome, LakeError> {
         self.commit_replacing(commit_key, &[]).await
     }
 
-    /// Like [`commit`](Self::commit), and in the same transaction retires `replaced` (live
-    /// paths of this dataset, e.g. the inputs of a compaction). Readers of the new commit see
-    /// the new files instead of the replaced ones; older snapshots still see the old ones
-    /// until the sweep deletes them.
+    /// Like [`commit`](Self::commit), and in the same Delta commit removes `replaced` (live
+    /// paths of this dataset, e.g. a day's earlier feature snapshot). Readers of the new
+    /// version see the new files instead of the replaced ones; earlier versions still see the
+    /// old ones until the sweep (`vacuum`) deletes them.
     pub async fn commit_replacing(
         self,
         commit_key: Option<&str>,
         replaced: &[String],
     ) -> Result<CommitOutcome, LakeError> {
-        self.commit_as(commit_key, replaced, OPERATION_WRITE).await
+        self.commit_as(commit_key, replaced, Operation::Write).await
     }
 
     /// A compaction's commit: like [`commit_replacing`](Self::commit_replacing), recorded as
@@ -357,7 +360,7 @@ impl DatasetWriter {
         commit_key: Option<&str>,
         replaced: &[String],
     ) -> Result<CommitOutcome, LakeError> {
-        self.commit_as(commit_key, replaced, OPERATION_OPTIMIZE)
+        self.commit_as(commit_key, replaced, Operation::Optimize)
             .await
     }
 
@@ -365,47 +368,53 @@ impl DatasetWriter {
         mut self,
         commit_key: Option<&str>,
         replaced: &[String],
-        operation: &str,
+        operation: Operation,
     ) -> Result<CommitOutcome, LakeError> {
         if let Some(key) = commit_key {
             validate_commit_key(key)?;
         }
         self.flush_all().await?;
-        let files: Vec<NewFile> = self.written.iter().map(new_file).collect();
-        let request = CommitRequest {
+        self.finished = true;
+        let migrated = super::migrate::ensure_migrated(
+            &self.store,
+            &self.db,
+            &self.delta_tables,
+            self.area,
+            &self.dataset,
+        )
+        .await;
+        if let Err(e) = migrated {
+            self.abort_inner().await?;
+            return Err(e);
+        }
+        if !log::claim_run(&self.db, &self.run_id).await? {
+            return Err(self.not_open().await);
+        }
+        let files: Vec<DataFile> = self.written.iter().map(data_file).collect();
+        let spec = CommitSpec {
             run_id: &self.run_id,
-            area: self.area.as_str(),
-            dataset: &self.dataset,
-            commit_key,
+            key: commit_key,
             files: &files,
             replaces: replaced,
             operation,
+            facts: &self.facts,
         };
-        let result = log::commit_run(&self.db, &request).await?;
-        self.finished = true;
-        match result {
-            CommitResult::Committed { commit_id } => {
-                self.publish_delta_quietly().await;
-                Ok(self.committed(commit_id))
-            }
-            CommitResult::AlreadyCommitted { commit_id } => {
+        let landed = delta::commit(
+            &self.store,
+            &self.delta_tables,
+            self.area,
+            &self.dataset,
+            &spec,
+        )
+        .await?;
+        match landed {
+            Landed::Committed { version } => Ok(self.committed(version)),
+            Landed::AlreadyCommitted { version } => {
                 self.delete_written_quietly().await;
-                // The earlier run may have died between its commit and its Delta publish.
-                self.publish_delta_quietly().await;
-                Ok(CommitOutcome::AlreadyCommitted { commit_id })
+                Ok(CommitOutcome::AlreadyCommitted { commit_id: version })
             }
-            CommitResult::RunNotOpen { state } => {
-                // Never delete what a committed run published; anything else is garbage.
-                if state != Some(RunState::Committed) {
-                    self.delete_written_quietly().await;
-                }
-                Err(LakeError::RunNotOpen {
-                    run_id: self.run_id.clone(),
-                    state: state.map_or("unknown", |s| s.as_str()).to_string(),
-                })
-            }
-            CommitResult::ReplacedNotLive { path } => {
-                self.abort_inner().await?;
+            Landed::ReplacedNotLive { path } => {
+                self.delete_written_quietly().await;
                 Err(LakeError::Conflict {
                     detail: format!("`{path}` is no longer a live file of `{}`", self.dataset),
                 })
@@ -413,7 +422,22 @@ impl DatasetWriter {
         }
     }
 
-    fn committed(&self, commit_id: i64) -> CommitOutcome {
+    /// The error of a run that could not be claimed; its files go unless it committed.
+    async fn not_open(&self) -> LakeError {
+        let state = match log::get_run(&self.db, &self.run_id).await {
+            Ok(run) => run.map(|r| r.state),
+            Err(e) => return e.into(),
+        };
+        if state != Some(RunState::Committed) {
+            self.delete_written_quietly().await;
+        }
+        LakeError::RunNotOpen {
+            run_id: self.run_id.clone(),
+            state: state.map_or("unknown", |s| s.as_str()).to_string(),
+        }
+    }
+
+    fn committed(&self, commit_id: Option<i64>) -> CommitOutcome {
         CommitOutcome::Committed {
             commit_id,
             rows: self.written.iter().map(|f| f.rows).sum(),
@@ -437,27 +461,6 @@ impl DatasetWriter {
             delete_if_present(self.store.as_ref(), &file.path).await?;
         }
         Ok(())
-    }
-
-    /// Publishes the dataset's Delta log after a commit. The DB commit already decided the
-    /// outcome, so a failure is logged: the next publish (next commit, sweep, `recast lake
-    /// migrate`) catches the log up.
-    async fn publish_delta_quietly(&self) {
-        if !self.options.publish_delta {
-            return;
-        }
-        let published = super::delta::publish(
-            &self.store,
-            &self.db,
-            &self.delta_tables,
-            &self.facts,
-            self.area,
-            &self.dataset,
-        )
-        .await;
-        if let Err(e) = published {
-            tracing::warn!(dataset = %self.dataset, error = %e, "delta log not published yet; the next publish catches up");
-        }
     }
 
     /// Cleanup after an outcome is already decided: a failure only delays deletion until
@@ -490,12 +493,12 @@ impl Drop for DatasetWriter {
     }
 }
 
-fn new_file(file: &WrittenFile) -> NewFile {
-    NewFile {
+fn data_file(file: &WrittenFile) -> DataFile {
+    DataFile {
         path: file.path.clone(),
         dt: layout::format_dt(file.dt),
-        row_count: file.rows as i64,
-        byte_count: file.bytes as i64,
+        rows: file.rows as i64,
+        bytes: file.bytes as i64,
     }
 }
 

@@ -81,16 +81,16 @@ async fn schedules(app: &App, kinds: &JobKinds) -> Result<Vec<ScheduleSpec>> {
     Ok(schedules)
 }
 
-/// Servers and workers refuse a lake whose tables have no Delta log yet: outside engines
-/// would not see them, and the sweep would publish them piecemeal.
+/// Servers and workers refuse a lake whose tables are not in Delta logs yet: outside engines
+/// and recast itself would not see their files, and the sweep would delete them.
 async fn require_delta_logs(app: &App) -> Result<()> {
-    let missing = app.lake.tables_without_delta_log().await?;
+    let missing = app.lake.unmigrated_tables().await?;
     if missing.is_empty() {
         return Ok(());
     }
     Err(Error::Unavailable {
         detail: format!(
-            "the lake {} has tables without a Delta log ({}): run `recast lake migrate` once \
+            "the lake {} has tables written before its Delta logs ({}): run `recast lake migrate` once \
              (idempotent), then start again",
             app.lake.url(),
             missing.join(", ")

@@ -110,7 +110,10 @@ async fn write_run(
 
 fn commit_id(outcome: &CommitOutcome) -> i64 {
     match outcome {
-        CommitOutcome::Committed { commit_id, .. } => *commit_id,
+        CommitOutcome::Committed {
+            commit_id: Some(commit_id),
+            ..
+        } => *commit_id,
         other => panic!("expected a commit, got {other:?}"),
     }
 }
@@ -278,8 +281,11 @@ async fn date_ranges_and_snapshots() {
         )
         .await,
     );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let b = commit_id(&write_run(&lake, "sales", &[(2, 100, 105), (4, 200, 210)], None).await);
-    assert!(b > a);
+    assert_eq!((a, b), (0, 1), "commit ids are the table's Delta versions");
     assert_eq!(
         lake.latest_commit("sales", Area::Datasets).await.unwrap(),
         Some(b)
@@ -305,6 +311,27 @@ async fn date_ranges_and_snapshots() {
         .await
         .unwrap();
     assert_eq!(quantities(&at_a), range(0, 40));
+    let at_time = lake
+        .read_scan(&Scan::dataset("sales").at_time(between))
+        .await
+        .unwrap();
+    assert_eq!(quantities(&at_time), range(0, 40), "a read at a time");
+    let before = between - chrono::Duration::days(1);
+    assert!(
+        lake.files(&Scan::dataset("sales").at_time(before))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing before the first commit"
+    );
+    let err = lake
+        .files(&Scan::dataset("sales").as_of(9))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LakeError::InvalidInput { field, .. } if field == "as_of"),
+        "{err:?}"
+    );
 
     // Compaction: rewrite day 2 as one file, replacing both of its files in one commit.
     let day2 = lake
@@ -328,7 +355,7 @@ async fn date_ranges_and_snapshots() {
         .await
         .unwrap();
     assert_eq!(after.len(), 1);
-    assert_eq!(after[0].commit_id, c);
+    assert_eq!(c, 2);
     assert_eq!(
         quantities(&lake.read("sales", None, None).await.unwrap()).len(),
         55
@@ -941,7 +968,9 @@ fn outside_read_at(
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/delta_read.py");
     let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(table);
+    cmd.arg(script)
+        .arg(table)
+        .env("RECAST_TXN_APPS", "recast:k1,recast:k2");
     if let Some(s3) = s3 {
         cmd.env("AWS_ENDPOINT_URL", &s3.endpoint)
             .env("AWS_ACCESS_KEY_ID", &s3.access_key)
@@ -1058,30 +1087,26 @@ async fn delta_scenario(site: LakeSite) {
     drop(dead); // a run killed mid-write: two files in the store, never committed
     assert_eq!(delta_log_entries(&lake, "datasets/sales").await.len(), 2);
 
-    // The crash between the DB commit and its Delta commit: the re-run publishes it once.
-    let newest = delta_log_entries(&lake, "datasets/sales")
-        .await
-        .pop()
-        .unwrap();
-    lake.store().delete(&newest).await.unwrap();
+    // A re-run after a crash between the commit and the caller's bookkeeping (the ETL ledger):
+    // the key is in the log, so nothing lands twice.
     let again = write_run(&lake, "sales", &[(3, 130, 200)], Some("k2")).await;
-    assert!(matches!(again, CommitOutcome::AlreadyCommitted { .. }));
+    assert_eq!(
+        again,
+        CommitOutcome::AlreadyCommitted {
+            commit_id: commit_id(&second)
+        }
+    );
     assert_eq!(delta_log_entries(&lake, "datasets/sales").await.len(), 2);
-    let delta = lake
-        .delta_table(Area::Datasets, "sales", None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(delta.version(), Some(1));
-    let published = lake.publish_delta(Area::Datasets, "sales").await.unwrap();
-    assert_eq!(published.commits, 0, "publishing twice adds nothing");
-    assert_eq!(published.through_commit, Some(commit_id(&second)));
 
     if let Some(seen) = site.read("sales", None) {
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
         assert_eq!(seen["stats_rows"], 200, "{seen}");
-        assert_eq!(seen["recast_commit"], commit_id(&second), "{seen}");
+        assert_eq!(
+            seen["key_versions"]["recast:k2"],
+            commit_id(&second),
+            "{seen}"
+        );
         assert_eq!(seen["protocol"], serde_json::json!([1, 2]), "{seen}");
         assert_eq!(
             seen["duckdb_days"],
@@ -1117,7 +1142,12 @@ async fn delta_scenario(site: LakeSite) {
     assert_eq!(
         report.files_deleted,
         3 + 2,
-        "replaced and dead files: {report:?}"
+        "removed and dead files: {report:?}"
+    );
+    assert_eq!(
+        data_objects(&lake, "datasets/sales").await.len(),
+        1 + 1 + 2,
+        "vacuum left only the live files"
     );
     assert!(
         !delta_log_entries(&lake, "datasets/sales").await.is_empty(),
@@ -1130,11 +1160,19 @@ async fn delta_scenario(site: LakeSite) {
         assert_eq!(seen["files"], 1 + 1 + 2, "{seen}");
     }
 
-    // A lake from before the Delta logs: servers refuse it, `recast lake migrate` publishes
-    // it, idempotently.
-    for entry in delta_log_entries(&lake, "datasets/sales").await {
-        lake.store().delete(&entry).await.unwrap();
-    }
+    // A lake from before the Delta logs: commits refuse it, servers refuse it,
+    // `recast lake migrate` registers it, idempotently.
+    make_legacy(&lake, Area::Datasets, "sales").await;
+    let fresh = open(&site.env).await;
+    let mut writer = fresh
+        .writer_with("sales", Area::Datasets, small_files())
+        .await
+        .unwrap();
+    writer.write(day(5), &batch(300, 310)).await.unwrap();
+    let err = writer.commit(None).await.unwrap_err();
+    assert!(matches!(err, LakeError::Unmigrated { .. }), "{err:?}");
+    let err = fresh.sweep(Duration::ZERO).await.unwrap_err();
+    assert!(matches!(err, LakeError::Unmigrated { .. }), "{err:?}");
     let mut worker = site
         .recast(&["worker"])
         .stderr(Stdio::piped())
@@ -1182,11 +1220,95 @@ async fn delta_scenario(site: LakeSite) {
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
     }
+    let fresh = open(&site.env).await;
     assert_eq!(
-        quantities(&lake.read("sales", None, None).await.unwrap()),
+        quantities(&fresh.read("sales", None, None).await.unwrap()),
         range(0, 200),
         "recast reads every committed row, nothing else"
     );
+    assert!(fresh.unmigrated_tables().await.unwrap().is_empty());
+    write_run(&fresh, "sales", &[(5, 300, 310)], None).await;
+    assert_eq!(rows(&fresh.read("sales", None, None).await.unwrap()), 210);
+}
+
+/// Data files of a table (not its log), through the lake's own store.
+async fn data_objects(lake: &Lake, table: &str) -> Vec<String> {
+    let prefix = object_store::path::Path::from(table);
+    let mut paths: Vec<String> = lake
+        .store()
+        .list(Some(&prefix))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    paths.retain(|p| !p.contains("/_delta_log/"));
+    paths
+}
+
+/// Turns a table into what recast wrote before its lake became Delta tables: its live files
+/// recorded in the old commit log (one commit), and no `_delta_log/`.
+async fn make_legacy(lake: &Lake, area: Area, dataset: &str) {
+    let files = lake
+        .files(&Scan::dataset(dataset).in_area(area))
+        .await
+        .unwrap();
+    let pool = lake.db().pool();
+    let run_id = format!("legacy-{}", uuid::Uuid::new_v4());
+    sqlx::query(
+        "INSERT INTO lake_runs (run_id, area, dataset, state, started_at, finished_at) \
+         VALUES ($1, $2, $3, 'committed', 0, 0)",
+    )
+    .bind(&run_id)
+    .bind(area.as_str())
+    .bind(dataset)
+    .execute(pool)
+    .await
+    .unwrap();
+    let rows: i64 = files.iter().map(|f| f.rows as i64).sum();
+    let bytes: i64 = files.iter().map(|f| f.bytes as i64).sum();
+    let commit: i64 = sqlx::query_scalar(
+        "INSERT INTO lake_commits \
+         (area, dataset, run_id, commit_key, row_count, byte_count, committed_at, operation) \
+         VALUES ($1, $2, $3, NULL, $4, $5, 0, 'write') RETURNING id",
+    )
+    .bind(area.as_str())
+    .bind(dataset)
+    .bind(&run_id)
+    .bind(rows)
+    .bind(bytes)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    for f in &files {
+        sqlx::query(
+            "INSERT INTO lake_files (path, commit_id, area, dataset, dt, row_count, byte_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&f.path)
+        .bind(commit)
+        .bind(area.as_str())
+        .bind(dataset)
+        .bind(layout::format_dt(f.dt))
+        .bind(f.rows as i64)
+        .bind(f.bytes as i64)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let log = object_store::path::Path::from(format!(
+        "{}/_delta_log",
+        layout::dataset_prefix(area, dataset)
+    ));
+    let entries: Vec<object_store::path::Path> = lake
+        .store()
+        .list(Some(&log))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .unwrap();
+    for entry in entries {
+        lake.store().delete(&entry).await.unwrap();
+    }
 }
 
 const CHILD_TAG_VAR: &str = "RECAST_LAKE_CHILD_TAG";
@@ -1211,8 +1333,8 @@ async fn child_commits_ten_runs() {
     }
 }
 
-/// Two processes commit to one table at once: every commit lands once in the DB and in the
-/// Delta log (the loser of a race for a log version reloads and publishes after the winner).
+/// Two processes commit to one table at once: every commit lands once in the Delta log (the
+/// loser of a race for a log version reloads and commits after the winner).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_commit_to_one_table_at_once() {
     let env = TestEnv::new().await;
@@ -1239,11 +1361,6 @@ async fn two_processes_commit_to_one_table_at_once() {
         quantities(&lake.read("shared", None, None).await.unwrap()),
         expected
     );
-    let published = lake.publish_delta(Area::Datasets, "shared").await.unwrap();
-    assert_eq!(
-        published.commits, 0,
-        "both processes published all: {published:?}"
-    );
     let delta = lake
         .delta_table(Area::Datasets, "shared", None)
         .await
@@ -1263,8 +1380,8 @@ async fn two_processes_commit_to_one_table_at_once() {
     }
 }
 
-/// A commit that published no file (a run with nothing to land) gives the table nothing to
-/// create its log from: it is not "unmigrated", and the first file creates the log later.
+/// A commit with no file (a run with nothing to land) gives a new table nothing to create
+/// its log from: no table, no version, not "unmigrated"; the first file creates the log.
 #[tokio::test]
 async fn a_table_with_only_empty_commits_needs_no_log_yet() {
     let env = TestEnv::new().await;
@@ -1273,22 +1390,48 @@ async fn a_table_with_only_empty_commits_needs_no_log_yet() {
         .writer_with("quiet", Area::Quarantine, small_files())
         .await
         .unwrap();
-    empty.commit(Some("nothing")).await.unwrap();
-    assert!(lake.tables_without_delta_log().await.unwrap().is_empty());
-    let published = lake.publish_delta(Area::Quarantine, "quiet").await.unwrap();
-    assert_eq!((published.commits, published.version), (0, None));
+    let outcome = empty.commit(Some("nothing")).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            CommitOutcome::Committed {
+                commit_id: None,
+                rows: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(lake.unmigrated_tables().await.unwrap().is_empty());
+    assert!(
+        lake.delta_table(Area::Quarantine, "quiet", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let mut writer = lake
         .writer_with("quiet", Area::Quarantine, small_files())
         .await
         .unwrap();
     writer.write(day(1), &batch(0, 10)).await.unwrap();
-    writer.commit(Some("some")).await.unwrap();
+    let outcome = writer.commit(Some("some")).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            CommitOutcome::Committed {
+                commit_id: Some(0),
+                rows: 10,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     let delta = lake
         .delta_table(Area::Quarantine, "quiet", None)
         .await
         .unwrap()
         .expect("the first file created the log");
     assert_eq!(delta.version(), Some(0));
-    assert!(lake.tables_without_delta_log().await.unwrap().is_empty());
+    assert!(lake.unmigrated_tables().await.unwrap().is_empty());
 }

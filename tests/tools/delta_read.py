@@ -75,7 +75,12 @@ def main() -> None:
         "deltalake_rows": data.num_rows,
         "files": len(table.file_uris()),
         "stats_rows": sum(actions.get("num_records", [])),
-        "recast_commit": table.transaction_version("recast"),
+        # The table version that committed each commit key (`txn` app id `recast:<key>`).
+        "key_versions": {
+            app: table.transaction_version(app)
+            for app in os.environ.get("RECAST_TXN_APPS", "").split(",")
+            if app
+        },
         "columns": [f.name for f in data.schema],
         "protocol": [table.protocol().min_reader_version, table.protocol().min_writer_version],
     }
