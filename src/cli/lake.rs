@@ -2,7 +2,8 @@
 //!
 //! `migrate` turns a lake written before the Delta logs existed into Delta tables in place:
 //! every committed file of the old commit log is registered in its table's log (orphans are
-//! left to the sweep), idempotently, so an interrupted migrate is finished by running it again.
+//! left to the sweep), idempotently, so an interrupted migrate is finished by running it again;
+//! forecast exports kept as one file per run move into the `exports/` Delta tables.
 
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -11,6 +12,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::lake::migrate::Published;
 
 #[derive(Subcommand, Debug)]
 pub enum LakeCommand {
@@ -22,11 +24,18 @@ pub enum LakeCommand {
     },
 }
 
+/// The lake's tables, then the forecast exports of older runs.
+async fn migrate(lake: &Lake) -> Result<Vec<Published>> {
+    let mut published = lake.migrate().await?;
+    published.extend(crate::forecast::legacy_exports::migrate(lake).await?);
+    Ok(published)
+}
+
 pub async fn run(settings: Settings, command: LakeCommand) -> Result<()> {
     let db = Db::open(&settings.database_url).await?;
     let lake = Lake::open(&settings, db.clone()).await?;
     let LakeCommand::Migrate { json } = command;
-    let published = lake.migrate().await;
+    let published = migrate(&lake).await;
     db.close().await;
     let published = published?;
     if json {

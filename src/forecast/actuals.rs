@@ -1,6 +1,6 @@
-//! The actuals each training run fitted, kept next to its forecast export as
-//! `exports/forecasts/run=<id>/actuals.parquet` (series id, period start, quantity, and the
-//! series' count of zero-filled periods).
+//! The actuals each training run fitted, kept next to its forecast export in the Delta table
+//! `exports/actuals` (series id, period start, quantity, the series' count of zero-filled
+//! periods, and the run's id), one file per run.
 //!
 //! Why a snapshot instead of rebuilding the series from `sales` per request: rebuilding
 //! meant scanning the whole sales dataset for every history or chart request, which grows
@@ -20,21 +20,16 @@ use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use super::series::{DemandError, Series};
-use crate::lake::LakeError;
+use crate::lake::{Lake, LakeError};
 
 /// Rows per row group: about a hundred two-year daily series, a few hundred KiB to decode.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-/// Lake path of a run's actuals.
-pub fn path(run_id: &str) -> String {
-    format!("exports/forecasts/run={run_id}/actuals.parquet")
-}
+/// The table of actuals (in `exports/`).
+pub const TABLE: &str = "actuals";
 
 /// One series' actuals as the run saw them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,11 +50,12 @@ fn schema() -> Arc<Schema> {
         Field::new("date", DataType::Date32, false),
         Field::new("quantity", DataType::Float64, false),
         Field::new("filled_periods", DataType::UInt32, false),
+        Field::new("run_id", DataType::Utf8, false),
     ]))
 }
 
-/// Encodes the series (any order) as the sorted, row-grouped Parquet file.
-pub fn encode(series: &[&Series]) -> Result<Vec<u8>, DemandError> {
+/// The series (any order) as one batch sorted by series id, tagged with `run_id`.
+pub fn batch(run_id: &str, series: &[&Series]) -> Result<RecordBatch, DemandError> {
     let mut order: Vec<(String, &Series)> = series.iter().map(|s| (s.id(), *s)).collect();
     order.sort_by(|a, b| a.0.cmp(&b.0));
     let rows: usize = series.iter().map(|s| s.values.len()).sum();
@@ -80,43 +76,39 @@ pub fn encode(series: &[&Series]) -> Result<Vec<u8>, DemandError> {
         Arc::new(Date32Array::from(dates)),
         Arc::new(Float64Array::from(quantities)),
         Arc::new(UInt32Array::from(filled)),
+        Arc::new(StringArray::from(vec![run_id; rows])),
     ];
-    let batch = RecordBatch::try_new(schema(), columns).map_err(lake_err)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_size(ROW_GROUP_ROWS)
-        .build();
-    let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, schema(), Some(props)).map_err(lake_err)?;
-    writer.write(&batch).map_err(lake_err)?;
-    writer.close().map_err(lake_err)?;
-    Ok(buf)
+    RecordBatch::try_new(schema(), columns).map_err(lake_err)
 }
 
-/// Writes the run's actuals; returns the lake path.
-pub async fn write(
-    store: &Arc<dyn ObjectStore>,
-    run_id: &str,
-    series: &[&Series],
-) -> Result<String, DemandError> {
-    let buf = encode(series)?;
-    let path = path(run_id);
-    store
-        .put(&Path::from(path.as_str()), buf.into())
-        .await
-        .map_err(lake_err)?;
-    Ok(path)
+/// Commits the run's actuals as its one file of `exports/actuals`; returns the lake path.
+pub async fn write(lake: &Lake, run_id: &str, series: &[&Series]) -> Result<String, DemandError> {
+    let batch = batch(run_id, series)?;
+    super::export::commit_run_file(lake, TABLE, run_id, &batch, ROW_GROUP_ROWS).await
 }
 
-/// One series' actuals from a run's file; `None` when the run has no actuals file (runs
-/// trained before the file existed) so the caller can rebuild from `sales`. A series the
-/// file lacks reads as empty.
+/// One series' actuals as the run fitted them; `None` when the run has no actuals file (the
+/// run predates them, or the file is gone) so the caller can rebuild from `sales`. A series
+/// the file lacks reads as empty.
 pub async fn read(
-    store: &Arc<dyn ObjectStore>,
+    lake: &Lake,
     run_id: &str,
     series_id: &str,
 ) -> Result<Option<Actuals>, DemandError> {
-    let location = Path::from(path(run_id).as_str());
+    let Some(path) = super::export::run_file(lake, TABLE, run_id).await? else {
+        return Ok(None);
+    };
+    read_file(lake.store(), &path, run_id, series_id).await
+}
+
+/// [`read`] from the file at `path`: only the row groups whose statistics cover the series.
+pub async fn read_file(
+    store: &Arc<dyn ObjectStore>,
+    path: &str,
+    run_id: &str,
+    series_id: &str,
+) -> Result<Option<Actuals>, DemandError> {
+    let location = Path::from(path);
     let meta = match store.head(&location).await {
         Ok(meta) => meta,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -147,7 +139,7 @@ pub async fn read(
     let mut stream = builder.with_row_groups(groups).build().map_err(lake_err)?;
     while let Some(batch) = stream.try_next().await.map_err(lake_err)? {
         let corrupt = || DemandError::Corrupt(format!("actuals file of run `{run_id}`"));
-        if batch.num_columns() != 4 {
+        if batch.num_columns() < 4 {
             return Err(corrupt());
         }
         let ids = batch.column(0).as_string_opt::<i32>().ok_or_else(corrupt)?;
@@ -211,27 +203,43 @@ mod tests {
             .collect();
         let refs: Vec<&Series> = all.iter().collect();
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let written = write(&store, "r1", &refs).await.unwrap();
-        assert_eq!(written, "exports/forecasts/run=r1/actuals.parquet");
+        let written = "exports/actuals/dt=2026-01-01/part-x-00000.parquet";
+        let batch = batch("r1", &refs).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_size(ROW_GROUP_ROWS)
+            .build();
+        let mut buf = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        store.put(&Path::from(written), buf.into()).await.unwrap();
+        let read = |id: String| {
+            let store = Arc::clone(&store);
+            async move { read_file(&store, written, "r1", &id).await }
+        };
 
         for i in [0usize, 130, 131, 299] {
             let id = format!("item=I{i:03}/store=S1");
-            let got = read(&store, "r1", &id).await.unwrap().unwrap();
+            let got = read(id.clone()).await.unwrap().unwrap();
             assert_eq!(got.filled, i % 7, "{id}");
             assert_eq!(got.points.len(), 500, "{id}");
             assert_eq!(got.points[0], (d("2025-01-01"), (i * 1000) as f64));
             assert_eq!(got.points[499], (d("2026-05-15"), (i * 1000 + 499) as f64));
         }
         // The file really is cut into row groups that statistics can skip.
-        let reader = ParquetObjectReader::new(Arc::clone(&store), Path::from(written.as_str()));
+        let reader = ParquetObjectReader::new(Arc::clone(&store), Path::from(written));
         let builder = ParquetRecordBatchStreamBuilder::new(reader).await.unwrap();
         assert_eq!(builder.metadata().num_row_groups(), 3);
 
-        let missing = read(&store, "r1", "item=I999/store=S1").await.unwrap();
+        let missing = read("item=I999/store=S1".into()).await.unwrap();
         assert_eq!(missing.unwrap().points, vec![]);
-        assert_eq!(
-            read(&store, "r2", "item=I000/store=S1").await.unwrap(),
-            None
+        let gone = read_file(
+            &store,
+            "exports/actuals/none.parquet",
+            "r1",
+            "item=I000/store=S1",
         );
+        assert_eq!(gone.await.unwrap(), None);
     }
 }

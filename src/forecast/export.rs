@@ -1,5 +1,6 @@
-//! The Parquet export of a run: `exports/forecasts/run=<id>/forecasts.parquet`, one row per
-//! series and step, for planners' own tools.
+//! The export of a run into the Delta table `exports/forecasts`: one row per series and step,
+//! with the run's id, one file per run (partition `dt` = the day of the run), for planners' own
+//! tools (`SELECT * FROM delta_scan('.../exports/forecasts') WHERE run_id = ...`).
 
 use std::sync::Arc;
 
@@ -11,13 +12,50 @@ use super::report::Point;
 use super::series::DemandError;
 use crate::app::App;
 use crate::db::forecasts::ForecastRow;
+use crate::lake::{Area, Lake};
 
-/// Lake path of a run's export.
-pub fn export_path(run_id: &str) -> String {
-    format!("exports/forecasts/run={run_id}/forecasts.parquet")
+/// The table of forecast exports (in [`Area::Exports`]).
+pub const TABLE: &str = "forecasts";
+/// Rows per row group of an export file.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Commits `batch` (with a trailing `run_id` column) as the run's one file of `exports/<table>`
+/// under the key `<table>:<run_id>`; returns the file's path. A re-run of the same run finds
+/// its earlier file instead of adding another.
+pub async fn commit_run_file(
+    lake: &Lake,
+    table: &str,
+    run_id: &str,
+    batch: &RecordBatch,
+    row_group_rows: usize,
+) -> Result<String, DemandError> {
+    let key = format!("{table}:{run_id}");
+    let today = chrono::Utc::now().date_naive();
+    let (_, path) = lake
+        .commit_one_file(table, Area::Exports, today, batch, row_group_rows, &key)
+        .await?;
+    if let Some(path) = path {
+        return Ok(path);
+    }
+    run_file(lake, table, run_id).await?.ok_or_else(|| {
+        DemandError::Corrupt(format!("`exports/{table}` lost the file of run `{run_id}`"))
+    })
 }
 
-/// Writes `exports/forecasts/run=<id>/forecasts.parquet`: one row per series and step.
+/// The live file of `exports/<table>` holding the rows of `run_id`, found by the file
+/// statistics in the Delta log.
+pub async fn run_file(
+    lake: &Lake,
+    table: &str,
+    run_id: &str,
+) -> Result<Option<String>, DemandError> {
+    let files = lake
+        .files_holding(Area::Exports, table, "run_id", run_id)
+        .await?;
+    Ok(files.into_iter().next().map(|f| f.path))
+}
+
+/// Commits the run's export: one row per series and step.
 pub(super) async fn export(
     app: &App,
     run_id: &str,
@@ -58,7 +96,9 @@ pub(super) async fn export(
         float("lower_95"),
         float("upper_95"),
         Field::new("model", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, false),
     ]));
+    let rows = model.len();
     let [mean, l80, u80, l95, u95] = cols;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(series_id)),
@@ -71,23 +111,9 @@ pub(super) async fn export(
         Arc::new(Float64Array::from(l95)),
         Arc::new(Float64Array::from(u95)),
         Arc::new(StringArray::from(model)),
+        Arc::new(StringArray::from(vec![run_id; rows])),
     ];
     let batch =
         RecordBatch::try_new(schema.clone(), columns).map_err(|e| DemandError::Lake(e.into()))?;
-    let mut buf = Vec::new();
-    {
-        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None)
-            .map_err(|e| DemandError::Lake(e.into()))?;
-        writer
-            .write(&batch)
-            .map_err(|e| DemandError::Lake(e.into()))?;
-        writer.close().map_err(|e| DemandError::Lake(e.into()))?;
-    }
-    let path = export_path(run_id);
-    app.lake
-        .store()
-        .put(&object_store::path::Path::from(path.as_str()), buf.into())
-        .await
-        .map_err(|e| DemandError::Lake(e.into()))?;
-    Ok(path)
+    commit_run_file(&app.lake, TABLE, run_id, &batch, ROW_GROUP_ROWS).await
 }

@@ -294,7 +294,7 @@ pub async fn history(app: &App, series_id: &str) -> Result<HistoryView, DemandEr
         .parse()
         .map_err(|_| DemandError::Corrupt(format!("frequency of `{series_id}`")))?;
     let end = parse_date(&row)?;
-    let snapshot = match actuals::read(app.lake.store(), &row.run_id, &row.series_id).await? {
+    let snapshot = match actuals::read(&app.lake, &row.run_id, &row.series_id).await? {
         Some(snapshot) => snapshot,
         // A run from before actuals were kept: rebuild the series from `sales`.
         None => {

@@ -287,7 +287,7 @@ async fn fit_all(
             .collect();
         (
             Some(export(app, run_id, &exported).await?),
-            Some(super::actuals::write(app.lake.store(), run_id, &fitted_series).await?),
+            Some(super::actuals::write(&app.lake, run_id, &fitted_series).await?),
         )
     };
     let mut report = TrainReport {

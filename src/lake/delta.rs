@@ -303,6 +303,51 @@ fn files_of(table: &DeltaTable, prefix: &str) -> Result<Vec<LiveFile>, LakeError
     Ok(files)
 }
 
+/// Newest live files whose statistics bound string `column` to exactly `value` (min = max):
+/// how a reader finds the files of one run without opening any.
+pub(crate) async fn files_holding(
+    store: &Arc<dyn ObjectStore>,
+    tables: &DeltaTables,
+    area: Area,
+    dataset: &str,
+    column: &str,
+    value: &str,
+) -> Result<Vec<LiveFile>, LakeError> {
+    let prefix = layout::dataset_prefix(area, dataset);
+    with_table(store, tables, area, dataset, async |table| {
+        if !refresh(table).await? {
+            return Ok(Vec::new());
+        }
+        let snapshot = table.snapshot().map_err(delta_error)?;
+        let wanted = Some(value.to_string());
+        let mut files: Vec<LiveFile> = snapshot
+            .log_data()
+            .iter()
+            .filter(|view| {
+                bounds(view.stats().as_deref(), column) == (wanted.clone(), wanted.clone())
+            })
+            .map(|view| LiveFile {
+                path: format!("{prefix}/{}", view.path()),
+                dt: partition_value(&view).unwrap_or_default(),
+                rows: view.num_records().map(|n| n as i64),
+                bytes: view.size(),
+            })
+            .collect();
+        files.sort_by(|a, b| (&a.dt, &a.path).cmp(&(&b.dt, &b.path)));
+        Ok(files)
+    })
+    .await
+}
+
+/// A string column's minimum and maximum in a file's `stats` JSON.
+fn bounds(stats: Option<&str>, column: &str) -> (Option<String>, Option<String>) {
+    let Some(stats) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
+        return (None, None);
+    };
+    let bound = |key: &str| stats[key][column].as_str().map(str::to_string);
+    (bound("minValues"), bound("maxValues"))
+}
+
 /// The file's `dt` as `YYYY-MM-DD`.
 fn partition_value(view: &deltalake_core::kernel::LogicalFileView) -> Option<String> {
     use deltalake_core::kernel::scalars::ScalarExt;

@@ -13,7 +13,7 @@ use super::LakeError;
 /// Longest accepted dataset (or feature view) name.
 pub const MAX_NAME_LEN: usize = 128;
 
-/// Top-level folder of the lake that holds partitioned Parquet written through the commit log.
+/// Top-level folder of the lake whose folders are Delta tables of `dt`-partitioned Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Area {
@@ -23,17 +23,25 @@ pub enum Area {
     Quarantine,
     /// Materialized feature views.
     Features,
+    /// What recast produces for other tools: forecast runs and the actuals they fitted.
+    Exports,
 }
 
 impl Area {
     /// Every area the writer can write to, and so every area the sweep lists.
-    pub const ALL: [Area; 3] = [Area::Datasets, Area::Quarantine, Area::Features];
+    pub const ALL: [Area; 4] = [
+        Area::Datasets,
+        Area::Quarantine,
+        Area::Features,
+        Area::Exports,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Area::Datasets => "datasets",
             Area::Quarantine => "quarantine",
             Area::Features => "features",
+            Area::Exports => "exports",
         }
     }
 

@@ -202,6 +202,29 @@ impl Lake {
         Box::pin(stream)
     }
 
+    /// Live files of a table whose statistics say string `column` holds only `value` (the
+    /// files of one run, say), found in the log without opening any file.
+    pub async fn files_holding(
+        &self,
+        area: Area,
+        dataset: &str,
+        column: &str,
+        value: &str,
+    ) -> Result<Vec<CommittedFile>, LakeError> {
+        delta::files_holding(
+            &self.store,
+            &self.delta_tables,
+            area,
+            dataset,
+            column,
+            value,
+        )
+        .await?
+        .into_iter()
+        .map(committed_file)
+        .collect()
+    }
+
     /// The newest version of a table (for [`Scan::as_of`] snapshots), if it exists.
     pub async fn latest_commit(&self, dataset: &str, area: Area) -> Result<Option<i64>, LakeError> {
         let current = delta::with_table(

@@ -200,6 +200,39 @@ impl Lake {
     }
 }
 
+impl Lake {
+    /// Writes `batch` as one file of partition `dt` (row groups of `row_group_rows`, in the
+    /// batch's order) and commits it under `key`. Returns the outcome and, when it committed,
+    /// the file's path.
+    pub async fn commit_one_file(
+        &self,
+        dataset: &str,
+        area: Area,
+        dt: NaiveDate,
+        batch: &RecordBatch,
+        row_group_rows: usize,
+        key: &str,
+    ) -> Result<(CommitOutcome, Option<String>), LakeError> {
+        let rows = batch.num_rows().max(1);
+        let options = WriterOptions {
+            rows_per_file: rows,
+            max_buffered_rows: rows,
+            row_group_rows: row_group_rows.max(1),
+            ..self.writer_options.clone()
+        };
+        let mut writer = self.writer_with(dataset, area, options).await?;
+        writer.write(dt, batch).await?;
+        writer.flush_all().await?;
+        let path = writer.written_files().first().map(|f| f.path.clone());
+        let outcome = writer.commit(Some(key)).await?;
+        let path = match outcome {
+            CommitOutcome::Committed { .. } => path,
+            CommitOutcome::AlreadyCommitted { .. } => None,
+        };
+        Ok((outcome, path))
+    }
+}
+
 #[derive(Default)]
 struct Buffer {
     batches: Vec<RecordBatch>,

@@ -84,7 +84,10 @@ async fn schedules(app: &App, kinds: &JobKinds) -> Result<Vec<ScheduleSpec>> {
 /// Servers and workers refuse a lake whose tables are not in Delta logs yet: outside engines
 /// and recast itself would not see their files, and the sweep would delete them.
 async fn require_delta_logs(app: &App) -> Result<()> {
-    let missing = app.lake.unmigrated_tables().await?;
+    let mut missing = app.lake.unmigrated_tables().await?;
+    if crate::forecast::legacy_exports::pending(&app.lake).await? {
+        missing.push("exports/forecasts/run=* (forecast exports kept per run)".into());
+    }
     if missing.is_empty() {
         return Ok(());
     }

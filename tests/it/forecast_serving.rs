@@ -473,11 +473,28 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     .unwrap();
     assert!(unnamed.contains(&format!(r#"font-size="14">{other} — "#)));
 
-    // Export of the job's run: one row per series and step.
+    // Export of the job's run: one row per series and step, the run's one file of the Delta
+    // table `exports/forecasts`.
     let path = report.export_path.clone().expect("export written");
+    assert!(path.starts_with("exports/forecasts/dt="), "{path}");
+    let run_files = srv
+        .app
+        .lake
+        .files_holding(
+            recast::lake::Area::Exports,
+            "forecasts",
+            "run_id",
+            &report.run_id,
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        path,
-        format!("exports/forecasts/run={}/forecasts.parquet", report.run_id)
+        run_files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        [path.as_str()],
+        "the run's export is live in the table's Delta log, found by its statistics"
     );
     let bytes = srv
         .app
@@ -508,7 +525,8 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
             "upper_80",
             "lower_95",
             "upper_95",
-            "model"
+            "model",
+            "run_id"
         ]
     );
     let mut per_series: BTreeMap<String, usize> = BTreeMap::new();
@@ -546,11 +564,8 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
 
     // History is the run's actuals file: the fitted series, sorted, next to the export.
     let actuals = report.actuals_path.clone().expect("actuals written");
-    assert_eq!(
-        actuals,
-        format!("exports/forecasts/run={}/actuals.parquet", report.run_id)
-    );
-    let snapshot = recast::forecast::actuals::read(srv.app.lake.store(), &report.run_id, gappy)
+    assert!(actuals.starts_with("exports/actuals/dt="), "{actuals}");
+    let snapshot = recast::forecast::actuals::read(&srv.app.lake, &report.run_id, gappy)
         .await
         .unwrap()
         .expect("the run's actuals");

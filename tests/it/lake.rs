@@ -871,8 +871,8 @@ async fn s3_round_trip() {
         })
         .collect();
     let refs: Vec<&Series> = series.iter().collect();
-    actuals::write(lake.store(), "s3run", &refs).await.unwrap();
-    let one = actuals::read(lake.store(), "s3run", "item=I150")
+    actuals::write(&lake, "s3run", &refs).await.unwrap();
+    let one = actuals::read(&lake, "s3run", "item=I150")
         .await
         .unwrap()
         .expect("file written");
@@ -1434,4 +1434,92 @@ async fn a_table_with_only_empty_commits_needs_no_log_yet() {
         .expect("the first file created the log");
     assert_eq!(delta.version(), Some(0));
     assert!(lake.unmigrated_tables().await.unwrap().is_empty());
+}
+
+/// Forecast exports kept as one file per run (before `exports/` held Delta tables) stop
+/// servers from starting; `recast lake migrate` moves them into the tables, where a run's
+/// actuals are found again by its id.
+#[tokio::test]
+async fn old_per_run_forecast_exports_move_into_delta_tables() {
+    let site = LakeSite::local(TestEnv::new().await);
+    let lake = open(&site.env).await;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("series_id", DataType::Utf8, false),
+        Field::new("date", DataType::Date32, false),
+        Field::new("quantity", DataType::Float64, false),
+        Field::new("filled_periods", DataType::UInt32, false),
+    ]));
+    let days: Vec<i32> = (0..30).map(|d| 19_800 + d).collect();
+    let old = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["item=A"; 30])),
+            Arc::new(arrow_array::Date32Array::from(days)),
+            Arc::new(Float64Array::from(
+                (0..30).map(f64::from).collect::<Vec<_>>(),
+            )),
+            Arc::new(arrow_array::UInt32Array::from(vec![3u32; 30])),
+        ],
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).unwrap();
+    writer.write(&old).unwrap();
+    writer.close().unwrap();
+    let old_path = object_store::path::Path::from("exports/forecasts/run=r-old/actuals.parquet");
+    lake.store().put(&old_path, buf.into()).await.unwrap();
+
+    let out = site.recast(&["worker"]).output().unwrap();
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        refusal.contains("exports/forecasts/run=") && refusal.contains("recast lake migrate"),
+        "{refusal}"
+    );
+    let migrate = || {
+        let out = site
+            .recast(&["lake", "migrate", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = migrate();
+    assert_eq!(first[0]["table"], "exports/actuals", "{first}");
+    assert_eq!(first[0]["commits"], 1, "{first}");
+    assert_eq!(
+        migrate(),
+        serde_json::json!([]),
+        "a second migrate changes nothing"
+    );
+    assert!(
+        lake.store().head(&old_path).await.is_err(),
+        "the old file is gone"
+    );
+
+    let fresh = open(&site.env).await;
+    let actuals = recast::forecast::actuals::read(&fresh, "r-old", "item=A")
+        .await
+        .unwrap()
+        .expect("the run's actuals, found in the table by its run id");
+    assert_eq!(actuals.points.len(), 30);
+    assert_eq!(actuals.filled, 3);
+    let table = site.env.path().join("lake/exports/actuals");
+    if let Some(seen) = outside_read(&table, None) {
+        assert_eq!(seen["deltalake_rows"], 30, "{seen}");
+        assert_eq!(seen["duckdb_rows"], 30, "{seen}");
+        assert!(
+            seen["columns"]
+                .as_array()
+                .unwrap()
+                .contains(&"run_id".into()),
+            "{seen}"
+        );
+    }
+    let out = site.recast(&["lake", "migrate"]).output().unwrap();
+    assert!(out.status.success());
 }
