@@ -717,7 +717,10 @@ async fn killed_writer_is_invisible_and_swept() {
         range(0, 20)
     );
     assert_eq!(
-        lake.committed_files("sales", None, None).await.unwrap().len(),
+        lake.committed_files("sales", None, None)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     let orphans: Vec<String> = files_under(&root, "datasets/sales")

@@ -117,48 +117,56 @@ impl FactorIndex {
             // Rounded up, so the f32 error term only grows.
             per_scale: ((0.5 * user_l1 + rounding) as f32).next_up(),
         };
-        let mut dots = vec![0i32; self.items()];
-        integer_dots(&self.codes, self.stride, &user_codes, &mut dots);
-        let mut upper = vec![0f32; self.items()];
-        bounds.uppers(&self.scales, &self.half_l1, &dots, &mut upper);
-        let scanned = Scanned {
-            bounds: &bounds,
-            dots: &dots,
-            upper: &upper,
-        };
-        self.select(item_factors, user, k, scanned, excluded)
+        let pairs = user_pairs(&user_codes);
+        self.select(item_factors, user, k, &bounds, &pairs, excluded)
     }
 
-    /// Pass 1 finds the k-th best lower bound among allowed items; pass 2 rescores in f32
-    /// only the items whose upper bound reaches it.
+    /// Pass 1 scans the codes chunk by chunk (integer dots and upper bounds of [`CHUNK`]
+    /// items in buffers that stay in L1) and keeps the k-th best lower bound among allowed
+    /// items, skipping blocks whose best upper bound is below it; pass 2 rescores in f32 only
+    /// the candidates whose upper bound reaches the final one.
     fn select(
         &self,
         item_factors: &[f32],
         user: &[f32],
         k: usize,
-        scanned: Scanned<'_>,
+        bounds: &Bounds,
+        pairs: &[i32],
         excluded: impl Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
-        let Scanned {
-            bounds,
-            dots,
-            upper,
-        } = scanned;
         let exact = |i: u32| self.exact(item_factors, user, i);
-        // Pass 1: the k-th best lower bound among allowed items.
         let mut lower = super::eval::TopK::new(k);
         let mut candidates: Vec<(u32, f64)> = Vec::new();
         let mut threshold = f32::NEG_INFINITY;
-        for (i, &hi) in upper.iter().enumerate() {
-            // An item whose upper bound is below the k-th best lower bound so far cannot make
-            // the top k; the threshold only rises, so it is safe to drop it now.
-            if hi < threshold || excluded(i as u32) {
-                continue;
+        let mut dots = [0i32; CHUNK];
+        let mut upper = [0f32; CHUNK];
+        let items = self.items();
+        for start in (0..items).step_by(CHUNK) {
+            let n = CHUNK.min(items - start);
+            let codes =
+                &self.codes[start * self.stride..][..n.div_ceil(BLOCK) * BLOCK * self.stride];
+            integer_dots(codes, self.stride, pairs, &mut dots[..n]);
+            let scales = &self.scales[start..start + n];
+            let half_l1 = &self.half_l1[start..start + n];
+            bounds.uppers(scales, half_l1, &dots[..n], &mut upper[..n]);
+            for (b, block) in upper[..n].chunks(BLOCK).enumerate() {
+                // An item whose upper bound is below the k-th best lower bound so far cannot
+                // make the top k; the threshold only rises, so it is safe to drop it now.
+                if !reaches(block, threshold) {
+                    continue;
+                }
+                for (t, &hi) in block.iter().enumerate() {
+                    let at = b * BLOCK + t;
+                    let i = (start + at) as u32;
+                    if hi < threshold || excluded(i) {
+                        continue;
+                    }
+                    let lo = bounds.lower(scales[at], half_l1[at], dots[at]);
+                    lower.push(i, lo);
+                    candidates.push((i, hi as f64));
+                    threshold = lower.threshold().unwrap_or(f32::NEG_INFINITY);
+                }
             }
-            let lo = bounds.lower(self.scales[i], self.half_l1[i], dots[i]);
-            lower.push(i as u32, lo);
-            candidates.push((i as u32, hi as f64));
-            threshold = lower.threshold().unwrap_or(f32::NEG_INFINITY);
         }
         let floor = lower.threshold().map(|t| t as f64);
         let mut best = super::eval::TopK::new(k);
@@ -175,12 +183,22 @@ impl FactorIndex {
     }
 }
 
-/// What the integer scan produced for one request.
-struct Scanned<'a> {
-    bounds: &'a Bounds,
-    dots: &'a [i32],
-    /// Every item's upper bound.
-    upper: &'a [f32],
+/// Items scanned per chunk: a multiple of [`BLOCK`], small enough for its dots and bounds to
+/// stay in L1 between the passes over them.
+const CHUNK: usize = 1024;
+
+/// Whether any upper bound of a block reaches `threshold`: for a full block one vector
+/// compare and an OR, no branch per item.
+#[inline(always)]
+fn reaches(block: &[f32], threshold: f32) -> bool {
+    let Ok(full) = <&[f32; BLOCK]>::try_from(block) else {
+        return block.iter().any(|&h| h >= threshold);
+    };
+    let mut hit = 0u32;
+    for &h in full {
+        hit |= u32::from(h >= threshold);
+    }
+    hit != 0
 }
 
 /// The per-request constants of an item's score bounds, in f32 so the bounds of every item
@@ -257,26 +275,30 @@ fn block_dot(codes: &[i8], stride: usize, user: &[i16], item: usize) -> i32 {
 }
 
 /// `dots[i] = Σ_j code(i, j) · user[j]` over codes in [`block_codes`] layout, exact in i32
-/// (see [`user_code_max`]).
-fn integer_dots(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+/// (see [`user_code_max`]); `pairs` is the user's codes as [`user_pairs`].
+fn integer_dots(codes: &[i8], stride: usize, pairs: &[i32], dots: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512bw") {
         // SAFETY: `integer_dots_avx512` only needs AVX-512F/BW, detected just above.
-        unsafe { integer_dots_avx512(codes, stride, user, dots) };
+        unsafe { integer_dots_avx512(codes, stride, pairs, dots) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: `integer_dots_avx2` only needs AVX2, detected just above.
-        unsafe { integer_dots_avx2(codes, stride, user, dots) };
+        unsafe { integer_dots_avx2(codes, stride, pairs, dots) };
         return;
     }
-    integer_dots_scalar(codes, stride, user, dots);
+    integer_dots_scalar(codes, stride, pairs, dots);
 }
 
-fn integer_dots_scalar(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+fn integer_dots_scalar(codes: &[i8], stride: usize, pairs: &[i32], dots: &mut [i32]) {
+    let user: Vec<i16> = pairs
+        .iter()
+        .flat_map(|&p| [p as i16, (p >> 16) as i16])
+        .collect();
     for (i, dot) in dots.iter_mut().enumerate() {
-        *dot = block_dot(codes, stride, user, i);
+        *dot = block_dot(codes, stride, &user, i);
     }
 }
 
@@ -289,14 +311,10 @@ fn user_pairs(user: &[i16]) -> Vec<i32> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn integer_dots_avx512(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+fn integer_dots_avx512(codes: &[i8], stride: usize, pairs: &[i32], dots: &mut [i32]) {
     use std::arch::x86_64::*;
     debug_assert_eq!(stride % 16, 0);
-    debug_assert_eq!(user.len(), stride);
-    let pairs: Vec<__m512i> = user_pairs(user)
-        .into_iter()
-        .map(|p| _mm512_set1_epi32(p))
-        .collect();
+    debug_assert_eq!(pairs.len() * 2, stride);
     for (block, out) in codes
         .chunks_exact(BLOCK * stride)
         .zip(dots.chunks_mut(BLOCK))
@@ -306,7 +324,13 @@ fn integer_dots_avx512(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i3
             // SAFETY: 32 bytes at `g·32` lie inside the block of `BLOCK·stride` bytes.
             let c8 =
                 unsafe { _mm256_loadu_si256(block.as_ptr().add(g * 2 * BLOCK) as *const __m256i) };
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(c8), *u));
+            let u = _mm512_set1_epi32(*u);
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(c8), u));
+        }
+        if out.len() == BLOCK {
+            // SAFETY: `out` holds exactly 16 i32.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, acc) };
+            continue;
         }
         let mut lanes = [0i32; BLOCK];
         // SAFETY: `lanes` holds exactly 16 i32.
@@ -317,14 +341,10 @@ fn integer_dots_avx512(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i3
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn integer_dots_avx2(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]) {
+fn integer_dots_avx2(codes: &[i8], stride: usize, pairs: &[i32], dots: &mut [i32]) {
     use std::arch::x86_64::*;
     debug_assert_eq!(stride % 16, 0);
-    debug_assert_eq!(user.len(), stride);
-    let pairs: Vec<__m256i> = user_pairs(user)
-        .into_iter()
-        .map(|p| _mm256_set1_epi32(p))
-        .collect();
+    debug_assert_eq!(pairs.len() * 2, stride);
     for (block, out) in codes
         .chunks_exact(BLOCK * stride)
         .zip(dots.chunks_mut(BLOCK))
@@ -340,8 +360,17 @@ fn integer_dots_avx2(codes: &[i8], stride: usize, user: &[i16], dots: &mut [i32]
                     _mm_loadu_si128(p.add(16) as *const __m128i),
                 )
             };
-            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_cvtepi8_epi16(a), *u));
-            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_cvtepi8_epi16(b), *u));
+            let u = _mm256_set1_epi32(*u);
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_cvtepi8_epi16(a), u));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_cvtepi8_epi16(b), u));
+        }
+        if out.len() == BLOCK {
+            // SAFETY: `out` holds exactly 16 i32, two stores of 8.
+            unsafe {
+                _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, lo);
+                _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, hi);
+            }
+            continue;
         }
         let mut lanes = [0i32; BLOCK];
         // SAFETY: `lanes` holds exactly 16 i32, two stores of 8.
@@ -377,9 +406,10 @@ mod tests {
             .map(|_| rng.random_range(-32767..=32767))
             .collect();
         let blocked = block_codes(&codes, stride);
-        let run = |kernel: fn(&[i8], usize, &[i16], &mut [i32])| {
+        let pairs = user_pairs(&user);
+        let run = |kernel: fn(&[i8], usize, &[i32], &mut [i32])| {
             let mut out = vec![0; 37];
-            kernel(&blocked, stride, &user, &mut out);
+            kernel(&blocked, stride, &pairs, &mut out);
             out
         };
         // Every kernel this machine can run, not only the one detected first.
@@ -413,7 +443,13 @@ mod tests {
     #[test]
     fn equals_a_full_scan_on_random_factors_with_exclusions_and_ties() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        for &(items, f) in &[(2000usize, 64usize), (500, 10), (300, 3), (50, 16)] {
+        for &(items, f) in &[
+            (2000usize, 64usize),
+            (2053, 20),
+            (500, 10),
+            (300, 3),
+            (50, 16),
+        ] {
             let mut y: Vec<f32> = (0..items * f)
                 .map(|_| (0..4).map(|_| rng.random::<f32>() - 0.5).sum::<f32>() * 0.3)
                 .collect();
