@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, UInt32Type};
-use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::types::{Date32Type, Float64Type, Int32Type};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use futures::TryStreamExt;
@@ -49,7 +49,8 @@ fn schema() -> Arc<Schema> {
         Field::new("series_id", DataType::Utf8, false),
         Field::new("date", DataType::Date32, false),
         Field::new("quantity", DataType::Float64, false),
-        Field::new("filled_periods", DataType::UInt32, false),
+        // Signed: Delta has no unsigned integers (Polars refuses a UInt32 file in an int table).
+        Field::new("filled_periods", DataType::Int32, false),
         Field::new("run_id", DataType::Utf8, false),
     ]))
 }
@@ -68,14 +69,14 @@ pub fn batch(run_id: &str, series: &[&Series]) -> Result<RecordBatch, DemandErro
             ids.push(id.as_str());
             dates.push(Date32Type::from_naive_date(date));
             quantities.push(*q);
-            filled.push(s.filled as u32);
+            filled.push(i32::try_from(s.filled).unwrap_or(i32::MAX));
         }
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(ids)),
         Arc::new(Date32Array::from(dates)),
         Arc::new(Float64Array::from(quantities)),
-        Arc::new(UInt32Array::from(filled)),
+        Arc::new(Int32Array::from(filled)),
         Arc::new(StringArray::from(vec![run_id; rows])),
     ];
     RecordBatch::try_new(schema(), columns).map_err(lake_err)
@@ -153,7 +154,7 @@ pub async fn read_file(
             .ok_or_else(corrupt)?;
         let filled = batch
             .column(3)
-            .as_primitive_opt::<UInt32Type>()
+            .as_primitive_opt::<Int32Type>()
             .ok_or_else(corrupt)?;
         for row in 0..batch.num_rows() {
             if ids.value(row) != series_id {

@@ -119,19 +119,24 @@ async fn read_all(
     arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| corrupt(&e))
 }
 
-/// The batch with a trailing `run_id` column, as new exports have.
+/// The batch with a trailing `run_id` column, as new exports have, and `UInt32` columns (the
+/// old `filled_periods`) as `Int32`: Delta has no unsigned integers.
 fn with_run_id(batch: RecordBatch, run_id: &str) -> Result<RecordBatch, DemandError> {
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let lake = |e: arrow_schema::ArrowError| DemandError::Lake(e.into());
+    let mut fields: Vec<Field> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type() == &DataType::UInt32 {
+            fields.push(field.as_ref().clone().with_data_type(DataType::Int32));
+            columns.push(arrow_cast::cast(column, &DataType::Int32).map_err(lake)?);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+        }
+    }
     fields.push(Field::new("run_id", DataType::Utf8, false));
-    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns.push(Arc::new(StringArray::from(vec![run_id; batch.num_rows()])));
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| DemandError::Lake(e.into()))
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(lake)
 }
 
 #[cfg(test)]

@@ -617,6 +617,22 @@ pub(crate) fn union_columns(facts: &[FileFacts]) -> Result<Vec<StructField>, Lak
 }
 
 fn data_columns(schema: &arrow_schema::Schema) -> Result<Vec<StructField>, LakeError> {
+    use arrow_schema::DataType as Arrow;
+    // Delta has no unsigned integers: other readers (Polars) refuse such files in its tables.
+    if let Some(f) = schema.fields().iter().find(|f| {
+        matches!(
+            f.data_type(),
+            Arrow::UInt8 | Arrow::UInt16 | Arrow::UInt32 | Arrow::UInt64
+        )
+    }) {
+        return Err(LakeError::Arrow(arrow_schema::ArrowError::SchemaError(
+            format!(
+                "column `{}` is {}: Delta tables have no unsigned integers, write a signed type",
+                f.name(),
+                f.data_type()
+            ),
+        )));
+    }
     let kernel: StructType = schema.try_into_kernel().map_err(|e| {
         LakeError::Arrow(arrow_schema::ArrowError::SchemaError(format!(
             "no Delta type for a column: {e}"
@@ -746,5 +762,21 @@ mod tests {
         assert!(!is_log_path(
             "datasets/sales/dt=2024-01-01/part-r-1.parquet"
         ));
+    }
+
+    #[test]
+    fn unsigned_columns_are_refused_by_name() {
+        use arrow_schema::{DataType as Arrow, Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("id", Arrow::Utf8, false),
+            Field::new("filled", Arrow::UInt32, false),
+        ]);
+        let err = data_columns(&schema).unwrap_err().to_string();
+        assert!(
+            err.contains("`filled`") && err.contains("unsigned"),
+            "{err}"
+        );
+        let signed = Schema::new(vec![Field::new("filled", Arrow::Int32, false)]);
+        assert_eq!(data_columns(&signed).unwrap().len(), 1);
     }
 }

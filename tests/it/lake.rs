@@ -736,6 +736,7 @@ async fn killed_writer_is_invisible_and_swept() {
     if let Some(seen) = outside_read(&root.join("datasets/sales"), None) {
         assert_eq!(seen["deltalake_rows"], 20, "{seen}");
         assert_eq!(seen["duckdb_rows"], 20, "{seen}");
+        assert_eq!(seen["polars_rows"], 20, "{seen}");
     }
 
     let report = lake.sweep(Duration::ZERO).await.unwrap();
@@ -967,13 +968,13 @@ fn outside_read_at(
     let probe = Command::new("python3")
         .args([
             "-c",
-            "import duckdb, deltalake, pyarrow, duckdb_extension_delta, duckdb_extension_httpfs",
+            "import duckdb, deltalake, pyarrow, polars, duckdb_extension_delta, duckdb_extension_httpfs",
         ])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
         assert!(
             !common::in_ci(),
-            "duckdb, deltalake, pyarrow, duckdb-extension-delta/-httpfs (PyPI) are required in CI"
+            "duckdb, deltalake, pyarrow, polars, duckdb-extension-delta/-httpfs (PyPI) are required in CI"
         );
         eprintln!("skipping the outside read: python3 lacks duckdb/deltalake");
         return None;
@@ -1113,6 +1114,7 @@ async fn delta_scenario(site: LakeSite) {
     if let Some(seen) = site.read("sales", None) {
         assert_eq!(seen["deltalake_rows"], 200, "{seen}");
         assert_eq!(seen["duckdb_rows"], 200, "{seen}");
+        assert_eq!(seen["polars_rows"], 200, "{seen}");
         assert_eq!(seen["stats_rows"], 200, "{seen}");
         assert_eq!(
             seen["key_versions"]["recast:k2"],
@@ -1129,6 +1131,7 @@ async fn delta_scenario(site: LakeSite) {
             earlier["deltalake_rows"], 130,
             "version 0 is the first commit"
         );
+        assert_eq!(earlier["polars_rows"], 130, "{earlier}");
     }
 
     // Compaction: day 1's three files become one; readers still count each row once.

@@ -9,7 +9,7 @@ DuckDB also loads the httpfs extension file of the PyPI package `duckdb-extensio
 
 DuckDB reads through its delta extension (`delta_scan`), loaded by path from the PyPI package
 `duckdb-extension-delta` (DuckDB cannot download extensions on machines without internet);
-Python `deltalake` (delta-rs) reads the log and the data itself. The integration tests run
+Python `deltalake` (delta-rs) and Polars (`read_delta`) read the log and the data themselves. The integration tests run
 this script; docs/operations.md shows the same reads.
 """
 
@@ -21,6 +21,7 @@ import sys
 import deltalake
 import duckdb
 import duckdb_extension_delta
+import polars
 import pyarrow
 
 
@@ -84,6 +85,9 @@ def main() -> None:
         "columns": [f.name for f in data.schema],
         "protocol": [table.protocol().min_reader_version, table.protocol().min_writer_version],
     }
+    out["polars_rows"] = polars.read_delta(
+        table_dir, version=version, storage_options=s3_options() if s3 else None
+    ).height
     if version is None:
         con = duckdb_connection(s3)
         out["duckdb_rows"] = con.execute(
