@@ -288,10 +288,20 @@ pub(crate) async fn live_files(
 
 /// Live files of a loaded table, ordered by partition, then path (run ids are time-ordered).
 fn files_of(table: &DeltaTable, prefix: &str) -> Result<Vec<LiveFile>, LakeError> {
+    files_where(table, prefix, |_| true)
+}
+
+/// The live files `keep` accepts, in the order of [`files_of`].
+fn files_where(
+    table: &DeltaTable,
+    prefix: &str,
+    keep: impl Fn(&deltalake_core::kernel::LogicalFileView) -> bool,
+) -> Result<Vec<LiveFile>, LakeError> {
     let snapshot = table.snapshot().map_err(delta_error)?;
     let mut files: Vec<LiveFile> = snapshot
         .log_data()
         .iter()
+        .filter(|view| keep(view))
         .map(|view| LiveFile {
             path: format!("{prefix}/{}", view.path()),
             dt: partition_value(&view).unwrap_or_default(),
@@ -318,23 +328,10 @@ pub(crate) async fn files_holding(
         if !refresh(table).await? {
             return Ok(Vec::new());
         }
-        let snapshot = table.snapshot().map_err(delta_error)?;
         let wanted = Some(value.to_string());
-        let mut files: Vec<LiveFile> = snapshot
-            .log_data()
-            .iter()
-            .filter(|view| {
-                bounds(view.stats().as_deref(), column) == (wanted.clone(), wanted.clone())
-            })
-            .map(|view| LiveFile {
-                path: format!("{prefix}/{}", view.path()),
-                dt: partition_value(&view).unwrap_or_default(),
-                rows: view.num_records().map(|n| n as i64),
-                bytes: view.size(),
-            })
-            .collect();
-        files.sort_by(|a, b| (&a.dt, &a.path).cmp(&(&b.dt, &b.path)));
-        Ok(files)
+        files_where(table, &prefix, |view| {
+            bounds(view.stats().as_deref(), column) == (wanted.clone(), wanted.clone())
+        })
     })
     .await
 }

@@ -1055,6 +1055,20 @@ impl LakeSite {
         outside_read_at(&self.table(name), version, self.s3.as_ref())
     }
 
+    /// `recast lake migrate --json`, which must succeed; its answer.
+    fn migrate_json(&self) -> serde_json::Value {
+        let out = self
+            .recast(&["lake", "migrate", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `recast <args>` against this site's DB and lake.
     fn recast(&self, args: &[&str]) -> Command {
         let mut cmd = common::recast_command(&self.env.path());
@@ -1208,18 +1222,7 @@ async fn delta_scenario(site: LakeSite) {
         refusal.contains("datasets/sales") && refusal.contains("recast lake migrate"),
         "{refusal}"
     );
-    let migrate = || {
-        let out = site
-            .recast(&["lake", "migrate", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let migrate = || site.migrate_json();
     let first = migrate();
     assert_eq!(first[0]["table"], "datasets/sales");
     assert_eq!(
@@ -1491,18 +1494,7 @@ async fn old_per_run_forecast_exports_move_into_delta_tables() {
         refusal.contains("exports/forecasts/run=") && refusal.contains("recast lake migrate"),
         "{refusal}"
     );
-    let migrate = || {
-        let out = site
-            .recast(&["lake", "migrate", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let migrate = || site.migrate_json();
     let first = migrate();
     assert_eq!(first[0]["table"], "exports/actuals", "{first}");
     assert_eq!(first[0]["commits"], 1, "{first}");
