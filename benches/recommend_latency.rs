@@ -7,6 +7,11 @@
 //!
 //!     cargo bench --bench recommend_latency
 //!
+//! Then an EASE model at the largest catalog its memory guard allows
+//! (`recommend::params::MAX_EASE_ITEMS`, 30,000 items) with the default 200 weights kept per
+//! item row: serving cost does not depend on the dense fit, only on the kept weights and the
+//! user's history, so the weights are synthetic.
+//!
 //! Knobs: `RECAST_BENCH_USERS`, `RECAST_BENCH_ITEMS`, `RECAST_BENCH_FACTORS`,
 //! `RECAST_BENCH_REQUESTS` (default 3,000).
 
@@ -21,7 +26,11 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use recast::recommend::artifact::Model;
+use recast::recommend::ease::{Ease, EaseParams};
+use recast::recommend::item_knn::ItemKnn;
+use recast::recommend::params::MAX_EASE_ITEMS;
 use recast::recommend::serving::{RecommendRequest, ServingModel};
+use recast::recommend::sparse::SparseRows;
 
 fn report(name: &str, mut micros: Vec<f64>) {
     micros.sort_by(f64::total_cmp);
@@ -33,6 +42,51 @@ fn report(name: &str, mut micros: Vec<f64>) {
         percentile(&micros, 99.0),
         micros.last().copied().unwrap_or(f64::NAN)
     );
+}
+
+/// Times `requests` whole requests for random users of `model`; every answer must fill `k`.
+fn whole_requests(model: &ServingModel, users: usize, requests: usize) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    (0..requests)
+        .map(|_| {
+            let req = RecommendRequest {
+                user_id: format!("u{}", rng.random_range(0..users)),
+                k: 10,
+                exclude_seen: true,
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let out = model.recommend(&req).expect("recommend");
+            let micros = t.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(out.items.len(), 10);
+            micros
+        })
+        .collect()
+}
+
+/// A served EASE model over `items` items: the synthetic catalogue and histories, and
+/// `keep` random weights per item row (what a fit keeps for serving).
+fn ease_model(users: usize, items: usize, keep: usize) -> ServingModel {
+    let mut artifact = synthetic_als::artifact(users, items, 1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let rows: Vec<Vec<(u32, f32)>> = (0..items as u32)
+        .map(|i| {
+            let mut row: Vec<(u32, f32)> = (0..keep)
+                .map(|_| (rng.random_range(0..items as u32), rng.random::<f32>() - 0.3))
+                .filter(|e| e.0 != i)
+                .collect();
+            row.sort_by_key(|e| e.0);
+            row.dedup_by_key(|e| e.0);
+            row
+        })
+        .collect();
+    artifact.model = Model::Ease(Ease {
+        weights: ItemKnn {
+            neighbours: SparseRows::from_rows(items, &rows),
+        },
+        items_fitted: items,
+    });
+    ServingModel::new("bench-ease".into(), artifact)
 }
 
 fn main() {
@@ -81,4 +135,14 @@ fn main() {
     println!("|---|---|---|---|---|");
     report("full f32 scan of every item (for comparison)", score);
     report("whole request (k=10, exclude seen)", whole);
+
+    let keep = EaseParams::default().keep;
+    let ease = ease_model(users, MAX_EASE_ITEMS, keep);
+    whole_requests(&ease, users, 100); // warm-up
+    report(
+        &format!(
+            "EASE, {MAX_EASE_ITEMS} items (the guard's maximum), {keep} weights per row: whole request"
+        ),
+        whole_requests(&ease, users, requests),
+    );
 }
