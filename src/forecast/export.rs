@@ -29,7 +29,7 @@ pub async fn commit_run_file(
     batch: &RecordBatch,
     row_group_rows: usize,
 ) -> Result<String, DemandError> {
-    let key = format!("{table}:{run_id}");
+    let key = run_key(table, run_id);
     let today = chrono::Utc::now().date_naive();
     let (_, path) = lake
         .commit_one_file(table, Area::Exports, today, batch, row_group_rows, &key)
@@ -40,6 +40,11 @@ pub async fn commit_run_file(
     run_file(lake, table, run_id).await?.ok_or_else(|| {
         DemandError::Corrupt(format!("`exports/{table}` lost the file of run `{run_id}`"))
     })
+}
+
+/// The commit key of a run's file in `exports/<table>`.
+pub fn run_key(table: &str, run_id: &str) -> String {
+    format!("{table}:{run_id}")
 }
 
 /// The live file of `exports/<table>` holding the rows of `run_id`, found by the file

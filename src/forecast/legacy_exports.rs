@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::series::DemandError;
 use crate::lake::migrate::Published;
-use crate::lake::{Area, Lake, LakeError};
+use crate::lake::{Area, CommitOutcome, Lake, LakeError};
 
 /// Where the per-run files lived.
 const LEGACY_PREFIX: &str = "exports/forecasts";
@@ -43,15 +43,19 @@ pub async fn migrate(lake: &Lake) -> Result<Vec<Published>, DemandError> {
         } else {
             super::export::ROW_GROUP_ROWS
         };
-        let key = format!("{}:{}", file.table, file.run_id);
-        lake.commit_one_file(file.table, Area::Exports, dt, &batch, row_groups, &key)
+        let key = super::export::run_key(file.table, &file.run_id);
+        let (outcome, _) = lake
+            .commit_one_file(file.table, Area::Exports, dt, &batch, row_groups, &key)
             .await?;
+        let version = match outcome {
+            CommitOutcome::Committed { commit_id, .. } => commit_id,
+            CommitOutcome::AlreadyCommitted { commit_id } => Some(commit_id),
+        };
         lake.store()
             .delete(&file.meta.location)
             .await
             .map_err(LakeError::from)?;
         let table = format!("exports/{}", file.table);
-        let version = lake.latest_commit(file.table, Area::Exports).await?;
         match out.iter_mut().find(|p| p.table == table) {
             Some(p) => {
                 p.commits += 1;

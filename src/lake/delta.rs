@@ -412,17 +412,18 @@ pub(crate) async fn commit(
     spec: &CommitSpec<'_>,
 ) -> Result<Landed, LakeError> {
     let facts = facts_of(store, spec).await?;
+    let prefix = layout::dataset_prefix(area, dataset);
     with_table(store, tables, area, dataset, async |table| {
         let mut failures = 0;
         loop {
             let exists = refresh(table).await?;
-            if let Some(decided) = decided(table, spec, failures > 0).await? {
+            if let Some(decided) = decided(table, &prefix, spec, failures > 0).await? {
                 return Ok(decided);
             }
             let attempt = if exists {
-                append(table, spec, &facts).await
+                append(table, &prefix, spec, &facts).await
             } else {
-                create(table, spec, &facts).await
+                create(table, &prefix, spec, &facts).await
             };
             match attempt {
                 Ok(version) => {
@@ -445,6 +446,7 @@ pub(crate) async fn commit(
 /// nothing to commit, or (after a failed attempt) the run's own first file already live.
 async fn decided(
     table: &DeltaTable,
+    prefix: &str,
     spec: &CommitSpec<'_>,
     retrying: bool,
 ) -> Result<Option<Landed>, LakeError> {
@@ -464,8 +466,7 @@ async fn decided(
             .first()
             .map(|path| Landed::ReplacedNotLive { path: path.clone() }));
     }
-    let prefix = table_prefix(table);
-    let live: HashSet<String> = files_of(table, &prefix)?
+    let live: HashSet<String> = files_of(table, prefix)?
         .into_iter()
         .map(|f| f.path)
         .collect();
@@ -477,16 +478,6 @@ async fn decided(
         .iter()
         .find(|path| !live.contains(*path))
         .map(|path| Landed::ReplacedNotLive { path: path.clone() }))
-}
-
-/// The table's folder relative to the lake root, from its log store's URL.
-fn table_prefix(table: &DeltaTable) -> String {
-    table
-        .log_store()
-        .root_url()
-        .path()
-        .trim_matches('/')
-        .to_string()
 }
 
 /// Facts of every file of the commit, from the writer or from the file's footer.
@@ -521,17 +512,17 @@ fn commit_properties(spec: &CommitSpec<'_>, version: i64) -> CommitProperties {
 /// Creates the table from the commit's files (the schema comes from them): version 0.
 async fn create(
     table: &mut DeltaTable,
+    prefix: &str,
     spec: &CommitSpec<'_>,
     facts: &[FileFacts],
 ) -> Result<i64, LakeError> {
     let columns = union_columns(facts)?;
-    let prefix = table_prefix(table);
     let now = crate::db::now_ms();
     let adds = spec
         .files
         .iter()
         .zip(facts)
-        .map(|(f, facts)| Action::Add(add_action(&prefix, f, facts, now, true)));
+        .map(|(f, facts)| Action::Add(add_action(prefix, f, facts, now, true)));
     *table = table
         .clone()
         .create()
@@ -548,22 +539,22 @@ async fn create(
 /// Commits the files (and removes) as the table's next version.
 async fn append(
     table: &mut DeltaTable,
+    prefix: &str,
     spec: &CommitSpec<'_>,
     facts: &[FileFacts],
 ) -> Result<i64, LakeError> {
     add_new_columns(table, facts).await?;
-    let prefix = table_prefix(table);
     let now = crate::db::now_ms();
     let data_change = spec.operation == Operation::Write;
     let adds = spec
         .files
         .iter()
         .zip(facts)
-        .map(|(f, facts)| Action::Add(add_action(&prefix, f, facts, now, data_change)));
+        .map(|(f, facts)| Action::Add(add_action(prefix, f, facts, now, data_change)));
     let removes = spec
         .replaces
         .iter()
-        .map(|path| Action::Remove(remove_action(&prefix, path, now, data_change)));
+        .map(|path| Action::Remove(remove_action(prefix, path, now, data_change)));
     let actions: Vec<Action> = adds.chain(removes).collect();
     let next = table.version().unwrap_or(-1) + 1;
     let snapshot = table.snapshot().map_err(delta_error)?;

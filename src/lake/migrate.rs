@@ -68,12 +68,7 @@ impl Lake {
     pub async fn unmigrated_tables(&self) -> Result<Vec<String>, LakeError> {
         let mut missing = Vec::new();
         for (area, dataset) in legacy_tables(&self.db).await? {
-            let pending = with_table(&self.store, &self.delta_tables, area, &dataset, async |t| {
-                refresh(t).await?;
-                pending(&self.db, t, area, &dataset).await
-            })
-            .await?;
-            if pending {
+            if table_pending(&self.store, &self.db, &self.delta_tables, area, &dataset).await? {
                 missing.push(layout::dataset_prefix(area, &dataset));
             }
         }
@@ -94,18 +89,28 @@ pub(crate) async fn ensure_migrated(
     if tables.is_migrated(&prefix) {
         return Ok(());
     }
-    let pending = with_table(store, tables, area, dataset, async |t| {
-        refresh(t).await?;
-        pending(db, t, area, dataset).await
-    })
-    .await?;
-    if pending {
+    if table_pending(store, db, tables, area, dataset).await? {
         return Err(LakeError::Unmigrated {
             tables: vec![prefix],
         });
     }
     tables.mark_migrated(&prefix);
     Ok(())
+}
+
+/// [`pending`] of the table brought up to date.
+async fn table_pending(
+    store: &Arc<dyn ObjectStore>,
+    db: &Db,
+    tables: &DeltaTables,
+    area: Area,
+    dataset: &str,
+) -> Result<bool, LakeError> {
+    with_table(store, tables, area, dataset, async |t| {
+        refresh(t).await?;
+        pending(db, t, area, dataset).await
+    })
+    .await
 }
 
 /// Whether the pre-Delta commit log holds changes to files the table's log lacks.

@@ -227,7 +227,7 @@ impl Lake {
 
     /// The newest version of a table (for [`Scan::as_of`] snapshots), if it exists.
     pub async fn latest_commit(&self, dataset: &str, area: Area) -> Result<Option<i64>, LakeError> {
-        let current = delta::with_table(
+        delta::with_table(
             &self.store,
             &self.delta_tables,
             area,
@@ -237,8 +237,7 @@ impl Lake {
                 Ok(table.version())
             },
         )
-        .await?;
-        Ok(current)
+        .await
     }
 }
 

@@ -1055,6 +1055,26 @@ impl LakeSite {
         outside_read_at(&self.table(name), version, self.s3.as_ref())
     }
 
+    /// `recast worker`, which must exit with an error within a minute (not start); its stderr.
+    fn worker_refusal(&self) -> String {
+        let mut worker = self
+            .recast(&["worker"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while worker.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                worker.kill().unwrap();
+                panic!("a worker started on an unmigrated lake");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = worker.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// `recast lake migrate --json`, which must succeed; its answer.
     fn migrate_json(&self) -> serde_json::Value {
         let out = self
@@ -1202,22 +1222,7 @@ async fn delta_scenario(site: LakeSite) {
     assert!(matches!(err, LakeError::Unmigrated { .. }), "{err:?}");
     let err = fresh.sweep(Duration::ZERO).await.unwrap_err();
     assert!(matches!(err, LakeError::Unmigrated { .. }), "{err:?}");
-    let mut worker = site
-        .recast(&["worker"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while worker.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            worker.kill().unwrap();
-            panic!("a worker started on a lake without Delta logs");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = worker.wait_with_output().unwrap();
-    let refusal = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let refusal = site.worker_refusal();
     assert!(
         refusal.contains("datasets/sales") && refusal.contains("recast lake migrate"),
         "{refusal}"
@@ -1487,9 +1492,7 @@ async fn old_per_run_forecast_exports_move_into_delta_tables() {
     let old_path = object_store::path::Path::from("exports/forecasts/run=r-old/actuals.parquet");
     lake.store().put(&old_path, buf.into()).await.unwrap();
 
-    let out = site.recast(&["worker"]).output().unwrap();
-    let refusal = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let refusal = site.worker_refusal();
     assert!(
         refusal.contains("exports/forecasts/run=") && refusal.contains("recast lake migrate"),
         "{refusal}"

@@ -383,16 +383,25 @@ fn integer_dots_avx512(codes: &[i8], stride: usize, pairs: &[i32], dots: &mut [i
             let u = _mm512_set1_epi32(*u);
             acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(c8), u));
         }
-        if out.len() == BLOCK {
-            // SAFETY: `out` holds exactly 16 i32.
-            unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, acc) };
-            continue;
-        }
-        let mut lanes = [0i32; BLOCK];
-        // SAFETY: `lanes` holds exactly 16 i32.
-        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, acc) };
-        out.copy_from_slice(&lanes[..out.len()]);
+        store_block(acc, out);
     }
+}
+
+/// The 16 lanes of `acc` into `out` (one block's dots; fewer for the last block): a full
+/// block is stored directly, without a `memcpy` call.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn store_block(acc: std::arch::x86_64::__m512i, out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    if out.len() == BLOCK {
+        // SAFETY: `out` holds exactly 16 i32.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, acc) };
+        return;
+    }
+    let mut lanes = [0i32; BLOCK];
+    // SAFETY: `lanes` holds exactly 16 i32.
+    unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, acc) };
+    out.copy_from_slice(&lanes[..out.len()]);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -525,15 +534,7 @@ fn quad_dots_vnni(codes: &[i8], stride: usize, quads: &[i32], sums: &[i32], dots
         // SAFETY: `sum` holds exactly 16 i32.
         let s = unsafe { _mm512_loadu_si512(sum.as_ptr() as *const _) };
         let acc = _mm512_sub_epi32(acc, _mm512_slli_epi32::<7>(s));
-        if out.len() == BLOCK {
-            // SAFETY: `out` holds exactly 16 i32.
-            unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, acc) };
-            continue;
-        }
-        let mut lanes = [0i32; BLOCK];
-        // SAFETY: `lanes` holds exactly 16 i32.
-        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, acc) };
-        out.copy_from_slice(&lanes[..out.len()]);
+        store_block(acc, out);
     }
 }
 
