@@ -551,6 +551,14 @@ mod tests {
             .collect()
     }
 
+    /// Each row's dot with `user`, summed the obvious way.
+    fn plain_dots(codes: &[i8], stride: usize, user: &[i16]) -> Vec<i32> {
+        codes
+            .chunks_exact(stride)
+            .map(|r| r.iter().zip(user).map(|(&c, &u)| c as i32 * u as i32).sum())
+            .collect()
+    }
+
     #[test]
     fn integer_kernel_matches_the_scalar_sum() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
@@ -584,15 +592,7 @@ mod tests {
                 assert_eq!(avx512, scalar);
             }
         }
-        let slow: Vec<i32> = codes
-            .chunks_exact(stride)
-            .map(|r| {
-                r.iter()
-                    .zip(&user)
-                    .map(|(&c, &u)| c as i32 * u as i32)
-                    .sum()
-            })
-            .collect();
+        let slow = plain_dots(&codes, stride, &user);
         assert_eq!(scalar, slow);
     }
 
@@ -658,15 +658,7 @@ mod tests {
         let blocked = block_quads(&codes, stride);
         let sums = code_sums(&codes, stride);
         let quads = user_quads(&user);
-        let slow: Vec<i32> = codes
-            .chunks_exact(stride)
-            .map(|r| {
-                r.iter()
-                    .zip(&user)
-                    .map(|(&c, &u)| c as i32 * u as i32)
-                    .sum()
-            })
-            .collect();
+        let slow = plain_dots(&codes, stride, &user);
         let mut scalar = vec![0; items];
         quad_dots_scalar(&blocked, stride, &quads, &sums, &mut scalar);
         assert_eq!(scalar, slow);
