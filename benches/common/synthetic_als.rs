@@ -58,6 +58,8 @@ pub fn artifact(users: usize, items: usize, factors: usize) -> RecommenderArtifa
             .iter()
             .flat_map(|r| r.iter().map(|e| if e.1 >= 8.0 { 4 } else { 0 }))
             .collect(),
+        history_last: rows.iter().flat_map(|r| r.iter().map(|_| 0)).collect(),
+        history_half_life: None,
         history: SparseRows::from_rows(items, &rows),
         popularity: Popularity {
             trending: counts.iter().map(|c| c * 0.5).collect(),

@@ -62,6 +62,14 @@ pub struct RecommenderArgs {
     /// Exponential decay of interaction strengths (days); off by default.
     #[arg(long)]
     pub half_life_days: Option<f64>,
+    /// Recency of a user's history when scoring from it, in interactions: the i-th most
+    /// recent item counts 0.5^(i / N) (item-kNN, EASE, content, hybrid); off by default.
+    #[arg(long)]
+    pub history_half_life: Option<f64>,
+    /// Steps ahead that count as "what users did next" in the hybrid's transition part
+    /// (default 10; 0 leaves the part out).
+    #[arg(long)]
+    pub transition_window: Option<usize>,
     /// Half-life of the trending counts, days (the `trending` model and cold-start fill).
     #[arg(long)]
     pub trending_half_life_days: Option<f64>,
@@ -128,6 +136,8 @@ impl RecommenderArgs {
             test_per_user: self.test_per_user,
             tune_trials: self.tune,
             half_life_days: self.half_life_days,
+            history_half_life: self.history_half_life,
+            transition_window: self.transition_window.unwrap_or(d.transition_window),
             trending_half_life_days: self
                 .trending_half_life_days
                 .unwrap_or(d.trending_half_life_days),

@@ -3,19 +3,18 @@
 //! I/O: `train` reads the lake and the feature store, then calls [`train_with`] on a blocking
 //! thread.
 
-use sprs::CsMat;
-
 use super::RecommendError;
 use super::als::AlsModel;
 use super::artifact::{Model, ModelKind, RecommenderArtifact};
 use super::content::ContentModel;
 use super::data::{self, IdMap, Interaction, ItemRecord, MatrixOptions};
 use super::eval::{self, Holdout, Metrics};
-use super::hybrid::{HybridModel, best_for, candidate_blends, scale_by_max};
+use super::hybrid::{HybridModel, candidate_blends, choose_blend, scale_by_max};
 use super::item_knn::ItemKnn;
 use super::params::TrainParams;
 use super::popularity::Popularity;
 use super::report::{HybridReport, Trained, Tuned};
+use super::sequence::Transitions;
 use super::signals::{self, FeatureSnapshot, FeatureTimeline, ItemPrior};
 use super::sparse::SparseRows;
 use crate::progress::Progress;
@@ -106,10 +105,36 @@ struct Fitted {
     report: Option<HybridReport>,
 }
 
-fn history_of(x: &CsMat<f64>, u: u32) -> Vec<(u32, f32)> {
-    x.outer_view(u as usize)
-        .map(|r| r.iter().map(|(i, &v)| (i as u32, v as f32)).collect())
-        .unwrap_or_default()
+/// Every user's history in `m`, oldest first by the newest event of each item, with the
+/// recency weights of `half_life` applied: what serving scores from (`RecommenderArtifact::
+/// user_history`, then `weigh`).
+fn histories(
+    events: &[Interaction],
+    m: &data::InteractionMatrix,
+    half_life: Option<f64>,
+) -> Vec<Vec<(u32, f32)>> {
+    let last = data::last_seen(events, m);
+    let mut start = 0;
+    m.matrix
+        .outer_iterator()
+        .map(|row| {
+            let idx: Vec<u32> = row.indices().iter().map(|&i| i as u32).collect();
+            let val: Vec<f32> = row.data().iter().map(|&v| v as f32).collect();
+            let mut h = data::ordered_row(&idx, &val, &last[start..start + idx.len()]);
+            start += idx.len();
+            super::sequence::weigh_recent(&mut h, half_life.map(|h| h as f32));
+            h
+        })
+        .collect()
+}
+
+fn transitions(d: &FitData<'_>, p: &TrainParams) -> Transitions {
+    let seqs = data::sequences(d.events, d.m);
+    Transitions::fit(
+        seqs.iter().map(Vec::as_slice),
+        d.m.items.len(),
+        &p.transitions(),
+    )
 }
 
 fn catalogue_rows<'a>(items: &IdMap, catalogue: &'a [ItemRecord]) -> Vec<Option<&'a ItemRecord>> {
@@ -162,20 +187,23 @@ struct FitData<'a> {
 /// three blends.
 fn tune(
     h: &HybridModel,
-    m: &data::InteractionMatrix,
+    d: &FitData<'_>,
+    p: &TrainParams,
     validation: &[Interaction],
-    k: usize,
 ) -> Option<Tuned> {
+    let m = d.m;
     let rel = eval::relevance(validation, &m.users, &m.items, &m.matrix);
     if rel.is_empty() {
         return None;
     }
-    let candidates = candidate_blends(!h.item_prior.is_empty());
+    let hist = histories(d.events, m, p.history_half_life);
+    let candidates = candidate_blends(!h.item_prior.is_empty(), h.transitions.is_some());
+    let k = p.k;
     let per_user: Vec<Vec<f64>> = candidates
         .iter()
         .map(|&w| {
             eval::ndcg_per_user(
-                |u| h.score_with(Some(u), &history_of(&m.matrix, u), w),
+                |u| h.score_with(Some(u), &hist[u as usize], w),
                 &m.matrix,
                 &rel,
                 k,
@@ -186,9 +214,9 @@ fn tune(
         .iter()
         .map(|(u, _)| h.active_users.get(*u as usize).copied().unwrap_or(false))
         .collect();
-    let overall = candidates[best_for(&per_user, |_| true)?];
+    let overall = candidates[choose_blend(&candidates, &per_user, |_| true)?];
     let pick = |want: bool| {
-        best_for(&per_user, |i| active[i] == want)
+        choose_blend(&candidates, &per_user, |i| active[i] == want)
             .map(|c| candidates[c])
             .unwrap_or(overall)
     };
@@ -262,8 +290,9 @@ fn fit(
             h.item_prior = signals.prior;
             h.prior_model = signals.prior_model.clone();
             h.active_users = signals.active_users;
+            h.transitions = (p.transition_window > 0).then(|| transitions(d, p));
             if let Some(val) = validation {
-                tuned = tune(&h, m, val, p.k);
+                tuned = tune(&h, d, p, val);
             }
             if let Some(t) = tuned {
                 apply(&mut h, t);
@@ -464,12 +493,13 @@ fn evaluate(
     }
     let rel = eval::relevance(&split.test, &train_m.users, &train_m.items, &train_m.matrix);
     let model = &fitted.model;
+    let hist = histories(&split.train, &train_m, p.history_half_life);
     let served = ServingProbe::default();
     let mut metrics = eval::evaluate(
         |u| {
             served.time(|| {
                 model
-                    .score(Some(u), &history_of(&train_m.matrix, u))
+                    .score(Some(u), &hist[u as usize])
                     .ok_or_else(|| train_pop.scores())
             })
         },
@@ -532,6 +562,8 @@ pub fn train_with(
         users: all_m.users.ids().to_vec(),
         history: SparseRows::from_csmat(&all_m.matrix),
         history_actions: data::strongest_actions(events, &all_m),
+        history_last: data::last_seen(events, &all_m),
+        history_half_life: p.history_half_life.map(|h| h as f32),
         popularity: all_pop,
         model: final_fit.model,
     };

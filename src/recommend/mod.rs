@@ -22,8 +22,8 @@ pub mod train;
 pub mod tune;
 
 pub use recast_models::recommend::{
-    InvalidParam, als, content, ease, eval, hybrid, item_knn, popularity, retrieval, signals,
-    sparse,
+    InvalidParam, als, content, ease, eval, hybrid, item_knn, popularity, retrieval, sequence,
+    signals, sparse,
 };
 
 /// Errors of the recommender domain.

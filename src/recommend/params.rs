@@ -8,6 +8,7 @@ use super::als::AlsParams;
 use super::artifact::ModelKind;
 use super::ease::EaseParams;
 use super::item_knn::Weighting;
+use super::sequence::TransitionParams;
 use super::signals::{self};
 
 /// The largest `max_items` accepted: two dense 30,000² f64 matrices are 14 GB.
@@ -37,6 +38,13 @@ pub struct TrainParams {
     pub test_per_user: Option<usize>,
     /// Time decay of interaction strengths; None = no decay.
     pub half_life_days: Option<f64>,
+    /// Recency of a user's history when scoring from it (item-kNN, EASE, content, the
+    /// hybrid's fold-in and content parts): the i-th most recent item counts
+    /// `0.5^(i / history_half_life)`, in interactions; None = every item counts in full.
+    pub history_half_life: Option<f64>,
+    /// The hybrid's transition part: steps ahead that count as "what users did next" (and
+    /// latest items a user's transition scores start from); 0 = no transition part.
+    pub transition_window: usize,
     /// Decay of the trending counts.
     pub trending_half_life_days: f64,
     /// BM25 instead of cosine weighting for item-kNN.
@@ -71,6 +79,8 @@ impl Default for TrainParams {
             test_per_user: None,
             tune_trials: None,
             half_life_days: None,
+            history_half_life: None,
+            transition_window: 10,
             trending_half_life_days: 7.0,
             bm25: false,
             seed: als.seed,
@@ -100,6 +110,13 @@ impl TrainParams {
         EaseParams {
             lambda: self.lambda,
             max_items: self.max_items,
+            keep: self.neighbours,
+        }
+    }
+
+    pub fn transitions(&self) -> TransitionParams {
+        TransitionParams {
+            window: self.transition_window,
             keep: self.neighbours,
         }
     }
@@ -143,6 +160,15 @@ impl TrainParams {
         {
             return Err(RecommendError::invalid("half_life_days", "must be > 0"));
         }
+        if let Some(h) = self.history_half_life
+            && !(h.is_finite() && (0.1..=1e6).contains(&h))
+        {
+            return Err(RecommendError::invalid(
+                "history_half_life",
+                "must be between 0.1 and 1000000 interactions",
+            ));
+        }
+        self.transitions().validate()?;
         if !(self.trending_half_life_days.is_finite() && self.trending_half_life_days > 0.0) {
             return Err(RecommendError::invalid(
                 "trending_half_life_days",

@@ -351,19 +351,13 @@ impl ServingModel {
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, RecommendError> {
         let k = check_k(req.k)?;
         let user = self.users.get(&req.user_id);
+        // The history oldest first: the trained one, then the request's `recent` items in
+        // their order, then the fresh events (`fold_in_fresh`).
         let mut history: Vec<(u32, f32)> = match user {
-            Some(u) => {
-                let (idx, val) = self.artifact.history.row(u as usize);
-                idx.iter().copied().zip(val.iter().copied()).collect()
-            }
+            Some(u) => self.artifact.user_history(u),
             None => Vec::new(),
         };
-        let recent: HashSet<u32> = req
-            .recent
-            .iter()
-            .filter_map(|id| self.items.get(id))
-            .collect();
-        for &r in &recent {
+        for r in req.recent.iter().filter_map(|id| self.items.get(id)) {
             if !history.iter().any(|e| e.0 == r) {
                 history.push((r, RECENT_WEIGHT));
             }
@@ -412,7 +406,9 @@ impl ServingModel {
         let ranked = if unpersonal {
             None
         } else {
-            self.ranked(scoring_user, &history, pool, allowed)
+            let mut weighted = history.clone();
+            self.artifact.weigh(&mut weighted);
+            self.ranked(scoring_user, &weighted, pool, allowed)
         };
         if let Some(ranked) = ranked {
             let live = self.live_prior();
@@ -485,24 +481,31 @@ impl ServingModel {
         })
     }
 
-    /// Adds the fresh events of items the model knows to `history` (weights summed per item)
-    /// and returns each such item's newest action, for explanations.
+    /// Adds the fresh events of items the model knows to `history` (weights summed per item;
+    /// an item touched again moves to the newest end) and returns each such item's newest
+    /// action, for explanations.
     fn fold_in_fresh(
         &self,
         history: &mut Vec<(u32, f32)>,
         context: &super::realtime::UserContext,
     ) -> HashMap<u32, Action> {
         let mut fresh: HashMap<u32, Action> = HashMap::new();
+        // Events come newest first: the first one seen per item is its newest action, and
+        // they join the history oldest first.
         for e in &context.events {
+            if let Some(i) = self.items.get(&e.item_id) {
+                fresh.entry(i).or_insert(e.action);
+            }
+        }
+        for e in context.events.iter().rev() {
             let Some(i) = self.items.get(&e.item_id) else {
                 continue;
             };
-            // Events come newest first: the first one seen per item is its newest action.
-            fresh.entry(i).or_insert(e.action);
-            match history.iter_mut().find(|h| h.0 == i) {
-                Some(h) => h.1 += e.weight,
-                None => history.push((i, e.weight)),
-            }
+            let before = history
+                .iter()
+                .position(|h| h.0 == i)
+                .map(|p| history.remove(p));
+            history.push((i, before.map_or(0.0, |h| h.1) + e.weight));
         }
         fresh
     }

@@ -24,20 +24,31 @@ use crate::progress::Progress;
 /// The settings a family's search varies, as JSON (for the table).
 fn tuned_values(p: &TrainParams) -> serde_json::Value {
     let decay = serde_json::json!(p.half_life_days);
+    let recency = serde_json::json!(p.history_half_life);
     match p.model {
         ModelKind::Popularity => serde_json::json!({}),
         ModelKind::Trending => {
             serde_json::json!({"trending_half_life_days": p.trending_half_life_days})
         }
-        ModelKind::Als | ModelKind::Hybrid => serde_json::json!({
+        ModelKind::Als => serde_json::json!({
             "factors": p.factors, "regularization": p.regularization, "alpha": p.alpha,
             "half_life_days": decay,
         }),
+        ModelKind::Hybrid => serde_json::json!({
+            "factors": p.factors, "regularization": p.regularization, "alpha": p.alpha,
+            "half_life_days": decay, "history_half_life": recency,
+            "transition_window": p.transition_window,
+        }),
         ModelKind::ItemKnn => serde_json::json!({
             "neighbours": p.neighbours, "bm25": p.bm25, "half_life_days": decay,
+            "history_half_life": recency,
         }),
-        ModelKind::Content => serde_json::json!({"neighbours": p.neighbours}),
-        ModelKind::Ease => serde_json::json!({"lambda": p.lambda, "half_life_days": decay}),
+        ModelKind::Content => {
+            serde_json::json!({"neighbours": p.neighbours, "history_half_life": recency})
+        }
+        ModelKind::Ease => serde_json::json!({
+            "lambda": p.lambda, "half_life_days": decay, "history_half_life": recency,
+        }),
     }
 }
 
@@ -53,6 +64,11 @@ pub fn draw(p: &TrainParams, rng: &mut impl Rng) -> TrainParams {
         rng.random_bool(0.5)
             .then(|| (rng.random_range(7f64.ln()..365f64.ln())).exp())
     };
+    // Recency of the history in interactions: off for half the draws, else 1 to 200.
+    let recency = |rng: &mut dyn rand::RngCore| -> Option<f64> {
+        rng.random_bool(0.5)
+            .then(|| (rng.random_range(0f64..200f64.ln())).exp())
+    };
     match p.model {
         ModelKind::Popularity => {}
         ModelKind::Trending => q.trending_half_life_days = log_uniform(rng, 0.5, 90.0),
@@ -61,16 +77,25 @@ pub fn draw(p: &TrainParams, rng: &mut impl Rng) -> TrainParams {
             q.regularization = log_uniform(rng, 1e-3, 1.0) as f32;
             q.alpha = log_uniform(rng, 1.0, 50.0) as f32;
             q.half_life_days = decay(rng);
+            if p.model == ModelKind::Hybrid {
+                q.history_half_life = recency(rng);
+                q.transition_window = [1, 3, 5, 10, 20][rng.random_range(0..5)];
+            }
         }
         ModelKind::ItemKnn => {
             q.neighbours = log_uniform(rng, 10.0, 500.0).round() as usize;
             q.bm25 = rng.random_bool(0.5);
             q.half_life_days = decay(rng);
+            q.history_half_life = recency(rng);
         }
-        ModelKind::Content => q.neighbours = log_uniform(rng, 10.0, 500.0).round() as usize,
+        ModelKind::Content => {
+            q.neighbours = log_uniform(rng, 10.0, 500.0).round() as usize;
+            q.history_half_life = recency(rng);
+        }
         ModelKind::Ease => {
             q.lambda = log_uniform(rng, 1.0, 5000.0);
             q.half_life_days = decay(rng);
+            q.history_half_life = recency(rng);
         }
     }
     q
@@ -151,6 +176,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         for model in [
             ModelKind::Als,
+            ModelKind::Hybrid,
             ModelKind::ItemKnn,
             ModelKind::Ease,
             ModelKind::Trending,
@@ -167,6 +193,10 @@ mod tests {
                 assert!((1.0..=5000.0).contains(&q.lambda));
                 assert!((0.5..=90.0).contains(&q.trending_half_life_days));
                 assert!((10..=500).contains(&q.neighbours));
+                assert!(
+                    q.history_half_life
+                        .is_none_or(|h| (1.0..=200.0).contains(&h))
+                );
             }
         }
     }

@@ -133,6 +133,51 @@ pub fn strongest_actions(events: &[Interaction], m: &InteractionMatrix) -> Vec<u
     out
 }
 
+/// The newest event time per stored entry of `m` (CSR order, like [`strongest_actions`]),
+/// from the events the matrix was built from (entries no event explains: 0).
+pub fn last_seen(events: &[Interaction], m: &InteractionMatrix) -> Vec<i64> {
+    let mut newest: HashMap<(u32, u32), i64> = HashMap::with_capacity(m.matrix.nnz());
+    for e in events {
+        if let (Some(u), Some(i)) = (m.users.get(&e.user_id), m.items.get(&e.item_id)) {
+            let slot = newest.entry((u, i)).or_insert(e.ts);
+            *slot = (*slot).max(e.ts);
+        }
+    }
+    let mut out = Vec::with_capacity(m.matrix.nnz());
+    for (u, row) in m.matrix.outer_iterator().enumerate() {
+        for (i, _) in row.iter() {
+            out.push(newest.get(&(u as u32, i as u32)).copied().unwrap_or(0));
+        }
+    }
+    out
+}
+
+/// One user's history `(item, strength)` ordered oldest first by each entry's last-seen
+/// time (ties: item index), from a row's columns, values and times.
+pub fn ordered_row(items: &[u32], values: &[f32], last: &[i64]) -> Vec<(u32, f32)> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&p| (last.get(p).copied().unwrap_or(0), items[p]));
+    order.into_iter().map(|p| (items[p], values[p])).collect()
+}
+
+/// Each user's items in event order (ties: item index), for the transition model; rows
+/// follow `m`'s user index.
+pub fn sequences(events: &[Interaction], m: &InteractionMatrix) -> Vec<Vec<u32>> {
+    let mut timed: Vec<Vec<(i64, u32)>> = vec![Vec::new(); m.users.len()];
+    for e in events.iter().filter(|e| e.weight > 0.0) {
+        if let (Some(u), Some(i)) = (m.users.get(&e.user_id), m.items.get(&e.item_id)) {
+            timed[u as usize].push((e.ts, i));
+        }
+    }
+    timed
+        .into_iter()
+        .map(|mut row| {
+            row.sort_unstable();
+            row.into_iter().map(|(_, i)| i).collect()
+        })
+        .collect()
+}
+
 /// One weighted event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {
@@ -366,5 +411,25 @@ mod tests {
         assert!((v - 5.0).abs() < 1e-9, "1 + 8/2 = {v}");
         assert_eq!(m.matrix.get(1, 2), Some(&2.0));
         assert_eq!(m.matrix.get(0, 0), None);
+    }
+
+    #[test]
+    fn histories_in_event_order() {
+        let events = vec![
+            ev("a", "x", "view", 1.0, 5),
+            ev("a", "y", "view", 1.0, 3),
+            ev("a", "x", "view", 1.0, 1),
+            ev("a", "z", "view", 1.0, 3),
+            ev("b", "y", "view", 0.0, 9),
+        ];
+        let m = build_matrix(&events, IdMap::new(), &MatrixOptions::default(), 5);
+        // CSR order of a's row: x, y, z (indices 0, 1, 2); newest times 5, 3, 3.
+        let last = last_seen(&events, &m);
+        assert_eq!(last, vec![5, 3, 3]);
+        let row = ordered_row(&[0, 1, 2], &[2.0, 1.0, 1.0], &last);
+        assert_eq!(row, vec![(1, 1.0), (2, 1.0), (0, 2.0)]);
+        // Sequences keep every positive event in time order (ties by item); b's only event
+        // has no weight.
+        assert_eq!(sequences(&events, &m), vec![vec![0, 1, 2, 0]]);
     }
 }

@@ -1,5 +1,6 @@
-//! Hybrid: a blend of collaborative (ALS) scores, content scores and an item prior learned
-//! from the feature store's item features. Each score vector is scaled by its own maximum
+//! Hybrid: a blend of collaborative (ALS) scores, content scores, an item prior learned
+//! from the feature store's item features and what users did next after the user's latest
+//! items ([`super::sequence::Transitions`]). Each score vector is scaled by its own maximum
 //! before blending, so a weight means "share of the final score" whatever the parts' raw
 //! scales; the weights are chosen on a validation split (`tune`).
 //!
@@ -16,14 +17,18 @@ use serde::{Deserialize, Serialize};
 
 use super::als::AlsModel;
 use super::content::ContentModel;
+use super::sequence::Transitions;
 use super::signals::ItemPrior;
 
-/// Shares of the three parts in a blended score (they sum to 1).
+/// Shares of the parts in a blended score (they sum to 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Blend {
     pub cf: f32,
     pub content: f32,
     pub prior: f32,
+    /// The transition part: what users did next after the user's latest items.
+    #[serde(default)]
+    pub next: f32,
 }
 
 impl Blend {
@@ -33,6 +38,7 @@ impl Blend {
             cf,
             content: 1.0 - cf,
             prior: 0.0,
+            next: 0.0,
         }
     }
 
@@ -44,23 +50,43 @@ impl Blend {
     }
 }
 
-/// Candidate blends: a 0.25 grid over the simplex when a prior exists, else the
-/// collaborative share alone on a finer grid.
-pub fn candidate_blends(with_prior: bool) -> Vec<Blend> {
-    if !with_prior {
+/// Candidate blends. Collaborative and content alone: the collaborative share on a fine
+/// grid. With a prior or transitions: a grid over the simplex of the parts there are, in
+/// quarters, except eighths for collaborative, content and transitions (whose best mix is
+/// often far from even).
+pub fn candidate_blends(with_prior: bool, with_next: bool) -> Vec<Blend> {
+    if !with_prior && !with_next {
         return [0.0, 0.25, 0.5, 0.75, 0.9, 1.0]
             .into_iter()
             .map(Blend::two_way)
             .collect();
     }
+    let steps: u32 = if with_next && !with_prior { 8 } else { 4 };
+    let s = steps as f32;
     let mut out = Vec::new();
-    for cf in 0..=4 {
-        for content in 0..=(4 - cf) {
-            let prior = 4 - cf - content;
+    for cf in 0..=steps {
+        for content in 0..=(steps - cf) {
+            let rest = steps - cf - content;
+            let (prior, next) = match (with_prior, with_next) {
+                (true, false) => (rest, 0),
+                (false, true) => (0, rest),
+                _ => {
+                    for prior in 0..=rest {
+                        out.push(Blend {
+                            cf: cf as f32 / s,
+                            content: content as f32 / s,
+                            prior: prior as f32 / s,
+                            next: (rest - prior) as f32 / s,
+                        });
+                    }
+                    continue;
+                }
+            };
             out.push(Blend {
-                cf: cf as f32 / 4.0,
-                content: content as f32 / 4.0,
-                prior: prior as f32 / 4.0,
+                cf: cf as f32 / s,
+                content: content as f32 / s,
+                prior: prior as f32 / s,
+                next: next as f32 / s,
             });
         }
     }
@@ -86,6 +112,8 @@ pub struct HybridModel {
     /// The regression behind `item_prior`, so serving can re-apply it to fresher online
     /// feature values between trainings.
     pub prior_model: Option<ItemPrior>,
+    /// What users did next after each item (None: no sequence signal).
+    pub transitions: Option<Transitions>,
 }
 
 /// Divides by the largest absolute value (no-op for an all-zero vector).
@@ -98,19 +126,43 @@ pub fn scale_by_max(v: &mut [f32]) {
 
 /// `w·cf + (1 − w)·content`, each scaled by its maximum first.
 pub fn blend(cf: Vec<f32>, content: Vec<f32>, w: f32) -> Vec<f32> {
-    blend_parts(cf, content, &[], Blend::two_way(w))
+    blend_parts(
+        Parts {
+            cf,
+            content,
+            prior: &[],
+            next: Vec::new(),
+        },
+        Blend::two_way(w),
+    )
 }
 
-/// The weighted sum of the max-scaled parts (`prior` may be empty: no prior).
-pub fn blend_parts(mut cf: Vec<f32>, mut content: Vec<f32>, prior: &[f32], w: Blend) -> Vec<f32> {
+/// One user's part scores before blending (`prior` and `next` may be empty: no such part).
+pub struct Parts<'a> {
+    pub cf: Vec<f32>,
+    pub content: Vec<f32>,
+    pub prior: &'a [f32],
+    pub next: Vec<f32>,
+}
+
+/// The weighted sum of the max-scaled parts (the prior is already on 0..=1).
+pub fn blend_parts(parts: Parts<'_>, w: Blend) -> Vec<f32> {
+    let Parts {
+        mut cf,
+        mut content,
+        prior,
+        mut next,
+    } = parts;
     scale_by_max(&mut cf);
     scale_by_max(&mut content);
+    scale_by_max(&mut next);
     cf.iter_mut()
         .zip(&content)
         .enumerate()
         .for_each(|(i, (a, b))| {
             let p = prior.get(i).copied().unwrap_or(0.0);
-            *a = w.cf * *a + w.content * b + w.prior * p;
+            let n = next.get(i).copied().unwrap_or(0.0);
+            *a = w.cf * *a + w.content * b + w.prior * p + w.next * n;
         });
     cf
 }
@@ -128,6 +180,7 @@ impl HybridModel {
             active_users: Vec::new(),
             item_prior: Vec::new(),
             prior_model: None,
+            transitions: None,
         }
     }
 
@@ -139,7 +192,8 @@ impl HybridModel {
         }
     }
 
-    /// Scores for a user: their factor vector when known, else folded in from `history`.
+    /// Scores for a user: their factor vector when known, else folded in from `history`
+    /// (oldest first: the transition part starts from its newest items).
     pub fn score(&self, user: Option<u32>, history: &[(u32, f32)]) -> Vec<f32> {
         self.score_with(user, history, self.blend_for(user))
     }
@@ -172,7 +226,17 @@ impl HybridModel {
             None if !history.is_empty() => self.als.score_vector(&self.als.fold_in(history)),
             None => vec![0.0; self.als.items()],
         };
-        blend_parts(cf, self.content.score(history), prior, w)
+        let next = match &self.transitions {
+            Some(t) if w.next > 0.0 => t.score(history),
+            _ => Vec::new(),
+        };
+        let parts = Parts {
+            cf,
+            content: self.content.score(history),
+            prior,
+            next,
+        };
+        blend_parts(parts, w)
     }
 
     /// Similar items: blended factor cosine and content cosine. An item without interactions
@@ -200,8 +264,17 @@ impl HybridModel {
 /// The candidate with the highest mean of `per_user[c]` over the users `include` keeps;
 /// ties go to the earlier candidate. None when no user is included.
 pub fn best_for(per_user: &[Vec<f64>], include: impl Fn(usize) -> bool) -> Option<usize> {
+    best_among(per_user, |_| true, &include)
+}
+
+/// [`best_for`] over the candidates `candidate` keeps.
+fn best_among(
+    per_user: &[Vec<f64>],
+    candidate: impl Fn(usize) -> bool,
+    include: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
-    for (c, values) in per_user.iter().enumerate() {
+    for (c, values) in per_user.iter().enumerate().filter(|(c, _)| candidate(*c)) {
         let (sum, n) = values
             .iter()
             .enumerate()
@@ -218,6 +291,36 @@ pub fn best_for(per_user: &[Vec<f64>], include: impl Fn(usize) -> bool) -> Optio
     best.map(|b| b.0)
 }
 
+/// The blend for the users `include` keeps: the best candidate, except that one using the
+/// transition part must beat the best without it by more than one standard error of their
+/// paired per-user difference. Why: on data with no sequential structure the transition
+/// part still wins some validation splits by noise, and a part chosen by noise drowns the
+/// others in serving (a cold item the content part would find, say).
+pub fn choose_blend(
+    candidates: &[Blend],
+    per_user: &[Vec<f64>],
+    include: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let best = best_among(per_user, |_| true, &include)?;
+    if candidates[best].next == 0.0 {
+        return Some(best);
+    }
+    let Some(plain) = best_among(per_user, |c| candidates[c].next == 0.0, &include) else {
+        return Some(best);
+    };
+    let diffs: Vec<f64> = per_user[best]
+        .iter()
+        .zip(&per_user[plain])
+        .enumerate()
+        .filter(|(u, _)| include(*u))
+        .map(|(_, (a, b))| a - b)
+        .collect();
+    let n = diffs.len() as f64;
+    let mean = diffs.iter().sum::<f64>() / n;
+    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    Some(if mean > (var / n).sqrt() { best } else { plain })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,25 +333,69 @@ mod tests {
             cf: 0.5,
             content: 0.25,
             prior: 0.25,
+            next: 0.0,
         };
-        let b = blend_parts(vec![2.0, 0.0], vec![0.0, 4.0], &[0.0, 1.0], w);
-        assert_eq!(b, vec![0.5, 0.5]);
+        let parts = Parts {
+            cf: vec![2.0, 0.0],
+            content: vec![0.0, 4.0],
+            prior: &[0.0, 1.0],
+            next: Vec::new(),
+        };
+        assert_eq!(blend_parts(parts, w), vec![0.5, 0.5]);
+        let with_next = Blend {
+            cf: 0.5,
+            content: 0.0,
+            prior: 0.0,
+            next: 0.5,
+        };
+        let parts = Parts {
+            cf: vec![1.0, 0.0],
+            content: vec![0.0, 0.0],
+            prior: &[],
+            next: vec![0.0, 3.0],
+        };
+        assert_eq!(blend_parts(parts, with_next), vec![0.5, 0.5]);
         assert_eq!(w.cf_share(), 2.0 / 3.0);
     }
 
     #[test]
     fn candidates_cover_the_simplex_and_groups_pick_their_own() {
-        let c = candidate_blends(true);
-        assert_eq!(c.len(), 15);
-        assert!(
-            c.iter()
-                .all(|b| (b.cf + b.content + b.prior - 1.0).abs() < 1e-6)
-        );
-        assert_eq!(candidate_blends(false).len(), 6);
+        for (prior, next, n) in [(true, false, 15), (false, true, 45), (true, true, 35)] {
+            let c = candidate_blends(prior, next);
+            assert_eq!(c.len(), n);
+            assert!(
+                c.iter()
+                    .all(|b| (b.cf + b.content + b.prior + b.next - 1.0).abs() < 1e-6)
+            );
+            // Every part alone is a candidate: the blend is never below its best part on
+            // the validation split it is chosen on.
+            assert!(c.iter().any(|b| b.cf == 1.0) && c.iter().any(|b| b.content == 1.0));
+            assert_eq!(c.iter().any(|b| b.prior == 1.0), prior);
+            assert_eq!(c.iter().any(|b| b.next == 1.0), next);
+        }
+        assert_eq!(candidate_blends(false, false).len(), 6);
         // Candidate 0 suits users 0 and 1, candidate 1 suits user 2.
         let per_user = vec![vec![0.9, 0.8, 0.1], vec![0.2, 0.3, 0.7]];
         assert_eq!(best_for(&per_user, |_| true), Some(0));
         assert_eq!(best_for(&per_user, |u| u == 2), Some(1));
         assert_eq!(best_for(&per_user, |_| false), None);
+    }
+
+    #[test]
+    fn transitions_must_beat_the_best_blend_without_them_by_a_standard_error() {
+        let plain = Blend::two_way(1.0);
+        let next = Blend {
+            next: 0.5,
+            ..Blend::two_way(0.5)
+        };
+        let candidates = [plain, next];
+        // A clear, consistent gain: the transition blend.
+        let clear = vec![vec![0.1, 0.2, 0.3, 0.2], vec![0.3, 0.4, 0.5, 0.4]];
+        assert_eq!(choose_blend(&candidates, &clear, |_| true), Some(1));
+        // A higher mean from one lucky user: within a standard error, the plain blend.
+        let noisy = vec![vec![0.3, 0.3, 0.3, 0.3], vec![0.2, 0.2, 0.2, 0.9]];
+        assert_eq!(best_for(&noisy, |_| true), Some(1));
+        assert_eq!(choose_blend(&candidates, &noisy, |_| true), Some(0));
+        assert_eq!(choose_blend(&candidates, &noisy, |_| false), None);
     }
 }

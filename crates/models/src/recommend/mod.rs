@@ -15,6 +15,7 @@ pub mod hybrid;
 pub mod item_knn;
 pub mod popularity;
 pub mod retrieval;
+pub mod sequence;
 pub mod signals;
 pub mod sparse;
 

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+mod legacy;
+
 use super::RecommendError;
 use super::als::AlsModel;
 use super::content::ContentModel;
@@ -128,9 +130,18 @@ pub struct RecommenderArtifact {
     /// The strongest [`super::data::Action`] code per `history` entry (same order), for
     /// explanations.
     pub history_actions: Vec<u8>,
+    /// The newest event time per `history` entry (same order; UTC µs), so scoring sees a
+    /// user's history oldest first (versions before it: zeros, item order).
+    pub history_last: Vec<i64>,
+    /// Recency half-life, in interactions, applied to a history before scoring from it.
+    pub history_half_life: Option<f32>,
     pub popularity: Popularity,
     pub model: Model,
 }
+
+/// What starts every encoded artifact since histories are ordered; older encodings have no
+/// prefix and decode through [`legacy`].
+const FORMAT: &[u8] = b"recast-recommender/2\n";
 
 impl RecommenderArtifact {
     /// Catalogue metadata for an item map, using the catalogue rows where they exist.
@@ -157,14 +168,40 @@ impl RecommenderArtifact {
             .collect()
     }
 
-    pub fn encode(&self) -> Result<Vec<u8>, RecommendError> {
-        postcard::to_stdvec(self).map_err(|e| RecommendError::Artifact(e.to_string()))
+    /// A known user's trained history, oldest first.
+    pub fn user_history(&self, u: u32) -> Vec<(u32, f32)> {
+        let (idx, val) = self.history.row(u as usize);
+        let start = self
+            .history
+            .indptr
+            .get(u as usize)
+            .map_or(0, |&s| s as usize);
+        let last = self
+            .history_last
+            .get(start..start + idx.len())
+            .unwrap_or(&[]);
+        super::data::ordered_row(idx, val, last)
     }
 
-    /// Decodes and checks the structure is consistent (sizes agree, indices in range).
+    /// Applies the version's recency weights to a history ordered oldest first.
+    pub fn weigh(&self, history: &mut [(u32, f32)]) {
+        super::sequence::weigh_recent(history, self.history_half_life);
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, RecommendError> {
+        let mut out = FORMAT.to_vec();
+        postcard::to_io(self, &mut out).map_err(|e| RecommendError::Artifact(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Decodes (this format or the one before it) and checks the structure is consistent
+    /// (sizes agree, indices in range).
     pub fn decode(bytes: &[u8]) -> Result<RecommenderArtifact, RecommendError> {
-        let a: RecommenderArtifact =
-            postcard::from_bytes(bytes).map_err(|e| RecommendError::Artifact(e.to_string()))?;
+        let a: RecommenderArtifact = match bytes.strip_prefix(FORMAT) {
+            Some(rest) => postcard::from_bytes(rest),
+            None => postcard::from_bytes::<legacy::ArtifactV1>(bytes).map(Into::into),
+        }
+        .map_err(|e| RecommendError::Artifact(e.to_string()))?;
         let n = a.items.len();
         let bad = |what: &str| RecommendError::Artifact(format!("inconsistent {what}"));
         a.history
@@ -179,6 +216,14 @@ impl RecommenderArtifact {
                 .any(|&c| Action::from_code(c).is_none())
         {
             return Err(bad("history actions"));
+        }
+        if a.history_last.len() != a.history.indices.len() {
+            return Err(bad("history times"));
+        }
+        if a.history_half_life
+            .is_some_and(|h| !(h.is_finite() && h > 0.0))
+        {
+            return Err(bad("history half-life"));
         }
         if a.popularity.popularity.len() != n || a.popularity.trending.len() != n {
             return Err(bad("popularity length"));
@@ -199,6 +244,7 @@ impl RecommenderArtifact {
                     && h.als.factors > 0
                     && h.als.items() == n
                     && h.als.item_factors.len() == n * h.als.factors
+                    && h.transitions.as_ref().is_none_or(|t| check_rows(&t.next))
             }
         };
         if !ok {
