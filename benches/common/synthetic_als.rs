@@ -60,6 +60,7 @@ pub fn artifact(users: usize, items: usize, factors: usize) -> RecommenderArtifa
             .collect(),
         history_last: rows.iter().flat_map(|r| r.iter().map(|_| 0)).collect(),
         history_half_life: None,
+        event_weights: Default::default(),
         history: SparseRows::from_rows(items, &rows),
         popularity: Popularity {
             trending: counts.iter().map(|c| c * 0.5).collect(),

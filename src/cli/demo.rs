@@ -34,6 +34,7 @@ use crate::etl::{Dataset, spec};
 use crate::forecast::series::{Frequency, Level};
 use crate::forecast::train::{SelectBy, TrainParams as ForecastParams};
 use crate::recommend::artifact::ModelKind;
+use crate::recommend::eval::MIN_MEANINGFUL_USERS;
 use crate::recommend::train::{REGISTRY_KIND, TrainParams as RecommenderParams, TrainReport};
 use crate::{forecast, recommend};
 
@@ -438,6 +439,7 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         format!("map@{k}"),
         format!("hit_rate@{k}"),
         "coverage".to_string(),
+        "users".to_string(),
         "version".to_string(),
     ]);
     for (kind, report) in &trained {
@@ -454,6 +456,11 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
             format!("{:.4}", m.map),
             format!("{:.4}", m.hit_rate),
             format!("{:.4}", m.coverage),
+            if m.users >= MIN_MEANINGFUL_USERS {
+                m.users.to_string()
+            } else {
+                format!("{} (not meaningful)", m.users)
+            },
             report.version.id.clone(),
         ]);
     }

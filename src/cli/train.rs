@@ -9,6 +9,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::recommend::artifact::ModelKind;
+use crate::recommend::data::EventWeights;
 use crate::recommend::eval::{MIN_MEANINGFUL_USERS, Metrics};
 use crate::recommend::gate::{Gate, GateMetric};
 use crate::recommend::train::{self, TrainParams};
@@ -59,6 +60,11 @@ pub struct RecommenderArgs {
     /// Evaluate on each user's last N interactions instead (per-user temporal split).
     #[arg(long)]
     pub test_per_user: Option<usize>,
+    /// Event weights in the interaction matrix, e.g. `purchase=16,view=0.5` (the others keep
+    /// their defaults: view 1, click 2, add_to_cart 4, purchase 8; ratings count their
+    /// value).
+    #[arg(long, value_parser = parse_event_weights)]
+    pub event_weights: Option<EventWeights>,
     /// Exponential decay of interaction strengths (days); off by default.
     #[arg(long)]
     pub half_life_days: Option<f64>,
@@ -114,6 +120,33 @@ pub struct RecommenderArgs {
     pub json: bool,
 }
 
+fn parse_event_weights(s: &str) -> std::result::Result<EventWeights, String> {
+    let mut w = EventWeights::default();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}`: expected TYPE=WEIGHT"))?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{pair}`: the weight is not a number"))?;
+        let slot = match name.trim() {
+            "view" => &mut w.view,
+            "click" => &mut w.click,
+            "add_to_cart" => &mut w.add_to_cart,
+            "purchase" => &mut w.purchase,
+            other => {
+                return Err(format!(
+                    "`{other}`: one of view, click, add_to_cart, purchase"
+                ));
+            }
+        };
+        *slot = value;
+    }
+    w.validate().map_err(|e| e.to_string())?;
+    Ok(w)
+}
+
 fn parse_gate_metric(s: &str) -> std::result::Result<GateMetric, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| format!("`{s}`: one of ndcg, recall, map, hit_rate, precision"))
@@ -136,6 +169,7 @@ impl RecommenderArgs {
             test_per_user: self.test_per_user,
             tune_trials: self.tune,
             half_life_days: self.half_life_days,
+            event_weights: self.event_weights.unwrap_or(d.event_weights),
             history_half_life: self.history_half_life,
             transition_window: self.transition_window.unwrap_or(d.transition_window),
             trending_half_life_days: self
@@ -263,8 +297,8 @@ fn tuning_table(t: &crate::recommend::tune::Search) -> Table {
 fn print_hybrid(h: &train::HybridReport) {
     let show = |b: &crate::recommend::hybrid::Blend| {
         format!(
-            "collaborative {:.2}, content {:.2}, item prior {:.2}",
-            b.cf, b.content, b.prior
+            "collaborative {:.2}, content {:.2}, item prior {:.2}, what comes next {:.2}",
+            b.cf, b.content, b.prior, b.next
         )
     };
     match &h.blends {
@@ -343,4 +377,31 @@ pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
     }
     app.db.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_weights_parse_by_name_and_keep_the_rest() {
+        let w = parse_event_weights("purchase=16, view=0.5").unwrap();
+        let d = EventWeights::default();
+        assert_eq!((w.view, w.click, w.purchase), (0.5, d.click, 16.0));
+        assert!(
+            parse_event_weights("wishlist=2")
+                .unwrap_err()
+                .contains("wishlist")
+        );
+        assert!(
+            parse_event_weights("view")
+                .unwrap_err()
+                .contains("TYPE=WEIGHT")
+        );
+        assert!(
+            parse_event_weights("view=-1")
+                .unwrap_err()
+                .contains("event_weights")
+        );
+    }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::RecommendError;
 use super::als::AlsParams;
 use super::artifact::ModelKind;
+use super::data::EventWeights;
 use super::ease::EaseParams;
 use super::item_knn::Weighting;
 use super::sequence::TransitionParams;
@@ -36,6 +37,9 @@ pub struct TrainParams {
     /// Per-user temporal split: each user's last `n` interactions are the test set (users
     /// with at most `n` stay in training only). None: the last `holdout_days` are.
     pub test_per_user: Option<usize>,
+    /// Weight of a view, click, add-to-cart and purchase in the interaction matrix (ratings
+    /// count their value).
+    pub event_weights: EventWeights,
     /// Time decay of interaction strengths; None = no decay.
     pub half_life_days: Option<f64>,
     /// Recency of a user's history when scoring from it (item-kNN, EASE, content, the
@@ -78,6 +82,7 @@ impl Default for TrainParams {
             holdout_days: 7.0,
             test_per_user: None,
             tune_trials: None,
+            event_weights: EventWeights::default(),
             half_life_days: None,
             history_half_life: None,
             transition_window: 10,
@@ -169,6 +174,7 @@ impl TrainParams {
             ));
         }
         self.transitions().validate()?;
+        self.event_weights.validate()?;
         if !(self.trending_half_life_days.is_finite() && self.trending_half_life_days > 0.0) {
             return Err(RecommendError::invalid(
                 "trending_half_life_days",

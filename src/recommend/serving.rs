@@ -481,9 +481,9 @@ impl ServingModel {
         })
     }
 
-    /// Adds the fresh events of items the model knows to `history` (weights summed per item;
-    /// an item touched again moves to the newest end) and returns each such item's newest
-    /// action, for explanations.
+    /// Adds the fresh events of items the model knows to `history` (weighed as the version
+    /// weighs events, summed per item; an item touched again moves to the newest end) and
+    /// returns each such item's newest action, for explanations.
     fn fold_in_fresh(
         &self,
         history: &mut Vec<(u32, f32)>,
@@ -501,11 +501,12 @@ impl ServingModel {
             let Some(i) = self.items.get(&e.item_id) else {
                 continue;
             };
+            let w = e.weight * self.artifact.event_weights.relative(e.action) as f32;
             let before = history
                 .iter()
                 .position(|h| h.0 == i)
                 .map(|p| history.remove(p));
-            history.push((i, before.map_or(0.0, |h| h.1) + e.weight));
+            history.push((i, before.map_or(0.0, |h| h.1) + w));
         }
         fresh
     }

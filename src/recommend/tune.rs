@@ -13,9 +13,9 @@ use rand::{Rng, SeedableRng};
 
 use super::RecommendError;
 use super::artifact::ModelKind;
-use super::data::{Interaction, ItemRecord};
+use super::data::{EventWeights, Interaction, ItemRecord};
 use super::eval;
-use super::fit::{holdout_metrics, holdout_of};
+use super::fit::{holdout_metrics, holdout_metrics_by_recency, holdout_of};
 use super::params::TrainParams;
 pub use super::report::{Search, Trial};
 use super::signals::FeatureTimeline;
@@ -25,7 +25,7 @@ use crate::progress::Progress;
 fn tuned_values(p: &TrainParams) -> serde_json::Value {
     let decay = serde_json::json!(p.half_life_days);
     let recency = serde_json::json!(p.history_half_life);
-    match p.model {
+    let mut values = match p.model {
         ModelKind::Popularity => serde_json::json!({}),
         ModelKind::Trending => {
             serde_json::json!({"trending_half_life_days": p.trending_half_life_days})
@@ -49,6 +49,32 @@ fn tuned_values(p: &TrainParams) -> serde_json::Value {
         ModelKind::Ease => serde_json::json!({
             "lambda": p.lambda, "half_life_days": decay, "history_half_life": recency,
         }),
+    };
+    if weighs_events(p.model) {
+        values["event_weights"] = serde_json::json!(p.event_weights);
+    }
+    values
+}
+
+/// Families whose matrix the event weights shape (and the search varies them for).
+fn weighs_events(model: ModelKind) -> bool {
+    matches!(
+        model,
+        ModelKind::ItemKnn | ModelKind::Als | ModelKind::Ease | ModelKind::Hybrid
+    )
+}
+
+/// Event weights: the given ones for half the draws, else a view counting 1 and clicks,
+/// carts and purchases drawn on log scales up to 5, 20 and 50.
+fn draw_weights(p: &TrainParams, rng: &mut impl Rng) -> EventWeights {
+    if rng.random_bool(0.5) {
+        return p.event_weights;
+    }
+    EventWeights {
+        view: 1.0,
+        click: log_uniform(rng, 1.0, 5.0),
+        add_to_cart: log_uniform(rng, 1.0, 20.0),
+        purchase: log_uniform(rng, 1.0, 50.0),
     }
 }
 
@@ -64,7 +90,9 @@ pub fn draw(p: &TrainParams, rng: &mut impl Rng) -> TrainParams {
         rng.random_bool(0.5)
             .then(|| (rng.random_range(7f64.ln()..365f64.ln())).exp())
     };
-    // Recency of the history in interactions: off for half the draws, else 1 to 200.
+    // Recency of the history in interactions (the hybrid's: its blends are tuned on the
+    // weighted history, so it is drawn with the fit; the others get the recency pass):
+    // off for half the draws, else 1 to 200.
     let recency = |rng: &mut dyn rand::RngCore| -> Option<f64> {
         rng.random_bool(0.5)
             .then(|| (rng.random_range(0f64..200f64.ln())).exp())
@@ -86,19 +114,74 @@ pub fn draw(p: &TrainParams, rng: &mut impl Rng) -> TrainParams {
             q.neighbours = log_uniform(rng, 10.0, 500.0).round() as usize;
             q.bm25 = rng.random_bool(0.5);
             q.half_life_days = decay(rng);
-            q.history_half_life = recency(rng);
         }
         ModelKind::Content => {
             q.neighbours = log_uniform(rng, 10.0, 500.0).round() as usize;
-            q.history_half_life = recency(rng);
         }
         ModelKind::Ease => {
             q.lambda = log_uniform(rng, 1.0, 5000.0);
             q.half_life_days = decay(rng);
-            q.history_half_life = recency(rng);
         }
     }
+    if weighs_events(p.model) {
+        q.event_weights = draw_weights(p, rng);
+    }
     q
+}
+
+/// Families whose scores start from the user's history with no refit per history weighting.
+fn scores_from_history(model: ModelKind) -> bool {
+    matches!(
+        model,
+        ModelKind::ItemKnn | ModelKind::Ease | ModelKind::Content
+    )
+}
+
+/// Recency half-lives the second pass tries (interactions; None: no recency weights).
+const RECENCY_GRID: [Option<f64>; 9] = [
+    None,
+    Some(1.0),
+    Some(2.0),
+    Some(4.0),
+    Some(8.0),
+    Some(16.0),
+    Some(32.0),
+    Some(64.0),
+    Some(128.0),
+];
+
+/// The second pass of a search for families that score from the history: the winner of the
+/// random pass, fitted once, scored with every half-life of [`RECENCY_GRID`] it did not
+/// have; each returned with its validation metrics.
+fn recency_pass(
+    training_part: &[Interaction],
+    catalogue: &[ItemRecord],
+    features: &FeatureTimeline,
+    winner: &TrainParams,
+) -> Result<Vec<(TrainParams, super::eval::Metrics)>, RecommendError> {
+    let grid: Vec<Option<f64>> = RECENCY_GRID
+        .into_iter()
+        .filter(|&h| h != winner.history_half_life)
+        .collect();
+    let metrics = holdout_metrics_by_recency(
+        training_part,
+        catalogue,
+        features,
+        winner,
+        &grid,
+        &crate::progress::none(),
+    )?;
+    Ok(grid
+        .into_iter()
+        .zip(metrics)
+        .map(|(h, m)| {
+            let q = TrainParams {
+                history_half_life: h,
+                ..winner.clone()
+            };
+            (q, m)
+        })
+        .collect())
 }
 
 /// Searches `trials` configurations of `p` on the validation split of `events`' training
@@ -152,6 +235,22 @@ pub fn search(
             users: m.users,
         });
     }
+    if scores_from_history(p.model) {
+        let (_, _, winner) = best.clone().expect("at least one trial");
+        progress.report(99.0, "tuning: history recency");
+        let tried = recency_pass(&training_part, catalogue, features, &winner)?;
+        for (candidate, m) in tried {
+            if best.as_ref().is_none_or(|b| m.ndcg > b.1) {
+                best = Some((table.len(), m.ndcg, candidate.clone()));
+            }
+            table.push(Trial {
+                params: tuned_values(&candidate),
+                ndcg: m.ndcg,
+                recall: m.recall,
+                users: m.users,
+            });
+        }
+    }
     let (index, _, params) = best.expect("at least one trial");
     let params = TrainParams {
         gate: p.gate,
@@ -199,5 +298,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Users who walk a chain of items in order: their latest items say what comes next, so
+    /// the recency pass finds a half-life that beats the bag of items on validation.
+    #[test]
+    fn the_recency_pass_weighs_recent_history_when_it_predicts_better() {
+        use rand::Rng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut events = Vec::new();
+        for u in 0..120 {
+            let start = rng.random_range(0..30);
+            for s in 0..12 {
+                events.push(Interaction {
+                    user_id: format!("u{u}"),
+                    item_id: format!("i{}", (start + s) % 40),
+                    event_type: "view".into(),
+                    weight: 1.0,
+                    ts: (u * 100 + s) as i64 * 1_000_000,
+                });
+            }
+        }
+        let p = TrainParams {
+            model: ModelKind::ItemKnn,
+            test_per_user: Some(2),
+            ..TrainParams::default()
+        };
+        let features = FeatureTimeline::default();
+        let (best, table) =
+            search(&events, &[], &features, &p, 2, &crate::progress::none()).unwrap();
+        assert_eq!(table.trials.len(), 2 + RECENCY_GRID.len() - 1);
+        let chosen = &table.trials[table.best];
+        assert!(chosen.ndcg > table.trials[0].ndcg, "{table:?}");
+        assert!(best.history_half_life.is_some(), "{table:?}");
+        assert_eq!(
+            chosen.params["history_half_life"],
+            serde_json::json!(best.history_half_life)
+        );
     }
 }

@@ -134,8 +134,11 @@ async fn demo_lands_every_dataset_quarantines_bad_rows_and_reruns_idempotently()
     for (name, row) in &recommenders {
         let ndcg: f64 = row[1].parse().unwrap();
         assert!((0.0..=1.0).contains(&ndcg), "{row:?}");
+        // Evaluated users, flagged when too few for the figures to mean anything.
+        let users: usize = row[7].split_whitespace().next().unwrap().parse().unwrap();
+        assert_eq!(row[7].contains("not meaningful"), users < 50, "{row:?}");
         if name.ends_with("(promoted)") {
-            promoted.push((name.clone(), ndcg, row[7].clone()));
+            promoted.push((name.clone(), ndcg, row[8].clone()));
         }
     }
     let kinds: Vec<&str> = recommenders

@@ -99,6 +99,7 @@ impl From<ArtifactV1> for RecommenderArtifact {
         RecommenderArtifact {
             history_last: vec![0; a.history.indices.len()],
             history_half_life: None,
+            event_weights: Default::default(),
             items: a.items,
             users: a.users,
             history: a.history,

@@ -10,7 +10,7 @@ mod legacy;
 use super::RecommendError;
 use super::als::AlsModel;
 use super::content::ContentModel;
-use super::data::{Action, IdMap, ItemRecord};
+use super::data::{Action, EventWeights, IdMap, ItemRecord};
 use super::ease::Ease;
 use super::hybrid::HybridModel;
 use super::item_knn::ItemKnn;
@@ -135,6 +135,8 @@ pub struct RecommenderArtifact {
     pub history_last: Vec<i64>,
     /// Recency half-life, in interactions, applied to a history before scoring from it.
     pub history_half_life: Option<f32>,
+    /// The event weights of training, so fresh events weigh what trained ones did.
+    pub event_weights: EventWeights,
     pub popularity: Popularity,
     pub model: Model,
 }
@@ -224,6 +226,9 @@ impl RecommenderArtifact {
             .is_some_and(|h| !(h.is_finite() && h > 0.0))
         {
             return Err(bad("history half-life"));
+        }
+        if a.event_weights.validate().is_err() {
+            return Err(bad("event weights"));
         }
         if a.popularity.popularity.len() != n || a.popularity.trending.len() != n {
             return Err(bad("popularity length"));

@@ -31,6 +31,47 @@ impl Default for EventWeights {
 }
 
 impl EventWeights {
+    /// Checks every weight is finite and not negative, and one is positive.
+    pub fn validate(&self) -> Result<(), super::InvalidParam> {
+        let all = [self.view, self.click, self.add_to_cart, self.purchase];
+        if all.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || all.iter().all(|w| *w == 0.0) {
+            return Err(super::InvalidParam::new(
+                "event_weights",
+                "each weight must be a finite number >= 0, and one > 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What an event of `action` weighs here against the default weights (1 for ratings,
+    /// whose weight is their value): serving re-weighs fresh events, read with the
+    /// defaults, to the weights a version was trained with.
+    pub fn relative(&self, action: Action) -> f64 {
+        let d = EventWeights::default();
+        match action {
+            Action::View => self.view / d.view,
+            Action::Click => self.click / d.click,
+            Action::AddToCart => self.add_to_cart / d.add_to_cart,
+            Action::Purchase => self.purchase / d.purchase,
+            Action::Rating => 1.0,
+        }
+    }
+
+    /// Events re-weighed with these weights (rows read with the defaults); ratings keep
+    /// their value.
+    pub fn apply(&self, events: &[Interaction]) -> Vec<Interaction> {
+        events
+            .iter()
+            .map(|e| Interaction {
+                weight: match e.event_type.as_str() {
+                    "rating" => e.weight,
+                    other => self.weight(other, None).unwrap_or(e.weight),
+                },
+                ..e.clone()
+            })
+            .collect()
+    }
+
     /// The weight of an event, or None for an unknown type.
     pub fn weight(&self, event_type: &str, value: Option<f64>) -> Option<f64> {
         Some(match event_type {
