@@ -111,6 +111,9 @@ fn ours(events: &[Interaction], items: &[ItemRecord], trials: usize) -> Vec<Row>
         let fit_started = Instant::now();
         let trained = train_with(events, items, &features, &best, &progress).expect("train");
         let fit_s = fit_started.elapsed().as_secs_f64();
+        if model == ModelKind::Ease {
+            ease_fit_time(events, items, &best);
+        }
         let setting = &search.trials[search.best].params;
         eprintln!(
             "recast {}: {setting} ({tuned_s:.1} s search, {fit_s:.1} s fit+eval)",
@@ -127,6 +130,22 @@ fn ours(events: &[Interaction], items: &[ItemRecord], trials: usize) -> Vec<Row>
         });
     }
     rows
+}
+
+/// One EASE fit on all the data with the chosen settings, timed alone (`train_with` fits
+/// twice: on the holdout split and on everything), next to the numpy peer's one fit.
+fn ease_fit_time(events: &[Interaction], items: &[ItemRecord], p: &TrainParams) {
+    use recast::recommend::data::{IdMap, MatrixOptions, build_matrix};
+    let ids = IdMap::from_ids(items.iter().map(|r| r.item_id.clone()).collect());
+    let now = events.iter().map(|e| e.ts).max().unwrap_or(0);
+    let m = build_matrix(events, ids, &MatrixOptions::default(), now);
+    let started = Instant::now();
+    recast::recommend::ease::fit(&m.matrix, &p.ease()).expect("EASE fit");
+    println!(
+        "recast ease: one fit on all data, {} items: {:.1} s",
+        m.items.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn peers(python: &str, threads: usize) -> Option<Vec<Row>> {

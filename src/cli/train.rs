@@ -79,6 +79,9 @@ pub struct RecommenderArgs {
     /// Half-life of the trending counts, days (the `trending` model and cold-start fill).
     #[arg(long)]
     pub trending_half_life_days: Option<f64>,
+    /// Seed of the random parts (ALS's initial factors, the search's draws).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// BM25 instead of cosine weighting (item-kNN).
     #[arg(long)]
     pub bm25: bool,
@@ -155,6 +158,7 @@ fn parse_gate_metric(s: &str) -> std::result::Result<GateMetric, String> {
 impl RecommenderArgs {
     pub fn params(&self) -> TrainParams {
         let d = TrainParams::default();
+        // Every field is named (no `..d`): a parameter added without a flag does not compile.
         TrainParams {
             model: self.model,
             factors: self.factors.unwrap_or(d.factors),
@@ -176,6 +180,7 @@ impl RecommenderArgs {
                 .trending_half_life_days
                 .unwrap_or(d.trending_half_life_days),
             bm25: self.bm25,
+            seed: self.seed.unwrap_or(d.seed),
             item_features: match (&self.item_features, self.no_features) {
                 (_, true) => Vec::new(),
                 (Some(f), _) => f.clone(),
@@ -198,7 +203,6 @@ impl RecommenderArgs {
                     ..g
                 }
             }),
-            ..d
         }
     }
 }

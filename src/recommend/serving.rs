@@ -406,9 +406,16 @@ impl ServingModel {
         let ranked = if unpersonal {
             None
         } else {
-            let mut weighted = history.clone();
-            self.artifact.weigh(&mut weighted);
-            self.ranked(scoring_user, &weighted, pool, allowed)
+            let weighted;
+            let scoring = if self.artifact.history_half_life.is_some() {
+                let mut w = history.clone();
+                self.artifact.weigh(&mut w);
+                weighted = w;
+                &weighted
+            } else {
+                &history
+            };
+            self.ranked(scoring_user, scoring, pool, allowed)
         };
         if let Some(ranked) = ranked {
             let live = self.live_prior();
