@@ -957,6 +957,16 @@ async fn training_job_registers_a_version_with_progress() {
             .validate(&serde_json::json!({"model": "item-knn", "neighbours": 10}))
             .is_ok()
     );
+    // Event weights: the types left out keep their defaults; a bad one names the field.
+    assert!(
+        handler
+            .validate(&serde_json::json!({"model": "als", "event_weights": {"purchase": 16}}))
+            .is_ok()
+    );
+    let bad = handler
+        .validate(&serde_json::json!({"model": "als", "event_weights": {"purchase": -1}}))
+        .unwrap_err();
+    assert!(bad.to_string().contains("event_weights"), "{bad}");
     let queue = recast::jobs::JobQueue::new(app.db.clone());
     let (job, _) = queue
         .enqueue(recast::jobs::NewJob::new(

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use sprs::{CsMat, TriMat};
 
 /// Weight of one event by type. `rating` uses the event's value (missing value counts 0).
+/// In a JSON payload the types left out keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EventWeights {
     pub view: f64,
     pub click: f64,
@@ -425,6 +427,34 @@ mod tests {
         assert_eq!(w.weight("rating", Some(4.5)), Some(4.5));
         assert_eq!(w.weight("rating", None), Some(0.0));
         assert_eq!(w.weight("wishlist", None), None);
+        let partial: EventWeights = serde_json::from_str(r#"{"purchase": 16}"#).unwrap();
+        assert_eq!((partial.purchase, partial.view), (16.0, 1.0));
+        assert!(serde_json::from_str::<EventWeights>(r#"{"purchse": 16}"#).is_err());
+        assert!(w.validate().is_ok());
+        assert!(
+            EventWeights {
+                view: f64::NAN,
+                ..w
+            }
+            .validate()
+            .is_err()
+        );
+        let none = EventWeights {
+            view: 0.0,
+            click: 0.0,
+            add_to_cart: 0.0,
+            purchase: 0.0,
+        };
+        assert!(none.validate().is_err());
+        assert_eq!(
+            EventWeights {
+                purchase: 16.0,
+                ..w
+            }
+            .relative(Action::Purchase),
+            2.0
+        );
+        assert_eq!(w.relative(Action::Rating), 1.0);
     }
 
     #[test]
