@@ -305,14 +305,19 @@ const BLOCK: usize = 16;
 /// every lane and accumulate one item per lane: no horizontal sum per item, which took most
 /// of the time of a row-per-item kernel.
 fn block_codes(rows: &[i8], stride: usize) -> Vec<i8> {
+    block_groups(rows, stride, 2)
+}
+
+/// Row-major codes in blocks of [`BLOCK`] items (the last one padded with zero items);
+/// inside a block, for each group of `group` dimensions, the group of every item in turn.
+fn block_groups(rows: &[i8], stride: usize, group: usize) -> Vec<i8> {
     let items = rows.len() / stride;
     let mut out = vec![0i8; items.div_ceil(BLOCK) * BLOCK * stride];
     for (i, row) in rows.chunks_exact(stride).enumerate() {
         let block = &mut out[(i / BLOCK) * BLOCK * stride..][..BLOCK * stride];
         let t = i % BLOCK;
-        for (g, pair) in row.chunks_exact(2).enumerate() {
-            block[g * 2 * BLOCK + 2 * t] = pair[0];
-            block[g * 2 * BLOCK + 2 * t + 1] = pair[1];
+        for (g, codes) in row.chunks_exact(group).enumerate() {
+            block[(g * BLOCK + t) * group..][..group].copy_from_slice(codes);
         }
     }
     out
@@ -451,16 +456,7 @@ fn integer_dots_avx2(codes: &[i8], stride: usize, pairs: &[i32], dots: &mut [i32
 /// block, for each quad of dimensions `(4g..4g+4)`, the quad of every item in turn (64
 /// bytes, one vector: each 32-bit lane holds one item's four codes).
 fn block_quads(rows: &[i8], stride: usize) -> Vec<i8> {
-    let items = rows.len() / stride;
-    let mut out = vec![0i8; items.div_ceil(BLOCK) * BLOCK * stride];
-    for (i, row) in rows.chunks_exact(stride).enumerate() {
-        let block = &mut out[(i / BLOCK) * BLOCK * stride..][..BLOCK * stride];
-        let t = i % BLOCK;
-        for (g, quad) in row.chunks_exact(4).enumerate() {
-            block[g * 4 * BLOCK + 4 * t..][..4].copy_from_slice(quad);
-        }
-    }
-    out
+    block_groups(rows, stride, 4)
 }
 
 /// Each item's code sum, zero for the padding items of the last block.
