@@ -105,14 +105,9 @@ struct Fitted {
     report: Option<HybridReport>,
 }
 
-/// Every user's history in `m`, oldest first by the newest event of each item, with the
-/// recency weights of `half_life` applied: what serving scores from (`RecommenderArtifact::
-/// user_history`, then `weigh`).
-fn histories(
-    events: &[Interaction],
-    m: &data::InteractionMatrix,
-    half_life: Option<f64>,
-) -> Vec<Vec<(u32, f32)>> {
+/// Every user's history in `m`, oldest first by the newest event of each item: what
+/// serving scores from (`RecommenderArtifact::user_history`).
+fn histories(events: &[Interaction], m: &data::InteractionMatrix) -> Vec<Vec<(u32, f32)>> {
     let last = data::last_seen(events, m);
     let mut start = 0;
     m.matrix
@@ -120,8 +115,19 @@ fn histories(
         .map(|row| {
             let idx: Vec<u32> = row.indices().iter().map(|&i| i as u32).collect();
             let val: Vec<f32> = row.data().iter().map(|&v| v as f32).collect();
-            let mut h = data::ordered_row(&idx, &val, &last[start..start + idx.len()]);
+            let h = data::ordered_row(&idx, &val, &last[start..start + idx.len()]);
             start += idx.len();
+            h
+        })
+        .collect()
+}
+
+/// `histories` with the recency weights of `half_life` (serving's `weighed`).
+fn with_recency(histories: &[Vec<(u32, f32)>], half_life: Option<f64>) -> Vec<Vec<(u32, f32)>> {
+    histories
+        .iter()
+        .map(|h| {
+            let mut h = h.clone();
             super::sequence::weigh_recent(&mut h, half_life.map(|h| h as f32));
             h
         })
@@ -208,7 +214,7 @@ fn tune(
     if rel.is_empty() {
         return None;
     }
-    let hist = histories(d.events, m, p.history_half_life);
+    let hist = with_recency(&histories(d.events, m), p.history_half_life);
     let candidates = candidate_blends(!h.item_prior.is_empty(), h.transitions.is_some());
     let k = p.k;
     let per_user: Vec<Vec<f64>> = candidates
@@ -422,7 +428,8 @@ pub fn holdout_metrics(
     progress: &dyn Progress,
 ) -> Result<Metrics, RecommendError> {
     let steps = Steps::for_model(progress, p.model, 0.0);
-    Ok(evaluate(events, catalogue, features, p, &steps, &[])?.metrics)
+    let events = weighted(events, &p.event_weights);
+    Ok(evaluate(&events, catalogue, features, p, &steps, &[])?.metrics)
 }
 
 /// [`holdout_metrics`] of `p` with each history half-life of `half_lives`, from one fit.
@@ -438,7 +445,8 @@ pub fn holdout_metrics_by_recency(
     progress: &dyn Progress,
 ) -> Result<Vec<Metrics>, RecommendError> {
     let steps = Steps::for_model(progress, p.model, 0.0);
-    Ok(evaluate(events, catalogue, features, p, &steps, half_lives)?.by_recency)
+    let events = weighted(events, &p.event_weights);
+    Ok(evaluate(&events, catalogue, features, p, &steps, half_lives)?.by_recency)
 }
 
 /// How `p` cuts its test set: each user's last `test_per_user`, else the last `holdout_days`.
@@ -452,7 +460,8 @@ pub(super) fn holdout_of(p: &TrainParams) -> Holdout {
 }
 
 /// Phase 1 of a run: fit on the past, evaluate on the holdout next to popularity (the hybrid
-/// tunes its weights on a validation split cut the same way from the past).
+/// tunes its weights on a validation split cut the same way from the past). `events` carry
+/// the run's event weights already (its callers apply them once).
 fn evaluate(
     events: &[Interaction],
     catalogue: &[ItemRecord],
@@ -467,7 +476,6 @@ fn evaluate(
             "the interactions dataset is empty".into(),
         ));
     }
-    let events = &*weighted(events, &p.event_weights);
     let holdout = holdout_of(p);
     let split = eval::split(events, holdout);
     if split.train.is_empty() {
@@ -526,7 +534,8 @@ fn evaluate(
     }
     let rel = eval::relevance(&split.test, &train_m.users, &train_m.items, &train_m.matrix);
     let model = &fitted.model;
-    let hist = histories(&split.train, &train_m, p.history_half_life);
+    let ordered = histories(&split.train, &train_m);
+    let hist = with_recency(&ordered, p.history_half_life);
     let served = ServingProbe::default();
     let mut metrics = eval::evaluate(
         |u| {
@@ -544,7 +553,7 @@ fn evaluate(
     let by_recency = also
         .iter()
         .map(|&h| {
-            let hist = histories(&split.train, &train_m, h);
+            let hist = with_recency(&ordered, h);
             eval::evaluate(
                 |u| {
                     model
@@ -580,6 +589,7 @@ pub fn train_with(
     progress: &dyn Progress,
 ) -> Result<Trained, RecommendError> {
     let steps = Steps::for_model(progress, p.model, 1.0);
+    let events = &*weighted(events, &p.event_weights);
     let Evaluation {
         metrics,
         baseline,
@@ -587,7 +597,6 @@ pub fn train_with(
         phase,
         ..
     } = evaluate(events, catalogue, features, p, &steps, &[])?;
-    let events = &*weighted(events, &p.event_weights);
     let iters = p.iterations as f64;
     // Phase 2: the version that serves is fitted on everything.
     let (all_m, all_pop) = popularity(events, catalogue, p);

@@ -406,16 +406,12 @@ impl ServingModel {
         let ranked = if unpersonal {
             None
         } else {
-            let weighted;
-            let scoring = if self.artifact.history_half_life.is_some() {
-                let mut w = history.clone();
-                self.artifact.weigh(&mut w);
-                weighted = w;
-                &weighted
-            } else {
-                &history
-            };
-            self.ranked(scoring_user, scoring, pool, allowed)
+            self.ranked(
+                scoring_user,
+                &self.artifact.weighed(&history),
+                pool,
+                allowed,
+            )
         };
         if let Some(ranked) = ranked {
             let live = self.live_prior();
@@ -497,17 +493,13 @@ impl ServingModel {
         context: &super::realtime::UserContext,
     ) -> HashMap<u32, Action> {
         let mut fresh: HashMap<u32, Action> = HashMap::new();
-        // Events come newest first: the first one seen per item is its newest action, and
-        // they join the history oldest first.
-        for e in &context.events {
-            if let Some(i) = self.items.get(&e.item_id) {
-                fresh.entry(i).or_insert(e.action);
-            }
-        }
+        // Events come newest first: walked oldest first, they join the history in order and
+        // the last action kept per item is its newest.
         for e in context.events.iter().rev() {
             let Some(i) = self.items.get(&e.item_id) else {
                 continue;
             };
+            fresh.insert(i, e.action);
             let w = e.weight * self.artifact.event_weights.relative(e.action) as f32;
             let before = history
                 .iter()

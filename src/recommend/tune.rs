@@ -184,6 +184,25 @@ fn recency_pass(
         .collect())
 }
 
+/// Adds a trial to the table, and makes it the best when its validation NDCG beats the best
+/// so far (ties: the earlier trial).
+fn record(
+    table: &mut Vec<Trial>,
+    best: &mut Option<(usize, f64, TrainParams)>,
+    candidate: TrainParams,
+    m: &super::eval::Metrics,
+) {
+    table.push(Trial {
+        params: tuned_values(&candidate),
+        ndcg: m.ndcg,
+        recall: m.recall,
+        users: m.users,
+    });
+    if best.as_ref().is_none_or(|b| m.ndcg > b.1) {
+        *best = Some((table.len() - 1, m.ndcg, candidate));
+    }
+}
+
 /// Searches `trials` configurations of `p` on the validation split of `events`' training
 /// part and returns the best settings (with `tune_trials` cleared) and the table.
 pub fn search(
@@ -225,30 +244,14 @@ pub fn search(
             &candidate,
             &crate::progress::none(),
         )?;
-        if best.as_ref().is_none_or(|b| m.ndcg > b.1) {
-            best = Some((t, m.ndcg, candidate.clone()));
-        }
-        table.push(Trial {
-            params: tuned_values(&candidate),
-            ndcg: m.ndcg,
-            recall: m.recall,
-            users: m.users,
-        });
+        record(&mut table, &mut best, candidate, &m);
     }
     if scores_from_history(p.model) {
         let (_, _, winner) = best.clone().expect("at least one trial");
         progress.report(99.0, "tuning: history recency");
         let tried = recency_pass(&training_part, catalogue, features, &winner)?;
         for (candidate, m) in tried {
-            if best.as_ref().is_none_or(|b| m.ndcg > b.1) {
-                best = Some((table.len(), m.ndcg, candidate.clone()));
-            }
-            table.push(Trial {
-                params: tuned_values(&candidate),
-                ndcg: m.ndcg,
-                recall: m.recall,
-                users: m.users,
-            });
+            record(&mut table, &mut best, candidate, &m);
         }
     }
     let (index, _, params) = best.expect("at least one trial");

@@ -185,9 +185,16 @@ impl RecommenderArtifact {
         super::data::ordered_row(idx, val, last)
     }
 
-    /// Applies the version's recency weights to a history ordered oldest first.
-    pub fn weigh(&self, history: &mut [(u32, f32)]) {
-        super::sequence::weigh_recent(history, self.history_half_life);
+    /// A history ordered oldest first with the version's recency weights (no copy without).
+    pub fn weighed<'a>(&self, history: &'a [(u32, f32)]) -> std::borrow::Cow<'a, [(u32, f32)]> {
+        match self.history_half_life {
+            None => std::borrow::Cow::Borrowed(history),
+            Some(h) => {
+                let mut w = history.to_vec();
+                super::sequence::weigh_recent(&mut w, Some(h));
+                std::borrow::Cow::Owned(w)
+            }
+        }
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, RecommendError> {

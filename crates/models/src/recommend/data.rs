@@ -151,45 +151,45 @@ impl Action {
 /// ascending), from the events the matrix was built from. Entries no typed event explains
 /// count as views.
 pub fn strongest_actions(events: &[Interaction], m: &InteractionMatrix) -> Vec<u8> {
-    let mut best: HashMap<(u32, u32), Action> = HashMap::with_capacity(m.matrix.nnz());
-    for e in events {
-        let (Some(u), Some(i), Some(a)) = (
-            m.users.get(&e.user_id),
-            m.items.get(&e.item_id),
-            Action::of(&e.event_type),
-        ) else {
-            continue;
-        };
-        if e.weight <= 0.0 {
-            continue;
-        }
-        let slot = best.entry((u, i)).or_insert(a);
-        *slot = (*slot).max(a);
-    }
-    let mut out = Vec::with_capacity(m.matrix.nnz());
-    for (u, row) in m.matrix.outer_iterator().enumerate() {
-        for (i, _) in row.iter() {
-            let a = best.get(&(u as u32, i as u32)).copied();
-            out.push(a.unwrap_or(Action::View) as u8);
-        }
-    }
-    out
+    let of = |e: &Interaction| {
+        (e.weight > 0.0)
+            .then(|| Action::of(&e.event_type))
+            .flatten()
+    };
+    entry_max(events, m, of, Action::View)
+        .into_iter()
+        .map(|a| a as u8)
+        .collect()
 }
 
 /// The newest event time per stored entry of `m` (CSR order, like [`strongest_actions`]),
 /// from the events the matrix was built from (entries no event explains: 0).
 pub fn last_seen(events: &[Interaction], m: &InteractionMatrix) -> Vec<i64> {
-    let mut newest: HashMap<(u32, u32), i64> = HashMap::with_capacity(m.matrix.nnz());
+    entry_max(events, m, |e| Some(e.ts), 0)
+}
+
+/// Per stored entry of `m` (CSR order), the largest `value` of the events of that user and
+/// item (`missing` where none has one).
+fn entry_max<T: Ord + Copy>(
+    events: &[Interaction],
+    m: &InteractionMatrix,
+    value: impl Fn(&Interaction) -> Option<T>,
+    missing: T,
+) -> Vec<T> {
+    let mut best: HashMap<(u32, u32), T> = HashMap::with_capacity(m.matrix.nnz());
     for e in events {
-        if let (Some(u), Some(i)) = (m.users.get(&e.user_id), m.items.get(&e.item_id)) {
-            let slot = newest.entry((u, i)).or_insert(e.ts);
-            *slot = (*slot).max(e.ts);
-        }
+        let (Some(u), Some(i), Some(v)) =
+            (m.users.get(&e.user_id), m.items.get(&e.item_id), value(e))
+        else {
+            continue;
+        };
+        let slot = best.entry((u, i)).or_insert(v);
+        *slot = (*slot).max(v);
     }
     let mut out = Vec::with_capacity(m.matrix.nnz());
     for (u, row) in m.matrix.outer_iterator().enumerate() {
         for (i, _) in row.iter() {
-            out.push(newest.get(&(u as u32, i as u32)).copied().unwrap_or(0));
+            out.push(best.get(&(u as u32, i as u32)).copied().unwrap_or(missing));
         }
     }
     out

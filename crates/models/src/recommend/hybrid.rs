@@ -67,27 +67,19 @@ pub fn candidate_blends(with_prior: bool, with_next: bool) -> Vec<Blend> {
     for cf in 0..=steps {
         for content in 0..=(steps - cf) {
             let rest = steps - cf - content;
-            let (prior, next) = match (with_prior, with_next) {
-                (true, false) => (rest, 0),
-                (false, true) => (0, rest),
-                _ => {
-                    for prior in 0..=rest {
-                        out.push(Blend {
-                            cf: cf as f32 / s,
-                            content: content as f32 / s,
-                            prior: prior as f32 / s,
-                            next: (rest - prior) as f32 / s,
-                        });
-                    }
+            for prior in 0..=rest {
+                let next = rest - prior;
+                // A part the model does not have gets no share.
+                if (prior > 0 && !with_prior) || (next > 0 && !with_next) {
                     continue;
                 }
-            };
-            out.push(Blend {
-                cf: cf as f32 / s,
-                content: content as f32 / s,
-                prior: prior as f32 / s,
-                next: next as f32 / s,
-            });
+                out.push(Blend {
+                    cf: cf as f32 / s,
+                    content: content as f32 / s,
+                    prior: prior as f32 / s,
+                    next: next as f32 / s,
+                });
+            }
         }
     }
     out

@@ -123,10 +123,6 @@ impl Transitions {
         weigh_recent(&mut last, Some(SOURCE_HALF_LIFE));
         self.next.score_history(&last)
     }
-
-    pub fn items(&self) -> usize {
-        self.next.cols
-    }
 }
 
 #[cfg(test)]
