@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::conformal::BandMethod;
 use super::series::{Frequency, Level};
 
 /// One forecast step.
@@ -18,6 +19,10 @@ pub struct Point {
     pub upper_80: f64,
     pub lower_95: f64,
     pub upper_95: f64,
+    /// The conformal median, where the backtest left enough errors for one (the 10 % and
+    /// 90 % quantiles are `lower_80` and `upper_80`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q50: Option<f64>,
 }
 
 /// Backtest accuracy of the chosen model; metrics are absent when the series was too short
@@ -28,8 +33,27 @@ pub struct Accuracy {
     pub smape: Option<f64>,
     pub mae: Option<f64>,
     pub rmse: Option<f64>,
+    /// Share of backtest actuals inside the served 80 % / 95 % bands. Conformal bands are
+    /// scored leaving each backtest window out of their own calibration.
     pub coverage_80: Option<f64>,
     pub coverage_95: Option<f64>,
+    /// Where the served bands come from: `conformal` (signed backtest errors),
+    /// `conformal_symmetric` (absolute errors: too few for each tail) or `model` (the
+    /// model's own band: too few errors). Absent on runs before calibrated bands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub interval_80: Option<BandMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub interval_95: Option<BandMethod>,
+    /// Backtest coverage of the model's own bands, kept when conformal bands replaced them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_coverage_80: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_coverage_95: Option<f64>,
+    /// Backtest errors the bands were calibrated on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_scores: Option<usize>,
     /// The in-sample seasonal-naive MAE of the fitted history: the MASE denominator, kept to
     /// score the forecast against the actuals that land later.
     #[serde(default, skip_serializing_if = "Option::is_none")]

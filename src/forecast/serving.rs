@@ -93,6 +93,14 @@ pub struct PointView {
     pub lower_95: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upper_95: Option<f64>,
+    /// The 10 %, 50 % and 90 % quantiles (q10 and q90 are the 80 % band's bounds; q50 is
+    /// the conformal median, absent when the backtest was too short for one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q10: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q90: Option<f64>,
     /// The planner override in force for this period (`mean` and the bands are then the
     /// override's; `statistical_mean` is the model's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,6 +258,9 @@ pub async fn forecast(
                     upper_80: with80.then_some(p.upper_80),
                     lower_95: with95.then_some(p.lower_95),
                     upper_95: with95.then_some(p.upper_95),
+                    q10: with80.then_some(p.lower_80),
+                    q50: p.q50,
+                    q90: with80.then_some(p.upper_80),
                     override_id: None,
                     statistical_mean: None,
                 };
@@ -272,6 +283,9 @@ fn overridden(point: PointView, id: &str, adjustment: Adjustment) -> PointView {
         upper_80: bound(point.upper_80),
         lower_95: bound(point.lower_95),
         upper_95: bound(point.upper_95),
+        q10: bound(point.q10),
+        q50: bound(point.q50),
+        q90: bound(point.q90),
         override_id: Some(id.to_string()),
         statistical_mean: Some(mean),
         date: point.date,
@@ -755,6 +769,9 @@ mod tests {
                     upper_80: levels.then_some(6.0),
                     lower_95: levels.then_some(3.0),
                     upper_95: levels.then_some(7.0),
+                    q10: levels.then_some(4.0),
+                    q50: None,
+                    q90: levels.then_some(6.0),
                     override_id: None,
                     statistical_mean: None,
                 })
@@ -816,6 +833,9 @@ mod tests {
                     upper_80: Some(54.0),
                     lower_95: Some(24.0),
                     upper_95: Some(61.3),
+                    q10: Some(30.0),
+                    q50: Some(41.0),
+                    q90: Some(54.0),
                     override_id: None,
                     statistical_mean: None,
                 })

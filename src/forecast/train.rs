@@ -8,6 +8,11 @@
 //! already stored what it finished. Only the forecast points (a few numbers per step) are
 //! kept for the export.
 //!
+//! Why bands per chunk: each series' backtest errors are too few to calibrate its bands on
+//! their own, so a chunk's series are fitted first and their errors pooled into one
+//! conformal calibration (`fit::pool`) that bands every series of the chunk; the chunk is
+//! still the unit that is stored.
+//!
 //! Why the backtest of the *winner*: the selection may already have backtested candidates,
 //! but planners need one accuracy figure per series they can compare across runs and
 //! methods, measured the same way whatever chose the model.
@@ -18,7 +23,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::export::export;
-use super::fit::fit_series;
+use super::fit::{Unbanded, pool, prepare};
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
 use super::series::{DemandError, Series, load_sales};
@@ -222,22 +227,25 @@ async fn fit_all(
         let chunk_observed = Arc::clone(&observed);
         let run_id_owned = run_id.to_string();
         let results = tokio::task::spawn_blocking(move || {
-            chunk[start..end]
+            let prepared: Vec<(String, Result<Unbanded, String>)> = chunk[start..end]
                 .par_iter()
                 .zip(&chunk_observed[start..end])
                 .map(|(s, obs)| {
-                    (
-                        s.id(),
-                        fit_series(
-                            s,
-                            obs.as_ref(),
-                            horizon,
-                            select_by,
-                            &run_id_owned,
-                            trained_at,
-                        ),
-                    )
+                    let fitted = prepare(
+                        s,
+                        obs.as_ref(),
+                        horizon,
+                        select_by,
+                        &run_id_owned,
+                        trained_at,
+                    );
+                    (s.id(), fitted)
                 })
+                .collect();
+            let pool = pool(prepared.iter().filter_map(|(_, r)| r.as_ref().ok()));
+            prepared
+                .into_par_iter()
+                .map(|(id, r)| (id, r.and_then(|u| u.band(pool.as_ref()))))
                 .collect::<Vec<_>>()
         })
         .await

@@ -283,6 +283,27 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
             "{p}"
         );
     }
+    // Bands are conformal, calibrated on the backtest errors of the run's series pooled
+    // (3 windows of 7 days from each series whose model has a spread); q10/q90 are the
+    // 80 % band.
+    let acc = &fc["accuracy"];
+    assert!(
+        ["conformal", "conformal_symmetric"].contains(&acc["interval_80"].as_str().unwrap()),
+        "{acc}"
+    );
+    let scores = acc["calibration_scores"].as_u64().unwrap() as usize;
+    assert!(
+        scores.is_multiple_of(3 * HORIZON) && scores >= 3 * HORIZON,
+        "{acc}"
+    );
+    for f in ["coverage_80", "model_coverage_80"] {
+        assert!((0.0..=1.0).contains(&acc[f].as_f64().unwrap()), "{acc}");
+    }
+    for p in points {
+        let v = |f: &str| p[f].as_f64().unwrap();
+        assert_eq!((v("q10"), v("q90")), (v("lower_80"), v("upper_80")), "{p}");
+        assert!(v("q10") <= v("q50") && v("q50") <= v("q90"), "{p}");
+    }
     // A trending, weekly-seasonal series: the forecast stays in a sane range.
     let mean0 = points[0]["mean"].as_f64().unwrap();
     assert!((10.0..40.0).contains(&mean0), "{mean0}");

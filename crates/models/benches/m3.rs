@@ -12,7 +12,10 @@
 //! The pooled choices are evaluated from one pooled backtest per series and one fit per
 //! member on the whole training part, with the library functions `select()` composes
 //! (`pooled_backtest`, `pooled_choice`, `combine_forecasts`); a check at the start compares
-//! them with `select()` itself on a few series.
+//! them with `select()` itself on a few series. The last two rows are the default with
+//! conformal bands (`recast_models::forecast::conformal`) from a three-window backtest of
+//! the chosen model: calibrated on each series' own errors, and on the errors of the set's
+//! series pooled (as training pools a chunk's); only their coverage differs from the default.
 //!
 //! Environment: `RECAST_M3_DIR` (default `../../../shared/data/m3-quarterly-yearly-other`
 //! from this crate), `RECAST_M3_SETS` (comma list, default all three),
@@ -27,8 +30,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use recast_models::forecast::backtest::score;
+use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
 use recast_models::forecast::combination::{Combine, combine_forecasts};
+use recast_models::forecast::conformal::Calibration;
 use recast_models::forecast::select::{
     PoolRule, PooledConfig, SelectionMethod, pooled_backtest, pooled_choice, select,
 };
@@ -172,6 +176,8 @@ struct SeriesResult {
     rows: Vec<Row>,
     failures: Vec<String>,
     choices: Vec<String>,
+    /// The default's forecast, its calibration and the seconds both took.
+    calibrated: Option<(Forecast, Option<Calibration>, f64)>,
 }
 
 fn naive(y: &[f64], h: usize) -> Forecast {
@@ -242,6 +248,7 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
     let bt_secs = t0.elapsed().as_secs_f64();
     let all_secs: f64 = member_secs.iter().sum::<f64>() + bt_secs;
     let mut choices = Vec::new();
+    let mut default_fc = None;
     for (_, rule_cfg) in rules(h) {
         let chosen = pooled_choice(&bt, &rule_cfg).chosen;
         let fs: Vec<&Forecast> = chosen
@@ -251,12 +258,65 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
             .collect();
         let fc = (!fs.is_empty()).then(|| combine_forecasts(chosen.how, &fs, h, &LEVELS));
         row(fc.as_ref(), all_secs);
+        if default_fc.is_none() {
+            default_fc = Some((chosen.spec(&cfg.members), fc));
+        }
         choices.push(chosen.spec(&cfg.members).label());
     }
+    // The default's bands calibrated as training does: a three-window backtest of the chosen
+    // model, `h` apart, whose errors calibrate the bands (see `finish_calibrated`).
+    let (spec, fc) = default_fc.expect("rules(h) starts with the default");
+    let t0 = Instant::now();
+    let cal = conformal(&s.train, season, &spec, h);
     SeriesResult {
         rows,
         failures,
         choices,
+        calibrated: fc.map(|fc| (fc, cal, all_secs + t0.elapsed().as_secs_f64())),
+    }
+}
+
+/// The calibration of `spec` on `y` from a backtest of three windows of `h` (else one), as
+/// training runs it; `None` when neither backtest runs.
+fn conformal(y: &[f64], season: usize, spec: &ModelSpec, h: usize) -> Option<Calibration> {
+    [3, 1].into_iter().find_map(|windows| {
+        let cfg = BacktestConfig {
+            horizon: h,
+            step: h,
+            windows,
+            levels: LEVELS.to_vec(),
+        };
+        let report = rolling_origin(y, season, spec, &cfg).ok()?;
+        Calibration::from_windows(&report.windows)
+    })
+}
+
+/// Rows of the default with conformal bands: each series' own calibration, and the one
+/// pooled over the set's series.
+fn calibrated_rows(s: &[Series], results: &mut [SeriesResult], season: usize) {
+    let pooled = Calibration::pool(
+        results
+            .iter()
+            .filter_map(|r| r.calibrated.as_ref().and_then(|c| c.1.as_ref())),
+    );
+    for (series, r) in s.iter().zip(results.iter_mut()) {
+        // No forecast at all (every member failed): the naive fallback, as in `run_series`.
+        let (fc, cal, secs) = r
+            .calibrated
+            .take()
+            .unwrap_or_else(|| (naive(&series.train, series.test.len()), None, 0.0));
+        for by in [cal.as_ref(), pooled.as_ref()] {
+            let band = by.map_or_else(|| fc.clone(), |c| c.apply(&fc, &LEVELS).0);
+            let m = score(&series.test, &band, &series.train, season);
+            r.rows.push(Row {
+                mase: m.mase,
+                smape: m.smape,
+                cov80: m.coverage[0].1,
+                cov95: m.coverage[1].1,
+                seconds: secs,
+                n: 1,
+            });
+        }
     }
 }
 
@@ -415,6 +475,8 @@ fn main() {
     );
     let mut names: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
     names.extend(rules(1).into_iter().map(|r| r.0));
+    names.push("default, conformal bands per series".into());
+    names.push("default, conformal bands pooled".into());
     let mut overall = vec![Row::default(); names.len()];
     let mut recast_sets = BTreeMap::new();
     for &&(set, season, h) in &sets {
@@ -430,10 +492,11 @@ fn main() {
         }
         check_against_select(&series, season, h);
         let wall = Instant::now();
-        let results: Vec<SeriesResult> = series
+        let mut results: Vec<SeriesResult> = series
             .par_iter()
             .map(|s| run_series(s, season, h))
             .collect();
+        calibrated_rows(&series, &mut results, season);
         let wall = wall.elapsed().as_secs_f64();
         let mut sums = vec![Row::default(); names.len()];
         let mut chosen = BTreeMap::<String, usize>::new();

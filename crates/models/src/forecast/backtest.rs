@@ -50,6 +50,14 @@ pub struct WindowResult {
     pub origin: usize,
     pub model: String,
     pub metrics: Metrics,
+    /// Actual minus forecast mean at each step: the calibration data of
+    /// [`conformal`](super::conformal) intervals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<f64>,
+    /// The model's own standard deviation at each step, read off its interval (NaN where it
+    /// gave none; see [`conformal::spreads`](super::conformal::spreads)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spreads: Vec<f64>,
 }
 
 /// All windows of one model.
@@ -190,6 +198,8 @@ pub fn rolling_origin_with(
                     origin,
                     model,
                     metrics,
+                    errors: actual.iter().zip(&fc.mean).map(|(a, m)| a - m).collect(),
+                    spreads: super::conformal::spreads(&fc, cfg.horizon),
                 });
             }
             Err(e) => failures.push(format!("origin {origin}: {e}")),

@@ -28,6 +28,7 @@ pub mod backtest;
 pub mod baseline;
 pub mod ces;
 pub mod combination;
+pub mod conformal;
 pub mod error;
 pub mod ets;
 pub mod intermittent;
