@@ -8,6 +8,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::forecast::hierarchy::ReconciliationReport;
 use crate::forecast::periods::LastPeriod;
 use crate::forecast::series::{Frequency, Level};
 use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
@@ -47,6 +48,11 @@ pub struct ForecasterArgs {
     /// 3 months).
     #[arg(long, value_name = "PERIODS")]
     pub ended_after: Option<usize>,
+    /// Forecast every level (total, items, stores, item x store) and reconcile them so they
+    /// add up: none, bottom_up, top_down, ols, wls_struct, wls_var, mint_shrink or auto (the
+    /// best of bottom_up, top_down, wls_struct and mint_shrink on a backtest).
+    #[arg(long, default_value = "none")]
+    pub reconcile: String,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -81,6 +87,7 @@ impl ForecasterArgs {
             last_period,
             pad_ended: self.pad_ended,
             ended_after: self.ended_after,
+            reconcile: self.reconcile.parse()?,
         };
         params.validate()?;
         Ok(params)
@@ -104,6 +111,24 @@ pub fn summary_table(report: &TrainReport) -> Table {
             opt(m.mean_smape, 1),
             opt(m.mean_coverage_80.map(|c| c * 100.0), 0),
         ]);
+    }
+    t
+}
+
+/// The reconciliation backtest: MASE per level for the base forecasts and each method.
+fn reconciliation_table(r: &ReconciliationReport) -> Table {
+    let levels: Vec<&String> = r.nodes.keys().collect();
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec!["method (backtest MASE)".to_string()];
+    header.extend(levels.iter().map(|l| format!("{l} ({})", r.nodes[*l])));
+    header.push("mean of levels".into());
+    t.set_header(header);
+    for m in &r.backtest {
+        let mut row = vec![m.method.clone()];
+        row.extend(levels.iter().map(|l| opt(m.levels.get(*l).copied(), 3)));
+        row.push(opt(Some(m.score), 3));
+        t.add_row(row);
     }
     t
 }
@@ -146,6 +171,16 @@ pub async fn run(settings: Settings, args: ForecasterArgs) -> Result<()> {
             r.series_chosen,
             r.read_seconds
         );
+    }
+    if let Some(r) = &report.reconciliation {
+        println!("{}", reconciliation_table(r));
+        println!(
+            "reconciled by {} (asked: {}); every level adds up",
+            r.method, r.requested
+        );
+        for n in &r.notes {
+            println!("  note: {n}");
+        }
     }
     for f in &report.failures {
         println!("  failed {}: {}", f.series_id, f.error);

@@ -159,6 +159,11 @@ pub fn points(fc: &Forecast, dates: &[NaiveDate]) -> Result<Vec<Point>, String> 
 /// many series pooled ([`pool`]), then [`Unbanded::band`] builds the stored row.
 pub(super) struct Unbanded {
     row: ForecastRow,
+    /// The chosen model (the usual one where a regression won: what a hierarchy's backtest
+    /// refits).
+    spec: super::ModelSpec,
+    /// In-sample one-step residuals of the chosen model (what MinT weighs by).
+    residuals: Vec<f64>,
     forecast: Forecast,
     dates: Vec<NaiveDate>,
     accuracy: Accuracy,
@@ -180,6 +185,12 @@ pub(super) fn prepare(
     let sel = select(&s.values, season, &method(select_by, horizon, season))
         .map_err(|e| e.to_string())?;
     let (accuracy, report) = backtest(&s.values, season, &sel.spec, horizon);
+    let residuals = s
+        .values
+        .iter()
+        .zip(sel.model.fitted())
+        .map(|(y, f)| y - f)
+        .collect();
     let mut chosen = Chosen {
         spec: sel.spec.clone(),
         model: sel.model.name(),
@@ -237,6 +248,8 @@ pub(super) fn prepare(
             trained_at,
             run_id: run_id.to_string(),
         },
+        spec: sel.spec,
+        residuals,
         calibration: chosen
             .report
             .as_ref()
@@ -256,6 +269,41 @@ pub(super) fn pool<'a>(fitted: impl IntoIterator<Item = &'a Unbanded>) -> Option
 }
 
 impl Unbanded {
+    pub(super) fn spec(&self) -> &super::ModelSpec {
+        &self.spec
+    }
+
+    /// What this node brings to a reconciliation.
+    pub(super) fn base(&self) -> super::hierarchy::Base {
+        super::hierarchy::Base {
+            mean: self.forecast.mean.clone(),
+            residuals: self.residuals.clone(),
+        }
+    }
+
+    /// Replaces the mean by the reconciled `mean`, moving the model's bands with it (their
+    /// width is calibrated later), and records the base mean in the row's params.
+    pub(super) fn reconcile_to(
+        &mut self,
+        mean: &[f64],
+        by: super::hierarchy::ReconcileBy,
+    ) -> Result<(), String> {
+        let fc = &mut self.forecast;
+        let shifts: Vec<f64> = mean.iter().zip(&fc.mean).map(|(r, b)| r - b).collect();
+        for iv in &mut fc.intervals {
+            for ((lo, up), shift) in iv.lower.iter_mut().zip(&mut iv.upper).zip(&shifts) {
+                *lo += shift;
+                *up += shift;
+            }
+        }
+        let base = std::mem::replace(&mut fc.mean, mean.to_vec());
+        let mut params: serde_json::Value =
+            serde_json::from_str(&self.row.params).map_err(|e| e.to_string())?;
+        params["reconciliation"] = serde_json::json!({"method": by, "base_mean": base});
+        self.row.params = params.to_string();
+        Ok(())
+    }
+
     /// The stored row and points, with bands calibrated on `pool` (or on the series' own
     /// errors when they are on another scale than the pool's).
     pub(super) fn band(self, pool: Option<&Calibration>) -> Result<Fitted, String> {

@@ -14,6 +14,7 @@
 pub mod actuals;
 pub mod export;
 pub mod fit;
+pub mod hierarchy;
 pub mod legacy_exports;
 pub mod overrides;
 pub mod params;

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::hierarchy::ReconcileBy;
 use super::periods::{LastPeriod, SeriesRules};
 use super::regressors;
 use super::series::{DemandError, Frequency, Level};
@@ -81,6 +82,14 @@ pub struct TrainParams {
     /// 3 months).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_after: Option<usize>,
+    /// Forecast the whole hierarchy (total, items, stores, item x store) and reconcile it by
+    /// this method (`none`: the one `level`); see [`super::hierarchy`].
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub reconcile: ReconcileBy,
+}
+
+fn is_none(r: &ReconcileBy) -> bool {
+    *r == ReconcileBy::None
 }
 
 impl TrainParams {
@@ -122,7 +131,34 @@ impl TrainParams {
             return Err(DemandError::invalid("from", "`from` is after `to`"));
         }
         regressors::check_params(&self.regressors, self.level, self.frequency)?;
+        self.check_reconcile()?;
         self.matcher().map(|_| ())
+    }
+
+    /// A reconciled run starts from every item x store series: its totals must be the
+    /// real ones.
+    fn check_reconcile(&self) -> Result<(), DemandError> {
+        if self.reconcile == ReconcileBy::None {
+            return Ok(());
+        }
+        if self.level != Level::ItemStore {
+            return Err(DemandError::invalid(
+                "reconcile",
+                format!(
+                    "a reconciled run forecasts every level from the item_store series; \
+                     leave `level` at item_store (got {})",
+                    self.level
+                ),
+            ));
+        }
+        if self.series.is_some() {
+            return Err(DemandError::invalid(
+                "reconcile",
+                "a reconciled run needs every series (its totals would miss the ones a \
+                 `series` filter leaves out)",
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn matcher(&self) -> Result<Option<globset::GlobMatcher>, DemandError> {

@@ -114,6 +114,9 @@ pub struct TrainReport {
     /// What the exogenous regressors did, when the run had any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionSummary>,
+    /// How a hierarchical run reconciled its levels (see `forecast::hierarchy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<super::hierarchy::ReconciliationReport>,
 }
 
 /// The regressors of a run and how often they helped.

@@ -171,6 +171,8 @@ pub enum Level {
     ItemStore,
     Item,
     Store,
+    /// Everything sold (the top of a hierarchy).
+    Total,
 }
 
 impl Level {
@@ -179,6 +181,7 @@ impl Level {
             Level::ItemStore => "item_store",
             Level::Item => "item",
             Level::Store => "store",
+            Level::Total => "total",
         }
     }
 }
@@ -196,13 +199,17 @@ impl FromStr for Level {
             "item_store" => Ok(Level::ItemStore),
             "item" => Ok(Level::Item),
             "store" => Ok(Level::Store),
+            "total" => Ok(Level::Total),
             other => Err(DemandError::invalid(
                 "level",
-                format!("unknown level `{other}` (item_store, item, store)"),
+                format!("unknown level `{other}` (item_store, item, store, total)"),
             )),
         }
     }
 }
+
+/// The id of the series of everything sold.
+pub const TOTAL_ID: &str = "total";
 
 /// What a series aggregates: its level and the ids it is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -216,22 +223,29 @@ impl SeriesKey {
         match (&self.item_id, &self.store_id) {
             (Some(_), Some(_)) => Level::ItemStore,
             (Some(_), None) => Level::Item,
-            _ => Level::Store,
+            (None, Some(_)) => Level::Store,
+            (None, None) => Level::Total,
         }
     }
 
-    /// `item=I1/store=S1`, `item=I1` or `store=S1`.
+    /// `item=I1/store=S1`, `item=I1`, `store=S1` or `total`.
     pub fn id(&self) -> String {
         match (&self.item_id, &self.store_id) {
             (Some(i), Some(s)) => format!("item={i}/store={s}"),
             (Some(i), None) => format!("item={i}"),
             (None, Some(s)) => format!("store={s}"),
-            (None, None) => String::new(),
+            (None, None) => TOTAL_ID.to_string(),
         }
     }
 
     /// Parses a series id back into its key.
     pub fn parse(id: &str) -> Option<SeriesKey> {
+        if id == TOTAL_ID {
+            return Some(SeriesKey {
+                item_id: None,
+                store_id: None,
+            });
+        }
         let mut item = None;
         let mut store = None;
         for part in id.split('/') {
@@ -418,6 +432,10 @@ impl SalesIndex {
                     item_id: None,
                     store_id: Some(store.clone()),
                 },
+                Level::Total => SeriesKey {
+                    item_id: None,
+                    store_id: None,
+                },
             };
             let periods = groups.entry(key).or_default();
             for (date, q) in days {
@@ -515,8 +533,10 @@ pub async fn any_series(
                 continue;
             }
             let key = SeriesKey {
-                item_id: (level != Level::Store).then(|| items.value(row).to_string()),
-                store_id: (level != Level::Item).then(|| stores.value(row).to_string()),
+                item_id: matches!(level, Level::ItemStore | Level::Item)
+                    .then(|| items.value(row).to_string()),
+                store_id: matches!(level, Level::ItemStore | Level::Store)
+                    .then(|| stores.value(row).to_string()),
             };
             let id = key.id();
             if seen.insert(id.clone()) && wanted(&id) {

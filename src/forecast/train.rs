@@ -23,7 +23,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::export::export;
-use super::fit::{Unbanded, pool, prepare};
+use super::fit::{Fitted, Unbanded, pool, prepare};
+use super::hierarchy::{self, ReconcileBy, ReconciliationReport};
+use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
 use super::series::{DemandError, Series, load_sales};
@@ -120,6 +122,7 @@ fn level_example(level: super::series::Level) -> &'static str {
         super::series::Level::ItemStore => "item=I1/store=S1",
         super::series::Level::Item => "item=I1",
         super::series::Level::Store => "store=S1",
+        super::series::Level::Total => "total",
     }
 }
 
@@ -179,6 +182,16 @@ async fn fit_all(
     for warning in &built.warnings {
         tracing::warn!(run_id, "{warning}");
     }
+    // A reconciled run forecasts every node of the hierarchy over the item x store series.
+    let (series, hierarchy) = match params.reconcile {
+        ReconcileBy::None => (series, None),
+        _ if series.is_empty() => (series, None),
+        _ => {
+            let (h, nodes) = hierarchy::nodes(series)?;
+            (nodes, Some(h))
+        }
+    };
+    let n_aggregates = hierarchy.as_ref().map_or(0, |h| h.n_aggregates());
     if series.is_empty() {
         return Err(match &params.series {
             // A retry cannot help a filter that matches nothing: the job fails at once.
@@ -198,7 +211,7 @@ async fn fit_all(
     } else {
         progress.report(0.0, "reading regressors");
         let read = Instant::now();
-        let observed = regressors::load(&app.lake, resolved, &series).await?;
+        let observed = regressors::load(&app.lake, resolved, &series[n_aggregates..]).await?;
         let read_seconds = read.elapsed().as_secs_f64();
         tracing::info!(
             series = total,
@@ -212,75 +225,66 @@ async fn fit_all(
             series_chosen: 0,
             read_seconds,
         });
-        observed.into_iter().map(Some).collect()
+        // Aggregates of a reconciled run have no regressors (feature views are per item
+        // and store).
+        let aggregates = std::iter::repeat_n(None, n_aggregates);
+        aggregates.chain(observed.into_iter().map(Some)).collect()
     };
     let observed = Arc::new(observed);
-    let mut exported: Vec<(ForecastRow, Vec<Point>)> = Vec::with_capacity(total);
-    let mut accuracies: Vec<(String, Accuracy)> = Vec::with_capacity(total);
-    let mut failures = Vec::new();
-    let mut failed = 0usize;
-    let mut done = 0usize;
     let series = Arc::new(series);
-    for start in (0..total).step_by(CHUNK) {
-        let end = (start + CHUNK).min(total);
-        let chunk = Arc::clone(&series);
-        let chunk_observed = Arc::clone(&observed);
-        let run_id_owned = run_id.to_string();
-        let results = tokio::task::spawn_blocking(move || {
-            let prepared: Vec<(String, Result<Unbanded, String>)> = chunk[start..end]
-                .par_iter()
-                .zip(&chunk_observed[start..end])
-                .map(|(s, obs)| {
-                    let fitted = prepare(
-                        s,
-                        obs.as_ref(),
-                        horizon,
-                        select_by,
-                        &run_id_owned,
-                        trained_at,
-                    );
-                    (s.id(), fitted)
-                })
-                .collect();
-            let pool = pool(prepared.iter().filter_map(|(_, r)| r.as_ref().ok()));
-            prepared
-                .into_par_iter()
-                .map(|(id, r)| (id, r.and_then(|u| u.band(pool.as_ref()))))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| DemandError::Task(e.to_string()))?;
-        let mut rows = Vec::with_capacity(results.len());
-        for (id, result) in results {
-            match result {
-                Ok(f) => {
-                    if let Some(r) = regression.as_mut() {
-                        r.series_with_regressors += usize::from(f.regression_tried);
-                        r.series_chosen += usize::from(f.regression_chosen);
-                    }
-                    rows.push(f.row.clone());
-                    accuracies.push((f.row.model.clone(), f.accuracy));
-                    exported.push((f.row, f.points));
-                }
-                Err(error) => {
-                    failed += 1;
-                    if failures.len() < MAX_LISTED_FAILURES {
-                        failures.push(SeriesFailure {
-                            series_id: id,
-                            error,
-                        });
-                    }
-                }
+    let mut tally = Tally::new(total, regression);
+    let fit = |start: usize, end: usize| {
+        prepare_chunk(
+            Arc::clone(&series),
+            Arc::clone(&observed),
+            start..end,
+            (horizon, select_by, run_id, trained_at),
+        )
+    };
+    let mut reconciliation = None;
+    match &hierarchy {
+        None => {
+            for start in (0..total).step_by(CHUNK) {
+                let end = (start + CHUNK).min(total);
+                let banded = band_chunk(fit(start, end).await?).await?;
+                tally.store(app, banded).await?;
+                report_progress(progress, end, total);
             }
         }
-        repo::upsert(&app.db, &rows).await?;
-        done = end;
-        progress.report(
-            95.0 * done as f64 / total as f64,
-            &format!("{done}/{total} series fitted"),
-        );
+        Some(h) => {
+            // Every node is fitted before any is stored: reconciliation needs them all.
+            let mut prepared = Vec::with_capacity(total);
+            for start in (0..total).step_by(CHUNK) {
+                let end = (start + CHUNK).min(total);
+                prepared.extend(fit(start, end).await?);
+                report_progress(progress, end, total);
+            }
+            progress.report(95.0, "reconciling the hierarchy");
+            let (h, s, by) = (h.clone(), Arc::clone(&series), params.reconcile);
+            let (rest, r) = tokio::task::spawn_blocking(move || {
+                let r = reconcile_nodes(&h, &s, &mut prepared, by, horizon);
+                (prepared, r)
+            })
+            .await
+            .map_err(|e| DemandError::Task(e.to_string()))?;
+            reconciliation = Some(r);
+            let mut rest = rest.into_iter();
+            loop {
+                let chunk: Vec<_> = rest.by_ref().take(CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                tally.store(app, band_chunk(chunk).await?).await?;
+            }
+        }
     }
-    debug_assert_eq!(done, total);
+    let Tally {
+        exported,
+        accuracies,
+        failures,
+        failed,
+        regression,
+    } = tally;
     progress.report(95.0, "writing the export");
     let (export_path, actuals_path) = if exported.is_empty() {
         (None, None)
@@ -315,6 +319,7 @@ async fn fit_all(
         seconds: 0.0,
         model_version: None,
         regression,
+        reconciliation,
         warnings: built.warnings,
         series_ended,
     };
@@ -327,6 +332,204 @@ async fn fit_all(
     report.seconds = started.elapsed().as_secs_f64();
     progress.report(100.0, "done");
     Ok(report)
+}
+
+/// What a run is fitting: horizon, selection, run id, trained-at.
+type RunFacts<'a> = (usize, SelectBy, &'a str, i64);
+
+/// Chooses, fits and backtests `range` of `series` on rayon's pool.
+async fn prepare_chunk(
+    series: Arc<Vec<Series>>,
+    observed: Arc<Vec<Option<Observed>>>,
+    range: std::ops::Range<usize>,
+    (horizon, select_by, run_id, trained_at): RunFacts<'_>,
+) -> Result<Vec<(String, Result<Unbanded, String>)>, DemandError> {
+    let run_id = run_id.to_string();
+    tokio::task::spawn_blocking(move || {
+        series[range.clone()]
+            .par_iter()
+            .zip(&observed[range])
+            .map(|(s, obs)| {
+                let fitted = prepare(s, obs.as_ref(), horizon, select_by, &run_id, trained_at);
+                (s.id(), fitted)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| DemandError::Task(e.to_string()))
+}
+
+/// Calibrates a chunk's bands on its pooled backtest errors and builds its rows.
+async fn band_chunk(
+    prepared: Vec<(String, Result<Unbanded, String>)>,
+) -> Result<Vec<(String, Result<Fitted, String>)>, DemandError> {
+    tokio::task::spawn_blocking(move || {
+        let pool = pool(prepared.iter().filter_map(|(_, r)| r.as_ref().ok()));
+        prepared
+            .into_par_iter()
+            .map(|(id, r)| (id, r.and_then(|u| u.band(pool.as_ref()))))
+            .collect()
+    })
+    .await
+    .map_err(|e| DemandError::Task(e.to_string()))
+}
+
+/// Backtests the reconciliation methods and replaces every node's mean by the coherent one
+/// (`auto`: the best method of the backtest). A node that failed to fit leaves the run
+/// unreconciled, which the report says.
+fn reconcile_nodes(
+    h: &Hierarchy,
+    series: &[Series],
+    prepared: &mut [(String, Result<Unbanded, String>)],
+    requested: ReconcileBy,
+    horizon: usize,
+) -> ReconciliationReport {
+    let mut report = ReconciliationReport {
+        requested,
+        method: requested,
+        nodes: hierarchy::counts(series),
+        backtest: Vec::new(),
+        shrinkage: None,
+        notes: Vec::new(),
+    };
+    let fitted: Option<Vec<&Unbanded>> = prepared.iter().map(|(_, r)| r.as_ref().ok()).collect();
+    let Some(fitted) = fitted else {
+        let failed = prepared.iter().filter(|(_, r)| r.is_err()).count();
+        report.method = ReconcileBy::None;
+        report.notes.push(format!(
+            "{failed} node(s) failed to fit: the levels are not reconciled"
+        ));
+        return report;
+    };
+    let specs: Vec<_> = fitted.iter().map(|u| u.spec().clone()).collect();
+    match hierarchy::backtest(h, series, &specs, requested, horizon) {
+        Ok(scores) => report.backtest = scores,
+        Err(e) => report.notes.push(format!("not backtested: {e}")),
+    }
+    if requested == ReconcileBy::Auto {
+        report.method = report
+            .backtest
+            .iter()
+            .filter_map(|m| m.method.parse::<ReconcileBy>().ok())
+            .find(|m| hierarchy::AUTO_CANDIDATES.contains(m))
+            .unwrap_or(ReconcileBy::WlsStruct);
+    }
+    let base: Vec<_> = fitted.iter().map(|u| u.base()).collect();
+    let history: Vec<Vec<f64>> = series.iter().map(|s| s.values.clone()).collect();
+    let coherent = match hierarchy::reconciled(h, report.method, &base, &history) {
+        Ok(c) => c,
+        Err(e) => {
+            report.notes.push(format!("not reconciled: {e}"));
+            report.method = ReconcileBy::None;
+            return report;
+        }
+    };
+    report.shrinkage = coherent.shrinkage;
+    report.notes.extend(coherent.notes);
+    let forecasts = match non_negative(h, coherent.forecasts, &mut report.notes) {
+        Ok(f) => f,
+        Err(e) => {
+            report.notes.push(format!("not reconciled: {e}"));
+            report.method = ReconcileBy::None;
+            return report;
+        }
+    };
+    for ((_, r), mean) in prepared.iter_mut().zip(&forecasts) {
+        if let Ok(u) = r
+            && let Err(e) = u.reconcile_to(mean, report.method)
+        {
+            *r = Err(e);
+        }
+    }
+    report
+}
+
+/// Coherent forecasts without negative demand: negative bottom forecasts (MinT and top-down
+/// can give them) are set to zero and the aggregates summed up again, so the levels still add
+/// up exactly after serving clips at zero.
+fn non_negative(
+    h: &Hierarchy,
+    forecasts: Vec<Vec<f64>>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Vec<f64>>, String> {
+    let first_bottom = h.n_total() - h.n_bottom();
+    let negative = forecasts[first_bottom..]
+        .iter()
+        .flatten()
+        .filter(|v| **v < 0.0)
+        .count();
+    if negative == 0 {
+        return Ok(forecasts);
+    }
+    notes.push(format!(
+        "{negative} negative item x store forecast step(s) set to zero, the totals summed again"
+    ));
+    let bottom: Vec<Vec<f64>> = forecasts[first_bottom..]
+        .iter()
+        .map(|row| row.iter().map(|v| v.max(0.0)).collect())
+        .collect();
+    h.aggregate_up(&bottom).map_err(|e| e.to_string())
+}
+
+fn report_progress(progress: &dyn Progress, done: usize, total: usize) {
+    progress.report(
+        95.0 * done as f64 / total as f64,
+        &format!("{done}/{total} series fitted"),
+    );
+}
+
+/// The rows, accuracies and failures of a run so far.
+struct Tally {
+    exported: Vec<(ForecastRow, Vec<Point>)>,
+    accuracies: Vec<(String, Accuracy)>,
+    failures: Vec<SeriesFailure>,
+    failed: usize,
+    regression: Option<RegressionSummary>,
+}
+
+impl Tally {
+    fn new(total: usize, regression: Option<RegressionSummary>) -> Tally {
+        Tally {
+            exported: Vec::with_capacity(total),
+            accuracies: Vec::with_capacity(total),
+            failures: Vec::new(),
+            failed: 0,
+            regression,
+        }
+    }
+
+    /// Counts a chunk's results and stores its rows.
+    async fn store(
+        &mut self,
+        app: &App,
+        results: Vec<(String, Result<Fitted, String>)>,
+    ) -> Result<(), DemandError> {
+        let mut rows = Vec::with_capacity(results.len());
+        for (id, result) in results {
+            match result {
+                Ok(f) => {
+                    if let Some(r) = self.regression.as_mut() {
+                        r.series_with_regressors += usize::from(f.regression_tried);
+                        r.series_chosen += usize::from(f.regression_chosen);
+                    }
+                    rows.push(f.row.clone());
+                    self.accuracies.push((f.row.model.clone(), f.accuracy));
+                    self.exported.push((f.row, f.points));
+                }
+                Err(error) => {
+                    self.failed += 1;
+                    if self.failures.len() < MAX_LISTED_FAILURES {
+                        self.failures.push(SeriesFailure {
+                            series_id: id,
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        repo::upsert(&app.db, &rows).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -262,6 +262,8 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "horizon" => "payload.horizon",
                 "series" => "payload.series",
                 "from" => "payload.from",
+                "reconcile" => "payload.reconcile",
+                "ended_after" => "payload.ended_after",
                 _ => return JobError::InvalidPayload(detail),
             };
             JobError::Invalid { field, detail }

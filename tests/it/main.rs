@@ -11,6 +11,7 @@ mod events;
 mod experiments;
 mod features;
 mod forecast;
+mod forecast_hierarchy;
 mod forecast_overrides;
 mod forecast_periods;
 mod forecast_serving;

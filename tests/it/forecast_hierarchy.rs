@@ -1,0 +1,244 @@
+//! Hierarchical forecasts: a reconciled run forecasts the total, every item, every store and
+//! every item x store series from the sales the real ETL landed, and every level served
+//! adds up exactly; the methods are backtested, `auto` applies the best, and a reconciled run
+//! that would miss series is refused.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use chrono::{Days, NaiveDate};
+use recast::auth::Role;
+use recast::etl::pipelines::find_pipeline;
+use recast::etl::runner::run_pipeline;
+use recast::forecast::hierarchy::ReconcileBy;
+use recast::forecast::series::Frequency;
+use recast::forecast::train::{SelectBy, TrainParams, run as train};
+use serde_json::Value;
+
+use crate::common::{TestEnv, TestServer, expect_problem, recast_command, sales_pipeline};
+
+const DAYS: u64 = 84;
+const HORIZON: usize = 7;
+const ITEMS: [&str; 3] = ["A", "B", "C"];
+const STORES: [&str; 2] = ["S1", "S2"];
+
+fn day(t: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 5).unwrap() + Days::new(t)
+}
+
+/// Weekly patterns of different sizes per item and store, with deterministic noise; item C
+/// starts selling in store S2 on day 30.
+fn quantity(item: usize, store: usize, t: u64) -> Option<f64> {
+    if item == 2 && store == 1 && t < 30 {
+        return None;
+    }
+    let weekly = [1.0, 0.8, 0.9, 1.1, 1.3, 1.6, 1.2][(t % 7) as usize];
+    let level: f64 = [20.0, 8.0, 3.0][item] * [1.0, 0.6][store];
+    let noise = ((t * 7919 + item as u64 * 104_729 + store as u64 * 1_299_709) % 11) as f64 - 5.0;
+    Some(
+        (level * weekly + noise * 0.3 * level.sqrt())
+            .max(0.0)
+            .round(),
+    )
+}
+
+fn sales_csv() -> String {
+    let mut csv = String::from("date,item_id,store_id,quantity,revenue,price,on_promo\n");
+    for t in 0..DAYS {
+        for (i, item) in ITEMS.iter().enumerate() {
+            for (s, store) in STORES.iter().enumerate() {
+                if let Some(q) = quantity(i, s, t) {
+                    csv.push_str(&format!("{},{item},{store},{q},{q},1,false\n", day(t)));
+                }
+            }
+        }
+    }
+    csv
+}
+
+async fn world() -> TestServer {
+    let mut env = TestEnv::new().await;
+    let landing = env.path().join("landing");
+    let pipelines = env.path().join("pipelines");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::create_dir_all(&pipelines).unwrap();
+    std::fs::write(landing.join("sales.csv"), sales_csv()).unwrap();
+    std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
+    env.settings.pipelines_dir = pipelines.display().to_string();
+    let srv = TestServer::start(env).await;
+    let spec = find_pipeline(&srv.app, "sales").unwrap();
+    run_pipeline(&srv.app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
+    srv
+}
+
+fn enc(id: &str) -> String {
+    id.replace('=', "%3D").replace('/', "%2F")
+}
+
+async fn json(srv: &TestServer, key: &str, path: &str) -> Value {
+    let res = srv.get_as(path, key).await;
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.unwrap()
+}
+
+/// Every served series' means by date, keyed by series id.
+async fn served_means(srv: &TestServer, key: &str) -> BTreeMap<String, Vec<f64>> {
+    let list = json(srv, key, "/v1/forecasts?limit=100").await;
+    let mut out = BTreeMap::new();
+    for s in list["series"].as_array().unwrap() {
+        let id = s["series_id"].as_str().unwrap().to_string();
+        let fc = json(srv, key, &format!("/v1/forecasts/{}", enc(&id))).await;
+        let means = fc["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["mean"].as_f64().unwrap())
+            .collect();
+        out.insert(id, means);
+    }
+    out
+}
+
+/// Asserts `whole` equals the sum of `parts` at every step (to rounding).
+fn adds_up(means: &BTreeMap<String, Vec<f64>>, whole: &str, parts: &[String]) {
+    assert_eq!(means[whole].len(), HORIZON);
+    for (k, &w) in means[whole].iter().enumerate() {
+        let sum: f64 = parts.iter().map(|p| means[p][k]).sum();
+        assert!(
+            (w - sum).abs() <= 1e-9 * w.abs().max(1.0),
+            "{whole} step {k}: {w} against the sum {sum} of {parts:?}"
+        );
+    }
+}
+
+fn bottoms(filter: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in ITEMS {
+        for store in STORES {
+            if filter(item, store) {
+                out.push(format!("item={item}/store={store}"));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
+    let srv = world().await;
+    let key = srv.key(Role::Reader).await;
+    let params = TrainParams {
+        frequency: Frequency::Day,
+        horizon: Some(HORIZON),
+        select: SelectBy::Aicc,
+        reconcile: ReconcileBy::MintShrink,
+        ..TrainParams::default()
+    };
+    let report = train(&srv.app, &params, &recast::progress::none())
+        .await
+        .unwrap();
+    assert_eq!((report.series_total, report.series_failed), (12, 0));
+    let rec = report
+        .reconciliation
+        .as_ref()
+        .expect("a reconciliation report");
+    assert_eq!(rec.method, ReconcileBy::MintShrink);
+    let nodes: Vec<(&str, usize)> = rec.nodes.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    assert_eq!(
+        nodes,
+        [("item", 3), ("item_store", 6), ("store", 2), ("total", 1)]
+    );
+    // Base and the four methods compared, best first, each scored on all four levels.
+    let methods: Vec<&str> = rec.backtest.iter().map(|m| m.method.as_str()).collect();
+    for m in ["base", "bottom_up", "top_down", "wls_struct", "mint_shrink"] {
+        assert!(methods.contains(&m), "{methods:?}");
+    }
+    assert!(rec.backtest.windows(2).all(|w| w[0].score <= w[1].score));
+    assert!(rec.backtest.iter().all(|m| m.levels.len() == 4), "{rec:?}");
+    assert!(rec.shrinkage.is_some());
+
+    // Served: every level, and each aggregate is the sum of what it covers.
+    let total = json(&srv, &key, "/v1/forecasts?level=total").await;
+    assert_eq!(total["series"][0]["series_id"], "total");
+    let items = json(&srv, &key, "/v1/forecasts?level=item").await;
+    assert_eq!(items["series"].as_array().unwrap().len(), 3);
+    let means = served_means(&srv, &key).await;
+    assert_eq!(means.len(), 12, "{:?}", means.keys());
+    let all = bottoms(|_, _| true);
+    adds_up(&means, "total", &all);
+    let item_ids: Vec<String> = ITEMS.iter().map(|i| format!("item={i}")).collect();
+    let store_ids: Vec<String> = STORES.iter().map(|s| format!("store={s}")).collect();
+    adds_up(&means, "total", &item_ids);
+    adds_up(&means, "total", &store_ids);
+    for item in ITEMS {
+        adds_up(&means, &format!("item={item}"), &bottoms(|i, _| i == item));
+    }
+    for store in STORES {
+        adds_up(
+            &means,
+            &format!("store={store}"),
+            &bottoms(|_, s| s == store),
+        );
+    }
+    // The reconciled mean moved off the base mean somewhere, and the base is on record.
+    let fc = json(&srv, &key, "/v1/forecasts/total").await;
+    assert!(fc["points"][0]["lower_80"].is_number());
+    // The total's history is the sum of every sale of a day.
+    let history = json(&srv, &key, "/v1/forecasts/total/history").await;
+    let first = &history["points"][0];
+    assert_eq!(first["date"], day(0).to_string(), "{history}");
+    let sold: f64 = (0..3)
+        .flat_map(|i| (0..2).filter_map(move |s| quantity(i, s, 0)))
+        .sum();
+    assert_eq!(first["quantity"].as_f64().unwrap(), sold);
+
+    // A reconciled run of one level, or of a subset of series, is refused naming the field.
+    let admin = srv.key(Role::Admin).await;
+    for payload in [
+        serde_json::json!({"level": "item", "reconcile": "bottom_up"}),
+        serde_json::json!({"series": "item=A/*", "reconcile": "bottom_up"}),
+    ] {
+        let body = serde_json::json!({"kind": "train_forecaster", "payload": payload});
+        let res = srv.post_as("/v1/jobs", &admin, &body).await;
+        let problem = expect_problem(res, 422).await;
+        assert_eq!(problem["field"], "payload.reconcile", "{problem}");
+    }
+
+    // `auto` from the CLI applies the method that won its backtest.
+    let out = recast_command(&srv.env.path())
+        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
+        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
+        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
+        .args([
+            "train",
+            "forecaster",
+            "--horizon",
+            "7",
+            "--reconcile",
+            "auto",
+            "--json",
+        ])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rec = &report["reconciliation"];
+    assert_eq!(rec["requested"], "auto");
+    let best = rec["backtest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .find(|m| ["bottom_up", "top_down", "wls_struct", "mint_shrink"].contains(m))
+        .unwrap();
+    assert_eq!(rec["method"], best, "{rec}");
+    let means = served_means(&srv, &key).await;
+    adds_up(&means, "total", &all);
+}
