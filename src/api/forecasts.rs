@@ -26,8 +26,8 @@ pub struct ForecastListQuery {
     pub item_id: Option<String>,
     /// Only series of this store.
     pub store_id: Option<String>,
-    /// item_store, item or store.
-    #[param(pattern = "^(item_store|item|store)$")]
+    /// item_store, item, store or total.
+    #[param(pattern = "^(item_store|item|store|total)$")]
     pub level: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
