@@ -188,6 +188,26 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
+/// The series ids and points of run `run_id`'s stored rows at `level` (the bottom of a
+/// reconciled run, for overrides through its hierarchy).
+pub async fn run_points(
+    db: &Db,
+    run_id: &str,
+    level: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT series_id, points FROM forecasts WHERE run_id = $1 AND level = $2 \
+         ORDER BY series_id",
+    )
+    .bind(run_id)
+    .bind(level)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("series_id")?, r.try_get("points")?)))
+        .collect()
+}
+
 /// Up to `limit` forecasts in series id order, strictly after `after`.
 pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<ForecastRow>, DbError> {
     let mut clauses = Vec::new();

@@ -75,6 +75,18 @@ pub async fn for_series(db: &Db, series_id: &str) -> Result<Vec<OverrideRow>, Db
     rows.iter().map(row_of).collect()
 }
 
+/// Every active override of every series, oldest first (what a hierarchy's serving cascades;
+/// planners keep a handful per series, so this stays small).
+pub async fn all_active(db: &Db) -> Result<Vec<OverrideRow>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM forecast_overrides WHERE retired_at IS NULL \
+         ORDER BY created_at, id"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(row_of).collect()
+}
+
 /// Withdraws override `id` of `series_id` (once: a second call changes nothing); the row as
 /// it now is, `None` when there is no such override.
 pub async fn retire(

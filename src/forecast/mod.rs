@@ -12,6 +12,7 @@
 //! their actuals land, and [`serving`] answers the API.
 
 pub mod actuals;
+pub mod cascade;
 pub mod export;
 pub mod fit;
 pub mod hierarchy;

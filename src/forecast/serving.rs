@@ -24,6 +24,7 @@
 //! has no classes a test can find; the hand-written chart is about as short, lays text out
 //! from estimated widths ([`text_width`]) and marks its parts with classes.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
@@ -32,6 +33,7 @@ use utoipa::ToSchema;
 
 use super::DEFAULT_LEVELS;
 use super::actuals;
+use super::cascade::{NodeOverride, overlap, plan};
 use super::overrides::Adjustment;
 use super::series::{DemandError, Frequency, Level, SeriesKey, load_sales};
 use super::train::{Accuracy, Point};
@@ -240,6 +242,7 @@ pub async fn forecast(
         .map_err(|e| DemandError::Corrupt(format!("accuracy of `{series_id}`: {e}")))?;
     let history_end = parse_date(&row)?;
     let overrides = super::overrides::active(app, series_id).await?;
+    let cascade = Cascade::load(app, &row).await?;
     Ok(ForecastView {
         series_id: row.series_id,
         model: row.model,
@@ -264,6 +267,12 @@ pub async fn forecast(
                     override_id: None,
                     statistical_mean: None,
                 };
+                if let Some(c) = &cascade {
+                    return match c.plan(p.date) {
+                        (value, Some(id)) => overridden(view, &id, Adjustment::Value(value)),
+                        (_, None) => view,
+                    };
+                }
                 match overrides.at(p.date) {
                     Some((id, adjustment)) => overridden(view, id, adjustment),
                     None => view,
@@ -271,6 +280,67 @@ pub async fn forecast(
             })
             .collect(),
     })
+}
+
+/// A reconciled run's series with overrides elsewhere in its hierarchy that reach it: what
+/// `forecast::cascade` needs to plan it.
+struct Cascade {
+    target: SeriesKey,
+    overrides: Vec<NodeOverride>,
+    /// The run's item x store series that the overrides or the target cover, with their
+    /// means by date.
+    bottoms: Vec<(SeriesKey, BTreeMap<NaiveDate, f64>)>,
+}
+
+impl Cascade {
+    /// `None` when `row` is not from a reconciled run, or no override but the series' own
+    /// reaches it (its own is then applied as on any series).
+    async fn load(app: &App, row: &ForecastRow) -> Result<Option<Cascade>, DemandError> {
+        let params: serde_json::Value = serde_json::from_str(&row.params).unwrap_or_default();
+        let (true, Some(target)) = (
+            params.get("reconciliation").is_some(),
+            SeriesKey::parse(&row.series_id),
+        ) else {
+            return Ok(None);
+        };
+        let mut overrides = Vec::new();
+        for r in crate::db::overrides::all_active(&app.db).await? {
+            if let Some(o) = NodeOverride::of(&r)?
+                && overlap(&o.key, &target)
+            {
+                overrides.push(o);
+            }
+        }
+        if overrides.iter().all(|o| o.key == target) {
+            return Ok(None);
+        }
+        let mut bottoms = Vec::new();
+        for (id, points) in repo::run_points(&app.db, &row.run_id, "item_store").await? {
+            let Some(key) = SeriesKey::parse(&id) else {
+                continue;
+            };
+            if !overlap(&key, &target) && !overrides.iter().any(|o| overlap(&o.key, &key)) {
+                continue;
+            }
+            let points: Vec<Point> = serde_json::from_str(&points)
+                .map_err(|e| DemandError::Corrupt(format!("points of `{id}`: {e}")))?;
+            bottoms.push((key, points.iter().map(|p| (p.date, p.mean)).collect()));
+        }
+        Ok(Some(Cascade {
+            target,
+            overrides,
+            bottoms,
+        }))
+    }
+
+    fn plan(&self, date: NaiveDate) -> (f64, Option<String>) {
+        let at: Vec<(SeriesKey, f64)> = self
+            .bottoms
+            .iter()
+            .map(|(k, means)| (k.clone(), means.get(&date).copied().unwrap_or(0.0)))
+            .collect();
+        plan(&at, &self.overrides, &self.target, date)
+    }
 }
 
 /// `point` with a planner's override applied on top.

@@ -194,6 +194,62 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
         .sum();
     assert_eq!(first["quantity"].as_f64().unwrap(), sold);
 
+    // Planner overrides carry through the hierarchy: item A planned at twice its forecast
+    // on the first day, then the total cut by 10 % on the second.
+    let planner = srv.key(Role::Planner).await;
+    let first_day = fc["points"][0]["date"].as_str().unwrap().to_string();
+    let second_day = fc["points"][1]["date"].as_str().unwrap().to_string();
+    let before = means.clone();
+    let a_plan = 2.0 * before["item=A"][0];
+    let set = |series: &'static str, body: Value| {
+        let (srv, planner) = (&srv, planner.clone());
+        async move {
+            let path = format!("/v1/forecasts/{}/overrides", enc(series));
+            let res = srv.post_as(&path, &planner, &body).await;
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()["override_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let on_a = set(
+        "item=A",
+        serde_json::json!({"start": first_day, "value": a_plan, "reason": "listing"}),
+    )
+    .await;
+    let on_total = set(
+        "total",
+        serde_json::json!({"start": second_day, "percent": -10.0, "reason": "strike"}),
+    )
+    .await;
+    let after = served_means(&srv, &key).await;
+    // Day 1: A's item x store series doubled, the total and the stores gained A's increase,
+    // B and C untouched; every level still adds up.
+    for id in bottoms(|i, _| i == "A") {
+        assert!((after[&id][0] - 2.0 * before[&id][0]).abs() < 1e-9, "{id}");
+    }
+    for id in bottoms(|i, _| i != "A") {
+        assert_eq!(after[&id][0], before[&id][0], "{id}");
+    }
+    let gain = a_plan - before["item=A"][0];
+    assert!((after["total"][0] - before["total"][0] - gain).abs() < 1e-9);
+    // Day 2: every series 10 % lower.
+    for (id, m) in &after {
+        assert!((m[1] - 0.9 * before[id][1]).abs() < 1e-9, "{id}");
+    }
+    adds_up(&after, "total", &all);
+    adds_up(&after, "total", &store_ids);
+    for item in ITEMS {
+        adds_up(&after, &format!("item={item}"), &bottoms(|i, _| i == item));
+    }
+    // Each point names the override that moved it and keeps the statistical mean.
+    let s1 = json(&srv, &key, "/v1/forecasts/store%3DS1").await;
+    assert_eq!(s1["points"][0]["override_id"], on_a.as_str());
+    assert_eq!(s1["points"][1]["override_id"], on_total.as_str());
+    assert_eq!(s1["points"][0]["statistical_mean"], before["store=S1"][0]);
+    assert!(s1["points"][2].get("override_id").is_none());
+
     // A reconciled run of one level, or of a subset of series, is refused naming the field.
     let admin = srv.key(Role::Admin).await;
     for payload in [
