@@ -20,33 +20,14 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
+from peer_scores import LEVELS, mean_of, scores, summary
 from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta
 
 warnings.simplefilter("ignore")
 
 SETS = {"quarterly": (4, 8), "yearly": (1, 6), "other": (1, 8)}
-LEVELS = [80, 95]
-
-
-def mase_scale(train, m):
-    m = m if (m > 1 and len(train) > m) else 1
-    if len(train) <= m:
-        return float("nan")
-    return float(np.mean(np.abs(train[m:] - train[:-m])))
-
-
-def scores(train, test, mean, bounds, m):
-    err = test - mean
-    mae = float(np.mean(np.abs(err)))
-    scale = mase_scale(train, m)
-    mase = mae / scale if scale > 0 else (0.0 if mae == 0 else float("inf"))
-    den = np.abs(test) + np.abs(mean)
-    smape = float(np.mean(np.where(den == 0, 0.0, 200 * np.abs(err) / np.where(den == 0, 1, den))))
-    cov = {lv: float(np.mean((test >= lo) & (test <= hi))) for lv, (lo, hi) in bounds.items()}
-    return mase, smape, cov
 
 
 def run_set(path, name, m, h):
@@ -75,17 +56,7 @@ def run_set(path, name, m, h):
     names = sorted(tests)
 
     def per_series(col_of):
-        rows = []
-        for sid in names:
-            mean, bounds = col_of(sid)
-            rows.append(scores(trains[sid], tests[sid], mean, bounds, m))
-        return {
-            "mase": float(np.mean([r[0] for r in rows])),
-            "smape": float(np.mean([r[1] for r in rows])),
-            "cov80": float(np.mean([r[2][80] for r in rows])),
-            "cov95": float(np.mean([r[2][95] for r in rows])),
-            "n": len(rows),
-        }
+        return summary([scores(trains[sid], tests[sid], *col_of(sid), m) for sid in names])
 
     grouped = {lab: {k: g for k, g in fc.groupby("unique_id")} for lab, fc in fcs.items()}
     col = {"AutoETS": "AutoETS", "AutoARIMA": "AutoARIMA", "AutoTheta": "AutoTheta", "CES": "CES"}
@@ -101,13 +72,7 @@ def run_set(path, name, m, h):
         out[label]["seconds"] = secs[label]
 
     def combo(sid):
-        parts = [one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")]
-        mean = np.mean([p[0] for p in parts], axis=0)
-        bounds = {
-            lv: (np.mean([p[1][lv][0] for p in parts], axis=0), np.mean([p[1][lv][1] for p in parts], axis=0))
-            for lv in LEVELS
-        }
-        return mean, bounds
+        return mean_of([one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")])
 
     out["mean(ETS,Theta,CES)"] = per_series(combo)
     out["mean(ETS,Theta,CES)"]["seconds"] = secs["AutoETS"] + secs["AutoTheta"] + secs["CES"]

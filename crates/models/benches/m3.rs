@@ -26,9 +26,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
+use common::{Row, peer_rows, peers, print_table};
 use rayon::prelude::*;
 use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
 use recast_models::forecast::combination::{Combine, combine_forecasts};
@@ -84,38 +86,6 @@ fn to_validation(s: Series, h: usize) -> Series {
         id: s.id,
         test: s.train[cut..].to_vec(),
         train: s.train[..cut].to_vec(),
-    }
-}
-
-#[derive(Clone, Copy, Default)]
-struct Row {
-    mase: f64,
-    smape: f64,
-    cov80: f64,
-    cov95: f64,
-    seconds: f64,
-    n: usize,
-}
-
-impl Row {
-    fn add(&mut self, other: &Row) {
-        self.mase += other.mase;
-        self.smape += other.smape;
-        self.cov80 += other.cov80;
-        self.cov95 += other.cov95;
-        self.seconds += other.seconds;
-        self.n += other.n;
-    }
-    fn mean(&self) -> Row {
-        let n = self.n.max(1) as f64;
-        Row {
-            mase: self.mase / n,
-            smape: self.smape / n,
-            cov80: self.cov80 / n,
-            cov95: self.cov95 / n,
-            seconds: self.seconds,
-            n: self.n,
-        }
     }
 }
 
@@ -230,15 +200,7 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
                 &fallback
             }
         };
-        let m = score(&s.test, fc, &s.train, season);
-        rows.push(Row {
-            mase: m.mase,
-            smape: m.smape,
-            cov80: m.coverage[0].1,
-            cov95: m.coverage[1].1,
-            seconds,
-            n: 1,
-        });
+        rows.push(Row::of(&score(&s.test, fc, &s.train, season), seconds));
     };
     for (i, _) in FIXED.iter().enumerate() {
         row(cand_fc[i].as_ref(), cand_secs[i]);
@@ -308,14 +270,7 @@ fn calibrated_rows(s: &[Series], results: &mut [SeriesResult], season: usize) {
         for by in [cal.as_ref(), pooled.as_ref()] {
             let band = by.map_or_else(|| fc.clone(), |c| c.apply(&fc, &LEVELS).0);
             let m = score(&series.test, &band, &series.train, season);
-            r.rows.push(Row {
-                mase: m.mase,
-                smape: m.smape,
-                cov80: m.coverage[0].1,
-                cov95: m.coverage[1].1,
-                seconds: secs,
-                n: 1,
-            });
+            r.rows.push(Row::of(&m, secs));
         }
     }
 }
@@ -336,20 +291,6 @@ fn check_against_select(series: &[Series], season: usize, h: usize) {
     }
 }
 
-fn print_table(title: &str, rows: &[(String, Row)]) {
-    println!("\n== {title}");
-    println!(
-        "{:<48} {:>8} {:>8} {:>7} {:>7} {:>9} {:>5}",
-        "model", "MASE", "sMAPE", "cov80", "cov95", "seconds", "n"
-    );
-    for (name, r) in rows {
-        println!(
-            "{:<48} {:>8.4} {:>8.3} {:>7.3} {:>7.3} {:>9.1} {:>5}",
-            name, r.mase, r.smape, r.cov80, r.cov95, r.seconds, r.n
-        );
-    }
-}
-
 fn data_dir() -> PathBuf {
     std::env::var_os("RECAST_M3_DIR")
         .map(PathBuf::from)
@@ -357,69 +298,6 @@ fn data_dir() -> PathBuf {
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../../shared/data/m3-quarterly-yearly-other")
         })
-}
-
-/// statsforecast's rows per set, from the peer script; `None` (with the reason printed) if
-/// it could not run.
-fn peers(dir: &Path, sets: &[&str]) -> Option<serde_json::Value> {
-    let python = std::env::var("RECAST_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../references/forecast/m3_peers.py");
-    println!(
-        "\nrunning {python} {} (statsforecast peers) ...",
-        script.display()
-    );
-    let out = match Command::new(&python)
-        .arg(&script)
-        .arg(dir)
-        .args(sets)
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => {
-            println!("peer script could not start ({e}); statsforecast rows skipped");
-            return None;
-        }
-    };
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(5).collect();
-        println!(
-            "peer script failed ({}): {}; statsforecast rows skipped",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        );
-        return None;
-    }
-    match serde_json::from_slice(&out.stdout) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            println!("peer script output is not JSON ({e}); statsforecast rows skipped");
-            None
-        }
-    }
-}
-
-fn peer_rows(v: &serde_json::Value, set: &str) -> Vec<(String, Row)> {
-    let Some(obj) = v.get(set).and_then(|s| s.as_object()) else {
-        return Vec::new();
-    };
-    obj.iter()
-        .map(|(name, r)| {
-            let f = |k: &str| r.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
-            (
-                format!("statsforecast {name}"),
-                Row {
-                    mase: f("mase"),
-                    smape: f("smape"),
-                    cov80: f("cov80"),
-                    cov95: f("cov95"),
-                    seconds: f("seconds"),
-                    n: f("n") as usize,
-                },
-            )
-        })
-        .collect()
 }
 
 fn print_ratios(title: &str, ours: &Row, peer: &[(String, Row)]) {
@@ -539,12 +417,14 @@ fn main() {
         return;
     }
     let set_names: Vec<&str> = sets.iter().map(|s| s.0).collect();
-    let Some(peer) = peers(&dir, &set_names) else {
+    let mut args = vec![dir.as_os_str()];
+    args.extend(set_names.iter().map(std::ffi::OsStr::new));
+    let Some(peer) = peers("m3_peers.py", &args) else {
         return;
     };
     let mut peer_overall: BTreeMap<String, Row> = BTreeMap::new();
     for set in &set_names {
-        let pr = peer_rows(&peer, set);
+        let pr = peer_rows(peer.get(set));
         for (n, r) in &pr {
             let acc = peer_overall.entry(n.clone()).or_default();
             let w = r.n as f64;

@@ -438,6 +438,10 @@ pub struct PooledConfig {
     pub extra_origins: usize,
     /// Shortest training prefix at an origin.
     pub min_train: usize,
+    /// At most this many origins: beyond it they are spread evenly over the same stretch
+    /// (every k-th, the last still one observation before the end). `None`: no cap.
+    #[serde(default)]
+    pub max_origins: Option<usize>,
     /// Below this many usable origins the choice is not trusted: the reference is used.
     pub min_origins: usize,
     /// The models fitted at each origin.
@@ -453,7 +457,8 @@ impl PooledConfig {
     /// The recommended automatic forecast: ETS, ARIMA, Theta and CES, each alone, the mean
     /// of ETS, Theta and CES, and the mean and median of all four. The combination with the
     /// lowest backtest MASE is chosen unless a single model's is below 0.6 times it; with
-    /// fewer than 3 origins, the mean of all four.
+    /// fewer than 3 origins, the mean of all four. At most [`STANDARD_MAX_ORIGINS`] origins
+    /// (horizons up to 8 keep all 2h − 1).
     ///
     /// Tuned on M3 Quarterly, Yearly and Other with the last horizon of each training part
     /// held out (never the test part; `cargo bench -p recast-models --bench m3` with
@@ -486,6 +491,7 @@ impl PooledConfig {
             horizon,
             extra_origins: horizon,
             min_train: MIN_FIT_LENGTH,
+            max_origins: Some(STANDARD_MAX_ORIGINS),
             min_origins: 3,
             members,
             candidates,
@@ -508,12 +514,23 @@ pub struct PooledBacktest {
     pub scales: Vec<f64>,
 }
 
+/// The standard pool's cap on origins. Horizons up to 8 (M3's, where the rule was tuned)
+/// keep every origin; a daily six-week horizon would otherwise refit four models at 83.
+pub const STANDARD_MAX_ORIGINS: usize = 16;
+
 /// Training lengths of a pooled backtest's origins, oldest first (empty when the series is
 /// too short for any).
 pub fn pooled_origins(n: usize, cfg: &PooledConfig) -> Vec<usize> {
     let wanted = (cfg.horizon + cfg.extra_origins).saturating_sub(1);
     let lo = n.saturating_sub(wanted).max(cfg.min_train.max(2));
-    (lo..n).collect()
+    let count = n.saturating_sub(lo);
+    let stride = match cfg.max_origins {
+        Some(max) if max > 0 && count > max => count.div_ceil(max),
+        _ => 1,
+    };
+    let mut origins: Vec<usize> = (lo..n).rev().step_by(stride).collect();
+    origins.reverse();
+    origins
 }
 
 /// Fits every member at every origin and keeps its point forecasts.
@@ -975,6 +992,11 @@ mod tests {
             pooled_origins(36, &PooledConfig::standard(4)),
             (29..36).collect::<Vec<_>>()
         );
+        // A daily six-week horizon: 83 origins spread to every 6th, ending one before the end.
+        let daily = pooled_origins(900, &PooledConfig::standard(42));
+        assert_eq!(daily.len(), 14);
+        assert_eq!(daily.last(), Some(&899));
+        assert!(daily.windows(2).all(|w| w[1] - w[0] == 6) && daily[0] >= 900 - 83);
     }
 
     #[test]

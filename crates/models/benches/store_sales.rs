@@ -1,0 +1,254 @@
+//! Daily store-sales bench: recast's automatic forecasts against statsforecast's on the
+//! Rossmann sample's stores (daily sales with weekly and yearly seasonality, promotions,
+//! holidays and closed days), in one run.
+//!
+//! Why a bench and not a test: it needs public data that are not in the repository and
+//! minutes of CPU. Each store's daily sales (a day missing from the file is a closed day, 0)
+//! are fitted on all but the last `RECAST_STORE_H` days (default 42, six weeks) with a weekly
+//! season and scored on them (MASE with the in-sample seasonal-naive scale, sMAPE 0-200,
+//! 80 %/95 % coverage). recast's rows: AICc ETS (training's default), ARIMA, Theta, CES, MSTL
+//! with periods 7 and 365, the ETS-Theta-CES mean, and the pooled choice by rolling-origin
+//! backtest (`PooledConfig::standard`) with its bands conformal on the errors pooled over the
+//! stores, as training calibrates them. Then `references/forecast/store_sales_peers.py` runs
+//! statsforecast's AutoETS, AutoARIMA, AutoTheta, AutoCES, MSTL and their ETS-Theta-CES mean
+//! on the same splits.
+//!
+//! Environment: `RECAST_STORE_SALES` (default `../shared/data/rossmann-sample/store_sales.csv`
+//! beside the repository), `RECAST_STORE_H`, `RECAST_BENCH_PYTHON` (default `python3`). Run:
+//! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench store_sales`
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use common::{Row, peer_rows, peers, print_table};
+use rayon::prelude::*;
+use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
+use recast_models::forecast::combination::{Combine, combine_forecasts};
+use recast_models::forecast::conformal::Calibration;
+use recast_models::forecast::select::{PooledConfig, pooled_backtest, pooled_choice};
+use recast_models::forecast::{Forecast, ModelSpec};
+
+const LEVELS: [f64; 2] = [80.0, 95.0];
+const SEASON: usize = 7;
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (the proleptic Gregorian calendar).
+fn day_number(date: &str) -> Option<i64> {
+    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Each store's daily sales from its first to its last day in the file, 0 where a day is
+/// missing (closed).
+fn load(path: &Path) -> Result<BTreeMap<String, Vec<f64>>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut days: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let parsed = (f.len() >= 4)
+            .then(|| Some((day_number(f[2])?, f[3].trim().parse::<f64>().ok()?)))
+            .flatten();
+        let Some((day, sales)) = parsed else {
+            return Err(format!(
+                "{}:{}: not a store-sales row",
+                path.display(),
+                i + 1
+            ));
+        };
+        days.entry(f[0].to_string()).or_default().insert(day, sales);
+    }
+    Ok(days
+        .into_iter()
+        .map(|(store, d)| {
+            let (first, last) = (*d.keys().next().unwrap(), *d.keys().last().unwrap());
+            let values = (first..=last).map(|t| *d.get(&t).unwrap_or(&0.0)).collect();
+            (store, values)
+        })
+        .collect())
+}
+
+/// The fixed recast rows, in order.
+fn fixed() -> Vec<(&'static str, ModelSpec)> {
+    vec![
+        ("auto_ets (AICc, training's default)", ModelSpec::AutoEts),
+        ("auto_arima", ModelSpec::AutoArima),
+        ("auto_theta", ModelSpec::AutoTheta),
+        ("auto_ces", ModelSpec::AutoCes),
+        (
+            "mstl(7,365)",
+            ModelSpec::Mstl {
+                periods: vec![7, 365],
+            },
+        ),
+    ]
+}
+
+struct StoreResult {
+    rows: Vec<Row>,
+    /// The pooled choice's forecast, its calibration and the seconds it all took.
+    pooled: (Forecast, Option<Calibration>, f64),
+    choice: String,
+}
+
+fn fit(spec: &ModelSpec, y: &[f64], h: usize) -> Option<Forecast> {
+    let fc = spec.fit(y, SEASON).ok()?.forecast(h, &LEVELS);
+    fc.mean.iter().all(|v| v.is_finite()).then_some(fc)
+}
+
+fn naive(y: &[f64], h: usize) -> Forecast {
+    ModelSpec::SeasonalNaive
+        .fit(y, SEASON)
+        .expect("seasonal naive fits a store's history")
+        .forecast(h, &LEVELS)
+}
+
+fn run_store(train: &[f64], test: &[f64]) -> StoreResult {
+    let h = test.len();
+    let mut rows = Vec::new();
+    let mut fcs = Vec::new();
+    for (_, spec) in fixed() {
+        let t0 = Instant::now();
+        let fc = fit(&spec, train, h).unwrap_or_else(|| naive(train, h));
+        rows.push(Row::of(
+            &score(test, &fc, train, SEASON),
+            t0.elapsed().as_secs_f64(),
+        ));
+        fcs.push((fc, t0.elapsed().as_secs_f64()));
+    }
+    let members = [&fcs[0].0, &fcs[2].0, &fcs[3].0];
+    let mean = combine_forecasts(Combine::Mean, &members, h, &LEVELS);
+    let secs = fcs[0].1 + fcs[2].1 + fcs[3].1;
+    rows.push(Row::of(&score(test, &mean, train, SEASON), secs));
+    // The pooled choice, as `select()` makes it, then its calibration backtest.
+    let t0 = Instant::now();
+    let cfg = PooledConfig::standard(h);
+    let chosen = pooled_choice(&pooled_backtest(train, SEASON, &cfg), &cfg).chosen;
+    let spec = chosen.spec(&cfg.members);
+    let fc = fit(&spec, train, h).unwrap_or_else(|| naive(train, h));
+    let backtest = BacktestConfig {
+        horizon: h,
+        step: h,
+        windows: 3,
+        levels: LEVELS.to_vec(),
+    };
+    let cal = rolling_origin(train, SEASON, &spec, &backtest)
+        .ok()
+        .and_then(|r| Calibration::from_windows(&r.windows));
+    StoreResult {
+        rows,
+        pooled: (fc, cal, t0.elapsed().as_secs_f64()),
+        choice: spec.label(),
+    }
+}
+
+fn data_path() -> PathBuf {
+    std::env::var_os("RECAST_STORE_SALES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/rossmann-sample/store_sales.csv")
+        })
+}
+
+fn main() {
+    let path = data_path();
+    if !path.is_file() {
+        println!(
+            "store sales not found at {} (set RECAST_STORE_SALES): bench skipped",
+            path.display()
+        );
+        return;
+    }
+    let path = path.canonicalize().unwrap_or(path);
+    let h: usize = std::env::var("RECAST_STORE_H")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(42);
+    let stores = match load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("{e}; bench skipped");
+            return;
+        }
+    };
+    let splits: Vec<(&String, &[f64], &[f64])> = stores
+        .iter()
+        .map(|(id, y)| {
+            let (train, test) = y.split_at(y.len() - h);
+            (id, train, test)
+        })
+        .collect();
+    let wall = Instant::now();
+    let results: Vec<StoreResult> = splits
+        .par_iter()
+        .map(|(_, train, test)| run_store(train, test))
+        .collect();
+    let wall = wall.elapsed().as_secs_f64();
+    let pool = Calibration::pool(results.iter().filter_map(|r| r.pooled.1.as_ref()));
+    let mut names: Vec<String> = fixed().iter().map(|f| f.0.to_string()).collect();
+    names.push("mean(ets,theta,ces)".into());
+    names.push("DEFAULT pooled choice, model bands".into());
+    names.push("DEFAULT pooled choice, conformal bands".into());
+    let mut sums = vec![Row::default(); names.len()];
+    let mut choices = BTreeMap::<String, usize>::new();
+    for ((_, train, test), r) in splits.iter().zip(&results) {
+        let (fc, _, secs) = &r.pooled;
+        let banded = pool
+            .as_ref()
+            .map_or_else(|| fc.clone(), |p| p.apply(fc, &LEVELS).0);
+        let extra = [
+            Row::of(&score(test, fc, train, SEASON), *secs),
+            Row::of(&score(test, &banded, train, SEASON), *secs),
+        ];
+        for (acc, row) in sums.iter_mut().zip(r.rows.iter().chain(&extra)) {
+            acc.add(row);
+        }
+        *choices.entry(r.choice.clone()).or_default() += 1;
+    }
+    let rows: Vec<(String, Row)> = names.into_iter().zip(sums.iter().map(Row::mean)).collect();
+    print_table(
+        &format!(
+            "{} stores, daily, h={h}, season 7 ({wall:.1} s wall; seconds = CPU summed over stores)",
+            stores.len()
+        ),
+        &rows,
+    );
+    let picks: Vec<String> = choices.iter().map(|(l, n)| format!("{l} {n}")).collect();
+    println!("pooled choices: {}", picks.join(", "));
+    let h_arg = h.to_string();
+    let args = [path.as_os_str(), std::ffi::OsStr::new(&h_arg)];
+    let Some(peer) = peers("store_sales_peers.py", &args) else {
+        return;
+    };
+    let peer = peer_rows(Some(&peer));
+    let mut all = rows.clone();
+    all.extend(peer.iter().cloned());
+    print_table("recast and statsforecast", &all);
+    let ours = rows
+        .iter()
+        .find(|r| r.0.starts_with("DEFAULT"))
+        .map(|r| r.1.mase)
+        .unwrap_or(f64::NAN);
+    let singles = peer.iter().filter(|p| !p.0.contains("mean("));
+    if let Some(best) = singles.min_by(|a, b| a.1.mase.total_cmp(&b.1.mase)) {
+        println!(
+            "pooled / best statsforecast single ({}): {:.3}",
+            best.0,
+            ours / best.1.mase
+        );
+    }
+    if let Some(mean) = peer.iter().find(|p| p.0.contains("mean(")) {
+        println!(
+            "pooled / statsforecast mean(ETS,Theta,CES): {:.3}",
+            ours / mean.1.mase
+        );
+    }
+}
