@@ -1,14 +1,17 @@
-"""Peer figures for the store-sales bench: statsforecast's AutoETS, AutoARIMA, AutoTheta,
-AutoCES, MSTL (periods 7 and 365, AutoETS trend) and the mean of ETS, Theta and CES on the
-daily sales of the Rossmann sample's stores.
+"""Peer figures for the store-sales bench: statsforecast on the Rossmann sample's stores.
 
-Each store's daily `Sales` (days missing from the file count as closed, 0) is fitted on all
-but its last H days and forecast over them with 80 % and 95 % intervals, weekly season.
-Scores and the ETS-Theta-CES mean as in the M3 bench (`peer_scores.py`).
+`daily` (the default mode): each store's daily `Sales` (days missing from the file count as
+closed, 0) is fitted on all but its last H days with a weekly season by AutoETS, AutoARIMA,
+AutoTheta, AutoCES, MSTL (periods 7 and 365, AutoETS trend) and the mean of ETS, Theta and
+CES. `weekly`: the days summed in blocks of seven ending on each store's last day (an
+incomplete first block dropped), all but the last H weeks fitted by AutoETS with season 52.
+Each forecasts the held-out stretch with 80 % and 95 % intervals; scores and the
+ETS-Theta-CES mean as in the M3 bench (`peer_scores.py`). Times exclude numba's compilation
+(each model is first fitted once on one series, untimed).
 
 `cargo bench -p recast-models --bench store_sales` runs this script and prints its rows next
 to recast's. Output: JSON on stdout, {model: {mase, smape, cov80, cov95, seconds, n}}.
-Run: /root/.venvs/recast-fc/bin/python references/forecast/store_sales_peers.py CSV H
+Run: /root/.venvs/recast-fc/bin/python references/forecast/store_sales_peers.py CSV H [daily|weekly]
 """
 
 import json
@@ -17,13 +20,11 @@ import time
 import warnings
 
 import pandas as pd
-from statsforecast import StatsForecast
 from peer_scores import LEVELS, mean_of, scores, summary
+from statsforecast import StatsForecast
 from statsforecast.models import MSTL, AutoARIMA, AutoCES, AutoETS, AutoTheta
 
 warnings.simplefilter("ignore")
-
-M = 7
 
 
 def load(path):
@@ -36,26 +37,28 @@ def load(path):
     return out
 
 
-def main():
-    path, h = sys.argv[1], int(sys.argv[2])
-    series = load(path)
+def weekly(s):
+    """Sums of seven-day blocks ending on the last day, indexed by each block's last day."""
+    n = len(s) // 7 * 7
+    tail = s.iloc[len(s) - n :]
+    sums = tail.to_numpy().reshape(-1, 7).sum(axis=1)
+    return pd.Series(sums, index=tail.index[6::7])
+
+
+def run(series, h, m, freq, models):
     frames, tests, trains = [], {}, {}
     for sid, s in series.items():
         train, test = s.iloc[:-h], s.iloc[-h:]
         trains[sid], tests[sid] = train.to_numpy(), test.to_numpy()
         frames.append(pd.DataFrame({"unique_id": sid, "ds": train.index, "y": train.to_numpy()}))
     train_df = pd.concat(frames)
-    models = {
-        "AutoETS": AutoETS(season_length=M),
-        "AutoARIMA": AutoARIMA(season_length=M),
-        "AutoTheta": AutoTheta(season_length=M),
-        "CES": AutoCES(season_length=M),
-        "MSTL": MSTL(season_length=[7, 365], trend_forecaster=AutoETS(model="ZZN")),
-    }
     fcs, secs = {}, {}
+    first = train_df[train_df.unique_id == train_df.unique_id.iloc[0]]
     for label, model in models.items():
+        # numba compiles on the first fit: warm up on one series so the time is the fitting.
+        StatsForecast(models=[model], freq=freq, n_jobs=1).forecast(df=first, h=h, level=LEVELS)
         t0 = time.time()
-        sf = StatsForecast(models=[model], freq="D", n_jobs=1)
+        sf = StatsForecast(models=[model], freq=freq, n_jobs=1)
         fc = sf.forecast(df=train_df, h=h, level=LEVELS)
         secs[label] = time.time() - t0
         fcs[label] = {k: g.sort_values("ds") for k, g in fc.groupby("unique_id")}
@@ -66,18 +69,38 @@ def main():
         return g[label].to_numpy(float), bounds
 
     def per_series(col_of):
-        return summary([scores(trains[sid], tests[sid], *col_of(sid), M) for sid in sorted(series)])
+        return summary([scores(trains[sid], tests[sid], *col_of(sid), m) for sid in sorted(series)])
 
     out = {}
     for label in models:
         out[label] = per_series(lambda sid, lab=label: one(lab, sid))
         out[label]["seconds"] = secs[label]
+    if all(k in models for k in ("AutoETS", "AutoTheta", "CES")):
 
-    def combo(sid):
-        return mean_of([one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")])
+        def combo(sid):
+            return mean_of([one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")])
 
-    out["mean(ETS,Theta,CES)"] = per_series(combo)
-    out["mean(ETS,Theta,CES)"]["seconds"] = secs["AutoETS"] + secs["AutoTheta"] + secs["CES"]
+        out["mean(ETS,Theta,CES)"] = per_series(combo)
+        out["mean(ETS,Theta,CES)"]["seconds"] = secs["AutoETS"] + secs["AutoTheta"] + secs["CES"]
+    return out
+
+
+def main():
+    path, h = sys.argv[1], int(sys.argv[2])
+    mode = sys.argv[3] if len(sys.argv) > 3 else "daily"
+    series = load(path)
+    if mode == "weekly":
+        weeks = {sid: weekly(s) for sid, s in series.items()}
+        out = run(weeks, h, 52, "7D", {"AutoETS": AutoETS(season_length=52)})
+    else:
+        models = {
+            "AutoETS": AutoETS(season_length=7),
+            "AutoARIMA": AutoARIMA(season_length=7),
+            "AutoTheta": AutoTheta(season_length=7),
+            "CES": AutoCES(season_length=7),
+            "MSTL": MSTL(season_length=[7, 365], trend_forecaster=AutoETS(model="ZZN")),
+        }
+        out = run(series, h, 7, "D", models)
     json.dump(out, sys.stdout)
 
 

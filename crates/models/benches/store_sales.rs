@@ -13,8 +13,13 @@
 //! statsforecast's AutoETS, AutoARIMA, AutoTheta, AutoCES, MSTL and their ETS-Theta-CES mean
 //! on the same splits.
 //!
+//! A weekly part then sums each store's days into weeks (blocks of seven ending on its last
+//! day) and times recast's automatic ETS with a 52-week season against statsforecast's
+//! AutoETS on all but the last 13 weeks, scoring both.
+//!
 //! Environment: `RECAST_STORE_SALES` (default `../shared/data/rossmann-sample/store_sales.csv`
-//! beside the repository), `RECAST_STORE_H`, `RECAST_BENCH_PYTHON` (default `python3`). Run:
+//! beside the repository), `RECAST_STORE_H`, `RECAST_STORE_PARTS` (`daily,weekly` by
+//! default), `RECAST_BENCH_PYTHON` (default `python3`). Run:
 //! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench store_sales`
 
 mod common;
@@ -179,6 +184,17 @@ fn main() {
             return;
         }
     };
+    let parts = std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly".into());
+    if parts.split(',').any(|p| p.trim() == "daily") {
+        daily(&path, &stores, h);
+    }
+    if parts.split(',').any(|p| p.trim() == "weekly") {
+        weekly_part(&path, &stores);
+    }
+}
+
+/// The daily part: every recast row and statsforecast's on all but the last `h` days.
+fn daily(path: &Path, stores: &BTreeMap<String, Vec<f64>>, h: usize) {
     let splits: Vec<(&String, &[f64], &[f64])> = stores
         .iter()
         .map(|(id, y)| {
@@ -249,6 +265,60 @@ fn main() {
         println!(
             "pooled / statsforecast mean(ETS,Theta,CES): {:.3}",
             ours / mean.1.mase
+        );
+    }
+}
+
+/// Weeks held out in the weekly part.
+const WEEK_H: usize = 13;
+
+/// Sums of seven-day blocks ending on the last day (an incomplete first block dropped).
+fn weekly(days: &[f64]) -> Vec<f64> {
+    let skip = days.len() % 7;
+    days[skip..].chunks(7).map(|w| w.iter().sum()).collect()
+}
+
+/// The weekly part: automatic ETS with a 52-week season, recast's and statsforecast's, time
+/// and accuracy on the same weeks.
+fn weekly_part(path: &Path, stores: &BTreeMap<String, Vec<f64>>) {
+    let weeks: Vec<Vec<f64>> = stores.values().map(|d| weekly(d)).collect();
+    let rows: Vec<Row> = weeks
+        .par_iter()
+        .map(|w| {
+            let (train, test) = w.split_at(w.len() - WEEK_H);
+            let t0 = Instant::now();
+            let fc = ModelSpec::AutoEts
+                .fit(train, 52)
+                .map(|m| m.forecast(WEEK_H, &LEVELS))
+                .unwrap_or_else(|_| naive(train, WEEK_H));
+            Row::of(&score(test, &fc, train, 52), t0.elapsed().as_secs_f64())
+        })
+        .collect();
+    let mut sum = Row::default();
+    rows.iter().for_each(|r| sum.add(r));
+    let ours = ("auto_ets, season 52".to_string(), sum.mean());
+    let n_weeks = weeks.iter().map(Vec::len).max().unwrap_or(0);
+    let title = format!(
+        "{} stores, weekly ({n_weeks} weeks), h={WEEK_H}, season 52; seconds = CPU summed over stores",
+        weeks.len()
+    );
+    let h_arg = WEEK_H.to_string();
+    let args = [
+        path.as_os_str(),
+        std::ffi::OsStr::new(&h_arg),
+        std::ffi::OsStr::new("weekly"),
+    ];
+    let peer = peers("store_sales_peers.py", &args)
+        .map(|p| peer_rows(Some(&p)))
+        .unwrap_or_default();
+    let mut all = vec![ours.clone()];
+    all.extend(peer.iter().cloned());
+    print_table(&title, &all);
+    if let Some(theirs) = peer.first() {
+        println!(
+            "weekly ETS: time {:.2}x statsforecast AutoETS, MASE {:.3}x",
+            ours.1.seconds / theirs.1.seconds,
+            ours.1.mase / theirs.1.mase
         );
     }
 }

@@ -228,6 +228,20 @@ const SELECTION_OPTIONS: Options = Options {
     forward_differences: false,
 };
 
+/// Seasons longer than this have as many initial seasonal states to optimise as the
+/// season is long (51 more coordinates for a 52-week season), which central-difference
+/// gradients make slow.
+const LONG_SEASON: usize = 24;
+
+/// The automatic choice's settings for seasonal candidates of a long season: forward
+/// differences (half the likelihood evaluations per gradient) and a looser tolerance, enough
+/// to rank candidates by AICc.
+const LONG_SEASON_OPTIONS: Options = Options {
+    ftol: 1e-7,
+    forward_differences: true,
+    ..SELECTION_OPTIONS
+};
+
 /// Whether the automatic choice optimises each candidate from every start value.
 const SELECTION_EVERY_START: bool = false;
 
@@ -239,7 +253,12 @@ pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
     let mut best: Option<Ets> = None;
     let mut last_err = None;
     for spec in standard_models(seasonal, positive) {
-        match Ets::fit_with(y, m, spec, SELECTION_OPTIONS, SELECTION_EVERY_START) {
+        let options = if spec.has_season() && m > LONG_SEASON {
+            LONG_SEASON_OPTIONS
+        } else {
+            SELECTION_OPTIONS
+        };
+        match Ets::fit_with(y, m, spec, options, SELECTION_EVERY_START) {
             Ok(fit) => {
                 if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
                     best = Some(fit);
@@ -1102,5 +1121,27 @@ mod tests {
         let fit = auto_ets(&z, 4).unwrap();
         assert_eq!(fit.spec().error, ErrorType::Additive);
         assert!(fit.notes().iter().any(|n| n.contains("multiplicative")));
+    }
+
+    #[test]
+    fn a_52_week_season_is_found_and_forecast_by_the_long_season_settings() {
+        // Three years of weeks: a Christmas peak, a summer dip, a little noise.
+        let pattern = |w: usize| match w % 52 {
+            49..=51 => 40.0,
+            24..=31 => -15.0,
+            _ => 0.0,
+        };
+        let y: Vec<f64> = (0..156)
+            .map(|t| 200.0 + pattern(t) + ((t * 7919) % 11) as f64 * 0.5)
+            .collect();
+        let fit = auto_ets(&y, 52).unwrap();
+        assert!(fit.spec().has_season(), "{}", fit.name());
+        let fc = fit.forecast(52, &[]).mean;
+        // Next year's peak and dip are where this year's were.
+        let (peak, dip, rest) = (fc[50], fc[27], fc[10]);
+        assert!(
+            peak - rest > 25.0 && rest - dip > 8.0,
+            "{peak} {dip} {rest}"
+        );
     }
 }
