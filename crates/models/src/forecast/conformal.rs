@@ -22,6 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::backtest::WindowResult;
+use super::paths::quantile_sorted;
 use super::{Forecast, Interval};
 use crate::numeric::distributions::z_for_level;
 
@@ -213,7 +214,7 @@ impl Calibration {
             }
             Normaliser::SqrtStep => (0..h).map(|k| ((k + 1) as f64).sqrt()).collect(),
         };
-        let q = empirical_quantile(&self.sorted, p);
+        let q = quantile_sorted(&self.sorted, p);
         Some(fc.mean.iter().zip(&sc).map(|(m, s)| m + s * q).collect())
     }
 
@@ -250,16 +251,6 @@ fn scale(normaliser: Normaliser, spreads: &[f64], k: usize) -> f64 {
     match normaliser {
         Normaliser::ModelSpread => spreads[k],
         Normaliser::SqrtStep => ((k + 1) as f64).sqrt(),
-    }
-}
-
-/// Linear-interpolated empirical quantile of ascending `sorted` (numpy's default).
-fn empirical_quantile(sorted: &[f64], p: f64) -> f64 {
-    let pos = p * (sorted.len() - 1) as f64;
-    let (i, frac) = (pos.floor() as usize, pos.fract());
-    match sorted.get(i + 1) {
-        Some(next) => sorted[i] + frac * (next - sorted[i]),
-        None => sorted[i],
     }
 }
 

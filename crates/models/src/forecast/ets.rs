@@ -30,12 +30,13 @@
 //! multiplicative season: Hyndman et al. class 1); the others use 5 000 simulated sample paths
 //! with a fixed seed, so results are reproducible.
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{FittedModel, Forecast, ForecastError, Interval, aicc, valid_levels};
+use super::paths::{PATHS, standard_normal};
+use super::{FittedModel, Forecast, ForecastError, aicc, valid_levels};
 use crate::numeric::optimize::{Options, minimize_box};
 
 /// How the error enters the observation.
@@ -679,7 +680,7 @@ impl Ets {
         out
     }
 
-    /// Simulated sample paths from the end state; returns per-horizon sorted draws.
+    /// Simulated sample paths from the end state; returns per-horizon draws.
     fn simulate(&self, h: usize, paths: usize) -> Vec<Vec<f64>> {
         let mut rng = StdRng::seed_from_u64(0x05ee_de75);
         let sd = self.sigma2.sqrt();
@@ -724,29 +725,7 @@ impl Ets {
                 l = l_new;
             }
         }
-        for d in &mut draws {
-            d.sort_by(f64::total_cmp);
-        }
         draws
-    }
-}
-
-/// Box–Muller; one draw per call is plenty for 5 000 paths.
-fn standard_normal(rng: &mut StdRng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
-/// Empirical quantile of sorted draws (linear interpolation).
-fn quantile_sorted(d: &[f64], p: f64) -> f64 {
-    let pos = p * (d.len() - 1) as f64;
-    let i = pos.floor() as usize;
-    let frac = pos - i as f64;
-    if i + 1 < d.len() {
-        d[i] * (1.0 - frac) + d[i + 1] * frac
-    } else {
-        d[i]
     }
 }
 
@@ -768,19 +747,7 @@ impl FittedModel for Ets {
                 intervals: Vec::new(),
             };
         }
-        let draws = self.simulate(h, 5000);
-        let intervals = levels
-            .iter()
-            .map(|&level| {
-                let a = (1.0 - level / 100.0) / 2.0;
-                Interval {
-                    level,
-                    lower: draws.iter().map(|d| quantile_sorted(d, a)).collect(),
-                    upper: draws.iter().map(|d| quantile_sorted(d, 1.0 - a)).collect(),
-                }
-            })
-            .collect();
-        Forecast { mean, intervals }
+        super::paths::forecast_from_draws(mean, self.simulate(h, PATHS), &levels)
     }
 
     fn aicc(&self) -> Option<f64> {

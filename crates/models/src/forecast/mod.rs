@@ -33,6 +33,7 @@ pub mod error;
 pub mod ets;
 pub mod intermittent;
 pub mod mstl;
+pub mod paths;
 pub mod reconcile;
 pub mod regression;
 pub mod sarima;
