@@ -364,7 +364,7 @@ struct Chosen {
 /// the √step scale the pool leaves out; the model's own bands where neither has enough.
 ///
 /// Why pooled: one series' backtest leaves a few dozen errors, too few for the tails (on
-/// M3, per-series bands held 68 % of the actuals in the 80 % band; bands pooled over each
+/// M3, per-series bands held 67 % of the actuals in the 80 % band; bands pooled over each
 /// set's series held 82 %). The accuracy's coverage becomes the served bands' on the
 /// series' own backtest (each window left out of its own calibration when the bands are
 /// the series' own); the model's own bands' coverage stays beside it.

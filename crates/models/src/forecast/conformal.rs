@@ -1,7 +1,7 @@
 //! Conformal prediction intervals and quantiles from rolling-origin backtest errors.
 //!
 //! Why: a model's own interval assumes its error model is right. On real demand it often is
-//! not (on M3 the pooled choice's 80 % bands held 71 % of the actuals), and a combination
+//! not (on M3 the pooled choice's 80 % bands held 66 % of the actuals), and a combination
 //! has no error model at all (its bands are averaged member bounds). Conformal bands need
 //! only that the errors a model made at its backtest origins resemble the errors it will
 //! make: the band at level L spans the empirical quantiles of those errors, with the
