@@ -22,7 +22,7 @@ import warnings
 
 import pandas as pd
 from statsforecast import StatsForecast
-from peer_scores import LEVELS, mean_of, scores, summary
+from peer_scores import LEVELS, model_rows, scores, summary
 from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta
 
 warnings.simplefilter("ignore")
@@ -50,7 +50,6 @@ def run_set(path, name, m, h):
         fc = sf.forecast(df=train, h=h, level=LEVELS)
         secs[label] = time.time() - t0
         fcs[label] = fc.sort_values(["unique_id", "ds"])
-    out = {}
     tests = {k: g["y"].to_numpy(float) for k, g in test.groupby("series_id")}
     trains = {k: g["y"].to_numpy(float) for k, g in train.groupby("unique_id")}
     names = sorted(tests)
@@ -67,16 +66,7 @@ def run_set(path, name, m, h):
         bounds = {lv: (g[f"{c}-lo-{lv}"].to_numpy(float), g[f"{c}-hi-{lv}"].to_numpy(float)) for lv in LEVELS}
         return g[c].to_numpy(float), bounds
 
-    for label in models:
-        out[label] = per_series(lambda sid, lab=label: one(lab, sid))
-        out[label]["seconds"] = secs[label]
-
-    def combo(sid):
-        return mean_of([one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")])
-
-    out["mean(ETS,Theta,CES)"] = per_series(combo)
-    out["mean(ETS,Theta,CES)"]["seconds"] = secs["AutoETS"] + secs["AutoTheta"] + secs["CES"]
-    return out
+    return model_rows(list(models), secs, one, per_series)
 
 
 def main():

@@ -46,3 +46,17 @@ def mean_of(parts):
         for lv in LEVELS
     }
     return mean, bounds
+
+
+def model_rows(labels, secs, one, per_series):
+    """Each model's row, and the ETS-Theta-CES mean's when all three ran: `one(label, sid)`
+    gives a model's (point forecast, bands) for a series, `per_series(col_of)` scores a
+    forecast-of-series function over every series."""
+    out = {}
+    for label in labels:
+        out[label] = {**per_series(lambda sid, lab=label: one(lab, sid)), "seconds": secs[label]}
+    trio = ("AutoETS", "AutoTheta", "CES")
+    if all(k in labels for k in trio):
+        row = per_series(lambda sid: mean_of([one(lab, sid) for lab in trio]))
+        out["mean(ETS,Theta,CES)"] = {**row, "seconds": sum(secs[lab] for lab in trio)}
+    return out

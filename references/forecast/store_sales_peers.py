@@ -20,7 +20,7 @@ import time
 import warnings
 
 import pandas as pd
-from peer_scores import LEVELS, mean_of, scores, summary
+from peer_scores import LEVELS, model_rows, scores, summary
 from statsforecast import StatsForecast
 from statsforecast.models import MSTL, AutoARIMA, AutoCES, AutoETS, AutoTheta
 
@@ -71,18 +71,7 @@ def run(series, h, m, freq, models):
     def per_series(col_of):
         return summary([scores(trains[sid], tests[sid], *col_of(sid), m) for sid in sorted(series)])
 
-    out = {}
-    for label in models:
-        out[label] = per_series(lambda sid, lab=label: one(lab, sid))
-        out[label]["seconds"] = secs[label]
-    if all(k in models for k in ("AutoETS", "AutoTheta", "CES")):
-
-        def combo(sid):
-            return mean_of([one(lab, sid) for lab in ("AutoETS", "AutoTheta", "CES")])
-
-        out["mean(ETS,Theta,CES)"] = per_series(combo)
-        out["mean(ETS,Theta,CES)"]["seconds"] = secs["AutoETS"] + secs["AutoTheta"] + secs["CES"]
-    return out
+    return model_rows(list(models), secs, one, per_series)
 
 
 def main():

@@ -103,6 +103,11 @@ impl Calibration {
                     .collect()
             })
             .collect();
+        Calibration::of(normaliser, by_window)
+    }
+
+    /// The calibration of these per-window scores; `None` without any.
+    fn of(normaliser: Normaliser, by_window: Vec<Vec<f64>>) -> Option<Calibration> {
         let mut sorted: Vec<f64> = by_window.iter().flatten().copied().collect();
         if sorted.is_empty() {
             return None;
@@ -124,16 +129,7 @@ impl Calibration {
             .filter(|c| c.normaliser == Normaliser::ModelSpread)
             .flat_map(|c| c.by_window.iter().cloned())
             .collect();
-        let mut sorted: Vec<f64> = by_window.iter().flatten().copied().collect();
-        if sorted.is_empty() {
-            return None;
-        }
-        sorted.sort_by(f64::total_cmp);
-        Some(Calibration {
-            normaliser: Normaliser::ModelSpread,
-            by_window,
-            sorted,
-        })
+        Calibration::of(Normaliser::ModelSpread, by_window)
     }
 
     /// Share of this calibration's own scores inside `by`'s band at `level` (a series'
