@@ -75,6 +75,7 @@ pub(super) async fn export(
     let mut store_id = Vec::new();
     let mut date = Vec::new();
     let mut cols: [Vec<f64>; 5] = Default::default();
+    let mut q50 = Vec::new();
     let mut model = Vec::new();
     for (r, p) in rows {
         series_id.push(r.series_id.as_str());
@@ -87,6 +88,7 @@ pub(super) async fn export(
         {
             c.push(v);
         }
+        q50.push(p.q50);
         model.push(r.model.as_str());
     }
     let float = |name: &str| Field::new(name, DataType::Float64, false);
@@ -100,6 +102,8 @@ pub(super) async fn export(
         float("upper_80"),
         float("lower_95"),
         float("upper_95"),
+        // Absent where the backtest left too few errors for a conformal median.
+        Field::new("q50", DataType::Float64, true),
         Field::new("model", DataType::Utf8, false),
         Field::new("run_id", DataType::Utf8, false),
     ]));
@@ -115,6 +119,7 @@ pub(super) async fn export(
         Arc::new(Float64Array::from(u80)),
         Arc::new(Float64Array::from(l95)),
         Arc::new(Float64Array::from(u95)),
+        Arc::new(Float64Array::from(q50)),
         Arc::new(StringArray::from(model)),
         Arc::new(StringArray::from(vec![run_id; rows])),
     ];

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use chrono::{Days, NaiveDate};
@@ -546,6 +547,7 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
             "upper_80",
             "lower_95",
             "upper_95",
+            "q50",
             "model",
             "run_id"
         ]
@@ -555,10 +557,11 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     for b in &batches {
         let sid = b.column(0).as_string::<i32>();
         let mean = b.column(4).as_primitive::<Float64Type>();
+        let q50 = b.column(9).as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
             *per_series.entry(sid.value(r).to_string()).or_default() += 1;
             if sid.value(r) == id && first_mean.is_none() {
-                first_mean = Some(mean.value(r));
+                first_mean = Some((mean.value(r), q50.is_valid(r).then(|| q50.value(r))));
             }
         }
     }
@@ -566,8 +569,8 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     assert!(per_series.values().all(|n| *n == HORIZON));
     assert_eq!(
         first_mean,
-        Some(mean0),
-        "the export holds the served numbers"
+        Some((mean0, points[0]["q50"].as_f64())),
+        "the export holds the served numbers, the conformal median too"
     );
     let run = recast::db::forecasts::get_run(&srv.app.db, &report.run_id)
         .await
