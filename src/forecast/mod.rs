@@ -6,10 +6,12 @@
 //! (`recast_models::forecast`), re-exported here so one path names each of them. This module
 //! adds what touches I/O: [`series`] builds demand series from the `sales` dataset,
 //! [`regressors`] reads known-future regressors from the offline feature store; a run takes
-//! [`params`], [`fit`]s each series, is orchestrated by [`train`] over many series, stores
-//! its rows and [`export`], and describes itself in a [`report`]; [`actuals`] keeps what a run was fitted on,
-//! [`versions`] registers runs as model versions, [`realised`] scores stored forecasts as
-//! their actuals land, and [`serving`] answers the API.
+//! [`params`], [`fit`]s each series, is orchestrated by [`train`] over many series (over a
+//! reconciled [`hierarchy`] when asked), stores its rows and [`export`], and describes itself
+//! in a [`report`]; [`actuals`] keeps what a run was fitted on, [`versions`] registers runs as
+//! model versions, [`realised`] scores stored forecasts as their actuals land, [`overrides`]
+//! hold planners' changes (carried through a hierarchy by [`cascade`]), and [`serving`]
+//! answers the API.
 
 pub mod actuals;
 pub mod cascade;

@@ -1,6 +1,7 @@
-//! Training run: every demand series of one level and frequency gets a model chosen for it,
-//! a forecast with 80/95 % intervals and a rolling-origin backtest of the chosen model; the
-//! results replace the stored latest forecasts and go to a Parquet export.
+//! Training run: every demand series of one level and frequency (or, with `reconcile`, every
+//! node of the item x store hierarchy, see [`super::hierarchy`]) gets a model chosen for it,
+//! a forecast with conformal 80/95 % bands and a rolling-origin backtest of the chosen model;
+//! the results replace the stored latest forecasts and go to a Parquet export.
 //!
 //! Why chunks: series are fitted in chunks of [`CHUNK`] on rayon's pool (all cores) from a
 //! blocking thread, and each chunk's rows are written to the DB before the next starts, so
