@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use super::overrides::Adjustment;
+use super::overrides::{Adjustment, date};
 use super::series::{DemandError, SeriesKey};
 use crate::db::overrides::OverrideRow;
 
@@ -40,20 +40,12 @@ impl NodeOverride {
         let Some(key) = SeriesKey::parse(&row.series_id) else {
             return Ok(None);
         };
-        let date = |s: &str| {
-            s.parse::<NaiveDate>()
-                .map_err(|e| DemandError::Corrupt(format!("override date `{s}`: {e}")))
-        };
         Ok(Some(NodeOverride {
             id: row.id.clone(),
             key,
             start: date(&row.start_date)?,
             end: date(&row.end_date)?,
-            adjustment: if row.kind == "percent" {
-                Adjustment::Percent(row.amount)
-            } else {
-                Adjustment::Value(row.amount)
-            },
+            adjustment: Adjustment::of(row),
             created_at: row.created_at,
         }))
     }

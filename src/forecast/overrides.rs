@@ -75,7 +75,8 @@ impl Adjustment {
         }
     }
 
-    fn of(row: &OverrideRow) -> Adjustment {
+    /// What a stored override does.
+    pub(super) fn of(row: &OverrideRow) -> Adjustment {
         if row.kind == "percent" {
             Adjustment::Percent(row.amount)
         } else {
@@ -274,7 +275,8 @@ pub async fn active(app: &App, series_id: &str) -> Result<Active, DemandError> {
         .map(Active)
 }
 
-fn date(s: &str) -> Result<NaiveDate, DemandError> {
+/// A stored override's date.
+pub(super) fn date(s: &str) -> Result<NaiveDate, DemandError> {
     s.parse()
         .map_err(|e| DemandError::Corrupt(format!("override date `{s}`: {e}")))
 }

@@ -241,8 +241,13 @@ pub async fn forecast(
     let accuracy: Accuracy = serde_json::from_str(&row.accuracy)
         .map_err(|e| DemandError::Corrupt(format!("accuracy of `{series_id}`: {e}")))?;
     let history_end = parse_date(&row)?;
-    let overrides = super::overrides::active(app, series_id).await?;
+    // A hierarchy's cascade covers the series' own overrides too; without one they are read
+    // alone.
     let cascade = Cascade::load(app, &row).await?;
+    let overrides = match cascade {
+        Some(_) => super::overrides::Active::default(),
+        None => super::overrides::active(app, series_id).await?,
+    };
     Ok(ForecastView {
         series_id: row.series_id,
         model: row.model,
