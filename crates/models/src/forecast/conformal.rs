@@ -157,16 +157,24 @@ impl Calibration {
         self.sorted.is_empty()
     }
 
+    /// `fc`'s scale at each step on this calibration's normaliser; `None` when its own
+    /// spread is unusable under a model-spread calibration.
+    fn scales(&self, fc: &Forecast) -> Option<Vec<f64>> {
+        let h = fc.mean.len();
+        match self.normaliser {
+            Normaliser::ModelSpread => {
+                let own = spreads(fc, h);
+                own.iter().all(|s| usable(*s)).then_some(own)
+            }
+            Normaliser::SqrtStep => Some((0..h).map(root_step).collect()),
+        }
+    }
+
     /// `fc` with its band at each of `levels` replaced by the conformal one where the scores
     /// allow it, and where each band came from. A forecast whose own spread is unusable
     /// under a model-spread calibration keeps its bands.
     pub fn apply(&self, fc: &Forecast, levels: &[f64]) -> (Forecast, Vec<(f64, BandMethod)>) {
-        let h = fc.mean.len();
-        let own = spreads(fc, h);
-        let scales: Option<Vec<f64>> = match self.normaliser {
-            Normaliser::ModelSpread => own.iter().all(|s| usable(*s)).then_some(own),
-            Normaliser::SqrtStep => Some((0..h).map(|k| ((k + 1) as f64).sqrt()).collect()),
-        };
+        let scales = self.scales(fc);
         let mut out = Forecast {
             mean: fc.mean.clone(),
             intervals: Vec::new(),
@@ -202,14 +210,7 @@ impl Calibration {
         if self.sorted.len() < MIN_QUANTILE_SCORES || !(p > 0.0 && p < 1.0) {
             return None;
         }
-        let h = fc.mean.len();
-        let sc: Vec<f64> = match self.normaliser {
-            Normaliser::ModelSpread => {
-                let own = spreads(fc, h);
-                own.iter().all(|s| usable(*s)).then_some(own)?
-            }
-            Normaliser::SqrtStep => (0..h).map(|k| ((k + 1) as f64).sqrt()).collect(),
-        };
+        let sc = self.scales(fc)?;
         let q = quantile_sorted(&self.sorted, p);
         Some(fc.mean.iter().zip(&sc).map(|(m, s)| m + s * q).collect())
     }
@@ -243,10 +244,15 @@ pub const MIN_BAND_SCORES: usize = 8;
 /// Fewer scores than this give no quantile forecast (the median of three errors is noise).
 pub const MIN_QUANTILE_SCORES: usize = 5;
 
+/// √step for the step at index `k`.
+fn root_step(k: usize) -> f64 {
+    ((k + 1) as f64).sqrt()
+}
+
 fn scale(normaliser: Normaliser, spreads: &[f64], k: usize) -> f64 {
     match normaliser {
         Normaliser::ModelSpread => spreads[k],
-        Normaliser::SqrtStep => ((k + 1) as f64).sqrt(),
+        Normaliser::SqrtStep => root_step(k),
     }
 }
 
