@@ -16,7 +16,8 @@
 //! known-future regressors, filled and checked, and the candidate it makes), [`theta`] (the
 //! Theta family and AutoTheta), [`ces`] (complex exponential smoothing and AutoCES),
 //! [`mstl`] (several seasonal periods, e.g. weekly and yearly in daily data, peeled off by STL
-//! and a non-seasonal ETS on the rest), [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and
+//! and a non-seasonal ETS on the rest), [`prophet`] (piecewise-linear trend with automatic
+//! changepoints, Fourier seasonalities, holidays and extra regressors, MAP fit), [`intermittent`] (Croston, SBA, TSB, ADIDA, IMAPA and
 //! a choice by demand class) and [`combination`] (mean or median of several specs). [`backtest`]
 //! evaluates any spec by rolling origin and [`select`] picks one per series, falling back (and
 //! saying so) on short, constant or intermittent series. [`reconcile`] makes the forecasts of a
@@ -34,6 +35,7 @@ pub mod ets;
 pub mod intermittent;
 pub mod mstl;
 pub mod paths;
+pub mod prophet;
 pub mod reconcile;
 pub mod regression;
 pub mod sarima;
@@ -186,6 +188,10 @@ pub enum ModelSpec {
     Mstl {
         periods: Vec<usize>,
     },
+    /// A Prophet-style model ([`prophet`]): piecewise-linear trend with automatic
+    /// changepoints, Fourier seasonalities and holidays on the calendar the spec places the
+    /// series on. Ignores `season`.
+    Prophet(prophet::ProphetSpec),
     /// Mean or median of the members' forecasts ([`combination`]).
     Combination {
         members: Vec<ModelSpec>,
@@ -224,6 +230,7 @@ impl ModelSpec {
             ModelSpec::Ces { model } => Box::new(ces::Ces::fit(y, season, *model)?),
             ModelSpec::AutoIntermittent => Box::new(intermittent::Intermittent::auto(y)?),
             ModelSpec::Mstl { periods } => Box::new(mstl::Mstl::fit(y, periods)?),
+            ModelSpec::Prophet(spec) => Box::new(prophet::Prophet::fit(y, spec)?),
             ModelSpec::CrostonClassic
             | ModelSpec::CrostonSba
             | ModelSpec::CrostonOptimized
@@ -281,6 +288,7 @@ impl ModelSpec {
                 let periods: Vec<String> = periods.iter().map(usize::to_string).collect();
                 format!("mstl({})", periods.join(","))
             }
+            ModelSpec::Prophet(_) => "prophet".into(),
             ModelSpec::Combination { members, how } => {
                 let labels: Vec<String> = members.iter().map(ModelSpec::label).collect();
                 format!("{}({})", how.as_str(), labels.join("+"))

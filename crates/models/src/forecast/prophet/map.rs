@@ -1,0 +1,234 @@
+//! The maximum a posteriori fit of a Prophet-style model: a linear model in its parameters
+//! (trend slope and offset, changepoint slope changes, seasonal, holiday and regressor
+//! coefficients) with Gaussian noise of unknown scale σ, normal priors on all but the
+//! changepoint changes and a Laplace prior on those.
+//!
+//! Why not a general optimiser: for a fixed σ the negative log posterior is a least-squares
+//! term plus ridge and lasso penalties, a convex problem that coordinate descent solves
+//! exactly (the Laplace prior's kink at zero is handled by soft thresholding, so changepoints
+//! that do not earn their keep get a change of exactly zero). For fixed coefficients the best
+//! σ has a closed form. Alternating the two descends the one objective the `prophet` package
+//! hands to Stan's L-BFGS, to a tighter optimum than that optimiser reaches.
+//!
+//! The objective, with y scaled to at most 1 in absolute value and X the design:
+//! `‖y − Xθ‖²/(2σ²) + n ln σ + σ²/(2·0.5²) + Σ_ridge θⱼ²/(2sⱼ²) + Σ_lasso |θⱼ|/τ`.
+
+/// How a coefficient is held near zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Prior {
+    /// Normal(0, scale).
+    Normal(f64),
+    /// Laplace(0, scale).
+    Laplace(f64),
+}
+
+/// The prior on the noise scale: half-normal(0, 0.5), as the `prophet` package uses.
+const SIGMA_PRIOR_SD: f64 = 0.5;
+/// Sweeps before the fit gives up tightening (it keeps the best point reached).
+const MAX_SWEEPS: usize = 50_000;
+/// Stop when no coefficient moves the fit by more than this (in scaled units).
+const TOLERANCE: f64 = 1e-10;
+
+/// The MAP coefficients and noise scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map {
+    pub theta: Vec<f64>,
+    pub sigma: f64,
+    pub sweeps: usize,
+}
+
+/// Fits `theta` (one per column of the row-major `n × p` design `x`) and σ to `y`.
+pub fn fit(x: &[f64], y: &[f64], priors: &[Prior]) -> Map {
+    let n = y.len();
+    let p = priors.len();
+    let gram = gram(x, n, p);
+    let xty: Vec<f64> = (0..p)
+        .map(|j| (0..n).map(|i| x[i * p + j] * y[i]).sum())
+        .collect();
+    let yty: f64 = y.iter().map(|v| v * v).sum();
+    let mut theta = vec![0.0; p];
+    // g = Gθ, kept up to date as coordinates move.
+    let mut g = vec![0.0; p];
+    let mut sigma2 = (yty / n as f64).max(1e-12);
+    let mut sweeps = 0;
+    while sweeps < MAX_SWEEPS {
+        sweeps += 1;
+        let mut moved: f64 = 0.0;
+        for j in 0..p {
+            let gjj = gram[j * p + j];
+            if gjj <= 0.0 {
+                continue;
+            }
+            // Gradient of ‖y − Xθ‖²/2 along j without θⱼ's own term.
+            let z = xty[j] - (g[j] - gjj * theta[j]);
+            let new = match priors[j] {
+                Prior::Normal(s) => z / (gjj + sigma2 / (s * s)),
+                Prior::Laplace(b) => soft_threshold(z, sigma2 / b) / gjj,
+            };
+            let step = new - theta[j];
+            if step != 0.0 {
+                for (gl, col) in g.iter_mut().zip(&gram[j * p..(j + 1) * p]) {
+                    *gl += col * step;
+                }
+                theta[j] = new;
+                moved = moved.max(step.abs() * gjj.sqrt());
+            }
+        }
+        let rss = (yty - 2.0 * dot(&theta, &xty) + dot(&theta, &g)).max(0.0);
+        let next = best_sigma2(rss, n);
+        let sigma_moved = (next - sigma2).abs() / sigma2.max(1e-300);
+        sigma2 = next;
+        if moved < TOLERANCE && sigma_moved < TOLERANCE {
+            break;
+        }
+    }
+    Map {
+        theta,
+        sigma: sigma2.sqrt(),
+        sweeps,
+    }
+}
+
+/// The σ² minimising `rss/(2σ²) + n ln σ + σ²/(2·0.5²)`: the positive root of
+/// `σ⁴/0.25 + nσ² − rss = 0`.
+fn best_sigma2(rss: f64, n: usize) -> f64 {
+    let a = 1.0 / (SIGMA_PRIOR_SD * SIGMA_PRIOR_SD);
+    let n = n as f64;
+    // (−n + √(n² + 4a·rss)) / 2a, written to keep its precision when rss is tiny.
+    (2.0 * rss / (n + (n * n + 4.0 * a * rss).sqrt())).max(1e-300)
+}
+
+fn soft_threshold(z: f64, by: f64) -> f64 {
+    if z > by {
+        z - by
+    } else if z < -by {
+        z + by
+    } else {
+        0.0
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// XᵀX of the row-major `n × p` design, row-major `p × p`.
+fn gram(x: &[f64], n: usize, p: usize) -> Vec<f64> {
+    let mut g = vec![0.0; p * p];
+    for i in 0..n {
+        let row = &x[i * p..(i + 1) * p];
+        for (a, xa) in row.iter().enumerate() {
+            if *xa == 0.0 {
+                continue;
+            }
+            for (b, xb) in row.iter().enumerate().skip(a) {
+                g[a * p + b] += xa * xb;
+            }
+        }
+    }
+    for a in 0..p {
+        for b in 0..a {
+            g[a * p + b] = g[b * p + a];
+        }
+    }
+    g
+}
+
+/// The negative log posterior at (θ, σ) (up to a constant), for checking optimality.
+pub fn objective(x: &[f64], y: &[f64], priors: &[Prior], theta: &[f64], sigma: f64) -> f64 {
+    let p = priors.len();
+    let rss: f64 = y
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let fit: f64 = (0..p).map(|j| x[i * p + j] * theta[j]).sum();
+            (v - fit).powi(2)
+        })
+        .sum();
+    let penalty: f64 = priors
+        .iter()
+        .zip(theta)
+        .map(|(prior, t)| match prior {
+            Prior::Normal(s) => t * t / (2.0 * s * s),
+            Prior::Laplace(b) => t.abs() / b,
+        })
+        .sum();
+    rss / (2.0 * sigma * sigma)
+        + y.len() as f64 * sigma.ln()
+        + sigma * sigma / (2.0 * SIGMA_PRIOR_SD * SIGMA_PRIOR_SD)
+        + penalty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_priors_give_least_squares_and_the_residual_scale() {
+        // y = 0.3 + 0.5 t + noise-free wiggle: least squares is exact up to the prior.
+        let n = 200;
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let t = i as f64 / n as f64;
+            let wiggle = if i % 2 == 0 { 0.01 } else { -0.01 };
+            x.extend([t, 1.0]);
+            y.push(0.3 + 0.5 * t + wiggle);
+        }
+        let map = fit(&x, &y, &[Prior::Normal(1e6), Prior::Normal(1e6)]);
+        let ls = crate::numeric::linalg::least_squares(&x, &y, n, 2).unwrap();
+        assert!(
+            (map.theta[0] - ls[0]).abs() < 1e-8,
+            "{:?} {ls:?}",
+            map.theta
+        );
+        assert!(
+            (map.theta[1] - ls[1]).abs() < 1e-8,
+            "{:?} {ls:?}",
+            map.theta
+        );
+        // The prior on σ barely moves it from the residual scale.
+        assert!((map.sigma - 0.01).abs() < 1e-4, "{}", map.sigma);
+    }
+
+    #[test]
+    fn the_fit_is_a_minimum_of_the_objective_and_the_lasso_zeroes_useless_columns() {
+        let n = 120;
+        let mut state = 9u64;
+        let mut rnd = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let t = i as f64 / n as f64;
+            let useless = 0.01 * rnd();
+            let hinge = (t - 0.5).max(0.0);
+            x.extend([t, 1.0, hinge, useless]);
+            y.push(0.2 + 0.4 * t - 0.8 * hinge + 0.05 * rnd());
+        }
+        let priors = [
+            Prior::Normal(5.0),
+            Prior::Normal(5.0),
+            Prior::Laplace(0.05),
+            Prior::Laplace(0.05),
+        ];
+        let map = fit(&x, &y, &priors);
+        assert_eq!(map.theta[3], 0.0, "{:?}", map.theta);
+        assert!(map.theta[2] < -0.5, "{:?}", map.theta);
+        let best = objective(&x, &y, &priors, &map.theta, map.sigma);
+        for j in 0..4 {
+            for d in [1e-4, -1e-4] {
+                let mut t = map.theta.clone();
+                t[j] += d;
+                assert!(objective(&x, &y, &priors, &t, map.sigma) >= best - 1e-9);
+            }
+        }
+        for s in [map.sigma * 1.001, map.sigma * 0.999] {
+            assert!(objective(&x, &y, &priors, &map.theta, s) >= best - 1e-9);
+        }
+    }
+}

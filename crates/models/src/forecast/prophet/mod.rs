@@ -1,0 +1,436 @@
+//! A Prophet-style model: `y(t) = trend(t) + seasonalities(t) + holidays(t) + β·regressors(t)
+//! + ε`, with a piecewise-linear trend whose slope may change at automatic changepoints
+//! (Laplace prior: most changes are exactly zero), Fourier seasonalities, holiday effects from
+//! a calendar the caller supplies, extra regressors and a maximum a posteriori fit ([`map`]).
+//!
+//! Why a Prophet-style model at all: planners know Prophet by name, and it is the one model
+//! here that takes a holiday calendar and yearly seasonality in daily data directly. It
+//! follows the `prophet` package's defaults (25 changepoints over the first 80 % of the
+//! history, changepoint prior 0.05, seasonality and holiday priors 10, yearly order 10,
+//! weekly 3, y scaled by its largest absolute value, trend uncertainty simulated from
+//! changepoints like the fitted ones in the future) and is checked against it on public data
+//! (`tests/prophet_reference.rs`). Two deliberate differences: a holiday marks the period that
+//! holds it (so weekly and monthly series see holidays too), and a seasonality whose period
+//! spans fewer than two observations is left out (yearly terms on yearly data carry nothing).
+//!
+//! Time: observation `i` is day `origin_day + i · step_days` (days since 1970-01-01), so the
+//! model needs no date type and the Fourier phases and holiday dates are those of the
+//! calendar.
+
+pub mod layout;
+pub mod map;
+mod sample;
+
+use serde::{Deserialize, Serialize};
+
+use self::layout::Layout;
+use super::{FittedModel, Forecast, ForecastError};
+
+/// One seasonality: `order` sine/cosine pairs of period `period` days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seasonality {
+    pub name: String,
+    pub period: f64,
+    pub order: usize,
+    #[serde(default = "default_prior_scale")]
+    pub prior_scale: f64,
+}
+
+/// One date of a holiday and the days around it that it affects (`lower_window ≤ 0 ≤
+/// upper_window`, as in the `prophet` package's holidays table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holiday {
+    pub name: String,
+    /// Days since 1970-01-01.
+    pub day: i64,
+    #[serde(default)]
+    pub lower_window: i64,
+    #[serde(default)]
+    pub upper_window: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_scale: Option<f64>,
+}
+
+/// A Prophet-style model as configuration names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProphetSpec {
+    /// Days one observation covers (1 daily, 7 weekly, 365.25 / 12 monthly).
+    pub step_days: f64,
+    /// Day number (days since 1970-01-01) of the first observation.
+    #[serde(default)]
+    pub origin_day: f64,
+    /// The seasonalities to fit; `None`: yearly, weekly and daily as the data allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seasonalities: Option<Vec<Seasonality>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<Holiday>,
+    #[serde(default = "default_changepoints")]
+    pub changepoints: usize,
+    #[serde(default = "default_changepoint_range")]
+    pub changepoint_range: f64,
+    #[serde(default = "default_changepoint_prior_scale")]
+    pub changepoint_prior_scale: f64,
+    #[serde(default = "default_prior_scale")]
+    pub seasonality_prior_scale: f64,
+    #[serde(default = "default_prior_scale")]
+    pub holidays_prior_scale: f64,
+}
+
+fn default_changepoints() -> usize {
+    25
+}
+fn default_changepoint_range() -> f64 {
+    0.8
+}
+fn default_changepoint_prior_scale() -> f64 {
+    0.05
+}
+fn default_prior_scale() -> f64 {
+    10.0
+}
+
+impl ProphetSpec {
+    /// The `prophet` package's defaults for observations `step_days` apart, the first on
+    /// day `origin_day`.
+    pub fn new(step_days: f64, origin_day: f64) -> ProphetSpec {
+        ProphetSpec {
+            step_days,
+            origin_day,
+            seasonalities: None,
+            holidays: Vec::new(),
+            changepoints: default_changepoints(),
+            changepoint_range: default_changepoint_range(),
+            changepoint_prior_scale: default_changepoint_prior_scale(),
+            seasonality_prior_scale: default_prior_scale(),
+            holidays_prior_scale: default_prior_scale(),
+        }
+    }
+
+    fn check(&self) -> Result<(), ForecastError> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(ForecastError::InvalidInput(format!(
+                    "prophet: {name} must be positive, got {v}"
+                )))
+            }
+        };
+        positive("step_days", self.step_days)?;
+        positive("changepoint_prior_scale", self.changepoint_prior_scale)?;
+        positive("seasonality_prior_scale", self.seasonality_prior_scale)?;
+        positive("holidays_prior_scale", self.holidays_prior_scale)?;
+        if !(self.changepoint_range > 0.0 && self.changepoint_range <= 1.0) {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: changepoint_range must be in (0, 1], got {}",
+                self.changepoint_range
+            )));
+        }
+        for s in self.seasonalities.iter().flatten() {
+            positive(&format!("seasonality {} period", s.name), s.period)?;
+            positive(
+                &format!("seasonality {} prior_scale", s.name),
+                s.prior_scale,
+            )?;
+            if s.order == 0 || s.order > 50 {
+                return Err(ForecastError::InvalidInput(format!(
+                    "prophet: seasonality {} order must be 1 to 50, got {}",
+                    s.name, s.order
+                )));
+            }
+        }
+        for h in &self.holidays {
+            if h.lower_window > 0 || h.upper_window < 0 {
+                return Err(ForecastError::InvalidInput(format!(
+                    "prophet: holiday {} needs lower_window ≤ 0 ≤ upper_window",
+                    h.name
+                )));
+            }
+            if let Some(s) = h.prior_scale {
+                positive(&format!("holiday {} prior_scale", h.name), s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Day number of observation `i`.
+    pub fn day(&self, i: usize) -> f64 {
+        self.origin_day + i as f64 * self.step_days
+    }
+}
+
+/// Extra regressors: one column per regressor aligned with the history, and the values
+/// each takes over the horizon when the caller does not give them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regressors<'a> {
+    pub names: &'a [String],
+    /// Row-major `n × names.len()`.
+    pub x: &'a [f64],
+    /// One value per regressor, held over the horizon by [`FittedModel::forecast`].
+    pub future: &'a [f64],
+}
+
+/// A fitted Prophet-style model.
+#[derive(Debug, Clone)]
+pub struct Prophet {
+    spec: ProphetSpec,
+    layout: Layout,
+    /// Coefficients on the scaled data, in layout order.
+    theta: Vec<f64>,
+    sigma: f64,
+    y_scale: f64,
+    n: usize,
+    fitted: Vec<f64>,
+    future_regressors: Vec<f64>,
+    notes: Vec<String>,
+}
+
+impl Prophet {
+    /// Fits the spec to `y` (no extra regressors).
+    pub fn fit(y: &[f64], spec: &ProphetSpec) -> Result<Prophet, ForecastError> {
+        Prophet::fit_with(y, spec, None)
+    }
+
+    /// Fits the spec to `y` with extra regressors.
+    pub fn fit_with(
+        y: &[f64],
+        spec: &ProphetSpec,
+        regressors: Option<Regressors<'_>>,
+    ) -> Result<Prophet, ForecastError> {
+        spec.check()?;
+        super::error::check_finite(y)?;
+        let n = y.len();
+        if n < 2 {
+            return Err(ForecastError::TooShort {
+                model: "Prophet".into(),
+                needed: 2,
+                got: n,
+            });
+        }
+        let (names, raw, future) = match &regressors {
+            Some(r) => (r.names, r.x, r.future),
+            None => (&[][..], &[][..], &[][..]),
+        };
+        let k = names.len();
+        if raw.len() != n * k || future.len() != k {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: {} regressor values and {} future ones for {n} observations of {k} \
+                 regressors",
+                raw.len(),
+                future.len()
+            )));
+        }
+        let columns: Vec<Vec<f64>> = (0..k)
+            .map(|j| raw.iter().skip(j).step_by(k).copied().collect())
+            .collect();
+        let mut notes = Vec::new();
+        let layout = layout_for(spec, n, names, &columns, &mut notes);
+        let y_scale = match y.iter().fold(0.0_f64, |m, v| m.max(v.abs())) {
+            s if s > 0.0 => s,
+            _ => 1.0,
+        };
+        let scaled: Vec<f64> = y.iter().map(|v| v / y_scale).collect();
+        let p = layout.width();
+        let mut x = Vec::with_capacity(n * p);
+        for i in 0..n {
+            layout.row(spec.day(i), &raw[i * k..(i + 1) * k], &mut x);
+        }
+        let fit = map::fit(&x, &scaled, &layout.priors());
+        let fitted = (0..n)
+            .map(|i| y_scale * dot(&x[i * p..(i + 1) * p], &fit.theta))
+            .collect();
+        Ok(Prophet {
+            spec: spec.clone(),
+            layout,
+            theta: fit.theta,
+            sigma: fit.sigma,
+            y_scale,
+            n,
+            fitted,
+            future_regressors: future.to_vec(),
+            notes,
+        })
+    }
+
+    /// Forecasts `h` steps with these future regressor values (row-major `h × k`).
+    pub fn forecast_with(
+        &self,
+        future: &[f64],
+        h: usize,
+        levels: &[f64],
+    ) -> Result<Forecast, ForecastError> {
+        let k = self.layout.regressors.len();
+        if future.len() != h * k {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: {} future regressor values for {h} steps of {k} regressors",
+                future.len()
+            )));
+        }
+        let p = self.layout.width();
+        let mut rows = Vec::with_capacity(h * p);
+        for step in 0..h {
+            let day = self.spec.day(self.n + step);
+            self.layout
+                .row(day, &future[step * k..(step + 1) * k], &mut rows);
+        }
+        let mean: Vec<f64> = (0..h)
+            .map(|s| self.y_scale * dot(&rows[s * p..(s + 1) * p], &self.theta))
+            .collect();
+        let ts: Vec<f64> = (0..h).map(|s| rows[s * p]).collect();
+        Ok(sample::bands(self, mean, &ts, levels))
+    }
+
+    /// The noise scale on the data's scale.
+    pub fn sigma(&self) -> f64 {
+        self.sigma * self.y_scale
+    }
+
+    /// The trend's slope and offset before any changepoint, and each changepoint's slope
+    /// change (on the scaled data and time, as the `prophet` package reports `k`, `m`, `delta`).
+    pub fn trend(&self) -> (f64, f64, &[f64]) {
+        (
+            self.theta[0],
+            self.theta[1],
+            self.layout.deltas(&self.theta),
+        )
+    }
+
+    /// Coefficients of the seasonal, holiday and regressor columns, named.
+    pub fn betas(&self) -> Vec<(String, f64)> {
+        let mut names = Vec::new();
+        for s in &self.layout.seasonalities {
+            for k in 1..=s.order {
+                names.push(format!("{}_sin{k}", s.name));
+                names.push(format!("{}_cos{k}", s.name));
+            }
+        }
+        names.extend(self.layout.holidays.iter().map(|h| h.name.clone()));
+        names.extend(self.layout.regressors.iter().map(|r| r.name.clone()));
+        let start = self.layout.seasonal_range().start;
+        names
+            .into_iter()
+            .zip(&self.theta[start..])
+            .map(|(n, b)| (n, *b))
+            .collect()
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The coefficients on the scaled data, in layout order, and σ on the scaled data.
+    pub fn theta(&self) -> (&[f64], f64) {
+        (&self.theta, self.sigma)
+    }
+
+    /// The negative log posterior (up to a constant) of coefficients `theta` and noise
+    /// scale `sigma` (both on the scaled data, layout order) for the history `y` with
+    /// regressor rows `x`: what the fit minimised, to compare with another optimiser's answer.
+    pub fn objective(&self, y: &[f64], x: &[f64], theta: &[f64], sigma: f64) -> f64 {
+        let k = self.layout.regressors.len();
+        let mut design = Vec::new();
+        for i in 0..y.len() {
+            self.layout
+                .row(self.spec.day(i), &x[i * k..(i + 1) * k], &mut design);
+        }
+        let scaled: Vec<f64> = y.iter().map(|v| v / self.y_scale).collect();
+        map::objective(&design, &scaled, &self.layout.priors(), theta, sigma)
+    }
+}
+
+fn layout_for(
+    spec: &ProphetSpec,
+    n: usize,
+    names: &[String],
+    columns: &[Vec<f64>],
+    notes: &mut Vec<String>,
+) -> Layout {
+    let span = spec.day(n - 1) - spec.day(0);
+    let t_scale = span;
+    let changepoints = layout::changepoint_indices(n, spec.changepoints, spec.changepoint_range)
+        .into_iter()
+        .map(|i| (spec.day(i) - spec.day(0)) / t_scale)
+        .collect();
+    Layout {
+        first_day: spec.day(0),
+        t_scale,
+        step_days: spec.step_days,
+        changepoints,
+        seasonalities: layout::seasonalities(spec, span, notes),
+        holidays: layout::holiday_columns(&spec.holidays, spec.holidays_prior_scale),
+        regressors: layout::regressor_scales(names, columns),
+        changepoint_prior_scale: spec.changepoint_prior_scale,
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl FittedModel for Prophet {
+    fn name(&self) -> String {
+        let parts: Vec<&str> = self
+            .layout
+            .seasonalities
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let mut name = format!("Prophet({} changepoints", self.layout.changepoints.len());
+        if !parts.is_empty() {
+            name.push_str(&format!(", {}", parts.join("+")));
+        }
+        if !self.layout.holidays.is_empty() {
+            name.push_str(", holidays");
+        }
+        if !self.layout.regressors.is_empty() {
+            name.push_str(", regressors");
+        }
+        name.push(')');
+        name
+    }
+
+    fn forecast(&self, h: usize, levels: &[f64]) -> Forecast {
+        let future: Vec<f64> = (0..h)
+            .flat_map(|_| self.future_regressors.iter().copied())
+            .collect();
+        self.forecast_with(&future, h, levels)
+            .expect("held regressor values have one per regressor and step")
+    }
+
+    fn aicc(&self) -> Option<f64> {
+        None
+    }
+
+    fn loglik(&self) -> Option<f64> {
+        None
+    }
+
+    fn params(&self) -> serde_json::Value {
+        let (k, m, delta) = self.trend();
+        serde_json::json!({
+            "k": k,
+            "m": m,
+            "delta": delta,
+            "sigma_obs": self.sigma,
+            "y_scale": self.y_scale,
+            "beta": self
+                .betas()
+                .into_iter()
+                .map(|(n, b)| (n, serde_json::json!(b)))
+                .collect::<serde_json::Map<_, _>>(),
+            "changepoints_t": self.layout.changepoints,
+            "regressor_scales": self.layout.regressors,
+        })
+    }
+
+    fn fitted(&self) -> Vec<f64> {
+        self.fitted.clone()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+use super::*;
+use crate::forecast::ModelSpec;
+
+/// Daily series from day 18_000 (2019-04-14): trend with a slope change, weekly and yearly
+/// cycles, a holiday lift and deterministic noise.
+fn daily(n: usize) -> (Vec<f64>, Vec<Holiday>) {
+    let mut state = 3u64;
+    let mut noise = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let holidays: Vec<Holiday> = (0..n / 90)
+        .map(|j| Holiday {
+            name: "sale".into(),
+            day: 18_000 + 45 + 90 * j as i64,
+            lower_window: 0,
+            upper_window: 1,
+            prior_scale: None,
+        })
+        .collect();
+    let y = (0..n)
+        .map(|i| {
+            let day = 18_000.0 + i as f64;
+            let trend = 100.0 + 0.1 * i as f64 - 0.15 * (i as f64 - 400.0).max(0.0);
+            let weekly = 8.0 * (2.0 * std::f64::consts::PI * day / 7.0).sin();
+            let yearly = 15.0 * (2.0 * std::f64::consts::PI * day / 365.25).cos();
+            let lift = if holidays
+                .iter()
+                .any(|h| (h.day..=h.day + 1).contains(&(18_000 + i as i64)))
+            {
+                30.0
+            } else {
+                0.0
+            };
+            trend + weekly + yearly + lift + 3.0 * noise()
+        })
+        .collect();
+    (y, holidays)
+}
+
+#[test]
+fn a_planted_trend_change_seasonality_and_holiday_are_recovered() {
+    let (y, holidays) = daily(800);
+    let spec = ProphetSpec {
+        holidays,
+        ..ProphetSpec::new(1.0, 18_000.0)
+    };
+    let m = Prophet::fit(&y, &spec).unwrap();
+    assert_eq!(
+        m.name(),
+        "Prophet(25 changepoints, yearly+weekly, holidays)"
+    );
+    // The holiday columns carry the 30-unit lift (on the scaled data).
+    let lift: Vec<f64> = m
+        .betas()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("sale_"))
+        .map(|(_, b)| b * m.y_scale)
+        .collect();
+    assert_eq!(lift.len(), 2);
+    assert!(lift.iter().all(|b| (b - 30.0).abs() < 3.0), "{lift:?}");
+    assert!(
+        (m.sigma() - 3.0 / 12f64.sqrt()).abs() < 0.2,
+        "{}",
+        m.sigma()
+    );
+    // Most changepoints are exactly zero; the real change is found.
+    let (_, _, delta) = m.trend();
+    assert!(
+        delta.iter().filter(|d| **d == 0.0).count() >= 15,
+        "{delta:?}"
+    );
+    // The forecast follows the new slope (−0.05 a day) and the cycles.
+    let fc = m.forecast(28, &[80.0, 95.0]);
+    for (s, v) in fc.mean.iter().enumerate() {
+        let i = 800 + s;
+        let day = 18_000.0 + i as f64;
+        let truth = 100.0 + 0.1 * i as f64 - 0.15 * (i as f64 - 400.0)
+            + 8.0 * (2.0 * std::f64::consts::PI * day / 7.0).sin()
+            + 15.0 * (2.0 * std::f64::consts::PI * day / 365.25).cos();
+        assert!((v - truth).abs() < 4.0, "step {s}: {v} vs {truth}");
+    }
+    let i80 = fc.interval(80.0).unwrap();
+    let i95 = fc.interval(95.0).unwrap();
+    for s in 0..28 {
+        assert!(i95.lower[s] < i80.lower[s] && i80.lower[s] < fc.mean[s]);
+        assert!(i95.upper[s] > i80.upper[s] && i80.upper[s] > fc.mean[s]);
+    }
+    // Far out, the simulated slope changes widen the band beyond the noise's.
+    let far = m.forecast(365, &[80.0]);
+    let far = far.interval(80.0).unwrap();
+    assert!(far.upper[364] - far.lower[364] > 1.5 * (far.upper[0] - far.lower[0]));
+}
+
+#[test]
+fn regressors_are_scaled_fitted_and_held_or_given_over_the_horizon() {
+    let n = 300;
+    let price: Vec<f64> = (0..n).map(|i| 2.0 + ((i / 10) % 3) as f64 * 0.5).collect();
+    let promo: Vec<f64> = (0..n).map(|i| ((i % 9) == 0) as u8 as f64).collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| 50.0 - 10.0 * price[i] + 12.0 * promo[i] + (i % 7) as f64)
+        .collect();
+    let names = vec!["price".to_string(), "promo".to_string()];
+    let x: Vec<f64> = (0..n).flat_map(|i| [price[i], promo[i]]).collect();
+    let regs = Regressors {
+        names: &names,
+        x: &x,
+        future: &[2.5, 0.0],
+    };
+    let m = Prophet::fit_with(&y, &ProphetSpec::new(1.0, 19_000.0), Some(regs)).unwrap();
+    let scales = &m.layout().regressors;
+    assert!(scales[0].std > 0.0 && scales[0].mean > 2.0, "{scales:?}");
+    assert_eq!((scales[1].mean, scales[1].std), (0.0, 1.0), "binary: as is");
+    let held = m.forecast(3, &[80.0]);
+    let planned = m
+        .forecast_with(&[2.5, 1.0, 2.5, 0.0, 2.5, 0.0], 3, &[80.0])
+        .unwrap();
+    assert!((planned.mean[0] - held.mean[0] - 12.0).abs() < 1.0);
+    assert!((planned.mean[1] - held.mean[1]).abs() < 1e-9);
+    assert!(m.forecast_with(&[1.0], 3, &[80.0]).is_err());
+}
+
+#[test]
+fn the_spec_round_trips_checks_its_values_and_fits_through_model_spec() {
+    let spec = ModelSpec::Prophet(ProphetSpec::new(7.0, 18_004.0));
+    let text = serde_json::to_string(&spec).unwrap();
+    assert_eq!(serde_json::from_str::<ModelSpec>(&text).unwrap(), spec);
+    let y: Vec<f64> = (0..120).map(|i| 10.0 + (i % 52) as f64).collect();
+    let m = spec.fit(&y, 52).unwrap();
+    assert!(m.name().starts_with("Prophet("), "{}", m.name());
+    assert_eq!(m.forecast(13, &[80.0]).mean.len(), 13);
+    assert!(m.notes().is_empty(), "{:?}", m.notes());
+    // Yearly data: yearly terms are left out with a note.
+    let yearly = ProphetSpec::new(365.25, 0.0);
+    let m = Prophet::fit(&[1.0, 3.0, 2.0, 5.0, 4.0, 6.0, 7.0, 6.5], &yearly).unwrap();
+    assert!(
+        m.notes()
+            .iter()
+            .any(|n| n.contains("yearly seasonality off"))
+    );
+    let bad = ProphetSpec {
+        changepoint_range: 1.5,
+        ..ProphetSpec::new(1.0, 0.0)
+    };
+    assert!(Prophet::fit(&[1.0, 2.0, 3.0], &bad).is_err());
+    assert!(Prophet::fit(&[1.0], &ProphetSpec::new(1.0, 0.0)).is_err());
+}

@@ -1,0 +1,152 @@
+"""Reference fixtures for the Prophet-style model (crates/models/src/forecast/prophet),
+computed with the `prophet` package.
+
+Writes references/forecast/prophet.json with each input series and prophet's results, so the
+Rust test (crates/models/tests/prophet_reference.rs) needs no Python. Run offline once the
+pinned requirements (prophet 1.5.0 and the versions in requirements.txt) are installed:
+
+    python3 -m venv /root/.venvs/recast-fc && /root/.venvs/recast-fc/bin/pip install -r references/forecast/requirements.txt
+    /root/.venvs/recast-fc/bin/python references/forecast/make_prophet_fixtures.py
+
+Cases, from ../shared/data/rossmann-sample (only the numbers needed are copied):
+- rossmann_store_{1,2}_holidays_promo: a store's daily sales over the last 910 days
+  (2013-02-01 to 2015-07-31, a closed day counts as 0 sales), the last 42 held out; the
+  store's state holidays as a holidays table (`public` and `easter` on the day, `christmas`
+  with the day before), promotion and school holiday as extra regressors (binary, so prophet
+  leaves them unscaled) with their actual values over the horizon;
+- rossmann_store_3_plain: store 3's daily sales the same way, prophet's defaults only;
+- rossmann_store_4_weekly: store 4's sales summed into ISO weeks (Monday dates), 134 weeks,
+  the last 13 held out: yearly seasonality only (weekly is off for weekly data).
+For every case: prophet's MAP parameters (k, m, delta, sigma_obs, beta), the in-sample yhat,
+the forecast yhat and its 80 % and 95 % bands (1,000 samples, numpy seed 0).
+"""
+
+import json
+import pathlib
+import warnings
+
+import numpy as np
+import pandas as pd
+import prophet
+from prophet import Prophet
+
+warnings.simplefilter("ignore")
+HERE = pathlib.Path(__file__).resolve().parent
+OUT = HERE / "prophet.json"
+DATA = HERE.parent.parent.parent / "shared" / "data"
+DAYS = 910
+H_DAILY = 42
+H_WEEKLY = 13
+EPOCH = pd.Timestamp("1970-01-01")
+NAMES = {"a": "public", "b": "easter", "c": "christmas"}
+WINDOWS = {"public": (0, 0), "easter": (0, 0), "christmas": (-1, 0)}
+
+
+def day_number(ts):
+    return int((pd.Timestamp(ts) - EPOCH).days)
+
+
+def store_frame(store):
+    df = pd.read_csv(DATA / "rossmann-sample" / "store_sales.csv", parse_dates=["Date"], low_memory=False)
+    s = df[df["Store"] == store].set_index("Date").sort_index()
+    s = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
+    s["Sales"] = s["Sales"].where(s["Open"] == 1, 0.0).fillna(0.0).astype(float)
+    s["Promo"] = s["Promo"].fillna(0).astype(float)
+    s["SchoolHoliday"] = s["SchoolHoliday"].fillna(0).astype(float)
+    s["StateHoliday"] = s["StateHoliday"].fillna("0").astype(str)
+    return s.iloc[-DAYS:]
+
+
+def holidays_of(s):
+    rows = []
+    for ds, code in s["StateHoliday"].items():
+        if code in NAMES:
+            name = NAMES[code]
+            lo, up = WINDOWS[name]
+            rows.append({"holiday": name, "ds": ds, "lower_window": lo, "upper_window": up})
+    return pd.DataFrame(rows)
+
+
+def run(df, h, holidays=None, regressors=()):
+    np.random.seed(0)
+    m = Prophet(holidays=holidays)
+    for r in regressors:
+        m.add_regressor(r)
+    train = df.iloc[:-h]
+    m.fit(train)
+    future = df[["ds", *regressors]]
+    out = {}
+    for width in (0.8, 0.95):
+        np.random.seed(0)
+        m.interval_width = width
+        fc = m.predict(future)
+        out[str(int(width * 100))] = fc
+    fc80, fc95 = out["80"], out["95"]
+    n = len(train)
+    features, _, _, _ = m.make_all_seasonality_features(m.setup_dataframe(train.copy()))
+    return {
+        "origin_day": day_number(df["ds"].iloc[0]),
+        "y": train["y"].tolist(),
+        "h": h,
+        "k": float(m.params["k"][0][0]),
+        "m": float(m.params["m"][0][0]),
+        "delta": m.params["delta"][0].tolist(),
+        "sigma_obs": float(m.params["sigma_obs"][0][0]),
+        "beta_names": features.columns.tolist(),
+        "beta": m.params["beta"][0].tolist(),
+        "fitted": fc80["yhat"].iloc[:n].tolist(),
+        "mean": fc80["yhat"].iloc[n:].tolist(),
+        "lower_80": fc80["yhat_lower"].iloc[n:].tolist(),
+        "upper_80": fc80["yhat_upper"].iloc[n:].tolist(),
+        "lower_95": fc95["yhat_lower"].iloc[n:].tolist(),
+        "upper_95": fc95["yhat_upper"].iloc[n:].tolist(),
+    }
+
+
+def daily_case(store, extras):
+    s = store_frame(store)
+    df = pd.DataFrame({"ds": s.index, "y": s["Sales"].values})
+    case = {"name": f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain"), "step_days": 1.0}
+    if not extras:
+        return case | run(df, H_DAILY)
+    df["promo"] = s["Promo"].values
+    df["school_holiday"] = s["SchoolHoliday"].values
+    hol = holidays_of(s)
+    result = run(df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"))
+    case["holidays"] = [
+        {"name": r.holiday, "day": day_number(r.ds), "lower_window": int(r.lower_window), "upper_window": int(r.upper_window)}
+        for r in hol.itertuples()
+    ]
+    case["regressors"] = {"names": ["promo", "school_holiday"], "columns": [df["promo"].tolist(), df["school_holiday"].tolist()]}
+    return case | result
+
+
+def weekly_case(store):
+    s = store_frame(store)
+    full = pd.read_csv(DATA / "rossmann-sample" / "store_sales.csv", parse_dates=["Date"], low_memory=False)
+    f = full[full["Store"] == store].set_index("Date").sort_index()
+    sales = f["Sales"].where(f["Open"] == 1, 0.0).astype(float)
+    weekly = sales.resample("W-MON", label="left", closed="left").sum()
+    counts = sales.resample("W-MON", label="left", closed="left").count()
+    weekly = weekly[counts == 7]
+    df = pd.DataFrame({"ds": weekly.index, "y": weekly.values})
+    del s
+    return {"name": f"rossmann_store_{store}_weekly", "step_days": 7.0} | run(df, H_WEEKLY)
+
+
+def main():
+    cases = [daily_case(1, True), daily_case(2, True), daily_case(3, False), weekly_case(4)]
+    doc = {
+        "source": "make_prophet_fixtures.py",
+        "prophet": prophet.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "cases": cases,
+    }
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    for c in cases:
+        print(c["name"], len(c["y"]), "k", round(c["k"], 4), "sigma", round(c["sigma_obs"], 4))
+
+
+if __name__ == "__main__":
+    main()
