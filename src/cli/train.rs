@@ -19,7 +19,7 @@ pub enum TrainCommand {
     /// Train a recommender on the lake's interactions and register it as a candidate.
     Recommender(Box<RecommenderArgs>),
     /// Fit, forecast and backtest every demand series from the lake's sales.
-    Forecaster(super::train_forecast::ForecasterArgs),
+    Forecaster(Box<super::train_forecast::ForecasterArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -336,7 +336,7 @@ fn print_hybrid(h: &train::HybridReport) {
 pub async fn run(settings: Settings, command: TrainCommand) -> Result<()> {
     let args = match command {
         TrainCommand::Recommender(args) => args,
-        TrainCommand::Forecaster(args) => return super::train_forecast::run(settings, args).await,
+        TrainCommand::Forecaster(args) => return super::train_forecast::run(settings, *args).await,
     };
     let params = args.params();
     params.validate()?;

@@ -9,6 +9,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::forecast::hierarchy::ReconciliationReport;
+use crate::forecast::holidays;
 use crate::forecast::periods::LastPeriod;
 use crate::forecast::series::{Frequency, Level};
 use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
@@ -27,8 +28,9 @@ pub struct ForecasterArgs {
     /// Series level: item_store, item (all stores) or store (all items).
     #[arg(long, default_value = "item_store")]
     pub level: String,
-    /// Model choice per series: aicc (fast), backtest (compares families) or pooled (ETS,
-    /// ARIMA, Theta, CES and their combinations on one shared backtest).
+    /// Model choice per series: aicc (fast), backtest (compares families), pooled (ETS,
+    /// ARIMA, Theta, CES and their combinations on one shared backtest) or prophet (the
+    /// Prophet-style model on every series, with `--holidays`).
     #[arg(long, default_value = "aicc")]
     pub select: String,
     /// Exogenous regressors from the feature store, `view:feature` of item x store views,
@@ -53,6 +55,10 @@ pub struct ForecasterArgs {
     /// best of bottom_up, top_down, wls_struct and mint_shrink on a backtest).
     #[arg(long, default_value = "none")]
     pub reconcile: String,
+    /// A holidays table for `--select prophet`, CSV in the `prophet` package's shape: header
+    /// `holiday,ds` and optionally `lower_window,upper_window,prior_scale`.
+    #[arg(long, value_name = "FILE.csv")]
+    pub holidays: Option<std::path::PathBuf>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -88,6 +94,10 @@ impl ForecasterArgs {
             pad_ended: self.pad_ended,
             ended_after: self.ended_after,
             reconcile: self.reconcile.parse()?,
+            holidays: match &self.holidays {
+                Some(path) => holidays::read_csv(path)?,
+                None => Vec::new(),
+            },
         };
         params.validate()?;
         Ok(params)

@@ -7,12 +7,14 @@ use serde::Serialize;
 
 use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
 use super::conformal::{BandMethod, Calibration, Normaliser};
+use super::holidays::day_number;
 use super::params::SelectBy;
+use super::prophet::{Holiday, ProphetSpec};
 use super::regressors::{self, Observed};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
 use super::series::Series;
-use super::{DEFAULT_LEVELS, Forecast};
+use super::{DEFAULT_LEVELS, Forecast, ModelSpec};
 use crate::db::forecasts::ForecastRow;
 
 /// One fitted series.
@@ -29,7 +31,33 @@ fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// The selection method a run uses for series of `season`.
+/// How a run chooses each series' model, with what the choice needs beyond the series.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Choice {
+    pub(super) select: SelectBy,
+    /// The holiday calendar of the Prophet-style model.
+    pub(super) holidays: Vec<Holiday>,
+}
+
+impl Choice {
+    pub(super) fn new(select: SelectBy, holidays: Vec<Holiday>) -> Choice {
+        Choice { select, holidays }
+    }
+
+    /// The selection method for series `s`.
+    fn method(&self, s: &Series, horizon: usize) -> SelectionMethod {
+        match self.select {
+            SelectBy::Prophet => SelectionMethod::Fixed(ModelSpec::Prophet(ProphetSpec {
+                holidays: self.holidays.clone(),
+                ..ProphetSpec::new(s.frequency.step_days(), day_number(s.start) as f64)
+            })),
+            other => method(other, horizon, s.frequency.season()),
+        }
+    }
+}
+
+/// The selection method a run uses for series of `season` (Prophet aside, which needs the
+/// series' calendar: [`Choice::method`]).
 fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod {
     match select_by {
         SelectBy::Aicc => SelectionMethod::default(),
@@ -43,7 +71,9 @@ fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod
             metric: Metric::Mase,
             candidates: default_candidates(season),
         },
-        SelectBy::Pooled => SelectionMethod::Pooled(PooledConfig::standard(horizon)),
+        SelectBy::Pooled | SelectBy::Prophet => {
+            SelectionMethod::Pooled(PooledConfig::standard(horizon))
+        }
     }
 }
 
@@ -177,13 +207,12 @@ pub(super) fn prepare(
     s: &Series,
     observed: Option<&Observed>,
     horizon: usize,
-    select_by: SelectBy,
+    choice: &Choice,
     run_id: &str,
     trained_at: i64,
 ) -> Result<Unbanded, String> {
     let season = s.frequency.season();
-    let sel = select(&s.values, season, &method(select_by, horizon, season))
-        .map_err(|e| e.to_string())?;
+    let sel = select(&s.values, season, &choice.method(s, horizon)).map_err(|e| e.to_string())?;
     let (accuracy, report) = backtest(&s.values, season, &sel.spec, horizon);
     let residuals = s
         .values
@@ -343,7 +372,8 @@ pub(super) fn fit_series(
     run_id: &str,
     trained_at: i64,
 ) -> Result<Fitted, String> {
-    let u = prepare(s, observed, horizon, select_by, run_id, trained_at)?;
+    let choice = Choice::new(select_by, Vec::new());
+    let u = prepare(s, observed, horizon, &choice, run_id, trained_at)?;
     let own = u.calibration.clone();
     u.band(own.as_ref())
 }

@@ -5,7 +5,8 @@
 //! SARIMA errors, backtests, per-series selection) are pure and live in the models crate
 //! (`recast_models::forecast`), re-exported here so one path names each of them. This module
 //! adds what touches I/O: [`series`] builds demand series from the `sales` dataset,
-//! [`regressors`] reads known-future regressors from the offline feature store; a run takes
+//! [`regressors`] reads known-future regressors from the offline feature store and
+//! [`holidays`] takes the calendar the Prophet-style model fits; a run takes
 //! [`params`], [`fit`]s each series, is orchestrated by [`train`] over many series (over a
 //! reconciled [`hierarchy`] when asked), stores its rows and [`export`], and describes itself
 //! in a [`report`]; [`actuals`] keeps what a run was fitted on, [`versions`] registers runs as
@@ -18,6 +19,7 @@ pub mod cascade;
 pub mod export;
 pub mod fit;
 pub mod hierarchy;
+pub mod holidays;
 pub mod legacy_exports;
 pub mod overrides;
 pub mod params;

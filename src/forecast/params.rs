@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::hierarchy::ReconcileBy;
+use super::holidays::{self, HolidayRow};
 use super::periods::{LastPeriod, SeriesRules};
 use super::regressors;
 use super::series::{DemandError, Frequency, Level};
@@ -27,6 +28,10 @@ pub enum SelectBy {
     /// backtest; the best of their mean and median combinations unless a single model is
     /// clearly better (`PooledConfig::standard`). The most fits per series.
     Pooled,
+    /// The Prophet-style model on every series (no choice among families): trend with
+    /// automatic changepoints, yearly and weekly seasonality as the history allows, and the
+    /// run's `holidays`. Constant, short and intermittent series keep their fallbacks.
+    Prophet,
 }
 
 impl std::str::FromStr for SelectBy {
@@ -36,9 +41,10 @@ impl std::str::FromStr for SelectBy {
             "aicc" => Ok(SelectBy::Aicc),
             "backtest" => Ok(SelectBy::Backtest),
             "pooled" => Ok(SelectBy::Pooled),
+            "prophet" => Ok(SelectBy::Prophet),
             other => Err(DemandError::invalid(
                 "select",
-                format!("unknown selection `{other}` (aicc, backtest, pooled)"),
+                format!("unknown selection `{other}` (aicc, backtest, pooled, prophet)"),
             )),
         }
     }
@@ -86,6 +92,10 @@ pub struct TrainParams {
     /// this method (`none`: the one `level`); see [`super::hierarchy`].
     #[serde(default, skip_serializing_if = "is_none")]
     pub reconcile: ReconcileBy,
+    /// The holiday calendar of `select: prophet` (the `prophet` package's holidays table:
+    /// `holiday`, `ds`, `lower_window`, `upper_window`, `prior_scale`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<HolidayRow>,
 }
 
 fn is_none(r: &ReconcileBy) -> bool {
@@ -132,6 +142,13 @@ impl TrainParams {
         }
         regressors::check_params(&self.regressors, self.level, self.frequency)?;
         self.check_reconcile()?;
+        if !self.holidays.is_empty() && self.select != SelectBy::Prophet {
+            return Err(DemandError::invalid(
+                holidays::FIELD,
+                "holidays are fitted by the prophet model: set `select` to prophet",
+            ));
+        }
+        holidays::validate(&self.holidays)?;
         self.matcher().map(|_| ())
     }
 

@@ -100,6 +100,15 @@ impl Frequency {
         }
     }
 
+    /// Days one period covers (a month's on average), as the Prophet-style model's clock.
+    pub fn step_days(self) -> f64 {
+        match self {
+            Frequency::Day => 1.0,
+            Frequency::Week => 7.0,
+            Frequency::Month => 365.25 / 12.0,
+        }
+    }
+
     /// The first day of the period holding `date` (Monday of its ISO week, first of month).
     pub fn period_start(self, date: NaiveDate) -> NaiveDate {
         match self {

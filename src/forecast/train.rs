@@ -24,8 +24,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::export::export;
-use super::fit::{Fitted, Unbanded, pool, prepare};
+use super::fit::{Choice, Fitted, Unbanded, pool, prepare};
 use super::hierarchy::{self, ReconcileBy, ReconciliationReport};
+use super::holidays;
 use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
@@ -204,7 +205,10 @@ async fn fit_all(
     let history_end = series.iter().map(Series::end).max();
     let filled_periods = series.iter().map(|s| s.filled).sum();
     let horizon = params.horizon();
-    let select_by = params.select;
+    let choice = Arc::new(Choice::new(
+        params.select,
+        holidays::to_model(&params.holidays),
+    ));
     let trained_at = now_ms();
     let mut regression = None;
     let observed: Vec<Option<Observed>> = if resolved.names.is_empty() {
@@ -239,7 +243,7 @@ async fn fit_all(
             Arc::clone(&series),
             Arc::clone(&observed),
             start..end,
-            (horizon, select_by, run_id, trained_at),
+            (horizon, Arc::clone(&choice), run_id, trained_at),
         )
     };
     let mut reconciliation = None;
@@ -335,15 +339,15 @@ async fn fit_all(
     Ok(report)
 }
 
-/// What a run is fitting: horizon, selection, run id, trained-at.
-type RunFacts<'a> = (usize, SelectBy, &'a str, i64);
+/// What a run is fitting: horizon, model choice, run id, trained-at.
+type RunFacts<'a> = (usize, Arc<Choice>, &'a str, i64);
 
 /// Chooses, fits and backtests `range` of `series` on rayon's pool.
 async fn prepare_chunk(
     series: Arc<Vec<Series>>,
     observed: Arc<Vec<Option<Observed>>>,
     range: std::ops::Range<usize>,
-    (horizon, select_by, run_id, trained_at): RunFacts<'_>,
+    (horizon, choice, run_id, trained_at): RunFacts<'_>,
 ) -> Result<Vec<(String, Result<Unbanded, String>)>, DemandError> {
     let run_id = run_id.to_string();
     tokio::task::spawn_blocking(move || {
@@ -351,7 +355,7 @@ async fn prepare_chunk(
             .par_iter()
             .zip(&observed[range])
             .map(|(s, obs)| {
-                let fitted = prepare(s, obs.as_ref(), horizon, select_by, &run_id, trained_at);
+                let fitted = prepare(s, obs.as_ref(), horizon, &choice, &run_id, trained_at);
                 (s.id(), fitted)
             })
             .collect()

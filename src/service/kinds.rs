@@ -264,6 +264,8 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "from" => "payload.from",
                 "reconcile" => "payload.reconcile",
                 "ended_after" => "payload.ended_after",
+                "holidays" => "payload.holidays",
+                "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };
             JobError::Invalid { field, detail }

@@ -14,6 +14,7 @@ mod forecast;
 mod forecast_hierarchy;
 mod forecast_overrides;
 mod forecast_periods;
+mod forecast_prophet;
 mod forecast_serving;
 mod jobs;
 mod lake;

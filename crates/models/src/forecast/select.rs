@@ -60,6 +60,8 @@ pub enum SelectionMethod {
     /// of the members ([`PooledConfig`]; [`PooledConfig::standard`] is the recommended
     /// automatic forecast).
     Pooled(PooledConfig),
+    /// This one model (a user who asked for it by name), after the fallbacks.
+    Fixed(ModelSpec),
 }
 
 impl Default for SelectionMethod {
@@ -141,6 +143,16 @@ pub fn select(
             candidates,
         } => by_backtest(y, season, config, *metric, candidates),
         SelectionMethod::Pooled(config) => by_pooled_backtest(y, season, config),
+        SelectionMethod::Fixed(spec) => {
+            let model = spec.fit(y, season)?;
+            Ok(Selection {
+                spec: spec.clone(),
+                notes: model.notes(),
+                model,
+                kind,
+                scores: Vec::new(),
+            })
+        }
     }
 }
 
