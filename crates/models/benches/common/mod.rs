@@ -1,6 +1,8 @@
 //! What the forecasting accuracy benches share: a row of scores, its table, and running a
 //! statsforecast peer script whose JSON rows are printed next to recast's.
 
+#![allow(dead_code)] // each bench uses part of it
+
 use std::path::Path;
 use std::process::Command;
 
@@ -65,21 +67,25 @@ pub fn print_table(title: &str, rows: &[(String, Row)]) {
 }
 
 /// The JSON a peer script in `references/forecast/` prints, run with `args` by
-/// `RECAST_BENCH_PYTHON` (default `python3`); `None`, with the reason printed, when it could
-/// not run.
+/// `RECAST_BENCH_PYTHON` (default `python3`) with `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE`
+/// unset for that process only; `None`, with the reason printed, when it could not run.
 pub fn peers(script: &str, args: &[&std::ffi::OsStr]) -> Option<serde_json::Value> {
     let python = std::env::var("RECAST_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../references/forecast")
         .join(script);
-    println!(
-        "\nrunning {python} {} (statsforecast peers) ...",
-        script.display()
-    );
-    let out = match Command::new(&python).arg(&script).args(args).output() {
+    println!("\nrunning {python} {} (peers) ...", script.display());
+    // The machine's OpenBLAS settings slow numpy down: the peer runs without them.
+    let out = match Command::new(&python)
+        .arg(&script)
+        .args(args)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+    {
         Ok(o) => o,
         Err(e) => {
-            println!("peer script could not start ({e}); statsforecast rows skipped");
+            println!("peer script could not start ({e}); peer rows skipped");
             return None;
         }
     };
@@ -87,7 +93,7 @@ pub fn peers(script: &str, args: &[&std::ffi::OsStr]) -> Option<serde_json::Valu
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(5).collect();
         println!(
-            "peer script failed ({}): {}; statsforecast rows skipped",
+            "peer script failed ({}): {}; peer rows skipped",
             out.status,
             tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
         );
@@ -96,7 +102,7 @@ pub fn peers(script: &str, args: &[&std::ffi::OsStr]) -> Option<serde_json::Valu
     match serde_json::from_slice(&out.stdout) {
         Ok(v) => Some(v),
         Err(e) => {
-            println!("peer script output is not JSON ({e}); statsforecast rows skipped");
+            println!("peer script output is not JSON ({e}); peer rows skipped");
             None
         }
     }
@@ -105,6 +111,11 @@ pub fn peers(script: &str, args: &[&std::ffi::OsStr]) -> Option<serde_json::Valu
 /// A peer script's rows `{model: {mase, smape, cov80, cov95, seconds, n}}`, named
 /// `statsforecast <model>`.
 pub fn peer_rows(obj: Option<&serde_json::Value>) -> Vec<(String, Row)> {
+    named_peer_rows("statsforecast", obj)
+}
+
+/// A peer script's rows named `<peer> <model>`.
+pub fn named_peer_rows(peer: &str, obj: Option<&serde_json::Value>) -> Vec<(String, Row)> {
     let Some(obj) = obj.and_then(|s| s.as_object()) else {
         return Vec::new();
     };
@@ -112,7 +123,7 @@ pub fn peer_rows(obj: Option<&serde_json::Value>) -> Vec<(String, Row)> {
         .map(|(name, r)| {
             let f = |k: &str| r.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
             (
-                format!("statsforecast {name}"),
+                format!("{peer} {name}"),
                 Row {
                     mase: f("mase"),
                     smape: f("smape"),

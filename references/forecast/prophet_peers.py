@@ -1,0 +1,95 @@
+"""Peer figures for the prophet bench: the `prophet` package on the Rossmann sample's stores.
+
+Each store's daily `Sales` (a day missing from the file, or closed, counts as 0 sales and no
+promotion) is fitted on all but its last H days and forecasts them with 80 % and 95 % bands,
+in two setups: `plain` (prophet's defaults) and `holidays+regressors` (the store's state
+holidays as a holidays table: `public` and `easter` on the day, `christmas` with the eve;
+`Promo` and `SchoolHoliday` as extra regressors with their actual future values). Scores as
+the other forecasting benches define them (`peer_scores.py`). Stores are fitted one after
+another; the first fit (which loads the Stan model) is not timed.
+
+`cargo bench -p recast-models --bench prophet` runs this script and prints its rows next to
+recast's. Output: JSON on stdout, {setup: {mase, smape, cov80, cov95, seconds, n}}.
+Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /root/.venvs/recast-fc/bin/python references/forecast/prophet_peers.py CSV H
+"""
+
+import json
+import logging
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from peer_scores import LEVELS, scores, summary
+from prophet import Prophet
+
+warnings.simplefilter("ignore")
+logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+logging.getLogger("prophet").setLevel(logging.WARNING)
+NAMES = {"a": ("public", 0), "b": ("easter", 0), "c": ("christmas", -1)}
+
+
+def load(path):
+    df = pd.read_csv(path, dtype={"StateHoliday": str}, parse_dates=["Date"])
+    out = {}
+    for store, g in df.groupby("Store"):
+        g = g.set_index("Date").sort_index()
+        days = pd.date_range(g.index.min(), g.index.max(), freq="D")
+        g = g.reindex(days)
+        open_ = g["Open"].fillna(0) == 1
+        frame = pd.DataFrame(
+            {
+                "ds": days,
+                "y": g["Sales"].where(open_, 0.0).fillna(0.0).astype(float).to_numpy(),
+                "promo": g["Promo"].fillna(0).astype(float).to_numpy(),
+                "school_holiday": g["SchoolHoliday"].fillna(0).astype(float).to_numpy(),
+            }
+        )
+        rows = []
+        for ds, code in g["StateHoliday"].fillna("0").items():
+            if code in NAMES:
+                name, lower = NAMES[code]
+                rows.append({"holiday": name, "ds": ds, "lower_window": lower, "upper_window": 0})
+        out[str(store)] = (frame, pd.DataFrame(rows))
+    return out
+
+
+def fit_one(frame, holidays, h, extras):
+    train = frame.iloc[:-h]
+    bounds = {}
+    m = Prophet(holidays=holidays if extras and len(holidays) else None)
+    if extras:
+        m.add_regressor("promo")
+        m.add_regressor("school_holiday")
+    m.fit(train)
+    future = frame.iloc[-h:][["ds", "promo", "school_holiday"]]
+    mean = None
+    for lv in LEVELS:
+        m.interval_width = lv / 100
+        np.random.seed(0)
+        fc = m.predict(future)
+        mean = fc["yhat"].to_numpy(float)
+        bounds[lv] = (fc["yhat_lower"].to_numpy(float), fc["yhat_upper"].to_numpy(float))
+    return train["y"].to_numpy(float), mean, bounds
+
+
+def main():
+    path, h = sys.argv[1], int(sys.argv[2])
+    stores = load(path)
+    first = next(iter(stores.values()))
+    fit_one(*first, h, False)  # loads the Stan model: not timed
+    out = {}
+    for label, extras in (("plain", False), ("holidays+regressors", True)):
+        rows = []
+        t0 = time.time()
+        for sid in sorted(stores):
+            frame, holidays = stores[sid]
+            train, mean, bounds = fit_one(frame, holidays, h, extras)
+            rows.append(scores(train, frame["y"].to_numpy(float)[-h:], mean, bounds, 7))
+        out[label] = {**summary(rows), "seconds": time.time() - t0}
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
