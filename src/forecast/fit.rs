@@ -10,7 +10,7 @@ use super::conformal::{BandMethod, Calibration, Normaliser};
 use super::holidays::day_number;
 use super::params::SelectBy;
 use super::prophet::{Holiday, ProphetSpec};
-use super::regressors::{self, Observed};
+use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
 use super::series::Series;
@@ -47,11 +47,16 @@ impl Choice {
     /// The selection method for series `s`.
     fn method(&self, s: &Series, horizon: usize) -> SelectionMethod {
         match self.select {
-            SelectBy::Prophet => SelectionMethod::Fixed(ModelSpec::Prophet(ProphetSpec {
-                holidays: self.holidays.clone(),
-                ..ProphetSpec::new(s.frequency.step_days(), day_number(s.start) as f64)
-            })),
+            SelectBy::Prophet => SelectionMethod::Fixed(ModelSpec::Prophet(self.prophet_spec(s))),
             other => method(other, horizon, s.frequency.season()),
+        }
+    }
+
+    /// The Prophet-style model on series `s`'s calendar with the run's holidays.
+    fn prophet_spec(&self, s: &Series) -> ProphetSpec {
+        ProphetSpec {
+            holidays: self.holidays.clone(),
+            ..ProphetSpec::new(s.frequency.step_days(), day_number(s.start) as f64)
         }
     }
 }
@@ -231,7 +236,14 @@ pub(super) fn prepare(
     let mut notes = sel.notes;
     let mut regression = None;
     if let Some(observed) = observed {
-        regression = consider_regression(s, observed, sel.kind, horizon, &mut chosen, &mut notes);
+        let candidate = Candidate {
+            series: s,
+            observed,
+            kind: sel.kind,
+            choice,
+            horizon,
+        };
+        regression = consider_regression(&candidate, &mut chosen, &mut notes);
     }
     if chosen.forecast.mean.len() != horizon {
         return Err(format!(
@@ -433,19 +445,27 @@ fn calibrate(
     (calibrated, q50)
 }
 
-/// Puts the regression with ARIMA errors against the usual winner in `chosen` (backtest MASE
-/// on the same windows, strictly lower wins) and replaces it when it wins. Returns what
-/// happened for the stored params (`None` when the series had no usable regressor or is too
-/// degenerate for one); the notes say why in every case.
-fn consider_regression(
-    s: &Series,
-    observed: &Observed,
+/// What a series' regression candidate is built from.
+struct Candidate<'a> {
+    series: &'a Series,
+    observed: &'a Observed,
     kind: super::select::SeriesKind,
+    choice: &'a Choice,
     horizon: usize,
+}
+
+/// Puts the regression candidate (with ARIMA errors; the Prophet-style model with the
+/// regressors as extra regressors when the run selects prophet) against the usual winner in
+/// `chosen` (backtest MASE on the same windows, strictly lower wins) and replaces it when it
+/// wins. Returns what happened for the stored params (`None` when the series had no usable
+/// regressor or is too degenerate for one); the notes say why in every case.
+fn consider_regression(
+    c: &Candidate<'_>,
     chosen: &mut Chosen,
     notes: &mut Vec<String>,
 ) -> Option<serde_json::Value> {
     use super::select::SeriesKind;
+    let (s, observed, kind, horizon) = (c.series, c.observed, c.kind, c.horizon);
     let season = s.frequency.season();
     let Some(design) = regressors::design(observed, notes) else {
         notes.push("no usable regressor: the usual model".into());
@@ -475,7 +495,11 @@ fn consider_regression(
         );
         return Some(out);
     };
-    let order = match regressors::order(&s.values, season, &design) {
+    let order = match &c.choice.select {
+        SelectBy::Prophet => Ok(Regression::Prophet(c.choice.prophet_spec(s))),
+        _ => regressors::order(&s.values, season, &design),
+    };
+    let order = match order {
         Ok(o) => o,
         Err(e) => {
             notes.push(format!(
@@ -484,19 +508,23 @@ fn consider_regression(
             return Some(out);
         }
     };
-    out["error_orders"] = serde_json::json!(order.name());
+    let label = order.label();
+    out["model"] = serde_json::json!(label);
+    if let Regression::ArimaErrors(_) = order {
+        out["error_orders"] = serde_json::json!(order.describe());
+    }
     let cfg = window_config(chosen.accuracy.horizon, chosen.accuracy.windows);
     let report = match regressors::backtest(&s.values, season, &design, &order, &cfg) {
         Ok(r) if r.failures.is_empty() && r.summary.mase.is_finite() => r,
         Ok(r) => {
             notes.push(format!(
-                "regression failed in {} backtest window(s): the usual model",
+                "{label} failed in {} backtest window(s): the usual model",
                 r.failures.len()
             ));
             return Some(out);
         }
         Err(e) => {
-            notes.push(format!("regression not backtested ({e}): the usual model"));
+            notes.push(format!("{label} not backtested ({e}): the usual model"));
             return Some(out);
         }
     };
@@ -504,17 +532,16 @@ fn consider_regression(
     out["backtest_mase"] = serde_json::json!({"regression": mase, "usual": base});
     if mase >= base {
         notes.push(format!(
-            "regression with ARIMA errors not chosen: backtest MASE {mase:.3} against {base:.3} \
-             for {usual}"
+            "{label} not chosen: backtest MASE {mase:.3} against {base:.3} for {usual}"
         ));
         return Some(out);
     }
     match regressors::fit_and_forecast(&s.values, &design, &order, horizon, &DEFAULT_LEVELS) {
-        Ok((model, forecast)) => {
+        Ok(model) => {
             let coefficients: serde_json::Map<String, serde_json::Value> = design
                 .names
                 .iter()
-                .zip(model.beta())
+                .zip(&model.effects)
                 .map(|(n, b)| (n.clone(), serde_json::json!(b)))
                 .collect();
             let future: serde_json::Map<String, serde_json::Value> = design
@@ -531,29 +558,28 @@ fn consider_regression(
                 .collect::<Vec<_>>()
                 .join(", ");
             notes.push(format!(
-                "regression with ARIMA errors chosen: backtest MASE {mase:.3} against {base:.3} \
-                 for {usual}"
+                "{label} chosen: backtest MASE {mase:.3} against {base:.3} for {usual}"
             ));
             notes.push(format!(
                 "future regressors held at their last observed values (no planned change): {held}"
             ));
-            let mut params = model.params();
+            let mut params = model.params;
             params["coefficients"] = serde_json::Value::Object(coefficients.clone());
             out["chosen"] = serde_json::Value::Bool(true);
             out["coefficients"] = serde_json::Value::Object(coefficients);
             out["future"] = serde_json::Value::Object(future);
             out["future_rule"] = "last observed value held over the horizon".into();
             *chosen = Chosen {
-                spec: regressors::spec(&design),
-                model: model.name(),
+                spec: order.spec(&design),
+                model: model.name,
                 params,
-                forecast,
+                forecast: model.forecast,
                 accuracy: accuracy_of(&report, cfg.horizon),
                 report: Some(report),
             };
         }
         Err(e) => notes.push(format!(
-            "regression won the backtest (MASE {mase:.3} against {base:.3}) but failed on the \
+            "{label} won the backtest (MASE {mase:.3} against {base:.3}) but failed on the \
              whole series ({e}): the usual model"
         )),
     }

@@ -16,7 +16,9 @@
 //!
 //! Choice: the usual winner against a regression with SARIMA errors ([`Sarimax`]) whose error
 //! orders come from the automatic ARIMA search on the OLS residuals of the whole series
-//! ([`Sarimax::auto_order`]), by rolling-origin backtest MASE on the same windows. The
+//! ([`Sarimax::auto_order`]) — or, in a `select: prophet` run, against the Prophet-style model
+//! with the regressors as extra regressors — by rolling-origin backtest MASE on the same
+//! windows. The
 //! regression re-estimates its coefficients at each origin (the orders stay: searching them
 //! again per window would cost several times more, mostly in exact refits of near-unit-root
 //! seasonal candidates) and forecasts each window with the actual regressor values of that
@@ -27,7 +29,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 pub use recast_models::forecast::regression::{
-    Design, Observed, backtest, design, fill, fit_and_forecast, order, spec,
+    Design, Observed, Regression, backtest, design, fill, fit_and_forecast, order,
 };
 
 use super::series::{DemandError, Frequency, Level, Series};

@@ -415,7 +415,7 @@ mod regressors {
     use recast::features::materialize::{MaterializeRequest, materialize};
     use recast::forecast::DemandError;
     use recast::forecast::series::{Frequency, Level};
-    use recast::forecast::train::{TrainParams, TrainReport, run as train};
+    use recast::forecast::train::{SelectBy, TrainParams, TrainReport, run as train};
     use serde_json::{Value, json};
 
     use crate::common::{TestEnv, TestServer, expect_problem};
@@ -608,6 +608,63 @@ mod regressors {
         assert!(
             mase_with < mase_without,
             "backtest MASE with on_promo {mase_with} vs without {mase_without}"
+        );
+
+        // With `select: prophet` the regressors enter the Prophet-style model as extra
+        // regressors, against plain Prophet on the same backtest windows.
+        let prophet = TrainParams {
+            select: SelectBy::Prophet,
+            ..params(&[REGRESSOR])
+        };
+        let run = train(&srv.app, &prophet, &recast::progress::none())
+            .await
+            .unwrap();
+        let summary = run.regression.clone().expect("regression summary");
+        assert_eq!(
+            (summary.series_with_regressors, summary.series_chosen),
+            (1, 1),
+            "{run:?}"
+        );
+        let version = srv
+            .app
+            .models
+            .get(run.model_version.as_deref().expect("registered"))
+            .await
+            .unwrap();
+        let artifact: Value =
+            serde_json::from_slice(&srv.app.models.load(&version).await.unwrap()).unwrap();
+        let row_of = |id: &str| {
+            artifact["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["series_id"] == id)
+                .cloned()
+                .unwrap()
+        };
+        let promo = row_of(PROMO);
+        let model = promo["model"].as_str().unwrap();
+        assert!(
+            model.starts_with("Prophet(") && model.contains("regressors"),
+            "{model}"
+        );
+        let p: Value = serde_json::from_str(promo["params"].as_str().unwrap()).unwrap();
+        assert_eq!(p["regression"]["model"], "Prophet with regressors", "{p:#}");
+        assert_eq!(p["spec"]["kind"], "prophet", "{p:#}");
+        assert_eq!(p["spec"]["regressors"], json!([REGRESSOR]), "{p:#}");
+        let lift = p["regression"]["coefficients"][REGRESSOR].as_f64().unwrap();
+        assert!(
+            (lift - LIFT).abs() < 2.5,
+            "Prophet's on_promo effect {lift}"
+        );
+        let plain = row_of(PLAIN);
+        assert!(
+            plain["model"].as_str().unwrap().starts_with("Prophet("),
+            "{plain:#}"
+        );
+        assert!(
+            !plain["model"].as_str().unwrap().contains("regressors"),
+            "{plain:#}"
         );
 
         // Bad references and levels name `regressors`, through the train function ...

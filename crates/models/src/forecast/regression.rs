@@ -1,6 +1,6 @@
-//! Known-future regressors for a regression with SARIMA errors: fill the observed columns,
-//! build the design (dropping regressors that cannot be estimated, with a note), pick the
-//! error orders and backtest or fit the candidate.
+//! Known-future regressors for a regression with SARIMA errors or the Prophet-style model:
+//! fill the observed columns, build the design (dropping regressors that cannot be estimated,
+//! with a note), pick the error orders and backtest or fit the candidate.
 //!
 //! Why here and not with the feature store: this is arithmetic on arrays. Where the values
 //! come from (the offline feature store, by a time rule) is the service's business; the model
@@ -8,9 +8,10 @@
 //! horizon ("no planned change"), which the notes record.
 
 use super::backtest::{BacktestConfig, BacktestReport, rolling_origin_with};
+use super::prophet::{Prophet, ProphetSpec, Regressors};
 use super::sarima::ArimaSpec;
 use super::sarimax::Sarimax;
-use super::{Forecast, ForecastError, ModelSpec};
+use super::{FittedModel, Forecast, ForecastError, ModelSpec};
 
 /// Observed regressor values per series, day and regressor (NaN = missing).
 #[derive(Debug, Clone, PartialEq)]
@@ -103,47 +104,155 @@ pub fn design(observed: &Observed, notes: &mut Vec<String>) -> Option<Design> {
     Some(Design { names, x, future })
 }
 
-/// The spec the regression candidate goes by in reports and stored params.
-pub fn spec(design: &Design) -> ModelSpec {
-    ModelSpec::AutoArimaRegression {
-        regressors: design.names.clone(),
+/// The model a regression candidate is: a regression with SARIMA errors of fixed orders, or
+/// the Prophet-style model with the regressors as extra regressors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Regression {
+    ArimaErrors(ArimaSpec),
+    Prophet(ProphetSpec),
+}
+
+impl Regression {
+    /// What the notes call it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Regression::ArimaErrors(_) => "regression with ARIMA errors",
+            Regression::Prophet(_) => "Prophet with regressors",
+        }
+    }
+
+    /// The model's structure for the stored params (the error orders, or the Prophet spec's
+    /// label).
+    pub fn describe(&self) -> String {
+        match self {
+            Regression::ArimaErrors(order) => order.name(),
+            Regression::Prophet(_) => "prophet".into(),
+        }
+    }
+
+    /// The spec the candidate goes by in reports and stored params.
+    pub fn spec(&self, design: &Design) -> ModelSpec {
+        match self {
+            Regression::ArimaErrors(_) => ModelSpec::AutoArimaRegression {
+                regressors: design.names.clone(),
+            },
+            Regression::Prophet(spec) => ModelSpec::Prophet(ProphetSpec {
+                regressors: design.names.clone(),
+                ..spec.clone()
+            }),
+        }
+    }
+
+    fn fit(&self, y: &[f64], design: &Design, rows: usize) -> Result<Fit, ForecastError> {
+        let k = design.k();
+        let x = &design.x[..rows * k];
+        Ok(match self {
+            Regression::ArimaErrors(order) => Fit::Arima(Sarimax::fit(y, x, k, order)?),
+            Regression::Prophet(spec) => {
+                let regs = Regressors {
+                    names: &design.names,
+                    x,
+                    future: &design.future,
+                };
+                Fit::Prophet(Prophet::fit_with(y, spec, Some(regs))?)
+            }
+        })
     }
 }
 
-/// The regression candidate of one series: its error orders, found once on the whole series
-/// by [`Sarimax::auto_order`] (OLS residuals through the automatic ARIMA search).
-pub fn order(y: &[f64], season: usize, design: &Design) -> Result<ArimaSpec, ForecastError> {
-    Sarimax::auto_order(y, &design.x, design.k(), season)
+/// A fitted regression candidate.
+enum Fit {
+    Arima(Sarimax),
+    Prophet(Prophet),
 }
 
-/// Rolling-origin backtest of the regression with `order` errors, re-estimating every
-/// coefficient at each origin and forecasting with the window's actual regressor values.
+impl Fit {
+    fn forecast_with(
+        &self,
+        rows: &[f64],
+        h: usize,
+        levels: &[f64],
+    ) -> Result<Forecast, ForecastError> {
+        match self {
+            Fit::Arima(m) => m.forecast_with(rows, levels),
+            Fit::Prophet(m) => m.forecast_with(rows, h, levels),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Fit::Arima(m) => m.name(),
+            Fit::Prophet(m) => m.name(),
+        }
+    }
+
+    fn params(&self) -> serde_json::Value {
+        match self {
+            Fit::Arima(m) => m.params(),
+            Fit::Prophet(m) => m.params(),
+        }
+    }
+
+    /// The change in demand per unit of each regressor.
+    fn effects(&self) -> Vec<f64> {
+        match self {
+            Fit::Arima(m) => m.beta().to_vec(),
+            Fit::Prophet(m) => m.regressor_effects(),
+        }
+    }
+}
+
+/// The regression-with-ARIMA-errors candidate of one series: its error orders, found once on
+/// the whole series by [`Sarimax::auto_order`] (OLS residuals through the automatic ARIMA
+/// search).
+pub fn order(y: &[f64], season: usize, design: &Design) -> Result<Regression, ForecastError> {
+    Sarimax::auto_order(y, &design.x, design.k(), season).map(Regression::ArimaErrors)
+}
+
+/// Rolling-origin backtest of the candidate, re-estimating every coefficient at each origin
+/// and forecasting with the window's actual regressor values.
 pub fn backtest(
     y: &[f64],
     season: usize,
     design: &Design,
-    order: &ArimaSpec,
+    regression: &Regression,
     cfg: &BacktestConfig,
 ) -> Result<BacktestReport, ForecastError> {
     let k = design.k();
-    rolling_origin_with(y, season, &spec(design), cfg, &|origin, h, levels| {
-        let model = Sarimax::fit(&y[..origin], &design.x[..origin * k], k, order)?;
-        let fc = model.forecast_with(&design.x[origin * k..(origin + h) * k], levels)?;
+    let spec = regression.spec(design);
+    rolling_origin_with(y, season, &spec, cfg, &|origin, h, levels| {
+        let model = regression.fit(&y[..origin], design, origin)?;
+        let fc = model.forecast_with(&design.x[origin * k..(origin + h) * k], h, levels)?;
         Ok((model.name(), fc))
     })
+}
+
+/// A candidate fitted on the whole series.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub name: String,
+    pub params: serde_json::Value,
+    /// The change in demand per unit of each regressor.
+    pub effects: Vec<f64>,
+    /// The `h`-step forecast with the held future values.
+    pub forecast: Forecast,
 }
 
 /// Fits on the whole series and forecasts `h` steps with the held future values.
 pub fn fit_and_forecast(
     y: &[f64],
     design: &Design,
-    order: &ArimaSpec,
+    regression: &Regression,
     h: usize,
     levels: &[f64],
-) -> Result<(Sarimax, Forecast), ForecastError> {
-    let model = Sarimax::fit(y, &design.x, design.k(), order)?;
-    let fc = model.forecast_with(&design.future_rows(h), levels)?;
-    Ok((model, fc))
+) -> Result<Fitted, ForecastError> {
+    let model = regression.fit(y, design, y.len())?;
+    Ok(Fitted {
+        forecast: model.forecast_with(&design.future_rows(h), h, levels)?,
+        name: model.name(),
+        params: model.params(),
+        effects: model.effects(),
+    })
 }
 
 #[cfg(test)]
@@ -237,8 +346,26 @@ mod tests {
         };
         let d = design(&observed, &mut Vec::new()).unwrap();
         let order = order(&y, 7, &d).unwrap();
-        let (model, fc) = fit_and_forecast(&y, &d, &order, 7, &[80.0, 95.0]).unwrap();
-        assert!((model.beta()[0] - 20.0).abs() < 2.0, "{:?}", model.beta());
+        let fitted = fit_and_forecast(&y, &d, &order, 7, &[80.0, 95.0]).unwrap();
+        let fc = fitted.forecast;
+        assert!(
+            (fitted.effects[0] - 20.0).abs() < 2.0,
+            "{:?}",
+            fitted.effects
+        );
+        // The Prophet-style model finds the same lift.
+        let prophet = Regression::Prophet(ProphetSpec::new(1.0, 20_000.0));
+        let fitted = fit_and_forecast(&y, &d, &prophet, 7, &[80.0]).unwrap();
+        assert!(
+            (fitted.effects[0] - 20.0).abs() < 2.0,
+            "{:?}",
+            fitted.effects
+        );
+        assert!(fitted.name.contains("regressors"), "{}", fitted.name);
+        let spec = prophet.spec(&d);
+        assert!(matches!(&spec, ModelSpec::Prophet(p) if p.regressors == d.names));
+        // Named regressors without their values: refused.
+        assert!(spec.fit(&y, 7).is_err());
         assert_eq!(fc.mean.len(), 7);
         let cfg = BacktestConfig {
             horizon: 7,

@@ -64,6 +64,10 @@ pub struct ProphetSpec {
     pub seasonalities: Option<Vec<Seasonality>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<Holiday>,
+    /// Extra regressors by name; their values come with the fit
+    /// ([`Prophet::fit_with`]), so a spec naming any cannot be fitted from `y` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regressors: Vec<String>,
     #[serde(default = "default_changepoints")]
     pub changepoints: usize,
     #[serde(default = "default_changepoint_range")]
@@ -98,6 +102,7 @@ impl ProphetSpec {
             origin_day,
             seasonalities: None,
             holidays: Vec::new(),
+            regressors: Vec::new(),
             changepoints: default_changepoints(),
             changepoint_range: default_changepoint_range(),
             changepoint_prior_scale: default_changepoint_prior_scale(),
@@ -211,6 +216,12 @@ impl Prophet {
             Some(r) => (r.names, r.x, r.future),
             None => (&[][..], &[][..], &[][..]),
         };
+        if !spec.regressors.is_empty() && spec.regressors != names {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: the spec names regressors {:?} but the fit was given {names:?}",
+                spec.regressors
+            )));
+        }
         let k = names.len();
         if raw.len() != n * k || future.len() != k {
             return Err(ForecastError::InvalidInput(format!(
@@ -311,6 +322,16 @@ impl Prophet {
             .into_iter()
             .zip(&self.theta[start..])
             .map(|(n, b)| (n, *b))
+            .collect()
+    }
+
+    /// Each extra regressor's effect on demand per unit of its raw value.
+    pub fn regressor_effects(&self) -> Vec<f64> {
+        let range = self.layout.regressor_range();
+        self.theta[range]
+            .iter()
+            .zip(&self.layout.regressors)
+            .map(|(b, r)| b * self.y_scale / r.std)
             .collect()
     }
 
