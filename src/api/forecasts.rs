@@ -26,7 +26,7 @@ pub struct ForecastListQuery {
     pub item_id: Option<String>,
     /// Only series of this store.
     pub store_id: Option<String>,
-    /// item_store, item, store or total.
+    /// item_store, item, store, category or total.
     #[param(pattern = "^(item_store|item|store|total)$")]
     pub level: Option<String>,
     /// From a previous page's `next_cursor`.

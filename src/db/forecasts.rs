@@ -208,6 +208,25 @@ pub async fn run_points(
         .collect()
 }
 
+/// The (series id, params) of a run's rows of one level, in series id order.
+pub async fn run_params(
+    db: &Db,
+    run_id: &str,
+    level: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT series_id, params FROM forecasts WHERE run_id = $1 AND level = $2 \
+         ORDER BY series_id",
+    )
+    .bind(run_id)
+    .bind(level)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("series_id")?, r.try_get("params")?)))
+        .collect()
+}
+
 /// Up to `limit` forecasts in series id order, strictly after `after`.
 pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<ForecastRow>, DbError> {
     let mut clauses = Vec::new();

@@ -184,6 +184,7 @@ mod tests {
             key: SeriesKey {
                 item_id: Some(item.into()),
                 store_id: Some(store.into()),
+                category: None,
             },
             frequency: Frequency::Day,
             start: d(start),

@@ -6,8 +6,8 @@
 //! hierarchy the run made coherent falls apart as soon as a planner touches it.
 //!
 //! How, for one period: start from the run's item x store means; apply the overrides in
-//! force from the most general node to the most specific (the total, then items and stores,
-//! then item x store; the older first at one level, so the newest wins where they overlap).
+//! force from the most general node to the most specific (the total, then categories, then
+//! items and stores, then item x store; the older first at one level, so the newest wins where they overlap).
 //! An override of a node sets the sum of the item x store series under it (a value, or the
 //! current sum changed by a percent) and spreads the change over them in proportion to their
 //! current values (equally when they are all zero). Any node's plan is then the sum of its
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::overrides::{Adjustment, date};
-use super::series::{DemandError, SeriesKey};
+use super::series::{DemandError, Level, SeriesKey};
 use crate::db::overrides::OverrideRow;
 
 /// One active override of some node of the hierarchy.
@@ -55,21 +55,63 @@ impl NodeOverride {
     }
 }
 
-/// Whether the item x store series `bottom` is under `node`.
+/// Whether the item x store series `bottom` (its category filled in by [`Categories`]) is
+/// under `node`.
 fn under(bottom: &SeriesKey, node: &SeriesKey) -> bool {
     let fits = |b: &Option<String>, n: &Option<String>| n.is_none() || n == b;
-    fits(&bottom.item_id, &node.item_id) && fits(&bottom.store_id, &node.store_id)
+    fits(&bottom.item_id, &node.item_id)
+        && fits(&bottom.store_id, &node.store_id)
+        && fits(&bottom.category, &node.category)
 }
 
-/// Whether some item x store series is under both nodes.
+/// Whether some item x store series may be under both nodes (keys with an item carry its
+/// category when [`Categories`] filled it in).
 pub fn overlap(a: &SeriesKey, b: &SeriesKey) -> bool {
     let fits = |x: &Option<String>, y: &Option<String>| x.is_none() || y.is_none() || x == y;
-    fits(&a.item_id, &b.item_id) && fits(&a.store_id, &b.store_id)
+    fits(&a.item_id, &b.item_id) && fits(&a.store_id, &b.store_id) && fits(&a.category, &b.category)
 }
 
-/// How general a node is: 2 for the total, 1 for an item or a store, 0 for item x store.
+/// How general a node is: the total, then a category, then an item or a store, then an
+/// item x store series.
 fn generality(key: &SeriesKey) -> usize {
-    usize::from(key.item_id.is_none()) + usize::from(key.store_id.is_none())
+    match key.level() {
+        Level::Total => 3,
+        Level::Category => 2,
+        Level::Item | Level::Store => 1,
+        Level::ItemStore => 0,
+    }
+}
+
+/// Which category a reconciled run put each item in (from its category nodes' `members`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Categories(BTreeMap<String, String>);
+
+impl Categories {
+    /// From the run's category rows: (series id, params JSON).
+    pub fn of_rows(rows: &[(String, String)]) -> Result<Categories, DemandError> {
+        let mut map = BTreeMap::new();
+        for (id, params) in rows {
+            let Some(category) = SeriesKey::parse(id).and_then(|k| k.category) else {
+                continue;
+            };
+            let params: serde_json::Value = serde_json::from_str(params)
+                .map_err(|e| DemandError::Corrupt(format!("params of `{id}`: {e}")))?;
+            let members: Vec<String> = serde_json::from_value(params["members"].clone())
+                .map_err(|e| DemandError::Corrupt(format!("members of `{id}`: {e}")))?;
+            for item in members {
+                map.insert(item, category.clone());
+            }
+        }
+        Ok(Categories(map))
+    }
+
+    /// `key` with its item's category filled in (keys without an item as they are).
+    pub fn fill(&self, mut key: SeriesKey) -> SeriesKey {
+        if let Some(item) = &key.item_id {
+            key.category = self.0.get(item).cloned();
+        }
+        key
+    }
 }
 
 /// `target`'s planned value on `date` from the item x store `bottoms` (key, statistical
@@ -127,6 +169,7 @@ mod tests {
         SeriesKey {
             item_id: item.map(str::to_string),
             store_id: store.map(str::to_string),
+            category: None,
         }
     }
 

@@ -314,6 +314,15 @@ impl Unbanded {
         &self.spec
     }
 
+    /// Sets `key` in the stored row's params.
+    pub(super) fn set_param(&mut self, key: &str, value: serde_json::Value) -> Result<(), String> {
+        let mut params: serde_json::Value =
+            serde_json::from_str(&self.row.params).map_err(|e| e.to_string())?;
+        params[key] = value;
+        self.row.params = params.to_string();
+        Ok(())
+    }
+
     /// What this node brings to a reconciliation.
     pub(super) fn base(&self) -> super::hierarchy::Base {
         super::hierarchy::Base {
@@ -727,6 +736,7 @@ mod tests {
             key: super::super::series::SeriesKey {
                 item_id: Some("I1".into()),
                 store_id: None,
+                category: None,
             },
             frequency: Frequency::Month,
             start: d("2024-01-01"),
@@ -770,6 +780,7 @@ mod tests {
             key: super::super::series::SeriesKey {
                 item_id: Some("I1".into()),
                 store_id: Some("S1".into()),
+                category: None,
             },
             frequency: Frequency::Day,
             start: d("2026-01-01"),

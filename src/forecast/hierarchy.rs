@@ -1,5 +1,6 @@
-//! Hierarchical runs: forecasts for every item x store, every item, every store and the
-//! total, reconciled so that every level adds up exactly.
+//! Hierarchical runs: forecasts for every item x store, every item, every store, every
+//! category of the items catalog and the total, reconciled so that every level adds up
+//! exactly.
 //!
 //! Why: planners read several levels, and levels forecast on their own disagree (a store's
 //! forecast is not the sum of its items'). A run with `reconcile` fits every node of the
@@ -125,10 +126,17 @@ impl FromStr for ReconcileBy {
     }
 }
 
+/// The category of items the catalog gives none (or that are not in it).
+pub const UNCATEGORIZED: &str = "uncategorized";
+
 /// The hierarchy over item x store `bottom` series that all end at the run's last period,
-/// and its nodes' series in node order: the total, each item, each store (in id order), then
-/// the bottom series.
-pub fn nodes(mut bottom: Vec<Series>) -> Result<(Hierarchy, Vec<Series>), DemandError> {
+/// and its nodes' series in node order: the total, each category (when `categories`, the
+/// items catalog's item → category map, is not empty), each item, each store (in id order),
+/// then the bottom series. Items the catalog gives no category are in [`UNCATEGORIZED`].
+pub fn nodes(
+    mut bottom: Vec<Series>,
+    categories: &BTreeMap<String, String>,
+) -> Result<(Hierarchy, Vec<Series>), DemandError> {
     bottom.sort_by_key(Series::id);
     let Some(end) = bottom.first().map(Series::end) else {
         return Err(DemandError::NoData("no series to reconcile".into()));
@@ -144,27 +152,38 @@ pub fn nodes(mut bottom: Vec<Series>) -> Result<(Hierarchy, Vec<Series>), Demand
     for (j, s) in bottom.iter().enumerate() {
         let item = s.key.item_id.clone();
         let store = s.key.store_id.clone();
-        for key in [
+        let mut keys = vec![
+            SeriesKey::default(),
             SeriesKey {
-                item_id: None,
-                store_id: None,
+                item_id: item.clone(),
+                ..SeriesKey::default()
             },
             SeriesKey {
-                item_id: item,
-                store_id: None,
-            },
-            SeriesKey {
-                item_id: None,
                 store_id: store,
+                ..SeriesKey::default()
             },
-        ] {
+        ];
+        if !categories.is_empty() {
+            let category = item
+                .as_ref()
+                .and_then(|i| categories.get(i))
+                .map_or(UNCATEGORIZED, String::as_str);
+            keys.push(SeriesKey::category(category));
+        }
+        for key in keys {
             groups.entry(key).or_default().push(j);
         }
     }
-    // Total first, then items, then stores (BTreeMap order puts (None, None) first and
-    // (None, Some) before (Some, None)).
+    // Total first, then categories, items and stores, each in id order.
+    let rank = |k: &SeriesKey| match k.level() {
+        Level::Total => 0,
+        Level::Category => 1,
+        Level::Item => 2,
+        Level::Store => 3,
+        Level::ItemStore => 4,
+    };
     let mut keys: Vec<&SeriesKey> = groups.keys().collect();
-    keys.sort_by_key(|k| (k.level() != Level::Total, k.level() != Level::Item, *k));
+    keys.sort_by_key(|k| (rank(k), k.id()));
     let mut series = Vec::with_capacity(keys.len() + bottom.len());
     let mut aggregates = Vec::with_capacity(keys.len());
     for key in keys {
@@ -382,6 +401,7 @@ mod tests {
             key: SeriesKey {
                 item_id: Some(item.into()),
                 store_id: Some(store.into()),
+                category: None,
             },
             frequency: Frequency::Day,
             start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(start),
@@ -392,11 +412,15 @@ mod tests {
 
     #[test]
     fn nodes_are_total_items_stores_then_bottoms_summed_on_a_common_end() {
-        let (h, series) = nodes(vec![
-            bottom("B", "S1", 0, &[1.0, 2.0, 3.0]),
-            bottom("A", "S2", 1, &[10.0, 20.0]),
-            bottom("A", "S1", 0, &[100.0, 200.0, 300.0]),
-        ])
+        let none = BTreeMap::new();
+        let (h, series) = nodes(
+            vec![
+                bottom("B", "S1", 0, &[1.0, 2.0, 3.0]),
+                bottom("A", "S2", 1, &[10.0, 20.0]),
+                bottom("A", "S1", 0, &[100.0, 200.0, 300.0]),
+            ],
+            &none,
+        )
         .unwrap();
         let ids: Vec<String> = series.iter().map(Series::id).collect();
         assert_eq!(
@@ -419,20 +443,40 @@ mod tests {
         assert_eq!(series[4].values, [10.0, 20.0]);
         assert_eq!(series[4].start, series[6].start);
         assert_eq!(counts(&series)["store"], 2);
+        // With a catalog, categories sit between the total and the items; an item the
+        // catalog does not categorise is `uncategorized`.
+        let catalog = BTreeMap::from([("A".to_string(), "food".to_string())]);
+        let (h, with) = nodes(series[5..].to_vec(), &catalog).unwrap();
+        let ids: Vec<String> = with.iter().map(Series::id).collect();
+        assert_eq!(
+            &ids[..3],
+            ["total", "category=food", "category=uncategorized"]
+        );
+        assert_eq!(with[1].values, [100.0, 210.0, 320.0]);
+        assert_eq!(with[2].values, [1.0, 2.0, 3.0]);
+        assert_eq!(with[1].key.level(), Level::Category);
+        assert_eq!(h.n_aggregates(), 7);
+        assert_eq!(counts(&with)["category"], 2);
         // Bottoms that end on different days cannot form a hierarchy.
-        let err = nodes(vec![
-            bottom("A", "S1", 0, &[1.0]),
-            bottom("B", "S1", 0, &[1.0, 2.0]),
-        ]);
+        let err = nodes(
+            vec![
+                bottom("A", "S1", 0, &[1.0]),
+                bottom("B", "S1", 0, &[1.0, 2.0]),
+            ],
+            &none,
+        );
         assert!(matches!(err, Err(DemandError::Data(_))));
     }
 
     #[test]
     fn reconciled_means_add_up_and_methods_parse_by_name() {
-        let (h, series) = nodes(vec![
-            bottom("A", "S1", 0, &[4.0, 5.0, 6.0, 5.0]),
-            bottom("B", "S1", 0, &[1.0, 2.0, 1.0, 2.0]),
-        ])
+        let (h, series) = nodes(
+            vec![
+                bottom("A", "S1", 0, &[4.0, 5.0, 6.0, 5.0]),
+                bottom("B", "S1", 0, &[1.0, 2.0, 1.0, 2.0]),
+            ],
+            &BTreeMap::new(),
+        )
         .unwrap();
         // Base means that do not add up: total 10, item A 5, item B 2, store S1 8, bottoms
         // 5 and 2.
@@ -467,11 +511,14 @@ mod tests {
                 .map(|t| scale * [3.0, 2.0, 2.0, 4.0, 6.0, 9.0, 5.0][t % 7] + (t % 3) as f64)
                 .collect()
         };
-        let (h, series) = nodes(vec![
-            bottom("A", "S1", 0, &weekly(2.0)),
-            bottom("B", "S1", 0, &weekly(1.0)),
-            bottom("A", "S2", 0, &weekly(0.5)),
-        ])
+        let (h, series) = nodes(
+            vec![
+                bottom("A", "S1", 0, &weekly(2.0)),
+                bottom("B", "S1", 0, &weekly(1.0)),
+                bottom("A", "S2", 0, &weekly(0.5)),
+            ],
+            &BTreeMap::new(),
+        )
         .unwrap();
         let specs = vec![ModelSpec::SeasonalNaive; series.len()];
         let scores = backtest(&h, &series, &specs, ReconcileBy::Ols, 7).unwrap();

@@ -8,14 +8,14 @@
 //! then counts as zero demand, as training reads it. MASE uses the series' own in-sample
 //! seasonal-naive scale from training, so realised and backtest MASE are on the same scale.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::periods::{LastPeriod, last_period};
 use super::report::{Accuracy, Point};
-use super::series::{DemandError, Frequency, SalesIndex, SeriesKey, load_sales};
+use super::series::{DemandError, Frequency, Level, SalesIndex, SeriesKey, load_sales};
 use crate::app::App;
 use crate::db::forecasts::{self as repo, ForecastRow, RealisedRow};
 
@@ -109,8 +109,18 @@ fn score_row(
     let Some(last) = points.iter().filter(|p| complete(p)).map(|p| p.date).max() else {
         return Ok(Vec::new());
     };
-    let actuals: BTreeMap<NaiveDate, f64> = index
-        .one(&key, frequency, Some(last))
+    let series = match key.level() {
+        // A category sums the items the run grouped under it (its params' `members`).
+        Level::Category => {
+            let params: serde_json::Value =
+                serde_json::from_str(&row.params).map_err(|_| corrupt("params"))?;
+            let members: BTreeSet<String> = serde_json::from_value(params["members"].clone())
+                .map_err(|_| corrupt("category members"))?;
+            index.items_sum(key, &members, frequency, last)
+        }
+        _ => index.one(&key, frequency, Some(last)),
+    };
+    let actuals: BTreeMap<NaiveDate, f64> = series
         .map(|s| s.dates().into_iter().zip(s.values).collect())
         .unwrap_or_default();
     Ok(points

@@ -182,6 +182,8 @@ pub enum Level {
     Store,
     /// Everything sold (the top of a hierarchy).
     Total,
+    /// The items of one catalog category over all stores (reconciled runs only).
+    Category,
 }
 
 impl Level {
@@ -191,6 +193,7 @@ impl Level {
             Level::Item => "item",
             Level::Store => "store",
             Level::Total => "total",
+            Level::Category => "category",
         }
     }
 }
@@ -209,9 +212,10 @@ impl FromStr for Level {
             "item" => Ok(Level::Item),
             "store" => Ok(Level::Store),
             "total" => Ok(Level::Total),
+            "category" => Ok(Level::Category),
             other => Err(DemandError::invalid(
                 "level",
-                format!("unknown level `{other}` (item_store, item, store, total)"),
+                format!("unknown level `{other}` (item_store, item, store, category, total)"),
             )),
         }
     }
@@ -221,29 +225,42 @@ impl FromStr for Level {
 pub const TOTAL_ID: &str = "total";
 
 /// What a series aggregates: its level and the ids it is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SeriesKey {
     pub item_id: Option<String>,
     pub store_id: Option<String>,
+    /// A category of the items catalog: set alone on a category node of a reconciled run
+    /// (and, inside [`super::cascade`], on the item keys it groups).
+    pub category: Option<String>,
 }
 
 impl SeriesKey {
     pub fn level(&self) -> Level {
-        match (&self.item_id, &self.store_id) {
-            (Some(_), Some(_)) => Level::ItemStore,
-            (Some(_), None) => Level::Item,
-            (None, Some(_)) => Level::Store,
-            (None, None) => Level::Total,
+        match (&self.item_id, &self.store_id, &self.category) {
+            (Some(_), Some(_), _) => Level::ItemStore,
+            (Some(_), None, _) => Level::Item,
+            (None, Some(_), _) => Level::Store,
+            (None, None, Some(_)) => Level::Category,
+            (None, None, None) => Level::Total,
         }
     }
 
-    /// `item=I1/store=S1`, `item=I1`, `store=S1` or `total`.
+    /// A category node's key.
+    pub fn category(name: &str) -> SeriesKey {
+        SeriesKey {
+            category: Some(name.to_string()),
+            ..SeriesKey::default()
+        }
+    }
+
+    /// `item=I1/store=S1`, `item=I1`, `store=S1`, `category=C` or `total`.
     pub fn id(&self) -> String {
-        match (&self.item_id, &self.store_id) {
-            (Some(i), Some(s)) => format!("item={i}/store={s}"),
-            (Some(i), None) => format!("item={i}"),
-            (None, Some(s)) => format!("store={s}"),
-            (None, None) => TOTAL_ID.to_string(),
+        match (&self.item_id, &self.store_id, &self.category) {
+            (Some(i), Some(s), _) => format!("item={i}/store={s}"),
+            (Some(i), None, _) => format!("item={i}"),
+            (None, Some(s), _) => format!("store={s}"),
+            (None, None, Some(c)) => format!("category={c}"),
+            (None, None, None) => TOTAL_ID.to_string(),
         }
     }
 
@@ -253,7 +270,11 @@ impl SeriesKey {
             return Some(SeriesKey {
                 item_id: None,
                 store_id: None,
+                category: None,
             });
+        }
+        if let Some(c) = id.strip_prefix("category=") {
+            return (!c.is_empty()).then(|| SeriesKey::category(c));
         }
         let mut item = None;
         let mut store = None;
@@ -271,6 +292,7 @@ impl SeriesKey {
         let key = SeriesKey {
             item_id: item,
             store_id: store,
+            category: None,
         };
         (key.item_id.is_some() || key.store_id.is_some()).then_some(key)
     }
@@ -432,19 +454,22 @@ impl SalesIndex {
                 Level::ItemStore => SeriesKey {
                     item_id: Some(item.clone()),
                     store_id: Some(store.clone()),
+                    category: None,
                 },
                 Level::Item => SeriesKey {
                     item_id: Some(item.clone()),
                     store_id: None,
+                    category: None,
                 },
                 Level::Store => SeriesKey {
                     item_id: None,
                     store_id: Some(store.clone()),
+                    category: None,
                 },
-                Level::Total => SeriesKey {
-                    item_id: None,
-                    store_id: None,
-                },
+                // Category series are sums of item x store series built by
+                // `hierarchy::nodes` from the catalog; a run of that level alone is refused
+                // by `TrainParams::validate`, so this arm only keeps the match whole.
+                Level::Total | Level::Category => SeriesKey::default(),
             };
             let periods = groups.entry(key).or_default();
             for (date, q) in days {
@@ -452,6 +477,27 @@ impl SalesIndex {
             }
         }
         groups
+    }
+
+    /// The sum over every store of the `items` (a category node's members), keyed `key`,
+    /// up to the period starting at `end`.
+    pub fn items_sum(
+        &self,
+        key: SeriesKey,
+        items: &std::collections::BTreeSet<String>,
+        frequency: Frequency,
+        end: NaiveDate,
+    ) -> Option<Series> {
+        let mut periods: BTreeMap<NaiveDate, f64> = BTreeMap::new();
+        for ((item, _), days) in &self.cells {
+            if !items.contains(item) {
+                continue;
+            }
+            for (date, q) in days {
+                *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
+            }
+        }
+        regular(key, frequency, &periods, frequency.period_start(end))
     }
 
     /// The one series with `key` (its level follows from the key).
@@ -546,6 +592,7 @@ pub async fn any_series(
                     .then(|| items.value(row).to_string()),
                 store_id: matches!(level, Level::ItemStore | Level::Store)
                     .then(|| stores.value(row).to_string()),
+                category: None,
             };
             let id = key.id();
             if seen.insert(id.clone()) && wanted(&id) {

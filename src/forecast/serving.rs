@@ -33,7 +33,7 @@ use utoipa::ToSchema;
 
 use super::DEFAULT_LEVELS;
 use super::actuals;
-use super::cascade::{NodeOverride, overlap, plan};
+use super::cascade::{Categories, NodeOverride, overlap, plan};
 use super::overrides::Adjustment;
 use super::series::{DemandError, Frequency, Level, SeriesKey, load_sales};
 use super::train::{Accuracy, Point};
@@ -308,12 +308,16 @@ impl Cascade {
         ) else {
             return Ok(None);
         };
+        let categories =
+            Categories::of_rows(&repo::run_params(&app.db, &row.run_id, "category").await?)?;
+        let target = categories.fill(target);
         let mut overrides = Vec::new();
         for r in crate::db::overrides::all_active(&app.db).await? {
-            if let Some(o) = NodeOverride::of(&r)?
-                && overlap(&o.key, &target)
-            {
-                overrides.push(o);
+            if let Some(mut o) = NodeOverride::of(&r)? {
+                o.key = categories.fill(o.key);
+                if overlap(&o.key, &target) {
+                    overrides.push(o);
+                }
             }
         }
         if overrides.iter().all(|o| o.key == target) {
@@ -321,7 +325,7 @@ impl Cascade {
         }
         let mut bottoms = Vec::new();
         for (id, points) in repo::run_points(&app.db, &row.run_id, "item_store").await? {
-            let Some(key) = SeriesKey::parse(&id) else {
+            let Some(key) = SeriesKey::parse(&id).map(|k| categories.fill(k)) else {
                 continue;
             };
             if !overlap(&key, &target) && !overrides.iter().any(|o| overlap(&o.key, &key)) {

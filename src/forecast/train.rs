@@ -18,6 +18,7 @@
 //! but planners need one accuracy figure per series they can compare across runs and
 //! methods, measured the same way whatever chose the model.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,7 +31,7 @@ use super::holidays;
 use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
-use super::series::{DemandError, Series, load_sales};
+use super::series::{DemandError, Level, Series, load_sales};
 use crate::app::App;
 use crate::db::forecasts::{self as repo, ForecastRow};
 use crate::db::now_ms;
@@ -125,6 +126,7 @@ fn level_example(level: super::series::Level) -> &'static str {
         super::series::Level::Item => "item=I1",
         super::series::Level::Store => "store=S1",
         super::series::Level::Total => "total",
+        super::series::Level::Category => "category=C1",
     }
 }
 
@@ -181,18 +183,27 @@ async fn fit_all(
         .into_iter()
         .filter(|e| wanted(&e.series_id))
         .collect();
-    for warning in &built.warnings {
-        tracing::warn!(run_id, "{warning}");
-    }
+    let mut warnings = built.warnings;
     // A reconciled run forecasts every node of the hierarchy over the item x store series.
     let (series, hierarchy) = match params.reconcile {
         ReconcileBy::None => (series, None),
         _ if series.is_empty() => (series, None),
         _ => {
-            let (h, nodes) = hierarchy::nodes(series)?;
+            let categories = categories(app).await?;
+            if categories.is_empty() {
+                warnings.push(
+                    "no item has a category in the items catalog: the hierarchy has no \
+                     category level"
+                        .into(),
+                );
+            }
+            let (h, nodes) = hierarchy::nodes(series, &categories)?;
             (nodes, Some(h))
         }
     };
+    for warning in &warnings {
+        tracing::warn!(run_id, "{warning}");
+    }
     let n_aggregates = hierarchy.as_ref().map_or(0, |h| h.n_aggregates());
     if series.is_empty() {
         return Err(match &params.series {
@@ -264,6 +275,7 @@ async fn fit_all(
                 prepared.extend(fit(start, end).await?);
                 report_progress(progress, end, total);
             }
+            record_members(h, &series, &mut prepared);
             progress.report(95.0, "reconciling the hierarchy");
             let (h, s, by) = (h.clone(), Arc::clone(&series), params.reconcile);
             let (rest, r) = tokio::task::spawn_blocking(move || {
@@ -325,7 +337,7 @@ async fn fit_all(
         model_version: None,
         regression,
         reconciliation,
-        warnings: built.warnings,
+        warnings,
         series_ended,
     };
     if !exported.is_empty() {
@@ -337,6 +349,45 @@ async fn fit_all(
     report.seconds = started.elapsed().as_secs_f64();
     progress.report(100.0, "done");
     Ok(report)
+}
+
+/// Writes into each category node's params the items it sums (`members`), so serving, the
+/// override cascade and realised scoring group the items as this run did whatever the
+/// catalog says later.
+fn record_members(
+    h: &super::reconcile::Hierarchy,
+    series: &[Series],
+    prepared: &mut [(String, Result<Unbanded, String>)],
+) {
+    let n = h.n_aggregates();
+    for (node, (_, fitted)) in prepared.iter_mut().enumerate().take(n) {
+        if series[node].key.level() != Level::Category {
+            continue;
+        }
+        let items: std::collections::BTreeSet<&str> = h
+            .members(node)
+            .into_iter()
+            .filter_map(|j| series[n + j].key.item_id.as_deref())
+            .collect();
+        let set = match fitted {
+            Ok(u) => u.set_param("members", serde_json::json!(items)),
+            Err(_) => continue,
+        };
+        if let Err(e) = set {
+            *fitted = Err(e);
+        }
+    }
+}
+
+/// The items catalog's category of each item that has one (empty without a catalog).
+async fn categories(app: &App) -> Result<BTreeMap<String, String>, DemandError> {
+    let items = crate::recommend::data::read_items(&app.lake)
+        .await
+        .map_err(|e| DemandError::Data(format!("items catalog: {e}")))?;
+    Ok(items
+        .into_iter()
+        .filter_map(|i| Some((i.item_id, i.category?)))
+        .collect())
 }
 
 /// What a run is fitting: horizon, model choice, run id, trained-at.

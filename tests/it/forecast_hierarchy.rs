@@ -64,12 +64,37 @@ async fn world() -> TestServer {
     std::fs::create_dir_all(&pipelines).unwrap();
     std::fs::write(landing.join("sales.csv"), sales_csv()).unwrap();
     std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
+    // The items catalog: A and B are `fresh`, C has no category.
+    let catalog = env.path().join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    std::fs::write(
+        catalog.join("items.ndjson"),
+        [
+            r#"{"item_id":"A","title":"Apples","category":"fresh","updated_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"item_id":"B","title":"Bread","category":"fresh","updated_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"item_id":"C","title":"Candles","updated_at":"2026-01-01T00:00:00Z"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        pipelines.join("items.toml"),
+        format!(
+            "name = \"items\"\ndataset = \"items\"\n[source]\ntype = \"files\"\n\
+             url = \"file://{}\"\nformat = \"ndjson\"\n[columns]\n\
+             updated_at = {{ format = \"rfc3339\" }}\nactive = {{ default = \"true\" }}\n",
+            catalog.display()
+        ),
+    )
+    .unwrap();
     env.settings.pipelines_dir = pipelines.display().to_string();
     let srv = TestServer::start(env).await;
-    let spec = find_pipeline(&srv.app, "sales").unwrap();
-    run_pipeline(&srv.app, &spec, &recast::progress::none())
-        .await
-        .unwrap();
+    for name in ["sales", "items"] {
+        let spec = find_pipeline(&srv.app, name).unwrap();
+        run_pipeline(&srv.app, &spec, &recast::progress::none())
+            .await
+            .unwrap();
+    }
     srv
 }
 
@@ -146,7 +171,7 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
     let report = train(&srv.app, &params, &recast::progress::none())
         .await
         .unwrap();
-    assert_eq!((report.series_total, report.series_failed), (12, 0));
+    assert_eq!((report.series_total, report.series_failed), (14, 0));
     let rec = report
         .reconciliation
         .as_ref()
@@ -155,7 +180,13 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
     let nodes: Vec<(&str, usize)> = rec.nodes.iter().map(|(l, n)| (l.as_str(), *n)).collect();
     assert_eq!(
         nodes,
-        [("item", 3), ("item_store", 6), ("store", 2), ("total", 1)]
+        [
+            ("category", 2),
+            ("item", 3),
+            ("item_store", 6),
+            ("store", 2),
+            ("total", 1)
+        ]
     );
     // Base and the four methods compared, best first, each scored on all four levels.
     let methods: Vec<&str> = rec.backtest.iter().map(|m| m.method.as_str()).collect();
@@ -163,7 +194,7 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
         assert!(methods.contains(&m), "{methods:?}");
     }
     assert!(rec.backtest.windows(2).all(|w| w[0].score <= w[1].score));
-    assert!(rec.backtest.iter().all(|m| m.levels.len() == 4), "{rec:?}");
+    assert!(rec.backtest.iter().all(|m| m.levels.len() == 5), "{rec:?}");
     assert!(rec.shrinkage.is_some());
 
     // Served: every level, and each aggregate is the sum of what it covers.
@@ -171,8 +202,27 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
     assert_eq!(total["series"][0]["series_id"], "total");
     let items = json(&srv, &key, "/v1/forecasts?level=item").await;
     assert_eq!(items["series"].as_array().unwrap().len(), 3);
+    let categories = json(&srv, &key, "/v1/forecasts?level=category").await;
+    let category_ids: Vec<&str> = categories["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["series_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(category_ids, ["category=fresh", "category=uncategorized"]);
     let means = served_means(&srv, &key).await;
-    assert_eq!(means.len(), 12, "{:?}", means.keys());
+    assert_eq!(means.len(), 14, "{:?}", means.keys());
+    let fresh = bottoms(|i, _| i != "C");
+    let adds_up_by_category = |means: &BTreeMap<String, Vec<f64>>| {
+        adds_up(means, "category=fresh", &fresh);
+        adds_up(means, "category=uncategorized", &bottoms(|i, _| i == "C"));
+        let both = [
+            "category=fresh".to_string(),
+            "category=uncategorized".into(),
+        ];
+        adds_up(means, "total", &both);
+    };
+    adds_up_by_category(&means);
     let all = bottoms(|_, _| true);
     adds_up(&means, "total", &all);
     let item_ids: Vec<String> = ITEMS.iter().map(|i| format!("item={i}")).collect();
@@ -241,12 +291,18 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
     }
     let gain = a_plan - before["item=A"][0];
     assert!((after["total"][0] - before["total"][0] - gain).abs() < 1e-9);
+    assert!((after["category=fresh"][0] - before["category=fresh"][0] - gain).abs() < 1e-9);
+    assert_eq!(
+        after["category=uncategorized"][0],
+        before["category=uncategorized"][0]
+    );
     // Day 2: every series 10 % lower.
     for (id, m) in &after {
         assert!((m[1] - 0.9 * before[id][1]).abs() < 1e-9, "{id}");
     }
     adds_up(&after, "total", &all);
     adds_up(&after, "total", &store_ids);
+    adds_up_by_category(&after);
     for item in ITEMS {
         adds_up(&after, &format!("item={item}"), &bottoms(|i, _| i == item));
     }
@@ -256,6 +312,79 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
     assert_eq!(s1["points"][1]["override_id"], on_total.as_str());
     assert_eq!(s1["points"][0]["statistical_mean"], before["store=S1"][0]);
     assert!(s1["points"][2].get("override_id").is_none());
+
+    // A category planned at a value on day 4: its items' series share the change in
+    // proportion, the uncategorised item stays, and everything still adds up.
+    let fourth_day = fc["points"][3]["date"].as_str().unwrap().to_string();
+    let fresh_plan = 1.5 * before["category=fresh"][3];
+    let on_fresh = set(
+        "category=fresh",
+        serde_json::json!({"start": fourth_day, "value": fresh_plan, "reason": "campaign"}),
+    )
+    .await;
+    let after = served_means(&srv, &key).await;
+    assert!((after["category=fresh"][3] - fresh_plan).abs() < 1e-9);
+    for id in &fresh {
+        assert!((after[id][3] - 1.5 * before[id][3]).abs() < 1e-9, "{id}");
+    }
+    for id in bottoms(|i, _| i == "C") {
+        assert_eq!(after[&id][3], before[&id][3], "{id}");
+    }
+    adds_up_by_category(&after);
+    adds_up(&after, "total", &store_ids);
+    let s1 = json(&srv, &key, "/v1/forecasts/store%3DS1").await;
+    assert_eq!(s1["points"][3]["override_id"], on_fresh.as_str());
+    let c = json(&srv, &key, "/v1/forecasts/item%3DC").await;
+    assert!(c["points"][3].get("override_id").is_none(), "{c}");
+
+    // Actuals land for the first four forecast days: each aggregate override's value added
+    // is its series' MAE against the statistical (reconciled) mean minus against the plan.
+    let landing = srv.env.path().join("landing");
+    let mut csv = String::from("date,item_id,store_id,quantity,revenue,price,on_promo\n");
+    let mut actual: BTreeMap<(&str, u64), f64> = BTreeMap::new();
+    for t in DAYS..DAYS + 4 {
+        for (i, item) in ITEMS.iter().enumerate() {
+            for (s, store) in STORES.iter().enumerate() {
+                let q = quantity(i, s, t).unwrap_or(0.0);
+                csv.push_str(&format!("{},{item},{store},{q},{q},1,false\n", day(t)));
+                *actual.entry(("total", t)).or_default() += q;
+                if *item != "C" {
+                    *actual.entry(("fresh", t)).or_default() += q;
+                }
+            }
+        }
+    }
+    std::fs::write(landing.join("sales-2.csv"), csv).unwrap();
+    let spec = find_pipeline(&srv.app, "sales").unwrap();
+    run_pipeline(&srv.app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
+    recast::forecast::realised::score(&srv.app).await.unwrap();
+    let trail = json(&srv, &key, "/v1/forecasts/category%3Dfresh/overrides").await;
+    let va = &trail["overrides"][0]["value_added"];
+    let a = actual[&("fresh", DAYS + 3)];
+    let stat = before["category=fresh"][3];
+    assert_eq!(va["points"], 1, "{trail}");
+    let by_hand = (a - stat).abs() - (a - fresh_plan).abs();
+    assert!(
+        (va["value_added"].as_f64().unwrap() - by_hand).abs() < 1e-9,
+        "{trail}: by hand {by_hand}"
+    );
+    let trail = json(&srv, &key, "/v1/forecasts/total/overrides").await;
+    let va = &trail["overrides"][0]["value_added"];
+    // The cut covers its start day only (no end given).
+    assert_eq!(va["points"], 1, "{trail}");
+    let a = actual[&("total", DAYS + 1)];
+    let mae_stat = (a - before["total"][1]).abs();
+    let mae_over = (a - 0.9 * before["total"][1]).abs();
+    assert!(
+        (va["mae_statistical"].as_f64().unwrap() - mae_stat).abs() < 1e-9,
+        "{trail}"
+    );
+    assert!(
+        (va["value_added"].as_f64().unwrap() - (mae_stat - mae_over)).abs() < 1e-9,
+        "{trail}"
+    );
 
     // A reconciled run of one level, or of a subset of series, is refused naming the field.
     let admin = srv.key(Role::Admin).await;

@@ -876,6 +876,7 @@ async fn s3_round_trip() {
             key: SeriesKey {
                 item_id: Some(format!("I{i:03}")),
                 store_id: None,
+                category: None,
             },
             frequency: Frequency::Day,
             start: day(1),
