@@ -454,6 +454,57 @@ fn calibrate(
     (calibrated, q50)
 }
 
+/// Backtests each regression candidate on the usual winner's windows (`cfg`): the regression
+/// with ARIMA errors (orders from [`regressors::order`]) and the Prophet-style model with the
+/// regressors (on the run's holiday calendar). Returns the one with the lower MASE; each
+/// candidate's MASE goes into `out["candidates"]`, and the notes say why one was left out.
+fn best_regression(
+    c: &Candidate<'_>,
+    design: &regressors::Design,
+    cfg: &BacktestConfig,
+    out: &mut serde_json::Value,
+    notes: &mut Vec<String>,
+) -> Option<(Regression, BacktestReport)> {
+    let s = c.series;
+    let season = s.frequency.season();
+    let mut candidates = vec![Regression::Prophet(c.choice.prophet_spec(s))];
+    match regressors::order(&s.values, season, design) {
+        Ok(order) => candidates.insert(0, order),
+        Err(e) => notes.push(format!(
+            "no error orders for the regression with ARIMA errors ({e}): not a candidate"
+        )),
+    }
+    let mut best: Option<(Regression, BacktestReport)> = None;
+    for candidate in candidates {
+        let label = candidate.label();
+        let report = match regressors::backtest(&s.values, season, design, &candidate, cfg) {
+            Ok(r) if r.failures.is_empty() && r.summary.mase.is_finite() => r,
+            Ok(r) => {
+                notes.push(format!(
+                    "{label} failed in {} backtest window(s): not a candidate",
+                    r.failures.len()
+                ));
+                continue;
+            }
+            Err(e) => {
+                notes.push(format!("{label} not backtested ({e}): not a candidate"));
+                continue;
+            }
+        };
+        out["candidates"][label] = serde_json::json!(report.summary.mase);
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| report.summary.mase < b.summary.mase)
+        {
+            best = Some((candidate, report));
+        }
+    }
+    if best.is_none() {
+        notes.push("no regression candidate could be backtested: the usual model".into());
+    }
+    best
+}
+
 /// What a series' regression candidate is built from.
 struct Candidate<'a> {
     series: &'a Series,
@@ -463,8 +514,8 @@ struct Candidate<'a> {
     horizon: usize,
 }
 
-/// Puts the regression candidate (with ARIMA errors; the Prophet-style model with the
-/// regressors as extra regressors when the run selects prophet) against the usual winner in
+/// Puts the better regression candidate (with ARIMA errors, or the Prophet-style model with
+/// the regressors as extra regressors; see [`best_regression`]) against the usual winner in
 /// `chosen` (backtest MASE on the same windows, strictly lower wins) and replaces it when it
 /// wins. Returns what happened for the stored params (`None` when the series had no usable
 /// regressor or is too degenerate for one); the notes say why in every case.
@@ -475,7 +526,6 @@ fn consider_regression(
 ) -> Option<serde_json::Value> {
     use super::select::SeriesKind;
     let (s, observed, kind, horizon) = (c.series, c.observed, c.kind, c.horizon);
-    let season = s.frequency.season();
     let Some(design) = regressors::design(observed, notes) else {
         notes.push("no usable regressor: the usual model".into());
         return None;
@@ -504,39 +554,15 @@ fn consider_regression(
         );
         return Some(out);
     };
-    let order = match &c.choice.select {
-        SelectBy::Prophet => Ok(Regression::Prophet(c.choice.prophet_spec(s))),
-        _ => regressors::order(&s.values, season, &design),
-    };
-    let order = match order {
-        Ok(o) => o,
-        Err(e) => {
-            notes.push(format!(
-                "no error orders for the regression ({e}): the usual model"
-            ));
-            return Some(out);
-        }
+    let cfg = window_config(chosen.accuracy.horizon, chosen.accuracy.windows);
+    let Some((order, report)) = best_regression(c, &design, &cfg, &mut out, notes) else {
+        return Some(out);
     };
     let label = order.label();
     out["model"] = serde_json::json!(label);
     if let Regression::ArimaErrors(_) = order {
         out["error_orders"] = serde_json::json!(order.describe());
     }
-    let cfg = window_config(chosen.accuracy.horizon, chosen.accuracy.windows);
-    let report = match regressors::backtest(&s.values, season, &design, &order, &cfg) {
-        Ok(r) if r.failures.is_empty() && r.summary.mase.is_finite() => r,
-        Ok(r) => {
-            notes.push(format!(
-                "{label} failed in {} backtest window(s): the usual model",
-                r.failures.len()
-            ));
-            return Some(out);
-        }
-        Err(e) => {
-            notes.push(format!("{label} not backtested ({e}): the usual model"));
-            return Some(out);
-        }
-    };
     let mase = report.summary.mase;
     out["backtest_mase"] = serde_json::json!({"regression": mase, "usual": base});
     if mase >= base {

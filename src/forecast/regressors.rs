@@ -14,9 +14,9 @@
 //! constant over the series, cannot be estimated and is dropped with a note; a series left
 //! with none keeps the usual model.
 //!
-//! Choice: the usual winner against a regression with SARIMA errors ([`Sarimax`]) whose error
-//! orders come from the automatic ARIMA search on the OLS residuals of the whole series
-//! ([`Sarimax::auto_order`]) — or, in a `select: prophet` run, against the Prophet-style model
+//! Choice: the usual winner against the better of two regression candidates — a regression
+//! with SARIMA errors (`Sarimax`) whose error orders come from the automatic ARIMA search on
+//! the OLS residuals of the whole series (`Sarimax::auto_order`), and the Prophet-style model
 //! with the regressors as extra regressors — by rolling-origin backtest MASE on the same
 //! windows. The
 //! regression re-estimates its coefficients at each origin (the orders stay: searching them

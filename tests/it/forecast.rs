@@ -468,6 +468,12 @@ mod regressors {
         (row.model, params, mase)
     }
 
+    /// A model name of either regression candidate.
+    fn with_regressors(model: &str) -> bool {
+        model.starts_with("Regression with")
+            || (model.starts_with("Prophet(") && model.contains("regressors"))
+    }
+
     fn invalid_field(r: Result<TrainReport, DemandError>) -> (String, String) {
         match r {
             Err(DemandError::Invalid { field, detail }) => (field, detail),
@@ -531,8 +537,21 @@ mod regressors {
         );
 
         let (model, p, mase_with) = stored(&srv, PROMO).await;
-        assert!(model.starts_with("Regression with"), "{model}: {p:#}");
-        assert_eq!(p["spec"]["kind"], "auto_arima_regression", "{p:#}");
+        assert!(with_regressors(&model), "{model}: {p:#}");
+        // Both candidates were backtested on the usual model's windows; the better won.
+        let candidates = p["regression"]["candidates"].as_object().unwrap();
+        let best = candidates
+            .iter()
+            .min_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap()))
+            .unwrap();
+        assert_eq!(candidates.len(), 2, "{p:#}");
+        assert_eq!(p["regression"]["model"], best.0.as_str(), "{p:#}");
+        let kind = if best.0.starts_with("Prophet") {
+            "prophet"
+        } else {
+            "auto_arima_regression"
+        };
+        assert_eq!(p["spec"]["kind"], kind, "{p:#}");
         assert_eq!(p["regression"]["chosen"], true, "{p:#}");
         let beta = p["regression"]["coefficients"][REGRESSOR].as_f64().unwrap();
         assert!(
@@ -544,7 +563,7 @@ mod regressors {
         assert!(notes.contains("no planned change"), "{notes}");
         // The plain series' regressor never varies: the usual model, with a note.
         let (plain_model, plain, _) = stored(&srv, PLAIN).await;
-        assert!(!plain_model.starts_with("Regression"), "{plain_model}");
+        assert!(!with_regressors(&plain_model), "{plain_model}");
         assert!(plain.get("regression").is_none(), "{plain:#}");
         assert!(plain["notes"].to_string().contains("constant"), "{plain:#}");
         // Forecasts are clipped at zero as always.
@@ -582,7 +601,7 @@ mod regressors {
             "{reason}"
         );
         let (served_model, _, _) = stored(&srv, PROMO).await;
-        assert!(served_model.starts_with("Regression"), "{served_model}");
+        assert!(with_regressors(&served_model), "{served_model}");
         let artifact: Value =
             serde_json::from_slice(&srv.app.models.load(&version).await.unwrap()).unwrap();
         let promo_row = artifact["rows"]
@@ -592,10 +611,7 @@ mod regressors {
             .find(|r| r["series_id"] == PROMO)
             .unwrap();
         assert!(
-            !promo_row["model"]
-                .as_str()
-                .unwrap()
-                .starts_with("Regression"),
+            !with_regressors(promo_row["model"].as_str().unwrap()),
             "{promo_row:#}"
         );
         let accuracy: Value =
