@@ -5,13 +5,16 @@ closed, 0) is fitted on all but its last H days with a weekly season by AutoETS,
 AutoTheta, AutoCES, MSTL (periods 7 and 365, AutoETS trend) and the mean of ETS, Theta and
 CES. `weekly`: the days summed in blocks of seven ending on each store's last day (an
 incomplete first block dropped), all but the last H weeks fitted by AutoETS with season 52.
-Each forecasts the held-out stretch with 80 % and 95 % intervals; scores and the
+`regressors`: AutoARIMA with the store's promo, school-holiday, state-holiday (0/1) and open
+flags as exogenous regressors, their actual values over the held-out days (closed or missing
+days: 0 sales, no promotion, closed). Each forecasts the held-out stretch with 80 % and 95 %
+intervals; scores and the
 ETS-Theta-CES mean as in the M3 bench (`peer_scores.py`). Times exclude numba's compilation
 (each model is first fitted once on one series, untimed).
 
 `cargo bench -p recast-models --bench store_sales` runs this script and prints its rows next
 to recast's. Output: JSON on stdout, {model: {mase, smape, cov80, cov95, seconds, n}}.
-Run: /root/.venvs/recast-fc/bin/python references/forecast/store_sales_peers.py CSV H [daily|weekly]
+Run: /root/.venvs/recast-fc/bin/python references/forecast/store_sales_peers.py CSV H [daily|weekly|regressors]
 """
 
 import json
@@ -74,9 +77,65 @@ def run(series, h, m, freq, models):
     return model_rows(list(models), secs, one, per_series)
 
 
+EXOG = ["promo", "school_holiday", "state_holiday", "open"]
+
+
+def load_exog(path):
+    """Each store's days with the regressors: closed or missing days count as 0 sales, no
+    promotion, no school holiday and closed; state_holiday is 1 on any state holiday."""
+    df = pd.read_csv(path, dtype={"StateHoliday": str}, parse_dates=["Date"])
+    out = {}
+    for store, g in df.groupby("Store"):
+        g = g.set_index("Date").sort_index()
+        days = pd.date_range(g.index.min(), g.index.max(), freq="D")
+        g = g.reindex(days)
+        open_ = g["Open"].fillna(0).astype(float)
+        out[str(store)] = pd.DataFrame(
+            {
+                "ds": days,
+                "y": g["Sales"].where(open_ == 1, 0.0).fillna(0.0).astype(float).to_numpy(),
+                "promo": g["Promo"].fillna(0).astype(float).to_numpy(),
+                "school_holiday": g["SchoolHoliday"].fillna(0).astype(float).to_numpy(),
+                "state_holiday": (g["StateHoliday"].fillna("0") != "0").astype(float).to_numpy(),
+                "open": open_.to_numpy(),
+            }
+        )
+    return out
+
+
+def run_exog(frames, h):
+    """AutoARIMA with the four regressors, their actual values over the horizon."""
+    trains, tests, parts, futures = {}, {}, [], []
+    for sid, f in frames.items():
+        train, test = f.iloc[:-h], f.iloc[-h:]
+        trains[sid], tests[sid] = train["y"].to_numpy(), test["y"].to_numpy()
+        parts.append(train.assign(unique_id=sid))
+        futures.append(test.drop(columns=["y"]).assign(unique_id=sid))
+    train_df = pd.concat(parts)[["unique_id", "ds", "y", *EXOG]]
+    future_df = pd.concat(futures)[["unique_id", "ds", *EXOG]]
+    first = train_df.unique_id.iloc[0]
+    model = AutoARIMA(season_length=7)
+    StatsForecast(models=[model], freq="D", n_jobs=1).forecast(
+        df=train_df[train_df.unique_id == first], h=h, X_df=future_df[future_df.unique_id == first], level=LEVELS
+    )
+    t0 = time.time()
+    fc = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(df=train_df, h=h, X_df=future_df, level=LEVELS)
+    secs = time.time() - t0
+    by = {k: g.sort_values("ds") for k, g in fc.groupby("unique_id")}
+    rows = []
+    for sid in sorted(frames):
+        g = by[sid]
+        bounds = {lv: (g[f"AutoARIMA-lo-{lv}"].to_numpy(float), g[f"AutoARIMA-hi-{lv}"].to_numpy(float)) for lv in LEVELS}
+        rows.append(scores(trains[sid], tests[sid], g["AutoARIMA"].to_numpy(float), bounds, 7))
+    return {"AutoARIMA with regressors": {**summary(rows), "seconds": secs}}
+
+
 def main():
     path, h = sys.argv[1], int(sys.argv[2])
     mode = sys.argv[3] if len(sys.argv) > 3 else "daily"
+    if mode == "regressors":
+        json.dump(run_exog(load_exog(path), h), sys.stdout)
+        return
     series = load(path)
     if mode == "weekly":
         weeks = {sid: weekly(s) for sid, s in series.items()}

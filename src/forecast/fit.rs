@@ -61,6 +61,20 @@ impl Choice {
     }
 }
 
+/// `spec` placed on series `s`'s calendar: a Prophet-style spec stored by another run counts
+/// its observations from that run's first day, so its Fourier phases and holidays would be
+/// shifted on a series that starts elsewhere.
+pub(super) fn anchored(spec: &ModelSpec, s: &Series) -> ModelSpec {
+    match spec {
+        ModelSpec::Prophet(p) => ModelSpec::Prophet(ProphetSpec {
+            origin_day: day_number(s.start) as f64,
+            step_days: s.frequency.step_days(),
+            ..p.clone()
+        }),
+        other => other.clone(),
+    }
+}
+
 /// The selection method a run uses for series of `season` (Prophet aside, which needs the
 /// series' calendar: [`Choice::method`]).
 fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod {
@@ -634,6 +648,24 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_stored_prophet_spec_is_placed_on_the_series_calendar() {
+        let s = Series {
+            key: super::super::series::SeriesKey::default(),
+            frequency: Frequency::Week,
+            start: d("2026-01-05"),
+            values: vec![1.0; 10],
+            filled: 0,
+        };
+        let stored = ModelSpec::Prophet(ProphetSpec::new(1.0, 100.0));
+        let ModelSpec::Prophet(p) = anchored(&stored, &s) else {
+            panic!("still a prophet spec")
+        };
+        assert_eq!(p.origin_day, day_number(d("2026-01-05")) as f64);
+        assert_eq!(p.step_days, 7.0);
+        assert_eq!(anchored(&ModelSpec::Naive, &s), ModelSpec::Naive);
     }
 
     #[test]

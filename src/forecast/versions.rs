@@ -121,7 +121,8 @@ pub fn rescore(champion: &mut Champion, series: &[super::series::Series], horizo
         .par_iter()
         .filter_map(|(id, spec)| {
             let s = by_id[*id];
-            let a = super::fit::accuracy(&s.values, s.frequency.season(), spec, horizon);
+            let spec = super::fit::anchored(spec, s);
+            let a = super::fit::accuracy(&s.values, s.frequency.season(), &spec, horizon);
             Some((id.to_string(), a.mase?))
         })
         .collect();

@@ -22,10 +22,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use common::rossmann::{Store, data_path, load};
 use common::{Row, named_peer_rows, peers, print_table};
 use recast_models::forecast::backtest::score;
 use recast_models::forecast::prophet::{Holiday, Prophet, ProphetSpec, Regressors};
@@ -33,92 +32,28 @@ use recast_models::forecast::prophet::{Holiday, Prophet, ProphetSpec, Regressors
 const LEVELS: [f64; 2] = [80.0, 95.0];
 const SEASON: usize = 7;
 
-/// One store's calendar: every day from its first to its last in the file.
-#[derive(Default)]
-struct Store {
-    first_day: i64,
-    sales: Vec<f64>,
-    promo: Vec<f64>,
-    school: Vec<f64>,
-    holidays: Vec<Holiday>,
-}
-
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (the proleptic Gregorian calendar).
-fn day_number(date: &str) -> Option<i64> {
-    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// A row's (day, sales, promo, school holiday, state holiday code).
-type Day = (i64, f64, f64, f64, String);
-
-fn parse(line: &str) -> Option<(String, Day)> {
-    // Store,DayOfWeek,Date,Sales,Customers,Open,Promo,StateHoliday,SchoolHoliday
-    let f: Vec<&str> = line.split(',').map(str::trim).collect();
-    if f.len() < 9 {
-        return None;
-    }
-    let num = |s: &str| s.parse::<f64>().ok();
-    let open = num(f[5])?;
-    let sales = if open == 1.0 { num(f[3])? } else { 0.0 };
-    let day = (
-        day_number(f[2])?,
-        sales,
-        num(f[6])?,
-        num(f[8])?,
-        f[7].trim_matches('"').to_string(),
-    );
-    Some((f[0].to_string(), day))
-}
-
-fn load(path: &Path) -> Result<BTreeMap<String, Store>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut rows: BTreeMap<String, BTreeMap<i64, Day>> = BTreeMap::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let (store, day) = parse(line)
-            .ok_or_else(|| format!("{}:{}: not a store-sales row", path.display(), i + 1))?;
-        rows.entry(store).or_default().insert(day.0, day);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|(id, days)| (id, store_of(&days)))
-        .collect())
-}
-
-fn store_of(days: &BTreeMap<i64, Day>) -> Store {
-    let (first, last) = (*days.keys().next().unwrap(), *days.keys().last().unwrap());
-    let mut s = Store {
-        first_day: first,
-        ..Store::default()
-    };
-    for t in first..=last {
-        let (sales, promo, school) = days.get(&t).map_or((0.0, 0.0, 0.0), |d| (d.1, d.2, d.3));
-        s.sales.push(sales);
-        s.promo.push(promo);
-        s.school.push(school);
-        let name = days.get(&t).and_then(|d| match d.4.as_str() {
-            "a" => Some(("public", 0)),
-            "b" => Some(("easter", 0)),
-            "c" => Some(("christmas", -1)),
-            _ => None,
-        });
-        if let Some((name, lower)) = name {
-            s.holidays.push(Holiday {
+/// The store's state holidays as a holidays table: `public` and `easter` on the day,
+/// `christmas` with the eve.
+fn holidays(s: &Store) -> Vec<Holiday> {
+    s.state_holiday
+        .iter()
+        .enumerate()
+        .filter_map(|(t, code)| {
+            let (name, lower) = match code.as_str() {
+                "a" => ("public", 0),
+                "b" => ("easter", 0),
+                "c" => ("christmas", -1),
+                _ => return None,
+            };
+            Some(Holiday {
                 name: name.into(),
-                day: t,
+                day: s.first_day + t as i64,
                 lower_window: lower,
                 upper_window: 0,
                 prior_scale: None,
-            });
-        }
-    }
-    s
+            })
+        })
+        .collect()
 }
 
 /// Fits one store on all but its last `h` days and scores the held-out days.
@@ -128,14 +63,10 @@ fn run_store(s: &Store, h: usize, extras: bool) -> Row {
     let t0 = Instant::now();
     let names = vec!["promo".to_string(), "school_holiday".to_string()];
     let rows: Vec<f64> = (0..s.sales.len())
-        .flat_map(|i| [s.promo[i], s.school[i]])
+        .flat_map(|i| [s.promo[i], s.school_holiday[i]])
         .collect();
     let spec = ProphetSpec {
-        holidays: if extras {
-            s.holidays.clone()
-        } else {
-            Vec::new()
-        },
+        holidays: if extras { holidays(s) } else { Vec::new() },
         ..ProphetSpec::new(1.0, s.first_day as f64)
     };
     let fc = if extras {
@@ -153,15 +84,6 @@ fn run_store(s: &Store, h: usize, extras: bool) -> Row {
         model.forecast_with(&[], h, &LEVELS).expect("no regressors")
     };
     Row::of(&score(test, &fc, train, SEASON), t0.elapsed().as_secs_f64())
-}
-
-fn data_path() -> PathBuf {
-    std::env::var_os("RECAST_STORE_SALES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/rossmann-sample/store_sales.csv")
-        })
 }
 
 fn main() {

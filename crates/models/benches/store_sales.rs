@@ -23,11 +23,14 @@
 //! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench store_sales`
 
 mod common;
+#[path = "parts/store_regressors.rs"]
+mod regressors;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
+use common::rossmann::{data_path, load};
 use common::{Row, peer_rows, peers, print_table};
 use rayon::prelude::*;
 use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
@@ -38,47 +41,6 @@ use recast_models::forecast::{Forecast, ModelSpec};
 
 const LEVELS: [f64; 2] = [80.0, 95.0];
 const SEASON: usize = 7;
-
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (the proleptic Gregorian calendar).
-fn day_number(date: &str) -> Option<i64> {
-    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// Each store's daily sales from its first to its last day in the file, 0 where a day is
-/// missing (closed).
-fn load(path: &Path) -> Result<BTreeMap<String, Vec<f64>>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut days: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let parsed = (f.len() >= 4)
-            .then(|| Some((day_number(f[2])?, f[3].trim().parse::<f64>().ok()?)))
-            .flatten();
-        let Some((day, sales)) = parsed else {
-            return Err(format!(
-                "{}:{}: not a store-sales row",
-                path.display(),
-                i + 1
-            ));
-        };
-        days.entry(f[0].to_string()).or_default().insert(day, sales);
-    }
-    Ok(days
-        .into_iter()
-        .map(|(store, d)| {
-            let (first, last) = (*d.keys().next().unwrap(), *d.keys().last().unwrap());
-            let values = (first..=last).map(|t| *d.get(&t).unwrap_or(&0.0)).collect();
-            (store, values)
-        })
-        .collect())
-}
 
 /// The fixed recast rows, in order.
 fn fixed() -> Vec<(&'static str, ModelSpec)> {
@@ -154,15 +116,6 @@ fn run_store(train: &[f64], test: &[f64]) -> StoreResult {
     }
 }
 
-fn data_path() -> PathBuf {
-    std::env::var_os("RECAST_STORE_SALES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/rossmann-sample/store_sales.csv")
-        })
-}
-
 fn main() {
     let path = data_path();
     if !path.is_file() {
@@ -177,19 +130,28 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(42);
-    let stores = match load(&path) {
+    let full = match load(&path) {
         Ok(s) => s,
         Err(e) => {
             println!("{e}; bench skipped");
             return;
         }
     };
-    let parts = std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly".into());
-    if parts.split(',').any(|p| p.trim() == "daily") {
+    let stores: BTreeMap<String, Vec<f64>> = full
+        .iter()
+        .map(|(id, s)| (id.clone(), s.sales.clone()))
+        .collect();
+    let parts =
+        std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly,regressors".into());
+    let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
+    if wanted("daily") {
         daily(&path, &stores, h);
     }
-    if parts.split(',').any(|p| p.trim() == "weekly") {
+    if wanted("weekly") {
         weekly_part(&path, &stores);
+    }
+    if wanted("regressors") {
+        regressors::part(&path, &full, h);
     }
 }
 

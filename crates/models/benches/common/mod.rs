@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each bench uses part of it
 
+pub mod rossmann;
+
 use std::path::Path;
 use std::process::Command;
 
