@@ -59,6 +59,10 @@ pub struct ForecasterArgs {
     /// `holiday,ds` and optionally `lower_window,upper_window,prior_scale`.
     #[arg(long, value_name = "FILE.csv")]
     pub holidays: Option<std::path::PathBuf>,
+    /// National public holidays by country rules for `--select prophet` (DE, FR, US), besides
+    /// any `--holidays` table.
+    #[arg(long, value_name = "CODE")]
+    pub holidays_country: Option<String>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -98,6 +102,7 @@ impl ForecasterArgs {
                 Some(path) => holidays::read_csv(path)?,
                 None => Vec::new(),
             },
+            holidays_country: self.holidays_country.clone(),
         };
         params.validate()?;
         Ok(params)

@@ -16,6 +16,7 @@
 
 pub mod actuals;
 pub mod cascade;
+pub mod country_holidays;
 pub mod export;
 pub mod fit;
 pub mod hierarchy;

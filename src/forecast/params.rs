@@ -96,6 +96,10 @@ pub struct TrainParams {
     /// `holiday`, `ds`, `lower_window`, `upper_window`, `prior_scale`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<HolidayRow>,
+    /// National public holidays by country rules (ISO code: `DE`, `FR`, `US`) for
+    /// `select: prophet`, besides any `holidays` rows; see [`super::country_holidays`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays_country: Option<String>,
 }
 
 fn is_none(r: &ReconcileBy) -> bool {
@@ -149,6 +153,15 @@ impl TrainParams {
             ));
         }
         holidays::validate(&self.holidays)?;
+        if let Some(country) = &self.holidays_country {
+            if self.select != SelectBy::Prophet {
+                return Err(DemandError::invalid(
+                    "holidays_country",
+                    "country holidays are fitted by the prophet model: set `select` to prophet",
+                ));
+            }
+            super::country_holidays::check(country, "holidays_country")?;
+        }
         self.matcher().map(|_| ())
     }
 

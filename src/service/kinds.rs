@@ -265,6 +265,7 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "reconcile" => "payload.reconcile",
                 "ended_after" => "payload.ended_after",
                 "holidays" => "payload.holidays",
+                "holidays_country" => "payload.holidays_country",
                 "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };

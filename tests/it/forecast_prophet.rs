@@ -166,6 +166,24 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
         (after - plain_after - 20.0).abs() < 8.0,
         "day after {after} against {plain_after}"
     );
+
+    // A country's public holidays by rule: the US calendar of 2026 has two in the history
+    // (Martin Luther King Jr. Day, Washington's Birthday) and Memorial Day on the horizon's
+    // first day.
+    let out = train(&srv, &["--select", "prophet", "--holidays-country", "US"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let models = report["models"].as_array().unwrap();
+    assert!(
+        models
+            .iter()
+            .all(|m| m["model"].as_str().unwrap().contains("holidays")),
+        "{models:?}"
+    );
 }
 
 #[tokio::test]
@@ -198,12 +216,21 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             ]}),
             "holidays[1]",
         ),
+        (
+            serde_json::json!({"select": "prophet", "holidays_country": "XX"}),
+            "no holiday rules for country `XX`",
+        ),
     ];
     for (payload, says) in cases {
         let body = serde_json::json!({"kind": "train_forecaster", "payload": payload});
         let res = srv.post_as("/v1/jobs", &admin, &body).await;
         let problem = expect_problem(res, 422).await;
-        assert_eq!(problem["field"], "payload.holidays", "{problem}");
+        let field = if says.contains("country") {
+            "payload.holidays_country"
+        } else {
+            "payload.holidays"
+        };
+        assert_eq!(problem["field"], field, "{problem}");
         assert!(
             problem["detail"].as_str().unwrap().contains(says),
             "{problem}"

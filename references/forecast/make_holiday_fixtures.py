@@ -1,0 +1,33 @@
+"""Reference fixture for the country holiday rules (src/forecast/country_holidays.rs): the
+national public holidays of each country with rules, from the `holidays` package (the
+calendar the `prophet` package draws its country holidays from), for 1990-2035.
+
+The dates are the holidays themselves (`observed=False`: no substitute days off when one falls
+on a weekend). Writes references/forecast/country_holidays.json; the Rust unit test compares
+every year's set of dates. Run with the pinned requirements installed:
+
+    /root/.venvs/recast-fc/bin/python references/forecast/make_holiday_fixtures.py
+"""
+
+import json
+import pathlib
+
+import holidays
+
+HERE = pathlib.Path(__file__).resolve().parent
+YEARS = range(1990, 2036)
+COUNTRIES = ["DE", "FR", "US"]
+
+
+def main():
+    out = {"holidays": holidays.__version__, "years": [YEARS.start, YEARS.stop - 1], "countries": {}}
+    for c in COUNTRIES:
+        cal = holidays.country_holidays(c, years=list(YEARS), observed=False)
+        out["countries"][c] = sorted(d.isoformat() for d in cal)
+    (HERE / "country_holidays.json").write_text(json.dumps(out, indent=0) + "\n")
+    for c in COUNTRIES:
+        print(c, len(out["countries"][c]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+//! National public holidays by country rules, for runs that name a country instead of (or
+//! besides) a holidays table: each holiday is a rule (a fixed date, an offset from Easter
+//! Sunday, or the n-th weekday of a month) with the years it applies, and its dates become
+//! holiday rows like a planner's table.
+//!
+//! Why rules and not a data file: they cover any year a run needs (the history and the
+//! horizon) without a table that runs out. The dates are the holidays themselves, not the
+//! observed days off when one falls on a weekend (demand moves on the day). They are checked
+//! against the `holidays` Python package, the calendar the `prophet` package uses
+//! (`tests/it` reads `references/forecast/country_holidays.json`).
+
+use std::ops::RangeInclusive;
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+
+use super::holidays::HolidayRow;
+use super::series::DemandError;
+
+/// When a holiday falls in a year.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    Fixed {
+        month: u32,
+        day: u32,
+    },
+    /// Days after Easter Sunday (negative: before).
+    Easter(i64),
+    /// The `n`-th `weekday` of `month` (`n` = -1: the last).
+    Nth {
+        month: u32,
+        weekday: Weekday,
+        n: i32,
+    },
+    /// The last `weekday` before `month`/`day`.
+    Before {
+        month: u32,
+        day: u32,
+        weekday: Weekday,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    name: &'static str,
+    when: When,
+    since: i32,
+    until: i32,
+}
+
+const fn rule(name: &'static str, when: When) -> Rule {
+    Rule {
+        name,
+        when,
+        since: i32::MIN,
+        until: i32::MAX,
+    }
+}
+
+const fn fixed(name: &'static str, month: u32, day: u32) -> Rule {
+    rule(name, When::Fixed { month, day })
+}
+
+const fn nth(name: &'static str, month: u32, weekday: Weekday, n: i32) -> Rule {
+    rule(name, When::Nth { month, weekday, n })
+}
+
+const US: &[Rule] = &[
+    fixed("new_years_day", 1, 1),
+    Rule {
+        since: 1986,
+        ..nth("martin_luther_king_jr_day", 1, Weekday::Mon, 3)
+    },
+    nth("washingtons_birthday", 2, Weekday::Mon, 3),
+    nth("memorial_day", 5, Weekday::Mon, -1),
+    Rule {
+        since: 2021,
+        ..fixed("juneteenth", 6, 19)
+    },
+    fixed("independence_day", 7, 4),
+    nth("labor_day", 9, Weekday::Mon, 1),
+    nth("columbus_day", 10, Weekday::Mon, 2),
+    fixed("veterans_day", 11, 11),
+    nth("thanksgiving", 11, Weekday::Thu, 4),
+    fixed("christmas_day", 12, 25),
+];
+
+const DE: &[Rule] = &[
+    fixed("new_years_day", 1, 1),
+    rule("good_friday", When::Easter(-2)),
+    rule("easter_monday", When::Easter(1)),
+    fixed("labour_day", 5, 1),
+    rule("ascension_day", When::Easter(39)),
+    rule("whit_monday", When::Easter(50)),
+    fixed("german_unity_day", 10, 3),
+    // Repentance and Prayer Day, a national holiday until 1994.
+    Rule {
+        until: 1994,
+        ..rule(
+            "repentance_and_prayer_day",
+            When::Before {
+                month: 11,
+                day: 23,
+                weekday: Weekday::Wed,
+            },
+        )
+    },
+    // The 500th anniversary of the Reformation: a holiday in every state that year only.
+    Rule {
+        since: 2017,
+        until: 2017,
+        ..fixed("reformation_day", 10, 31)
+    },
+    fixed("christmas_day", 12, 25),
+    fixed("second_day_of_christmas", 12, 26),
+];
+
+const FR: &[Rule] = &[
+    fixed("new_years_day", 1, 1),
+    rule("easter_monday", When::Easter(1)),
+    fixed("labour_day", 5, 1),
+    fixed("victory_day", 5, 8),
+    rule("ascension_day", When::Easter(39)),
+    // A working "day of solidarity" from 2005 to 2007.
+    Rule {
+        until: 2004,
+        ..rule("whit_monday", When::Easter(50))
+    },
+    Rule {
+        since: 2008,
+        ..rule("whit_monday", When::Easter(50))
+    },
+    fixed("national_day", 7, 14),
+    fixed("assumption_day", 8, 15),
+    fixed("all_saints_day", 11, 1),
+    fixed("armistice_day", 11, 11),
+    fixed("christmas_day", 12, 25),
+];
+
+/// The countries with rules, by ISO 3166-1 alpha-2 code.
+pub const COUNTRIES: [&str; 3] = ["DE", "FR", "US"];
+
+fn rules(country: &str) -> Option<&'static [Rule]> {
+    match country {
+        "US" => Some(US),
+        "DE" => Some(DE),
+        "FR" => Some(FR),
+        _ => None,
+    }
+}
+
+/// Checks a country code, naming `field`.
+pub fn check(country: &str, field: &str) -> Result<(), DemandError> {
+    match rules(country) {
+        Some(_) => Ok(()),
+        None => Err(DemandError::invalid(
+            field,
+            format!(
+                "no holiday rules for country `{country}` (known: {}; give a holidays table \
+                 for others)",
+                COUNTRIES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Easter Sunday of `year` in the Gregorian calendar (the anonymous computus).
+pub fn easter(year: i32) -> NaiveDate {
+    let a = year % 19;
+    let (b, c) = (year / 100, year % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("Easter is a date")
+}
+
+fn date_of(when: When, year: i32) -> Option<NaiveDate> {
+    match when {
+        When::Fixed { month, day } => NaiveDate::from_ymd_opt(year, month, day),
+        When::Easter(offset) => {
+            let e = easter(year);
+            if offset >= 0 {
+                e.checked_add_days(Days::new(offset as u64))
+            } else {
+                e.checked_sub_days(Days::new(offset.unsigned_abs()))
+            }
+        }
+        When::Nth { month, weekday, n } if n > 0 => {
+            NaiveDate::from_weekday_of_month_opt(year, month, weekday, n as u8)
+        }
+        When::Nth { month, weekday, .. } => {
+            let next = if month == 12 {
+                NaiveDate::from_ymd_opt(year + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(year, month + 1, 1)
+            }?;
+            on_or_before(next.pred_opt()?, weekday)
+        }
+        When::Before {
+            month,
+            day,
+            weekday,
+        } => on_or_before(
+            NaiveDate::from_ymd_opt(year, month, day)?.pred_opt()?,
+            weekday,
+        ),
+    }
+}
+
+/// The last `weekday` on or before `date`.
+fn on_or_before(date: NaiveDate, weekday: Weekday) -> Option<NaiveDate> {
+    let back = (7 + date.weekday().num_days_from_monday() - weekday.num_days_from_monday()) % 7;
+    date.checked_sub_days(Days::new(u64::from(back)))
+}
+
+/// Holiday rows for `country`'s holidays in `years`, each holiday its own name and effect,
+/// in date order.
+pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>, DemandError> {
+    check(country, "holidays_country")?;
+    let rules = rules(country).unwrap_or_default();
+    let mut out = Vec::new();
+    for year in years {
+        for r in rules.iter().filter(|r| (r.since..=r.until).contains(&year)) {
+            if let Some(ds) = date_of(r.when, year) {
+                out.push(HolidayRow {
+                    holiday: r.name.to_string(),
+                    ds,
+                    lower_window: 0,
+                    upper_window: 0,
+                    prior_scale: None,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.ds, &a.holiday).cmp(&(b.ds, &b.holiday)));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn easter_and_the_weekday_rules_land_on_known_dates() {
+        assert_eq!(easter(2024), d("2024-03-31"));
+        assert_eq!(easter(2025), d("2025-04-20"));
+        assert_eq!(easter(2000), d("2000-04-23"));
+        let us = rows("US", 2024..=2024).unwrap();
+        let on = |name: &str| us.iter().find(|r| r.holiday == name).unwrap().ds;
+        assert_eq!(on("memorial_day"), d("2024-05-27"));
+        assert_eq!(on("thanksgiving"), d("2024-11-28"));
+        assert_eq!(on("martin_luther_king_jr_day"), d("2024-01-15"));
+        assert!(
+            rows("US", 2020..=2020)
+                .unwrap()
+                .iter()
+                .all(|r| r.holiday != "juneteenth")
+        );
+        assert!(rows("XX", 2024..=2024).is_err());
+    }
+
+    /// Every year 1991-2035 of every country: the same dates as the `holidays` package
+    /// (`references/forecast/make_holiday_fixtures.py`; it has no German holidays before
+    /// reunification, so 1990 is left out of the comparison).
+    #[test]
+    fn the_rules_give_the_holidays_packages_dates() {
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../references/forecast/country_holidays.json"
+        ))
+        .unwrap();
+        for country in COUNTRIES {
+            let want: std::collections::BTreeSet<NaiveDate> = fixture["countries"][country]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| d(v.as_str().unwrap()))
+                .filter(|d| d.year() >= 1991)
+                .collect();
+            let got: std::collections::BTreeSet<NaiveDate> = rows(country, 1990..=2035)
+                .unwrap()
+                .iter()
+                .map(|r| r.ds)
+                .filter(|d| d.year() >= 1991)
+                .collect();
+            let missing: Vec<_> = want.difference(&got).collect();
+            let extra: Vec<_> = got.difference(&want).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{country}: missing {missing:?}, extra {extra:?}"
+            );
+        }
+    }
+}
