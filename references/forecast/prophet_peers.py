@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from peer_scores import LEVELS, scores, summary
 from prophet import Prophet
+from rossmann import load_days
 
 warnings.simplefilter("ignore")
 logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
@@ -31,27 +32,15 @@ NAMES = {"a": ("public", 0), "b": ("easter", 0), "c": ("christmas", -1)}
 
 
 def load(path):
-    df = pd.read_csv(path, dtype={"StateHoliday": str}, parse_dates=["Date"])
+    """Each store's days (`rossmann.load_days`) and its state holidays as a holidays table."""
     out = {}
-    for store, g in df.groupby("Store"):
-        g = g.set_index("Date").sort_index()
-        days = pd.date_range(g.index.min(), g.index.max(), freq="D")
-        g = g.reindex(days)
-        open_ = g["Open"].fillna(0) == 1
-        frame = pd.DataFrame(
-            {
-                "ds": days,
-                "y": g["Sales"].where(open_, 0.0).fillna(0.0).astype(float).to_numpy(),
-                "promo": g["Promo"].fillna(0).astype(float).to_numpy(),
-                "school_holiday": g["SchoolHoliday"].fillna(0).astype(float).to_numpy(),
-            }
-        )
+    for store, frame in load_days(path).items():
         rows = []
-        for ds, code in g["StateHoliday"].fillna("0").items():
+        for ds, code in zip(frame["ds"], frame["code"]):
             if code in NAMES:
                 name, lower = NAMES[code]
                 rows.append({"holiday": name, "ds": ds, "lower_window": lower, "upper_window": 0})
-        out[str(store)] = (frame, pd.DataFrame(rows))
+        out[store] = (frame, pd.DataFrame(rows))
     return out
 
 

@@ -188,42 +188,42 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-/// The series ids and points of run `run_id`'s stored rows at `level` (the bottom of a
-/// reconciled run, for overrides through its hierarchy).
+/// The (series id, points JSON) of a run's rows of one level, in series id order.
 pub async fn run_points(
     db: &Db,
     run_id: &str,
     level: &str,
 ) -> Result<Vec<(String, String)>, DbError> {
-    let rows = sqlx::query(
-        "SELECT series_id, points FROM forecasts WHERE run_id = $1 AND level = $2 \
-         ORDER BY series_id",
-    )
-    .bind(run_id)
-    .bind(level)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("series_id")?, r.try_get("points")?)))
-        .collect()
+    run_column(db, run_id, level, "points").await
 }
 
-/// The (series id, params) of a run's rows of one level, in series id order.
+/// The (series id, params JSON) of a run's rows of one level, in series id order.
 pub async fn run_params(
     db: &Db,
     run_id: &str,
     level: &str,
 ) -> Result<Vec<(String, String)>, DbError> {
-    let rows = sqlx::query(
-        "SELECT series_id, params FROM forecasts WHERE run_id = $1 AND level = $2 \
-         ORDER BY series_id",
-    )
-    .bind(run_id)
-    .bind(level)
-    .fetch_all(db.pool())
-    .await?;
+    run_column(db, run_id, level, "params").await
+}
+
+/// (series id, `column`) of a run's rows of one level; `column` is one of ours, never input.
+async fn run_column(
+    db: &Db,
+    run_id: &str,
+    level: &str,
+    column: &'static str,
+) -> Result<Vec<(String, String)>, DbError> {
+    let sql = format!(
+        "SELECT series_id, {column} FROM forecasts WHERE run_id = $1 AND level = $2 \
+         ORDER BY series_id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(run_id)
+        .bind(level)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("series_id")?, r.try_get("params")?)))
+        .map(|r| Ok((r.try_get("series_id")?, r.try_get(column)?)))
         .collect()
 }
 

@@ -303,6 +303,28 @@ pub fn recast_command(dir: &std::path::Path) -> std::process::Command {
 }
 
 /// A `sales` files pipeline reading `*.csv` from `landing` (dates `%Y-%m-%d`).
+/// A test environment whose shared `sales` pipeline lands `csv` (from `landing/sales.csv`);
+/// other pipelines can go into `pipelines_dir` before a server starts on it.
+pub async fn sales_env(csv: &str) -> TestEnv {
+    let mut env = TestEnv::new().await;
+    let landing = env.path().join("landing");
+    let pipelines = env.path().join("pipelines");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::create_dir_all(&pipelines).unwrap();
+    std::fs::write(landing.join("sales.csv"), csv).unwrap();
+    std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
+    env.settings.pipelines_dir = pipelines.display().to_string();
+    env
+}
+
+/// Runs the server's pipeline `name` to completion.
+pub async fn land(srv: &TestServer, name: &str) {
+    let spec = recast::etl::pipelines::find_pipeline(&srv.app, name).unwrap();
+    recast::etl::runner::run_pipeline(&srv.app, &spec, &recast::progress::none())
+        .await
+        .unwrap();
+}
+
 pub fn sales_pipeline(landing: &std::path::Path) -> String {
     format!(
         r#"

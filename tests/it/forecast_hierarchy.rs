@@ -8,14 +8,12 @@ use std::process::Stdio;
 
 use chrono::{Days, NaiveDate};
 use recast::auth::Role;
-use recast::etl::pipelines::find_pipeline;
-use recast::etl::runner::run_pipeline;
 use recast::forecast::hierarchy::ReconcileBy;
 use recast::forecast::series::Frequency;
 use recast::forecast::train::{SelectBy, TrainParams, run as train};
 use serde_json::Value;
 
-use crate::common::{TestEnv, TestServer, expect_problem, recast_command, sales_pipeline};
+use crate::common::{TestServer, expect_problem, land, recast_command, sales_env};
 
 const DAYS: u64 = 84;
 const HORIZON: usize = 7;
@@ -57,13 +55,7 @@ fn sales_csv() -> String {
 }
 
 async fn world() -> TestServer {
-    let mut env = TestEnv::new().await;
-    let landing = env.path().join("landing");
-    let pipelines = env.path().join("pipelines");
-    std::fs::create_dir_all(&landing).unwrap();
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(landing.join("sales.csv"), sales_csv()).unwrap();
-    std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
+    let env = sales_env(&sales_csv()).await;
     // The items catalog: A and B are `fresh`, C has no category.
     let catalog = env.path().join("catalog");
     std::fs::create_dir_all(&catalog).unwrap();
@@ -78,7 +70,7 @@ async fn world() -> TestServer {
     )
     .unwrap();
     std::fs::write(
-        pipelines.join("items.toml"),
+        std::path::Path::new(&env.settings.pipelines_dir).join("items.toml"),
         format!(
             "name = \"items\"\ndataset = \"items\"\n[source]\ntype = \"files\"\n\
              url = \"file://{}\"\nformat = \"ndjson\"\n[columns]\n\
@@ -87,13 +79,9 @@ async fn world() -> TestServer {
         ),
     )
     .unwrap();
-    env.settings.pipelines_dir = pipelines.display().to_string();
     let srv = TestServer::start(env).await;
     for name in ["sales", "items"] {
-        let spec = find_pipeline(&srv.app, name).unwrap();
-        run_pipeline(&srv.app, &spec, &recast::progress::none())
-            .await
-            .unwrap();
+        land(&srv, name).await;
     }
     srv
 }
@@ -355,10 +343,7 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
         }
     }
     std::fs::write(landing.join("sales-2.csv"), csv).unwrap();
-    let spec = find_pipeline(&srv.app, "sales").unwrap();
-    run_pipeline(&srv.app, &spec, &recast::progress::none())
-        .await
-        .unwrap();
+    land(&srv, "sales").await;
     recast::forecast::realised::score(&srv.app).await.unwrap();
     let trail = json(&srv, &key, "/v1/forecasts/category%3Dfresh/overrides").await;
     let va = &trail["overrides"][0]["value_added"];

@@ -8,11 +8,9 @@ use std::process::Stdio;
 
 use chrono::{Days, NaiveDate};
 use recast::auth::Role;
-use recast::etl::pipelines::find_pipeline;
-use recast::etl::runner::run_pipeline;
 use serde_json::Value;
 
-use crate::common::{TestEnv, TestServer, expect_problem, recast_command, sales_pipeline};
+use crate::common::{TestServer, expect_problem, land, recast_command, sales_env};
 
 const DAYS: u64 = 140;
 const HORIZON: u64 = 14;
@@ -55,19 +53,8 @@ fn sales_csv() -> String {
 }
 
 async fn world() -> TestServer {
-    let mut env = TestEnv::new().await;
-    let landing = env.path().join("landing");
-    let pipelines = env.path().join("pipelines");
-    std::fs::create_dir_all(&landing).unwrap();
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(landing.join("sales.csv"), sales_csv()).unwrap();
-    std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
-    env.settings.pipelines_dir = pipelines.display().to_string();
-    let srv = TestServer::start(env).await;
-    let spec = find_pipeline(&srv.app, "sales").unwrap();
-    run_pipeline(&srv.app, &spec, &recast::progress::none())
-        .await
-        .unwrap();
+    let srv = TestServer::start(sales_env(&sales_csv()).await).await;
+    land(&srv, "sales").await;
     srv
 }
 

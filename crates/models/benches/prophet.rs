@@ -24,7 +24,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::rossmann::{Store, data_path, load};
+use common::rossmann::{Store, open};
 use common::{Row, named_peer_rows, peers, print_table};
 use recast_models::forecast::backtest::score;
 use recast_models::forecast::prophet::{Holiday, Prophet, ProphetSpec, Regressors};
@@ -87,25 +87,8 @@ fn run_store(s: &Store, h: usize, extras: bool) -> Row {
 }
 
 fn main() {
-    let path = data_path();
-    if !path.is_file() {
-        println!(
-            "store sales not found at {} (set RECAST_STORE_SALES): bench skipped",
-            path.display()
-        );
+    let Some((path, stores, h)) = open("RECAST_PROPHET_H") else {
         return;
-    }
-    let path = path.canonicalize().unwrap_or(path);
-    let h: usize = std::env::var("RECAST_PROPHET_H")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(42);
-    let stores = match load(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("{e}; bench skipped");
-            return;
-        }
     };
     let mut ours = Vec::new();
     for (label, extras) in [("plain", false), ("holidays+regressors", true)] {

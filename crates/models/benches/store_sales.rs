@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use common::rossmann::{data_path, load};
+use common::rossmann::open;
 use common::{Row, peer_rows, peers, print_table};
 use rayon::prelude::*;
 use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
@@ -117,25 +117,8 @@ fn run_store(train: &[f64], test: &[f64]) -> StoreResult {
 }
 
 fn main() {
-    let path = data_path();
-    if !path.is_file() {
-        println!(
-            "store sales not found at {} (set RECAST_STORE_SALES): bench skipped",
-            path.display()
-        );
+    let Some((path, full, h)) = open("RECAST_STORE_H") else {
         return;
-    }
-    let path = path.canonicalize().unwrap_or(path);
-    let h: usize = std::env::var("RECAST_STORE_H")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(42);
-    let full = match load(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("{e}; bench skipped");
-            return;
-        }
     };
     let stores: BTreeMap<String, Vec<f64>> = full
         .iter()

@@ -18,8 +18,33 @@ pub struct Store {
     pub open: Vec<f64>,
 }
 
+/// The data file, its stores and the horizon from the environment variable `h_var` (default
+/// 42 days); `None`, with the reason printed, when the file is absent or unreadable.
+pub fn open(h_var: &str) -> Option<(PathBuf, BTreeMap<String, Store>, usize)> {
+    let path = data_path();
+    if !path.is_file() {
+        println!(
+            "store sales not found at {} (set RECAST_STORE_SALES): bench skipped",
+            path.display()
+        );
+        return None;
+    }
+    let path = path.canonicalize().unwrap_or(path);
+    let h: usize = std::env::var(h_var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(42);
+    match load(&path) {
+        Ok(stores) => Some((path, stores, h)),
+        Err(e) => {
+            println!("{e}; bench skipped");
+            None
+        }
+    }
+}
+
 /// The file named by `RECAST_STORE_SALES`, or the shared data beside the repository.
-pub fn data_path() -> PathBuf {
+fn data_path() -> PathBuf {
     std::env::var_os("RECAST_STORE_SALES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -61,7 +86,7 @@ fn parse(line: &str) -> Option<(String, i64, Day)> {
 }
 
 /// Every store of the file, by store id.
-pub fn load(path: &Path) -> Result<BTreeMap<String, Store>, String> {
+fn load(path: &Path) -> Result<BTreeMap<String, Store>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut rows: BTreeMap<String, BTreeMap<i64, Day>> = BTreeMap::new();
     for (i, line) in text.lines().enumerate().skip(1) {
