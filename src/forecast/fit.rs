@@ -61,14 +61,29 @@ impl Choice {
     }
 }
 
-/// `spec` placed on series `s`'s calendar: a Prophet-style spec stored by another run counts
-/// its observations from that run's first day, so its Fourier phases and holidays would be
-/// shifted on a series that starts elsewhere.
-pub(super) fn anchored(spec: &ModelSpec, s: &Series) -> ModelSpec {
+/// `spec` placed on series `s`'s calendar with the run's `holidays`: a Prophet-style spec
+/// stored by another run counts its observations from that run's first day, so its Fourier
+/// phases and holidays would be shifted on a series that starts elsewhere, and it is stored
+/// without the run's holidays ([`without_calendar`]).
+pub(super) fn anchored(spec: &ModelSpec, s: &Series, holidays: &[Holiday]) -> ModelSpec {
     match spec {
         ModelSpec::Prophet(p) => ModelSpec::Prophet(ProphetSpec {
             origin_day: day_number(s.start) as f64,
             step_days: s.frequency.step_days(),
+            holidays: holidays.to_vec(),
+            ..p.clone()
+        }),
+        other => other.clone(),
+    }
+}
+
+/// `spec` as a series' stored params keep it: a Prophet-style spec without the holiday rows,
+/// which the run's params hold once (each series repeating a table of thousands of rows
+/// would multiply it by the number of series).
+fn without_calendar(spec: &ModelSpec) -> ModelSpec {
+    match spec {
+        ModelSpec::Prophet(p) => ModelSpec::Prophet(ProphetSpec {
+            holidays: Vec::new(),
             ..p.clone()
         }),
         other => other.clone(),
@@ -273,7 +288,7 @@ pub(super) fn prepare(
         .as_ref()
         .is_some_and(|r| r["chosen"] == serde_json::Value::Bool(true));
     let mut params = serde_json::json!({
-        "spec": chosen.spec,
+        "spec": without_calendar(&chosen.spec),
         "model": chosen.params,
         "series_kind": sel.kind,
         "scores": sel.scores,
@@ -659,13 +674,27 @@ mod tests {
             values: vec![1.0; 10],
             filled: 0,
         };
-        let stored = ModelSpec::Prophet(ProphetSpec::new(1.0, 100.0));
-        let ModelSpec::Prophet(p) = anchored(&stored, &s) else {
+        let holiday = Holiday {
+            name: "sale".into(),
+            day: 20_500,
+            lower_window: 0,
+            upper_window: 0,
+            prior_scale: None,
+        };
+        let fitted = ModelSpec::Prophet(ProphetSpec {
+            holidays: vec![holiday.clone()],
+            ..ProphetSpec::new(1.0, 100.0)
+        });
+        // Stored without the run's holidays, given them back when refitted.
+        let stored = without_calendar(&fitted);
+        assert!(matches!(&stored, ModelSpec::Prophet(p) if p.holidays.is_empty()));
+        let ModelSpec::Prophet(p) = anchored(&stored, &s, std::slice::from_ref(&holiday)) else {
             panic!("still a prophet spec")
         };
         assert_eq!(p.origin_day, day_number(d("2026-01-05")) as f64);
         assert_eq!(p.step_days, 7.0);
-        assert_eq!(anchored(&ModelSpec::Naive, &s), ModelSpec::Naive);
+        assert_eq!(p.holidays, vec![holiday]);
+        assert_eq!(anchored(&ModelSpec::Naive, &s, &[]), ModelSpec::Naive);
     }
 
     #[test]

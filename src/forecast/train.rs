@@ -218,7 +218,12 @@ async fn fit_all(
     let horizon = params.horizon();
     let choice = Arc::new(Choice::new(
         params.select,
-        holidays::to_model(&run_holidays(params, &series)?),
+        holidays::calendar(
+            &params.holidays,
+            params.holidays_country.as_deref(),
+            &series,
+            horizon,
+        )?,
     ));
     let trained_at = now_ms();
     let mut regression = None;
@@ -377,28 +382,6 @@ fn record_members(
             *fitted = Err(e);
         }
     }
-}
-
-/// The run's holiday rows: its table, and its country's holidays over every year from the
-/// first series' start to a year past the horizon.
-fn run_holidays(
-    params: &TrainParams,
-    series: &[Series],
-) -> Result<Vec<super::holidays::HolidayRow>, DemandError> {
-    let mut rows = params.holidays.clone();
-    if let (Some(country), Some(first), Some(last)) = (
-        &params.holidays_country,
-        series.iter().map(|s| s.start).min(),
-        series.iter().map(Series::end).max(),
-    ) {
-        use chrono::Datelike;
-        let until = last.year() + 1 + (params.horizon() / 365) as i32;
-        rows.extend(super::country_holidays::rows(
-            country,
-            first.year()..=until,
-        )?);
-    }
-    Ok(rows)
 }
 
 /// The items catalog's category of each item that has one (empty without a catalog).

@@ -88,6 +88,9 @@ pub struct Champion {
     /// history and scored on the candidate's windows ([`rescore`]); when present, the
     /// decision compares these instead of the served run's own (older) backtests.
     pub same_window: HashMap<String, f64>,
+    /// The served version's params (its run's holiday calendar among them: its
+    /// Prophet-style specs are stored without it).
+    pub params: serde_json::Value,
 }
 
 /// Series the served run's models are refitted on to compare on the candidate's windows; a
@@ -116,17 +119,31 @@ pub fn rescore(champion: &mut Champion, series: &[super::series::Series], horizo
         .collect();
     specs.sort_by(|a, b| a.0.cmp(b.0));
     specs.truncate(SAME_WINDOW_SAMPLE);
+    let holidays = served_calendar(&champion.params, series, horizon);
     use rayon::prelude::*;
     let scored: Vec<(String, f64)> = specs
         .par_iter()
         .filter_map(|(id, spec)| {
             let s = by_id[*id];
-            let spec = super::fit::anchored(spec, s);
+            let spec = super::fit::anchored(spec, s, &holidays);
             let a = super::fit::accuracy(&s.values, s.frequency.season(), &spec, horizon);
             Some((id.to_string(), a.mase?))
         })
         .collect();
     champion.same_window = scored.into_iter().collect();
+}
+
+/// The served run's holiday calendar (its `holidays` rows and `holidays_country`) over the
+/// candidate's years; empty when it had none or they no longer read.
+fn served_calendar(
+    params: &serde_json::Value,
+    series: &[super::series::Series],
+    horizon: usize,
+) -> Vec<super::prophet::Holiday> {
+    let rows: Vec<super::holidays::HolidayRow> =
+        serde_json::from_value(params["holidays"].clone()).unwrap_or_default();
+    let country = params["holidays_country"].as_str();
+    super::holidays::calendar(&rows, country, series, horizon).unwrap_or_default()
 }
 
 fn mase_of(row: &ForecastRow) -> Option<f64> {
@@ -243,6 +260,7 @@ async fn champion(app: &App) -> Result<Option<Champion>, DemandError> {
         version: v.id,
         rows: artifact.rows,
         same_window: HashMap::new(),
+        params: v.params,
     }))
 }
 
@@ -376,6 +394,7 @@ mod tests {
             horizon: 7,
             rows,
             same_window: HashMap::new(),
+            params: serde_json::Value::Null,
         }
     }
 

@@ -143,6 +143,14 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
         model.contains("weekly") && model.contains("holidays"),
         "{model}"
     );
+    // The series' stored spec leaves the table to the run's params (kept once per run).
+    let row = recast::db::forecasts::get(&srv.app.db, "item=A/store=S1")
+        .await
+        .unwrap()
+        .unwrap();
+    let params: Value = serde_json::from_str(&row.params).unwrap();
+    assert_eq!(params["spec"]["kind"], "prophet", "{params}");
+    assert!(params["spec"].get("holidays").is_none(), "{params}");
     assert_eq!(with.len(), HORIZON as usize);
     let (on, after, plain, plain_after) = (with[5], with[6], with[12], with[13]);
     assert!(
