@@ -39,6 +39,7 @@ pub mod reason {
     pub const IN_FUTURE: &str = "in_future";
     pub const MALFORMED_RECORD: &str = "malformed_record";
     pub const INVALID_TEXT: &str = "invalid_text";
+    pub const TIME_OF_DAY: &str = "time_of_day";
 }
 
 /// Why a row was refused.
@@ -100,6 +101,8 @@ struct Plan {
     not_in_future: bool,
     ts_format: TsFormat,
     date_format: String,
+    /// The date format also reads a time of day (`%H`, `%T`, ...).
+    date_has_time: bool,
     tz: Option<chrono_tz::Tz>,
     decimal_comma: bool,
     separator: String,
@@ -311,6 +314,7 @@ fn plan(
         not_in_future: cs.not_in_future,
         ts_format,
         date_format: cs.format.clone().unwrap_or_else(|| "%Y-%m-%d".to_string()),
+        date_has_time: cs.format.as_deref().is_some_and(reads_time_of_day),
         tz: cs.timezone.as_deref().and_then(|t| t.parse().ok()),
         decimal_comma: cs.decimal.as_deref() == Some(","),
         separator: cs.separator.clone().unwrap_or_else(|| "|".to_string()),
@@ -443,6 +447,9 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
                     format!("`{}` is not a date ({}): {e}", raw.trim(), plan.date_format),
                 )
             })?;
+            if plan.date_has_time {
+                check_midnight(plan, raw.trim())?;
+            }
             let midnight = date
                 .and_hms_opt(0, 0, 0)
                 .map(|t| t.and_utc().timestamp_micros());
@@ -469,6 +476,36 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
                 .collect(),
         )),
     }
+}
+
+/// Whether a chrono format reads a time of day.
+fn reads_time_of_day(format: &str) -> bool {
+    [
+        "%H", "%k", "%I", "%l", "%M", "%S", "%T", "%R", "%X", "%r", "%s", "%+",
+    ]
+    .iter()
+    .any(|spec| format.contains(spec))
+}
+
+/// A date column holds days: a value whose time of day is not midnight would lose its hour,
+/// and rows of one key in different hours would then be taken for duplicates of one day. It
+/// is refused with a reason instead (hourly data are not forecast yet).
+fn check_midnight(plan: &Plan, raw: &str) -> Result<(), Rejection> {
+    let Ok(t) = NaiveDateTime::parse_from_str(raw, &plan.date_format) else {
+        return Ok(());
+    };
+    if t.time() == chrono::NaiveTime::MIN {
+        return Ok(());
+    }
+    Err(reject(
+        plan,
+        reason::TIME_OF_DAY,
+        format!(
+            "`{raw}` has a time of day ({}) but the column holds days: rows of one day in \
+             different hours would collapse into one; sum them per day upstream",
+            t.time()
+        ),
+    ))
 }
 
 /// Days since 1970-01-01, Arrow's `Date32`.
@@ -751,6 +788,43 @@ value = { min = 0, max = 5, decimal = "," }
             c.finish_batch().is_none(),
             "rejected rows leave nothing behind"
         );
+    }
+
+    #[test]
+    fn a_sales_date_with_an_hour_is_refused_and_midnight_stamps_are_days() {
+        let mut c = Converter::new(&spec(
+            r#"
+name = "s"
+dataset = "sales"
+[source]
+type = "files"
+url = "file://x"
+[columns]
+date = { format = "%Y-%m-%d %H:%M" }
+"#,
+        ));
+        let sale = |date: &str| {
+            vec![
+                ("date", date.to_string()),
+                ("item_id", "i1".to_string()),
+                ("store_id", "s1".to_string()),
+                ("quantity", "3".to_string()),
+            ]
+        };
+        let push = |c: &mut Converter, date: &str| {
+            let pairs = sale(date);
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = row(c, &pairs);
+            c.push(&r)
+        };
+        push(&mut c, "2024-03-01 00:00").unwrap();
+        let e = push(&mut c, "2024-03-01 13:00").unwrap_err();
+        assert_eq!(e.reason, reason::TIME_OF_DAY, "{e:?}");
+        assert_eq!(e.field.as_deref(), Some("date"));
+        assert!(e.detail.contains("13:00"), "{}", e.detail);
+        assert_eq!(c.finish_batch().unwrap().num_rows(), 1);
+        assert!(!reads_time_of_day("%Y-%m-%d") && !reads_time_of_day("%d/%m/%Y"));
+        assert!(reads_time_of_day("%Y-%m-%dT%H:%M:%S") && reads_time_of_day("%F %T"));
     }
 
     #[test]
