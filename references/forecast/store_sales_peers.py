@@ -24,6 +24,7 @@ import warnings
 
 import pandas as pd
 from peer_scores import LEVELS, model_rows, scores, summary
+from rossmann import load_days
 from statsforecast import StatsForecast
 from statsforecast.models import MSTL, AutoARIMA, AutoCES, AutoETS, AutoTheta
 
@@ -80,29 +81,6 @@ def run(series, h, m, freq, models):
 EXOG = ["promo", "school_holiday", "state_holiday", "open"]
 
 
-def load_exog(path):
-    """Each store's days with the regressors: closed or missing days count as 0 sales, no
-    promotion, no school holiday and closed; state_holiday is 1 on any state holiday."""
-    df = pd.read_csv(path, dtype={"StateHoliday": str}, parse_dates=["Date"])
-    out = {}
-    for store, g in df.groupby("Store"):
-        g = g.set_index("Date").sort_index()
-        days = pd.date_range(g.index.min(), g.index.max(), freq="D")
-        g = g.reindex(days)
-        open_ = g["Open"].fillna(0).astype(float)
-        out[str(store)] = pd.DataFrame(
-            {
-                "ds": days,
-                "y": g["Sales"].where(open_ == 1, 0.0).fillna(0.0).astype(float).to_numpy(),
-                "promo": g["Promo"].fillna(0).astype(float).to_numpy(),
-                "school_holiday": g["SchoolHoliday"].fillna(0).astype(float).to_numpy(),
-                "state_holiday": (g["StateHoliday"].fillna("0") != "0").astype(float).to_numpy(),
-                "open": open_.to_numpy(),
-            }
-        )
-    return out
-
-
 def run_exog(frames, h):
     """AutoARIMA with the four regressors, their actual values over the horizon."""
     trains, tests, parts, futures = {}, {}, [], []
@@ -110,7 +88,7 @@ def run_exog(frames, h):
         train, test = f.iloc[:-h], f.iloc[-h:]
         trains[sid], tests[sid] = train["y"].to_numpy(), test["y"].to_numpy()
         parts.append(train.assign(unique_id=sid))
-        futures.append(test.drop(columns=["y"]).assign(unique_id=sid))
+        futures.append(test.drop(columns=["y", "code"]).assign(unique_id=sid))
     train_df = pd.concat(parts)[["unique_id", "ds", "y", *EXOG]]
     future_df = pd.concat(futures)[["unique_id", "ds", *EXOG]]
     first = train_df.unique_id.iloc[0]
@@ -134,7 +112,7 @@ def main():
     path, h = sys.argv[1], int(sys.argv[2])
     mode = sys.argv[3] if len(sys.argv) > 3 else "daily"
     if mode == "regressors":
-        json.dump(run_exog(load_exog(path), h), sys.stdout)
+        json.dump(run_exog(load_days(path), h), sys.stdout)
         return
     series = load(path)
     if mode == "weekly":

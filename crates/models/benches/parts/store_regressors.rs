@@ -169,7 +169,7 @@ pub fn part(path: &Path, stores: &BTreeMap<String, Store>, h: usize) {
     println!("chosen: {}", picks.join(", "));
     if let Some(theirs) = peer.first() {
         println!(
-            "default with regressors / statsforecast {}: {:.3}",
+            "default with regressors / {}: {:.3}",
             theirs.0,
             rows[0].1.mase / theirs.1.mase
         );
