@@ -46,9 +46,21 @@ impl Choice {
 
     /// The selection method for series `s`.
     fn method(&self, s: &Series, horizon: usize) -> SelectionMethod {
+        let season = s.frequency.season();
         match self.select {
+            SelectBy::Aicc => SelectionMethod::default(),
+            SelectBy::Backtest => SelectionMethod::Backtest {
+                config: BacktestConfig {
+                    horizon,
+                    step: horizon,
+                    windows: 3,
+                    levels: DEFAULT_LEVELS.to_vec(),
+                },
+                metric: Metric::Mase,
+                candidates: default_candidates(season),
+            },
+            SelectBy::Pooled => SelectionMethod::Pooled(PooledConfig::standard(horizon)),
             SelectBy::Prophet => SelectionMethod::Fixed(ModelSpec::Prophet(self.prophet_spec(s))),
-            other => method(other, horizon, s.frequency.season()),
         }
     }
 
@@ -87,27 +99,6 @@ fn without_calendar(spec: &ModelSpec) -> ModelSpec {
             ..p.clone()
         }),
         other => other.clone(),
-    }
-}
-
-/// The selection method a run uses for series of `season` (Prophet aside, which needs the
-/// series' calendar: [`Choice::method`]).
-fn method(select_by: SelectBy, horizon: usize, season: usize) -> SelectionMethod {
-    match select_by {
-        SelectBy::Aicc => SelectionMethod::default(),
-        SelectBy::Backtest => SelectionMethod::Backtest {
-            config: BacktestConfig {
-                horizon,
-                step: horizon,
-                windows: 3,
-                levels: DEFAULT_LEVELS.to_vec(),
-            },
-            metric: Metric::Mase,
-            candidates: default_candidates(season),
-        },
-        SelectBy::Pooled | SelectBy::Prophet => {
-            SelectionMethod::Pooled(PooledConfig::standard(horizon))
-        }
     }
 }
 
@@ -797,7 +788,15 @@ mod tests {
 
     #[test]
     fn backtest_selection_compares_all_families_on_the_run_horizon() {
-        match method(SelectBy::Backtest, 14, 7) {
+        let daily = Series {
+            key: super::super::series::SeriesKey::default(),
+            frequency: Frequency::Day,
+            start: d("2026-01-05"),
+            values: vec![1.0; 30],
+            filled: 0,
+        };
+        let method = |select| Choice::new(select, Vec::new()).method(&daily, 14);
+        match method(SelectBy::Backtest) {
             SelectionMethod::Backtest {
                 config,
                 metric,
@@ -810,7 +809,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(method(SelectBy::Aicc, 14, 7), SelectionMethod::default());
+        assert_eq!(method(SelectBy::Aicc), SelectionMethod::default());
+        assert!(matches!(
+            method(SelectBy::Prophet),
+            SelectionMethod::Fixed(ModelSpec::Prophet(p)) if p.step_days == 1.0
+        ));
     }
 
     #[test]
