@@ -7,7 +7,8 @@
 //!
 //! How, for one period: start from the run's item x store means; apply the overrides in
 //! force from the most general node to the most specific (the total, then categories, then
-//! items and stores, then item x store; the older first at one level, so the newest wins where they overlap).
+//! items and stores, then item x store; the older first at one level, so the newest wins
+//! where they overlap).
 //! An override of a node sets the sum of the item x store series under it (a value, or the
 //! current sum changed by a percent) and spreads the change over them in proportion to their
 //! current values (equally when they are all zero). Any node's plan is then the sum of its

@@ -308,11 +308,15 @@ impl Cascade {
         ) else {
             return Ok(None);
         };
+        let active = crate::db::overrides::all_active(&app.db).await?;
+        if active.is_empty() {
+            return Ok(None);
+        }
         let categories =
             Categories::of_rows(&repo::run_params(&app.db, &row.run_id, "category").await?)?;
         let target = categories.fill(target);
         let mut overrides = Vec::new();
-        for r in crate::db::overrides::all_active(&app.db).await? {
+        for r in active {
             if let Some(mut o) = NodeOverride::of(&r)? {
                 o.key = categories.fill(o.key);
                 if overlap(&o.key, &target) {
