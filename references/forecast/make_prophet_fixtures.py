@@ -16,7 +16,10 @@ Cases, from ../shared/data/rossmann-sample (only the numbers needed are copied):
   leaves them unscaled) with their actual values over the horizon;
 - rossmann_store_3_plain: store 3's daily sales the same way, prophet's defaults only;
 - rossmann_store_4_weekly: store 4's sales summed into ISO weeks (Monday dates), 134 weeks,
-  the last 13 held out: yearly seasonality only (weekly is off for weekly data).
+  the last 13 held out: yearly seasonality only (weekly is off for weekly data);
+- rossmann_store_5_plain_multiplicative, rossmann_store_6_holidays_promo_multiplicative: as
+  the daily cases above with `seasonality_mode="multiplicative"` (holidays and regressors
+  follow it, prophet's default).
 For every case: prophet's MAP parameters (k, m, delta, sigma_obs, beta), the in-sample yhat,
 the forecast yhat and its 80 % and 95 % bands (1,000 samples, numpy seed 0).
 """
@@ -67,9 +70,9 @@ def holidays_of(s):
     return pd.DataFrame(rows)
 
 
-def run(df, h, holidays=None, regressors=()):
+def run(df, h, holidays=None, regressors=(), mode="additive"):
     np.random.seed(0)
-    m = Prophet(holidays=holidays)
+    m = Prophet(holidays=holidays, seasonality_mode=mode)
     for r in regressors:
         m.add_regressor(r)
     train = df.iloc[:-h]
@@ -103,16 +106,19 @@ def run(df, h, holidays=None, regressors=()):
     }
 
 
-def daily_case(store, extras):
+def daily_case(store, extras, mode="additive"):
     s = store_frame(store)
     df = pd.DataFrame({"ds": s.index, "y": s["Sales"].values})
-    case = {"name": f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain"), "step_days": 1.0}
+    name = f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain")
+    if mode != "additive":
+        name += f"_{mode}"
+    case = {"name": name, "step_days": 1.0, "mode": mode}
     if not extras:
-        return case | run(df, H_DAILY)
+        return case | run(df, H_DAILY, mode=mode)
     df["promo"] = s["Promo"].values
     df["school_holiday"] = s["SchoolHoliday"].values
     hol = holidays_of(s)
-    result = run(df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"))
+    result = run(df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"), mode=mode)
     case["holidays"] = [
         {"name": r.holiday, "day": day_number(r.ds), "lower_window": int(r.lower_window), "upper_window": int(r.upper_window)}
         for r in hol.itertuples()
@@ -135,7 +141,14 @@ def weekly_case(store):
 
 
 def main():
-    cases = [daily_case(1, True), daily_case(2, True), daily_case(3, False), weekly_case(4)]
+    cases = [
+        daily_case(1, True),
+        daily_case(2, True),
+        daily_case(3, False),
+        weekly_case(4),
+        daily_case(5, False, "multiplicative"),
+        daily_case(6, True, "multiplicative"),
+    ]
     doc = {
         "source": "make_prophet_fixtures.py",
         "prophet": prophet.__version__,

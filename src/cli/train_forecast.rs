@@ -63,6 +63,10 @@ pub struct ForecasterArgs {
     /// any `--holidays` table.
     #[arg(long, value_name = "CODE")]
     pub holidays_country: Option<String>,
+    /// How `--select prophet` combines seasonalities, holidays and regressors with the
+    /// trend: additive (default) or multiplicative (effects in proportion to the trend).
+    #[arg(long, value_name = "MODE")]
+    pub seasonality_mode: Option<String>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -103,6 +107,18 @@ impl ForecasterArgs {
                 None => Vec::new(),
             },
             holidays_country: self.holidays_country.clone(),
+            seasonality_mode: self
+                .seasonality_mode
+                .as_deref()
+                .map(|m| {
+                    serde_json::from_value(serde_json::Value::String(m.to_string())).map_err(|_| {
+                        Error::invalid(
+                            "--seasonality-mode",
+                            format!("--seasonality-mode `{m}` is not additive or multiplicative"),
+                        )
+                    })
+                })
+                .transpose()?,
         };
         params.validate()?;
         Ok(params)

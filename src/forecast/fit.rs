@@ -9,7 +9,7 @@ use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
 use super::conformal::{BandMethod, Calibration, Normaliser};
 use super::holidays::day_number;
 use super::params::SelectBy;
-use super::prophet::{Holiday, ProphetSpec};
+use super::prophet::{Holiday, Mode, ProphetSpec};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
@@ -37,11 +37,17 @@ pub(super) struct Choice {
     pub(super) select: SelectBy,
     /// The holiday calendar of the Prophet-style model.
     pub(super) holidays: Vec<Holiday>,
+    /// How the Prophet-style model combines its effects with the trend.
+    pub(super) mode: Mode,
 }
 
 impl Choice {
     pub(super) fn new(select: SelectBy, holidays: Vec<Holiday>) -> Choice {
-        Choice { select, holidays }
+        Choice {
+            select,
+            holidays,
+            mode: Mode::Additive,
+        }
     }
 
     /// The selection method for series `s`.
@@ -68,6 +74,7 @@ impl Choice {
     fn prophet_spec(&self, s: &Series) -> ProphetSpec {
         ProphetSpec {
             holidays: self.holidays.clone(),
+            mode: self.mode,
             ..ProphetSpec::new(s.frequency.step_days(), day_number(s.start) as f64)
         }
     }

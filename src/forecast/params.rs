@@ -100,6 +100,10 @@ pub struct TrainParams {
     /// `select: prophet`, besides any `holidays` rows; see [`super::country_holidays`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holidays_country: Option<String>,
+    /// How the Prophet-style model combines seasonalities, holidays and regressors with its
+    /// trend (`additive`, the default, or `multiplicative`); `select: prophet` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seasonality_mode: Option<super::prophet::Mode>,
 }
 
 fn is_none(r: &ReconcileBy) -> bool {
@@ -161,6 +165,12 @@ impl TrainParams {
                 ));
             }
             super::country_holidays::check(country, "holidays_country")?;
+        }
+        if self.seasonality_mode.is_some() && self.select != SelectBy::Prophet {
+            return Err(DemandError::invalid(
+                "seasonality_mode",
+                "a seasonality mode is the prophet model's: set `select` to prophet",
+            ));
         }
         self.matcher().map(|_| ())
     }

@@ -216,15 +216,18 @@ async fn fit_all(
     let history_end = series.iter().map(Series::end).max();
     let filled_periods = series.iter().map(|s| s.filled).sum();
     let horizon = params.horizon();
-    let choice = Arc::new(Choice::new(
-        params.select,
-        holidays::calendar(
-            &params.holidays,
-            params.holidays_country.as_deref(),
-            &series,
-            horizon,
-        )?,
-    ));
+    let choice = Arc::new(Choice {
+        mode: params.seasonality_mode.unwrap_or_default(),
+        ..Choice::new(
+            params.select,
+            holidays::calendar(
+                &params.holidays,
+                params.holidays_country.as_deref(),
+                &series,
+                horizon,
+            )?,
+        )
+    });
     let trained_at = now_ms();
     let mut regression = None;
     let observed: Vec<Option<Observed>> = if resolved.names.is_empty() {

@@ -266,6 +266,7 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "ended_after" => "payload.ended_after",
                 "holidays" => "payload.holidays",
                 "holidays_country" => "payload.holidays_country",
+                "seasonality_mode" => "payload.seasonality_mode",
                 "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };

@@ -165,7 +165,18 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     // A country's public holidays by rule: the US calendar of 2026 has two in the history
     // (Martin Luther King Jr. Day, Washington's Birthday) and Memorial Day on the horizon's
     // first day.
-    let out = train(&srv, &["--select", "prophet", "--holidays-country", "US"]);
+    // Multiplicative: the weekly swing scales with the level.
+    let out = train(
+        &srv,
+        &[
+            "--select",
+            "prophet",
+            "--holidays-country",
+            "US",
+            "--seasonality-mode",
+            "multiplicative",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -174,9 +185,10 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let models = report["models"].as_array().unwrap();
     assert!(
-        models
-            .iter()
-            .all(|m| m["model"].as_str().unwrap().contains("holidays")),
+        models.iter().all(|m| {
+            let name = m["model"].as_str().unwrap();
+            name.contains("holidays") && name.contains("multiplicative")
+        }),
         "{models:?}"
     );
 }
@@ -215,6 +227,10 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             serde_json::json!({"select": "prophet", "holidays_country": "XX"}),
             "no holiday rules for country `XX`",
         ),
+        (
+            serde_json::json!({"seasonality_mode": "multiplicative"}),
+            "a seasonality mode is the prophet model's",
+        ),
     ];
     for (payload, says) in cases {
         let body = serde_json::json!({"kind": "train_forecaster", "payload": payload});
@@ -222,6 +238,8 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
         let problem = expect_problem(res, 422).await;
         let field = if says.contains("country") {
             "payload.holidays_country"
+        } else if says.contains("seasonality mode") {
+            "payload.seasonality_mode"
         } else {
             "payload.holidays"
         };

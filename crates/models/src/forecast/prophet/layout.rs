@@ -57,6 +57,11 @@ impl Layout {
             + self.regressors.len()
     }
 
+    /// Slope, offset and one hinge per changepoint.
+    pub fn trend_width(&self) -> usize {
+        2 + self.changepoints.len()
+    }
+
     fn seasonal_width(&self) -> usize {
         self.seasonalities.iter().map(|s| 2 * s.order).sum()
     }

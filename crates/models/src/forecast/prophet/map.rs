@@ -39,43 +39,15 @@ pub struct Map {
 
 /// Fits `theta` (one per column of the row-major `n × p` design `x`) and σ to `y`.
 pub fn fit(x: &[f64], y: &[f64], priors: &[Prior]) -> Map {
-    let n = y.len();
-    let p = priors.len();
-    let gram = gram(x, n, p);
-    let xty: Vec<f64> = (0..p)
-        .map(|j| (0..n).map(|i| x[i * p + j] * y[i]).sum())
-        .collect();
-    let yty: f64 = y.iter().map(|v| v * v).sum();
-    let mut theta = vec![0.0; p];
-    // g = Gθ, kept up to date as coordinates move.
-    let mut g = vec![0.0; p];
-    let mut sigma2 = (yty / n as f64).max(1e-12);
+    let block = Block::new(x, y, priors.len());
+    let mut theta = vec![0.0; priors.len()];
+    let mut g = vec![0.0; priors.len()];
+    let mut sigma2 = (block.yty / y.len() as f64).max(1e-12);
     let mut sweeps = 0;
     while sweeps < MAX_SWEEPS {
         sweeps += 1;
-        let mut moved: f64 = 0.0;
-        for j in 0..p {
-            let gjj = gram[j * p + j];
-            if gjj <= 0.0 {
-                continue;
-            }
-            // Gradient of ‖y − Xθ‖²/2 along j without θⱼ's own term.
-            let z = xty[j] - (g[j] - gjj * theta[j]);
-            let new = match priors[j] {
-                Prior::Normal(s) => z / (gjj + sigma2 / (s * s)),
-                Prior::Laplace(b) => soft_threshold(z, sigma2 / b) / gjj,
-            };
-            let step = new - theta[j];
-            if step != 0.0 {
-                for (gl, col) in g.iter_mut().zip(&gram[j * p..(j + 1) * p]) {
-                    *gl += col * step;
-                }
-                theta[j] = new;
-                moved = moved.max(step.abs() * gjj.sqrt());
-            }
-        }
-        let rss = (yty - 2.0 * dot(&theta, &xty) + dot(&theta, &g)).max(0.0);
-        let next = best_sigma2(rss, n);
+        let moved = block.sweep(&mut theta, &mut g, priors, sigma2);
+        let next = best_sigma2(block.rss(&theta, &g), y.len());
         let sigma_moved = (next - sigma2).abs() / sigma2.max(1e-300);
         sigma2 = next;
         if moved < TOLERANCE && sigma_moved < TOLERANCE {
@@ -87,6 +59,151 @@ pub fn fit(x: &[f64], y: &[f64], priors: &[Prior]) -> Map {
         sigma: sigma2.sqrt(),
         sweeps,
     }
+}
+
+/// The least-squares part of one block of coefficients: XᵀX, Xᵀy and yᵀy.
+struct Block {
+    gram: Vec<f64>,
+    xty: Vec<f64>,
+    yty: f64,
+    p: usize,
+}
+
+impl Block {
+    fn new(x: &[f64], y: &[f64], p: usize) -> Block {
+        let n = y.len();
+        Block {
+            gram: gram(x, n, p),
+            xty: (0..p)
+                .map(|j| (0..n).map(|i| x[i * p + j] * y[i]).sum())
+                .collect(),
+            yty: y.iter().map(|v| v * v).sum(),
+            p,
+        }
+    }
+
+    /// `g = Gθ` for a start other than zero.
+    fn g(&self, theta: &[f64]) -> Vec<f64> {
+        (0..self.p)
+            .map(|a| dot(&self.gram[a * self.p..(a + 1) * self.p], theta))
+            .collect()
+    }
+
+    /// One pass of exact coordinate updates at noise variance `sigma2`, keeping `g = Gθ`;
+    /// returns the largest move (scaled by its column's norm).
+    fn sweep(&self, theta: &mut [f64], g: &mut [f64], priors: &[Prior], sigma2: f64) -> f64 {
+        let p = self.p;
+        let mut moved: f64 = 0.0;
+        for j in 0..p {
+            let gjj = self.gram[j * p + j];
+            if gjj <= 0.0 {
+                continue;
+            }
+            // Gradient of ‖y − Xθ‖²/2 along j without θⱼ's own term.
+            let z = self.xty[j] - (g[j] - gjj * theta[j]);
+            let new = match priors[j] {
+                Prior::Normal(s) => z / (gjj + sigma2 / (s * s)),
+                Prior::Laplace(b) => soft_threshold(z, sigma2 / b) / gjj,
+            };
+            let step = new - theta[j];
+            if step != 0.0 {
+                for (gl, col) in g.iter_mut().zip(&self.gram[j * p..(j + 1) * p]) {
+                    *gl += col * step;
+                }
+                theta[j] = new;
+                moved = moved.max(step.abs() * gjj.sqrt());
+            }
+        }
+        moved
+    }
+
+    /// Sweeps at a fixed `sigma2` until nothing moves.
+    fn solve(&self, theta: &mut [f64], priors: &[Prior], sigma2: f64) {
+        let mut g = self.g(theta);
+        for _ in 0..MAX_SWEEPS {
+            if self.sweep(theta, &mut g, priors, sigma2) < TOLERANCE {
+                break;
+            }
+        }
+    }
+
+    fn rss(&self, theta: &[f64], g: &[f64]) -> f64 {
+        (self.yty - 2.0 * dot(theta, &self.xty) + dot(theta, g)).max(0.0)
+    }
+}
+
+/// Rounds of the multiplicative fit's block alternation before it keeps what it has.
+const MAX_ROUNDS: usize = 500;
+
+/// The MAP fit of a multiplicative model `y = T(1 + Zβ) + ε` with the trend `T = Xθ`:
+/// `x` (`n × trend_priors.len()`) holds the trend columns, `z` (`n × beta_priors.len()`)
+/// the seasonal, holiday and regressor columns that scale it.
+///
+/// Why alternating blocks: for a fixed β the model is linear in θ (each trend row scaled by
+/// its multiplier `1 + zᵢβ`), for a fixed θ it is linear in β (each `z` row scaled by its
+/// trend), and σ has its closed form; each step is solved exactly, so the objective never
+/// rises. It starts from the trend fitted alone.
+pub fn fit_multiplicative(
+    x: &[f64],
+    z: &[f64],
+    y: &[f64],
+    trend_priors: &[Prior],
+    beta_priors: &[Prior],
+) -> (Map, Vec<f64>) {
+    let (n, pt, pz) = (y.len(), trend_priors.len(), beta_priors.len());
+    let first = fit(x, y, trend_priors);
+    let mut theta = first.theta;
+    let mut beta = vec![0.0; pz];
+    let mut sigma2 = first.sigma * first.sigma;
+    let mut last = f64::INFINITY;
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
+        let scale: Vec<f64> = (0..n)
+            .map(|i| 1.0 + dot(&z[i * pz..(i + 1) * pz], &beta))
+            .collect();
+        let scaled_x: Vec<f64> = (0..n * pt).map(|k| x[k] * scale[k / pt]).collect();
+        Block::new(&scaled_x, y, pt).solve(&mut theta, trend_priors, sigma2);
+        let trend: Vec<f64> = (0..n)
+            .map(|i| dot(&x[i * pt..(i + 1) * pt], &theta))
+            .collect();
+        let scaled_z: Vec<f64> = (0..n * pz).map(|k| z[k] * trend[k / pz]).collect();
+        let rest: Vec<f64> = y.iter().zip(&trend).map(|(v, t)| v - t).collect();
+        Block::new(&scaled_z, &rest, pz).solve(&mut beta, beta_priors, sigma2);
+        let rss: f64 = (0..n)
+            .map(|i| {
+                let fit = trend[i] * (1.0 + dot(&z[i * pz..(i + 1) * pz], &beta));
+                (y[i] - fit).powi(2)
+            })
+            .sum();
+        sigma2 = best_sigma2(rss, n);
+        let objective = rss / (2.0 * sigma2)
+            + n as f64 * sigma2.sqrt().ln()
+            + sigma2 / (2.0 * SIGMA_PRIOR_SD * SIGMA_PRIOR_SD)
+            + penalty(trend_priors, &theta)
+            + penalty(beta_priors, &beta);
+        if (last - objective).abs() <= 1e-12 * objective.abs().max(1.0) {
+            break;
+        }
+        last = objective;
+    }
+    let map = Map {
+        theta,
+        sigma: sigma2.sqrt(),
+        sweeps: rounds,
+    };
+    (map, beta)
+}
+
+fn penalty(priors: &[Prior], theta: &[f64]) -> f64 {
+    priors
+        .iter()
+        .zip(theta)
+        .map(|(prior, t)| match prior {
+            Prior::Normal(s) => t * t / (2.0 * s * s),
+            Prior::Laplace(b) => t.abs() / b,
+        })
+        .sum()
 }
 
 /// The σ² minimising `rss/(2σ²) + n ln σ + σ²/(2·0.5²)`: the positive root of
@@ -140,23 +257,18 @@ pub fn objective(x: &[f64], y: &[f64], priors: &[Prior], theta: &[f64], sigma: f
     let rss: f64 = y
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            let fit: f64 = (0..p).map(|j| x[i * p + j] * theta[j]).sum();
-            (v - fit).powi(2)
-        })
+        .map(|(i, v)| (v - dot(&x[i * p..(i + 1) * p], theta)).powi(2))
         .sum();
-    let penalty: f64 = priors
-        .iter()
-        .zip(theta)
-        .map(|(prior, t)| match prior {
-            Prior::Normal(s) => t * t / (2.0 * s * s),
-            Prior::Laplace(b) => t.abs() / b,
-        })
-        .sum();
+    posterior(rss, y.len(), priors, theta, sigma)
+}
+
+/// The negative log posterior (up to a constant) of coefficients `theta` under `priors`
+/// whose predictions leave the residual sum of squares `rss` over `n` observations.
+pub fn posterior(rss: f64, n: usize, priors: &[Prior], theta: &[f64], sigma: f64) -> f64 {
     rss / (2.0 * sigma * sigma)
-        + y.len() as f64 * sigma.ln()
+        + n as f64 * sigma.ln()
         + sigma * sigma / (2.0 * SIGMA_PRIOR_SD * SIGMA_PRIOR_SD)
-        + penalty
+        + penalty(priors, theta)
 }
 
 #[cfg(test)]

@@ -51,6 +51,22 @@ pub struct Holiday {
     pub prior_scale: Option<f64>,
 }
 
+/// How seasonalities, holidays and regressors combine with the trend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `trend + effects`: effects in units of demand.
+    #[default]
+    Additive,
+    /// `trend × (1 + effects)`: effects in proportion to the trend (seasons that grow with
+    /// the business).
+    Multiplicative,
+}
+
+fn is_additive(m: &Mode) -> bool {
+    *m == Mode::Additive
+}
+
 /// A Prophet-style model as configuration names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProphetSpec {
@@ -68,6 +84,9 @@ pub struct ProphetSpec {
     /// ([`Prophet::fit_with`]), so a spec naming any cannot be fitted from `y` alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regressors: Vec<String>,
+    /// How every seasonality, holiday and regressor combines with the trend.
+    #[serde(default, skip_serializing_if = "is_additive")]
+    pub mode: Mode,
     #[serde(default = "default_changepoints")]
     pub changepoints: usize,
     #[serde(default = "default_changepoint_range")]
@@ -103,6 +122,7 @@ impl ProphetSpec {
             seasonalities: None,
             holidays: Vec::new(),
             regressors: Vec::new(),
+            mode: Mode::Additive,
             changepoints: default_changepoints(),
             changepoint_range: default_changepoint_range(),
             changepoint_prior_scale: default_changepoint_prior_scale(),
@@ -246,21 +266,22 @@ impl Prophet {
         for i in 0..n {
             layout.row(spec.day(i), &raw[i * k..(i + 1) * k], &mut x);
         }
-        let fit = map::fit(&x, &scaled, &layout.priors());
-        let fitted = (0..n)
-            .map(|i| y_scale * dot(&x[i * p..(i + 1) * p], &fit.theta))
-            .collect();
-        Ok(Prophet {
+        let (theta, sigma) = fit_design(&layout, spec.mode, &x, &scaled);
+        let mut model = Prophet {
             spec: spec.clone(),
             layout,
-            theta: fit.theta,
-            sigma: fit.sigma,
+            theta,
+            sigma,
             y_scale,
             n,
-            fitted,
+            fitted: Vec::new(),
             future_regressors: future.to_vec(),
             notes,
-        })
+        };
+        model.fitted = (0..n)
+            .map(|i| y_scale * model.predict_row(&x[i * p..(i + 1) * p]))
+            .collect();
+        Ok(model)
     }
 
     /// Forecasts `h` steps with these future regressor values (row-major `h × k`).
@@ -285,10 +306,36 @@ impl Prophet {
                 .row(day, &future[step * k..(step + 1) * k], &mut rows);
         }
         let mean: Vec<f64> = (0..h)
-            .map(|s| self.y_scale * dot(&rows[s * p..(s + 1) * p], &self.theta))
+            .map(|s| self.y_scale * self.predict_row(&rows[s * p..(s + 1) * p]))
             .collect();
         let ts: Vec<f64> = (0..h).map(|s| rows[s * p]).collect();
-        Ok(sample::bands(self, mean, &ts, levels))
+        let scales: Vec<f64> = (0..h)
+            .map(|s| self.trend_scale(&rows[s * p..(s + 1) * p]))
+            .collect();
+        Ok(sample::bands(self, mean, &ts, &scales, levels))
+    }
+
+    /// The prediction of one design row, on the scaled data.
+    fn predict_row(&self, row: &[f64]) -> f64 {
+        match self.spec.mode {
+            Mode::Additive => dot(row, &self.theta),
+            Mode::Multiplicative => {
+                let pt = self.layout.trend_width();
+                dot(&row[..pt], &self.theta[..pt]) * self.trend_scale(row)
+            }
+        }
+    }
+
+    /// What a change of the trend is multiplied by in the prediction of `row` (1 when
+    /// additive).
+    fn trend_scale(&self, row: &[f64]) -> f64 {
+        match self.spec.mode {
+            Mode::Additive => 1.0,
+            Mode::Multiplicative => {
+                let pt = self.layout.trend_width();
+                1.0 + dot(&row[pt..], &self.theta[pt..])
+            }
+        }
     }
 
     /// The noise scale on the data's scale.
@@ -354,8 +401,41 @@ impl Prophet {
             self.layout
                 .row(self.spec.day(i), &x[i * k..(i + 1) * k], &mut design);
         }
-        let scaled: Vec<f64> = y.iter().map(|v| v / self.y_scale).collect();
-        map::objective(&design, &scaled, &self.layout.priors(), theta, sigma)
+        let p = self.layout.width();
+        let at = Prophet {
+            theta: theta.to_vec(),
+            ..self.clone()
+        };
+        let rss: f64 = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v / self.y_scale - at.predict_row(&design[i * p..(i + 1) * p])).powi(2))
+            .sum();
+        map::posterior(rss, y.len(), &self.layout.priors(), theta, sigma)
+    }
+}
+
+/// The MAP coefficients (layout order) and σ of `mode` on the design `x` of `layout`.
+fn fit_design(layout: &Layout, mode: Mode, x: &[f64], y: &[f64]) -> (Vec<f64>, f64) {
+    let priors = layout.priors();
+    match mode {
+        Mode::Additive => {
+            let fit = map::fit(x, y, &priors);
+            (fit.theta, fit.sigma)
+        }
+        Mode::Multiplicative => {
+            let (p, pt) = (layout.width(), layout.trend_width());
+            let (mut trend, mut effects) = (Vec::new(), Vec::new());
+            for row in x.chunks(p) {
+                trend.extend_from_slice(&row[..pt]);
+                effects.extend_from_slice(&row[pt..]);
+            }
+            let (fit, beta) =
+                map::fit_multiplicative(&trend, &effects, y, &priors[..pt], &priors[pt..]);
+            let mut theta = fit.theta;
+            theta.extend(beta);
+            (theta, fit.sigma)
+        }
     }
 }
 
@@ -405,6 +485,9 @@ impl FittedModel for Prophet {
         }
         if !self.layout.regressors.is_empty() {
             name.push_str(", regressors");
+        }
+        if self.spec.mode == Mode::Multiplicative {
+            name.push_str(", multiplicative");
         }
         name.push(')');
         name

@@ -19,8 +19,15 @@ use crate::forecast::paths::{forecast_from_draws, standard_normal};
 pub const SAMPLES: usize = 1000;
 const SEED: u64 = 0x5EED_0F7E;
 
-/// `mean` with the bands at `levels`; `ts` are the steps' trend times (past 1).
-pub(super) fn bands(model: &Prophet, mean: Vec<f64>, ts: &[f64], levels: &[f64]) -> Forecast {
+/// `mean` with the bands at `levels`; `ts` are the steps' trend times (past 1), `scales`
+/// what a change of the trend is multiplied by at each step (1 when additive).
+pub(super) fn bands(
+    model: &Prophet,
+    mean: Vec<f64>,
+    ts: &[f64],
+    scales: &[f64],
+    levels: &[f64],
+) -> Forecast {
     let h = mean.len();
     if h == 0 {
         return forecast_from_draws(mean, Vec::new(), levels);
@@ -44,7 +51,7 @@ pub(super) fn bands(model: &Prophet, mean: Vec<f64>, ts: &[f64], levels: &[f64])
         for (step, t) in ts.iter().enumerate() {
             let shift: f64 = changes.iter().map(|(at, d)| d * (t - at).max(0.0)).sum();
             let noise = model.sigma * standard_normal(&mut rng);
-            draws[step].push(mean[step] + model.y_scale * (shift + noise));
+            draws[step].push(mean[step] + model.y_scale * (shift * scales[step] + noise));
         }
     }
     forecast_from_draws(mean, draws, levels)

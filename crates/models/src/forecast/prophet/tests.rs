@@ -147,3 +147,46 @@ fn the_spec_round_trips_checks_its_values_and_fits_through_model_spec() {
     assert!(Prophet::fit(&[1.0, 2.0, 3.0], &bad).is_err());
     assert!(Prophet::fit(&[1.0], &ProphetSpec::new(1.0, 0.0)).is_err());
 }
+
+#[test]
+fn a_season_that_grows_with_the_trend_is_fitted_by_the_multiplicative_mode() {
+    // Weekly swing of ±30 % around a level that triples over the history.
+    let truth = |i: usize| {
+        let day = 19_000.0 + i as f64;
+        (40.0 + 0.2 * i as f64) * (1.0 + 0.3 * (2.0 * std::f64::consts::PI * day / 7.0).sin())
+    };
+    let y: Vec<f64> = (0..400).map(truth).collect();
+    let spec = |mode| ProphetSpec {
+        mode,
+        seasonalities: Some(vec![Seasonality {
+            name: "weekly".into(),
+            period: 7.0,
+            order: 3,
+            prior_scale: 10.0,
+        }]),
+        ..ProphetSpec::new(1.0, 19_000.0)
+    };
+    let mult = Prophet::fit(&y, &spec(Mode::Multiplicative)).unwrap();
+    let add = Prophet::fit(&y, &spec(Mode::Additive)).unwrap();
+    let error = |m: &Prophet| {
+        let fc = m.forecast(28, &[80.0]);
+        (0..28)
+            .map(|s| (fc.mean[s] - truth(400 + s)).abs())
+            .sum::<f64>()
+            / 28.0
+    };
+    assert!(error(&mult) < 0.5, "multiplicative: {}", error(&mult));
+    assert!(
+        error(&add) > 3.0 * error(&mult),
+        "additive {} vs {}",
+        error(&add),
+        error(&mult)
+    );
+    let text = serde_json::to_string(&ModelSpec::Prophet(spec(Mode::Multiplicative))).unwrap();
+    assert!(text.contains("\"mode\":\"multiplicative\""), "{text}");
+    let additive = serde_json::to_string(&ModelSpec::Prophet(spec(Mode::Additive))).unwrap();
+    assert!(
+        !additive.contains("mode"),
+        "the default is left out: {additive}"
+    );
+}
