@@ -2,9 +2,10 @@
 
 Each store's daily `Sales` (a day missing from the file, or closed, counts as 0 sales and no
 promotion) is fitted on all but its last H days and forecasts them with 80 % and 95 % bands,
-in two setups: `plain` (prophet's defaults) and `holidays+regressors` (the store's state
+in three setups: `plain` (prophet's defaults), `holidays+regressors` (the store's state
 holidays as a holidays table: `public` and `easter` on the day, `christmas` with the eve;
-`Promo` and `SchoolHoliday` as extra regressors with their actual future values). Scores as
+`Promo` and `SchoolHoliday` as extra regressors with their actual future values) and the
+same with `seasonality_mode="multiplicative"`. Scores as
 the other forecasting benches define them (`peer_scores.py`). Stores are fitted one after
 another; the first fit (which loads the Stan model) is not timed.
 
@@ -44,10 +45,10 @@ def load(path):
     return out
 
 
-def fit_one(frame, holidays, h, extras):
+def fit_one(frame, holidays, h, extras, mode="additive"):
     train = frame.iloc[:-h]
     bounds = {}
-    m = Prophet(holidays=holidays if extras and len(holidays) else None)
+    m = Prophet(holidays=holidays if extras and len(holidays) else None, seasonality_mode=mode)
     if extras:
         m.add_regressor("promo")
         m.add_regressor("school_holiday")
@@ -69,12 +70,17 @@ def main():
     first = next(iter(stores.values()))
     fit_one(*first, h, False)  # loads the Stan model: not timed
     out = {}
-    for label, extras in (("plain", False), ("holidays+regressors", True)):
+    setups = (
+        ("plain", False, "additive"),
+        ("holidays+regressors", True, "additive"),
+        ("holidays+regressors multiplicative", True, "multiplicative"),
+    )
+    for label, extras, mode in setups:
         rows = []
         t0 = time.time()
         for sid in sorted(stores):
             frame, holidays = stores[sid]
-            train, mean, bounds = fit_one(frame, holidays, h, extras)
+            train, mean, bounds = fit_one(frame, holidays, h, extras, mode)
             rows.append(scores(train, frame["y"].to_numpy(float)[-h:], mean, bounds, 7))
         out[label] = {**summary(rows), "seconds": time.time() - t0}
     json.dump(out, sys.stdout)

@@ -9,7 +9,8 @@
 //! - `plain`: the defaults (changepoints, yearly and weekly seasonality);
 //! - `holidays+regressors`: the store's state holidays as a holidays table (`public` and
 //!   `easter` on the day, `christmas` with the eve), promotion and school holiday as extra
-//!   regressors with their actual values over the horizon (a planner knows both in advance).
+//!   regressors with their actual values over the horizon (a planner knows both in advance);
+//! - `holidays+regressors multiplicative`: the same with every effect scaling the trend.
 //!
 //! recast fits the stores one after another on one thread, like the peer script
 //! (`references/forecast/prophet_peers.py`, run with `OPENBLAS_CORETYPE` and
@@ -27,7 +28,7 @@ use std::time::Instant;
 use common::rossmann::{Store, open};
 use common::{Row, named_peer_rows, peers, print_table};
 use recast_models::forecast::backtest::score;
-use recast_models::forecast::prophet::{Holiday, Prophet, ProphetSpec, Regressors};
+use recast_models::forecast::prophet::{Holiday, Mode, Prophet, ProphetSpec, Regressors};
 
 const LEVELS: [f64; 2] = [80.0, 95.0];
 const SEASON: usize = 7;
@@ -57,7 +58,7 @@ fn holidays(s: &Store) -> Vec<Holiday> {
 }
 
 /// Fits one store on all but its last `h` days and scores the held-out days.
-fn run_store(s: &Store, h: usize, extras: bool) -> Row {
+fn run_store(s: &Store, h: usize, extras: bool, mode: Mode) -> Row {
     let n = s.sales.len() - h;
     let (train, test) = s.sales.split_at(n);
     let t0 = Instant::now();
@@ -67,6 +68,7 @@ fn run_store(s: &Store, h: usize, extras: bool) -> Row {
         .collect();
     let spec = ProphetSpec {
         holidays: if extras { holidays(s) } else { Vec::new() },
+        mode,
         ..ProphetSpec::new(1.0, s.first_day as f64)
     };
     let fc = if extras {
@@ -91,10 +93,19 @@ fn main() {
         return;
     };
     let mut ours = Vec::new();
-    for (label, extras) in [("plain", false), ("holidays+regressors", true)] {
+    let setups = [
+        ("plain", false, Mode::Additive),
+        ("holidays+regressors", true, Mode::Additive),
+        (
+            "holidays+regressors multiplicative",
+            true,
+            Mode::Multiplicative,
+        ),
+    ];
+    for (label, extras, mode) in setups {
         let mut sum = Row::default();
         for s in stores.values() {
-            sum.add(&run_store(s, h, extras));
+            sum.add(&run_store(s, h, extras, mode));
         }
         ours.push((format!("recast prophet {label}"), sum.mean()));
     }
