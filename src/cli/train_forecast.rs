@@ -28,7 +28,8 @@ pub struct ForecasterArgs {
     /// Series level: item_store, item (all stores) or store (all items).
     #[arg(long, default_value = "item_store")]
     pub level: String,
-    /// Model choice per series: aicc (fast), backtest (compares families), pooled (ETS,
+    /// Model choice per series: aicc (fast), backtest (compares families, the Prophet-style
+    /// model among them), pooled (ETS,
     /// ARIMA, Theta, CES and their combinations on one shared backtest) or prophet (the
     /// Prophet-style model on every series, with `--holidays`).
     #[arg(long, default_value = "aicc")]

@@ -55,16 +55,22 @@ impl Choice {
         let season = s.frequency.season();
         match self.select {
             SelectBy::Aicc => SelectionMethod::default(),
-            SelectBy::Backtest => SelectionMethod::Backtest {
-                config: BacktestConfig {
-                    horizon,
-                    step: horizon,
-                    windows: 3,
-                    levels: DEFAULT_LEVELS.to_vec(),
-                },
-                metric: Metric::Mase,
-                candidates: default_candidates(season),
-            },
+            SelectBy::Backtest => {
+                // The models crate's families, and the Prophet-style model on the series'
+                // calendar (which the crate's list, knowing no dates, cannot place).
+                let mut candidates = default_candidates(season);
+                candidates.push(ModelSpec::Prophet(self.prophet_spec(s)));
+                SelectionMethod::Backtest {
+                    config: BacktestConfig {
+                        horizon,
+                        step: horizon,
+                        windows: 3,
+                        levels: DEFAULT_LEVELS.to_vec(),
+                    },
+                    metric: Metric::Mase,
+                    candidates,
+                }
+            }
             SelectBy::Pooled => SelectionMethod::Pooled(PooledConfig::standard(horizon)),
             SelectBy::Prophet => SelectionMethod::Fixed(ModelSpec::Prophet(self.prophet_spec(s))),
         }
@@ -811,8 +817,12 @@ mod tests {
             } => {
                 assert_eq!((config.horizon, config.step, config.windows), (14, 14, 3));
                 assert_eq!(metric, Metric::Mase);
-                assert_eq!(candidates, default_candidates(7));
+                assert_eq!(candidates[..candidates.len() - 1], default_candidates(7));
                 assert!(candidates.contains(&super::super::ModelSpec::AutoArima));
+                assert!(matches!(
+                    candidates.last(),
+                    Some(ModelSpec::Prophet(p)) if p.origin_day == day_number(daily.start) as f64
+                ));
             }
             other => panic!("{other:?}"),
         }
