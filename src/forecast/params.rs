@@ -22,7 +22,8 @@ pub enum SelectBy {
     /// Lowest AICc within exponential smoothing (ARIMA when ETS fails): one fit per series.
     #[default]
     Aicc,
-    /// Lowest backtest MASE among ETS, ARIMA and the naive family: several fits per series.
+    /// Lowest backtest MASE among ETS, ARIMA, the naive family (MSTL for daily data) and the
+    /// Prophet-style model: several fits per series.
     Backtest,
     /// ETS, ARIMA, Theta and CES fitted once per origin of one shared rolling-origin
     /// backtest; the best of their mean and median combinations unless a single model is
