@@ -265,6 +265,7 @@ pub(super) fn prepare(
         forecast: sel.model.forecast(horizon, &DEFAULT_LEVELS),
         accuracy,
         report,
+        components: sel.model.components(horizon),
     };
     let mut notes = sel.notes;
     let mut regression = None;
@@ -304,6 +305,13 @@ pub(super) fn prepare(
     });
     if let Some(r) = regression {
         params["regression"] = r;
+    }
+    if let Some(parts) = &chosen.components {
+        let parts: serde_json::Map<String, serde_json::Value> = parts
+            .iter()
+            .map(|(name, values)| (name.clone(), serde_json::json!(values)))
+            .collect();
+        params["components"] = serde_json::Value::Object(parts);
     }
     let end = s.end();
     Ok(Unbanded {
@@ -441,6 +449,8 @@ struct Chosen {
     accuracy: Accuracy,
     /// The backtest behind `accuracy`, whose errors calibrate the bands.
     report: Option<BacktestReport>,
+    /// The forecast's parts by name, where the model is a sum of parts.
+    components: Option<Vec<(String, Vec<f64>)>>,
 }
 
 /// `fc` with conformal bands and median (see `recast_models::forecast::conformal`) from the
@@ -644,6 +654,7 @@ fn consider_regression(
                 forecast: model.forecast,
                 accuracy: accuracy_of(&report, cfg.horizon),
                 report: Some(report),
+                components: None,
             };
         }
         Err(e) => notes.push(format!(

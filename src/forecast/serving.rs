@@ -124,6 +124,12 @@ pub struct ForecastView {
     /// Rolling-origin backtest of the chosen model.
     pub accuracy: Accuracy,
     pub points: Vec<PointView>,
+    /// The model's own point forecast split into parts that add up to it, one value per
+    /// point (`trend`, each seasonality such as `weekly` and `yearly`, `holidays`,
+    /// `regressors`): Prophet-style models only, before reconciliation, overrides and
+    /// clipping at zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<BTreeMap<String, Vec<f64>>>,
 }
 
 /// One observed period.
@@ -248,7 +254,9 @@ pub async fn forecast(
         Some(_) => super::overrides::Active::default(),
         None => super::overrides::active(app, series_id).await?,
     };
+    let components = components_of(&row.params, horizon);
     Ok(ForecastView {
+        components,
         series_id: row.series_id,
         model: row.model,
         trained_at: ms_to_rfc3339(row.trained_at),
@@ -285,6 +293,17 @@ pub async fn forecast(
             })
             .collect(),
     })
+}
+
+/// The stored forecast parts (`params.components`) for the first `horizon` points.
+fn components_of(params: &str, horizon: usize) -> Option<BTreeMap<String, Vec<f64>>> {
+    let params: serde_json::Value = serde_json::from_str(params).ok()?;
+    let mut parts: BTreeMap<String, Vec<f64>> =
+        serde_json::from_value(params.get("components")?.clone()).ok()?;
+    for values in parts.values_mut() {
+        values.truncate(horizon);
+    }
+    Some(parts)
 }
 
 /// A reconciled run's series with overrides elsewhere in its hierarchy that reach it: what
@@ -838,6 +857,7 @@ mod tests {
 
     fn view(levels: bool) -> ForecastView {
         ForecastView {
+            components: None,
             series_id: "item=<A&B>/store=S1".into(),
             model: "ETS(A,N,N)".into(),
             trained_at: "2026-01-01T00:00:00.000Z".into(),
@@ -902,6 +922,7 @@ mod tests {
             })
             .collect();
         let fc = ForecastView {
+            components: None,
             series_id: "item=I1/store=S1".into(),
             model: "ETS(A,N,A)".into(),
             trained_at: "2026-01-01T00:00:00.000Z".into(),

@@ -143,6 +143,18 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
         model.contains("weekly") && model.contains("holidays"),
         "{model}"
     );
+    // The forecast comes with its parts, which add up to it; the holiday's part is its lift.
+    let fc = json(&srv, &key, "/v1/forecasts/item%3DA%2Fstore%3DS1").await;
+    let parts = fc["components"].as_object().expect("components");
+    let names: Vec<&str> = parts.keys().map(String::as_str).collect();
+    assert_eq!(names, ["holidays", "trend", "weekly"], "{fc}");
+    for (step, mean) in with.iter().enumerate() {
+        let sum: f64 = parts.values().map(|v| v[step].as_f64().unwrap()).sum();
+        assert!((sum - mean).abs() < 1e-6, "step {step}: {sum} vs {mean}");
+    }
+    let lift = parts["holidays"][5].as_f64().unwrap();
+    assert!((lift - 40.0).abs() < 8.0, "holiday part {lift}");
+    assert_eq!(parts["holidays"][12].as_f64().unwrap(), 0.0);
     // The series' stored spec leaves the table to the run's params (kept once per run).
     let row = recast::db::forecasts::get(&srv.app.db, "item=A/store=S1")
         .await

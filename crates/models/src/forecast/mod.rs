@@ -126,6 +126,11 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The `h`-step point forecast split into named parts that add up to it (trend,
+    /// seasonalities, holidays...), where the model is such a sum.
+    fn components(&self, _h: usize) -> Option<Vec<(String, Vec<f64>)>> {
+        None
+    }
 }
 
 /// A model named in configuration; `fit` turns it into a [`FittedModel`].

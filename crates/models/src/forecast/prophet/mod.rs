@@ -315,6 +315,55 @@ impl Prophet {
         Ok(sample::bands(self, mean, &ts, &scales, levels))
     }
 
+    /// The `h`-step forecast with these future regressor values split into the trend, each
+    /// seasonality, the holidays and the regressors, in units of demand; they add up to the
+    /// point forecast (in the multiplicative mode each effect is the trend times its share).
+    pub fn components_with(
+        &self,
+        future: &[f64],
+        h: usize,
+    ) -> Result<Vec<(String, Vec<f64>)>, ForecastError> {
+        let k = self.layout.regressors.len();
+        if future.len() != h * k {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: {} future regressor values for {h} steps of {k} regressors",
+                future.len()
+            )));
+        }
+        let (p, pt) = (self.layout.width(), self.layout.trend_width());
+        let mut groups: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+        let mut at = pt;
+        for s in &self.layout.seasonalities {
+            groups.push((s.name.clone(), at..at + 2 * s.order));
+            at += 2 * s.order;
+        }
+        groups.push(("holidays".into(), self.layout.holiday_range()));
+        groups.push(("regressors".into(), self.layout.regressor_range()));
+        groups.retain(|(_, r)| !r.is_empty());
+        let mut trend = Vec::with_capacity(h);
+        let mut parts = vec![Vec::with_capacity(h); groups.len()];
+        let mut row = Vec::with_capacity(p);
+        for step in 0..h {
+            row.clear();
+            let day = self.spec.day(self.n + step);
+            self.layout
+                .row(day, &future[step * k..(step + 1) * k], &mut row);
+            let t = dot(&row[..pt], &self.theta[..pt]);
+            let unit = match self.spec.mode {
+                Mode::Additive => 1.0,
+                Mode::Multiplicative => t,
+            };
+            trend.push(self.y_scale * t);
+            for ((_, range), part) in groups.iter().zip(&mut parts) {
+                let effect = dot(&row[range.clone()], &self.theta[range.clone()]);
+                part.push(self.y_scale * unit * effect);
+            }
+        }
+        let mut out = vec![("trend".to_string(), trend)];
+        out.extend(groups.into_iter().map(|(name, _)| name).zip(parts));
+        Ok(out)
+    }
+
     /// The prediction of one design row, on the scaled data.
     fn predict_row(&self, row: &[f64]) -> f64 {
         match self.spec.mode {
@@ -533,6 +582,13 @@ impl FittedModel for Prophet {
 
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
+    }
+
+    fn components(&self, h: usize) -> Option<Vec<(String, Vec<f64>)>> {
+        let future: Vec<f64> = (0..h)
+            .flat_map(|_| self.future_regressors.iter().copied())
+            .collect();
+        self.components_with(&future, h).ok()
     }
 }
 

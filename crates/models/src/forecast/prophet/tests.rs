@@ -88,6 +88,14 @@ fn a_planted_trend_change_seasonality_and_holiday_are_recovered() {
         assert!(i95.lower[s] < i80.lower[s] && i80.lower[s] < fc.mean[s]);
         assert!(i95.upper[s] > i80.upper[s] && i80.upper[s] > fc.mean[s]);
     }
+    // The forecast splits into trend, seasonalities and holidays that add up to it.
+    let parts = m.components(28).unwrap();
+    let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["trend", "yearly", "weekly", "holidays"]);
+    for s in 0..28 {
+        let sum: f64 = parts.iter().map(|(_, v)| v[s]).sum();
+        assert!((sum - fc.mean[s]).abs() < 1e-9, "step {s}");
+    }
     // Far out, the simulated slope changes widen the band beyond the noise's.
     let far = m.forecast(365, &[80.0]);
     let far = far.interval(80.0).unwrap();
@@ -176,6 +184,12 @@ fn a_season_that_grows_with_the_trend_is_fitted_by_the_multiplicative_mode() {
             / 28.0
     };
     assert!(error(&mult) < 0.5, "multiplicative: {}", error(&mult));
+    let fc = mult.forecast(7, &[80.0]);
+    let parts = mult.components(7).unwrap();
+    for s in 0..7 {
+        let sum: f64 = parts.iter().map(|(_, v)| v[s]).sum();
+        assert!((sum - fc.mean[s]).abs() < 1e-9, "step {s}");
+    }
     assert!(
         error(&add) > 3.0 * error(&mult),
         "additive {} vs {}",
