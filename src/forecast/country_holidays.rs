@@ -241,6 +241,27 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
     Ok(out)
 }
 
+/// A run's holiday calendar as the model takes it: its `table`, and `country`'s
+/// holidays (by rule) over every year from the first series' start to a year past the
+/// horizon.
+pub fn calendar(
+    table: &[HolidayRow],
+    country: Option<&str>,
+    series: &[super::series::Series],
+    horizon: usize,
+) -> Result<Vec<super::prophet::Holiday>, DemandError> {
+    let mut all = table.to_vec();
+    if let (Some(country), Some(first), Some(last)) = (
+        country,
+        series.iter().map(|s| s.start).min(),
+        series.iter().map(super::series::Series::end).max(),
+    ) {
+        let until = last.year() + 1 + (horizon / 365) as i32;
+        all.extend(rows(country, first.year()..=until)?);
+    }
+    Ok(super::holidays::to_model(&all))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

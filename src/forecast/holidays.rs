@@ -97,31 +97,6 @@ pub fn to_model(rows: &[HolidayRow]) -> Vec<Holiday> {
         .collect()
 }
 
-/// A run's holiday calendar as the model takes it: its table `rows`, and `country`'s
-/// holidays (by rule) over every year from the first series' start to a year past the
-/// horizon.
-pub fn calendar(
-    rows: &[HolidayRow],
-    country: Option<&str>,
-    series: &[super::series::Series],
-    horizon: usize,
-) -> Result<Vec<Holiday>, DemandError> {
-    let mut all = rows.to_vec();
-    if let (Some(country), Some(first), Some(last)) = (
-        country,
-        series.iter().map(|s| s.start).min(),
-        series.iter().map(super::series::Series::end).max(),
-    ) {
-        use chrono::Datelike;
-        let until = last.year() + 1 + (horizon / 365) as i32;
-        all.extend(super::country_holidays::rows(
-            country,
-            first.year()..=until,
-        )?);
-    }
-    Ok(to_model(&all))
-}
-
 /// Reads a holidays CSV (header `holiday,ds` and optionally `lower_window`, `upper_window`,
 /// `prior_scale`); an error names the file and the line.
 pub fn read_csv(path: &Path) -> Result<Vec<HolidayRow>, DemandError> {

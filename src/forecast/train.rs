@@ -27,7 +27,6 @@ use rayon::prelude::*;
 use super::export::export;
 use super::fit::{Choice, Fitted, Unbanded, pool, prepare};
 use super::hierarchy::{self, ReconcileBy, ReconciliationReport};
-use super::holidays;
 use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
@@ -220,7 +219,7 @@ async fn fit_all(
         mode: params.seasonality_mode.unwrap_or_default(),
         ..Choice::new(
             params.select,
-            holidays::calendar(
+            super::country_holidays::calendar(
                 &params.holidays,
                 params.holidays_country.as_deref(),
                 &series,

@@ -143,7 +143,7 @@ fn served_calendar(
     let rows: Vec<super::holidays::HolidayRow> =
         serde_json::from_value(params["holidays"].clone()).unwrap_or_default();
     let country = params["holidays_country"].as_str();
-    super::holidays::calendar(&rows, country, series, horizon).unwrap_or_default()
+    super::country_holidays::calendar(&rows, country, series, horizon).unwrap_or_default()
 }
 
 fn mase_of(row: &ForecastRow) -> Option<f64> {
