@@ -303,6 +303,20 @@ pub fn recast_command(dir: &std::path::Path) -> std::process::Command {
 }
 
 /// A `sales` files pipeline reading `*.csv` from `landing` (dates `%Y-%m-%d`).
+/// `GET path` as `key` on a fresh connection, expecting 200: a test that idles for seconds
+/// (while the CLI trains) longer than the server keeps an idle connection open could have a
+/// pooled one closed under it.
+pub async fn fresh_json(srv: &TestServer, key: &str, path: &str) -> serde_json::Value {
+    let res = reqwest::Client::new()
+        .get(srv.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.unwrap()
+}
+
 /// A test environment whose shared `sales` pipeline lands `csv` (from `landing/sales.csv`);
 /// other pipelines can go into `pipelines_dir` before a server starts on it.
 pub async fn sales_env(csv: &str) -> TestEnv {

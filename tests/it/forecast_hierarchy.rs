@@ -90,17 +90,8 @@ fn enc(id: &str) -> String {
     id.replace('=', "%3D").replace('/', "%2F")
 }
 
-/// `GET path` on a fresh connection: the test idles for seconds while the CLI trains, longer
-/// than the server keeps an idle connection open, and a pooled one could be closed under it.
 async fn json(srv: &TestServer, key: &str, path: &str) -> Value {
-    let res = reqwest::Client::new()
-        .get(srv.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
+    crate::common::fresh_json(srv, key, path).await
 }
 
 /// Every served series' means by date, keyed by series id.

@@ -70,16 +70,8 @@ fn train(srv: &TestServer, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `GET path` on a fresh connection (the test idles while the CLI trains).
 async fn json(srv: &TestServer, key: &str, path: &str) -> Value {
-    let res = reqwest::Client::new()
-        .get(srv.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
+    crate::common::fresh_json(srv, key, path).await
 }
 
 /// Served means of item A's series by horizon step, and its model's name.

@@ -306,13 +306,7 @@ mod tests {
     #[test]
     fn the_fit_is_a_minimum_of_the_objective_and_the_lasso_zeroes_useless_columns() {
         let n = 120;
-        let mut state = 9u64;
-        let mut rnd = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rnd = super::super::noise(9);
         let mut x = Vec::new();
         let mut y = Vec::new();
         for i in 0..n {

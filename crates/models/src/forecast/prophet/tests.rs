@@ -4,13 +4,7 @@ use crate::forecast::ModelSpec;
 /// Daily series from day 18_000 (2019-04-14): trend with a slope change, weekly and yearly
 /// cycles, a holiday lift and deterministic noise.
 fn daily(n: usize) -> (Vec<f64>, Vec<Holiday>) {
-    let mut state = 3u64;
-    let mut noise = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
+    let mut noise = super::noise(3);
     let holidays: Vec<Holiday> = (0..n / 90)
         .map(|j| Holiday {
             name: "sale".into(),
