@@ -60,7 +60,7 @@ pub struct ForecasterArgs {
     /// `holiday,ds` and optionally `lower_window,upper_window,prior_scale`.
     #[arg(long, value_name = "FILE.csv")]
     pub holidays: Option<std::path::PathBuf>,
-    /// National public holidays by country rules for `--select prophet` (DE, FR, US), besides
+    /// National public holidays by country rules for `--select prophet` (AT, DE, ES, FR, IT, US), besides
     /// any `--holidays` table.
     #[arg(long, value_name = "CODE")]
     pub holidays_country: Option<String>,

@@ -97,7 +97,7 @@ pub struct TrainParams {
     /// `holiday`, `ds`, `lower_window`, `upper_window`, `prior_scale`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<HolidayRow>,
-    /// National public holidays by country rules (ISO code: `DE`, `FR`, `US`) for
+    /// National public holidays by country rules (ISO code: `AT`, `DE`, `ES`, `FR`, `IT`, `US`) for
     /// `select: prophet`, besides any `holidays` rows; see [`super::country_holidays`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holidays_country: Option<String>,
