@@ -6,8 +6,9 @@
 //! Why rules and not a data file: they cover any year a run needs (the history and the
 //! horizon) without a table that runs out. The dates are the holidays themselves, not the
 //! observed days off when one falls on a weekend (demand moves on the day). They are checked
-//! against the `holidays` Python package, the calendar the `prophet` package uses
-//! (`tests/it` reads `references/forecast/country_holidays.json`).
+//! against the `holidays` Python package, the calendar the `prophet` package uses (this
+//! module's tests read `references/forecast/country_holidays.json`). Regional holidays
+//! (German states, Spanish regions) are a planner's table.
 
 use std::ops::RangeInclusive;
 
