@@ -56,15 +56,16 @@ pub struct ForecasterArgs {
     /// best of bottom_up, top_down, wls_struct and mint_shrink on a backtest).
     #[arg(long, default_value = "none")]
     pub reconcile: String,
-    /// A holidays table for `--select prophet`, CSV in the `prophet` package's shape: header
+    /// A holidays table for the Prophet-style model (`--select prophet` or `backtest`, or the
+    /// regression candidate with `--regressors`), CSV in the `prophet` package's shape: header
     /// `holiday,ds` and optionally `lower_window,upper_window,prior_scale`.
     #[arg(long, value_name = "FILE.csv")]
     pub holidays: Option<std::path::PathBuf>,
-    /// National public holidays by country rules for `--select prophet` (AT, DE, ES, FR, IT, US), besides
-    /// any `--holidays` table.
+    /// National public holidays by country rules for the Prophet-style model (AT, DE, ES,
+    /// FR, IT, US), besides any `--holidays` table.
     #[arg(long, value_name = "CODE")]
     pub holidays_country: Option<String>,
-    /// How `--select prophet` combines seasonalities, holidays and regressors with the
+    /// How the Prophet-style model combines seasonalities, holidays and regressors with the
     /// trend: additive (default) or multiplicative (effects in proportion to the trend).
     #[arg(long, value_name = "MODE")]
     pub seasonality_mode: Option<String>,

@@ -93,16 +93,18 @@ pub struct TrainParams {
     /// this method (`none`: the one `level`); see [`super::hierarchy`].
     #[serde(default, skip_serializing_if = "is_none")]
     pub reconcile: ReconcileBy,
-    /// The holiday calendar of `select: prophet` (the `prophet` package's holidays table:
-    /// `holiday`, `ds`, `lower_window`, `upper_window`, `prior_scale`).
+    /// The Prophet-style model's holiday calendar (the `prophet` package's holidays table:
+    /// `holiday`, `ds`, `lower_window`, `upper_window`, `prior_scale`); for runs that fit that
+    /// model ([`TrainParams::fits_prophet`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<HolidayRow>,
-    /// National public holidays by country rules (ISO code: `AT`, `DE`, `ES`, `FR`, `IT`, `US`) for
-    /// `select: prophet`, besides any `holidays` rows; see [`super::country_holidays`].
+    /// National public holidays by country rules (ISO code: `AT`, `DE`, `ES`, `FR`, `IT`,
+    /// `US`) besides any `holidays` rows, for runs that fit the Prophet-style model; see
+    /// [`super::country_holidays`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holidays_country: Option<String>,
     /// How the Prophet-style model combines seasonalities, holidays and regressors with its
-    /// trend (`additive`, the default, or `multiplicative`); `select: prophet` only.
+    /// trend (`additive`, the default, or `multiplicative`), for runs that fit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasonality_mode: Option<super::prophet::Mode>,
 }
@@ -151,29 +153,43 @@ impl TrainParams {
         }
         regressors::check_params(&self.regressors, self.level, self.frequency)?;
         self.check_reconcile()?;
-        if !self.holidays.is_empty() && self.select != SelectBy::Prophet {
-            return Err(DemandError::invalid(
-                holidays::FIELD,
-                "holidays are fitted by the prophet model: set `select` to prophet",
-            ));
+        self.check_prophet_options()?;
+        self.matcher().map(|_| ())
+    }
+
+    /// Whether the Prophet-style model takes part in this run: as the model of `select:
+    /// prophet`, a candidate of `select: backtest`, or a regression candidate.
+    pub fn fits_prophet(&self) -> bool {
+        matches!(self.select, SelectBy::Prophet | SelectBy::Backtest) || !self.regressors.is_empty()
+    }
+
+    /// The holiday calendar and seasonality mode are the Prophet-style model's: refused in a
+    /// run that does not fit it, and checked otherwise.
+    fn check_prophet_options(&self) -> Result<(), DemandError> {
+        let refuse = |field: &str, what: &str| {
+            DemandError::invalid(
+                field,
+                format!(
+                    "{what} the prophet model's, which this run does not fit: set `select` to \
+                     prophet or backtest, or give `regressors`"
+                ),
+            )
+        };
+        let fits = self.fits_prophet();
+        if !self.holidays.is_empty() && !fits {
+            return Err(refuse(holidays::FIELD, "holidays are"));
         }
         holidays::validate(&self.holidays)?;
         if let Some(country) = &self.holidays_country {
-            if self.select != SelectBy::Prophet {
-                return Err(DemandError::invalid(
-                    "holidays_country",
-                    "country holidays are fitted by the prophet model: set `select` to prophet",
-                ));
+            if !fits {
+                return Err(refuse("holidays_country", "country holidays are"));
             }
             super::country_holidays::check(country, "holidays_country")?;
         }
-        if self.seasonality_mode.is_some() && self.select != SelectBy::Prophet {
-            return Err(DemandError::invalid(
-                "seasonality_mode",
-                "a seasonality mode is the prophet model's: set `select` to prophet",
-            ));
+        if self.seasonality_mode.is_some() && !fits {
+            return Err(refuse("seasonality_mode", "a seasonality mode is"));
         }
-        self.matcher().map(|_| ())
+        Ok(())
     }
 
     /// A reconciled run starts from every item x store series: its totals must be the

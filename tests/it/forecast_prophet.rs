@@ -218,7 +218,7 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
     let cases = [
         (
             serde_json::json!({"holidays": [{"holiday": "x", "ds": "2026-01-10"}]}),
-            "set `select` to prophet",
+            "set `select` to prophet or backtest, or give `regressors`",
         ),
         (
             serde_json::json!({"select": "prophet", "holidays": [
