@@ -244,6 +244,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prophet_options_need_a_run_that_fits_the_prophet_model() {
+        let with = |select, regressors: &[&str]| TrainParams {
+            select,
+            regressors: regressors.iter().map(|r| r.to_string()).collect(),
+            holidays_country: Some("IT".into()),
+            ..TrainParams::default()
+        };
+        assert!(with(SelectBy::Prophet, &[]).validate().is_ok());
+        assert!(with(SelectBy::Backtest, &[]).validate().is_ok());
+        assert!(
+            with(SelectBy::Aicc, &["item_store_price:on_promo"])
+                .validate()
+                .is_ok()
+        );
+        let refused = with(SelectBy::Pooled, &[]).validate();
+        assert!(
+            matches!(&refused, Err(DemandError::Invalid { field, .. }) if field == "holidays_country"),
+            "{refused:?}"
+        );
+        let unknown = TrainParams {
+            holidays_country: Some("XX".into()),
+            ..with(SelectBy::Prophet, &[])
+        };
+        assert!(unknown.validate().is_err());
+    }
+
+    #[test]
     fn params_validation_names_the_field() {
         let mut p = TrainParams {
             horizon: Some(0),
