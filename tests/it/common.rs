@@ -317,6 +317,16 @@ pub async fn fresh_json(srv: &TestServer, key: &str, path: &str) -> serde_json::
     res.json().await.unwrap()
 }
 
+/// The served point means of a forecast response, in horizon order.
+pub fn point_means(forecast: &serde_json::Value) -> Vec<f64> {
+    forecast["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean"].as_f64().unwrap())
+        .collect()
+}
+
 /// A test environment whose shared `sales` pipeline lands `csv` (from `landing/sales.csv`);
 /// other pipelines can go into `pipelines_dir` before a server starts on it.
 pub async fn sales_env(csv: &str) -> TestEnv {

@@ -101,13 +101,7 @@ async fn served_means(srv: &TestServer, key: &str) -> BTreeMap<String, Vec<f64>>
     for s in list["series"].as_array().unwrap() {
         let id = s["series_id"].as_str().unwrap().to_string();
         let fc = json(srv, key, &format!("/v1/forecasts/{}", enc(&id))).await;
-        let means = fc["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["mean"].as_f64().unwrap())
-            .collect();
-        out.insert(id, means);
+        out.insert(id, crate::common::point_means(&fc));
     }
     out
 }

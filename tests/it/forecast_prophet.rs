@@ -77,12 +77,7 @@ async fn json(srv: &TestServer, key: &str, path: &str) -> Value {
 /// Served means of item A's series by horizon step, and its model's name.
 async fn served_a(srv: &TestServer, key: &str) -> (Vec<f64>, String) {
     let fc = json(srv, key, "/v1/forecasts/item%3DA%2Fstore%3DS1").await;
-    let means = fc["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["mean"].as_f64().unwrap())
-        .collect();
+    let means = crate::common::point_means(&fc);
     (means, fc["model"].as_str().unwrap().to_string())
 }
 
