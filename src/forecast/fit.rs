@@ -654,7 +654,7 @@ fn consider_regression(
                 forecast: model.forecast,
                 accuracy: accuracy_of(&report, cfg.horizon),
                 report: Some(report),
-                components: None,
+                components: model.components,
             };
         }
         Err(e) => notes.push(format!(

@@ -552,6 +552,12 @@ mod regressors {
             "auto_arima_regression"
         };
         assert_eq!(p["spec"]["kind"], kind, "{p:#}");
+        // A Prophet-style winner is served with its parts, the regressors' among them.
+        assert_eq!(
+            p["components"]["regressors"].is_array(),
+            kind == "prophet",
+            "{p:#}"
+        );
         assert_eq!(p["regression"]["chosen"], true, "{p:#}");
         let beta = p["regression"]["coefficients"][REGRESSOR].as_f64().unwrap();
         assert!(

@@ -236,6 +236,9 @@ pub struct Fitted {
     pub effects: Vec<f64>,
     /// The `h`-step forecast with the held future values.
     pub forecast: Forecast,
+    /// The forecast's parts (trend, seasonalities, holidays, regressors) where the model is
+    /// a sum of parts (the Prophet-style model).
+    pub components: Option<Vec<(String, Vec<f64>)>>,
 }
 
 /// Fits on the whole series and forecasts `h` steps with the held future values.
@@ -247,8 +250,13 @@ pub fn fit_and_forecast(
     levels: &[f64],
 ) -> Result<Fitted, ForecastError> {
     let model = regression.fit(y, design, y.len())?;
+    let future = design.future_rows(h);
     Ok(Fitted {
-        forecast: model.forecast_with(&design.future_rows(h), h, levels)?,
+        forecast: model.forecast_with(&future, h, levels)?,
+        components: match &model {
+            Fit::Arima(_) => None,
+            Fit::Prophet(m) => m.components_with(&future, h).ok(),
+        },
         name: model.name(),
         params: model.params(),
         effects: model.effects(),
