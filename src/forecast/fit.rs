@@ -78,11 +78,11 @@ impl Choice {
 
     /// The Prophet-style model on series `s`'s calendar with the run's holidays.
     fn prophet_spec(&self, s: &Series) -> ProphetSpec {
-        ProphetSpec {
-            holidays: self.holidays.clone(),
+        let defaults = ProphetSpec {
             mode: self.mode,
-            ..ProphetSpec::new(s.frequency.step_days(), day_number(s.start) as f64)
-        }
+            ..ProphetSpec::new(1.0, 0.0)
+        };
+        on_calendar(&defaults, s, &self.holidays)
     }
 }
 
@@ -92,13 +92,18 @@ impl Choice {
 /// without the run's holidays ([`without_calendar`]).
 pub(super) fn anchored(spec: &ModelSpec, s: &Series, holidays: &[Holiday]) -> ModelSpec {
     match spec {
-        ModelSpec::Prophet(p) => ModelSpec::Prophet(ProphetSpec {
-            origin_day: day_number(s.start) as f64,
-            step_days: s.frequency.step_days(),
-            holidays: holidays.to_vec(),
-            ..p.clone()
-        }),
+        ModelSpec::Prophet(p) => ModelSpec::Prophet(on_calendar(p, s, holidays)),
         other => other.clone(),
+    }
+}
+
+/// `p` counting its observations from series `s`'s first period, with `holidays`.
+fn on_calendar(p: &ProphetSpec, s: &Series, holidays: &[Holiday]) -> ProphetSpec {
+    ProphetSpec {
+        origin_day: day_number(s.start) as f64,
+        step_days: s.frequency.step_days(),
+        holidays: holidays.to_vec(),
+        ..p.clone()
     }
 }
 
@@ -388,11 +393,10 @@ impl Unbanded {
             }
         }
         let base = std::mem::replace(&mut fc.mean, mean.to_vec());
-        let mut params: serde_json::Value =
-            serde_json::from_str(&self.row.params).map_err(|e| e.to_string())?;
-        params["reconciliation"] = serde_json::json!({"method": by, "base_mean": base});
-        self.row.params = params.to_string();
-        Ok(())
+        self.set_param(
+            "reconciliation",
+            serde_json::json!({"method": by, "base_mean": base}),
+        )
     }
 
     /// The stored row and points, with bands calibrated on `pool` (or on the series' own
