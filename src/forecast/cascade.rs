@@ -97,8 +97,8 @@ impl Categories {
             };
             let params: serde_json::Value = serde_json::from_str(params)
                 .map_err(|e| DemandError::Corrupt(format!("params of `{id}`: {e}")))?;
-            let members: Vec<String> = serde_json::from_value(params["members"].clone())
-                .map_err(|e| DemandError::Corrupt(format!("members of `{id}`: {e}")))?;
+            let members = super::hierarchy::members_of(&params)
+                .ok_or_else(|| DemandError::Corrupt(format!("members of `{id}`")))?;
             for item in members {
                 map.insert(item, category.clone());
             }

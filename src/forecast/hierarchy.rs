@@ -129,6 +129,15 @@ impl FromStr for ReconcileBy {
 /// The category of items the catalog gives none (or that are not in it).
 pub const UNCATEGORIZED: &str = "uncategorized";
 
+/// The params key under which a category node keeps the items it sums, so serving, the
+/// override cascade and realised scoring group items as the run did.
+pub const MEMBERS: &str = "members";
+
+/// The items a category node's stored `params` say it sums.
+pub fn members_of(params: &serde_json::Value) -> Option<std::collections::BTreeSet<String>> {
+    serde_json::from_value(params.get(MEMBERS)?.clone()).ok()
+}
+
 /// The hierarchy over item x store `bottom` series that all end at the run's last period,
 /// and its nodes' series in node order: the total, each category (when `categories`, the
 /// items catalog's item → category map, is not empty), each item, each store (in id order),

@@ -8,11 +8,12 @@
 //! then counts as zero demand, as training reads it. MASE uses the series' own in-sample
 //! seasonal-naive scale from training, so realised and backtest MASE are on the same scale.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::hierarchy::members_of;
 use super::periods::{LastPeriod, last_period};
 use super::report::{Accuracy, Point};
 use super::series::{DemandError, Frequency, Level, SalesIndex, SeriesKey, load_sales};
@@ -114,8 +115,7 @@ fn score_row(
         Level::Category => {
             let params: serde_json::Value =
                 serde_json::from_str(&row.params).map_err(|_| corrupt("params"))?;
-            let members: BTreeSet<String> = serde_json::from_value(params["members"].clone())
-                .map_err(|_| corrupt("category members"))?;
+            let members = members_of(&params).ok_or_else(|| corrupt("category members"))?;
             index.items_sum(key, &members, frequency, last)
         }
         _ => index.one(&key, frequency, Some(last)),

@@ -249,12 +249,13 @@ pub async fn forecast(
     let history_end = parse_date(&row)?;
     // A hierarchy's cascade covers the series' own overrides too; without one they are read
     // alone.
-    let cascade = Cascade::load(app, &row).await?;
+    let params: serde_json::Value = serde_json::from_str(&row.params).unwrap_or_default();
+    let cascade = Cascade::load(app, &row, &params).await?;
     let overrides = match cascade {
         Some(_) => super::overrides::Active::default(),
         None => super::overrides::active(app, series_id).await?,
     };
-    let components = components_of(&row.params, horizon);
+    let components = components_of(&params, horizon);
     Ok(ForecastView {
         components,
         series_id: row.series_id,
@@ -296,8 +297,7 @@ pub async fn forecast(
 }
 
 /// The stored forecast parts (`params.components`) for the first `horizon` points.
-fn components_of(params: &str, horizon: usize) -> Option<BTreeMap<String, Vec<f64>>> {
-    let params: serde_json::Value = serde_json::from_str(params).ok()?;
+fn components_of(params: &serde_json::Value, horizon: usize) -> Option<BTreeMap<String, Vec<f64>>> {
     let mut parts: BTreeMap<String, Vec<f64>> =
         serde_json::from_value(params.get("components")?.clone()).ok()?;
     for values in parts.values_mut() {
@@ -317,10 +317,14 @@ struct Cascade {
 }
 
 impl Cascade {
-    /// `None` when `row` is not from a reconciled run, or no override but the series' own
-    /// reaches it (its own is then applied as on any series).
-    async fn load(app: &App, row: &ForecastRow) -> Result<Option<Cascade>, DemandError> {
-        let params: serde_json::Value = serde_json::from_str(&row.params).unwrap_or_default();
+    /// `None` when `row` (whose stored `params` these are) is not from a reconciled run, or
+    /// no override but the series' own reaches it (its own is then applied as on any
+    /// series).
+    async fn load(
+        app: &App,
+        row: &ForecastRow,
+        params: &serde_json::Value,
+    ) -> Result<Option<Cascade>, DemandError> {
         let (true, Some(target)) = (
             params.get("reconciliation").is_some(),
             SeriesKey::parse(&row.series_id),

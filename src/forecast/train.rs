@@ -377,7 +377,7 @@ fn record_members(
             .filter_map(|j| series[n + j].key.item_id.as_deref())
             .collect();
         let set = match fitted {
-            Ok(u) => u.set_param("members", serde_json::json!(items)),
+            Ok(u) => u.set_param(hierarchy::MEMBERS, serde_json::json!(items)),
             Err(_) => continue,
         };
         if let Err(e) = set {
