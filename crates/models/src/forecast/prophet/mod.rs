@@ -262,10 +262,7 @@ impl Prophet {
         };
         let scaled: Vec<f64> = y.iter().map(|v| v / y_scale).collect();
         let p = layout.width();
-        let mut x = Vec::with_capacity(n * p);
-        for i in 0..n {
-            layout.row(spec.day(i), &raw[i * k..(i + 1) * k], &mut x);
-        }
+        let x = design(&layout, spec, 0, n, raw);
         let (theta, sigma) = fit_design(&layout, spec.mode, &x, &scaled);
         let mut model = Prophet {
             spec: spec.clone(),
@@ -291,20 +288,8 @@ impl Prophet {
         h: usize,
         levels: &[f64],
     ) -> Result<Forecast, ForecastError> {
-        let k = self.layout.regressors.len();
-        if future.len() != h * k {
-            return Err(ForecastError::InvalidInput(format!(
-                "prophet: {} future regressor values for {h} steps of {k} regressors",
-                future.len()
-            )));
-        }
+        let rows = self.future_rows(future, h)?;
         let p = self.layout.width();
-        let mut rows = Vec::with_capacity(h * p);
-        for step in 0..h {
-            let day = self.spec.day(self.n + step);
-            self.layout
-                .row(day, &future[step * k..(step + 1) * k], &mut rows);
-        }
         let mean: Vec<f64> = (0..h)
             .map(|s| self.y_scale * self.predict_row(&rows[s * p..(s + 1) * p]))
             .collect();
@@ -323,13 +308,7 @@ impl Prophet {
         future: &[f64],
         h: usize,
     ) -> Result<Vec<(String, Vec<f64>)>, ForecastError> {
-        let k = self.layout.regressors.len();
-        if future.len() != h * k {
-            return Err(ForecastError::InvalidInput(format!(
-                "prophet: {} future regressor values for {h} steps of {k} regressors",
-                future.len()
-            )));
-        }
+        let rows = self.future_rows(future, h)?;
         let (p, pt) = (self.layout.width(), self.layout.trend_width());
         let mut groups: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         let mut at = pt;
@@ -342,12 +321,7 @@ impl Prophet {
         groups.retain(|(_, r)| !r.is_empty());
         let mut trend = Vec::with_capacity(h);
         let mut parts = vec![Vec::with_capacity(h); groups.len()];
-        let mut row = Vec::with_capacity(p);
-        for step in 0..h {
-            row.clear();
-            let day = self.spec.day(self.n + step);
-            self.layout
-                .row(day, &future[step * k..(step + 1) * k], &mut row);
+        for row in rows.chunks(p) {
             let t = dot(&row[..pt], &self.theta[..pt]);
             let unit = match self.spec.mode {
                 Mode::Additive => 1.0,
@@ -362,6 +336,19 @@ impl Prophet {
         let mut out = vec![("trend".to_string(), trend)];
         out.extend(groups.into_iter().map(|(name, _)| name).zip(parts));
         Ok(out)
+    }
+
+    /// The design rows of the `h` steps after the history, with these future regressor
+    /// values (row-major `h × k`).
+    fn future_rows(&self, future: &[f64], h: usize) -> Result<Vec<f64>, ForecastError> {
+        let k = self.layout.regressors.len();
+        if future.len() != h * k {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: {} future regressor values for {h} steps of {k} regressors",
+                future.len()
+            )));
+        }
+        Ok(design(&self.layout, &self.spec, self.n, h, future))
     }
 
     /// The prediction of one design row, on the scaled data.
@@ -444,12 +431,7 @@ impl Prophet {
     /// scale `sigma` (both on the scaled data, layout order) for the history `y` with
     /// regressor rows `x`: what the fit minimised, to compare with another optimiser's answer.
     pub fn objective(&self, y: &[f64], x: &[f64], theta: &[f64], sigma: f64) -> f64 {
-        let k = self.layout.regressors.len();
-        let mut design = Vec::new();
-        for i in 0..y.len() {
-            self.layout
-                .row(self.spec.day(i), &x[i * k..(i + 1) * k], &mut design);
-        }
+        let design = design(&self.layout, &self.spec, 0, y.len(), x);
         let p = self.layout.width();
         let at = Prophet {
             theta: theta.to_vec(),
@@ -462,6 +444,27 @@ impl Prophet {
             .sum();
         map::posterior(rss, y.len(), &self.layout.priors(), theta, sigma)
     }
+}
+
+/// The design rows (row-major) of observations `from..from + n`, observation `from + i`
+/// taking row `i` of the row-major regressor values `regressors`.
+fn design(
+    layout: &Layout,
+    spec: &ProphetSpec,
+    from: usize,
+    n: usize,
+    regressors: &[f64],
+) -> Vec<f64> {
+    let k = layout.regressors.len();
+    let mut rows = Vec::with_capacity(n * layout.width());
+    for i in 0..n {
+        layout.row(
+            spec.day(from + i),
+            &regressors[i * k..(i + 1) * k],
+            &mut rows,
+        );
+    }
+    rows
 }
 
 /// The MAP coefficients (layout order) and σ of `mode` on the design `x` of `layout`.
