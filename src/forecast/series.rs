@@ -267,11 +267,7 @@ impl SeriesKey {
     /// Parses a series id back into its key.
     pub fn parse(id: &str) -> Option<SeriesKey> {
         if id == TOTAL_ID {
-            return Some(SeriesKey {
-                item_id: None,
-                store_id: None,
-                category: None,
-            });
+            return Some(SeriesKey::default());
         }
         if let Some(c) = id.strip_prefix("category=") {
             return (!c.is_empty()).then(|| SeriesKey::category(c));
@@ -471,10 +467,7 @@ impl SalesIndex {
                 // by `TrainParams::validate`, so this arm only keeps the match whole.
                 Level::Total | Level::Category => SeriesKey::default(),
             };
-            let periods = groups.entry(key).or_default();
-            for (date, q) in days {
-                *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
-            }
+            add_days(groups.entry(key).or_default(), days, frequency);
         }
         groups
     }
@@ -490,11 +483,8 @@ impl SalesIndex {
     ) -> Option<Series> {
         let mut periods: BTreeMap<NaiveDate, f64> = BTreeMap::new();
         for ((item, _), days) in &self.cells {
-            if !items.contains(item) {
-                continue;
-            }
-            for (date, q) in days {
-                *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
+            if items.contains(item) {
+                add_days(&mut periods, days, frequency);
             }
         }
         regular(key, frequency, &periods, frequency.period_start(end))
@@ -510,6 +500,17 @@ impl SalesIndex {
         self.series(frequency, key.level(), end)
             .into_iter()
             .find(|s| &s.key == key)
+    }
+}
+
+/// Adds each day's quantity in `days` to the period of `frequency` that holds it.
+fn add_days(
+    periods: &mut BTreeMap<NaiveDate, f64>,
+    days: &BTreeMap<NaiveDate, f64>,
+    frequency: Frequency,
+) {
+    for (date, q) in days {
+        *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
     }
 }
 
