@@ -32,13 +32,8 @@ warnings.simplefilter("ignore")
 
 
 def load(path):
-    df = pd.read_csv(path, dtype={"StateHoliday": str}, parse_dates=["Date"])
-    out = {}
-    for store, g in df.groupby("Store"):
-        s = g.set_index("Date")["Sales"].astype(float).sort_index()
-        days = pd.date_range(s.index.min(), s.index.max(), freq="D")
-        out[str(store)] = s.reindex(days, fill_value=0.0)
-    return out
+    """Each store's daily sales as a series by date (`rossmann.load_days`)."""
+    return {sid: f.set_index("ds")["y"].rename_axis(None) for sid, f in load_days(path).items()}
 
 
 def weekly(s):
