@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import prophet
 from prophet import Prophet
+from rossmann import load_days
 
 warnings.simplefilter("ignore")
 HERE = pathlib.Path(__file__).resolve().parent
@@ -50,19 +51,13 @@ def day_number(ts):
 
 
 def store_frame(store):
-    df = pd.read_csv(DATA / "rossmann-sample" / "store_sales.csv", parse_dates=["Date"], low_memory=False)
-    s = df[df["Store"] == store].set_index("Date").sort_index()
-    s = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
-    s["Sales"] = s["Sales"].where(s["Open"] == 1, 0.0).fillna(0.0).astype(float)
-    s["Promo"] = s["Promo"].fillna(0).astype(float)
-    s["SchoolHoliday"] = s["SchoolHoliday"].fillna(0).astype(float)
-    s["StateHoliday"] = s["StateHoliday"].fillna("0").astype(str)
-    return s.iloc[-DAYS:]
+    """The store's last DAYS days (`rossmann.load_days`: ds, y, promo, school_holiday, code)."""
+    return load_days(DATA / "rossmann-sample" / "store_sales.csv")[str(store)].iloc[-DAYS:].reset_index(drop=True)
 
 
 def holidays_of(s):
     rows = []
-    for ds, code in s["StateHoliday"].items():
+    for ds, code in zip(s["ds"], s["code"]):
         if code in NAMES:
             name = NAMES[code]
             lo, up = WINDOWS[name]
@@ -108,15 +103,15 @@ def run(df, h, holidays=None, regressors=(), mode="additive"):
 
 def daily_case(store, extras, mode="additive"):
     s = store_frame(store)
-    df = pd.DataFrame({"ds": s.index, "y": s["Sales"].values})
+    df = s[["ds", "y"]].copy()
     name = f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain")
     if mode != "additive":
         name += f"_{mode}"
     case = {"name": name, "step_days": 1.0, "mode": mode}
     if not extras:
         return case | run(df, H_DAILY, mode=mode)
-    df["promo"] = s["Promo"].values
-    df["school_holiday"] = s["SchoolHoliday"].values
+    df["promo"] = s["promo"].values
+    df["school_holiday"] = s["school_holiday"].values
     hol = holidays_of(s)
     result = run(df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"), mode=mode)
     case["holidays"] = [
@@ -128,7 +123,8 @@ def daily_case(store, extras, mode="additive"):
 
 
 def weekly_case(store):
-    s = store_frame(store)
+    """Weeks with a row for each of their seven days in the file (so not `load_days`, which
+    fills missing days)."""
     full = pd.read_csv(DATA / "rossmann-sample" / "store_sales.csv", parse_dates=["Date"], low_memory=False)
     f = full[full["Store"] == store].set_index("Date").sort_index()
     sales = f["Sales"].where(f["Open"] == 1, 0.0).astype(float)
@@ -136,7 +132,6 @@ def weekly_case(store):
     counts = sales.resample("W-MON", label="left", closed="left").count()
     weekly = weekly[counts == 7]
     df = pd.DataFrame({"ds": weekly.index, "y": weekly.values})
-    del s
     return {"name": f"rossmann_store_{store}_weekly", "step_days": 7.0} | run(df, H_WEEKLY)
 
 
