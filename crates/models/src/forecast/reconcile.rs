@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ForecastError;
 use super::error::check_finite;
+use crate::numeric::linalg::dot;
 
 /// Relative tolerance of [`Hierarchy::is_coherent`] used by callers that just want a yes/no.
 pub const COHERENCE_TOLERANCE: f64 = 1e-9;
@@ -556,10 +557,6 @@ fn correlation_and_variance(x: &[f64], y: &[f64]) -> (f64, f64) {
     let spread: f64 = w.iter().map(|v| (v - mean) * (v - mean)).sum();
     let var = n / (n - 1.0).powi(3) * spread;
     (var, n / (n - 1.0) * mean)
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// MinT's bottom-level forecasts with weights `w`, falling back (with a note) from a

@@ -2,6 +2,11 @@
 //! least-squares start values). Matrices are row-major `Vec<f64>`: the sizes are tens, not
 //! thousands, so a dependency would buy nothing.
 
+/// The dot product of two vectors (over the shorter one's length), summed in order.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// Solves `a x = b` in place by Gaussian elimination with partial pivoting; `a` is `n × n`
 /// row-major and is destroyed, `b` becomes `x`. Returns `false` when `a` is (numerically)
 /// singular.

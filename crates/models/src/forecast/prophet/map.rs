@@ -13,6 +13,8 @@
 //! The objective, with y scaled to at most 1 in absolute value and X the design:
 //! `‖y − Xθ‖²/(2σ²) + n ln σ + σ²/(2·0.5²) + Σ_ridge θⱼ²/(2sⱼ²) + Σ_lasso |θⱼ|/τ`.
 
+use crate::numeric::linalg::dot;
+
 /// How a coefficient is held near zero.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Prior {
@@ -223,10 +225,6 @@ fn soft_threshold(z: f64, by: f64) -> f64 {
     } else {
         0.0
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// XᵀX of the row-major `n × p` design, row-major `p × p`.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use self::layout::Layout;
 use super::{FittedModel, Forecast, ForecastError};
+use crate::numeric::linalg::dot;
 
 /// One seasonality: `order` sine/cosine pairs of period `period` days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -514,10 +515,6 @@ fn layout_for(
         regressors: layout::regressor_scales(names, columns),
         changepoint_prior_scale: spec.changepoint_prior_scale,
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl FittedModel for Prophet {
