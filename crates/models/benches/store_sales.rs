@@ -58,11 +58,40 @@ fn fixed() -> Vec<(&'static str, ModelSpec)> {
     ]
 }
 
-struct StoreResult {
-    rows: Vec<Row>,
-    /// The pooled choice's forecast, its calibration and the seconds it all took.
-    pooled: (Forecast, Option<Calibration>, f64),
-    choice: String,
+/// One store's pooled choice on its training part, as `select()` makes it, with the backtest
+/// training runs on it (three windows of the horizon); the daily and regressors parts share it.
+struct Pooled {
+    forecast: Forecast,
+    /// The backtest's errors, which calibrate the bands.
+    calibration: Option<Calibration>,
+    /// The backtest's MASE, the yardstick of the regression candidates.
+    backtest_mase: Option<f64>,
+    label: String,
+    seconds: f64,
+}
+
+fn pooled(train: &[f64], h: usize) -> Pooled {
+    let t0 = Instant::now();
+    let cfg = PooledConfig::standard(h);
+    let chosen = pooled_choice(&pooled_backtest(train, SEASON, &cfg), &cfg).chosen;
+    let spec = chosen.spec(&cfg.members);
+    let forecast = fit(&spec, train, h).unwrap_or_else(|| naive(train, h));
+    let backtest = BacktestConfig {
+        horizon: h,
+        step: h,
+        windows: 3,
+        levels: LEVELS.to_vec(),
+    };
+    let report = rolling_origin(train, SEASON, &spec, &backtest).ok();
+    Pooled {
+        forecast,
+        calibration: report
+            .as_ref()
+            .and_then(|r| Calibration::from_windows(&r.windows)),
+        backtest_mase: report.map(|r| r.summary.mase),
+        label: spec.label(),
+        seconds: t0.elapsed().as_secs_f64(),
+    }
 }
 
 fn fit(spec: &ModelSpec, y: &[f64], h: usize) -> Option<Forecast> {
@@ -77,7 +106,8 @@ fn naive(y: &[f64], h: usize) -> Forecast {
         .forecast(h, &LEVELS)
 }
 
-fn run_store(train: &[f64], test: &[f64]) -> StoreResult {
+/// The fixed rows and the ETS-Theta-CES mean of one store.
+fn run_store(train: &[f64], test: &[f64]) -> Vec<Row> {
     let h = test.len();
     let mut rows = Vec::new();
     let mut fcs = Vec::new();
@@ -94,26 +124,7 @@ fn run_store(train: &[f64], test: &[f64]) -> StoreResult {
     let mean = combine_forecasts(Combine::Mean, &members, h, &LEVELS);
     let secs = fcs[0].1 + fcs[2].1 + fcs[3].1;
     rows.push(Row::of(&score(test, &mean, train, SEASON), secs));
-    // The pooled choice, as `select()` makes it, then its calibration backtest.
-    let t0 = Instant::now();
-    let cfg = PooledConfig::standard(h);
-    let chosen = pooled_choice(&pooled_backtest(train, SEASON, &cfg), &cfg).chosen;
-    let spec = chosen.spec(&cfg.members);
-    let fc = fit(&spec, train, h).unwrap_or_else(|| naive(train, h));
-    let backtest = BacktestConfig {
-        horizon: h,
-        step: h,
-        windows: 3,
-        levels: LEVELS.to_vec(),
-    };
-    let cal = rolling_origin(train, SEASON, &spec, &backtest)
-        .ok()
-        .and_then(|r| Calibration::from_windows(&r.windows));
-    StoreResult {
-        rows,
-        pooled: (fc, cal, t0.elapsed().as_secs_f64()),
-        choice: spec.label(),
-    }
+    rows
 }
 
 fn main() {
@@ -127,19 +138,35 @@ fn main() {
     let parts =
         std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly,regressors".into());
     let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
+    // The pooled choice per store (store id order), once for both parts that need it.
+    let wall = Instant::now();
+    let pooled: Vec<Pooled> = if wanted("daily") || wanted("regressors") {
+        let trains: Vec<&[f64]> = stores.values().map(|y| &y[..y.len() - h]).collect();
+        trains.par_iter().map(|train| pooled(train, h)).collect()
+    } else {
+        Vec::new()
+    };
+    let pooled_wall = wall.elapsed().as_secs_f64();
     if wanted("daily") {
-        daily(&path, &stores, h);
+        daily(&path, &stores, h, &pooled, pooled_wall);
     }
     if wanted("weekly") {
         weekly_part(&path, &stores);
     }
     if wanted("regressors") {
-        regressors::part(&path, &full, h);
+        regressors::part(&path, &full, h, &pooled);
     }
 }
 
-/// The daily part: every recast row and statsforecast's on all but the last `h` days.
-fn daily(path: &Path, stores: &BTreeMap<String, Vec<f64>>, h: usize) {
+/// The daily part: every recast row and statsforecast's on all but the last `h` days
+/// (`pooled`: each store's pooled choice, found in `pooled_wall` seconds).
+fn daily(
+    path: &Path,
+    stores: &BTreeMap<String, Vec<f64>>,
+    h: usize,
+    pooled: &[Pooled],
+    pooled_wall: f64,
+) {
     let splits: Vec<(&String, &[f64], &[f64])> = stores
         .iter()
         .map(|(id, y)| {
@@ -148,31 +175,31 @@ fn daily(path: &Path, stores: &BTreeMap<String, Vec<f64>>, h: usize) {
         })
         .collect();
     let wall = Instant::now();
-    let results: Vec<StoreResult> = splits
+    let results: Vec<Vec<Row>> = splits
         .par_iter()
         .map(|(_, train, test)| run_store(train, test))
         .collect();
-    let wall = wall.elapsed().as_secs_f64();
-    let pool = Calibration::pool(results.iter().filter_map(|r| r.pooled.1.as_ref()));
+    let wall = wall.elapsed().as_secs_f64() + pooled_wall;
+    let pool = Calibration::pool(pooled.iter().filter_map(|p| p.calibration.as_ref()));
     let mut names: Vec<String> = fixed().iter().map(|f| f.0.to_string()).collect();
     names.push("mean(ets,theta,ces)".into());
     names.push("DEFAULT pooled choice, model bands".into());
     names.push("DEFAULT pooled choice, conformal bands".into());
     let mut sums = vec![Row::default(); names.len()];
     let mut choices = BTreeMap::<String, usize>::new();
-    for ((_, train, test), r) in splits.iter().zip(&results) {
-        let (fc, _, secs) = &r.pooled;
+    for (((_, train, test), rows), p) in splits.iter().zip(&results).zip(pooled) {
+        let fc = &p.forecast;
         let banded = pool
             .as_ref()
-            .map_or_else(|| fc.clone(), |p| p.apply(fc, &LEVELS).0);
+            .map_or_else(|| fc.clone(), |c| c.apply(fc, &LEVELS).0);
         let extra = [
-            Row::of(&score(test, fc, train, SEASON), *secs),
-            Row::of(&score(test, &banded, train, SEASON), *secs),
+            Row::of(&score(test, fc, train, SEASON), p.seconds),
+            Row::of(&score(test, &banded, train, SEASON), p.seconds),
         ];
-        for (acc, row) in sums.iter_mut().zip(r.rows.iter().chain(&extra)) {
+        for (acc, row) in sums.iter_mut().zip(rows.iter().chain(&extra)) {
             acc.add(row);
         }
-        *choices.entry(r.choice.clone()).or_default() += 1;
+        *choices.entry(p.label.clone()).or_default() += 1;
     }
     let rows: Vec<(String, Row)> = names.into_iter().zip(sums.iter().map(Row::mean)).collect();
     print_table(

@@ -10,22 +10,22 @@
 //! backtest windows of the horizon are the yardstick: the regression with ARIMA errors and
 //! the Prophet-style model with the regressors are backtested on the same windows with the
 //! windows' actual regressor values, and the better of them replaces the pooled choice when
-//! its MASE is strictly lower. The held-out days are then forecast with their actual
-//! regressor values (the known-future convention) and scored.
+//! its MASE is strictly lower. The pooled choice and its backtest are the ones the daily part
+//! uses (`Pooled`, computed once per store for both). The held-out days are then forecast
+//! with their actual regressor values (the known-future convention) and scored.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use recast_models::forecast::backtest::{BacktestConfig, BacktestReport, rolling_origin, score};
+use recast_models::forecast::backtest::{BacktestConfig, BacktestReport, score};
 use recast_models::forecast::prophet::ProphetSpec;
 use recast_models::forecast::regression::{self, Design, Observed, Regression};
-use recast_models::forecast::select::{PooledConfig, pooled_backtest, pooled_choice};
 
 use crate::common::rossmann::Store;
 use crate::common::{Row, named_peer_rows, peers, print_table};
-use crate::{LEVELS, SEASON, naive};
+use crate::{LEVELS, Pooled, SEASON};
 
 const NAMES: [&str; 4] = ["promo", "school_holiday", "state_holiday", "open"];
 
@@ -66,20 +66,13 @@ struct Outcome {
     chosen: &'static str,
 }
 
-fn run_store(s: &Store, h: usize) -> Option<Outcome> {
+/// `usual`: the store's pooled choice, the yardstick.
+fn run_store(s: &Store, h: usize, usual: &Pooled) -> Option<Outcome> {
     let n = s.sales.len() - h;
     let (train, test) = s.sales.split_at(n);
     let t0 = Instant::now();
-    let cfg = PooledConfig::standard(h);
-    let spec = pooled_choice(&pooled_backtest(train, SEASON, &cfg), &cfg)
-        .chosen
-        .spec(&cfg.members);
-    let usual = rolling_origin(train, SEASON, &spec, &windows(h, 3)).ok()?;
-    let pooled_fc = spec
-        .fit(train, SEASON)
-        .map(|m| m.forecast(h, &LEVELS))
-        .unwrap_or_else(|_| naive(train, h));
-    let pooled = Row::of(&score(test, &pooled_fc, train, SEASON), 0.0);
+    let usual_mase = usual.backtest_mase?;
+    let pooled = Row::of(&score(test, &usual.forecast, train, SEASON), 0.0);
     let train_design = design(s, n)?;
     let full_design = design(s, n + h)?;
     let prophet = Regression::Prophet(ProphetSpec::new(1.0, s.first_day as f64));
@@ -99,7 +92,7 @@ fn run_store(s: &Store, h: usize) -> Option<Outcome> {
         held_out.push(last.ok().map_or(pooled, |r: BacktestReport| row(&r)));
     }
     let chosen = match best {
-        Some((label, mase)) if mase < usual.summary.mase => label,
+        Some((label, mase)) if mase < usual_mase => label,
         _ => "pooled",
     };
     let mut default = match chosen {
@@ -107,7 +100,7 @@ fn run_store(s: &Store, h: usize) -> Option<Outcome> {
         "prophet" => held_out[1],
         _ => pooled,
     };
-    default.seconds = t0.elapsed().as_secs_f64();
+    default.seconds = usual.seconds + t0.elapsed().as_secs_f64();
     Some(Outcome {
         rows: [default, pooled, held_out[0], held_out[1]],
         chosen,
@@ -118,13 +111,14 @@ fn row(r: &BacktestReport) -> Row {
     Row::of(&r.summary, 0.0)
 }
 
-/// Runs the part and prints it with the peer's AutoARIMA given the same regressors.
-pub fn part(path: &Path, stores: &BTreeMap<String, Store>, h: usize) {
+/// Runs the part and prints it with the peer's AutoARIMA given the same regressors
+/// (`pooled`: each store's pooled choice, in store id order).
+pub fn part(path: &Path, stores: &BTreeMap<String, Store>, h: usize, pooled: &[Pooled]) {
     let wall = Instant::now();
-    let outcomes: Vec<Option<Outcome>> = stores
-        .values()
-        .par_bridge()
-        .map(|s| run_store(s, h))
+    let work: Vec<(&Store, &Pooled)> = stores.values().zip(pooled).collect();
+    let outcomes: Vec<Option<Outcome>> = work
+        .par_iter()
+        .map(|(s, usual)| run_store(s, h, usual))
         .collect();
     let wall = wall.elapsed().as_secs_f64();
     let names = [
