@@ -36,12 +36,12 @@ pub enum ForecastsCommand {
     Override {
         #[arg(long)]
         series: String,
-        /// First period start (YYYY-MM-DD).
+        /// First period start (YYYY-MM-DD, or YYYY-MM-DDTHH:00:00Z on an hourly series).
         #[arg(long)]
-        start: chrono::NaiveDate,
-        /// Last period start (default: --start).
+        start: crate::forecast::period::Period,
+        /// Last period start (default: --start); a date covers each of its hours.
         #[arg(long)]
-        end: Option<chrono::NaiveDate>,
+        end: Option<crate::forecast::period::Period>,
         /// The quantity to plan.
         #[arg(long, conflicts_with = "percent", required_unless_present = "percent")]
         value: Option<f64>,

@@ -16,10 +16,11 @@ use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
 
 #[derive(Args, Debug)]
 pub struct ForecasterArgs {
-    /// Series frequency: day, week (ISO, Monday start) or month.
+    /// Series frequency: hour (UTC, from the sales rows' `ts`), day, week (ISO, Monday start)
+    /// or month.
     #[arg(long, default_value = "day")]
     pub frequency: String,
-    /// Steps to forecast (default 14 days, 13 weeks or 12 months).
+    /// Steps to forecast (default 48 hours, 14 days, 13 weeks or 12 months).
     #[arg(long)]
     pub horizon: Option<usize>,
     /// Only series whose id matches this glob, e.g. `item=I1/*`.
@@ -47,8 +48,8 @@ pub struct ForecasterArgs {
     /// Zero-fill series that stopped selling instead of leaving them out.
     #[arg(long)]
     pub pad_ended: bool,
-    /// Periods without sales after which a series has ended (default 28 days, 8 weeks,
-    /// 3 months).
+    /// Periods without sales after which a series has ended (default 336 hours, 28 days,
+    /// 8 weeks, 3 months).
     #[arg(long, value_name = "PERIODS")]
     pub ended_after: Option<usize>,
     /// Forecast every level (total, items, stores, item x store) and reconcile them so they

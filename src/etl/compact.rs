@@ -58,6 +58,8 @@ pub async fn compact(
         let mut stream = app.lake.stream_files(small);
         let mut rows = 0u64;
         while let Some(batch) = stream.try_next().await? {
+            // Files from before an additive schema change get the new columns as nulls.
+            let batch = dataset.conform(&batch)?;
             rows += batch.num_rows() as u64;
             writer.write(day, &batch).await?;
         }

@@ -101,7 +101,8 @@ struct Plan {
     not_in_future: bool,
     ts_format: TsFormat,
     date_format: String,
-    /// The date format also reads a time of day (`%H`, `%T`, ...).
+    /// The date format also reads a time of day (`%H`, `%T`, ...) that no other column keeps:
+    /// a row whose time is not midnight is refused.
     date_has_time: bool,
     tz: Option<chrono_tz::Tz>,
     decimal_comma: bool,
@@ -215,14 +216,17 @@ impl Converter {
                     Input::Source(idx)
                 }
             };
-            plans.push(plan(
+            let mut planned = plan(
                 column.name,
                 column.ty,
                 column.required,
                 column.allowed,
                 input,
                 &cs,
-            ));
+            );
+            // The time of day lives on in `ts`: the date is just the sale's day.
+            planned.date_has_time &= !spec.keeps_sale_time();
+            plans.push(planned);
         }
         assert!(
             plans.len() <= MAX_COLUMNS,
@@ -489,7 +493,7 @@ fn reads_time_of_day(format: &str) -> bool {
 
 /// A date column holds days: a value whose time of day is not midnight would lose its hour,
 /// and rows of one key in different hours would then be taken for duplicates of one day. It
-/// is refused with a reason instead (hourly data are not forecast yet).
+/// is refused with a reason instead, unless the pipeline keeps the time in `ts`.
 fn check_midnight(plan: &Plan, raw: &str) -> Result<(), Rejection> {
     let Ok(t) = NaiveDateTime::parse_from_str(raw, &plan.date_format) else {
         return Ok(());
@@ -502,7 +506,8 @@ fn check_midnight(plan: &Plan, raw: &str) -> Result<(), Rejection> {
         reason::TIME_OF_DAY,
         format!(
             "`{raw}` has a time of day ({}) but the column holds days: rows of one day in \
-             different hours would collapse into one; sum them per day upstream",
+             different hours would collapse into one; map the same source column to `ts` too \
+             to keep the hour, or sum the rows per day upstream",
             t.time()
         ),
     ))
@@ -685,6 +690,8 @@ fn fast_rfc3339(text: &str) -> Option<i64> {
 mod tests {
     use std::path::Path;
 
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, TimestampMicrosecondType};
     use arrow_array::{Array, Float64Array, StringArray, TimestampMicrosecondArray};
 
     use super::*;
@@ -825,6 +832,56 @@ date = { format = "%Y-%m-%d %H:%M" }
         assert_eq!(c.finish_batch().unwrap().num_rows(), 1);
         assert!(!reads_time_of_day("%Y-%m-%d") && !reads_time_of_day("%d/%m/%Y"));
         assert!(reads_time_of_day("%Y-%m-%dT%H:%M:%S") && reads_time_of_day("%F %T"));
+    }
+
+    #[test]
+    fn a_sales_pipeline_that_maps_ts_keeps_the_hour_and_keys_by_it() {
+        let text = r#"
+name = "s"
+dataset = "sales"
+[source]
+type = "files"
+url = "file://x"
+[columns]
+date = { from = "sold_at", format = "%Y-%m-%d %H:%M" }
+ts = { from = "sold_at", format = "%Y-%m-%d %H:%M" }
+"#;
+        let s = spec(text);
+        assert_eq!(s.dedup_columns(), ["ts", "item_id", "store_id"]);
+        let mut c = Converter::new(&s);
+        for at in ["2024-03-01 09:00", "2024-03-01 13:20"] {
+            let r = row(
+                &c,
+                &[
+                    ("sold_at", at),
+                    ("item_id", "i1"),
+                    ("store_id", "s1"),
+                    ("quantity", "2"),
+                ],
+            );
+            c.push(&r).unwrap();
+        }
+        let b = c.finish_batch().unwrap();
+        let ts = b
+            .column_by_name("ts")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let dates = b
+            .column_by_name("date")
+            .unwrap()
+            .as_primitive::<Date32Type>();
+        assert_eq!(
+            ts.value_as_datetime(1).unwrap().to_string(),
+            "2024-03-01 13:20:00"
+        );
+        assert_eq!(dates.value_as_date(0), dates.value_as_date(1));
+        // Keying such rows by day alone would collapse the hours: refused, naming the key.
+        let by_day = text.replace(
+            "[source]",
+            "dedup_key = [\"date\", \"item_id\", \"store_id\"]\n[source]",
+        );
+        let e = PipelineSpec::parse(std::path::Path::new("p.toml"), &by_day).unwrap_err();
+        assert!(e.to_string().contains("dedup_key"), "{e}");
     }
 
     #[test]

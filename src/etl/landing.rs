@@ -282,6 +282,7 @@ impl Landing {
             let scan = Scan::dataset(self.dataset.name()).between(Some(date), Some(date));
             let mut keys = KeySet::default();
             for batch in self.lake.read_scan(&scan).await? {
+                let batch = self.dataset.conform(&batch)?;
                 keys.extend(row_keys(&batch, &self.key_columns)?);
             }
             self.landed.insert(day, keys);

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_array::{RecordBatch, new_null_array};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// The four datasets the lake holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -79,6 +80,8 @@ const SALES: &[Column] = &[
     col("revenue", ColumnType::Float, false),
     col("price", ColumnType::Float, false),
     col("on_promo", ColumnType::Bool, false),
+    // When the sale happened, for hourly series; its day is still `date`, which partitions.
+    col("ts", ColumnType::Timestamp, false),
 ];
 
 const ITEMS: &[Column] = &[
@@ -140,7 +143,8 @@ impl Dataset {
         }
     }
 
-    /// The key that identifies a row when a pipeline does not name one.
+    /// The key that identifies a row when a pipeline does not name one (a sales pipeline that
+    /// maps `ts` keys by it instead: see `PipelineSpec::dedup_columns`).
     pub fn default_dedup_key(self) -> &'static [&'static str] {
         match self {
             Dataset::Interactions => &["event_id"],
@@ -158,6 +162,25 @@ impl Dataset {
             Dataset::Sales => &[],
             Dataset::Users => &["user_id"],
         }
+    }
+
+    /// `batch` (read from a lake file) in the current canonical column order; a column the
+    /// file predates (an additive schema change, such as `sales.ts`) reads as nulls.
+    pub fn conform(self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+        let schema = self.arrow_schema();
+        if batch.schema().fields() == schema.fields() {
+            return Ok(batch.clone());
+        }
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match batch.column_by_name(f.name()) {
+                Some(c) => Arc::clone(c),
+                None => new_null_array(f.data_type(), batch.num_rows()),
+            })
+            .collect();
+        // A required column a file lacks is an error here, not a column of nulls.
+        RecordBatch::try_new(schema, columns)
     }
 
     pub fn arrow_schema(self) -> SchemaRef {

@@ -207,10 +207,19 @@ impl PipelineSpec {
         Self::parse(file, &text)
     }
 
+    /// Whether a sales pipeline keeps the time of each sale (maps `ts`): its rows are then
+    /// keyed by that time, and its `date` may carry a time of day.
+    pub fn keeps_sale_time(&self) -> bool {
+        self.dataset == Dataset::Sales && self.columns.contains_key("ts")
+    }
+
     /// The dedup key in effect.
     pub fn dedup_columns(&self) -> Vec<String> {
         match &self.dedup_key {
             Some(k) => k.clone(),
+            None if self.keeps_sale_time() => {
+                ["ts", "item_id", "store_id"].map(str::to_string).to_vec()
+            }
             None => self
                 .dataset
                 .default_dedup_key()
@@ -248,6 +257,18 @@ impl PipelineSpec {
         }
         if self.dedup_columns().is_empty() {
             return Err(err(f, "dedup_key", "needs at least one column"));
+        }
+        let key = self.dedup_columns();
+        if self.keeps_sale_time()
+            && key.iter().any(|k| k == "date")
+            && !key.iter().any(|k| k == "ts")
+        {
+            return Err(err(
+                f,
+                "dedup_key",
+                "keys sales by `date` but not `ts`: sales of one item and store in different \
+                 hours of a day would be taken for duplicates; add `ts`",
+            ));
         }
         self.check_source()?;
         for (name, c) in &self.columns {
@@ -574,6 +595,8 @@ value = { min = 0, max = 5 }
         let example = dir.join("examples/nats-events.toml");
         let nats = PipelineSpec::load(&example).unwrap();
         assert!(matches!(nats.source, SourceSpec::Nats { .. }));
+        let hourly = PipelineSpec::load(&dir.join("examples/sales-hourly.toml")).unwrap();
+        assert!(hourly.keeps_sale_time());
     }
 
     #[test]

@@ -12,17 +12,17 @@
 
 use std::sync::Arc;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, Int32Type};
+use arrow_array::types::{Date32Type, Float64Type, Int32Type, TimestampMicrosecondType};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 
-use super::series::{DemandError, Series};
+use super::series::{DemandError, Period, Series};
 use crate::lake::{Lake, LakeError};
 
 /// Rows per row group: about a hundred two-year daily series, a few hundred KiB to decode.
@@ -35,7 +35,7 @@ pub const TABLE: &str = "actuals";
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Actuals {
     /// Period starts with the quantity sold, oldest first, zeros where nothing was sold.
-    pub points: Vec<(NaiveDate, f64)>,
+    pub points: Vec<(Period, f64)>,
     /// Periods with no sales row at all (filled with zero).
     pub filled: usize,
 }
@@ -52,6 +52,8 @@ fn schema() -> Arc<Schema> {
         // Signed: Delta has no unsigned integers (Polars refuses a UInt32 file in an int table).
         Field::new("filled_periods", DataType::Int32, false),
         Field::new("run_id", DataType::Utf8, false),
+        // The hour an hourly period starts (UTC); null for days, weeks and months.
+        Period::ts_field(),
     ]))
 }
 
@@ -62,12 +64,14 @@ pub fn batch(run_id: &str, series: &[&Series]) -> Result<RecordBatch, DemandErro
     let rows: usize = series.iter().map(|s| s.values.len()).sum();
     let mut ids = Vec::with_capacity(rows);
     let mut dates = Vec::with_capacity(rows);
+    let mut periods = Vec::with_capacity(rows);
     let mut quantities = Vec::with_capacity(rows);
     let mut filled = Vec::with_capacity(rows);
     for (id, s) in &order {
         for (date, q) in s.dates().into_iter().zip(&s.values) {
             ids.push(id.as_str());
-            dates.push(Date32Type::from_naive_date(date));
+            dates.push(Date32Type::from_naive_date(date.date()));
+            periods.push(date);
             quantities.push(*q);
             filled.push(i32::try_from(s.filled).unwrap_or(i32::MAX));
         }
@@ -78,6 +82,7 @@ pub fn batch(run_id: &str, series: &[&Series]) -> Result<RecordBatch, DemandErro
         Arc::new(Float64Array::from(quantities)),
         Arc::new(Int32Array::from(filled)),
         Arc::new(StringArray::from(vec![run_id; rows])),
+        Period::ts_array(periods.into_iter()),
     ];
     RecordBatch::try_new(schema(), columns).map_err(lake_err)
 }
@@ -156,12 +161,23 @@ pub async fn read_file(
             .column(3)
             .as_primitive_opt::<Int32Type>()
             .ok_or_else(corrupt)?;
+        // Files from before hourly series have no `ts`.
+        let times = match batch.column_by_name("ts") {
+            Some(c) => Some(
+                c.as_primitive_opt::<TimestampMicrosecondType>()
+                    .ok_or_else(corrupt)?,
+            ),
+            None => None,
+        };
         for row in 0..batch.num_rows() {
             if ids.value(row) != series_id {
                 continue;
             }
             let date = dates.value_as_date(row).ok_or_else(corrupt)?;
-            actuals.points.push((date, quantities.value(row)));
+            let ts = times.filter(|t| !t.is_null(row)).map(|t| t.value(row));
+            actuals
+                .points
+                .push((Period::stored(date, ts), quantities.value(row)));
             actuals.filled = filled.value(row) as usize;
         }
     }
@@ -175,8 +191,8 @@ mod tests {
     use super::*;
     use crate::forecast::series::{Frequency, SeriesKey};
 
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    fn d(s: &str) -> Period {
+        s.parse().unwrap()
     }
 
     fn series(item: &str, store: &str, start: &str, values: Vec<f64>, filled: usize) -> Series {
@@ -243,5 +259,35 @@ mod tests {
             "item=I000/store=S1",
         );
         assert_eq!(gone.await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn hourly_periods_keep_their_hour() {
+        let mut hourly = series("I1", "S1", "2026-03-01", vec![1.0, 2.0, 3.0], 0);
+        hourly.frequency = Frequency::Hour;
+        hourly.start = d("2026-03-01T22:00:00Z");
+        let b = batch("r1", &[&hourly]).unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut buf = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, b.schema(), None).unwrap();
+        writer.write(&b).unwrap();
+        writer.close().unwrap();
+        store
+            .put(&Path::from("a.parquet"), buf.into())
+            .await
+            .unwrap();
+        let got = read_file(&store, "a.parquet", "r1", "item=I1/store=S1")
+            .await
+            .unwrap()
+            .unwrap();
+        let periods: Vec<String> = got.points.iter().map(|p| p.0.to_string()).collect();
+        assert_eq!(
+            periods,
+            [
+                "2026-03-01T22:00:00Z",
+                "2026-03-01T23:00:00Z",
+                "2026-03-02T00:00:00Z"
+            ]
+        );
     }
 }

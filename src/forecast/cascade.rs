@@ -17,10 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
-
 use super::overrides::{Adjustment, date};
-use super::series::{DemandError, Level, SeriesKey};
+use super::series::{DemandError, Level, Period, SeriesKey};
 use crate::db::overrides::OverrideRow;
 
 /// One active override of some node of the hierarchy.
@@ -28,8 +26,8 @@ use crate::db::overrides::OverrideRow;
 pub struct NodeOverride {
     pub id: String,
     pub key: SeriesKey,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
+    pub start: Period,
+    pub end: Period,
     pub adjustment: Adjustment,
     /// Creation time (ms): among overlapping overrides of one level the newer wins.
     pub created_at: i64,
@@ -51,8 +49,8 @@ impl NodeOverride {
         }))
     }
 
-    fn covers(&self, date: NaiveDate) -> bool {
-        self.start <= date && date <= self.end
+    fn covers(&self, date: Period) -> bool {
+        date.within(self.start, self.end)
     }
 }
 
@@ -121,7 +119,7 @@ pub fn plan(
     bottoms: &[(SeriesKey, f64)],
     overrides: &[NodeOverride],
     target: &SeriesKey,
-    date: NaiveDate,
+    date: Period,
 ) -> (f64, Option<String>) {
     // The newest override in force per node, then the general nodes first.
     let mut in_force: BTreeMap<&SeriesKey, &NodeOverride> = BTreeMap::new();
@@ -174,8 +172,8 @@ mod tests {
         }
     }
 
-    fn d(day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, 3, day).unwrap()
+    fn d(day: u32) -> Period {
+        Period::Day(chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap())
     }
 
     fn over(id: &str, k: SeriesKey, adjustment: Adjustment, created_at: i64) -> NodeOverride {

@@ -322,8 +322,8 @@ pub fn calendar(
     let mut all = table.to_vec();
     if let (Some(country), Some(first), Some(last)) = (
         country,
-        series.iter().map(|s| s.start).min(),
-        series.iter().map(super::series::Series::end).max(),
+        series.iter().map(|s| s.start.date()).min(),
+        series.iter().map(|s| s.end().date()).max(),
     ) {
         let until = last.year() + 1 + (horizon / 365) as i32;
         all.extend(rows(country, first.year()..=until)?);

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 
 use super::report::Point;
 use super::series::DemandError;
+use super::series::Period;
 use crate::app::App;
 use crate::db::forecasts::ForecastRow;
 use crate::lake::{Area, Lake};
@@ -74,6 +75,7 @@ pub(super) async fn export(
     let mut item_id = Vec::new();
     let mut store_id = Vec::new();
     let mut date = Vec::new();
+    let mut periods = Vec::new();
     let mut cols: [Vec<f64>; 5] = Default::default();
     let mut q50 = Vec::new();
     let mut model = Vec::new();
@@ -81,7 +83,8 @@ pub(super) async fn export(
         series_id.push(r.series_id.as_str());
         item_id.push(r.item_id.as_deref());
         store_id.push(r.store_id.as_deref());
-        date.push((p.date - epoch).num_days() as i32);
+        date.push((p.date.date() - epoch).num_days() as i32);
+        periods.push(p.date);
         for (c, v) in cols
             .iter_mut()
             .zip([p.mean, p.lower_80, p.upper_80, p.lower_95, p.upper_95])
@@ -106,6 +109,7 @@ pub(super) async fn export(
         Field::new("q50", DataType::Float64, true),
         Field::new("model", DataType::Utf8, false),
         Field::new("run_id", DataType::Utf8, false),
+        Period::ts_field(),
     ]));
     let rows = model.len();
     let [mean, l80, u80, l95, u95] = cols;
@@ -122,6 +126,7 @@ pub(super) async fn export(
         Arc::new(Float64Array::from(q50)),
         Arc::new(StringArray::from(model)),
         Arc::new(StringArray::from(vec![run_id; rows])),
+        Period::ts_array(periods.into_iter()),
     ];
     let batch =
         RecordBatch::try_new(schema.clone(), columns).map_err(|e| DemandError::Lake(e.into()))?;

@@ -2,18 +2,16 @@
 //! where regressors exist), forecast with intervals, backtest the winner, and build the row
 //! that is stored. Pure per-series work: the orchestration over many series is in `train`.
 
-use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
 use super::conformal::{BandMethod, Calibration, Normaliser};
-use super::holidays::day_number;
 use super::params::SelectBy;
 use super::prophet::{Holiday, Mode, ProphetSpec};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
-use super::series::Series;
+use super::series::{Period, Series};
 use super::{DEFAULT_LEVELS, Forecast, ModelSpec};
 use crate::db::forecasts::ForecastRow;
 
@@ -100,7 +98,7 @@ pub(super) fn anchored(spec: &ModelSpec, s: &Series, holidays: &[Holiday]) -> Mo
 /// `p` counting its observations from series `s`'s first period, with `holidays`.
 fn on_calendar(p: &ProphetSpec, s: &Series, holidays: &[Holiday]) -> ProphetSpec {
     ProphetSpec {
-        origin_day: day_number(s.start) as f64,
+        origin_day: s.start.day_number(),
         step_days: s.frequency.step_days(),
         holidays: holidays.to_vec(),
         ..p.clone()
@@ -191,7 +189,7 @@ fn accuracy_of(report: &super::backtest::BacktestReport, h: usize) -> Accuracy {
 
 /// Forecast points with dates, clipped at zero (demand is not negative) and with the bands
 /// nested (95 outside 80 outside the mean) whatever the model's interval method.
-pub fn points(fc: &Forecast, dates: &[NaiveDate]) -> Result<Vec<Point>, String> {
+pub fn points(fc: &Forecast, dates: &[Period]) -> Result<Vec<Point>, String> {
     let band = |level: f64| {
         fc.interval(level)
             .ok_or_else(|| format!("the model gave no {level}% interval"))
@@ -238,7 +236,7 @@ pub(super) struct Unbanded {
     /// In-sample one-step residuals of the chosen model (what MinT weighs by).
     residuals: Vec<f64>,
     forecast: Forecast,
-    dates: Vec<NaiveDate>,
+    dates: Vec<Period>,
     accuracy: Accuracy,
     calibration: Option<Calibration>,
     regression_tried: bool,
@@ -680,8 +678,8 @@ mod tests {
     use crate::forecast::Interval;
     use crate::forecast::series::Frequency;
 
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    fn d(s: &str) -> Period {
+        s.parse().unwrap()
     }
 
     #[test]
@@ -710,7 +708,7 @@ mod tests {
         let ModelSpec::Prophet(p) = anchored(&stored, &s, std::slice::from_ref(&holiday)) else {
             panic!("still a prophet spec")
         };
-        assert_eq!(p.origin_day, day_number(d("2026-01-05")) as f64);
+        assert_eq!(p.origin_day, d("2026-01-05").day_number());
         assert_eq!(p.step_days, 7.0);
         assert_eq!(p.holidays, vec![holiday]);
         assert_eq!(anchored(&ModelSpec::Naive, &s, &[]), ModelSpec::Naive);
@@ -836,7 +834,7 @@ mod tests {
                 assert!(candidates.contains(&super::super::ModelSpec::AutoArima));
                 assert!(matches!(
                     candidates.last(),
-                    Some(ModelSpec::Prophet(p)) if p.origin_day == day_number(daily.start) as f64
+                    Some(ModelSpec::Prophet(p)) if p.origin_day == daily.start.day_number()
                 ));
             }
             other => panic!("{other:?}"),

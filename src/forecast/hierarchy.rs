@@ -413,7 +413,7 @@ mod tests {
                 category: None,
             },
             frequency: Frequency::Day,
-            start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(start),
+            start: (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(start)).into(),
             values: values.to_vec(),
             filled: 0,
         }

@@ -24,6 +24,7 @@ pub mod holidays;
 pub mod legacy_exports;
 pub mod overrides;
 pub mod params;
+pub mod period;
 pub mod periods;
 pub mod realised;
 pub mod regressors;

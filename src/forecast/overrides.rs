@@ -9,11 +9,10 @@
 //! withdrawing an override stamps it. Where several active overrides cover a period, the
 //! newest wins.
 
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::series::DemandError;
+use super::series::{DemandError, Frequency, Period};
 use crate::app::App;
 use crate::db::forecasts::{self as forecast_repo, RealisedRow};
 use crate::db::overrides::{self as repo, OverrideRow};
@@ -28,11 +27,14 @@ const MAX_REASON: usize = 1000;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOverride {
-    /// First period start the override covers.
-    pub start: NaiveDate,
-    /// Last period start it covers (default: `start`).
+    /// First period start the override covers: a date, or an hour
+    /// (`2026-03-02T13:00:00Z`) on an hourly series.
+    #[schema(value_type = String)]
+    pub start: Period,
+    /// Last period start it covers (default: `start`); a date covers each of its hours.
     #[serde(default)]
-    pub end: Option<NaiveDate>,
+    #[schema(value_type = Option<String>)]
+    pub end: Option<Period>,
     /// The quantity to plan instead of the statistical forecast (0 or more).
     #[serde(default)]
     #[schema(minimum = 0.0, maximum = 1e12)]
@@ -103,8 +105,10 @@ pub struct ValueAdded {
 pub struct OverrideView {
     pub override_id: String,
     pub series_id: String,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
+    #[schema(value_type = String)]
+    pub start: Period,
+    #[schema(value_type = String)]
+    pub end: Period,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,25 +138,25 @@ pub struct OverrideList {
 
 /// The active overrides of a series, newest first, with what they do.
 #[derive(Debug, Clone, Default)]
-pub struct Active(Vec<(NaiveDate, NaiveDate, String, Adjustment)>);
+pub struct Active(Vec<(Period, Period, String, Adjustment)>);
 
 impl Active {
     /// The override in force for the period starting `date` (the newest covering it).
-    pub fn at(&self, date: NaiveDate) -> Option<(&str, Adjustment)> {
+    pub fn at(&self, date: Period) -> Option<(&str, Adjustment)> {
         self.0
             .iter()
-            .find(|(start, end, _, _)| *start <= date && date <= *end)
+            .find(|(start, end, _, _)| date.within(*start, *end))
             .map(|(_, _, id, adj)| (id.as_str(), *adj))
     }
 }
 
 /// Checks a new override, naming the field at fault.
-pub fn validate(o: &NewOverride) -> Result<(NaiveDate, Adjustment), DemandError> {
+pub fn validate(o: &NewOverride) -> Result<(Period, Adjustment), DemandError> {
     let end = o.end.unwrap_or(o.start);
     if end < o.start {
         return Err(DemandError::invalid("end", "`end` is before `start`"));
     }
-    if (end - o.start).num_days() > MAX_DAYS {
+    if (end.date() - o.start.date()).num_days() > MAX_DAYS {
         return Err(DemandError::invalid(
             "end",
             format!("`end`: an override covers at most {MAX_DAYS} days"),
@@ -201,8 +205,17 @@ pub async fn create(
     by: &str,
 ) -> Result<OverrideView, DemandError> {
     let (end, adjustment) = validate(new)?;
-    if forecast_repo::get(&app.db, series_id).await?.is_none() {
+    let Some(stored) = forecast_repo::get(&app.db, series_id).await? else {
         return Err(DemandError::UnknownSeries(series_id.to_string()));
+    };
+    let hourly = stored.frequency == Frequency::Hour.as_str();
+    for (field, p) in [("start", new.start), ("end", end)] {
+        if !hourly && matches!(p, Period::Hour(_)) {
+            return Err(DemandError::invalid(
+                field,
+                format!("`{field}`: series `{series_id}` is not hourly; give a date"),
+            ));
+        }
     }
     let (kind, amount) = match adjustment {
         Adjustment::Value(v) => ("value", v),
@@ -275,8 +288,8 @@ pub async fn active(app: &App, series_id: &str) -> Result<Active, DemandError> {
         .map(Active)
 }
 
-/// A stored override's date.
-pub(super) fn date(s: &str) -> Result<NaiveDate, DemandError> {
+/// A stored override's period.
+pub(super) fn date(s: &str) -> Result<Period, DemandError> {
     s.parse()
         .map_err(|e| DemandError::Corrupt(format!("override date `{s}`: {e}")))
 }
@@ -306,16 +319,13 @@ fn view(row: OverrideRow, realised: &[RealisedRow]) -> Result<OverrideView, Dema
 /// that forecast it).
 pub fn value_added(
     adjustment: Adjustment,
-    start: NaiveDate,
-    end: NaiveDate,
+    start: Period,
+    end: Period,
     realised: &[RealisedRow],
 ) -> Option<ValueAdded> {
     let mut freshest: std::collections::BTreeMap<&str, &RealisedRow> = Default::default();
     for r in realised {
-        let in_range = r
-            .date
-            .parse::<NaiveDate>()
-            .is_ok_and(|d| start <= d && d <= end);
+        let in_range = r.date.parse::<Period>().is_ok_and(|d| d.within(start, end));
         if in_range {
             let slot = freshest.entry(r.date.as_str()).or_insert(r);
             if r.step < slot.step {
@@ -355,7 +365,7 @@ mod tests {
         }
     }
 
-    fn field(r: Result<(NaiveDate, Adjustment), DemandError>) -> String {
+    fn field(r: Result<(Period, Adjustment), DemandError>) -> String {
         match r {
             Err(DemandError::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),

@@ -125,6 +125,7 @@ impl TrainParams {
 
     pub fn horizon(&self) -> usize {
         self.horizon.unwrap_or(match self.frequency {
+            Frequency::Hour => 48,
             Frequency::Day => 14,
             Frequency::Week => 13,
             Frequency::Month => 12,

@@ -10,10 +10,9 @@
 //! a warning in the run report, and a series with no rows in its last `ended_after` periods is
 //! reported as ended and left out unless `pad_ended` asks for the zeros.
 
-use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::series::{Frequency, Level, SalesIndex, Series, regular};
+use super::series::{Frequency, Level, Period, SalesIndex, Series, regular};
 
 /// When the data's last period counts as complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -42,9 +41,10 @@ pub struct SeriesRules {
 }
 
 /// Periods without sales after which a series has ended, unless the payload says otherwise:
-/// four weeks of days, eight weeks, three months.
+/// two weeks of hours, four weeks of days, eight weeks, three months.
 pub fn default_ended_after(frequency: Frequency) -> usize {
     match frequency {
+        Frequency::Hour => 14 * 24,
         Frequency::Day => 28,
         Frequency::Week => 8,
         Frequency::Month => 3,
@@ -56,7 +56,7 @@ pub fn default_ended_after(frequency: Frequency) -> usize {
 pub struct EndedSeries {
     pub series_id: String,
     /// Start of its last period with a sales row.
-    pub last_period: NaiveDate,
+    pub last_period: Period,
 }
 
 /// The series of a run and what building them left out.
@@ -73,23 +73,27 @@ pub fn last_period(
     index: &SalesIndex,
     frequency: Frequency,
     rule: LastPeriod,
-) -> Option<(NaiveDate, Option<String>)> {
-    let last = index.last_date()?;
-    let own = frequency.period_start(last);
+) -> Option<(Period, Option<String>)> {
+    let last = index.last_instant()?;
+    let own = frequency.period_start(Period::hour_of(last));
+    let calendar = frequency.last_complete_period(last);
     let complete = match rule {
         LastPeriod::Complete => true,
         LastPeriod::Auto if index.keyed_by_period(frequency) => true,
-        LastPeriod::Auto | LastPeriod::Calendar => frequency.next(own) == last + Days::new(1),
+        LastPeriod::Auto | LastPeriod::Calendar => calendar == own,
     };
     if complete {
         return Some((own, None));
     }
-    let end = frequency.period_start(own - Days::new(1));
+    let seen = match frequency {
+        Frequency::Hour => last.format("%Y-%m-%dT%H:%MZ").to_string(),
+        _ => last.date().to_string(),
+    };
     let warning = format!(
-        "the {frequency} starting {own} is incomplete (the data end on {last}) and was left out; \
-         set last_period = \"complete\" to use it"
+        "the {frequency} starting {own} is incomplete (the data end at {seen}) and was left \
+         out; set last_period = \"complete\" to use it"
     );
-    Some((end, Some(warning)))
+    Some((calendar, Some(warning)))
 }
 
 /// Every series of `level` at `frequency` under `rules`.
@@ -129,7 +133,7 @@ pub fn build(index: &SalesIndex, frequency: Frequency, level: Level, rules: Seri
 }
 
 /// Periods from the one starting at `from` to the one starting at `to` (0 when equal).
-fn periods_between(frequency: Frequency, from: NaiveDate, to: NaiveDate) -> usize {
+fn periods_between(frequency: Frequency, from: Period, to: Period) -> usize {
     let mut n = 0;
     let mut d = from;
     while d < to {
@@ -144,7 +148,7 @@ mod tests {
     use super::*;
     use crate::forecast::series::tests::index as test_index;
 
-    fn d(s: &str) -> NaiveDate {
+    fn d(s: &str) -> Period {
         s.parse().unwrap()
     }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::hierarchy::members_of;
 use super::periods::{LastPeriod, last_period};
 use super::report::{Accuracy, Point};
-use super::series::{DemandError, Frequency, Level, SalesIndex, SeriesKey, load_sales};
+use super::series::{DemandError, Frequency, Level, Period, SalesIndex, SeriesKey, load_sales};
 use crate::app::App;
 use crate::db::forecasts::{self as repo, ForecastRow, RealisedRow};
 
@@ -120,7 +120,7 @@ fn score_row(
         }
         _ => index.one(&key, frequency, Some(last)),
     };
-    let actuals: BTreeMap<NaiveDate, f64> = series
+    let actuals: BTreeMap<Period, f64> = series
         .map(|s| s.dates().into_iter().zip(s.values).collect())
         .unwrap_or_default();
     Ok(points
@@ -147,32 +147,43 @@ fn score_row(
 }
 
 /// Scores every stored forecast against the actuals in `sales` (run after sales land; safe
-/// to repeat: points are upserted).
+/// to repeat: points are upserted). Hourly forecasts are scored on an hourly read of `sales`,
+/// the others on a daily one.
 pub async fn score(app: &App) -> Result<ScoreReport, DemandError> {
     let rows = repo::all(&app.db).await?;
-    let Some(from) = rows
-        .iter()
-        .filter_map(|r| NaiveDate::parse_from_str(&r.history_end, "%Y-%m-%d").ok())
-        .min()
-    else {
-        return Ok(ScoreReport::default());
-    };
-    let index = load_sales(app, Some(from), None, None).await?;
-    let Some(through) = index.last_date() else {
-        return Ok(ScoreReport::default());
-    };
     let now = chrono::Utc::now().timestamp_millis();
-    let mut report = ScoreReport {
-        actuals_through: Some(through),
-        ..ScoreReport::default()
-    };
+    let mut report = ScoreReport::default();
     let mut scored = Vec::new();
-    for row in &rows {
-        let points = score_row(row, &index, now)?;
-        if !points.is_empty() {
-            report.series_scored += 1;
-            report.points_scored += points.len();
-            scored.extend(points);
+    for hourly in [false, true] {
+        let rows: Vec<&ForecastRow> = rows
+            .iter()
+            .filter(|r| (r.frequency == Frequency::Hour.as_str()) == hourly)
+            .collect();
+        let Some(from) = rows
+            .iter()
+            .filter_map(|r| r.history_end.parse::<Period>().ok())
+            .map(Period::date)
+            .min()
+        else {
+            continue;
+        };
+        let grain = if hourly {
+            Frequency::Hour
+        } else {
+            Frequency::Day
+        };
+        let index = load_sales(app, grain, Some(from), None, None).await?;
+        let Some(through) = index.last_instant().map(|t| t.date()) else {
+            continue;
+        };
+        report.actuals_through = report.actuals_through.max(Some(through));
+        for row in rows {
+            let points = score_row(row, &index, now)?;
+            if !points.is_empty() {
+                report.series_scored += 1;
+                report.points_scored += points.len();
+                scored.extend(points);
+            }
         }
     }
     for chunk in scored.chunks(1000) {

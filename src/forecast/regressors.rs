@@ -141,8 +141,8 @@ pub async fn load(
         })
         .collect();
     let (Some(from), Some(to)) = (
-        series.iter().map(|s| s.start).min(),
-        series.iter().map(Series::end).max(),
+        series.iter().map(|s| s.start.date()).min(),
+        series.iter().map(|s| s.end().date()).max(),
     ) else {
         return Ok(out);
     };
@@ -154,7 +154,11 @@ pub async fn load(
             Some((format!("{item}:{store}"), i))
         })
         .collect();
-    let ranges: Vec<(NaiveDate, NaiveDate)> = series.iter().map(|s| (s.start, s.end())).collect();
+    // Daily series only (`TrainParams::validate`): a period is its day.
+    let ranges: Vec<(NaiveDate, NaiveDate)> = series
+        .iter()
+        .map(|s| (s.start.date(), s.end().date()))
+        .collect();
     for (r, sel) in resolved.selections.iter().enumerate() {
         let wanted = |day: NaiveDate, id: &str| {
             by_entity

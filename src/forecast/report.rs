@@ -4,16 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::conformal::BandMethod;
-use super::series::{Frequency, Level};
+use super::series::{Frequency, Level, Period};
 
 /// One forecast step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
-    pub date: NaiveDate,
+    pub date: Period,
     pub mean: f64,
     pub lower_80: f64,
     pub upper_80: f64,
@@ -93,7 +92,7 @@ pub struct TrainReport {
     pub series_failed: usize,
     /// Zero-filled periods over all series.
     pub filled_periods: usize,
-    pub history_end: Option<NaiveDate>,
+    pub history_end: Option<Period>,
     pub models: Vec<ModelSummary>,
     pub failures: Vec<SeriesFailure>,
     /// Lake path of the Parquet export.

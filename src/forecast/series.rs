@@ -20,9 +20,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type};
+use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
-use chrono::{Datelike, Days, Months, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};
+
+pub use super::period::Period;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +78,8 @@ impl DemandError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Frequency {
+    /// Hours (UTC), from the sales rows' `ts`.
+    Hour,
     #[default]
     Day,
     Week,
@@ -85,62 +89,90 @@ pub enum Frequency {
 impl Frequency {
     pub fn as_str(self) -> &'static str {
         match self {
+            Frequency::Hour => "hour",
             Frequency::Day => "day",
             Frequency::Week => "week",
             Frequency::Month => "month",
         }
     }
 
-    /// Observations per seasonal cycle: a week of days, a year of weeks or of months.
+    /// Observations per (main) seasonal cycle: a day of hours, a week of days, a year of weeks
+    /// or of months.
     pub fn season(self) -> usize {
         match self {
+            Frequency::Hour => 24,
             Frequency::Day => 7,
             Frequency::Week => 52,
             Frequency::Month => 12,
         }
     }
 
+    /// Every seasonal cycle worth modelling, shortest first: hours have a daily and a weekly
+    /// one (what MSTL takes); the others one.
+    pub fn seasons(self) -> Vec<usize> {
+        match self {
+            Frequency::Hour => vec![24, 168],
+            other => vec![other.season()],
+        }
+    }
+
     /// Days one period covers (a month's on average), as the Prophet-style model's clock.
     pub fn step_days(self) -> f64 {
         match self {
+            Frequency::Hour => 1.0 / 24.0,
             Frequency::Day => 1.0,
             Frequency::Week => 7.0,
             Frequency::Month => 365.25 / 12.0,
         }
     }
 
-    /// The first day of the period holding `date` (Monday of its ISO week, first of month).
-    pub fn period_start(self, date: NaiveDate) -> NaiveDate {
+    /// The start of the period holding `p` (the hour, the day, the Monday of its ISO week, the
+    /// first of its month).
+    pub fn period_start(self, p: Period) -> Period {
+        let date = p.date();
         match self {
-            Frequency::Day => date,
-            Frequency::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
-            Frequency::Month => date.with_day(1).expect("day 1 exists in every month"),
+            Frequency::Hour => Period::hour_of(p.start()),
+            Frequency::Day => Period::Day(date),
+            Frequency::Week => {
+                Period::Day(date - Days::new(u64::from(date.weekday().num_days_from_monday())))
+            }
+            Frequency::Month => Period::Day(date.with_day(1).expect("day 1 exists in every month")),
         }
     }
 
     /// The start of the period after the one starting at `start`.
-    pub fn next(self, start: NaiveDate) -> NaiveDate {
-        match self {
-            Frequency::Day => start + Days::new(1),
-            Frequency::Week => start + Days::new(7),
-            Frequency::Month => start + Months::new(1),
+    pub fn next(self, start: Period) -> Period {
+        match (self, start) {
+            (Frequency::Hour, p) => Period::Hour(p.start() + chrono::TimeDelta::hours(1)),
+            (Frequency::Day, p) => Period::Day(p.date() + Days::new(1)),
+            (Frequency::Week, p) => Period::Day(p.date() + Days::new(7)),
+            (Frequency::Month, p) => Period::Day(p.date() + Months::new(1)),
         }
     }
 
-    /// Start of the last period that `last` (the last date with data) completes: its own
-    /// period when `last` is that period's final day, else the period before. A half-observed
-    /// week or month would look like a collapse in demand to every model.
-    pub fn last_complete_period(self, last: NaiveDate) -> NaiveDate {
-        let own = self.period_start(last);
-        if self.next(own) == last + Days::new(1) {
-            own
-        } else {
-            self.period_start(own - Days::new(1))
+    /// The start of the period before the one starting at `start`.
+    pub fn previous(self, start: Period) -> Period {
+        match self {
+            Frequency::Hour => Period::Hour(start.start() - chrono::TimeDelta::hours(1)),
+            _ => self.period_start(Period::Day(start.date() - Days::new(1))),
         }
+    }
+
+    /// Start of the last period that `last` (the last instant with data: a date at midnight
+    /// for dated rows, a sale's time for timed ones) completes: its own period when `last` is
+    /// that period's final day (final minute for hours), else the period before. A
+    /// half-observed hour, week or month would look like a collapse in demand to every model.
+    pub fn last_complete_period(self, last: NaiveDateTime) -> Period {
+        let own = self.period_start(Period::Hour(last));
+        let complete = match self {
+            Frequency::Hour => last.minute() == 59,
+            _ => self.next(own) == Period::Day(last.date() + Days::new(1)),
+        };
+        if complete { own } else { self.previous(own) }
     }
 
     /// `n` consecutive period starts after `last`.
-    pub fn dates_after(self, last: NaiveDate, n: usize) -> Vec<NaiveDate> {
+    pub fn dates_after(self, last: Period, n: usize) -> Vec<Period> {
         let mut out = Vec::with_capacity(n);
         let mut d = last;
         for _ in 0..n {
@@ -161,12 +193,13 @@ impl FromStr for Frequency {
     type Err = DemandError;
     fn from_str(s: &str) -> Result<Self, DemandError> {
         match s {
+            "hour" => Ok(Frequency::Hour),
             "day" => Ok(Frequency::Day),
             "week" => Ok(Frequency::Week),
             "month" => Ok(Frequency::Month),
             other => Err(DemandError::invalid(
                 "frequency",
-                format!("unknown frequency `{other}` (day, week, month)"),
+                format!("unknown frequency `{other}` (hour, day, week, month)"),
             )),
         }
     }
@@ -305,7 +338,7 @@ pub struct Series {
     pub key: SeriesKey,
     pub frequency: Frequency,
     /// Start of the first period.
-    pub start: NaiveDate,
+    pub start: Period,
     /// Quantity sold per period, oldest first, zeros where nothing was recorded.
     pub values: Vec<f64>,
     /// Periods with no sales row at all (filled with zero).
@@ -318,7 +351,7 @@ impl Series {
     }
 
     /// Start of each period, aligned with `values`.
-    pub fn dates(&self) -> Vec<NaiveDate> {
+    pub fn dates(&self) -> Vec<Period> {
         let mut out = Vec::with_capacity(self.values.len());
         let mut d = self.start;
         for _ in 0..self.values.len() {
@@ -329,24 +362,39 @@ impl Series {
     }
 
     /// Start of the last period.
-    pub fn end(&self) -> NaiveDate {
+    pub fn end(&self) -> Period {
         self.dates().last().copied().unwrap_or(self.start)
     }
 }
 
-/// Daily quantities per (item, store), summed over duplicate rows; built batch by batch so a
-/// lake read never has to hold the raw batches.
+/// Quantities per (item, store) at the finest grain a run needs (days from the rows' `date`,
+/// or hours from their `ts`), summed over duplicate rows; built batch by batch so a lake read
+/// never has to hold the raw batches.
 #[derive(Debug, Default, Clone)]
 pub struct SalesIndex {
-    cells: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>>,
-    last: Option<NaiveDate>,
-    /// Some row is dated on another day than a Monday / than the first of a month: the data
-    /// are not keyed by week / by month.
+    /// Keyed by hours (from `ts`) instead of days (from `date`).
+    hourly: bool,
+    cells: BTreeMap<(String, String), BTreeMap<Period, f64>>,
+    /// The last instant with data: a date at midnight, or a sale's time when hourly.
+    last: Option<NaiveDateTime>,
+    /// Rows an hourly index could not place: they have no `ts`.
+    untimed: usize,
+    /// Some row is dated on another day than a Monday / than the first of a month / stamped
+    /// off the hour: the data are not keyed by week / month / hour.
     off_week_start: bool,
     off_month_start: bool,
+    off_hour_start: bool,
 }
 
 impl SalesIndex {
+    /// An empty index at the grain `frequency` needs: hours for hourly runs, else days.
+    pub fn for_frequency(frequency: Frequency) -> SalesIndex {
+        SalesIndex {
+            hourly: frequency == Frequency::Hour,
+            ..SalesIndex::default()
+        }
+    }
+
     /// Adds a `sales` batch; rows outside `only` (when given) are skipped.
     pub fn add_batch(
         &mut self,
@@ -361,6 +409,14 @@ impl SalesIndex {
         let dates = col("date")?
             .as_primitive_opt::<Date32Type>()
             .ok_or_else(|| DemandError::Data("column `date` is not a date".into()))?;
+        // Files landed before sales had `ts` lack the column: every row is untimed.
+        let times = match batch.column_by_name("ts") {
+            Some(c) => Some(
+                c.as_primitive_opt::<TimestampMicrosecondType>()
+                    .ok_or_else(|| DemandError::Data("column `ts` is not a timestamp".into()))?,
+            ),
+            None => None,
+        };
         let items = col("item_id")?
             .as_string_opt::<i32>()
             .ok_or_else(|| DemandError::Data("column `item_id` is not text".into()))?;
@@ -377,10 +433,15 @@ impl SalesIndex {
             let Some(date) = dates.value_as_date(row) else {
                 continue;
             };
-            // Every date counts towards the end of the data, even a filtered-out row's.
-            self.last = Some(self.last.map_or(date, |l| l.max(date)));
-            self.off_week_start |= date.weekday() != chrono::Weekday::Mon;
-            self.off_month_start |= date.day() != 1;
+            let time = times
+                .filter(|t| !t.is_null(row))
+                .and_then(|t| t.value_as_datetime(row));
+            let Some((at, period)) = self.place(date, time) else {
+                self.untimed += 1;
+                continue;
+            };
+            // Every row counts towards the end of the data, even a filtered-out row's.
+            self.last = Some(self.last.map_or(at, |l| l.max(at)));
             let (item, store) = (items.value(row), stores.value(row));
             if only.is_some_and(|k| !k.covers(item, store)) {
                 continue;
@@ -394,25 +455,47 @@ impl SalesIndex {
                 .cells
                 .entry((item.to_string(), store.to_string()))
                 .or_default()
-                .entry(date)
+                .entry(period)
                 .or_insert(0.0) += q;
         }
         Ok(())
     }
 
-    /// The last sales date seen.
-    pub fn last_date(&self) -> Option<NaiveDate> {
+    /// The instant and the cell of a row; `None` for a row an hourly index cannot place.
+    fn place(
+        &mut self,
+        date: NaiveDate,
+        time: Option<NaiveDateTime>,
+    ) -> Option<(NaiveDateTime, Period)> {
+        if self.hourly {
+            let t = time?;
+            self.off_hour_start |= t.minute() != 0 || t.second() != 0;
+            return Some((t, Period::hour_of(t)));
+        }
+        self.off_week_start |= date.weekday() != chrono::Weekday::Mon;
+        self.off_month_start |= date.day() != 1;
+        Some((date.and_time(chrono::NaiveTime::MIN), Period::Day(date)))
+    }
+
+    /// The last instant with data (a date at midnight, or a sale's time when hourly).
+    pub fn last_instant(&self) -> Option<NaiveDateTime> {
         self.last
+    }
+
+    /// Rows an hourly index left out because they have no `ts`.
+    pub fn untimed_rows(&self) -> usize {
+        self.untimed
     }
 
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
 
-    /// Whether every row is dated on the first day of its `frequency` period: the data are
-    /// one row per period (how recast itself keys weeks and months), not days inside it.
+    /// Whether every row is stamped at the start of its `frequency` period: the data are one
+    /// row per period (how recast itself keys hours, weeks and months), not finer.
     pub fn keyed_by_period(&self, frequency: Frequency) -> bool {
         match frequency {
+            Frequency::Hour => !self.off_hour_start,
             Frequency::Day => true,
             Frequency::Week => !self.off_week_start,
             Frequency::Month => !self.off_month_start,
@@ -422,12 +505,7 @@ impl SalesIndex {
     /// Every series of `level` at `frequency`, in id order, each running from its first sale
     /// to the period starting at or before `end` (default: the last complete period of the
     /// data), gaps filled with zero.
-    pub fn series(
-        &self,
-        frequency: Frequency,
-        level: Level,
-        end: Option<NaiveDate>,
-    ) -> Vec<Series> {
+    pub fn series(&self, frequency: Frequency, level: Level, end: Option<Period>) -> Vec<Series> {
         let Some(end) = end.or(self.last.map(|l| frequency.last_complete_period(l))) else {
             return Vec::new();
         };
@@ -443,9 +521,9 @@ impl SalesIndex {
         &self,
         frequency: Frequency,
         level: Level,
-    ) -> BTreeMap<SeriesKey, BTreeMap<NaiveDate, f64>> {
-        let mut groups: BTreeMap<SeriesKey, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
-        for ((item, store), days) in &self.cells {
+    ) -> BTreeMap<SeriesKey, BTreeMap<Period, f64>> {
+        let mut groups: BTreeMap<SeriesKey, BTreeMap<Period, f64>> = BTreeMap::new();
+        for ((item, store), cells) in &self.cells {
             let key = match level {
                 Level::ItemStore => SeriesKey {
                     item_id: Some(item.clone()),
@@ -467,7 +545,7 @@ impl SalesIndex {
                 // by `TrainParams::validate`, so this arm only keeps the match whole.
                 Level::Total | Level::Category => SeriesKey::default(),
             };
-            add_days(groups.entry(key).or_default(), days, frequency);
+            add_cells(groups.entry(key).or_default(), cells, frequency);
         }
         groups
     }
@@ -479,12 +557,12 @@ impl SalesIndex {
         key: SeriesKey,
         items: &std::collections::BTreeSet<String>,
         frequency: Frequency,
-        end: NaiveDate,
+        end: Period,
     ) -> Option<Series> {
-        let mut periods: BTreeMap<NaiveDate, f64> = BTreeMap::new();
-        for ((item, _), days) in &self.cells {
+        let mut periods: BTreeMap<Period, f64> = BTreeMap::new();
+        for ((item, _), cells) in &self.cells {
             if items.contains(item) {
-                add_days(&mut periods, days, frequency);
+                add_cells(&mut periods, cells, frequency);
             }
         }
         regular(key, frequency, &periods, frequency.period_start(end))
@@ -495,7 +573,7 @@ impl SalesIndex {
         &self,
         key: &SeriesKey,
         frequency: Frequency,
-        end: Option<NaiveDate>,
+        end: Option<Period>,
     ) -> Option<Series> {
         self.series(frequency, key.level(), end)
             .into_iter()
@@ -503,14 +581,14 @@ impl SalesIndex {
     }
 }
 
-/// Adds each day's quantity in `days` to the period of `frequency` that holds it.
-fn add_days(
-    periods: &mut BTreeMap<NaiveDate, f64>,
-    days: &BTreeMap<NaiveDate, f64>,
+/// Adds each cell's quantity in `cells` to the period of `frequency` that holds it.
+fn add_cells(
+    periods: &mut BTreeMap<Period, f64>,
+    cells: &BTreeMap<Period, f64>,
     frequency: Frequency,
 ) {
-    for (date, q) in days {
-        *periods.entry(frequency.period_start(*date)).or_insert(0.0) += q;
+    for (at, q) in cells {
+        *periods.entry(frequency.period_start(*at)).or_insert(0.0) += q;
     }
 }
 
@@ -519,8 +597,8 @@ fn add_days(
 pub(super) fn regular(
     key: SeriesKey,
     frequency: Frequency,
-    periods: &BTreeMap<NaiveDate, f64>,
-    end: NaiveDate,
+    periods: &BTreeMap<Period, f64>,
+    end: Period,
 ) -> Option<Series> {
     let start = *periods.keys().next()?;
     if start > end {
@@ -549,15 +627,17 @@ pub(super) fn regular(
 }
 
 /// Reads `sales` between `from` and `to` (partition dates, inclusive) into an index, one
-/// file at a time; with `only`, keeps just the rows that series aggregates.
+/// file at a time, at the grain `frequency` needs; with `only`, keeps just the rows that
+/// series aggregates.
 pub async fn load_sales(
     app: &App,
+    frequency: Frequency,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     only: Option<&SeriesKey>,
 ) -> Result<SalesIndex, DemandError> {
     let mut stream = app.lake.read_stream("sales", from, to).await?;
-    let mut index = SalesIndex::default();
+    let mut index = SalesIndex::for_frequency(frequency);
     while let Some(batch) = stream.try_next().await? {
         index.add_batch(&batch, only)?;
     }
@@ -613,8 +693,13 @@ pub(super) mod tests {
 
     use super::*;
 
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    fn d(s: &str) -> Period {
+        s.parse().unwrap()
+    }
+
+    /// The instant a date's last row is stamped at.
+    fn at(s: &str) -> NaiveDateTime {
+        d(s).start()
     }
 
     fn batch(rows: &[(&str, &str, &str, f64)]) -> RecordBatch {
@@ -630,7 +715,7 @@ pub(super) mod tests {
             vec![
                 Arc::new(Date32Array::from(
                     rows.iter()
-                        .map(|r| (d(r.0) - epoch).num_days() as i32)
+                        .map(|r| (d(r.0).date() - epoch).num_days() as i32)
                         .collect::<Vec<_>>(),
                 )),
                 Arc::new(StringArray::from(
@@ -652,6 +737,93 @@ pub(super) mod tests {
         let mut ix = SalesIndex::default();
         ix.add_batch(&batch(rows), None).unwrap();
         ix
+    }
+
+    /// A batch of `(ts, item, quantity)` sales at store S1; `None` is a row without `ts`.
+    pub(in crate::forecast) fn timed_batch(rows: &[(Option<&str>, &str, f64)]) -> RecordBatch {
+        use arrow_array::TimestampMicrosecondArray;
+        let ts: Vec<Option<NaiveDateTime>> = rows
+            .iter()
+            .map(|r| r.0.map(|t| t.parse::<NaiveDateTime>().unwrap()))
+            .collect();
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let day = |t: &Option<NaiveDateTime>| {
+            let date = t.map_or(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), |t| t.date());
+            (date - epoch).num_days() as i32
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("date", DataType::Date32, false),
+            Field::new("item_id", DataType::Utf8, false),
+            Field::new("store_id", DataType::Utf8, false),
+            Field::new("quantity", DataType::Float64, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+        ]));
+        let micros: Vec<Option<i64>> = ts
+            .iter()
+            .map(|t| t.map(|t| t.and_utc().timestamp_micros()))
+            .collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Date32Array::from(ts.iter().map(day).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(vec!["S1"; rows.len()])),
+                Arc::new(Float64Array::from(
+                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(TimestampMicrosecondArray::from(micros).with_timezone("UTC")),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_hourly_index_sums_sales_per_hour_and_counts_rows_without_a_time() {
+        let mut ix = SalesIndex::for_frequency(Frequency::Hour);
+        ix.add_batch(
+            &timed_batch(&[
+                (Some("2026-03-02T09:10:00"), "I1", 2.0),
+                (Some("2026-03-02T09:40:00"), "I1", 3.0),
+                (Some("2026-03-02T12:05:00"), "I1", 1.0),
+                (None, "I1", 7.0),
+                (Some("2026-03-02T13:59:00"), "I2", 1.0),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(ix.untimed_rows(), 1);
+        assert!(!ix.keyed_by_period(Frequency::Hour));
+        // The last sale is at 13:59: its hour is complete.
+        let s = &ix.series(Frequency::Hour, Level::ItemStore, None)[0];
+        assert_eq!(s.start.to_string(), "2026-03-02T09:00:00Z");
+        assert_eq!(s.values, vec![5.0, 0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(s.end().to_string(), "2026-03-02T13:00:00Z");
+        assert_eq!(
+            Frequency::Hour.last_complete_period(at("2026-03-02") + chrono::TimeDelta::minutes(30)),
+            d("2026-03-01T23:00:00Z")
+        );
+        assert_eq!(Frequency::Hour.seasons(), vec![24, 168]);
+        // A daily index of the same rows reads their `date`, the untimed row included.
+        let mut daily = SalesIndex::default();
+        daily
+            .add_batch(
+                &timed_batch(&[(Some("2026-03-02T09:10:00"), "I1", 2.0), (None, "I1", 7.0)]),
+                None,
+            )
+            .unwrap();
+        let s = &daily.series(Frequency::Day, Level::ItemStore, None)[0];
+        assert_eq!((s.values.clone(), daily.untimed_rows()), (vec![9.0], 0));
+        // Files from before `ts` existed: every row is untimed for an hourly index.
+        let mut old = SalesIndex::for_frequency(Frequency::Hour);
+        old.add_batch(&batch(&[("2026-03-02", "I1", "S1", 1.0)]), None)
+            .unwrap();
+        assert!(old.is_empty() && old.untimed_rows() == 1);
     }
 
     #[test]
@@ -726,11 +898,11 @@ pub(super) mod tests {
         assert_eq!(s.values, vec![1.0, 5.0, 0.0, 0.0, 4.0]);
         // A Sunday completes its week.
         assert_eq!(
-            Frequency::Week.last_complete_period(d("2026-03-22")),
+            Frequency::Week.last_complete_period(at("2026-03-22")),
             d("2026-03-16")
         );
         assert_eq!(
-            Frequency::Week.last_complete_period(d("2026-03-21")),
+            Frequency::Week.last_complete_period(at("2026-03-21")),
             d("2026-03-09")
         );
         assert_eq!(Frequency::Week.season(), 52);
@@ -749,15 +921,15 @@ pub(super) mod tests {
         assert_eq!(s.values, vec![2.0, 0.0, 7.0, 2.0]);
         assert_eq!(s.filled, 1);
         assert_eq!(
-            Frequency::Month.last_complete_period(d("2026-03-30")),
+            Frequency::Month.last_complete_period(at("2026-03-30")),
             d("2026-02-01")
         );
         assert_eq!(
-            Frequency::Month.last_complete_period(d("2026-03-31")),
+            Frequency::Month.last_complete_period(at("2026-03-31")),
             d("2026-03-01")
         );
         assert_eq!(
-            Frequency::Day.last_complete_period(d("2026-03-30")),
+            Frequency::Day.last_complete_period(at("2026-03-30")),
             d("2026-03-30")
         );
         assert_eq!(

@@ -27,7 +27,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -35,7 +34,7 @@ use super::DEFAULT_LEVELS;
 use super::actuals;
 use super::cascade::{Categories, NodeOverride, overlap, plan};
 use super::overrides::Adjustment;
-use super::series::{DemandError, Frequency, Level, SeriesKey, load_sales};
+use super::series::{DemandError, Frequency, Level, Period, SeriesKey, load_sales};
 use super::train::{Accuracy, Point};
 use crate::app::App;
 use crate::db::forecasts::{self as repo, ForecastRow, ListFilter};
@@ -84,8 +83,10 @@ pub struct ListQuery {
 /// One forecast step as served; a band is absent when its level was not asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PointView {
-    /// Start of the period (a Monday for weekly, the 1st for monthly series).
-    pub date: NaiveDate,
+    /// Start of the period: a date (a Monday for weekly, the 1st for monthly series), or an
+    /// hour in UTC (`2026-03-02T13:00:00Z`) for hourly series.
+    #[schema(value_type = String)]
+    pub date: Period,
     pub mean: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lower_80: Option<f64>,
@@ -119,8 +120,9 @@ pub struct ForecastView {
     /// RFC 3339.
     pub trained_at: String,
     pub frequency: String,
-    /// Start of the last observed period.
-    pub history_end: NaiveDate,
+    /// Start of the last observed period (a date, or an hour for hourly series).
+    #[schema(value_type = String)]
+    pub history_end: Period,
     /// Rolling-origin backtest of the chosen model.
     pub accuracy: Accuracy,
     pub points: Vec<PointView>,
@@ -135,7 +137,8 @@ pub struct ForecastView {
 /// One observed period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Actual {
-    pub date: NaiveDate,
+    #[schema(value_type = String)]
+    pub date: Period,
     pub quantity: f64,
 }
 
@@ -313,7 +316,7 @@ struct Cascade {
     overrides: Vec<NodeOverride>,
     /// The run's item x store series that the overrides or the target cover, with their
     /// means by date.
-    bottoms: Vec<(SeriesKey, BTreeMap<NaiveDate, f64>)>,
+    bottoms: Vec<(SeriesKey, BTreeMap<Period, f64>)>,
 }
 
 impl Cascade {
@@ -369,7 +372,7 @@ impl Cascade {
         }))
     }
 
-    fn plan(&self, date: NaiveDate) -> (f64, Option<String>) {
+    fn plan(&self, date: Period) -> (f64, Option<String>) {
         let at: Vec<(SeriesKey, f64)> = self
             .bottoms
             .iter()
@@ -398,7 +401,7 @@ fn overridden(point: PointView, id: &str, adjustment: Adjustment) -> PointView {
     }
 }
 
-fn parse_date(row: &ForecastRow) -> Result<NaiveDate, DemandError> {
+fn parse_date(row: &ForecastRow) -> Result<Period, DemandError> {
     row.history_end
         .parse()
         .map_err(|e| DemandError::Corrupt(format!("history end of `{}`: {e}", row.series_id)))
@@ -419,8 +422,8 @@ pub async fn history(app: &App, series_id: &str) -> Result<HistoryView, DemandEr
         // A run from before actuals were kept: rebuild the series from `sales`.
         None => {
             // The last trained period's final day: later partitions cannot contribute.
-            let last_day = frequency.next(end) - chrono::Days::new(1);
-            let index = load_sales(app, None, Some(last_day), Some(&key)).await?;
+            let last_day = frequency.next(end).start() - chrono::TimeDelta::seconds(1);
+            let index = load_sales(app, frequency, None, Some(last_day.date()), Some(&key)).await?;
             index
                 .one(&key, frequency, Some(end))
                 .map(|s| actuals::Actuals {
@@ -640,17 +643,20 @@ pub fn render_svg(fc: &ForecastView, actuals: &[Actual], opts: &ChartOptions) ->
         .collect();
 
     // The time axis: one position per period, actuals then forecast.
-    let format = if fc.frequency == "month" {
-        "%Y-%m"
-    } else {
-        "%Y-%m-%d"
+    let format = match fc.frequency.as_str() {
+        "month" => "%Y-%m",
+        "hour" => "%m-%d %H:00",
+        _ => "%Y-%m-%d",
     };
-    let dates: Vec<NaiveDate> = actuals
+    let dates: Vec<Period> = actuals
         .iter()
         .map(|a| a.date)
         .chain(fc.points.iter().map(|p| p.date))
         .collect();
-    let date_labels: Vec<String> = dates.iter().map(|d| d.format(format).to_string()).collect();
+    let date_labels: Vec<String> = dates
+        .iter()
+        .map(|d| d.start().format(format).to_string())
+        .collect();
     let label_w = date_labels
         .iter()
         .map(|l| text_width(l, FONT))
@@ -855,7 +861,7 @@ pub fn render_svg(fc: &ForecastView, actuals: &[Actual], opts: &ChartOptions) ->
 mod tests {
     use super::*;
 
-    fn d(s: &str) -> NaiveDate {
+    fn d(s: &str) -> Period {
         s.parse().unwrap()
     }
 
@@ -1171,9 +1177,9 @@ mod tests {
             let gaps: Vec<i64> = labels
                 .windows(2)
                 .map(|w| {
-                    let a: NaiveDate = w[0].2.parse().unwrap();
-                    let b: NaiveDate = w[1].2.parse().unwrap();
-                    (b - a).num_days()
+                    let a: Period = w[0].2.parse().unwrap();
+                    let b: Period = w[1].2.parse().unwrap();
+                    (b.date() - a.date()).num_days()
                 })
                 .collect();
             assert!(gaps.windows(2).all(|g| g[0] == g[1]), "{gaps:?}");

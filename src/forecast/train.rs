@@ -153,6 +153,27 @@ impl Drop for AbandonedRun {
     }
 }
 
+/// What an hourly run says about sales rows without a `ts` (they cannot be placed in an
+/// hour); an error when no row has one.
+fn untimed_warning(index: &super::series::SalesIndex) -> Result<Option<String>, DemandError> {
+    let untimed = index.untimed_rows();
+    if untimed == 0 {
+        return Ok(None);
+    }
+    if index.is_empty() {
+        return Err(DemandError::invalid(
+            "frequency",
+            format!(
+                "frequency `hour` needs the time of each sale, and none of the {untimed} \
+                 sales rows has one: map the sales pipeline's `ts` column"
+            ),
+        ));
+    }
+    Ok(Some(format!(
+        "{untimed} sales rows have no `ts` and are left out of the hourly series"
+    )))
+}
+
 async fn fit_all(
     app: &App,
     params: &TrainParams,
@@ -162,14 +183,17 @@ async fn fit_all(
     started: Instant,
 ) -> Result<TrainReport, DemandError> {
     progress.report(0.0, "reading sales");
-    let index = load_sales(app, params.from, params.to, None).await?;
+    let index = load_sales(app, params.frequency, params.from, params.to, None).await?;
     let matcher = params.matcher()?;
-    let built = super::periods::build(
+    let mut built = super::periods::build(
         &index,
         params.frequency,
         params.level,
         params.series_rules(),
     );
+    if let Some(warning) = untimed_warning(&index)? {
+        built.warnings.push(warning);
+    }
     drop(index);
     let wanted = |id: &str| matcher.as_ref().is_none_or(|m| m.is_match(id));
     let series: Vec<Series> = built
@@ -598,6 +622,33 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_hourly_run_without_times_is_refused_and_a_partial_one_warned() {
+        use crate::forecast::series::SalesIndex;
+        use crate::forecast::series::tests::timed_batch;
+        let mut none = SalesIndex::for_frequency(super::super::series::Frequency::Hour);
+        none.add_batch(&timed_batch(&[(None, "I1", 1.0)]), None)
+            .unwrap();
+        match untimed_warning(&none) {
+            Err(DemandError::Invalid { field, detail }) => {
+                assert_eq!(field, "frequency");
+                assert!(detail.contains("`ts`"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut some = none.clone();
+        some.add_batch(
+            &timed_batch(&[(Some("2026-03-02T09:00:00"), "I1", 1.0)]),
+            None,
+        )
+        .unwrap();
+        let warning = untimed_warning(&some).unwrap().unwrap();
+        assert!(
+            warning.starts_with("1 sales rows have no `ts`"),
+            "{warning}"
+        );
+    }
 
     #[tokio::test]
     async fn a_dropped_run_is_marked_failed() {

@@ -302,7 +302,6 @@ pub fn recast_command(dir: &std::path::Path) -> std::process::Command {
     cmd
 }
 
-/// A `sales` files pipeline reading `*.csv` from `landing` (dates `%Y-%m-%d`).
 /// `GET path` as `key` on a fresh connection, expecting 200: a test that idles for seconds
 /// (while the CLI trains) longer than the server keeps an idle connection open could have a
 /// pooled one closed under it.
@@ -349,6 +348,7 @@ pub async fn land(srv: &TestServer, name: &str) {
         .unwrap();
 }
 
+/// A `sales` files pipeline reading `*.csv` from `landing` (dates `%Y-%m-%d`).
 pub fn sales_pipeline(landing: &std::path::Path) -> String {
     format!(
         r#"

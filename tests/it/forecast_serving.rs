@@ -100,7 +100,7 @@ pub(crate) async fn world() -> (TestServer, String, TrainReport) {
     );
     assert!(
         handler
-            .validate(&serde_json::json!({"frequency": "hour"}))
+            .validate(&serde_json::json!({"frequency": "minute"}))
             .is_err()
     );
     let queue = JobQueue::new(srv.app.db.clone());

@@ -879,7 +879,7 @@ async fn s3_round_trip() {
                 category: None,
             },
             frequency: Frequency::Day,
-            start: day(1),
+            start: day(1).into(),
             values: (0..700).map(|t| f64::from(i * 10_000 + t)).collect(),
             filled: 2,
         })
@@ -891,7 +891,7 @@ async fn s3_round_trip() {
         .unwrap()
         .expect("file written");
     assert_eq!(one.points.len(), 700);
-    assert_eq!(one.points[0], (day(1), 1_500_000.0));
+    assert_eq!(one.points[0], (day(1).into(), 1_500_000.0));
     assert_eq!(one.filled, 2);
 
     // The Delta log on S3: outside readers count exactly the committed rows.

@@ -12,6 +12,7 @@ mod experiments;
 mod features;
 mod forecast;
 mod forecast_hierarchy;
+mod forecast_hourly;
 mod forecast_overrides;
 mod forecast_periods;
 mod forecast_prophet;

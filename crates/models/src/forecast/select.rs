@@ -288,11 +288,19 @@ pub fn default_candidates(season: usize) -> Vec<ModelSpec> {
             periods: vec![DAILY_SEASON, 365],
         });
     }
+    if season == HOURLY_SEASON {
+        // Hourly demand has a weekly cycle over the daily one.
+        c.push(ModelSpec::Mstl {
+            periods: vec![HOURLY_SEASON, 7 * HOURLY_SEASON],
+        });
+    }
     c
 }
 
 /// The season of daily data (a week), for which MSTL adds the year.
 const DAILY_SEASON: usize = 7;
+/// The season of hourly data (a day), for which MSTL adds the week.
+const HOURLY_SEASON: usize = 24;
 
 fn metric_of(r: &BacktestReport, metric: Metric) -> f64 {
     match metric {

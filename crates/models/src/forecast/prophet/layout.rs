@@ -84,9 +84,11 @@ impl Layout {
                 out.push(angle.cos());
             }
         }
+        // A holiday is a whole day: it marks every observation whose span meets it (the
+        // day's hours, or the week or month holding it).
         let end = day + self.step_days - 1e-9;
         for h in &self.holidays {
-            let hit = h.days.iter().any(|d| *d >= day - 1e-9 && *d < end);
+            let hit = h.days.iter().any(|d| *d > day - 1.0 + 1e-9 && *d < end);
             out.push(if hit { 1.0 } else { 0.0 });
         }
         for (r, v) in self.regressors.iter().zip(regressors) {
@@ -296,5 +298,37 @@ mod tests {
         assert_eq!(names, vec!["xmas_+0", "xmas_-1"]);
         assert_eq!(cols[0].days, vec![100.0, 465.0]);
         assert_eq!(cols[1].days, vec![99.0, 464.0]);
+    }
+
+    #[test]
+    fn a_holiday_marks_every_hour_of_its_day_and_the_week_holding_it() {
+        let holiday = |step_days: f64| Layout {
+            first_day: 0.0,
+            t_scale: 1.0,
+            step_days,
+            changepoints: Vec::new(),
+            seasonalities: Vec::new(),
+            holidays: vec![HolidayColumn {
+                name: "h_+0".into(),
+                days: vec![10.0],
+                prior_scale: 10.0,
+            }],
+            regressors: Vec::new(),
+            changepoint_prior_scale: 0.05,
+        };
+        let marked = |layout: &Layout, day: f64| {
+            let mut row = Vec::new();
+            layout.row(day, &[], &mut row);
+            row[layout.holiday_range().start] == 1.0
+        };
+        let hourly = holiday(1.0 / 24.0);
+        let hours: Vec<f64> = (0..24 * 12).map(|h| h as f64 / 24.0).collect();
+        let hit: Vec<f64> = hours.into_iter().filter(|d| marked(&hourly, *d)).collect();
+        assert_eq!(hit.len(), 24);
+        assert_eq!((hit[0], hit[23]), (10.0, 10.0 + 23.0 / 24.0));
+        let daily = holiday(1.0);
+        assert!(marked(&daily, 10.0) && !marked(&daily, 9.0) && !marked(&daily, 11.0));
+        let weekly = holiday(7.0);
+        assert!(marked(&weekly, 7.0) && !marked(&weekly, 14.0) && !marked(&weekly, 0.0));
     }
 }
