@@ -35,8 +35,17 @@ fn quantity(item: &str, t: u64) -> f64 {
 
 /// Each hour's units as two sales, at :10 and :40; the first sale is delivered twice.
 fn sales_csv() -> String {
+    let mut csv = hours_csv(0..DAYS * 24);
+    let redelivered = csv.lines().nth(1).unwrap().to_string();
+    csv.push_str(&redelivered);
+    csv.push('\n');
+    csv
+}
+
+/// The sales of `hours`, two per busy hour.
+fn hours_csv(hours: std::ops::Range<u64>) -> String {
     let mut csv = String::from("sold_at,item_id,store_id,quantity\n");
-    for t in 0..DAYS * 24 {
+    for t in hours {
         for item in ["A", "B"] {
             let q = quantity(item, t);
             if q == 0.0 {
@@ -55,9 +64,6 @@ fn sales_csv() -> String {
             ));
         }
     }
-    let redelivered = csv.lines().nth(1).unwrap().to_string();
-    csv.push_str(&redelivered);
-    csv.push('\n');
     csv
 }
 
@@ -303,5 +309,22 @@ async fn a_partition_from_before_ts_takes_hourly_rows_and_compacts() {
             .to_string()
             .contains("1 sales rows have no `ts`"),
         "{hourly}"
+    );
+
+    // The next day's sales arrive: each hour the run forecast is scored against its actual
+    // (the last hour, 23:00, is incomplete at 23:40); the untimed series' daily forecast gets
+    // its first day.
+    let landing = srv.env.path().join("landing");
+    std::fs::write(
+        landing.join("next.csv"),
+        hours_csv(DAYS * 24..(DAYS + 1) * 24),
+    )
+    .unwrap();
+    land_sales(&srv).await;
+    let scored = recast::forecast::realised::score(&srv.app).await.unwrap();
+    assert_eq!(
+        (scored.series_scored, scored.points_scored),
+        (3, 2 * 23 + 1),
+        "{scored:?}"
     );
 }
