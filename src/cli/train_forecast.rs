@@ -26,7 +26,8 @@ pub struct ForecasterArgs {
     /// Only series whose id matches this glob, e.g. `item=I1/*`.
     #[arg(long, value_name = "FILTER")]
     pub series: Option<String>,
-    /// Series level: item_store, item (all stores) or store (all items).
+    /// Series level: item_store, item (all stores), store (all items) or category (the items
+    /// of each items-catalog category over all stores).
     #[arg(long, default_value = "item_store")]
     pub level: String,
     /// Model choice per series: aicc (fast), backtest (compares families, the Prophet-style

@@ -196,13 +196,6 @@ impl TrainParams {
     /// A reconciled run starts from every item x store series: its totals must be the
     /// real ones.
     fn check_reconcile(&self) -> Result<(), DemandError> {
-        if self.level == Level::Category {
-            return Err(DemandError::invalid(
-                "level",
-                "category series are forecast by a reconciled run (set `reconcile`; the \
-                 items catalog's categories group the items)",
-            ));
-        }
         if self.reconcile == ReconcileBy::None {
             return Ok(());
         }

@@ -12,7 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::series::{Frequency, Level, Period, SalesIndex, Series, regular};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::series::{Frequency, Level, Period, SalesIndex, Series, SeriesKey, regular};
 
 /// When the data's last period counts as complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -98,6 +100,31 @@ pub fn last_period(
 
 /// Every series of `level` at `frequency` under `rules`.
 pub fn build(index: &SalesIndex, frequency: Frequency, level: Level, rules: SeriesRules) -> Built {
+    build_groups(index, frequency, index.groups(frequency, level), rules)
+}
+
+/// Every category's series (the sum of its items over every store, by the catalog's
+/// item → category map) under `rules`, and the items each sums by series id.
+pub fn build_categories(
+    index: &SalesIndex,
+    frequency: Frequency,
+    categories: &BTreeMap<String, String>,
+    rules: SeriesRules,
+) -> (Built, BTreeMap<String, BTreeSet<String>>) {
+    let groups = index.category_groups(frequency, categories);
+    (
+        build_groups(index, frequency, groups.periods, rules),
+        groups.members,
+    )
+}
+
+/// The series of `groups` (quantities per period start, unfilled) under `rules`.
+fn build_groups(
+    index: &SalesIndex,
+    frequency: Frequency,
+    groups: BTreeMap<SeriesKey, BTreeMap<Period, f64>>,
+    rules: SeriesRules,
+) -> Built {
     let Some((end, dropped)) = last_period(index, frequency, rules.last_period) else {
         return Built::default();
     };
@@ -108,7 +135,7 @@ pub fn build(index: &SalesIndex, frequency: Frequency, level: Level, rules: Seri
         warnings: dropped.into_iter().collect(),
         ..Built::default()
     };
-    for (key, periods) in index.groups(frequency, level) {
+    for (key, periods) in groups {
         let Some(last_sold) = periods.range(..=end).next_back().map(|(d, _)| *d) else {
             continue;
         };

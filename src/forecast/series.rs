@@ -215,7 +215,7 @@ pub enum Level {
     Store,
     /// Everything sold (the top of a hierarchy).
     Total,
-    /// The items of one catalog category over all stores (reconciled runs only).
+    /// The items of one catalog category over all stores (`category=<name>`).
     Category,
 }
 
@@ -540,12 +540,38 @@ impl SalesIndex {
                     store_id: Some(store.clone()),
                     category: None,
                 },
-                // Category series are sums of item x store series built by
-                // `hierarchy::nodes` from the catalog; a run of that level alone is refused
-                // by `TrainParams::validate`, so this arm only keeps the match whole.
+                // Category series need the catalog: `category_groups` builds them.
                 Level::Total | Level::Category => SeriesKey::default(),
             };
             add_cells(groups.entry(key).or_default(), cells, frequency);
+        }
+        groups
+    }
+
+    /// Each category's quantities per period start (the sum of its items over every store,
+    /// unfilled), and the items it sums; items `categories` (the catalog's item → category)
+    /// does not name go to [`super::hierarchy::UNCATEGORIZED`].
+    pub(super) fn category_groups(
+        &self,
+        frequency: Frequency,
+        categories: &BTreeMap<String, String>,
+    ) -> CategoryGroups {
+        let mut groups = CategoryGroups::default();
+        for ((item, _), cells) in &self.cells {
+            let name = categories
+                .get(item)
+                .map_or(super::hierarchy::UNCATEGORIZED, String::as_str);
+            let key = SeriesKey::category(name);
+            add_cells(
+                groups.periods.entry(key.clone()).or_default(),
+                cells,
+                frequency,
+            );
+            groups
+                .members
+                .entry(key.id())
+                .or_default()
+                .insert(item.clone());
         }
         groups
     }
@@ -579,6 +605,13 @@ impl SalesIndex {
             .into_iter()
             .find(|s| &s.key == key)
     }
+}
+
+/// Category series before filling, and the items each sums (by series id).
+#[derive(Debug, Default)]
+pub struct CategoryGroups {
+    pub periods: BTreeMap<SeriesKey, BTreeMap<Period, f64>>,
+    pub members: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// Adds each cell's quantity in `cells` to the period of `frequency` that holds it.

@@ -101,6 +101,10 @@ pub async fn check_series_filter(app: &App, params: &TrainParams) -> Result<(), 
     let Some(matcher) = params.matcher()? else {
         return Ok(());
     };
+    if params.level == Level::Category {
+        // Category ids come from the items catalog: the run itself says when none matches.
+        return Ok(());
+    }
     if super::series::any_series(app, params.from, params.to, params.level, |id| {
         matcher.is_match(id)
     })
@@ -185,12 +189,27 @@ async fn fit_all(
     progress.report(0.0, "reading sales");
     let index = load_sales(app, params.frequency, params.from, params.to, None).await?;
     let matcher = params.matcher()?;
-    let mut built = super::periods::build(
-        &index,
-        params.frequency,
-        params.level,
-        params.series_rules(),
-    );
+    let (mut built, members) = if params.level == Level::Category {
+        let categories = categories(app).await?;
+        if categories.is_empty() {
+            return Err(DemandError::invalid(
+                "level",
+                "no item has a category in the items catalog: land the items (with their \
+                 categories) before forecasting categories",
+            ));
+        }
+        let (built, members) = super::periods::build_categories(
+            &index,
+            params.frequency,
+            &categories,
+            params.series_rules(),
+        );
+        (built, Some(members))
+    } else {
+        let rules = params.series_rules();
+        let built = super::periods::build(&index, params.frequency, params.level, rules);
+        (built, None)
+    };
     if let Some(warning) = untimed_warning(&index)? {
         built.warnings.push(warning);
     }
@@ -293,7 +312,11 @@ async fn fit_all(
         None => {
             for start in (0..total).step_by(CHUNK) {
                 let end = (start + CHUNK).min(total);
-                let banded = band_chunk(fit(start, end).await?).await?;
+                let mut prepared = fit(start, end).await?;
+                if let Some(members) = &members {
+                    record_category_members(&mut prepared, members);
+                }
+                let banded = band_chunk(prepared).await?;
                 tally.store(app, banded).await?;
                 report_progress(progress, end, total);
             }
@@ -380,6 +403,22 @@ async fn fit_all(
     report.seconds = started.elapsed().as_secs_f64();
     progress.report(100.0, "done");
     Ok(report)
+}
+
+/// Writes into each category series' params the items it sums (`members`, by series id), as
+/// [`record_members`] does for a hierarchy's category nodes.
+fn record_category_members(
+    prepared: &mut [(String, Result<Unbanded, String>)],
+    members: &BTreeMap<String, std::collections::BTreeSet<String>>,
+) {
+    for (id, fitted) in prepared.iter_mut() {
+        let (Ok(u), Some(items)) = (&mut *fitted, members.get(id.as_str())) else {
+            continue;
+        };
+        if let Err(e) = u.set_param(hierarchy::MEMBERS, serde_json::json!(items)) {
+            *fitted = Err(e);
+        }
+    }
 }
 
 /// Writes into each category node's params the items it sums (`members`), so serving, the

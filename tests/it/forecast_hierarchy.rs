@@ -404,3 +404,43 @@ async fn a_reconciled_run_serves_every_level_adding_up_exactly() {
     let means = served_means(&srv, &key).await;
     adds_up(&means, "total", &all);
 }
+
+/// `level: category` without reconciliation: one series per catalog category (its items over
+/// every store), items without one under `uncategorized`, each row keeping the items it sums
+/// so realised scoring groups them as the run did.
+#[tokio::test]
+async fn a_category_run_forecasts_each_category_as_the_sum_of_its_items() {
+    let srv = world().await;
+    let key = srv.key(Role::Reader).await;
+    let params = TrainParams {
+        level: recast::forecast::series::Level::Category,
+        horizon: Some(HORIZON),
+        ..TrainParams::default()
+    };
+    let report = train(&srv.app, &params, &recast::progress::none())
+        .await
+        .unwrap();
+    assert_eq!((report.series_total, report.series_failed), (2, 0));
+    let listed = json(&srv, &key, "/v1/forecasts?level=category").await;
+    let ids: Vec<&str> = listed["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["series_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["category=fresh", "category=uncategorized"]);
+    let history = json(&srv, &key, "/v1/forecasts/category%3Dfresh/history").await;
+    let first = history["points"][0]["quantity"].as_f64().unwrap();
+    let day0: f64 = (0..2)
+        .flat_map(|i| (0..2).filter_map(move |s| quantity(i, s, 0)))
+        .sum();
+    assert_eq!(first, day0);
+    let row = recast::db::forecasts::get(&srv.app.db, "category=fresh")
+        .await
+        .unwrap()
+        .unwrap();
+    let params: Value = serde_json::from_str(&row.params).unwrap();
+    assert_eq!(params["members"], serde_json::json!(["A", "B"]));
+    let scored = recast::forecast::realised::score(&srv.app).await.unwrap();
+    assert_eq!(scored.series_scored, 0, "no actuals after the history yet");
+}
