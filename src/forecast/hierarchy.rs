@@ -127,7 +127,7 @@ impl FromStr for ReconcileBy {
 }
 
 /// The category of items the catalog gives none (or that are not in it).
-pub const UNCATEGORIZED: &str = "uncategorized";
+pub use super::series::UNCATEGORIZED;
 
 /// The params key under which a category node keeps the items it sums, so serving, the
 /// override cascade and realised scoring group items as the run did.

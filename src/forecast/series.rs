@@ -254,6 +254,8 @@ impl FromStr for Level {
     }
 }
 
+pub const UNCATEGORIZED: &str = "uncategorized";
+
 /// The id of the series of everything sold.
 pub const TOTAL_ID: &str = "total";
 
@@ -550,7 +552,7 @@ impl SalesIndex {
 
     /// Each category's quantities per period start (the sum of its items over every store,
     /// unfilled), and the items it sums; items `categories` (the catalog's item → category)
-    /// does not name go to [`super::hierarchy::UNCATEGORIZED`].
+    /// does not name go to [`UNCATEGORIZED`].
     pub(super) fn category_groups(
         &self,
         frequency: Frequency,
@@ -558,9 +560,7 @@ impl SalesIndex {
     ) -> CategoryGroups {
         let mut groups = CategoryGroups::default();
         for ((item, _), cells) in &self.cells {
-            let name = categories
-                .get(item)
-                .map_or(super::hierarchy::UNCATEGORIZED, String::as_str);
+            let name = categories.get(item).map_or(UNCATEGORIZED, String::as_str);
             let key = SeriesKey::category(name);
             add_cells(
                 groups.periods.entry(key.clone()).or_default(),
