@@ -126,7 +126,6 @@ impl FromStr for ReconcileBy {
     }
 }
 
-/// The category of items the catalog gives none (or that are not in it).
 pub use super::series::UNCATEGORIZED;
 
 /// The params key under which a category node keeps the items it sums, so serving, the

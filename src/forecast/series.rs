@@ -254,6 +254,7 @@ impl FromStr for Level {
     }
 }
 
+/// The category of items the catalog gives none (or that are not in it).
 pub const UNCATEGORIZED: &str = "uncategorized";
 
 /// The id of the series of everything sold.
