@@ -25,7 +25,7 @@
 
 #[path = "common/knobs.rs"]
 mod knobs;
-use knobs::env_or;
+use knobs::{env_or, last_line, peak_rss_mib, peer_python};
 
 use std::path::Path;
 use std::process::Command;
@@ -69,15 +69,6 @@ fn sales_csv(n: usize, days: usize) -> String {
         }
     }
     csv
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Child mode: land `dir/landing/sales.csv`, then time the training run; prints
@@ -149,16 +140,7 @@ fn recast_side(dir: &Path) -> (f64, f64, usize, usize) {
         .env("RECAST_LOG_LEVEL", "warn")
         .output()
         .expect("recast child");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
+    let f: Vec<f64> = last_line(&out)
         .split_whitespace()
         .map(|v| v.parse().unwrap())
         .collect();
@@ -166,8 +148,7 @@ fn recast_side(dir: &Path) -> (f64, f64, usize, usize) {
 }
 
 fn peer_side(csv: &Path) -> serde_json::Value {
-    let python = std::env::var("RECAST_PYTHON")
-        .unwrap_or_else(|_| "/root/.venvs/recast-fc/bin/python".to_string());
+    let python = peer_python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/references/forecast/pipeline_statsforecast.py"
@@ -183,13 +164,7 @@ fn peer_side(csv: &Path) -> serde_json::Value {
         .env_remove("OPENBLAS_L2_SIZE")
         .output()
         .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or_default().trim()).unwrap()
+    serde_json::from_str(&last_line(&out)).unwrap()
 }
 
 fn main() {

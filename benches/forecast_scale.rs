@@ -12,6 +12,10 @@
 //! Python environment of `references/forecast/requirements.txt`; `RECAST_PYTHON` names the
 //! interpreter (default `/root/.venvs/recast-fc/bin/python`).
 
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::{last_line, peak_rss_mib, peer_python};
+
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
@@ -52,15 +56,6 @@ fn generate(n: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// Child mode: fit every series in `path` with `model` on all cores and print
 /// `seconds peak_mib failures`.
 fn child(model: &str, path: &str, n: usize) {
@@ -98,20 +93,13 @@ fn run(model: &str, n: usize, path: &std::path::Path) {
         .args(["--child", model, path.to_str().unwrap(), &n.to_string()])
         .output()
         .expect("recast child");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<f64> = text
+    let f: Vec<f64> = last_line(&out)
         .split_whitespace()
         .map(|v| v.parse().unwrap())
         .collect();
     let (ours, ours_mib, failures) = (f[0], f[1], f[2] as usize);
 
-    let python = std::env::var("RECAST_PYTHON")
-        .unwrap_or_else(|_| "/root/.venvs/recast-fc/bin/python".to_string());
+    let python = peer_python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/references/forecast/scale_statsforecast.py"
@@ -128,13 +116,7 @@ fn run(model: &str, n: usize, path: &std::path::Path) {
         ])
         .output()
         .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sf: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let sf: serde_json::Value = serde_json::from_str(&last_line(&out)).unwrap();
     let theirs = sf["seconds"].as_f64().unwrap();
     println!(
         "{model:<10} {n:>6} series x {LENGTH} days, m={SEASON}, h={HORIZON}, {} cores",

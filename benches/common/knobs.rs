@@ -15,3 +15,31 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// This process's peak resident memory (`VmHWM`) in MiB; NaN where `/proc` has none.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The last line a child process printed, which must have succeeded (its stderr is the panic
+/// message otherwise): how a bench reads a side it ran apart to measure its own memory.
+pub fn last_line(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// The Python interpreter of the peers' environment (`references/forecast/requirements.txt`):
+/// `RECAST_PYTHON`, else the venv the benchmark notes set up.
+pub fn peer_python() -> String {
+    std::env::var("RECAST_PYTHON").unwrap_or_else(|_| "/root/.venvs/recast-fc/bin/python".into())
+}
