@@ -16,7 +16,7 @@ import holidays
 
 HERE = pathlib.Path(__file__).resolve().parent
 YEARS = range(1990, 2036)
-COUNTRIES = ["AT", "DE", "ES", "FR", "IT", "US"]
+COUNTRIES = ["AT", "DE", "ES", "FR", "GB", "IT", "US"]
 
 
 def main():

@@ -202,8 +202,73 @@ const ES: &[Rule] = &[
     fixed("christmas_day", 12, 25),
 ];
 
+/// A holiday of one year only.
+const fn once(name: &'static str, year: i32, month: u32, day: u32) -> Rule {
+    Rule {
+        since: year,
+        until: year,
+        ..fixed(name, month, day)
+    }
+}
+
+/// The United Kingdom's bank holidays common to all four nations (England, Wales and Northern
+/// Ireland add Easter Monday and the August bank holiday, Scotland its own: give those as a
+/// table), with the years the May holidays moved and the one-off days.
+const GB: &[Rule] = &[
+    fixed("new_years_day", 1, 1),
+    rule("good_friday", When::Easter(-2)),
+    // Early May bank holiday: the first Monday of May, moved to VE Day's 50th and 75th
+    // anniversaries.
+    Rule {
+        until: 1994,
+        ..nth("may_day", 5, Weekday::Mon, 1)
+    },
+    Rule {
+        since: 1996,
+        until: 2019,
+        ..nth("may_day", 5, Weekday::Mon, 1)
+    },
+    Rule {
+        since: 2021,
+        ..nth("may_day", 5, Weekday::Mon, 1)
+    },
+    once("may_day", 1995, 5, 8),
+    once("may_day", 2020, 5, 8),
+    // Spring bank holiday: the last Monday of May, moved for the jubilees.
+    Rule {
+        until: 2001,
+        ..nth("spring_bank_holiday", 5, Weekday::Mon, -1)
+    },
+    Rule {
+        since: 2003,
+        until: 2011,
+        ..nth("spring_bank_holiday", 5, Weekday::Mon, -1)
+    },
+    Rule {
+        since: 2013,
+        until: 2021,
+        ..nth("spring_bank_holiday", 5, Weekday::Mon, -1)
+    },
+    Rule {
+        since: 2023,
+        ..nth("spring_bank_holiday", 5, Weekday::Mon, -1)
+    },
+    once("spring_bank_holiday", 2002, 6, 4),
+    once("spring_bank_holiday", 2012, 6, 4),
+    once("spring_bank_holiday", 2022, 6, 2),
+    fixed("christmas_day", 12, 25),
+    fixed("boxing_day", 12, 26),
+    once("millennium_celebrations", 1999, 12, 31),
+    once("golden_jubilee", 2002, 6, 3),
+    once("royal_wedding", 2011, 4, 29),
+    once("diamond_jubilee", 2012, 6, 5),
+    once("platinum_jubilee", 2022, 6, 3),
+    once("state_funeral_of_queen_elizabeth_ii", 2022, 9, 19),
+    once("coronation_of_charles_iii", 2023, 5, 8),
+];
+
 /// The countries with rules, by ISO 3166-1 alpha-2 code.
-pub const COUNTRIES: [&str; 6] = ["AT", "DE", "ES", "FR", "IT", "US"];
+pub const COUNTRIES: [&str; 7] = ["AT", "DE", "ES", "FR", "GB", "IT", "US"];
 
 fn rules(country: &str) -> Option<&'static [Rule]> {
     match country {
@@ -211,6 +276,7 @@ fn rules(country: &str) -> Option<&'static [Rule]> {
         "DE" => Some(DE),
         "ES" => Some(ES),
         "FR" => Some(FR),
+        "GB" => Some(GB),
         "IT" => Some(IT),
         "US" => Some(US),
         _ => None,

@@ -554,7 +554,11 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
         ]
     );
     // `ts` holds an hourly period's start: a daily run leaves it null.
-    assert!(batches.iter().all(|b| b.column(12).null_count() == b.num_rows()));
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.column(12).null_count() == b.num_rows())
+    );
     let mut per_series: BTreeMap<String, usize> = BTreeMap::new();
     let mut first_mean = None;
     for b in &batches {
