@@ -1,5 +1,6 @@
 """Reference fixture for the country holiday rules (src/forecast/country_holidays.rs): the
-national public holidays of each country with rules, from the `holidays` package (the
+national public holidays of each country with rules (and of each nation of the United
+Kingdom, the package's GB subdivisions), from the `holidays` package (the
 calendar the `prophet` package draws its country holidays from), for 1990-2035.
 
 The dates are the holidays themselves (`observed=False`: no substitute days off when one falls
@@ -16,13 +17,17 @@ import holidays
 
 HERE = pathlib.Path(__file__).resolve().parent
 YEARS = range(1990, 2036)
-COUNTRIES = ["AT", "DE", "ES", "FR", "GB", "IT", "US"]
+COUNTRIES = ["AT", "DE", "ES", "FR", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
 
 
 def main():
     out = {"holidays": holidays.__version__, "years": [YEARS.start, YEARS.stop - 1], "countries": {}}
     for c in COUNTRIES:
-        cal = holidays.country_holidays(c, years=list(YEARS), observed=False)
+        # A nation of the United Kingdom is the package's subdivision of GB.
+        country, _, subdiv = c.partition("-")
+        cal = holidays.country_holidays(
+            country, subdiv=subdiv or None, years=list(YEARS), observed=False
+        )
         out["countries"][c] = sorted(d.isoformat() for d in cal)
     (HERE / "country_holidays.json").write_text(json.dumps(out, indent=0) + "\n")
     for c in COUNTRIES:

@@ -7,8 +7,9 @@
 //! horizon) without a table that runs out. The dates are the holidays themselves, not the
 //! observed days off when one falls on a weekend (demand moves on the day). They are checked
 //! against the `holidays` Python package, the calendar the `prophet` package uses (this
-//! module's tests read `references/forecast/country_holidays.json`). Regional holidays
-//! (German states, Spanish regions) are a planner's table.
+//! module's tests read `references/forecast/country_holidays.json`). The nations of the United
+//! Kingdom have their own codes (`GB-ENG`, ...); other regional holidays (German states,
+//! Spanish regions) are a planner's table.
 
 use std::ops::RangeInclusive;
 
@@ -267,18 +268,50 @@ const GB: &[Rule] = &[
     once("coronation_of_charles_iii", 2023, 5, 8),
 ];
 
-/// The countries with rules, by ISO 3166-1 alpha-2 code.
-pub const COUNTRIES: [&str; 7] = ["AT", "DE", "ES", "FR", "GB", "IT", "US"];
+/// What England and Wales add to the United Kingdom's days.
+const GB_ENG_WLS: &[Rule] = &[
+    rule("easter_monday", When::Easter(1)),
+    nth("late_summer_bank_holiday", 8, Weekday::Mon, -1),
+];
 
-fn rules(country: &str) -> Option<&'static [Rule]> {
+/// What Northern Ireland adds.
+const GB_NIR: &[Rule] = &[
+    fixed("saint_patricks_day", 3, 17),
+    rule("easter_monday", When::Easter(1)),
+    fixed("battle_of_the_boyne", 7, 12),
+    nth("late_summer_bank_holiday", 8, Weekday::Mon, -1),
+];
+
+/// What Scotland adds.
+const GB_SCT: &[Rule] = &[
+    fixed("new_year_holiday", 1, 2),
+    nth("summer_bank_holiday", 8, Weekday::Mon, 1),
+    Rule {
+        since: 2006,
+        ..fixed("saint_andrews_day", 11, 30)
+    },
+    once("fifa_world_cup_final", 2026, 6, 15),
+];
+
+/// The countries and nations with rules, by ISO 3166 code (a nation of the United Kingdom
+/// by its 3166-2 code: the UK-wide days and its own).
+pub const COUNTRIES: [&str; 11] = [
+    "AT", "DE", "ES", "FR", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
+];
+
+/// The rule sets of `country` (a nation of the United Kingdom: the UK's and its own).
+fn rules(country: &str) -> Option<&'static [&'static [Rule]]> {
     match country {
-        "AT" => Some(AT),
-        "DE" => Some(DE),
-        "ES" => Some(ES),
-        "FR" => Some(FR),
-        "GB" => Some(GB),
-        "IT" => Some(IT),
-        "US" => Some(US),
+        "AT" => Some(&[AT]),
+        "DE" => Some(&[DE]),
+        "ES" => Some(&[ES]),
+        "FR" => Some(&[FR]),
+        "GB" => Some(&[GB]),
+        "GB-ENG" | "GB-WLS" => Some(&[GB, GB_ENG_WLS]),
+        "GB-NIR" => Some(&[GB, GB_NIR]),
+        "GB-SCT" => Some(&[GB, GB_SCT]),
+        "IT" => Some(&[IT]),
+        "US" => Some(&[US]),
         _ => None,
     }
 }
@@ -357,7 +390,11 @@ fn on_or_before(date: NaiveDate, weekday: Weekday) -> Option<NaiveDate> {
 /// in date order.
 pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>, DemandError> {
     check(country, "holidays_country")?;
-    let rules = rules(country).unwrap_or_default();
+    let rules: Vec<&Rule> = rules(country)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|set| set.iter())
+        .collect();
     let mut out = Vec::new();
     for year in years {
         for r in rules.iter().filter(|r| (r.since..=r.until).contains(&year)) {
