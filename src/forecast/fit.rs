@@ -69,7 +69,7 @@ impl Choice {
                     candidates,
                 }
             }
-            SelectBy::Pooled => SelectionMethod::Pooled(PooledConfig::standard(horizon)),
+            SelectBy::Pooled => SelectionMethod::Pooled(PooledConfig::for_season(horizon, season)),
             SelectBy::Prophet => SelectionMethod::Fixed(ModelSpec::Prophet(self.prophet_spec(s))),
         }
     }

@@ -521,6 +521,23 @@ impl PooledConfig {
     }
 }
 
+impl PooledConfig {
+    /// [`PooledConfig::standard`] for data whose main season is `season`: hourly data (24)
+    /// add MSTL on the day and the week as a member and a single candidate, since no other
+    /// member sees the weekly cycle of hours. Other seasons get the standard pool unchanged.
+    pub fn for_season(horizon: usize, season: usize) -> PooledConfig {
+        let mut cfg = PooledConfig::standard(horizon);
+        if season == HOURLY_SEASON {
+            cfg.members.push(ModelSpec::Mstl {
+                periods: vec![HOURLY_SEASON, 7 * HOURLY_SEASON],
+            });
+            cfg.candidates
+                .push(PoolCandidate::single(cfg.members.len() - 1));
+        }
+        cfg
+    }
+}
+
 /// The members' point forecasts at every origin of a pooled backtest.
 #[derive(Debug, Clone)]
 pub struct PooledBacktest {
@@ -1017,6 +1034,21 @@ mod tests {
         assert_eq!(daily.len(), 14);
         assert_eq!(daily.last(), Some(&899));
         assert!(daily.windows(2).all(|w| w[1] - w[0] == 6) && daily[0] >= 900 - 83);
+    }
+
+    #[test]
+    fn the_hourly_pool_adds_mstl_on_the_day_and_the_week() {
+        let daily = PooledConfig::for_season(14, 7);
+        assert_eq!(daily.members, PooledConfig::standard(14).members);
+        let hourly = PooledConfig::for_season(48, 24);
+        assert_eq!(
+            hourly.members.last(),
+            Some(&ModelSpec::Mstl {
+                periods: vec![24, 168]
+            })
+        );
+        assert_eq!(hourly.candidates.last(), Some(&PoolCandidate::single(4)));
+        assert_eq!(hourly.reference, PooledConfig::standard(48).reference);
     }
 
     #[test]
