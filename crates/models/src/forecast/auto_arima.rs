@@ -477,19 +477,9 @@ mod tests {
     use super::*;
     use crate::forecast::FittedModel;
 
-    fn lcg(seed: u64) -> impl FnMut() -> f64 {
-        let mut state = seed;
-        move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        }
-    }
-
     #[test]
     fn kpss_separates_noise_from_a_random_walk() {
-        let mut noise = lcg(7);
+        let mut noise = crate::forecast::test_noise(7);
         let white: Vec<f64> = (0..200).map(|_| noise()).collect();
         let mut walk = vec![0.0];
         for v in &white[1..] {
@@ -511,7 +501,7 @@ mod tests {
 
     #[test]
     fn seasonal_strength_detects_a_strong_cycle() {
-        let mut noise = lcg(3);
+        let mut noise = crate::forecast::test_noise(3);
         let seasonal: Vec<f64> = (0..48)
             .map(|i| 10.0 * ((i % 12) as f64 - 5.5).abs() + noise())
             .collect();
@@ -523,7 +513,7 @@ mod tests {
 
     #[test]
     fn finds_an_ar_structure_on_a_short_series() {
-        let mut noise = lcg(11);
+        let mut noise = crate::forecast::test_noise(11);
         let mut y = vec![0.0];
         for _ in 0..79 {
             let prev = *y.last().unwrap();
@@ -555,7 +545,7 @@ mod tests {
 
     #[test]
     fn long_seasonal_series_are_searched_by_css_and_refitted_exactly() {
-        let mut noise = lcg(5);
+        let mut noise = crate::forecast::test_noise(5);
         // A seasonal pattern that drifts from year to year (what seasonal differencing is
         // for); a fixed pattern would be over-differenced into a non-invertible seasonal MA.
         let mut season: Vec<f64> = (0..12).map(|j| 8.0 * (j as f64 - 5.5).abs()).collect();

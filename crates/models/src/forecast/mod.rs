@@ -323,6 +323,18 @@ pub fn aicc(loglik: f64, k: usize, n: usize) -> f64 {
     -2.0 * loglik + 2.0 * k + 2.0 * k * (k + 1.0) / (n - k - 1.0)
 }
 
+/// Deterministic uniform noise in [−0.5, 0.5) for the models' tests (a 64-bit LCG).
+#[cfg(test)]
+pub(crate) fn test_noise(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

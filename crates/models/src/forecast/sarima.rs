@@ -1207,13 +1207,7 @@ mod tests {
     #[test]
     fn fits_an_ar1_with_mean() {
         // Deterministic pseudo-noise; the estimate should land near the generating φ.
-        let mut state: u64 = 12345;
-        let mut noise = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut noise = crate::forecast::test_noise(12345);
         let mut y = vec![10.0];
         for _ in 0..199 {
             let prev = *y.last().unwrap();

@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn the_fit_is_a_minimum_of_the_objective_and_the_lasso_zeroes_useless_columns() {
         let n = 120;
-        let mut rnd = super::super::noise(9);
+        let mut rnd = crate::forecast::test_noise(9);
         let mut x = Vec::new();
         let mut y = Vec::new();
         for i in 0..n {

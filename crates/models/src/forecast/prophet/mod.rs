@@ -592,17 +592,5 @@ impl FittedModel for Prophet {
     }
 }
 
-/// Deterministic uniform noise in [−0.5, 0.5) for the tests.
-#[cfg(test)]
-fn noise(seed: u64) -> impl FnMut() -> f64 {
-    let mut state = seed;
-    move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
-}
-
 #[cfg(test)]
 mod tests;

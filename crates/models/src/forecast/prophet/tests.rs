@@ -4,7 +4,7 @@ use crate::forecast::ModelSpec;
 /// Daily series from day 18_000 (2019-04-14): trend with a slope change, weekly and yearly
 /// cycles, a holiday lift and deterministic noise.
 fn daily(n: usize) -> (Vec<f64>, Vec<Holiday>) {
-    let mut noise = super::noise(3);
+    let mut noise = crate::forecast::test_noise(3);
     let holidays: Vec<Holiday> = (0..n / 90)
         .map(|j| Holiday {
             name: "sale".into(),
