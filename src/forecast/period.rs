@@ -54,11 +54,6 @@ impl Period {
         (self.start() - epoch.and_time(NaiveTime::MIN)).num_seconds() as f64 / 86_400.0
     }
 
-    /// Whether the period starts on `date` or inside it.
-    pub fn on(self, date: NaiveDate) -> bool {
-        self.date() == date
-    }
-
     /// The instant the period ends (the next midnight for a day, the next hour for an hour).
     pub fn end(self) -> NaiveDateTime {
         match self {
@@ -219,7 +214,7 @@ mod tests {
         assert_eq!(day.day_number(), 2.0);
         let hour: Period = "1970-01-03T06:00:00Z".parse().unwrap();
         assert_eq!(hour.day_number(), 2.25);
-        assert!(hour.on(day.date()));
+        assert_eq!(hour.date(), day.date());
         assert_eq!((hour + Days::new(1)).to_string(), "1970-01-04T06:00:00Z");
         // A day orders before its hours, and a range of days covers them.
         assert!(day < hour && hour < "1970-01-04".parse().unwrap());

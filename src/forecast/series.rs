@@ -107,15 +107,6 @@ impl Frequency {
         }
     }
 
-    /// Every seasonal cycle worth modelling, shortest first: hours have a daily and a weekly
-    /// one (what MSTL takes); the others one.
-    pub fn seasons(self) -> Vec<usize> {
-        match self {
-            Frequency::Hour => vec![24, 168],
-            other => vec![other.season()],
-        }
-    }
-
     /// Days one period covers (a month's on average), as the Prophet-style model's clock.
     pub fn step_days(self) -> f64 {
         match self {
@@ -842,7 +833,7 @@ pub(super) mod tests {
             Frequency::Hour.last_complete_period(at("2026-03-02") + chrono::TimeDelta::minutes(30)),
             d("2026-03-01T23:00:00Z")
         );
-        assert_eq!(Frequency::Hour.seasons(), vec![24, 168]);
+        assert_eq!(Frequency::Hour.season(), 24);
         // A daily index of the same rows reads their `date`, the untimed row included.
         let mut daily = SalesIndex::default();
         daily
