@@ -158,7 +158,7 @@ fn main() {
                 rows as f64 / duck
             );
             println!(
-                "ratio   : recast / duckdb = {:.2}x (goal <= 1.5x), peak RSS goal < 1024 MiB",
+                "ratio   : recast / duckdb = {:.2}x (goal <= 1.0x), peak RSS goal < 1024 MiB",
                 ours / duck
             );
         }

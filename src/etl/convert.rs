@@ -90,6 +90,8 @@ enum Input {
 #[derive(Debug, Clone)]
 struct Plan {
     name: &'static str,
+    /// An id column: no control characters at all (decided once, not per cell).
+    identifier: bool,
     ty: ColumnType,
     required: bool,
     input: Input,
@@ -307,6 +309,7 @@ fn plan(
         .or_else(|| canonical_allowed.map(|a| a.iter().map(|s| s.to_string()).collect()));
     Plan {
         name,
+        identifier: super::schema::ID_COLUMNS.contains(&name),
         ty,
         required: required || cs.required,
         input,
@@ -344,6 +347,16 @@ fn too_early(plan: &Plan, raw: &str, earliest_micros: i64) -> Rejection {
     )
 }
 
+/// Empty or only whitespace. A first byte that is plain ASCII and not a space settles it
+/// without the Unicode trim (this runs for every cell).
+fn is_blank(value: &str) -> bool {
+    match value.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => false,
+        Some(_) => value.trim().is_empty(),
+    }
+}
+
 fn convert_cell<'a, R: RawRow + ?Sized>(
     plan: &Plan,
     row: &'a R,
@@ -358,7 +371,7 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
         Input::Source(i) => row.get(*i),
     };
     let raw = match raw {
-        Some(v) if !v.trim().is_empty() => Some(v),
+        Some(v) if !is_blank(&v) => Some(v),
         _ => plan.default.clone().map(Cow::Owned),
     };
     let Some(raw) = raw else {
@@ -372,14 +385,16 @@ fn convert_cell<'a, R: RawRow + ?Sized>(
             Ok(Cell::Null)
         };
     };
-    let raw: Cow<'a, str> = match plan.map.get(raw.trim()) {
+    let mapped = (!plan.map.is_empty())
+        .then(|| plan.map.get(raw.trim()))
+        .flatten();
+    let raw: Cow<'a, str> = match mapped {
         Some(mapped) => Cow::Owned(mapped.clone()),
         None => raw,
     };
     match plan.ty {
         ColumnType::Text => {
-            let identifier = super::schema::ID_COLUMNS.contains(&plan.name);
-            if let Some(problem) = super::schema::text_problem(&raw, identifier) {
+            if let Some(problem) = super::schema::text_problem(&raw, plan.identifier) {
                 return Err(reject(plan, reason::INVALID_TEXT, problem.to_string()));
             }
             if let Some(allowed) = &plan.allowed

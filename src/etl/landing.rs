@@ -205,8 +205,11 @@ impl Landing {
                 .next()
                 .is_some_and(|rows| rows.len() == batch.num_rows());
         for (day, rows) in by_day {
+            let first = rows[0] as usize;
             let part = if whole {
                 batch.clone() // the usual case: a chunk of one day with no duplicates
+            } else if rows[rows.len() - 1] as usize - first + 1 == rows.len() {
+                batch.slice(first, rows.len()) // a day's run of rows in a chunk of several
             } else {
                 arrow_select::take::take_record_batch(&batch, &UInt32Array::from(rows))?
             };

@@ -257,7 +257,10 @@ pub const ID_COLUMNS: &[&str] = &[
 /// reader expects it), and no control character at all in an identifier. `None` when `value`
 /// passes; else what is wrong with it.
 pub fn text_problem(value: &str, identifier: bool) -> Option<&'static str> {
-    if value.contains('\0') {
+    // Printable ASCII, nearly every value, has neither; one byte scan settles it.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        None
+    } else if value.contains('\0') {
         Some("must not contain NUL characters")
     } else if identifier && value.chars().any(char::is_control) {
         Some("must not contain control characters")

@@ -4,16 +4,20 @@
 //! Memory stays bounded by flushing a partition as soon as it holds `rows_per_file` rows, and
 //! the largest partition whenever all buffers together pass `max_buffered_rows`. Files are
 //! ZSTD-compressed with page-level statistics (so engines can skip row groups and pages) and
-//! carry the run id in their key-value metadata for lineage.
+//! carry the run id in their key-value metadata for lineage. A flushed file is encoded and
+//! stored in the background while the caller goes on producing rows (at most two at once), so
+//! parsing, deduplication and compression overlap on all cores.
 //!
 //! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`], which claims
 //! the run in the database and then writes the table's next Delta commit
 //! ([`super::delta`]). A writer dropped or killed before that leaves files no Delta version
-//! lists; the sweep deletes them. When the Delta commit itself fails the files are left alone
-//! too: the log entry may have landed before the connection broke, and deleting the files of a
-//! commit that exists would lose data (the sweep deletes them once no version lists them).
+//! lists; the sweep deletes them (a file still in flight when its writer is dropped lands
+//! afterwards and waits for the next sweep). When the Delta commit itself fails the files are
+//! left alone too: the log entry may have landed before the connection broke, and deleting the
+//! files of a commit that exists would lose data (the sweep deletes them once no version lists
+//! them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -173,6 +177,8 @@ impl Lake {
             buffers: BTreeMap::new(),
             buffered_rows: 0,
             next_part: 0,
+            in_flight: VecDeque::new(),
+            started: Vec::new(),
             written: Vec::new(),
             finished: false,
         })
@@ -255,8 +261,22 @@ pub struct DatasetWriter {
     buffers: BTreeMap<NaiveDate, Buffer>,
     buffered_rows: usize,
     next_part: u64,
+    /// Files being encoded and stored in the background, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Every path a flush started, stored or not: what an abort deletes.
+    started: Vec<String>,
     written: Vec<WrittenFile>,
     finished: bool,
+}
+
+/// Files a writer encodes and stores while its caller goes on producing rows. Two keep both
+/// cores busy next to the producer without holding more than two files' rows in memory.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// A part file on its way to the store.
+struct InFlight {
+    file: WrittenFile,
+    task: tokio::task::JoinHandle<Result<(u64, super::delta_stats::FileFacts), LakeError>>,
 }
 
 impl DatasetWriter {
@@ -272,7 +292,7 @@ impl DatasetWriter {
         self.area
     }
 
-    /// Files flushed so far (invisible until the commit).
+    /// Files stored so far (invisible until the commit); files still in flight are not listed.
     pub fn written_files(&self) -> &[WrittenFile] {
         &self.written
     }
@@ -329,7 +349,8 @@ impl DatasetWriter {
             .map(|(dt, _)| *dt)
     }
 
-    /// Writes partition `dt`'s buffer as the next part file.
+    /// Starts writing partition `dt`'s buffer as the next part file: encoding and storing run
+    /// in the background while the caller goes on, at most [`MAX_IN_FLIGHT`] files at once.
     async fn flush(&mut self, dt: NaiveDate) -> Result<(), LakeError> {
         let Some(buffer) = self.buffers.remove(&dt) else {
             return Ok(());
@@ -341,22 +362,58 @@ impl DatasetWriter {
             return Ok(());
         }
         self.buffered_rows -= buffer.rows;
-        let bytes = encode(schema, buffer.batches, self.properties.clone()).await?;
         let path = layout::part_path(self.area, &self.dataset, dt, &self.run_id, self.next_part);
         self.next_part += 1;
-        let size = bytes.len() as u64;
-        let facts = super::delta_stats::facts_of_bytes(&bytes, buffer.rows as i64)?;
-        self.facts.insert(path.clone(), facts);
-        self.store
-            .put(&Path::from(path.as_str()), PutPayload::from(bytes))
-            .await?;
-        self.written.push(WrittenFile {
+        self.started.push(path.clone());
+        let rows = buffer.rows;
+        let store = Arc::clone(&self.store);
+        let properties = self.properties.clone();
+        let target = path.clone();
+        let task = tokio::spawn(async move {
+            let bytes = encode(schema, buffer.batches, properties).await?;
+            let size = bytes.len() as u64;
+            let facts = super::delta_stats::facts_of_bytes(&bytes, rows as i64)?;
+            store
+                .put(&Path::from(target.as_str()), PutPayload::from(bytes))
+                .await?;
+            Ok((size, facts))
+        });
+        let file = WrittenFile {
             path,
             dt,
-            rows: buffer.rows as u64,
-            bytes: size,
-        });
+            rows: rows as u64,
+            bytes: 0,
+        };
+        self.in_flight.push_back(InFlight { file, task });
+        while self.in_flight.len() > MAX_IN_FLIGHT {
+            self.settle_oldest().await?;
+        }
         Ok(())
+    }
+
+    /// Waits for the oldest file in flight and records it as written.
+    async fn settle_oldest(&mut self) -> Result<(), LakeError> {
+        let Some(InFlight { mut file, task }) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let (size, facts) = task.await.map_err(|e| LakeError::Task(e.to_string()))??;
+        file.bytes = size;
+        self.facts.insert(file.path.clone(), facts);
+        self.written.push(file);
+        Ok(())
+    }
+
+    /// Waits until every flushed file is in the store (still invisible until the commit), so
+    /// [`written_files`](Self::written_files) lists them all; the first failure is returned
+    /// after all have ended.
+    pub async fn wait_stored(&mut self) -> Result<(), LakeError> {
+        let mut first_error = None;
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.settle_oldest().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn flush_all(&mut self) -> Result<(), LakeError> {
@@ -364,7 +421,7 @@ impl DatasetWriter {
         for dt in dates {
             self.flush(dt).await?;
         }
-        Ok(())
+        self.wait_stored().await
     }
 
     /// Flushes what is buffered and publishes every file of the run in one Delta commit.
@@ -490,8 +547,10 @@ impl DatasetWriter {
         log::abort_run(&self.db, &self.run_id).await?;
         self.buffers.clear();
         self.buffered_rows = 0;
-        for file in &self.written {
-            delete_if_present(self.store.as_ref(), &file.path).await?;
+        // A file still being stored would appear after its deletion: wait for them all.
+        let _ = self.wait_stored().await;
+        for path in &self.started {
+            delete_if_present(self.store.as_ref(), path).await?;
         }
         Ok(())
     }
@@ -499,9 +558,9 @@ impl DatasetWriter {
     /// Cleanup after an outcome is already decided: a failure only delays deletion until
     /// the sweep, so it is logged rather than returned.
     async fn delete_written_quietly(&self) {
-        for file in &self.written {
-            if let Err(e) = delete_if_present(self.store.as_ref(), &file.path).await {
-                tracing::warn!(path = %file.path, error = %e, "cannot delete file of an uncommitted run; the sweep will");
+        for path in &self.started {
+            if let Err(e) = delete_if_present(self.store.as_ref(), path).await {
+                tracing::warn!(path = %path, error = %e, "cannot delete file of an uncommitted run; the sweep will");
             }
         }
     }
@@ -515,11 +574,11 @@ const _: fn() = || {
 
 impl Drop for DatasetWriter {
     fn drop(&mut self) {
-        if !self.finished && !self.written.is_empty() {
+        if !self.finished && !self.started.is_empty() {
             tracing::warn!(
                 run_id = %self.run_id,
                 dataset = %self.dataset,
-                files = self.written.len(),
+                files = self.started.len(),
                 "lake writer dropped without commit; its files stay invisible until the sweep deletes them"
             );
         }

@@ -475,6 +475,7 @@ async fn a_run_the_sweep_aborted_cannot_commit() {
         .await
         .unwrap();
     writer.write(day(1), &batch(0, 60)).await.unwrap();
+    writer.wait_stored().await.unwrap();
     let report = lake.sweep(Duration::ZERO).await.unwrap();
     assert_eq!((report.files_deleted, report.runs_aborted), (1, 1));
     let err = writer.commit(None).await.unwrap_err();
@@ -566,6 +567,7 @@ async fn sweep_respects_grace_and_open_runs() {
         .await
         .unwrap();
     open_run.write(day(1), &batch(0, 120)).await.unwrap();
+    open_run.wait_stored().await.unwrap();
     assert_eq!(open_run.written_files().len(), 2);
     let stray = object_store::path::Path::from("datasets/clicks/dt=2024-03-01/stray.txt");
     lake.store()
@@ -606,6 +608,7 @@ async fn sweep_respects_grace_and_open_runs() {
         .await
         .unwrap();
     dropped.write(day(2), &batch(0, 60)).await.unwrap();
+    dropped.wait_stored().await.unwrap();
     drop(dropped);
     assert_eq!(files_under(&root, "features").len(), 1);
 
@@ -654,6 +657,7 @@ async fn child_writes_then_hangs() {
         .unwrap();
     writer.write(day(1), &batch(100, 220)).await.unwrap();
     writer.write(day(2), &batch(220, 280)).await.unwrap();
+    writer.wait_stored().await.unwrap();
     println!(
         "{CHILD_READY} {} {}",
         writer.run_id(),
@@ -778,6 +782,7 @@ async fn memory_lake_round_trip() {
         .await
         .unwrap();
     dropped.write(day(3), &batch(0, 50)).await.unwrap();
+    dropped.wait_stored().await.unwrap();
     drop(dropped);
     assert_eq!(
         quantities(&lake.read("sales", None, None).await.unwrap()),
