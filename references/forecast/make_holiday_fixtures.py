@@ -1,6 +1,7 @@
 """Reference fixture for the country holiday rules (src/forecast/country_holidays.rs): the
 national public holidays of each country with rules (and of each nation of the United
-Kingdom, the package's GB subdivisions), from the `holidays` package (the
+Kingdom and each German state, the package's GB and DE subdivisions), from the `holidays`
+package (the
 calendar the `prophet` package draws its country holidays from), for 1990-2035.
 
 The dates are the holidays themselves (`observed=False`: no substitute days off when one falls
@@ -17,13 +18,18 @@ import holidays
 
 HERE = pathlib.Path(__file__).resolve().parent
 YEARS = range(1990, 2036)
-COUNTRIES = ["AT", "DE", "ES", "FR", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
+GERMAN_STATES = ["BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI", "NW", "RP", "SH", "SL", "SN", "ST", "TH"]
+COUNTRIES = (
+    ["AT", "DE"]
+    + [f"DE-{s}" for s in GERMAN_STATES]
+    + ["ES", "FR", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
+)
 
 
 def main():
     out = {"holidays": holidays.__version__, "years": [YEARS.start, YEARS.stop - 1], "countries": {}}
     for c in COUNTRIES:
-        # A nation of the United Kingdom is the package's subdivision of GB.
+        # A nation of the United Kingdom or a German state is the package's subdivision.
         country, _, subdiv = c.partition("-")
         cal = holidays.country_holidays(
             country, subdiv=subdiv or None, years=list(YEARS), observed=False

@@ -8,8 +8,9 @@
 //! observed days off when one falls on a weekend (demand moves on the day). They are checked
 //! against the `holidays` Python package, the calendar the `prophet` package uses (this
 //! module's tests read `references/forecast/country_holidays.json`). The nations of the United
-//! Kingdom have their own codes (`GB-ENG`, ...); other regional holidays (German states,
-//! Spanish regions) are a planner's table.
+//! Kingdom and the German states have their own codes (`GB-ENG`, `DE-BY`, ...): the country's
+//! days and the region's own. Other regional holidays (Spanish regions, US states) are a
+//! planner's table.
 
 use std::ops::RangeInclusive;
 
@@ -293,17 +294,110 @@ const GB_SCT: &[Rule] = &[
     once("fifa_world_cup_final", 2026, 6, 15),
 ];
 
-/// The countries and nations with rules, by ISO 3166 code (a nation of the United Kingdom
-/// by its 3166-2 code: the UK-wide days and its own).
-pub const COUNTRIES: [&str; 11] = [
-    "AT", "DE", "ES", "FR", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
+const EPIPHANY: Rule = fixed("epiphany", 1, 6);
+const CORPUS_CHRISTI: Rule = rule("corpus_christi", When::Easter(60));
+const ALL_SAINTS: Rule = fixed("all_saints_day", 11, 1);
+
+/// Reformation Day in a state that kept it every year (2017 is already a national day).
+const REFORMATION_UNTIL_2016: Rule = Rule {
+    until: 2016,
+    ..fixed("reformation_day", 10, 31)
+};
+const REFORMATION_SINCE_2018: Rule = Rule {
+    since: 2018,
+    ..fixed("reformation_day", 10, 31)
+};
+
+/// What Baden-Württemberg and Bavaria add to Germany's national days (Bavaria's Assumption
+/// Day is a holiday in its Catholic communities only, so not state-wide).
+const DE_BW_BY: &[Rule] = &[EPIPHANY, CORPUS_CHRISTI, ALL_SAINTS];
+/// Berlin: International Women's Day since 2019 and the one-off anniversaries.
+const DE_BE: &[Rule] = &[
+    Rule {
+        since: 2019,
+        ..fixed("international_womens_day", 3, 8)
+    },
+    once("liberation_day", 2020, 5, 8),
+    once("liberation_day", 2025, 5, 8),
+    once("east_german_uprising_anniversary", 2028, 6, 17),
+];
+/// Brandenburg: Easter Sunday, Whit Sunday and Reformation Day.
+const DE_BB: &[Rule] = &[
+    rule("easter_sunday", When::Easter(0)),
+    rule("whit_sunday", When::Easter(49)),
+    REFORMATION_UNTIL_2016,
+    REFORMATION_SINCE_2018,
+];
+/// Bremen, Hamburg, Lower Saxony and Schleswig-Holstein made Reformation Day a holiday in 2018.
+const DE_NORTH: &[Rule] = &[REFORMATION_SINCE_2018];
+/// Hesse.
+const DE_HE: &[Rule] = &[CORPUS_CHRISTI];
+/// Mecklenburg-Western Pomerania: Reformation Day, International Women's Day since 2023.
+const DE_MV: &[Rule] = &[
+    REFORMATION_UNTIL_2016,
+    REFORMATION_SINCE_2018,
+    Rule {
+        since: 2023,
+        ..fixed("international_womens_day", 3, 8)
+    },
+];
+/// North Rhine-Westphalia and Rhineland-Palatinate.
+const DE_NW_RP: &[Rule] = &[CORPUS_CHRISTI, ALL_SAINTS];
+/// Saarland.
+const DE_SL: &[Rule] = &[CORPUS_CHRISTI, fixed("assumption_day", 8, 15), ALL_SAINTS];
+/// Saxony: Reformation Day, and Repentance and Prayer Day, which it kept when the rest of
+/// Germany gave it up in 1995.
+const DE_SN: &[Rule] = &[
+    REFORMATION_UNTIL_2016,
+    REFORMATION_SINCE_2018,
+    Rule {
+        since: 1995,
+        ..rule(
+            "repentance_and_prayer_day",
+            When::Before {
+                month: 11,
+                day: 23,
+                weekday: Weekday::Wed,
+            },
+        )
+    },
+];
+/// Saxony-Anhalt.
+const DE_ST: &[Rule] = &[EPIPHANY, REFORMATION_UNTIL_2016, REFORMATION_SINCE_2018];
+/// Thuringia: Reformation Day, World Children's Day since 2019.
+const DE_TH: &[Rule] = &[
+    REFORMATION_UNTIL_2016,
+    REFORMATION_SINCE_2018,
+    Rule {
+        since: 2019,
+        ..fixed("world_childrens_day", 9, 20)
+    },
 ];
 
-/// The rule sets of `country` (a nation of the United Kingdom: the UK's and its own).
+/// The countries and regions with rules, by ISO 3166 code; a nation of the United Kingdom or
+/// a German state by its 3166-2 code (the country's days and its own).
+pub const COUNTRIES: [&str; 27] = [
+    "AT", "DE", "DE-BB", "DE-BE", "DE-BW", "DE-BY", "DE-HB", "DE-HE", "DE-HH", "DE-MV", "DE-NI",
+    "DE-NW", "DE-RP", "DE-SH", "DE-SL", "DE-SN", "DE-ST", "DE-TH", "ES", "FR", "GB", "GB-ENG",
+    "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
+];
+
+/// The rule sets of `country` (a region: its country's and its own).
 fn rules(country: &str) -> Option<&'static [&'static [Rule]]> {
     match country {
         "AT" => Some(&[AT]),
         "DE" => Some(&[DE]),
+        "DE-BB" => Some(&[DE, DE_BB]),
+        "DE-BE" => Some(&[DE, DE_BE]),
+        "DE-BW" | "DE-BY" => Some(&[DE, DE_BW_BY]),
+        "DE-HB" | "DE-HH" | "DE-NI" | "DE-SH" => Some(&[DE, DE_NORTH]),
+        "DE-HE" => Some(&[DE, DE_HE]),
+        "DE-MV" => Some(&[DE, DE_MV]),
+        "DE-NW" | "DE-RP" => Some(&[DE, DE_NW_RP]),
+        "DE-SL" => Some(&[DE, DE_SL]),
+        "DE-SN" => Some(&[DE, DE_SN]),
+        "DE-ST" => Some(&[DE, DE_ST]),
+        "DE-TH" => Some(&[DE, DE_TH]),
         "ES" => Some(&[ES]),
         "FR" => Some(&[FR]),
         "GB" => Some(&[GB]),
