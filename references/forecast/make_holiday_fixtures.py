@@ -1,6 +1,7 @@
 """Reference fixture for the country holiday rules (src/forecast/country_holidays.rs): the
 national public holidays of each country with rules (and of each nation of the United
-Kingdom and each German state, the package's GB and DE subdivisions), from the `holidays`
+Kingdom, each German state, Moselle and Alsace: the package's GB and DE subdivisions and
+its FR `57` and `6AE`), from the `holidays`
 package (the
 calendar the `prophet` package draws its country holidays from), for 1990-2035.
 
@@ -22,14 +23,15 @@ GERMAN_STATES = ["BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI", "NW", "RP
 COUNTRIES = (
     ["AT", "DE"]
     + [f"DE-{s}" for s in GERMAN_STATES]
-    + ["ES", "FR", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
+    + ["ES", "FR", "FR-57", "FR-6AE", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
 )
 
 
 def main():
     out = {"holidays": holidays.__version__, "years": [YEARS.start, YEARS.stop - 1], "countries": {}}
     for c in COUNTRIES:
-        # A nation of the United Kingdom or a German state is the package's subdivision.
+        # A nation of the United Kingdom, a German state or Moselle/Alsace is the package's
+        # subdivision (recast's FR-67 and FR-68 are its 6AE; the Rust test maps them).
         country, _, subdiv = c.partition("-")
         cal = holidays.country_holidays(
             country, subdiv=subdiv or None, years=list(YEARS), observed=False

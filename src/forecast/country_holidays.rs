@@ -8,9 +8,10 @@
 //! observed days off when one falls on a weekend (demand moves on the day). They are checked
 //! against the `holidays` Python package, the calendar the `prophet` package uses (this
 //! module's tests read `references/forecast/country_holidays.json`). The nations of the United
-//! Kingdom and the German states have their own codes (`GB-ENG`, `DE-BY`, ...): the country's
-//! days and the region's own. Other regional holidays (Spanish regions, US states) are a
-//! planner's table.
+//! Kingdom, the German states and Alsace and Moselle have their own codes (`GB-ENG`, `DE-BY`,
+//! `FR-57`, ...): the country's days and the region's own. Other regional holidays (Spanish
+//! regions, Italian provinces, US states, France's overseas departments) are a planner's
+//! table.
 
 use std::ops::RangeInclusive;
 
@@ -374,12 +375,18 @@ const DE_TH: &[Rule] = &[
     },
 ];
 
-/// The countries and regions with rules, by ISO 3166 code; a nation of the United Kingdom or
-/// a German state by its 3166-2 code (the country's days and its own).
-pub const COUNTRIES: [&str; 27] = [
+/// What Alsace and Moselle keep from their local law: Good Friday and St Stephen's Day.
+const FR_ALSACE_MOSELLE: &[Rule] = &[
+    rule("good_friday", When::Easter(-2)),
+    fixed("saint_stephens_day", 12, 26),
+];
+
+/// The countries and regions with rules, by ISO 3166 code; a nation of the United Kingdom, a
+/// German state or Alsace and Moselle by its 3166-2 code (the country's days and its own).
+pub const COUNTRIES: [&str; 31] = [
     "AT", "DE", "DE-BB", "DE-BE", "DE-BW", "DE-BY", "DE-HB", "DE-HE", "DE-HH", "DE-MV", "DE-NI",
-    "DE-NW", "DE-RP", "DE-SH", "DE-SL", "DE-SN", "DE-ST", "DE-TH", "ES", "FR", "GB", "GB-ENG",
-    "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
+    "DE-NW", "DE-RP", "DE-SH", "DE-SL", "DE-SN", "DE-ST", "DE-TH", "ES", "FR", "FR-57", "FR-67",
+    "FR-68", "FR-6AE", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
 ];
 
 /// The rule sets of `country` (a region: its country's and its own).
@@ -400,6 +407,8 @@ fn rules(country: &str) -> Option<&'static [&'static [Rule]]> {
         "DE-TH" => Some(&[DE, DE_TH]),
         "ES" => Some(&[ES]),
         "FR" => Some(&[FR]),
+        // Moselle, and Alsace by its collectivity's code or either of its two departments'.
+        "FR-57" | "FR-6AE" | "FR-67" | "FR-68" => Some(&[FR, FR_ALSACE_MOSELLE]),
         "GB" => Some(&[GB]),
         "GB-ENG" | "GB-WLS" => Some(&[GB, GB_ENG_WLS]),
         "GB-NIR" => Some(&[GB, GB_NIR]),
@@ -564,7 +573,12 @@ mod tests {
             "../../references/forecast/country_holidays.json"
         ))
         .unwrap();
-        for country in COUNTRIES {
+        for code in COUNTRIES {
+            // Alsace's two departments are the package's Alsace (`6AE`).
+            let country = match code {
+                "FR-67" | "FR-68" => "FR-6AE",
+                other => other,
+            };
             let want: std::collections::BTreeSet<NaiveDate> = fixture["countries"][country]
                 .as_array()
                 .unwrap()
@@ -572,7 +586,7 @@ mod tests {
                 .map(|v| d(v.as_str().unwrap()))
                 .collect();
             let first = want.iter().next().unwrap().year();
-            let got: std::collections::BTreeSet<NaiveDate> = rows(country, first..=2035)
+            let got: std::collections::BTreeSet<NaiveDate> = rows(code, first..=2035)
                 .unwrap()
                 .iter()
                 .map(|r| r.ds)
@@ -581,7 +595,7 @@ mod tests {
             let extra: Vec<_> = got.difference(&want).collect();
             assert!(
                 missing.is_empty() && extra.is_empty(),
-                "{country}: missing {missing:?}, extra {extra:?}"
+                "{code}: missing {missing:?}, extra {extra:?}"
             );
         }
     }
