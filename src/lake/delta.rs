@@ -41,8 +41,12 @@ use super::{Lake, LakeError};
 pub const KEY_APP_PREFIX: &str = "recast:";
 /// The partition column every lake table has.
 pub const PARTITION: &str = "dt";
-/// Commit attempts when other writers keep winning the race for the next version.
+/// Failed commit attempts, with no other writer's commit in between, before giving up.
 const ATTEMPTS: usize = 8;
+/// Races for the next version lost to another writer's commit before giving up. Each one means
+/// another writer made progress, so a busy table is no reason to fail: under load one process
+/// can lose every race to another that commits run after run.
+const RACES: usize = 1_000;
 
 /// What a commit does to the table's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,12 +418,27 @@ pub(crate) async fn commit(
     let facts = facts_of(store, spec).await?;
     let prefix = layout::dataset_prefix(area, dataset);
     with_table(store, tables, area, dataset, async |table| {
-        let mut failures = 0;
+        let (mut failures, mut races) = (0, 0);
+        // The version the last failed attempt was built on, and its error.
+        let mut failed: Option<(Option<i64>, LakeError)> = None;
         loop {
             let exists = refresh(table).await?;
-            if let Some(decided) = decided(table, &prefix, spec, failures > 0).await? {
+            if let Some((built_on, error)) = failed.take() {
+                if table.version() > built_on {
+                    races += 1;
+                } else {
+                    failures += 1;
+                }
+                if failures >= ATTEMPTS || races >= RACES {
+                    return Err(error);
+                }
+                tracing::debug!(dataset, error = %error, races, failures, "delta commit retried");
+            }
+            let retrying = failures + races > 0;
+            if let Some(decided) = decided(table, &prefix, spec, retrying).await? {
                 return Ok(decided);
             }
+            let built_on = table.version();
             let attempt = if exists {
                 append(table, &prefix, spec, &facts).await
             } else {
@@ -431,11 +450,7 @@ pub(crate) async fn commit(
                         version: Some(version),
                     });
                 }
-                Err(e) if failures + 1 < ATTEMPTS => {
-                    failures += 1;
-                    tracing::debug!(dataset, error = %e, "delta commit retried");
-                }
-                Err(e) => return Err(e),
+                Err(e) => failed = Some((built_on, e)),
             }
         }
     })

@@ -1376,13 +1376,20 @@ async fn two_processes_commit_to_one_table_at_once() {
                 .env(CHILD_DB_VAR, &env.settings.database_url)
                 .env(CHILD_LAKE_VAR, &env.settings.lake_url)
                 .env(CHILD_TAG_VAR, tag.to_string())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a child failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut expected = range(0, 100);
     expected.extend(range(1_000, 1_100));
