@@ -88,6 +88,16 @@ const US: &[Rule] = &[
     fixed("christmas_day", 12, 25),
 ];
 
+/// The Wednesday before 23 November.
+const REPENTANCE_AND_PRAYER_DAY: Rule = rule(
+    "repentance_and_prayer_day",
+    When::Before {
+        month: 11,
+        day: 23,
+        weekday: Weekday::Wed,
+    },
+);
+
 const DE: &[Rule] = &[
     fixed("new_years_day", 1, 1),
     rule("good_friday", When::Easter(-2)),
@@ -99,14 +109,7 @@ const DE: &[Rule] = &[
     // Repentance and Prayer Day, a national holiday until 1994.
     Rule {
         until: 1994,
-        ..rule(
-            "repentance_and_prayer_day",
-            When::Before {
-                month: 11,
-                day: 23,
-                weekday: Weekday::Wed,
-            },
-        )
+        ..REPENTANCE_AND_PRAYER_DAY
     },
     // The 500th anniversary of the Reformation: a holiday in every state that year only.
     Rule {
@@ -295,6 +298,11 @@ const GB_SCT: &[Rule] = &[
     once("fifa_world_cup_final", 2026, 6, 15),
 ];
 
+/// `r` from `year` on.
+const fn since(year: i32, r: Rule) -> Rule {
+    Rule { since: year, ..r }
+}
+
 const EPIPHANY: Rule = fixed("epiphany", 1, 6);
 const CORPUS_CHRISTI: Rule = rule("corpus_christi", When::Easter(60));
 const ALL_SAINTS: Rule = fixed("all_saints_day", 11, 1);
@@ -304,20 +312,14 @@ const REFORMATION_UNTIL_2016: Rule = Rule {
     until: 2016,
     ..fixed("reformation_day", 10, 31)
 };
-const REFORMATION_SINCE_2018: Rule = Rule {
-    since: 2018,
-    ..fixed("reformation_day", 10, 31)
-};
+const REFORMATION_SINCE_2018: Rule = since(2018, fixed("reformation_day", 10, 31));
 
 /// What Baden-Württemberg and Bavaria add to Germany's national days (Bavaria's Assumption
 /// Day is a holiday in its Catholic communities only, so not state-wide).
 const DE_BW_BY: &[Rule] = &[EPIPHANY, CORPUS_CHRISTI, ALL_SAINTS];
 /// Berlin: International Women's Day since 2019 and the one-off anniversaries.
 const DE_BE: &[Rule] = &[
-    Rule {
-        since: 2019,
-        ..fixed("international_womens_day", 3, 8)
-    },
+    since(2019, fixed("international_womens_day", 3, 8)),
     once("liberation_day", 2020, 5, 8),
     once("liberation_day", 2025, 5, 8),
     once("east_german_uprising_anniversary", 2028, 6, 17),
@@ -337,10 +339,7 @@ const DE_HE: &[Rule] = &[CORPUS_CHRISTI];
 const DE_MV: &[Rule] = &[
     REFORMATION_UNTIL_2016,
     REFORMATION_SINCE_2018,
-    Rule {
-        since: 2023,
-        ..fixed("international_womens_day", 3, 8)
-    },
+    since(2023, fixed("international_womens_day", 3, 8)),
 ];
 /// North Rhine-Westphalia and Rhineland-Palatinate.
 const DE_NW_RP: &[Rule] = &[CORPUS_CHRISTI, ALL_SAINTS];
@@ -351,17 +350,7 @@ const DE_SL: &[Rule] = &[CORPUS_CHRISTI, fixed("assumption_day", 8, 15), ALL_SAI
 const DE_SN: &[Rule] = &[
     REFORMATION_UNTIL_2016,
     REFORMATION_SINCE_2018,
-    Rule {
-        since: 1995,
-        ..rule(
-            "repentance_and_prayer_day",
-            When::Before {
-                month: 11,
-                day: 23,
-                weekday: Weekday::Wed,
-            },
-        )
-    },
+    since(1995, REPENTANCE_AND_PRAYER_DAY),
 ];
 /// Saxony-Anhalt.
 const DE_ST: &[Rule] = &[EPIPHANY, REFORMATION_UNTIL_2016, REFORMATION_SINCE_2018];
@@ -369,10 +358,7 @@ const DE_ST: &[Rule] = &[EPIPHANY, REFORMATION_UNTIL_2016, REFORMATION_SINCE_201
 const DE_TH: &[Rule] = &[
     REFORMATION_UNTIL_2016,
     REFORMATION_SINCE_2018,
-    Rule {
-        since: 2019,
-        ..fixed("world_childrens_day", 9, 20)
-    },
+    since(2019, fixed("world_childrens_day", 9, 20)),
 ];
 
 /// What Alsace and Moselle keep from their local law: Good Friday and St Stephen's Day.
