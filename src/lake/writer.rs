@@ -5,8 +5,9 @@
 //! the largest partition whenever all buffers together pass `max_buffered_rows`. Files are
 //! ZSTD-compressed with page-level statistics (so engines can skip row groups and pages) and
 //! carry the run id in their key-value metadata for lineage. A flushed file is encoded and
-//! stored in the background while the caller goes on producing rows (at most two at once), so
-//! parsing, deduplication and compression overlap on all cores.
+//! stored in the background while the caller goes on producing rows (a flush waits only while
+//! more than two files are in flight), so parsing, deduplication and compression overlap on
+//! all cores.
 //!
 //! Nothing a writer puts in the store is visible until [`DatasetWriter::commit`], which claims
 //! the run in the database and then writes the table's next Delta commit
@@ -269,8 +270,9 @@ pub struct DatasetWriter {
     finished: bool,
 }
 
-/// Files a writer encodes and stores while its caller goes on producing rows. Two keep both
-/// cores busy next to the producer without holding more than two files' rows in memory.
+/// Files a writer leaves in flight (encoding and storing) when its caller goes on producing
+/// rows; a flush past this waits for the oldest. Two keep both cores busy next to the
+/// producer, with at most three files' rows held while a flush waits.
 const MAX_IN_FLIGHT: usize = 2;
 
 /// A part file on its way to the store.
@@ -350,7 +352,8 @@ impl DatasetWriter {
     }
 
     /// Starts writing partition `dt`'s buffer as the next part file: encoding and storing run
-    /// in the background while the caller goes on, at most [`MAX_IN_FLIGHT`] files at once.
+    /// in the background while the caller goes on; it waits for the oldest while more than
+    /// [`MAX_IN_FLIGHT`] files are in flight.
     async fn flush(&mut self, dt: NaiveDate) -> Result<(), LakeError> {
         let Some(buffer) = self.buffers.remove(&dt) else {
             return Ok(());
