@@ -13,17 +13,9 @@ use std::time::Instant;
 
 use recast::config::{Settings, Sources};
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+#[path = "common/knobs.rs"]
+mod knobs;
+use knobs::{env_or, peak_rss_mib};
 
 fn generate(path: &Path, rows: usize) -> std::io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
@@ -86,10 +78,7 @@ print(time.time() - t)
 }
 
 fn main() {
-    let rows: usize = std::env::var("RECAST_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    let rows = env_or("RECAST_BENCH_ROWS", 10_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let landing = dir.path().join("landing");
     std::fs::create_dir_all(&landing).unwrap();

@@ -15,7 +15,7 @@
 
 #[path = "common/knobs.rs"]
 mod knobs;
-use knobs::env_or;
+use knobs::{env_or, peer_python};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -132,8 +132,7 @@ fn recast_rows(series: &BTreeMap<String, Vec<f64>>) -> Vec<Row> {
 }
 
 fn peer_rows(series: &BTreeMap<String, Vec<f64>>) -> Result<(String, Vec<Row>), String> {
-    let python = std::env::var("RECAST_PYTHON")
-        .unwrap_or_else(|_| "/root/.venvs/recast-fc/bin/python".into());
+    let python = peer_python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/references/forecast/intermittent_peers.py"
