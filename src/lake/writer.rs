@@ -503,11 +503,11 @@ impl DatasetWriter {
         match landed {
             Landed::Committed { version } => Ok(self.committed(version)),
             Landed::AlreadyCommitted { version } => {
-                self.delete_written_quietly().await;
+                self.delete_started_quietly().await;
                 Ok(CommitOutcome::AlreadyCommitted { commit_id: version })
             }
             Landed::ReplacedNotLive { path } => {
-                self.delete_written_quietly().await;
+                self.delete_started_quietly().await;
                 Err(LakeError::Conflict {
                     detail: format!("`{path}` is no longer a live file of `{}`", self.dataset),
                 })
@@ -522,7 +522,7 @@ impl DatasetWriter {
             Err(e) => return e.into(),
         };
         if state != Some(RunState::Committed) {
-            self.delete_written_quietly().await;
+            self.delete_started_quietly().await;
         }
         LakeError::RunNotOpen {
             run_id: self.run_id.clone(),
@@ -560,7 +560,7 @@ impl DatasetWriter {
 
     /// Cleanup after an outcome is already decided: a failure only delays deletion until
     /// the sweep, so it is logged rather than returned.
-    async fn delete_written_quietly(&self) {
+    async fn delete_started_quietly(&self) {
         for path in &self.started {
             if let Err(e) = delete_if_present(self.store.as_ref(), path).await {
                 tracing::warn!(path = %path, error = %e, "cannot delete file of an uncommitted run; the sweep will");
