@@ -21,7 +21,9 @@
 //! from this crate), `RECAST_M3_SETS` (comma list, default all three),
 //! `RECAST_M3_HOLDOUT=validation` (score on the last horizon of the training part instead of
 //! the test part: how the rule was tuned, never looking at the test data),
-//! `RECAST_BENCH_PYTHON` (default `python3`). Run:
+//! `RECAST_BENCH_PYTHON` (default `python3`), `RECAST_M3_DUMP` (append every series' backtest
+//! score and held-out MASE and sMAPE of every mean and median combination of the members to
+//! this CSV file, for studying choice rules). Run:
 //! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench m3`
 
 use std::collections::BTreeMap;
@@ -36,7 +38,7 @@ use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
 use recast_models::forecast::combination::{Combine, combine_forecasts};
 use recast_models::forecast::conformal::Calibration;
 use recast_models::forecast::select::{
-    PoolRule, PooledConfig, SelectionMethod, pooled_backtest, pooled_choice, select,
+    PoolCandidate, PoolRule, PooledConfig, SelectionMethod, pooled_backtest, pooled_choice, select,
 };
 use recast_models::forecast::{Forecast, ModelSpec};
 
@@ -148,6 +150,22 @@ struct SeriesResult {
     choices: Vec<String>,
     /// The default's forecast, its calibration and the seconds both took.
     calibrated: Option<(Forecast, Option<Calibration>, f64)>,
+    /// Per candidate of [`all_candidates`]: backtest score, held-out MASE and sMAPE.
+    dump: Vec<(String, f64, f64, f64)>,
+}
+
+/// Every mean combination of the standard members, and the median of each three or more:
+/// the candidates `RECAST_M3_DUMP` writes, for tuning rules outside the bench.
+fn all_candidates(members: usize) -> Vec<PoolCandidate> {
+    let mut out = Vec::new();
+    for mask in 1u32..(1 << members) {
+        let m: Vec<usize> = (0..members).filter(|i| mask & (1 << i) != 0).collect();
+        if m.len() >= 3 {
+            out.push(PoolCandidate::combined(Combine::Median, &m));
+        }
+        out.push(PoolCandidate::combined(Combine::Mean, &m));
+    }
+    out
 }
 
 fn naive(y: &[f64], h: usize) -> Forecast {
@@ -230,10 +248,28 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
     let (spec, fc) = default_fc.expect("rules(h) starts with the default");
     let t0 = Instant::now();
     let cal = conformal(&s.train, season, &spec, h);
+    let dump = all_candidates(cfg.members.len())
+        .iter()
+        .map(|c| {
+            let fs: Vec<&Forecast> = c
+                .members
+                .iter()
+                .filter_map(|&m| member_fc[m].as_ref())
+                .collect();
+            let fc = if fs.len() == c.members.len() {
+                combine_forecasts(c.how, &fs, h, &LEVELS)
+            } else {
+                naive(&s.train, h)
+            };
+            let m = score(&s.test, &fc, &s.train, season);
+            (c.spec(&cfg.members).label(), bt.score(c), m.mase, m.smape)
+        })
+        .collect();
     SeriesResult {
         rows,
         failures,
         choices,
+        dump,
         calibrated: fc.map(|fc| (fc, cal, all_secs + t0.elapsed().as_secs_f64())),
     }
 }
@@ -288,6 +324,22 @@ fn check_against_select(series: &[Series], season: usize, h: usize) {
             "{}: select() and the bench disagree",
             s.id
         );
+    }
+}
+
+/// Appends one line per series and candidate: set, series, candidate, backtest score,
+/// held-out MASE and sMAPE (`RECAST_M3_DUMP`).
+fn dump(path: &Path, set: &str, series: &[Series], results: &[SeriesResult]) {
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("RECAST_M3_DUMP names a writable file");
+    for (s, r) in series.iter().zip(results) {
+        for (label, bt, mase, smape) in &r.dump {
+            writeln!(out, "{set},{},\"{label}\",{bt},{mase},{smape}", s.id).expect("dump written");
+        }
     }
 }
 
@@ -375,6 +427,9 @@ fn main() {
             .map(|s| run_series(s, season, h))
             .collect();
         calibrated_rows(&series, &mut results, season);
+        if let Some(path) = std::env::var_os("RECAST_M3_DUMP") {
+            dump(Path::new(&path), set, &series, &results);
+        }
         let wall = wall.elapsed().as_secs_f64();
         let mut sums = vec![Row::default(); names.len()];
         let mut chosen = BTreeMap::<String, usize>::new();

@@ -19,7 +19,10 @@
 //!
 //! Environment: `RECAST_STORE_SALES` (default `../shared/data/rossmann-sample/store_sales.csv`
 //! beside the repository), `RECAST_STORE_H`, `RECAST_STORE_PARTS` (`daily,weekly` by
-//! default), `RECAST_BENCH_PYTHON` (default `python3`). Run:
+//! default), `RECAST_BENCH_PYTHON` (default `python3`), `RECAST_STORE_HOLDOUT=validation`
+//! (the daily part alone, each store's last `h` days dropped first, so the score is on the
+//! `h` days before the test part and statsforecast is not run: how choices are tuned without
+//! looking at the test part). Run:
 //! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench store_sales`
 
 mod common;
@@ -131,12 +134,18 @@ fn main() {
     let Some((path, full, h)) = open("RECAST_STORE_H") else {
         return;
     };
+    let validation = std::env::var("RECAST_STORE_HOLDOUT").is_ok_and(|v| v == "validation");
+    let keep = |y: &[f64]| y[..y.len() - if validation { h } else { 0 }].to_vec();
     let stores: BTreeMap<String, Vec<f64>> = full
         .iter()
-        .map(|(id, s)| (id.clone(), s.sales.clone()))
+        .map(|(id, s)| (id.clone(), keep(&s.sales)))
         .collect();
-    let parts =
-        std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly,regressors".into());
+    let parts = if validation {
+        println!("VALIDATION: each store's last {h} days dropped; daily part only, no peers");
+        "daily".to_string()
+    } else {
+        std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly,regressors".into())
+    };
     let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
     // The pooled choice per store (store id order), once for both parts that need it.
     let wall = Instant::now();
@@ -148,7 +157,7 @@ fn main() {
     };
     let pooled_wall = wall.elapsed().as_secs_f64();
     if wanted("daily") {
-        daily(&path, &stores, h, &pooled, pooled_wall);
+        daily(&path, &stores, h, &pooled, pooled_wall, !validation);
     }
     if wanted("weekly") {
         weekly_part(&path, &stores);
@@ -166,6 +175,7 @@ fn daily(
     h: usize,
     pooled: &[Pooled],
     pooled_wall: f64,
+    with_peers: bool,
 ) {
     let splits: Vec<(&String, &[f64], &[f64])> = stores
         .iter()
@@ -211,6 +221,9 @@ fn daily(
     );
     let picks: Vec<String> = choices.iter().map(|(l, n)| format!("{l} {n}")).collect();
     println!("pooled choices: {}", picks.join(", "));
+    if !with_peers {
+        return;
+    }
     let h_arg = h.to_string();
     let args = [path.as_os_str(), std::ffi::OsStr::new(&h_arg)];
     let Some(peer) = peers("store_sales_peers.py", &args) else {
