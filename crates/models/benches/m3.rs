@@ -116,6 +116,7 @@ fn rules(h: usize) -> Vec<(String, PooledConfig)> {
             with(5, PoolRule::ReferenceUnlessBeaten { margin: 0.8 }),
         ),
         ("pooled: best combination".into(), comb(0.0)),
+        ("pooled: best comb. unless single 0.6".into(), comb(0.6)),
         ("pooled: best comb. unless single 0.7".into(), comb(0.7)),
         ("pooled: best comb. unless single 0.8".into(), comb(0.8)),
         (
