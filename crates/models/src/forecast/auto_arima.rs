@@ -526,6 +526,32 @@ mod tests {
         assert!(fit.aicc().unwrap().is_finite());
     }
     #[test]
+    fn an_over_differenced_short_series_is_not_kept_at_the_invertibility_edge() {
+        // Fourteen values of noise around a level, differenced once by an ARIMA(0,1,1):
+        // the MA coefficient's estimate is −1, the edge R's and statsforecast's searches
+        // discard. Its fit must not pass as admissible at the clamped start.
+        // (With the exact fit started at ±7 this series' fit was admitted at MA −0.98995.)
+        let mut noise = crate::forecast::test_noise(7);
+        let y: Vec<f64> = (0..14).map(|_| 100.0 + 10.0 * noise()).collect();
+        let spec = ArimaSpec {
+            p: 0,
+            d: 1,
+            q: 1,
+            seasonal_p: 0,
+            seasonal_d: 0,
+            seasonal_q: 0,
+            season: 1,
+            include_constant: false,
+        };
+        let css = Sarima::fit_css(&y, &spec).unwrap();
+        assert!(css.coef.ma[0] < -0.995, "CSS MA {}", css.coef.ma[0]);
+        match fit_candidate(&y, &spec) {
+            Candidate::Admissible(fit) => panic!("admitted with MA {:?}", fit.coefficients().ma),
+            Candidate::Boundary(_) | Candidate::Failed => {}
+        }
+    }
+
+    #[test]
     fn roots_near_the_unit_circle_disqualify() {
         let coef = |sma: f64, ar: f64| crate::forecast::sarima::ArimaCoefficients {
             ar: vec![ar],

@@ -224,6 +224,18 @@ fn differencing_poly(d: usize, seasonal_d: usize, m: usize) -> Vec<f64> {
 
 /// Partial autocorrelations (unconstrained reals) → coefficients `c` with `1 − Σ c_j z^j`
 /// stationary.
+/// Where the exact fit starts at most, in the unconstrained coordinates [`constrain`] maps
+/// to partial autocorrelations: ±10, a partial autocorrelation of ±0.995.
+///
+/// Why not closer to the interior: when the CSS estimate of an MA coefficient lies at the
+/// invertibility boundary, the exact likelihood's gradient in these coordinates is nearly
+/// zero there and the search's optimiser stays at its start. A start at ±7 (±0.98995) is a
+/// root of modulus 1.0102, just outside the automatic search's 1.01: the boundary fit passed
+/// as admissible, where R's and statsforecast's estimates reach the boundary and the model is
+/// discarded. From ±0.995 (a root at 1.005) such a fit is discarded as theirs are, and a fit
+/// whose optimum lies inside still moves there.
+const START_EDGE: f64 = 10.0;
+
 fn constrain(x: &[f64]) -> Vec<f64> {
     let mut c: Vec<f64> = Vec::with_capacity(x.len());
     for (k, xk) in x.iter().enumerate() {
@@ -873,8 +885,22 @@ impl Sarima {
         }
         let css = css_minimize(&ws, &layout, m, &x0);
         // Partial autocorrelations of ±1 are the edge of the region: pull CSS estimates back
-        // a little so the exact likelihood starts in the interior.
-        starts.push(css.x.iter().map(|v| v.clamp(-7.0, 7.0)).collect());
+        // a little so the exact likelihood starts in the interior (the constant is not a
+        // partial autocorrelation and keeps its estimate).
+        let pacfs = k - usize::from(layout.constant);
+        let start: Vec<f64> = css
+            .x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i < pacfs {
+                    v.clamp(-START_EDGE, START_EDGE)
+                } else {
+                    *v
+                }
+            })
+            .collect();
+        starts.push(start);
         starts.push(x0);
         let mut best: Option<(Vec<f64>, f64)> = None;
         for s in starts {
