@@ -176,6 +176,14 @@ fn naive(y: &[f64], h: usize) -> Forecast {
         .forecast(h, &LEVELS)
 }
 
+/// The forecasts of `c`'s members that could be fitted.
+fn fitted_members<'a>(c: &PoolCandidate, member_fc: &'a [Option<Forecast>]) -> Vec<&'a Forecast> {
+    c.members
+        .iter()
+        .filter_map(|&m| member_fc[m].as_ref())
+        .collect()
+}
+
 fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
     let cfg = PooledConfig::standard(h);
     let mut failures = Vec::new();
@@ -196,11 +204,7 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
         .candidates
         .iter()
         .map(|c| {
-            let fs: Vec<&Forecast> = c
-                .members
-                .iter()
-                .filter_map(|&m| member_fc[m].as_ref())
-                .collect();
+            let fs = fitted_members(c, &member_fc);
             (!fs.is_empty()).then(|| combine_forecasts(c.how, &fs, h, &LEVELS))
         })
         .collect();
@@ -232,11 +236,7 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
     let mut default_fc = None;
     for (_, rule_cfg) in rules(h) {
         let chosen = pooled_choice(&bt, &rule_cfg).chosen;
-        let fs: Vec<&Forecast> = chosen
-            .members
-            .iter()
-            .filter_map(|&m| member_fc[m].as_ref())
-            .collect();
+        let fs = fitted_members(&chosen, &member_fc);
         let fc = (!fs.is_empty()).then(|| combine_forecasts(chosen.how, &fs, h, &LEVELS));
         row(fc.as_ref(), all_secs);
         if default_fc.is_none() {
@@ -252,11 +252,7 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
     let dump = all_candidates(cfg.members.len())
         .iter()
         .map(|c| {
-            let fs: Vec<&Forecast> = c
-                .members
-                .iter()
-                .filter_map(|&m| member_fc[m].as_ref())
-                .collect();
+            let fs = fitted_members(c, &member_fc);
             let fc = if fs.len() == c.members.len() {
                 combine_forecasts(c.how, &fs, h, &LEVELS)
             } else {
