@@ -430,23 +430,19 @@ fn record_members(
     prepared: &mut [(String, Result<Unbanded, String>)],
 ) {
     let n = h.n_aggregates();
-    for (node, (_, fitted)) in prepared.iter_mut().enumerate().take(n) {
-        if series[node].key.level() != Level::Category {
-            continue;
-        }
-        let items: std::collections::BTreeSet<&str> = h
-            .members(node)
-            .into_iter()
-            .filter_map(|j| series[n + j].key.item_id.as_deref())
-            .collect();
-        let set = match fitted {
-            Ok(u) => u.set_param(hierarchy::MEMBERS, serde_json::json!(items)),
-            Err(_) => continue,
-        };
-        if let Err(e) = set {
-            *fitted = Err(e);
-        }
-    }
+    let members: BTreeMap<String, std::collections::BTreeSet<String>> = (0..n)
+        .filter(|&node| series[node].key.level() == Level::Category)
+        .map(|node| {
+            let items = h
+                .members(node)
+                .into_iter()
+                .filter_map(|j| series[n + j].key.item_id.clone())
+                .collect();
+            (series[node].id(), items)
+        })
+        .collect();
+    let aggregates = n.min(prepared.len());
+    record_category_members(&mut prepared[..aggregates], &members);
 }
 
 /// The items catalog's category of each item that has one (empty without a catalog).

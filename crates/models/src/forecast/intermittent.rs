@@ -375,23 +375,12 @@ impl Intermittent {
         self.method
     }
 
-    /// Half-width at `level` percent: the quantile of the absolute residuals.
+    /// Half-width at `level` percent: the quantile of the absolute residuals (0 without any).
     fn half_width(&self, level: f64) -> f64 {
-        quantile(&self.abs_residuals, level / 100.0)
-    }
-}
-
-/// Linear-interpolation quantile of sorted data (numpy's default); 0 for empty data.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        1 => sorted[0],
-        n => {
-            let pos = q * (n - 1) as f64;
-            let lo = pos.floor() as usize;
-            let hi = (lo + 1).min(n - 1);
-            sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
+        if self.abs_residuals.is_empty() {
+            return 0.0;
         }
+        super::paths::quantile_sorted(&self.abs_residuals, level / 100.0)
     }
 }
 
