@@ -1,7 +1,7 @@
 """Reference fixture for the country holiday rules (src/forecast/country_holidays.rs): the
 national public holidays of each country with rules (and of each nation of the United
-Kingdom, each German state, Moselle and Alsace: the package's GB and DE subdivisions and
-its FR `57` and `6AE`), from the `holidays`
+Kingdom, each German state, Moselle and Alsace, each Italian province: the package's GB and
+DE subdivisions, its FR `57` and `6AE` and its IT two-letter subdivisions), from the `holidays`
 package (the
 calendar the `prophet` package draws its country holidays from), for 1990-2035.
 
@@ -25,6 +25,9 @@ COUNTRIES = (
     + [f"DE-{s}" for s in GERMAN_STATES]
     + ["ES", "FR", "FR-57", "FR-6AE", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
 )
+# Italy's provinces by their two-letter codes (the package's city subdivisions left out);
+# each is written as the dates it adds to Italy's, which keeps the file small.
+IT_PROVINCES = [s for s in sorted(holidays.IT.subdivisions) if len(s) == 2]
 
 
 def main():
@@ -37,6 +40,11 @@ def main():
             country, subdiv=subdiv or None, years=list(YEARS), observed=False
         )
         out["countries"][c] = sorted(d.isoformat() for d in cal)
+    italy = set(out["countries"]["IT"])
+    out["it_provinces"] = {}
+    for p in IT_PROVINCES:
+        cal = holidays.country_holidays("IT", subdiv=p, years=list(YEARS), observed=False)
+        out["it_provinces"][p] = sorted(set(d.isoformat() for d in cal) - italy)
     (HERE / "country_holidays.json").write_text(json.dumps(out, indent=0) + "\n")
     for c in COUNTRIES:
         print(c, len(out["countries"][c]))

@@ -65,7 +65,8 @@ pub struct ForecasterArgs {
     pub holidays: Option<std::path::PathBuf>,
     /// National public holidays by country rules for the Prophet-style model (AT, DE and its
     /// states DE-BB ... DE-TH, ES, FR and Alsace-Moselle FR-57/FR-67/FR-68/FR-6AE, GB and its
-    /// nations GB-ENG, GB-NIR, GB-SCT, GB-WLS, IT, US), besides any `--holidays` table.
+    /// nations GB-ENG, GB-NIR, GB-SCT, GB-WLS, IT and its provinces IT-AG ... IT-VV by ISO
+    /// 3166-2 code, US), besides any `--holidays` table.
     #[arg(long, value_name = "CODE")]
     pub holidays_country: Option<String>,
     /// How the Prophet-style model combines seasonalities, holidays and regressors with the

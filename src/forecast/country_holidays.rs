@@ -9,9 +9,9 @@
 //! against the `holidays` Python package, the calendar the `prophet` package uses (this
 //! module's tests read `references/forecast/country_holidays.json`). The nations of the United
 //! Kingdom, the German states and Alsace and Moselle have their own codes (`GB-ENG`, `DE-BY`,
-//! `FR-57`, ...): the country's days and the region's own. Other regional holidays (Spanish
-//! regions, Italian provinces, US states, France's overseas departments) are a planner's
-//! table.
+//! `FR-57`, ...), and so have Italy's provinces (`IT-MI`, `IT-RM`, ...: their patron saints'
+//! days): the country's days and the region's own. Other regional holidays (Spanish regions,
+//! US states, France's overseas departments) are a planner's table.
 
 use std::ops::RangeInclusive;
 
@@ -367,6 +367,174 @@ const FR_ALSACE_MOSELLE: &[Rule] = &[
     fixed("saint_stephens_day", 12, 26),
 ];
 
+/// What each Italian province adds to Italy's national days, by its ISO 3166-2 code without
+/// the `IT-` (its patron saint's day, in the province's capital by the `holidays` package;
+/// Bolzano's Whit Monday since 1993). Biella's and Prato's fall on national holidays.
+const IT_PROVINCES: &[(&str, &[Rule])] = &[
+    ("AG", &[fixed("saint_gerland_day", 2, 25)]),
+    ("AL", &[fixed("saint_baudolino_day", 11, 10)]),
+    ("AN", &[fixed("saint_cyriacus_day", 5, 4)]),
+    ("AO", &[fixed("saint_grat_day", 9, 7)]),
+    ("AP", &[fixed("saint_emidius_day", 8, 5)]),
+    ("AQ", &[fixed("saint_maximus_of_aveia_day", 6, 10)]),
+    ("AR", &[fixed("saint_donatus_of_arezzo_day", 8, 7)]),
+    ("AT", &[nth("saint_secundus_day", 5, Weekday::Tue, 1)]),
+    ("AV", &[fixed("saint_modestinus_day", 2, 14)]),
+    ("BA", &[fixed("saint_nicholas_day", 12, 6)]),
+    ("BG", &[fixed("saint_alexander_of_bergamo_day", 8, 26)]),
+    ("BI", &[]),
+    ("BL", &[fixed("saint_martin_day", 11, 11)]),
+    ("BN", &[fixed("saint_bartholomew_day", 8, 24)]),
+    ("BO", &[fixed("saint_petronius_day", 10, 4)]),
+    (
+        "BR",
+        &[nth(
+            "saint_theodore_and_saint_lawrence_day",
+            9,
+            Weekday::Sun,
+            1,
+        )],
+    ),
+    ("BS", &[fixed("saints_faustinus_and_jovita_day", 2, 15)]),
+    (
+        "BT",
+        &[
+            fixed("saint_nicholas_the_pilgrim_day", 5, 3),
+            nth("saint_richard_of_andria_day", 9, Weekday::Sun, 3),
+            fixed("saint_roger_day", 12, 30),
+        ],
+    ),
+    ("BZ", &[since(1993, rule("whit_monday", When::Easter(50)))]),
+    ("CA", &[fixed("saint_saturninus_of_cagliari_day", 10, 30)]),
+    ("CB", &[fixed("saint_george_day", 4, 23)]),
+    ("CE", &[fixed("saint_sebastian_day", 1, 20)]),
+    ("CH", &[fixed("saint_justin_of_chieti_day", 5, 11)]),
+    ("CL", &[fixed("saint_michael_the_archangel_day", 9, 29)]),
+    ("CN", &[fixed("saint_michael_the_archangel_day", 9, 29)]),
+    ("CO", &[fixed("saint_abbondius_day", 8, 31)]),
+    ("CR", &[fixed("saint_homobonus_day", 11, 13)]),
+    ("CS", &[fixed("our_lady_of_the_pilerio", 2, 12)]),
+    ("CT", &[fixed("saint_agatha_day", 2, 5)]),
+    ("CZ", &[fixed("saint_vitalian_day", 7, 16)]),
+    ("EN", &[fixed("visitation_of_mary_day", 7, 2)]),
+    (
+        "FC",
+        &[
+            fixed("our_lady_of_the_fire", 2, 4),
+            fixed("saint_john_day", 6, 24),
+        ],
+    ),
+    ("FE", &[fixed("saint_george_day", 4, 23)]),
+    ("FG", &[fixed("our_lady_of_the_seven_veils", 3, 22)]),
+    ("FI", &[fixed("saint_john_day", 6, 24)]),
+    ("FM", &[fixed("assumption_day", 8, 16)]),
+    ("FR", &[fixed("saint_silverius_day", 6, 20)]),
+    ("GE", &[fixed("saint_john_day", 6, 24)]),
+    ("GO", &[fixed("saints_hilary_and_tatian_day", 3, 16)]),
+    ("GR", &[fixed("saint_lawrence_day", 8, 10)]),
+    (
+        "IM",
+        &[fixed("saint_leonard_of_porto_maurizio_day", 11, 26)],
+    ),
+    ("IS", &[fixed("saint_peter_celestine_day", 5, 19)]),
+    ("KR", &[fixed("saint_dionysius_day", 10, 9)]),
+    ("LC", &[fixed("saint_nicholas_day", 12, 6)]),
+    ("LE", &[fixed("saint_orontius_day", 8, 26)]),
+    ("LI", &[fixed("saint_julia_day", 5, 22)]),
+    ("LO", &[fixed("saint_bassianus_day", 1, 19)]),
+    ("LT", &[fixed("saint_maria_goretti_day", 7, 6)]),
+    ("LU", &[fixed("saint_paulinus_of_lucca_day", 7, 12)]),
+    ("MB", &[fixed("saint_john_day", 6, 24)]),
+    ("MC", &[fixed("saint_julian_the_hospitaller_day", 8, 31)]),
+    ("ME", &[fixed("our_lady_of_the_letter", 6, 3)]),
+    ("MI", &[fixed("saint_ambrose_day", 12, 7)]),
+    ("MN", &[fixed("saint_anselm_of_baggio_day", 3, 18)]),
+    ("MO", &[fixed("saint_geminianus_day", 1, 31)]),
+    ("MS", &[fixed("saint_francis_of_assisi_day", 10, 4)]),
+    ("MT", &[fixed("our_lady_of_the_bruna", 7, 2)]),
+    ("NA", &[fixed("saint_januarius_day", 9, 19)]),
+    ("NO", &[fixed("saint_gaudentius_day", 1, 22)]),
+    ("NU", &[fixed("our_lady_of_the_snows", 8, 5)]),
+    ("OR", &[fixed("saint_archelaus_day", 2, 13)]),
+    ("PA", &[fixed("saint_rosalia_day", 7, 15)]),
+    ("PC", &[fixed("saint_antoninus_of_piacenza_day", 7, 4)]),
+    ("PD", &[fixed("saint_anthony_of_padua_day", 6, 13)]),
+    ("PE", &[fixed("saint_cetteus_day", 10, 10)]),
+    (
+        "PG",
+        &[
+            fixed("saint_clare_of_assisi_day", 8, 11),
+            fixed("saint_francis_of_assisi_day", 10, 4),
+        ],
+    ),
+    ("PI", &[fixed("saint_ranieri_day", 6, 17)]),
+    ("PN", &[fixed("our_lady_of_graces", 9, 8)]),
+    ("PO", &[]),
+    ("PR", &[fixed("saint_hilary_of_poitiers_day", 1, 13)]),
+    ("PT", &[fixed("saint_james_day", 7, 25)]),
+    (
+        "PU",
+        &[
+            fixed("saint_crescentinus_day", 6, 1),
+            fixed("saint_terentius_of_pesaro_day", 9, 24),
+        ],
+    ),
+    ("PV", &[fixed("saint_syrus_day", 12, 9)]),
+    ("PZ", &[fixed("saint_gerard_of_potenza_day", 5, 30)]),
+    ("RA", &[fixed("saint_apollinaris_day", 7, 23)]),
+    ("RC", &[fixed("saint_george_day", 4, 23)]),
+    ("RE", &[fixed("saint_prosper_of_reggio_day", 11, 24)]),
+    (
+        "RG",
+        &[
+            fixed("saint_george_day", 4, 23),
+            fixed("saint_john_day", 8, 29),
+        ],
+    ),
+    ("RI", &[fixed("saint_barbara_day", 12, 4)]),
+    ("RM", &[fixed("saints_peter_and_paul_day", 6, 29)]),
+    ("RN", &[fixed("saint_gaudentius_day", 10, 14)]),
+    ("RO", &[fixed("saint_bellinus_day", 11, 26)]),
+    ("SA", &[fixed("saint_matthew_day", 9, 21)]),
+    ("SI", &[fixed("saint_ansanus_day", 12, 1)]),
+    ("SO", &[fixed("saints_gervasius_and_protasius_day", 6, 19)]),
+    ("SP", &[fixed("saint_joseph_day", 3, 19)]),
+    ("SR", &[fixed("saint_lucy_day", 12, 13)]),
+    ("SS", &[fixed("saint_nicholas_day", 12, 6)]),
+    (
+        "SU",
+        &[rule(
+            "saint_pontian_day",
+            When::Before {
+                month: 5,
+                day: 19,
+                weekday: Weekday::Thu,
+            },
+        )],
+    ),
+    ("SV", &[fixed("our_lady_of_mercy", 3, 18)]),
+    ("TA", &[fixed("saint_catald_day", 5, 10)]),
+    ("TE", &[fixed("saint_berardo_day", 12, 19)]),
+    ("TN", &[fixed("saint_vigilius_day", 6, 26)]),
+    ("TO", &[fixed("saint_john_day", 6, 24)]),
+    ("TP", &[fixed("saint_albert_of_trapani_day", 8, 7)]),
+    ("TR", &[fixed("saint_valentine_day", 2, 14)]),
+    ("TS", &[fixed("saint_justus_day", 11, 3)]),
+    ("TV", &[fixed("saint_liberal_day", 4, 27)]),
+    (
+        "UD",
+        &[fixed("saints_hermagoras_and_fortunatus_day", 7, 12)],
+    ),
+    ("VA", &[fixed("saint_victor_the_moor_day", 5, 8)]),
+    ("VB", &[fixed("saint_victor_the_moor_day", 5, 8)]),
+    ("VC", &[fixed("saint_eusebius_of_vercelli_day", 8, 1)]),
+    ("VE", &[fixed("our_lady_of_health", 11, 21)]),
+    ("VI", &[fixed("our_lady_of_monte_berico", 9, 8)]),
+    ("VR", &[fixed("saint_zeno_day", 5, 21)]),
+    ("VT", &[fixed("saint_rose_of_viterbo_day", 9, 4)]),
+    ("VV", &[fixed("saint_leoluca_day", 3, 1)]),
+];
+
 /// The countries and regions with rules, by ISO 3166 code; a nation of the United Kingdom, a
 /// German state or Alsace and Moselle by its 3166-2 code (the country's days and its own).
 pub const COUNTRIES: [&str; 31] = [
@@ -376,7 +544,18 @@ pub const COUNTRIES: [&str; 31] = [
 ];
 
 /// The rule sets of `country` (a region: its country's and its own).
-fn rules(country: &str) -> Option<&'static [&'static [Rule]]> {
+fn rules(country: &str) -> Option<Vec<&'static [Rule]>> {
+    if let Some(province) = country.strip_prefix("IT-") {
+        return IT_PROVINCES
+            .iter()
+            .find(|(code, _)| *code == province)
+            .map(|(_, own)| vec![IT, *own]);
+    }
+    named_rules(country).map(<[_]>::to_vec)
+}
+
+/// The rule sets of a country or region in [`COUNTRIES`].
+fn named_rules(country: &str) -> Option<&'static [&'static [Rule]]> {
     match country {
         "AT" => Some(&[AT]),
         "DE" => Some(&[DE]),
@@ -412,8 +591,9 @@ pub fn check(country: &str, field: &str) -> Result<(), DemandError> {
         None => Err(DemandError::invalid(
             field,
             format!(
-                "no holiday rules for country `{country}` (known: {}; give a holidays table \
-                 for others)",
+                "no holiday rules for country `{country}` (known: {}, and IT-XX for an Italian \
+                 province by its ISO 3166-2 code, such as IT-MI; give a holidays table for \
+                 others)",
                 COUNTRIES.join(", ")
             ),
         )),
@@ -481,7 +661,7 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
     check(country, "holidays_country")?;
     let rules: Vec<&Rule> = rules(country)
         .unwrap_or_default()
-        .iter()
+        .into_iter()
         .flat_map(|set| set.iter())
         .collect();
     let mut out = Vec::new();
@@ -559,18 +739,34 @@ mod tests {
             "../../references/forecast/country_holidays.json"
         ))
         .unwrap();
-        for code in COUNTRIES {
-            // Alsace's two departments are the package's Alsace (`6AE`).
-            let country = match code {
-                "FR-67" | "FR-68" => "FR-6AE",
-                other => other,
-            };
-            let want: std::collections::BTreeSet<NaiveDate> = fixture["countries"][country]
-                .as_array()
+        let dates = |v: &serde_json::Value| -> std::collections::BTreeSet<NaiveDate> {
+            v.as_array()
                 .unwrap()
                 .iter()
                 .map(|v| d(v.as_str().unwrap()))
-                .collect();
+                .collect()
+        };
+        let mut cases: Vec<(String, std::collections::BTreeSet<NaiveDate>)> = COUNTRIES
+            .iter()
+            .map(|code| {
+                // Alsace's two departments are the package's Alsace (`6AE`).
+                let country = match *code {
+                    "FR-67" | "FR-68" => "FR-6AE",
+                    other => other,
+                };
+                (code.to_string(), dates(&fixture["countries"][country]))
+            })
+            .collect();
+        // An Italian province: Italy's dates and the ones it adds.
+        let provinces = fixture["it_provinces"].as_object().unwrap();
+        assert_eq!(provinces.len(), IT_PROVINCES.len());
+        for (code, own) in provinces {
+            let mut want = dates(&fixture["countries"]["IT"]);
+            want.extend(dates(own));
+            cases.push((format!("IT-{code}"), want));
+        }
+        for (code, want) in &cases {
+            let code = code.as_str();
             let first = want.iter().next().unwrap().year();
             let got: std::collections::BTreeSet<NaiveDate> = rows(code, first..=2035)
                 .unwrap()
@@ -578,7 +774,7 @@ mod tests {
                 .map(|r| r.ds)
                 .collect();
             let missing: Vec<_> = want.difference(&got).collect();
-            let extra: Vec<_> = got.difference(&want).collect();
+            let extra: Vec<_> = got.difference(want).collect();
             assert!(
                 missing.is_empty() && extra.is_empty(),
                 "{code}: missing {missing:?}, extra {extra:?}"

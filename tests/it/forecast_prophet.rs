@@ -191,25 +191,25 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
         "{models:?}"
     );
 
-    // A German state's calendar: Bavaria adds Epiphany (6 January) to the national days.
-    let out = train(
-        &srv,
-        &["--select", "prophet", "--holidays-country", "DE-BY"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        report["models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|m| m["model"].as_str().unwrap().contains("holidays")),
-        "{report}"
-    );
+    // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
+    // and an Italian province's (Milan adds St Ambrose, 7 December).
+    for region in ["DE-BY", "IT-MI"] {
+        let out = train(&srv, &["--select", "prophet", "--holidays-country", region]);
+        assert!(
+            out.status.success(),
+            "{region}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            report["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["model"].as_str().unwrap().contains("holidays")),
+            "{region}: {report}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -249,6 +249,10 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
         (
             serde_json::json!({"select": "prophet", "holidays_country": "DE-XX"}),
             "no holiday rules for country `DE-XX`",
+        ),
+        (
+            serde_json::json!({"select": "prophet", "holidays_country": "IT-XX"}),
+            "no holiday rules for country `IT-XX`",
         ),
         (
             serde_json::json!({"seasonality_mode": "multiplicative"}),
