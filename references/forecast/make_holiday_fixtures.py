@@ -1,7 +1,8 @@
 """Reference fixture for the country holiday rules (src/forecast/country_holidays.rs): the
 national public holidays of each country with rules (and of each nation of the United
-Kingdom, each German state, Moselle and Alsace, each Italian province: the package's GB and
-DE subdivisions, its FR `57` and `6AE` and its IT two-letter subdivisions), from the `holidays`
+Kingdom, each German state, Moselle and Alsace, France's overseas departments and
+collectivities, each Italian province: the package's GB and DE subdivisions, its FR ones but
+the school zones, and its IT two-letter subdivisions), from the `holidays`
 package (the
 calendar the `prophet` package draws its country holidays from), for 1990-2035.
 
@@ -23,7 +24,10 @@ GERMAN_STATES = ["BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI", "NW", "RP
 COUNTRIES = (
     ["AT", "DE"]
     + [f"DE-{s}" for s in GERMAN_STATES]
-    + ["ES", "FR", "FR-57", "FR-6AE", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
+    + ["ES", "FR", "FR-57", "FR-6AE"]
+    # France's overseas departments and collectivities.
+    + [f"FR-{s}" for s in ["971", "972", "973", "974", "976", "BL", "MF", "NC", "PF", "PM", "TF", "WF"]]
+    + ["GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US"]
 )
 # Italy's provinces by their two-letter codes (the package's city subdivisions left out);
 # each is written as the dates it adds to Italy's, which keeps the file small.

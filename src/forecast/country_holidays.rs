@@ -9,9 +9,10 @@
 //! against the `holidays` Python package, the calendar the `prophet` package uses (this
 //! module's tests read `references/forecast/country_holidays.json`). The nations of the United
 //! Kingdom, the German states and Alsace and Moselle have their own codes (`GB-ENG`, `DE-BY`,
-//! `FR-57`, ...), and so have Italy's provinces (`IT-MI`, `IT-RM`, ...: their patron saints'
-//! days): the country's days and the region's own. Other regional holidays (Spanish regions,
-//! US states, France's overseas departments) are a planner's table.
+//! `FR-57`, ...), and so have France's overseas departments and collectivities (`FR-971`
+//! Guadeloupe ... `FR-WF`) and Italy's provinces (`IT-MI`, `IT-RM`, ...: their patron
+//! saints' days): the country's days and the region's own. Other regional holidays (Spanish
+//! regions, US states) are a planner's table.
 
 use std::ops::RangeInclusive;
 
@@ -361,10 +362,58 @@ const DE_TH: &[Rule] = &[
     since(2019, fixed("world_childrens_day", 9, 20)),
 ];
 
+const GOOD_FRIDAY: Rule = rule("good_friday", When::Easter(-2));
+
 /// What Alsace and Moselle keep from their local law: Good Friday and St Stephen's Day.
-const FR_ALSACE_MOSELLE: &[Rule] = &[
-    rule("good_friday", When::Easter(-2)),
-    fixed("saint_stephens_day", 12, 26),
+const FR_ALSACE_MOSELLE: &[Rule] = &[GOOD_FRIDAY, fixed("saint_stephens_day", 12, 26)];
+
+const SCHOELCHER_DAY: Rule = fixed("victor_schoelcher_day", 7, 21);
+
+/// Guadeloupe: Mi-Carême (the Thursday of Lent's third week), Good Friday, the abolition of
+/// slavery (27 May) and Victor Schœlcher Day.
+const FR_971: &[Rule] = &[
+    rule("mi_careme", When::Easter(-24)),
+    GOOD_FRIDAY,
+    fixed("abolition_of_slavery", 5, 27),
+    SCHOELCHER_DAY,
+];
+/// Martinique: the abolition of slavery (22 May) and Victor Schœlcher Day.
+const FR_972: &[Rule] = &[fixed("abolition_of_slavery", 5, 22), SCHOELCHER_DAY];
+/// French Guiana, Réunion and Mayotte: the abolition of slavery, each on its own date.
+const FR_973: &[Rule] = &[fixed("abolition_of_slavery", 6, 10)];
+const FR_974: &[Rule] = &[fixed("abolition_of_slavery", 12, 20)];
+const FR_976: &[Rule] = &[fixed("abolition_of_slavery", 4, 27)];
+/// Saint Barthélemy and Saint Martin, collectivities since 2007, by the `holidays` package
+/// from 2012 (2013 for Saint Martin's abolition day).
+const FR_BL: &[Rule] = &[since(2012, fixed("abolition_of_slavery", 10, 9))];
+const FR_MF: &[Rule] = &[
+    since(2012, SCHOELCHER_DAY),
+    since(2013, fixed("abolition_of_slavery", 5, 28)),
+];
+/// New Caledonia: 24 September, Annexation Day until 2003, Citizenship Day since.
+const FR_NC: &[Rule] = &[
+    Rule {
+        until: 2003,
+        ..fixed("annexation_day", 9, 24)
+    },
+    since(2004, fixed("citizenship_day", 9, 24)),
+];
+/// French Polynesia: Missionary Day, Good Friday, Internal Autonomy Day until 2024 and
+/// Matāriʻi (20 November) since 2025.
+const FR_PF: &[Rule] = &[
+    fixed("missionary_day", 3, 5),
+    GOOD_FRIDAY,
+    Rule {
+        until: 2024,
+        ..fixed("internal_autonomy_day", 6, 29)
+    },
+    since(2025, fixed("matarii", 11, 20)),
+];
+/// Wallis and Futuna: St Peter Chanel, Saints Peter and Paul, Territory Day.
+const FR_WF: &[Rule] = &[
+    fixed("saint_peter_chanel_day", 4, 28),
+    fixed("saints_peter_and_paul_day", 6, 29),
+    fixed("territory_day", 7, 29),
 ];
 
 /// What each Italian province adds to Italy's national days, by its ISO 3166-2 code without
@@ -537,10 +586,11 @@ const IT_PROVINCES: &[(&str, &[Rule])] = &[
 
 /// The countries and regions with rules, by ISO 3166 code; a nation of the United Kingdom, a
 /// German state or Alsace and Moselle by its 3166-2 code (the country's days and its own).
-pub const COUNTRIES: [&str; 31] = [
+pub const COUNTRIES: [&str; 43] = [
     "AT", "DE", "DE-BB", "DE-BE", "DE-BW", "DE-BY", "DE-HB", "DE-HE", "DE-HH", "DE-MV", "DE-NI",
     "DE-NW", "DE-RP", "DE-SH", "DE-SL", "DE-SN", "DE-ST", "DE-TH", "ES", "FR", "FR-57", "FR-67",
-    "FR-68", "FR-6AE", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
+    "FR-68", "FR-6AE", "FR-971", "FR-972", "FR-973", "FR-974", "FR-976", "FR-BL", "FR-MF", "FR-NC",
+    "FR-PF", "FR-PM", "FR-TF", "FR-WF", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
 ];
 
 /// The rule sets of `country` (a region: its country's and its own).
@@ -574,6 +624,18 @@ fn named_rules(country: &str) -> Option<&'static [&'static [Rule]]> {
         "FR" => Some(&[FR]),
         // Moselle, and Alsace by its collectivity's code or either of its two departments'.
         "FR-57" | "FR-6AE" | "FR-67" | "FR-68" => Some(&[FR, FR_ALSACE_MOSELLE]),
+        "FR-971" => Some(&[FR, FR_971]),
+        "FR-972" => Some(&[FR, FR_972]),
+        "FR-973" => Some(&[FR, FR_973]),
+        "FR-974" => Some(&[FR, FR_974]),
+        "FR-976" => Some(&[FR, FR_976]),
+        "FR-BL" => Some(&[FR, FR_BL]),
+        "FR-MF" => Some(&[FR, FR_MF]),
+        "FR-NC" => Some(&[FR, FR_NC]),
+        "FR-PF" => Some(&[FR, FR_PF]),
+        // Saint Pierre and Miquelon and the Southern and Antarctic Lands: France's days.
+        "FR-PM" | "FR-TF" => Some(&[FR]),
+        "FR-WF" => Some(&[FR, FR_WF]),
         "GB" => Some(&[GB]),
         "GB-ENG" | "GB-WLS" => Some(&[GB, GB_ENG_WLS]),
         "GB-NIR" => Some(&[GB, GB_NIR]),

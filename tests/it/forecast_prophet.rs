@@ -192,8 +192,9 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     );
 
     // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
-    // and an Italian province's (Milan adds St Ambrose, 7 December).
-    for region in ["DE-BY", "IT-MI"] {
+    // an Italian province's (Milan adds St Ambrose, 7 December) and an overseas French
+    // department's (Réunion adds the abolition of slavery, 20 December).
+    for region in ["DE-BY", "IT-MI", "FR-974"] {
         let out = train(&srv, &["--select", "prophet", "--holidays-country", region]);
         assert!(
             out.status.success(),
