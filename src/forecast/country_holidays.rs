@@ -69,6 +69,17 @@ const fn nth(name: &'static str, month: u32, weekday: Weekday, n: i32) -> Rule {
     rule(name, When::Nth { month, weekday, n })
 }
 
+/// Holidays several calendars share, each under one name.
+const GOOD_FRIDAY: Rule = rule("good_friday", When::Easter(-2));
+const EASTER_MONDAY: Rule = rule("easter_monday", When::Easter(1));
+const ASCENSION_DAY: Rule = rule("ascension_day", When::Easter(39));
+const WHIT_MONDAY: Rule = rule("whit_monday", When::Easter(50));
+const CORPUS_CHRISTI: Rule = rule("corpus_christi", When::Easter(60));
+const EPIPHANY: Rule = fixed("epiphany", 1, 6);
+const ALL_SAINTS: Rule = fixed("all_saints_day", 11, 1);
+const REFORMATION_DAY: Rule = fixed("reformation_day", 10, 31);
+const INTERNATIONAL_WOMENS_DAY: Rule = fixed("international_womens_day", 3, 8);
+
 const US: &[Rule] = &[
     fixed("new_years_day", 1, 1),
     Rule {
@@ -101,11 +112,11 @@ const REPENTANCE_AND_PRAYER_DAY: Rule = rule(
 
 const DE: &[Rule] = &[
     fixed("new_years_day", 1, 1),
-    rule("good_friday", When::Easter(-2)),
-    rule("easter_monday", When::Easter(1)),
+    GOOD_FRIDAY,
+    EASTER_MONDAY,
     fixed("labour_day", 5, 1),
-    rule("ascension_day", When::Easter(39)),
-    rule("whit_monday", When::Easter(50)),
+    ASCENSION_DAY,
+    WHIT_MONDAY,
     fixed("german_unity_day", 10, 3),
     // Repentance and Prayer Day, a national holiday until 1994.
     Rule {
@@ -116,7 +127,7 @@ const DE: &[Rule] = &[
     Rule {
         since: 2017,
         until: 2017,
-        ..fixed("reformation_day", 10, 31)
+        ..REFORMATION_DAY
     },
     fixed("christmas_day", 12, 25),
     fixed("second_day_of_christmas", 12, 26),
@@ -124,31 +135,31 @@ const DE: &[Rule] = &[
 
 const FR: &[Rule] = &[
     fixed("new_years_day", 1, 1),
-    rule("easter_monday", When::Easter(1)),
+    EASTER_MONDAY,
     fixed("labour_day", 5, 1),
     fixed("victory_day", 5, 8),
-    rule("ascension_day", When::Easter(39)),
+    ASCENSION_DAY,
     // A working "day of solidarity" from 2005 to 2007.
     Rule {
         until: 2004,
-        ..rule("whit_monday", When::Easter(50))
+        ..WHIT_MONDAY
     },
     Rule {
         since: 2008,
-        ..rule("whit_monday", When::Easter(50))
+        ..WHIT_MONDAY
     },
     fixed("national_day", 7, 14),
     fixed("assumption_day", 8, 15),
-    fixed("all_saints_day", 11, 1),
+    ALL_SAINTS,
     fixed("armistice_day", 11, 11),
     fixed("christmas_day", 12, 25),
 ];
 
 const IT: &[Rule] = &[
     fixed("new_years_day", 1, 1),
-    fixed("epiphany", 1, 6),
+    EPIPHANY,
     rule("easter_sunday", When::Easter(0)),
-    rule("easter_monday", When::Easter(1)),
+    EASTER_MONDAY,
     fixed("liberation_day", 4, 25),
     fixed("labour_day", 5, 1),
     // Republic Day was kept on the first Sunday of June until 2000.
@@ -167,7 +178,7 @@ const IT: &[Rule] = &[
         since: 2026,
         ..fixed("saint_francis_day", 10, 4)
     },
-    fixed("all_saints_day", 11, 1),
+    ALL_SAINTS,
     fixed("immaculate_conception", 12, 8),
     fixed("christmas_day", 12, 25),
     fixed("saint_stephens_day", 12, 26),
@@ -181,15 +192,15 @@ const IT: &[Rule] = &[
 
 const AT: &[Rule] = &[
     fixed("new_years_day", 1, 1),
-    fixed("epiphany", 1, 6),
-    rule("easter_monday", When::Easter(1)),
+    EPIPHANY,
+    EASTER_MONDAY,
     fixed("labour_day", 5, 1),
-    rule("ascension_day", When::Easter(39)),
-    rule("whit_monday", When::Easter(50)),
-    rule("corpus_christi", When::Easter(60)),
+    ASCENSION_DAY,
+    WHIT_MONDAY,
+    CORPUS_CHRISTI,
     fixed("assumption_day", 8, 15),
     fixed("national_day", 10, 26),
-    fixed("all_saints_day", 11, 1),
+    ALL_SAINTS,
     fixed("immaculate_conception", 12, 8),
     fixed("christmas_day", 12, 25),
     fixed("saint_stephens_day", 12, 26),
@@ -198,12 +209,12 @@ const AT: &[Rule] = &[
 /// Spain's holidays common to every region (regions add their own: give those as a table).
 const ES: &[Rule] = &[
     fixed("new_years_day", 1, 1),
-    fixed("epiphany", 1, 6),
-    rule("good_friday", When::Easter(-2)),
+    EPIPHANY,
+    GOOD_FRIDAY,
     fixed("labour_day", 5, 1),
     fixed("assumption_day", 8, 15),
     fixed("national_day", 10, 12),
-    fixed("all_saints_day", 11, 1),
+    ALL_SAINTS,
     fixed("constitution_day", 12, 6),
     fixed("immaculate_conception", 12, 8),
     fixed("christmas_day", 12, 25),
@@ -223,7 +234,7 @@ const fn once(name: &'static str, year: i32, month: u32, day: u32) -> Rule {
 /// table), with the years the May holidays moved and the one-off days.
 const GB: &[Rule] = &[
     fixed("new_years_day", 1, 1),
-    rule("good_friday", When::Easter(-2)),
+    GOOD_FRIDAY,
     // Early May bank holiday: the first Monday of May, moved to VE Day's 50th and 75th
     // anniversaries.
     Rule {
@@ -276,14 +287,14 @@ const GB: &[Rule] = &[
 
 /// What England and Wales add to the United Kingdom's days.
 const GB_ENG_WLS: &[Rule] = &[
-    rule("easter_monday", When::Easter(1)),
+    EASTER_MONDAY,
     nth("late_summer_bank_holiday", 8, Weekday::Mon, -1),
 ];
 
 /// What Northern Ireland adds.
 const GB_NIR: &[Rule] = &[
     fixed("saint_patricks_day", 3, 17),
-    rule("easter_monday", When::Easter(1)),
+    EASTER_MONDAY,
     fixed("battle_of_the_boyne", 7, 12),
     nth("late_summer_bank_holiday", 8, Weekday::Mon, -1),
 ];
@@ -304,23 +315,19 @@ const fn since(year: i32, r: Rule) -> Rule {
     Rule { since: year, ..r }
 }
 
-const EPIPHANY: Rule = fixed("epiphany", 1, 6);
-const CORPUS_CHRISTI: Rule = rule("corpus_christi", When::Easter(60));
-const ALL_SAINTS: Rule = fixed("all_saints_day", 11, 1);
-
 /// Reformation Day in a state that kept it every year (2017 is already a national day).
 const REFORMATION_UNTIL_2016: Rule = Rule {
     until: 2016,
-    ..fixed("reformation_day", 10, 31)
+    ..REFORMATION_DAY
 };
-const REFORMATION_SINCE_2018: Rule = since(2018, fixed("reformation_day", 10, 31));
+const REFORMATION_SINCE_2018: Rule = since(2018, REFORMATION_DAY);
 
 /// What Baden-Württemberg and Bavaria add to Germany's national days (Bavaria's Assumption
 /// Day is a holiday in its Catholic communities only, so not state-wide).
 const DE_BW_BY: &[Rule] = &[EPIPHANY, CORPUS_CHRISTI, ALL_SAINTS];
 /// Berlin: International Women's Day since 2019 and the one-off anniversaries.
 const DE_BE: &[Rule] = &[
-    since(2019, fixed("international_womens_day", 3, 8)),
+    since(2019, INTERNATIONAL_WOMENS_DAY),
     once("liberation_day", 2020, 5, 8),
     once("liberation_day", 2025, 5, 8),
     once("east_german_uprising_anniversary", 2028, 6, 17),
@@ -340,7 +347,7 @@ const DE_HE: &[Rule] = &[CORPUS_CHRISTI];
 const DE_MV: &[Rule] = &[
     REFORMATION_UNTIL_2016,
     REFORMATION_SINCE_2018,
-    since(2023, fixed("international_womens_day", 3, 8)),
+    since(2023, INTERNATIONAL_WOMENS_DAY),
 ];
 /// North Rhine-Westphalia and Rhineland-Palatinate.
 const DE_NW_RP: &[Rule] = &[CORPUS_CHRISTI, ALL_SAINTS];
@@ -361,8 +368,6 @@ const DE_TH: &[Rule] = &[
     REFORMATION_SINCE_2018,
     since(2019, fixed("world_childrens_day", 9, 20)),
 ];
-
-const GOOD_FRIDAY: Rule = rule("good_friday", When::Easter(-2));
 
 /// What Alsace and Moselle keep from their local law: Good Friday and St Stephen's Day.
 const FR_ALSACE_MOSELLE: &[Rule] = &[GOOD_FRIDAY, fixed("saint_stephens_day", 12, 26)];
@@ -453,7 +458,7 @@ const IT_PROVINCES: &[(&str, &[Rule])] = &[
             fixed("saint_roger_day", 12, 30),
         ],
     ),
-    ("BZ", &[since(1993, rule("whit_monday", When::Easter(50)))]),
+    ("BZ", &[since(1993, WHIT_MONDAY)]),
     ("CA", &[fixed("saint_saturninus_of_cagliari_day", 10, 30)]),
     ("CB", &[fixed("saint_george_day", 4, 23)]),
     ("CE", &[fixed("saint_sebastian_day", 1, 20)]),
