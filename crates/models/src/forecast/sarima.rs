@@ -222,8 +222,6 @@ fn differencing_poly(d: usize, seasonal_d: usize, m: usize) -> Vec<f64> {
     p.into_iter().skip(1).collect()
 }
 
-/// Partial autocorrelations (unconstrained reals) → coefficients `c` with `1 − Σ c_j z^j`
-/// stationary.
 /// Where the exact fit starts at most, in the unconstrained coordinates [`constrain`] maps
 /// to partial autocorrelations: ±10, a partial autocorrelation of ±0.995.
 ///
@@ -236,6 +234,8 @@ fn differencing_poly(d: usize, seasonal_d: usize, m: usize) -> Vec<f64> {
 /// whose optimum lies inside still moves there.
 const START_EDGE: f64 = 10.0;
 
+/// Partial autocorrelations (unconstrained reals) → coefficients `c` with `1 − Σ c_j z^j`
+/// stationary.
 fn constrain(x: &[f64]) -> Vec<f64> {
     let mut c: Vec<f64> = Vec::with_capacity(x.len());
     for (k, xk) in x.iter().enumerate() {
@@ -887,19 +887,11 @@ impl Sarima {
         // Partial autocorrelations of ±1 are the edge of the region: pull CSS estimates back
         // a little so the exact likelihood starts in the interior (the constant is not a
         // partial autocorrelation and keeps its estimate).
+        let mut start = css.x.clone();
         let pacfs = k - usize::from(layout.constant);
-        let start: Vec<f64> = css
-            .x
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                if i < pacfs {
-                    v.clamp(-START_EDGE, START_EDGE)
-                } else {
-                    *v
-                }
-            })
-            .collect();
+        for v in &mut start[..pacfs] {
+            *v = v.clamp(-START_EDGE, START_EDGE);
+        }
         starts.push(start);
         starts.push(x0);
         let mut best: Option<(Vec<f64>, f64)> = None;
