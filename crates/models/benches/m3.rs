@@ -184,7 +184,9 @@ fn fitted_members<'a>(c: &PoolCandidate, member_fc: &'a [Option<Forecast>]) -> V
         .collect()
 }
 
-fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
+/// Fits and scores one series; `dump`: also score every candidate of [`all_candidates`]
+/// (only `RECAST_M3_DUMP` reads them).
+fn run_series(s: &Series, season: usize, h: usize, dump: bool) -> SeriesResult {
     let cfg = PooledConfig::standard(h);
     let mut failures = Vec::new();
     let mut member_fc = Vec::new();
@@ -249,7 +251,12 @@ fn run_series(s: &Series, season: usize, h: usize) -> SeriesResult {
     let (spec, fc) = default_fc.expect("rules(h) starts with the default");
     let t0 = Instant::now();
     let cal = conformal(&s.train, season, &spec, h);
-    let dump = all_candidates(cfg.members.len())
+    let candidates = if dump {
+        all_candidates(cfg.members.len())
+    } else {
+        Vec::new()
+    };
+    let dump = candidates
         .iter()
         .map(|c| {
             let fs = fitted_members(c, &member_fc);
@@ -314,7 +321,7 @@ fn check_against_select(series: &[Series], season: usize, h: usize) {
     for s in series.iter().take(3) {
         let sel = select(&s.train, season, &SelectionMethod::Pooled(cfg.clone()))
             .expect("select on an M3 series");
-        let ours = run_series(s, season, h).choices.swap_remove(0);
+        let ours = run_series(s, season, h, false).choices.swap_remove(0);
         assert_eq!(
             sel.spec.label(),
             ours,
@@ -383,6 +390,7 @@ fn main() {
     }
     let dir = dir.canonicalize().unwrap_or(dir);
     let validation = std::env::var("RECAST_M3_HOLDOUT").is_ok_and(|v| v == "validation");
+    let dump_to = std::env::var_os("RECAST_M3_DUMP");
     let wanted: Vec<String> = std::env::var("RECAST_M3_SETS")
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
         .unwrap_or_else(|_| SETS.iter().map(|s| s.0.to_string()).collect());
@@ -421,11 +429,11 @@ fn main() {
         let wall = Instant::now();
         let mut results: Vec<SeriesResult> = series
             .par_iter()
-            .map(|s| run_series(s, season, h))
+            .map(|s| run_series(s, season, h, dump_to.is_some()))
             .collect();
         calibrated_rows(&series, &mut results, season);
-        if let Some(path) = std::env::var_os("RECAST_M3_DUMP") {
-            dump(Path::new(&path), set, &series, &results);
+        if let Some(path) = &dump_to {
+            dump(Path::new(path), set, &series, &results);
         }
         let wall = wall.elapsed().as_secs_f64();
         let mut sums = vec![Row::default(); names.len()];
