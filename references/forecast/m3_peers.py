@@ -12,6 +12,9 @@ averages the members' point forecasts and interval bounds, as recast's combinati
 recast's. Output: JSON on stdout, {set: {model: {mase, smape, cov80, cov95, seconds, n}}}.
 Run: /root/.venvs/recast-fc/bin/python references/forecast/m3_peers.py [M3_DIR]
 (M3_DIR defaults to $RECAST_M3_DIR). Optional third/fourth args: a set name to run alone.
+With RECAST_M3_HOLDOUT=validation the last horizon of each training part is held out and
+scored instead of the test part (the bench's validation mode), so recast's models can be
+compared with statsforecast's while a choice is tuned, without looking at the test part.
 """
 
 import json
@@ -34,6 +37,10 @@ def run_set(path, name, m, h):
     df = pd.read_csv(path)
     df["series_id"] = df["series_id"].str.strip()
     df = df.sort_values(["series_id", "t"])
+    if os.environ.get("RECAST_M3_HOLDOUT") == "validation":
+        df = df[df.split == "train"].copy()
+        last = df.groupby("series_id")["t"].transform("max")
+        df["split"] = (df["t"] > last - h).map({True: "test", False: "train"})
     train = df[df.split == "train"].rename(columns={"series_id": "unique_id"})
     test = df[df.split == "test"]
     train = train.assign(ds=train["t"].astype(int))[["unique_id", "ds", "y"]]

@@ -20,7 +20,8 @@
 //! Environment: `RECAST_M3_DIR` (default `../../../shared/data/m3-quarterly-yearly-other`
 //! from this crate), `RECAST_M3_SETS` (comma list, default all three),
 //! `RECAST_M3_HOLDOUT=validation` (score on the last horizon of the training part instead of
-//! the test part: how the rule was tuned, never looking at the test data),
+//! the test part, statsforecast's peers too: how the rule was tuned, never looking at the
+//! test data),
 //! `RECAST_BENCH_PYTHON` (default `python3`), `RECAST_M3_DUMP` (append every series' backtest
 //! score and held-out MASE and sMAPE of every mean and median combination of the members to
 //! this CSV file, for studying choice rules). Run:
@@ -472,10 +473,6 @@ fn main() {
         .zip(overall.iter().map(Row::mean))
         .collect();
     print_table("overall (mean over all series)", &overall_rows);
-    if validation {
-        println!("\nvalidation mode: statsforecast peers not run (they score the test part)");
-        return;
-    }
     let set_names: Vec<&str> = sets.iter().map(|s| s.0).collect();
     let mut args = vec![dir.as_os_str()];
     args.extend(set_names.iter().map(std::ffi::OsStr::new));
