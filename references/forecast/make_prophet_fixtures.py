@@ -19,7 +19,12 @@ Cases, from ../shared/data/rossmann-sample (only the numbers needed are copied):
   the last 13 held out: yearly seasonality only (weekly is off for weekly data);
 - rossmann_store_5_plain_multiplicative, rossmann_store_6_holidays_promo_multiplicative: as
   the daily cases above with `seasonality_mode="multiplicative"` (holidays and regressors
-  follow it, prophet's default).
+  follow it, prophet's default);
+- rossmann_store_7_holidays_promo_conditional: as the first daily cases, plus a weekly
+  seasonality of order 3 that acts only on promotion days (`add_seasonality(name=
+  "weekly_promo", period=7, fourier_order=3, condition_name="promo_day")`, where
+  `promo_day` is a copy of the promo column: prophet refuses a regressor's name as a
+  condition, recast takes the condition from a regressor, so both fit the same design).
 For every case: prophet's MAP parameters (k, m, delta, sigma_obs, beta), the in-sample yhat,
 the forecast yhat and its 80 % and 95 % bands (1,000 samples, numpy seed 0).
 """
@@ -65,14 +70,19 @@ def holidays_of(s):
     return pd.DataFrame(rows)
 
 
-def run(df, h, holidays=None, regressors=(), mode="additive"):
+def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalities=()):
     np.random.seed(0)
     m = Prophet(holidays=holidays, seasonality_mode=mode)
     for r in regressors:
         m.add_regressor(r)
+    for e in extra_seasonalities:
+        df[e["condition"] + "_day"] = df[e["condition"]].astype(bool)
+        m.add_seasonality(
+            name=e["name"], period=e["period"], fourier_order=e["order"], condition_name=e["condition"] + "_day"
+        )
     train = df.iloc[:-h]
     m.fit(train)
-    future = df[["ds", *regressors]]
+    future = df[["ds", *regressors, *(e["condition"] + "_day" for e in extra_seasonalities)]]
     out = {}
     for width in (0.8, 0.95):
         np.random.seed(0)
@@ -101,19 +111,26 @@ def run(df, h, holidays=None, regressors=(), mode="additive"):
     }
 
 
-def daily_case(store, extras, mode="additive"):
+def daily_case(store, extras, mode="additive", extra_seasonalities=()):
     s = store_frame(store)
     df = s[["ds", "y"]].copy()
     name = f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain")
     if mode != "additive":
         name += f"_{mode}"
+    if extra_seasonalities:
+        name += "_conditional"
     case = {"name": name, "step_days": 1.0, "mode": mode}
+    if extra_seasonalities:
+        case["extra_seasonalities"] = list(extra_seasonalities)
     if not extras:
         return case | run(df, H_DAILY, mode=mode)
     df["promo"] = s["promo"].values
     df["school_holiday"] = s["school_holiday"].values
     hol = holidays_of(s)
-    result = run(df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"), mode=mode)
+    result = run(
+        df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"), mode=mode,
+        extra_seasonalities=extra_seasonalities,
+    )
     case["holidays"] = [
         {"name": r.holiday, "day": day_number(r.ds), "lower_window": int(r.lower_window), "upper_window": int(r.upper_window)}
         for r in hol.itertuples()
@@ -143,6 +160,7 @@ def main():
         weekly_case(4),
         daily_case(5, False, "multiplicative"),
         daily_case(6, True, "multiplicative"),
+        daily_case(7, True, extra_seasonalities=[{"name": "weekly_promo", "period": 7.0, "order": 3, "condition": "promo"}]),
     ]
     doc = {
         "source": "make_prophet_fixtures.py",

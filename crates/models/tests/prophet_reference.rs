@@ -1,8 +1,9 @@
 //! The Prophet-style model against the `prophet` package 1.5.0:
 //! `references/forecast/prophet.json` (made by `references/forecast/make_prophet_fixtures.py`)
-//! holds six Rossmann series (daily with a holidays table and two extra regressors, daily with
-//! the defaults, weekly, and both daily kinds multiplicative) with prophet's MAP parameters,
-//! in-sample fit, forecasts and bands.
+//! holds seven Rossmann series (daily with a holidays table and two extra regressors, daily with
+//! the defaults, weekly, both daily kinds multiplicative, and the first kind with a weekly
+//! seasonality conditional on promotion days) with prophet's MAP parameters, in-sample fit,
+//! forecasts and bands.
 //!
 //! Both fit the same posterior: prophet hands it to Stan's L-BFGS, recast solves it by
 //! coordinate descent with exact soft thresholding ([`recast_models::forecast::prophet::map`]).
@@ -16,7 +17,9 @@
 //! random numbers and must be within 10 % of prophet's on average (within 4 %).
 
 use recast_models::forecast::FittedModel;
-use recast_models::forecast::prophet::{Holiday, Mode, Prophet, ProphetSpec, Regressors};
+use recast_models::forecast::prophet::{
+    Holiday, Mode, Prophet, ProphetSpec, Regressors, Seasonality,
+};
 use serde_json::Value;
 
 mod common;
@@ -52,9 +55,24 @@ fn spec_of(c: &Value) -> ProphetSpec {
         Some("multiplicative") => Mode::Multiplicative,
         _ => Mode::Additive,
     };
+    let extra_seasonalities = c["extra_seasonalities"]
+        .as_array()
+        .map(|es| {
+            es.iter()
+                .map(|e| Seasonality {
+                    name: e["name"].as_str().unwrap().into(),
+                    period: e["period"].as_f64().unwrap(),
+                    order: e["order"].as_u64().unwrap() as usize,
+                    prior_scale: 10.0,
+                    condition: e["condition"].as_str().map(String::from),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     ProphetSpec {
         holidays,
         mode,
+        extra_seasonalities,
         ..ProphetSpec::new(
             c["step_days"].as_f64().unwrap(),
             c["origin_day"].as_f64().unwrap(),

@@ -78,10 +78,11 @@ impl Layout {
         out.push(1.0);
         out.extend(self.changepoints.iter().map(|c| (t - c).max(0.0)));
         for s in &self.seasonalities {
+            let on = self.condition(s).map_or(1.0, |j| regressors[j]);
             for k in 1..=s.order {
                 let angle = 2.0 * PI * k as f64 * day / s.period;
-                out.push(angle.sin());
-                out.push(angle.cos());
+                out.push(on * angle.sin());
+                out.push(on * angle.cos());
             }
         }
         // A holiday is a whole day: it marks every observation whose span meets it (the
@@ -94,6 +95,12 @@ impl Layout {
         for (r, v) in self.regressors.iter().zip(regressors) {
             out.push((v - r.mean) / r.std);
         }
+    }
+
+    /// The regressor a conditional seasonality's terms are multiplied by (its raw 0/1 value).
+    pub fn condition(&self, s: &Seasonality) -> Option<usize> {
+        let name = s.condition.as_ref()?;
+        self.regressors.iter().position(|r| &r.name == name)
     }
 
     /// The prior of each column, in design order.
@@ -162,9 +169,14 @@ pub fn changepoint_indices(len: usize, n: usize, range: f64) -> Vec<usize> {
 /// order 10) with two years of history, weekly (7, 3) with two weeks of sub-weekly data,
 /// daily (1, 4) with two days of sub-daily data. A seasonality whose period spans fewer
 /// than two observations cannot be seen in the data and is left out with a note.
+///
+/// The spec's extra seasonalities come first (one named like an automatic one replaces it),
+/// as the `prophet` package orders them; a conditional one whose condition is not among the
+/// fit's `regressors` (a regressor left out for want of data) is left out with a note.
 pub fn seasonalities(
     spec: &ProphetSpec,
     span_days: f64,
+    regressors: &[String],
     notes: &mut Vec<String>,
 ) -> Vec<Seasonality> {
     let step = spec.step_days;
@@ -179,6 +191,7 @@ pub fn seasonalities(
                         period,
                         order,
                         prior_scale: spec.seasonality_prior_scale,
+                        condition: None,
                     });
                 } else if step < max_step {
                     notes.push(format!(
@@ -192,20 +205,40 @@ pub fn seasonalities(
             auto
         }
     };
-    wanted
-        .into_iter()
-        .filter(|s| {
-            let seen = s.period >= 2.0 * step;
-            if !seen {
-                notes.push(format!(
-                    "{} seasonality off: its period ({} days) spans fewer than two \
-                     observations of {step} days",
-                    s.name, s.period
-                ));
+    let extra = &spec.extra_seasonalities;
+    extra
+        .iter()
+        .cloned()
+        .chain(
+            wanted
+                .into_iter()
+                .filter(|s| extra.iter().all(|e| e.name != s.name)),
+        )
+        .filter(|s| match why_off(s, step, regressors) {
+            Some(why) => {
+                notes.push(format!("{} seasonality off: {why}", s.name));
+                false
             }
-            seen
+            None => true,
         })
         .collect()
+}
+
+/// Why seasonality `s` cannot be fitted on observations `step` days apart with these
+/// regressors, if it cannot.
+fn why_off(s: &Seasonality, step: f64, regressors: &[String]) -> Option<String> {
+    if s.period < 2.0 * step {
+        return Some(format!(
+            "its period ({} days) spans fewer than two observations of {step} days",
+            s.period
+        ));
+    }
+    match &s.condition {
+        Some(c) if !regressors.contains(c) => {
+            Some(format!("its condition `{c}` is not among the regressors"))
+        }
+        _ => None,
+    }
 }
 
 /// One indicator column per holiday name and day offset in its window (`name_+0`,

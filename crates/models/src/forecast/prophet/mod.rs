@@ -35,6 +35,12 @@ pub struct Seasonality {
     pub order: usize,
     #[serde(default = "default_prior_scale")]
     pub prior_scale: f64,
+    /// A conditional seasonality (the `prophet` package's `condition_name`): the name of one
+    /// of the fit's extra regressors, a 0/1 column; the seasonality acts only where it is 1
+    /// (a weekly pattern of promotion weeks, of the summer season). The regressor's own
+    /// effect stays in the model beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 /// One date of a holiday and the days around it that it affects (`lower_window ≤ 0 ≤
@@ -79,6 +85,11 @@ pub struct ProphetSpec {
     /// The seasonalities to fit; `None`: yearly, weekly and daily as the data allow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasonalities: Option<Vec<Seasonality>>,
+    /// Seasonalities added to those (the `prophet` package's `add_seasonality`): first in
+    /// the design, as prophet orders them, and one named like an automatic seasonality
+    /// replaces it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_seasonalities: Vec<Seasonality>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<Holiday>,
     /// Extra regressors by name; their values come with the fit
@@ -121,6 +132,7 @@ impl ProphetSpec {
             step_days,
             origin_day,
             seasonalities: None,
+            extra_seasonalities: Vec::new(),
             holidays: Vec::new(),
             regressors: Vec::new(),
             mode: Mode::Additive,
@@ -152,7 +164,12 @@ impl ProphetSpec {
                 self.changepoint_range
             )));
         }
-        for s in self.seasonalities.iter().flatten() {
+        for s in self
+            .seasonalities
+            .iter()
+            .flatten()
+            .chain(&self.extra_seasonalities)
+        {
             positive(&format!("seasonality {} period", s.name), s.period)?;
             positive(
                 &format!("seasonality {} prior_scale", s.name),
@@ -257,6 +274,7 @@ impl Prophet {
             .collect();
         let mut notes = Vec::new();
         let layout = layout_for(spec, n, names, &columns, &mut notes);
+        check_conditions(&layout, &columns)?;
         let y_scale = match y.iter().fold(0.0_f64, |m, v| m.max(v.abs())) {
             s if s > 0.0 => s,
             _ => 1.0,
@@ -447,6 +465,23 @@ impl Prophet {
     }
 }
 
+/// A conditional seasonality's condition must be a 0/1 column (prophet's boolean), else its
+/// terms would be scaled rather than switched.
+fn check_conditions(layout: &Layout, columns: &[Vec<f64>]) -> Result<(), ForecastError> {
+    for s in &layout.seasonalities {
+        let Some(j) = layout.condition(s) else {
+            continue;
+        };
+        if let Some(v) = columns[j].iter().find(|v| **v != 0.0 && **v != 1.0) {
+            return Err(ForecastError::InvalidInput(format!(
+                "prophet: seasonality {}'s condition `{}` must be 0 or 1, found {v}",
+                s.name, layout.regressors[j].name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The design rows (row-major) of observations `from..from + n`, observation `from + i`
 /// taking row `i` of the row-major regressor values `regressors`.
 fn design(
@@ -510,7 +545,7 @@ fn layout_for(
         t_scale,
         step_days: spec.step_days,
         changepoints,
-        seasonalities: layout::seasonalities(spec, span, notes),
+        seasonalities: layout::seasonalities(spec, span, names, notes),
         holidays: layout::holiday_columns(&spec.holidays, spec.holidays_prior_scale),
         regressors: layout::regressor_scales(names, columns),
         changepoint_prior_scale: spec.changepoint_prior_scale,

@@ -165,6 +165,7 @@ fn a_season_that_grows_with_the_trend_is_fitted_by_the_multiplicative_mode() {
             period: 7.0,
             order: 3,
             prior_scale: 10.0,
+            condition: None,
         }]),
         ..ProphetSpec::new(1.0, 19_000.0)
     };
@@ -197,4 +198,66 @@ fn a_season_that_grows_with_the_trend_is_fitted_by_the_multiplicative_mode() {
         !additive.contains("mode"),
         "the default is left out: {additive}"
     );
+}
+
+#[test]
+fn a_conditional_seasonality_acts_only_where_its_condition_holds() {
+    // A weekly swing of ±20 on "season" days only (every other fortnight), none elsewhere.
+    let on = |i: usize| if (i / 14).is_multiple_of(2) { 1.0 } else { 0.0 };
+    let swing = |i: usize| 20.0 * (2.0 * std::f64::consts::PI * (19_000 + i) as f64 / 7.0).sin();
+    let truth = |i: usize| 100.0 + on(i) * swing(i);
+    let y: Vec<f64> = (0..364).map(truth).collect();
+    let names = vec!["season".to_string()];
+    let x: Vec<f64> = (0..364).map(on).collect();
+    let weekly_in_season = Seasonality {
+        name: "weekly_season".into(),
+        period: 7.0,
+        order: 3,
+        prior_scale: 10.0,
+        condition: Some("season".into()),
+    };
+    let spec = ProphetSpec {
+        seasonalities: Some(Vec::new()),
+        extra_seasonalities: vec![weekly_in_season],
+        ..ProphetSpec::new(1.0, 19_000.0)
+    };
+    let regs = |x| Regressors {
+        names: &names,
+        x,
+        future: &[0.0],
+    };
+    let m = Prophet::fit_with(&y, &spec, Some(regs(&x))).unwrap();
+    // Two weeks in season, then two out: the swing comes and goes with the condition.
+    let future: Vec<f64> = (364..392).map(on).collect();
+    let fc = m.forecast_with(&future, 28, &[80.0]).unwrap();
+    for (s, v) in fc.mean.iter().enumerate() {
+        assert!(
+            (v - truth(364 + s)).abs() < 1.0,
+            "step {s}: {v} vs {}",
+            truth(364 + s)
+        );
+    }
+    // The design order is prophet's: the added seasonality first.
+    assert!(m.betas()[0].0.starts_with("weekly_season"));
+
+    // Without its condition among the regressors the seasonality is left out, with a note.
+    let plain = Prophet::fit(&y, &spec).unwrap();
+    assert!(
+        plain
+            .betas()
+            .iter()
+            .all(|(n, _)| !n.starts_with("weekly_season"))
+    );
+    assert!(
+        plain
+            .notes()
+            .iter()
+            .any(|n| n.contains("condition `season`")),
+        "{:?}",
+        plain.notes()
+    );
+    // A condition that is not 0/1 is refused, naming it.
+    let scaled: Vec<f64> = x.iter().map(|v| v * 2.0).collect();
+    let err = Prophet::fit_with(&y, &spec, Some(regs(&scaled))).unwrap_err();
+    assert!(err.to_string().contains("`season` must be 0 or 1"), "{err}");
 }
