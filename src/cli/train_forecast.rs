@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::forecast::hierarchy::ReconciliationReport;
 use crate::forecast::holidays;
 use crate::forecast::periods::LastPeriod;
+use crate::forecast::seasonalities;
 use crate::forecast::series::{Frequency, Level};
 use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
 
@@ -74,6 +75,12 @@ pub struct ForecasterArgs {
     /// trend: additive (default) or multiplicative (effects in proportion to the trend).
     #[arg(long, value_name = "MODE")]
     pub seasonality_mode: Option<String>,
+    /// A seasonality added to the Prophet-style model's automatic ones, as
+    /// NAME:PERIOD_DAYS:FOURIER_ORDER (e.g. `monthly:30.5:5`), optionally followed by
+    /// :VIEW:FEATURE, one of `--regressors` with values 0/1, outside of which it does not act
+    /// (e.g. `weekly_promo:7:3:item_store_price:on_promo`). Repeatable.
+    #[arg(long = "seasonality", value_name = "NAME:PERIOD:ORDER[:CONDITION]")]
+    pub seasonalities: Vec<String>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -126,6 +133,11 @@ impl ForecasterArgs {
                     })
                 })
                 .transpose()?,
+            seasonalities: self
+                .seasonalities
+                .iter()
+                .map(|v| seasonalities::parse_flag(v))
+                .collect::<Result<_, _>>()?,
         };
         params.validate()?;
         Ok(params)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
 use super::conformal::{BandMethod, Calibration, Normaliser};
 use super::params::SelectBy;
-use super::prophet::{Holiday, Mode, ProphetSpec};
+use super::prophet::{Holiday, Mode, ProphetSpec, Seasonality};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
@@ -37,6 +37,8 @@ pub(super) struct Choice {
     pub(super) holidays: Vec<Holiday>,
     /// How the Prophet-style model combines its effects with the trend.
     pub(super) mode: Mode,
+    /// Seasonalities the run adds to the Prophet-style model's automatic ones.
+    pub(super) seasonalities: Vec<Seasonality>,
 }
 
 impl Choice {
@@ -45,6 +47,7 @@ impl Choice {
             select,
             holidays,
             mode: Mode::Additive,
+            seasonalities: Vec::new(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Choice {
     fn prophet_spec(&self, s: &Series) -> ProphetSpec {
         let defaults = ProphetSpec {
             mode: self.mode,
+            extra_seasonalities: self.seasonalities.clone(),
             ..ProphetSpec::new(1.0, 0.0)
         };
         on_calendar(&defaults, s, &self.holidays)

@@ -29,6 +29,7 @@ pub mod periods;
 pub mod realised;
 pub mod regressors;
 pub mod report;
+pub mod seasonalities;
 pub mod series;
 pub mod serving;
 pub mod train;

@@ -8,6 +8,7 @@ use super::hierarchy::ReconcileBy;
 use super::holidays::{self, HolidayRow};
 use super::periods::{LastPeriod, SeriesRules};
 use super::regressors;
+use super::seasonalities::{self, SeasonalityRow};
 use super::series::{DemandError, Frequency, Level};
 
 /// Series fitted per parallel chunk (and per DB transaction).
@@ -110,6 +111,12 @@ pub struct TrainParams {
     /// trend (`additive`, the default, or `multiplicative`), for runs that fit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasonality_mode: Option<super::prophet::Mode>,
+    /// Seasonalities added to the Prophet-style model's automatic ones (the `prophet`
+    /// package's `add_seasonality`: `name`, `period` in days, `fourier_order`, optional
+    /// `prior_scale` and `condition_name`, one of `regressors`), for runs that fit it; see
+    /// [`super::seasonalities`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seasonalities: Vec<SeasonalityRow>,
 }
 
 fn is_none(r: &ReconcileBy) -> bool {
@@ -193,7 +200,10 @@ impl TrainParams {
         if self.seasonality_mode.is_some() && !fits {
             return Err(refuse("seasonality_mode", "a seasonality mode is"));
         }
-        Ok(())
+        if !self.seasonalities.is_empty() && !fits {
+            return Err(refuse(seasonalities::FIELD, "added seasonalities are"));
+        }
+        seasonalities::validate(&self.seasonalities, &self.regressors)
     }
 
     /// A reconciled run starts from every item x store series: its totals must be the

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use super::export::export;
 use super::fit::{Choice, Fitted, Unbanded, pool, prepare};
 use super::hierarchy::{self, ReconcileBy, ReconciliationReport};
+use super::prophet::ProphetSpec;
 use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
@@ -260,6 +261,10 @@ async fn fit_all(
     let horizon = params.horizon();
     let choice = Arc::new(Choice {
         mode: params.seasonality_mode.unwrap_or_default(),
+        seasonalities: super::seasonalities::to_model(
+            &params.seasonalities,
+            ProphetSpec::new(1.0, 0.0).seasonality_prior_scale,
+        ),
         ..Choice::new(
             params.select,
             super::country_holidays::calendar(

@@ -267,6 +267,7 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "holidays" => "payload.holidays",
                 "holidays_country" => "payload.holidays_country",
                 "seasonality_mode" => "payload.seasonality_mode",
+                "seasonalities" => "payload.seasonalities",
                 "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };

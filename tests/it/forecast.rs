@@ -468,6 +468,15 @@ mod regressors {
         (row.model, params, mase)
     }
 
+    /// The rows of the forecaster version `run` registered.
+    async fn registered_rows(srv: &TestServer, run: &TrainReport) -> Vec<Value> {
+        let id = run.model_version.as_deref().expect("registered");
+        let version = srv.app.models.get(id).await.unwrap();
+        let artifact: Value =
+            serde_json::from_slice(&srv.app.models.load(&version).await.unwrap()).unwrap();
+        artifact["rows"].as_array().unwrap().clone()
+    }
+
     /// A model name of either regression candidate.
     fn with_regressors(model: &str) -> bool {
         model.starts_with("Regression with")
@@ -647,23 +656,8 @@ mod regressors {
             (1, 1),
             "{run:?}"
         );
-        let version = srv
-            .app
-            .models
-            .get(run.model_version.as_deref().expect("registered"))
-            .await
-            .unwrap();
-        let artifact: Value =
-            serde_json::from_slice(&srv.app.models.load(&version).await.unwrap()).unwrap();
-        let row_of = |id: &str| {
-            artifact["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["series_id"] == id)
-                .cloned()
-                .unwrap()
-        };
+        let rows = registered_rows(&srv, &run).await;
+        let row_of = |id: &str| rows.iter().find(|r| r["series_id"] == id).cloned().unwrap();
         let promo = row_of(PROMO);
         let model = promo["model"].as_str().unwrap();
         assert!(
@@ -687,6 +681,70 @@ mod regressors {
         assert!(
             !plain["model"].as_str().unwrap().contains("regressors"),
             "{plain:#}"
+        );
+
+        // Added seasonalities: a monthly cycle on every series, and a weekly shape of
+        // promotion days where the promotion regressor exists; P2 never is on promotion, so
+        // its regressor is dropped and the conditional seasonality with it, with a note.
+        let seasonal = TrainParams {
+            seasonalities: serde_json::from_value(json!([
+                {"name": "monthly", "period": 30.5, "fourier_order": 2},
+                {"name": "weekly_promo", "period": 7, "fourier_order": 2,
+                 "condition_name": REGRESSOR},
+            ]))
+            .unwrap(),
+            ..prophet.clone()
+        };
+        seasonal.validate().unwrap();
+        let run = train(&srv.app, &seasonal, &recast::progress::none())
+            .await
+            .unwrap();
+        assert_eq!(run.series_failed, 0, "{run:?}");
+        let rows = registered_rows(&srv, &run).await;
+        let row_of = |id: &str| {
+            let row = rows.iter().find(|r| r["series_id"] == id).unwrap();
+            let params: Value = serde_json::from_str(row["params"].as_str().unwrap()).unwrap();
+            (row["model"].as_str().unwrap().to_string(), params)
+        };
+        let (promo_model, promo_params) = row_of(PROMO);
+        assert!(
+            promo_model.contains("monthly+weekly_promo+weekly")
+                && promo_model.contains("regressors"),
+            "{promo_model}"
+        );
+        let beta = &promo_params["model"]["beta"];
+        assert!(beta.get("weekly_promo_sin1").is_some(), "{promo_params:#}");
+        let (plain_model, plain_params) = row_of(PLAIN);
+        assert!(
+            plain_model.contains("monthly") && !plain_model.contains("weekly_promo"),
+            "{plain_model}"
+        );
+        assert!(
+            plain_params
+                .to_string()
+                .contains("its condition `item_store_price:on_promo`"),
+            "{plain_params:#}"
+        );
+        // A condition that is not one of the run's regressors names the row.
+        let (field, detail) = invalid_field(
+            train(
+                &srv.app,
+                &TrainParams {
+                    seasonalities: serde_json::from_value(json!([
+                        {"name": "weekly_promo", "period": 7, "fourier_order": 2,
+                         "condition_name": "item_store_price:price_change"},
+                    ]))
+                    .unwrap(),
+                    ..prophet.clone()
+                },
+                &recast::progress::none(),
+            )
+            .await,
+        );
+        assert_eq!(field, "seasonalities");
+        assert!(
+            detail.starts_with("seasonalities[0]: condition_name"),
+            "{detail}"
         );
 
         // Bad references and levels name `regressors`, through the train function ...

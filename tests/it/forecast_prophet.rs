@@ -191,6 +191,26 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
         "{models:?}"
     );
 
+    // An added monthly seasonality joins the automatic ones in every series' model.
+    let out = train(
+        &srv,
+        &["--select", "prophet", "--seasonality", "monthly:30.5:3"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["model"].as_str().unwrap().contains("monthly+")),
+        "{report}"
+    );
+
     // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
     // an Italian province's (Milan adds St Ambrose, 7 December) and an overseas French
     // department's (Réunion adds the abolition of slavery, 20 December).
@@ -229,6 +249,16 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.csv:3"), "{stderr}");
+    let out = train(
+        &srv,
+        &["--select", "prophet", "--seasonality", "monthly:30.5:five"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--seasonality `monthly:30.5:five`: the order is not a whole number"),
+        "{stderr}"
+    );
 
     let admin = srv.key(Role::Admin).await;
     let cases = [
@@ -259,6 +289,20 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             serde_json::json!({"seasonality_mode": "multiplicative"}),
             "a seasonality mode is the prophet model's",
         ),
+        (
+            serde_json::json!({"seasonalities": [
+                {"name": "monthly", "period": 30.5, "fourier_order": 3}
+            ]}),
+            "added seasonalities are the prophet model's",
+        ),
+        (
+            serde_json::json!({"select": "prophet", "seasonalities": [
+                {"name": "monthly", "period": 30.5, "fourier_order": 3},
+                {"name": "weekly_promo", "period": 7, "fourier_order": 3,
+                 "condition_name": "item_store_price:on_promo"}
+            ]}),
+            "seasonalities[1]: condition_name `item_store_price:on_promo` is not one of",
+        ),
     ];
     for (payload, says) in cases {
         let body = serde_json::json!({"kind": "train_forecaster", "payload": payload});
@@ -268,6 +312,8 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             "payload.holidays_country"
         } else if says.contains("seasonality mode") {
             "payload.seasonality_mode"
+        } else if says.contains("seasonalit") {
+            "payload.seasonalities"
         } else {
             "payload.holidays"
         };

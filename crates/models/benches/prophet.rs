@@ -10,7 +10,9 @@
 //! - `holidays+regressors`: the store's state holidays as a holidays table (`public` and
 //!   `easter` on the day, `christmas` with the eve), promotion and school holiday as extra
 //!   regressors with their actual values over the horizon (a planner knows both in advance);
-//! - `holidays+regressors multiplicative`: the same with every effect scaling the trend.
+//! - `holidays+regressors multiplicative`: the same with every effect scaling the trend;
+//! - `holidays+regressors+promo weekly`: the additive setup plus a weekly seasonality that
+//!   acts on promotion days only (prophet's `add_seasonality(..., condition_name=...)`).
 //!
 //! recast fits the stores one after another on one thread, like the peer script
 //! (`references/forecast/prophet_peers.py`, run with `OPENBLAS_CORETYPE` and
@@ -28,7 +30,9 @@ use std::time::Instant;
 use common::rossmann::{Store, open};
 use common::{Row, named_peer_rows, peers, print_table};
 use recast_models::forecast::backtest::score;
-use recast_models::forecast::prophet::{Holiday, Mode, Prophet, ProphetSpec, Regressors};
+use recast_models::forecast::prophet::{
+    Holiday, Mode, Prophet, ProphetSpec, Regressors, Seasonality,
+};
 
 const LEVELS: [f64; 2] = [80.0, 95.0];
 const SEASON: usize = 7;
@@ -57,8 +61,23 @@ fn holidays(s: &Store) -> Vec<Holiday> {
         .collect()
 }
 
+/// One setup: a label, whether holidays and regressors enter, the mode, and whether a
+/// weekly seasonality of promotion days is added.
+type Setup = (&'static str, bool, Mode, bool);
+
+/// A weekly seasonality of order 3 that acts on promotion days only.
+fn promo_weekly() -> Seasonality {
+    Seasonality {
+        name: "weekly_promo".into(),
+        period: 7.0,
+        order: 3,
+        prior_scale: 10.0,
+        condition: Some("promo".into()),
+    }
+}
+
 /// Fits one store on all but its last `h` days and scores the held-out days.
-fn run_store(s: &Store, h: usize, extras: bool, mode: Mode) -> Row {
+fn run_store(s: &Store, h: usize, (_, extras, mode, promo): Setup) -> Row {
     let n = s.sales.len() - h;
     let (train, test) = s.sales.split_at(n);
     let t0 = Instant::now();
@@ -69,6 +88,11 @@ fn run_store(s: &Store, h: usize, extras: bool, mode: Mode) -> Row {
     let spec = ProphetSpec {
         holidays: if extras { holidays(s) } else { Vec::new() },
         mode,
+        extra_seasonalities: if promo {
+            vec![promo_weekly()]
+        } else {
+            Vec::new()
+        },
         ..ProphetSpec::new(1.0, s.first_day as f64)
     };
     let fc = if extras {
@@ -93,21 +117,28 @@ fn main() {
         return;
     };
     let mut ours = Vec::new();
-    let setups = [
-        ("plain", false, Mode::Additive),
-        ("holidays+regressors", true, Mode::Additive),
+    let setups: [Setup; 4] = [
+        ("plain", false, Mode::Additive, false),
+        ("holidays+regressors", true, Mode::Additive, false),
         (
             "holidays+regressors multiplicative",
             true,
             Mode::Multiplicative,
+            false,
+        ),
+        (
+            "holidays+regressors+promo weekly",
+            true,
+            Mode::Additive,
+            true,
         ),
     ];
-    for (label, extras, mode) in setups {
+    for setup in setups {
         let mut sum = Row::default();
         for s in stores.values() {
-            sum.add(&run_store(s, h, extras, mode));
+            sum.add(&run_store(s, h, setup));
         }
-        ours.push((format!("recast prophet {label}"), sum.mean()));
+        ours.push((format!("recast prophet {}", setup.0), sum.mean()));
     }
     let title = format!(
         "{} stores, daily, h={h}; seconds = one thread, summed over stores",
