@@ -81,6 +81,11 @@ pub struct ForecasterArgs {
     /// (e.g. `weekly_promo:7:3:item_store_price:on_promo`). Repeatable.
     #[arg(long = "seasonality", value_name = "NAME:PERIOD:ORDER[:CONDITION]")]
     pub seasonalities: Vec<String>,
+    /// The stores' IANA time zone for an hourly run (e.g. Europe/Berlin): series are modelled
+    /// on local hours, so their daily cycle stays in step across daylight-saving changes;
+    /// forecasts stay keyed by UTC hours.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +143,7 @@ impl ForecasterArgs {
                 .iter()
                 .map(|v| seasonalities::parse_flag(v))
                 .collect::<Result<_, _>>()?,
+            timezone: self.timezone.clone(),
         };
         params.validate()?;
         Ok(params)

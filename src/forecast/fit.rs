@@ -6,11 +6,14 @@ use serde::Serialize;
 
 use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
 use super::conformal::{BandMethod, Calibration, Normaliser};
+use super::local_clock;
+use super::local_time::LocalTime;
+use super::params::MAX_HORIZON;
 use super::params::SelectBy;
 use super::prophet::{Holiday, Mode, ProphetSpec, Seasonality};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
-use super::select::{Metric, PooledConfig, SelectionMethod, default_candidates, select};
+use super::select::{Metric, PooledConfig, Selection, SelectionMethod, default_candidates, select};
 use super::series::{Period, Series};
 use super::{DEFAULT_LEVELS, Forecast, ModelSpec};
 use crate::db::forecasts::ForecastRow;
@@ -39,6 +42,8 @@ pub(super) struct Choice {
     pub(super) mode: Mode,
     /// Seasonalities the run adds to the Prophet-style model's automatic ones.
     pub(super) seasonalities: Vec<Seasonality>,
+    /// The stores' time zone: hourly series are modelled on its local hours.
+    pub(super) zone: Option<chrono_tz::Tz>,
 }
 
 impl Choice {
@@ -48,6 +53,7 @@ impl Choice {
             holidays,
             mode: Mode::Additive,
             seasonalities: Vec::new(),
+            zone: None,
         }
     }
 
@@ -92,11 +98,52 @@ impl Choice {
 /// stored by another run counts its observations from that run's first day, so its Fourier
 /// phases and holidays would be shifted on a series that starts elsewhere, and it is stored
 /// without the run's holidays ([`without_calendar`]).
-pub(super) fn anchored(spec: &ModelSpec, s: &Series, holidays: &[Holiday]) -> ModelSpec {
+///
+/// A model fitted on local hours gets `s`'s own clock in `zone` (its stored clock counts from
+/// the stored series' first hour); without a zone it is fitted on UTC hours.
+pub(super) fn anchored(
+    spec: &ModelSpec,
+    s: &Series,
+    holidays: &[Holiday],
+    zone: Option<chrono_tz::Tz>,
+) -> ModelSpec {
     match spec {
         ModelSpec::Prophet(p) => ModelSpec::Prophet(on_calendar(p, s, holidays)),
+        ModelSpec::LocalTime { model, .. } => {
+            match zone.and_then(|z| local_clock::clock(s, z, MAX_HORIZON)) {
+                Some(clock) => {
+                    let local = local_clock::local_view(s, &clock);
+                    ModelSpec::LocalTime {
+                        model: Box::new(anchored(model, &local, holidays, None)),
+                        clock,
+                    }
+                }
+                None => anchored(model, s, holidays, None),
+            }
+        }
         other => other.clone(),
     }
+}
+
+/// Chooses and fits `s`'s model: on the local hours of the run's time zone for an hourly
+/// series (the choice made on them, the model read back on UTC hours), else as it is.
+fn choose(s: &Series, horizon: usize, choice: &Choice) -> Result<Selection, String> {
+    let season = s.frequency.season();
+    let Some(clock) = choice
+        .zone
+        .and_then(|z| local_clock::clock(s, z, horizon.max(MAX_HORIZON)))
+    else {
+        return select(&s.values, season, &choice.method(s, horizon)).map_err(|e| e.to_string());
+    };
+    let local = local_clock::local_view(s, &clock);
+    let mut sel = select(&local.values, season, &choice.method(&local, horizon))
+        .map_err(|e| e.to_string())?;
+    sel.model = Box::new(LocalTime::around(sel.model, &clock, s.values.len()));
+    sel.spec = ModelSpec::LocalTime {
+        model: Box::new(sel.spec),
+        clock,
+    };
+    Ok(sel)
 }
 
 /// `p` counting its observations from series `s`'s first period, with `holidays`.
@@ -118,6 +165,10 @@ fn without_calendar(spec: &ModelSpec) -> ModelSpec {
             holidays: Vec::new(),
             ..p.clone()
         }),
+        ModelSpec::LocalTime { model, clock } => ModelSpec::LocalTime {
+            model: Box::new(without_calendar(model)),
+            clock: clock.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -257,7 +308,7 @@ pub(super) fn prepare(
     trained_at: i64,
 ) -> Result<Unbanded, String> {
     let season = s.frequency.season();
-    let sel = select(&s.values, season, &choice.method(s, horizon)).map_err(|e| e.to_string())?;
+    let sel = choose(s, horizon, choice)?;
     let (accuracy, report) = backtest(&s.values, season, &sel.spec, horizon);
     let residuals = s
         .values
@@ -709,13 +760,14 @@ mod tests {
         // Stored without the run's holidays, given them back when refitted.
         let stored = without_calendar(&fitted);
         assert!(matches!(&stored, ModelSpec::Prophet(p) if p.holidays.is_empty()));
-        let ModelSpec::Prophet(p) = anchored(&stored, &s, std::slice::from_ref(&holiday)) else {
+        let ModelSpec::Prophet(p) = anchored(&stored, &s, std::slice::from_ref(&holiday), None)
+        else {
             panic!("still a prophet spec")
         };
         assert_eq!(p.origin_day, d("2026-01-05").day_number());
         assert_eq!(p.step_days, 7.0);
         assert_eq!(p.holidays, vec![holiday]);
-        assert_eq!(anchored(&ModelSpec::Naive, &s, &[]), ModelSpec::Naive);
+        assert_eq!(anchored(&ModelSpec::Naive, &s, &[], None), ModelSpec::Naive);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod fit;
 pub mod hierarchy;
 pub mod holidays;
 pub mod legacy_exports;
+pub mod local_clock;
 pub mod overrides;
 pub mod params;
 pub mod period;

@@ -117,6 +117,12 @@ pub struct TrainParams {
     /// [`super::seasonalities`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seasonalities: Vec<SeasonalityRow>,
+    /// The stores' IANA time zone (e.g. `Europe/Berlin`), for hourly runs: each series is
+    /// modelled on local hours, so its daily and weekly cycles stay in step across
+    /// daylight-saving changes; periods and forecasts stay keyed by UTC hours. See
+    /// [`super::local_clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 fn is_none(r: &ReconcileBy) -> bool {
@@ -165,7 +171,16 @@ impl TrainParams {
         regressors::check_params(&self.regressors, self.level, self.frequency)?;
         self.check_reconcile()?;
         self.check_prophet_options()?;
+        self.zone()?;
         self.matcher().map(|_| ())
+    }
+
+    /// The parsed `timezone`, if any (hourly runs only).
+    pub fn zone(&self) -> Result<Option<chrono_tz::Tz>, DemandError> {
+        self.timezone
+            .as_deref()
+            .map(|z| super::local_clock::parse(z, self.frequency))
+            .transpose()
     }
 
     /// Whether the Prophet-style model takes part in this run: as the model of `select:

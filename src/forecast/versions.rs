@@ -120,12 +120,15 @@ pub fn rescore(champion: &mut Champion, series: &[super::series::Series], horizo
     specs.sort_by(|a, b| a.0.cmp(b.0));
     specs.truncate(SAME_WINDOW_SAMPLE);
     let holidays = served_calendar(&champion.params, series, horizon);
+    let zone = champion.params["timezone"]
+        .as_str()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
     use rayon::prelude::*;
     let scored: Vec<(String, f64)> = specs
         .par_iter()
         .filter_map(|(id, spec)| {
             let s = by_id[*id];
-            let spec = super::fit::anchored(spec, s, &holidays);
+            let spec = super::fit::anchored(spec, s, &holidays, zone);
             let a = super::fit::accuracy(&s.values, s.frequency.season(), &spec, horizon);
             Some((id.to_string(), a.mase?))
         })

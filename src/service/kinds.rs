@@ -268,6 +268,7 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "holidays_country" => "payload.holidays_country",
                 "seasonality_mode" => "payload.seasonality_mode",
                 "seasonalities" => "payload.seasonalities",
+                "timezone" => "payload.timezone",
                 "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };

@@ -6,7 +6,7 @@
 
 use std::process::Stdio;
 
-use chrono::{Days, NaiveDate, NaiveDateTime};
+use chrono::{Days, NaiveDate, NaiveDateTime, Timelike};
 use recast::auth::Role;
 use serde_json::{Value, json};
 
@@ -69,12 +69,17 @@ fn hours_csv(hours: std::ops::Range<u64>) -> String {
 
 /// A server whose `sales` pipeline maps `sold_at` to both `date` and `ts`; nothing landed.
 async fn hourly_server() -> TestServer {
+    hourly_server_with(sales_csv()).await
+}
+
+/// [`hourly_server`] with `csv` waiting in its landing folder.
+async fn hourly_server_with(csv: String) -> TestServer {
     let mut env = TestEnv::new().await;
     let landing = env.path().join("landing");
     let pipelines = env.path().join("pipelines");
     std::fs::create_dir_all(&landing).unwrap();
     std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(landing.join("sales.csv"), sales_csv()).unwrap();
+    std::fs::write(landing.join("sales.csv"), csv).unwrap();
     let pipeline = format!(
         r#"
 name = "sales"
@@ -333,4 +338,81 @@ async fn a_partition_from_before_ts_takes_hourly_rows_and_compacts() {
         (3, 2 * 23 + 1),
         "{scored:?}"
     );
+}
+
+/// A Berlin store's hours: the daily shape on its wall clock, UTC+2 until 01:00 UTC on 25
+/// October 2026, UTC+1 after.
+fn berlin_quantity(utc: NaiveDateTime) -> f64 {
+    let change = NaiveDate::from_ymd_opt(2026, 10, 25)
+        .unwrap()
+        .and_hms_opt(1, 0, 0)
+        .unwrap();
+    let offset = if utc < change { 2 } else { 1 };
+    SHAPE[(utc + chrono::TimeDelta::hours(offset)).hour() as usize] * 2.0
+}
+
+/// Three weeks of a Berlin store's hourly sales in UTC, ending the day before the clocks go
+/// back; a run with `--timezone Europe/Berlin` forecasts the next two days, across the change,
+/// in step with the store's clock, where a run on UTC hours is an hour out after it.
+#[actix_web::test]
+async fn a_time_zone_keeps_the_daily_cycle_in_step_across_a_clock_change() {
+    let first = NaiveDate::from_ymd_opt(2026, 10, 4)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let at = |t: i64| first + chrono::TimeDelta::hours(t);
+    let mut csv = String::from("sold_at,item_id,store_id,quantity\n");
+    for t in 0..21 * 24 {
+        let q = berlin_quantity(at(t));
+        csv.push_str(&format!("{},A,S1,{q}\n", at(t).format("%Y-%m-%d %H:10")));
+    }
+    let srv = hourly_server_with(csv).await;
+    land_sales(&srv).await;
+    let reader = srv.key(Role::Reader).await;
+    let a = "/v1/forecasts/item%3DA%2Fstore%3DS1";
+    let complete = ["--last-period", "complete"];
+    let mut error = Vec::new();
+    for zone in [None, Some("Europe/Berlin")] {
+        let mut args = complete.to_vec();
+        args.extend(zone.map(|z| ["--timezone", z]).into_iter().flatten());
+        let report = train(&srv, "hour", "48", &args);
+        assert_eq!(report["history_end"], "2026-10-24T23:00:00Z", "{report}");
+        let fc = fresh_json(&srv, &reader, a).await;
+        let points = fc["points"].as_array().unwrap();
+        assert_eq!(points[0]["date"], "2026-10-25T00:00:00Z");
+        let mae = (0..48)
+            .map(|h| {
+                let mean = points[h]["mean"].as_f64().unwrap();
+                (mean - berlin_quantity(at(21 * 24 + h as i64))).abs()
+            })
+            .sum::<f64>()
+            / 48.0;
+        let model = text(&fc["model"]).to_string();
+        assert_eq!(model.ends_with("on local time"), zone.is_some(), "{model}");
+        error.push(mae);
+    }
+    println!(
+        "MAE over the 48 hours across the change: {:.3} on UTC hours, {:.3} on local hours",
+        error[0], error[1]
+    );
+    assert!(error[1] < 0.3 && error[1] < 0.25 * error[0], "{error:?}");
+
+    // A zone is for hourly runs, and must be one.
+    let admin = srv.key(Role::Admin).await;
+    for (payload, says) in [
+        (
+            json!({"timezone": "Europe/Berlin"}),
+            "applies to hourly runs",
+        ),
+        (
+            json!({"frequency": "hour", "timezone": "Mars/Olympus"}),
+            "not an IANA time zone",
+        ),
+    ] {
+        let body = json!({"kind": "train_forecaster", "payload": payload});
+        let res = srv.post_as("/v1/jobs", &admin, &body).await;
+        let problem = expect_problem(res, 422).await;
+        assert_eq!(problem["field"], "payload.timezone", "{problem}");
+        assert!(text(&problem["detail"]).contains(says), "{problem}");
+    }
 }

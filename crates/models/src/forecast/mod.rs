@@ -33,6 +33,7 @@ pub mod conformal;
 pub mod error;
 pub mod ets;
 pub mod intermittent;
+pub mod local_time;
 pub mod mstl;
 pub mod paths;
 pub mod prophet;
@@ -202,6 +203,12 @@ pub enum ModelSpec {
         members: Vec<ModelSpec>,
         how: combination::Combine,
     },
+    /// `model` fitted and forecast on the local hours of an hourly series observed in UTC
+    /// ([`local_time`]): its daily and weekly cycles stay in step across clock changes.
+    LocalTime {
+        model: Box<ModelSpec>,
+        clock: local_time::HourClock,
+    },
 }
 
 impl ModelSpec {
@@ -249,6 +256,9 @@ impl ModelSpec {
             }
             ModelSpec::Combination { members, how } => {
                 Box::new(combination::Combination::fit(y, season, members, *how)?)
+            }
+            ModelSpec::LocalTime { model, clock } => {
+                Box::new(local_time::LocalTime::fit(y, season, model, clock)?)
             }
         })
     }
@@ -298,6 +308,7 @@ impl ModelSpec {
                 let labels: Vec<String> = members.iter().map(ModelSpec::label).collect();
                 format!("{}({})", how.as_str(), labels.join("+"))
             }
+            ModelSpec::LocalTime { model, .. } => format!("local_time({})", model.label()),
             ModelSpec::CrostonClassic
             | ModelSpec::CrostonSba
             | ModelSpec::CrostonOptimized
