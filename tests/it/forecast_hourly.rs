@@ -396,6 +396,25 @@ async fn a_time_zone_keeps_the_daily_cycle_in_step_across_a_clock_change() {
         error[0], error[1]
     );
     assert!(error[1] < 0.3 && error[1] < 0.25 * error[0], "{error:?}");
+    // The pooled choice and a reconciled hierarchy run on local hours too.
+    let report = train(
+        &srv,
+        "hour",
+        "48",
+        &[
+            "--last-period",
+            "complete",
+            "--timezone",
+            "Europe/Berlin",
+            "--select",
+            "pooled",
+            "--reconcile",
+            "bottom_up",
+        ],
+    );
+    assert_eq!(report["series_failed"], 0, "{report}");
+    let models = report["models"].to_string();
+    assert!(models.contains("on local time"), "{models}");
 
     // A zone is for hourly runs, and must be one.
     let admin = srv.key(Role::Admin).await;
