@@ -102,7 +102,10 @@ impl HourClock {
     /// Reads `h` UTC steps out of per-slot `values` forecast after `n` observations.
     fn pick(&self, n: usize, h: usize, values: &[f64]) -> Vec<f64> {
         (0..h)
-            .map(|s| values[self.future_slot(n, s).min(values.len() - 1)])
+            .map(|s| {
+                let at = self.future_slot(n, s).min(values.len().saturating_sub(1));
+                values.get(at).copied().unwrap_or(f64::NAN)
+            })
             .collect()
     }
 }
