@@ -15,9 +15,13 @@ ETS-Theta-CES mean as in the M3 bench (`peer_scores.py`). Times exclude numba's 
 `cargo bench -p recast-models --bench store_sales` runs this script and prints its rows next
 to recast's. Output: JSON on stdout, {model: {mase, smape, cov80, cov95, seconds, n}}.
 Run: /root/.venvs/recast-fc/bin/python references/forecast/store_sales_peers.py CSV H [daily|weekly|regressors]
+With RECAST_STORE_HOLDOUT=validation the daily mode drops each store's last H days first and
+scores the H days before them (the bench's validation mode), so recast's models can be
+compared with statsforecast's while a choice is tuned, without the test part.
 """
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -110,6 +114,8 @@ def main():
         json.dump(run_exog(load_days(path), h), sys.stdout)
         return
     series = load(path)
+    if os.environ.get("RECAST_STORE_HOLDOUT") == "validation":
+        series = {sid: s.iloc[:-h] for sid, s in series.items()}
     if mode == "weekly":
         weeks = {sid: weekly(s) for sid, s in series.items()}
         out = run(weeks, h, 52, "7D", {"AutoETS": AutoETS(season_length=52)})

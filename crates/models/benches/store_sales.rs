@@ -21,8 +21,8 @@
 //! beside the repository), `RECAST_STORE_H`, `RECAST_STORE_PARTS` (`daily,weekly` by
 //! default), `RECAST_BENCH_PYTHON` (default `python3`), `RECAST_STORE_HOLDOUT=validation`
 //! (the daily part alone, each store's last `h` days dropped first, so the score is on the
-//! `h` days before the test part and statsforecast is not run: how choices are tuned without
-//! looking at the test part). Run:
+//! `h` days before the test part, statsforecast's too: how choices are tuned without looking
+//! at the test part). Run:
 //! `RECAST_BENCH_PYTHON=/root/.venvs/recast-fc/bin/python cargo bench -p recast-models --bench store_sales`
 
 mod common;
@@ -141,7 +141,7 @@ fn main() {
         .map(|(id, s)| (id.clone(), keep(&s.sales)))
         .collect();
     let parts = if validation {
-        println!("VALIDATION: each store's last {h} days dropped; daily part only, no peers");
+        println!("VALIDATION: each store's last {h} days dropped; daily part only");
         "daily".to_string()
     } else {
         std::env::var("RECAST_STORE_PARTS").unwrap_or_else(|_| "daily,weekly,regressors".into())
@@ -157,7 +157,7 @@ fn main() {
     };
     let pooled_wall = wall.elapsed().as_secs_f64();
     if wanted("daily") {
-        daily(&path, &stores, h, &pooled, pooled_wall, !validation);
+        daily(&path, &stores, h, &pooled, pooled_wall);
     }
     if wanted("weekly") {
         weekly_part(&path, &stores);
@@ -175,7 +175,6 @@ fn daily(
     h: usize,
     pooled: &[Pooled],
     pooled_wall: f64,
-    with_peers: bool,
 ) {
     let splits: Vec<(&String, &[f64], &[f64])> = stores
         .iter()
@@ -221,9 +220,6 @@ fn daily(
     );
     let picks: Vec<String> = choices.iter().map(|(l, n)| format!("{l} {n}")).collect();
     println!("pooled choices: {}", picks.join(", "));
-    if !with_peers {
-        return;
-    }
     let h_arg = h.to_string();
     let args = [path.as_os_str(), std::ffi::OsStr::new(&h_arg)];
     let Some(peer) = peers("store_sales_peers.py", &args) else {
