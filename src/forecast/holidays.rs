@@ -55,10 +55,7 @@ pub fn validate(rows: &[HolidayRow]) -> Result<(), DemandError> {
 }
 
 fn check_row(r: &HolidayRow) -> Result<(), String> {
-    let name = r.holiday.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err("holiday must be a name of 1 to 64 printable characters".into());
-    }
+    check_name("holiday", &r.holiday)?;
     if !(-MAX_WINDOW..=0).contains(&r.lower_window) {
         return Err(format!(
             "lower_window must be between -{MAX_WINDOW} and 0, got {}",
@@ -71,12 +68,27 @@ fn check_row(r: &HolidayRow) -> Result<(), String> {
             r.upper_window
         ));
     }
-    if let Some(s) = r.prior_scale
-        && !(s.is_finite() && s > 0.0)
-    {
-        return Err(format!("prior_scale must be positive, got {s}"));
+    check_prior_scale(r.prior_scale)
+}
+
+/// A name the model's effects go by: 1 to 64 printable characters once trimmed (`what`
+/// names the field in the message).
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(format!("{what} must be 1 to 64 printable characters"));
     }
     Ok(())
+}
+
+/// A prior scale, where one is given, is a positive number.
+pub(super) fn check_prior_scale(scale: Option<f64>) -> Result<(), String> {
+    match scale {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            Err(format!("prior_scale must be positive, got {s}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Days since 1970-01-01.

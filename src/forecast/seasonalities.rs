@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::holidays::{check_name, check_prior_scale};
 use super::prophet::Seasonality;
 use super::series::DemandError;
 
@@ -58,10 +59,8 @@ pub fn validate(rows: &[SeasonalityRow], regressors: &[String]) -> Result<(), De
 }
 
 fn check_row(r: &SeasonalityRow, taken: bool, regressors: &[String]) -> Result<(), String> {
+    check_name("name", &r.name)?;
     let name = r.name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err("name must be 1 to 64 printable characters".into());
-    }
     if taken || RESERVED.contains(&name) {
         return Err(format!("name `{name}` is already taken"));
     }
@@ -77,11 +76,7 @@ fn check_row(r: &SeasonalityRow, taken: bool, regressors: &[String]) -> Result<(
             r.fourier_order
         ));
     }
-    if let Some(s) = r.prior_scale
-        && !(s.is_finite() && s > 0.0)
-    {
-        return Err(format!("prior_scale must be positive, got {s}"));
-    }
+    check_prior_scale(r.prior_scale)?;
     match &r.condition_name {
         Some(c) if !regressors.contains(c) => Err(format!(
             "condition_name `{c}` is not one of the run's regressors {regressors:?}"

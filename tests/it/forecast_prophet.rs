@@ -192,13 +192,29 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     );
 
     // An added monthly seasonality joins the automatic ones in every series' model.
-    let out = train(
-        &srv,
-        &["--select", "prophet", "--seasonality", "monthly:30.5:3"],
-    );
+    let seasonal = "monthly:30.5:3";
+    every_model_has(&srv, &["--seasonality", seasonal], "monthly+");
+
+    // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
+    // an Italian province's (Milan adds St Ambrose, 7 December) and an overseas French
+    // department's (Réunion adds the abolition of slavery, 20 December).
+    for region in ["DE-BY", "IT-MI", "FR-974"] {
+        every_model_has(&srv, &["--holidays-country", region], "holidays");
+    }
+}
+
+/// Runs the CLI with `--select prophet` and `extra`, and checks every model it reports names
+/// `part`.
+fn every_model_has(srv: &TestServer, extra: &[&str], part: &str) {
+    let args: Vec<&str> = ["--select", "prophet"]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    let out = train(srv, &args);
     assert!(
         out.status.success(),
-        "{}",
+        "{extra:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -207,30 +223,9 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|m| m["model"].as_str().unwrap().contains("monthly+")),
-        "{report}"
+            .all(|m| m["model"].as_str().unwrap().contains(part)),
+        "{extra:?}: {report}"
     );
-
-    // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
-    // an Italian province's (Milan adds St Ambrose, 7 December) and an overseas French
-    // department's (Réunion adds the abolition of slavery, 20 December).
-    for region in ["DE-BY", "IT-MI", "FR-974"] {
-        let out = train(&srv, &["--select", "prophet", "--holidays-country", region]);
-        assert!(
-            out.status.success(),
-            "{region}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(
-            report["models"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|m| m["model"].as_str().unwrap().contains("holidays")),
-            "{region}: {report}"
-        );
-    }
 }
 
 #[tokio::test]
