@@ -65,7 +65,8 @@ pub struct ForecasterArgs {
     #[arg(long, value_name = "FILE.csv")]
     pub holidays: Option<std::path::PathBuf>,
     /// National public holidays by country rules for the Prophet-style model (AT, DE and its
-    /// states DE-BB ... DE-TH, ES, FR and Alsace-Moselle FR-57/FR-67/FR-68/FR-6AE and the
+    /// states DE-BB ... DE-TH, ES and its autonomous communities ES-AN ... ES-VC (each year's
+    /// decreed days, 2008 to 2035), FR and Alsace-Moselle FR-57/FR-67/FR-68/FR-6AE and the
     /// overseas FR-971, FR-972, FR-973, FR-974, FR-976, FR-BL, FR-MF, FR-NC, FR-PF, FR-PM,
     /// FR-TF, FR-WF, GB and its nations GB-ENG, GB-NIR, GB-SCT, GB-WLS, IT and its provinces
     /// IT-AG ... IT-VV by ISO 3166-2 code, US), besides any `--holidays` table.

@@ -598,8 +598,28 @@ pub const COUNTRIES: [&str; 43] = [
     "FR-PF", "FR-PM", "FR-TF", "FR-WF", "GB", "GB-ENG", "GB-NIR", "GB-SCT", "GB-WLS", "IT", "US",
 ];
 
+/// Spain's autonomous communities' own days, 2008 to 2035 (`region<TAB>date<TAB>name`, from
+/// the `holidays` package by `references/forecast/make_es_regional_holidays.py`): each
+/// community fixes them by decree year by year, so they are a table, not rules.
+const ES_REGIONAL: &str = include_str!("data/es_regional_holidays.tsv");
+
+/// The table's rows of community `region` (`MD`, `CT`, ...), as (date, name).
+fn es_regional(region: &str) -> impl Iterator<Item = (NaiveDate, &'static str)> + '_ {
+    ES_REGIONAL
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(move |l| {
+            let mut f = l.split('\t');
+            let (code, date, name) = (f.next()?, f.next()?, f.next()?);
+            (code == region).then_some((date.parse().ok()?, name))
+        })
+}
+
 /// The rule sets of `country` (a region: its country's and its own).
 fn rules(country: &str) -> Option<Vec<&'static [Rule]>> {
+    if let Some(region) = country.strip_prefix("ES-") {
+        return es_regional(region).next().map(|_| vec![ES]);
+    }
     if let Some(province) = country.strip_prefix("IT-") {
         return IT_PROVINCES
             .iter()
@@ -658,9 +678,9 @@ pub fn check(country: &str, field: &str) -> Result<(), DemandError> {
         None => Err(DemandError::invalid(
             field,
             format!(
-                "no holiday rules for country `{country}` (known: {}, and IT-XX for an Italian \
-                 province by its ISO 3166-2 code, such as IT-MI; give a holidays table for \
-                 others)",
+                "no holiday rules for country `{country}` (known: {}, IT-XX for an Italian \
+                 province by its ISO 3166-2 code, such as IT-MI, and ES-XX for a Spanish \
+                 autonomous community, such as ES-MD; give a holidays table for others)",
                 COUNTRIES.join(", ")
             ),
         )),
@@ -732,7 +752,7 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
         .flat_map(|set| set.iter())
         .collect();
     let mut out = Vec::new();
-    for year in years {
+    for year in years.clone() {
         for r in rules.iter().filter(|r| (r.since..=r.until).contains(&year)) {
             if let Some(ds) = date_of(r.when, year) {
                 out.push(HolidayRow {
@@ -744,6 +764,19 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
                 });
             }
         }
+    }
+    if let Some(region) = country.strip_prefix("ES-") {
+        out.extend(
+            es_regional(region)
+                .filter(|(ds, _)| years.contains(&ds.year()))
+                .map(|(ds, name)| HolidayRow {
+                    holiday: name.to_string(),
+                    ds,
+                    lower_window: 0,
+                    upper_window: 0,
+                    prior_scale: None,
+                }),
+        );
     }
     out.sort_by(|a, b| (a.ds, &a.holiday).cmp(&(b.ds, &b.holiday)));
     Ok(out)
@@ -776,6 +809,39 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_spanish_community_adds_its_own_days_of_each_year() {
+        let madrid = rows("ES-MD", 2026..=2027).unwrap();
+        let on = |ds: &str| {
+            madrid
+                .iter()
+                .find(|r| r.ds == d(ds))
+                .map(|r| r.holiday.as_str())
+        };
+        // Spain's days by rule, and Madrid's own by decree: its Community day on 2 May, and
+        // in 2026 All Saints' and Constitution Day moved from a Sunday to the Monday.
+        assert_eq!(on("2026-01-06"), Some("epiphany"));
+        assert_eq!(on("2026-05-02"), Some("madrid_day"));
+        assert_eq!(on("2026-11-02"), Some("monday_following_all_saints_day"));
+        assert_eq!(on("2027-05-02"), None, "a Sunday in 2027: moved");
+        assert_eq!(on("2027-05-03"), Some("monday_following_madrid_day"));
+        let catalonia = rows("ES-CT", 2026..=2026).unwrap();
+        for day in ["2026-06-24", "2026-09-11", "2026-12-26"] {
+            assert!(catalonia.iter().any(|r| r.ds == d(day)), "{day}");
+        }
+        assert!(catalonia.iter().all(|r| r.ds != d("2026-05-02")));
+        // Outside the table's years only Spain's days remain; an unknown community is refused.
+        assert_eq!(
+            rows("ES-MD", 2040..=2040).unwrap(),
+            rows("ES", 2040..=2040).unwrap()
+        );
+        let err = rows("ES-XX", 2026..=2026).unwrap_err().to_string();
+        assert!(
+            err.contains("ES-XX for a Spanish autonomous community"),
+            "{err}"
+        );
     }
 
     #[test]

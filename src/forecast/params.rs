@@ -100,9 +100,10 @@ pub struct TrainParams {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<HolidayRow>,
     /// National public holidays by country rules (ISO code: `AT`, `DE` or a state of it such
-    /// as `DE-BY`, `ES`, `FR` or Moselle `FR-57` / Alsace `FR-6AE` / an overseas department
-    /// or collectivity such as Réunion `FR-974`, `GB` or a nation of it such
-    /// as `GB-ENG`, `IT` or a province of it such as `IT-MI`, `US`) besides any
+    /// as `DE-BY`, `ES` or an autonomous community of it such as `ES-MD`, `FR` or Moselle
+    /// `FR-57` / Alsace `FR-6AE` / an overseas department or collectivity such as Réunion
+    /// `FR-974`, `GB` or a nation of it such as `GB-ENG`, `IT` or a province of it such as
+    /// `IT-MI`, `US`) besides any
     /// `holidays` rows, for runs that fit the Prophet-style model; see
     /// [`super::country_holidays`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
