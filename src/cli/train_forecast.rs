@@ -69,7 +69,8 @@ pub struct ForecasterArgs {
     /// decreed days, 2008 to 2035), FR and Alsace-Moselle FR-57/FR-67/FR-68/FR-6AE and the
     /// overseas FR-971, FR-972, FR-973, FR-974, FR-976, FR-BL, FR-MF, FR-NC, FR-PF, FR-PM,
     /// FR-TF, FR-WF, GB and its nations GB-ENG, GB-NIR, GB-SCT, GB-WLS, IT and its provinces
-    /// IT-AG ... IT-VV by ISO 3166-2 code, US), besides any `--holidays` table.
+    /// IT-AG ... IT-VV by ISO 3166-2 code, US and its states and territories US-AK ... US-WY
+    /// (their own days 2008 to 2035)), besides any `--holidays` table.
     #[arg(long, value_name = "CODE")]
     pub holidays_country: Option<String>,
     /// How the Prophet-style model combines seasonalities, holidays and regressors with the

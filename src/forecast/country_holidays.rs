@@ -599,13 +599,29 @@ pub const COUNTRIES: [&str; 43] = [
 ];
 
 /// Spain's autonomous communities' own days, 2008 to 2035 (`region<TAB>date<TAB>name`, from
-/// the `holidays` package by `references/forecast/make_es_regional_holidays.py`): each
+/// the `holidays` package by `references/forecast/make_regional_holidays.py`): each
 /// community fixes them by decree year by year, so they are a table, not rules.
 const ES_REGIONAL: &str = include_str!("data/es_regional_holidays.tsv");
+/// The US states' own days, 2008 to 2035, the same way, and the federal days a state does
+/// not keep (name `-`): states rename, add and drop days with rules of their own.
+const US_STATES: &str = include_str!("data/us_state_holidays.tsv");
 
-/// The table's rows of community `region` (`MD`, `CT`, ...), as (date, name).
-fn es_regional(region: &str) -> impl Iterator<Item = (NaiveDate, &'static str)> + '_ {
-    ES_REGIONAL
+/// The regional table of `country` (`ES`, `US`), if it has one.
+fn regional_table(country: &str) -> Option<&'static str> {
+    match country {
+        "ES" => Some(ES_REGIONAL),
+        "US" => Some(US_STATES),
+        _ => None,
+    }
+}
+
+/// The rows of `region` (`MD`, `CA`, ...) in `table`, as (date, name; `-`: a national day
+/// the region does not keep).
+fn regional<'a>(
+    table: &'static str,
+    region: &'a str,
+) -> impl Iterator<Item = (NaiveDate, &'static str)> + 'a {
+    table
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(move |l| {
@@ -615,10 +631,18 @@ fn es_regional(region: &str) -> impl Iterator<Item = (NaiveDate, &'static str)> 
         })
 }
 
+/// `country` split into its country and a region with a table (`ES-MD`: `ES`, `MD`).
+fn tabled_region(country: &str) -> Option<(&str, &'static str, &str)> {
+    let (nation, region) = country.split_once('-')?;
+    let table = regional_table(nation)?;
+    regional(table, region).next()?;
+    Some((nation, table, region))
+}
+
 /// The rule sets of `country` (a region: its country's and its own).
 fn rules(country: &str) -> Option<Vec<&'static [Rule]>> {
-    if let Some(region) = country.strip_prefix("ES-") {
-        return es_regional(region).next().map(|_| vec![ES]);
+    if let Some((nation, _, _)) = tabled_region(country) {
+        return named_rules(nation).map(<[_]>::to_vec);
     }
     if let Some(province) = country.strip_prefix("IT-") {
         return IT_PROVINCES
@@ -679,8 +703,9 @@ pub fn check(country: &str, field: &str) -> Result<(), DemandError> {
             field,
             format!(
                 "no holiday rules for country `{country}` (known: {}, IT-XX for an Italian \
-                 province by its ISO 3166-2 code, such as IT-MI, and ES-XX for a Spanish \
-                 autonomous community, such as ES-MD; give a holidays table for others)",
+                 province by its ISO 3166-2 code, such as IT-MI, ES-XX for a Spanish \
+                 autonomous community, such as ES-MD, and US-XX for a US state or territory, \
+                 such as US-CA; give a holidays table for others)",
                 COUNTRIES.join(", ")
             ),
         )),
@@ -765,13 +790,17 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
             }
         }
     }
-    if let Some(region) = country.strip_prefix("ES-") {
+    if let Some((_, table, region)) = tabled_region(country) {
+        let own: Vec<(NaiveDate, &str)> = regional(table, region)
+            .filter(|(ds, _)| years.contains(&ds.year()))
+            .collect();
+        out.retain(|r| !own.iter().any(|(ds, name)| *name == "-" && *ds == r.ds));
         out.extend(
-            es_regional(region)
-                .filter(|(ds, _)| years.contains(&ds.year()))
+            own.iter()
+                .filter(|(_, name)| *name != "-")
                 .map(|(ds, name)| HolidayRow {
                     holiday: name.to_string(),
-                    ds,
+                    ds: *ds,
                     lower_window: 0,
                     upper_window: 0,
                     prior_scale: None,
@@ -842,6 +871,32 @@ mod tests {
             err.contains("ES-XX for a Spanish autonomous community"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_us_state_adds_its_own_days_and_drops_the_federal_ones_it_does_not_keep() {
+        let california = rows("US-CA", 2026..=2026).unwrap();
+        let on = |ds: &str| {
+            california
+                .iter()
+                .find(|r| r.ds == d(ds))
+                .map(|r| r.holiday.as_str())
+        };
+        assert_eq!(on("2026-03-31"), Some("cesar_chavez_day"));
+        assert_eq!(on("2026-11-27"), Some("day_after_thanksgiving"));
+        assert_eq!(on("2026-11-26"), Some("thanksgiving"));
+        // California does not keep Columbus Day (12 October 2026); the federal calendar does.
+        assert_eq!(on("2026-10-12"), None);
+        let federal = rows("US", 2026..=2026).unwrap();
+        assert!(federal.iter().any(|r| r.ds == d("2026-10-12")));
+        let massachusetts = rows("US-MA", 2026..=2026).unwrap();
+        assert!(
+            massachusetts
+                .iter()
+                .any(|r| r.ds == d("2026-04-20") && r.holiday == "patriots_day"),
+            "{massachusetts:?}"
+        );
+        assert!(rows("US-XX", 2026..=2026).is_err());
     }
 
     #[test]

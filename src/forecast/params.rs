@@ -103,7 +103,7 @@ pub struct TrainParams {
     /// as `DE-BY`, `ES` or an autonomous community of it such as `ES-MD`, `FR` or Moselle
     /// `FR-57` / Alsace `FR-6AE` / an overseas department or collectivity such as Réunion
     /// `FR-974`, `GB` or a nation of it such as `GB-ENG`, `IT` or a province of it such as
-    /// `IT-MI`, `US`) besides any
+    /// `IT-MI`, `US` or a state of it such as `US-CA`) besides any
     /// `holidays` rows, for runs that fit the Prophet-style model; see
     /// [`super::country_holidays`].
     #[serde(default, skip_serializing_if = "Option::is_none")]

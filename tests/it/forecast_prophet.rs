@@ -198,8 +198,8 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
     // an Italian province's (Milan adds St Ambrose, 7 December) and an overseas French
     // department's (Réunion adds the abolition of slavery, 20 December).
-    // Madrid's days come from the table of each year's decrees.
-    for region in ["DE-BY", "IT-MI", "FR-974", "ES-MD"] {
+    // Madrid's and California's days come from tables of each year's days.
+    for region in ["DE-BY", "IT-MI", "FR-974", "ES-MD", "US-CA"] {
         every_model_has(&srv, &["--holidays-country", region], "holidays");
     }
 }
