@@ -24,7 +24,9 @@ Cases, from ../shared/data/rossmann-sample (only the numbers needed are copied):
   seasonality of order 3 that acts only on promotion days (`add_seasonality(name=
   "weekly_promo", period=7, fourier_order=3, condition_name="promo_day")`, where
   `promo_day` is a copy of the promo column: prophet refuses a regressor's name as a
-  condition, recast takes the condition from a regressor, so both fit the same design).
+  condition, recast takes the condition from a regressor, so both fit the same design);
+- rossmann_store_8_plain_flat: store 8's daily sales with prophet's defaults and
+  `growth="flat"` (a constant level, no changepoints).
 For every case: prophet's MAP parameters (k, m, delta, sigma_obs, beta), the in-sample yhat,
 the forecast yhat and its 80 % and 95 % bands (1,000 samples, numpy seed 0).
 """
@@ -70,9 +72,9 @@ def holidays_of(s):
     return pd.DataFrame(rows)
 
 
-def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalities=()):
+def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalities=(), growth="linear"):
     np.random.seed(0)
-    m = Prophet(holidays=holidays, seasonality_mode=mode)
+    m = Prophet(holidays=holidays, seasonality_mode=mode, growth=growth)
     for r in regressors:
         m.add_regressor(r)
     for e in extra_seasonalities:
@@ -111,7 +113,7 @@ def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalitie
     }
 
 
-def daily_case(store, extras, mode="additive", extra_seasonalities=()):
+def daily_case(store, extras, mode="additive", extra_seasonalities=(), growth="linear"):
     s = store_frame(store)
     df = s[["ds", "y"]].copy()
     name = f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain")
@@ -119,11 +121,13 @@ def daily_case(store, extras, mode="additive", extra_seasonalities=()):
         name += f"_{mode}"
     if extra_seasonalities:
         name += "_conditional"
-    case = {"name": name, "step_days": 1.0, "mode": mode}
+    if growth != "linear":
+        name += f"_{growth}"
+    case = {"name": name, "step_days": 1.0, "mode": mode, "growth": growth}
     if extra_seasonalities:
         case["extra_seasonalities"] = list(extra_seasonalities)
     if not extras:
-        return case | run(df, H_DAILY, mode=mode)
+        return case | run(df, H_DAILY, mode=mode, growth=growth)
     df["promo"] = s["promo"].values
     df["school_holiday"] = s["school_holiday"].values
     hol = holidays_of(s)
@@ -161,6 +165,7 @@ def main():
         daily_case(5, False, "multiplicative"),
         daily_case(6, True, "multiplicative"),
         daily_case(7, True, extra_seasonalities=[{"name": "weekly_promo", "period": 7.0, "order": 3, "condition": "promo"}]),
+        daily_case(8, False, growth="flat"),
     ]
     doc = {
         "source": "make_prophet_fixtures.py",

@@ -77,6 +77,10 @@ pub struct ForecasterArgs {
     /// trend: additive (default) or multiplicative (effects in proportion to the trend).
     #[arg(long, value_name = "MODE")]
     pub seasonality_mode: Option<String>,
+    /// The Prophet-style model's trend: linear (default, with changepoints) or flat (a
+    /// constant level, for demand with no trend).
+    #[arg(long, value_name = "GROWTH")]
+    pub growth: Option<String>,
     /// A seasonality added to the Prophet-style model's automatic ones, as
     /// NAME:PERIOD_DAYS:FOURIER_ORDER (e.g. `monthly:30.5:5`), optionally followed by
     /// :VIEW:FEATURE, one of `--regressors` with values 0/1, outside of which it does not act
@@ -98,18 +102,11 @@ impl ForecasterArgs {
         let frequency: Frequency = self.frequency.parse()?;
         let level: Level = self.level.parse()?;
         let select: SelectBy = self.select.parse()?;
-        let last_period: LastPeriod = serde_json::from_value(serde_json::Value::String(
-            self.last_period.clone(),
-        ))
-        .map_err(|_| {
-            Error::invalid(
-                "--last-period",
-                format!(
-                    "--last-period `{}` is not one of auto, calendar, complete",
-                    self.last_period
-                ),
-            )
-        })?;
+        let last_period: LastPeriod = word(
+            "--last-period",
+            &self.last_period,
+            "one of auto, calendar, complete",
+        )?;
         let params = TrainParams {
             frequency,
             horizon: self.horizon,
@@ -131,14 +128,7 @@ impl ForecasterArgs {
             seasonality_mode: self
                 .seasonality_mode
                 .as_deref()
-                .map(|m| {
-                    serde_json::from_value(serde_json::Value::String(m.to_string())).map_err(|_| {
-                        Error::invalid(
-                            "--seasonality-mode",
-                            format!("--seasonality-mode `{m}` is not additive or multiplicative"),
-                        )
-                    })
-                })
+                .map(|m| word("--seasonality-mode", m, "additive or multiplicative"))
                 .transpose()?,
             seasonalities: self
                 .seasonalities
@@ -146,10 +136,22 @@ impl ForecasterArgs {
                 .map(|v| seasonalities::parse_flag(v))
                 .collect::<Result<_, _>>()?,
             timezone: self.timezone.clone(),
+            growth: self
+                .growth
+                .as_deref()
+                .map(|g| word("--growth", g, "linear or flat"))
+                .transpose()?,
         };
         params.validate()?;
         Ok(params)
     }
+}
+
+/// A flag's word as the payload's enum `T` takes it; the error names the flag and says what
+/// it may be.
+fn word<T: serde::de::DeserializeOwned>(flag: &str, value: &str, may_be: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|_| Error::invalid(flag, format!("{flag} `{value}` is not {may_be}")))
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

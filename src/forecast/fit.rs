@@ -10,7 +10,7 @@ use super::local_clock;
 use super::local_time::LocalTime;
 use super::params::MAX_HORIZON;
 use super::params::SelectBy;
-use super::prophet::{Holiday, Mode, ProphetSpec, Seasonality};
+use super::prophet::{Growth, Holiday, Mode, ProphetSpec, Seasonality};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, Selection, SelectionMethod, default_candidates, select};
@@ -44,6 +44,8 @@ pub(super) struct Choice {
     pub(super) seasonalities: Vec<Seasonality>,
     /// The stores' time zone: hourly series are modelled on its local hours.
     pub(super) zone: Option<chrono_tz::Tz>,
+    /// The Prophet-style model's trend.
+    pub(super) growth: Growth,
 }
 
 impl Choice {
@@ -54,6 +56,7 @@ impl Choice {
             mode: Mode::Additive,
             seasonalities: Vec::new(),
             zone: None,
+            growth: Growth::Linear,
         }
     }
 
@@ -87,6 +90,7 @@ impl Choice {
     fn prophet_spec(&self, s: &Series) -> ProphetSpec {
         let defaults = ProphetSpec {
             mode: self.mode,
+            growth: self.growth,
             extra_seasonalities: self.seasonalities.clone(),
             ..ProphetSpec::new(1.0, 0.0)
         };

@@ -112,6 +112,10 @@ pub struct TrainParams {
     /// trend (`additive`, the default, or `multiplicative`), for runs that fit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasonality_mode: Option<super::prophet::Mode>,
+    /// The Prophet-style model's trend (`linear`, the default, with changepoints, or `flat`:
+    /// a constant level), for runs that fit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<super::prophet::Growth>,
     /// Seasonalities added to the Prophet-style model's automatic ones (the `prophet`
     /// package's `add_seasonality`: `name`, `period` in days, `fourier_order`, optional
     /// `prior_scale` and `condition_name`, one of `regressors`), for runs that fit it; see
@@ -215,6 +219,9 @@ impl TrainParams {
         }
         if self.seasonality_mode.is_some() && !fits {
             return Err(refuse("seasonality_mode", "a seasonality mode is"));
+        }
+        if self.growth.is_some() && !fits {
+            return Err(refuse("growth", "a trend's growth is"));
         }
         if !self.seasonalities.is_empty() && !fits {
             return Err(refuse(seasonalities::FIELD, "added seasonalities are"));

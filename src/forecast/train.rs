@@ -262,6 +262,7 @@ async fn fit_all(
     let choice = Arc::new(Choice {
         mode: params.seasonality_mode.unwrap_or_default(),
         zone: params.zone()?,
+        growth: params.growth.unwrap_or_default(),
         seasonalities: super::seasonalities::to_model(
             &params.seasonalities,
             ProphetSpec::new(1.0, 0.0).seasonality_prior_scale,

@@ -269,6 +269,7 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "seasonality_mode" => "payload.seasonality_mode",
                 "seasonalities" => "payload.seasonalities",
                 "timezone" => "payload.timezone",
+                "growth" => "payload.growth",
                 "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };

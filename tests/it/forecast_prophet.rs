@@ -194,6 +194,8 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     // An added monthly seasonality joins the automatic ones in every series' model.
     let seasonal = "monthly:30.5:3";
     every_model_has(&srv, &["--seasonality", seasonal], "monthly+");
+    // A flat trend: a constant level without changepoints.
+    every_model_has(&srv, &["--growth", "flat"], "Prophet(flat trend");
 
     // A German state's calendar (Bavaria adds Epiphany, 6 January, to the national days)
     // an Italian province's (Milan adds St Ambrose, 7 December) and an overseas French
@@ -255,6 +257,13 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
         stderr.contains("--seasonality `monthly:30.5:five`: the order is not a whole number"),
         "{stderr}"
     );
+    let out = train(&srv, &["--select", "prophet", "--growth", "logistic"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--growth `logistic` is not linear or flat"),
+        "{stderr}"
+    );
 
     let admin = srv.key(Role::Admin).await;
     let cases = [
@@ -286,6 +295,10 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             "a seasonality mode is the prophet model's",
         ),
         (
+            serde_json::json!({"growth": "flat"}),
+            "a trend's growth is the prophet model's",
+        ),
+        (
             serde_json::json!({"seasonalities": [
                 {"name": "monthly", "period": 30.5, "fourier_order": 3}
             ]}),
@@ -310,6 +323,8 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             "payload.seasonality_mode"
         } else if says.contains("seasonalit") {
             "payload.seasonalities"
+        } else if says.contains("growth") {
+            "payload.growth"
         } else {
             "payload.holidays"
         };

@@ -47,6 +47,9 @@ pub struct Layout {
     pub holidays: Vec<HolidayColumn>,
     pub regressors: Vec<RegressorScale>,
     pub changepoint_prior_scale: f64,
+    /// A flat trend: the slope's column is all zeros, so its coefficient stays 0.
+    #[serde(default)]
+    pub flat: bool,
 }
 
 impl Layout {
@@ -74,7 +77,7 @@ impl Layout {
     /// Appends the row of `day` with these raw regressor values.
     pub fn row(&self, day: f64, regressors: &[f64], out: &mut Vec<f64>) {
         let t = self.t(day);
-        out.push(t);
+        out.push(if self.flat { 0.0 } else { t });
         out.push(1.0);
         out.extend(self.changepoints.iter().map(|c| (t - c).max(0.0)));
         for s in &self.seasonalities {
@@ -348,6 +351,7 @@ mod tests {
             }],
             regressors: Vec::new(),
             changepoint_prior_scale: 0.05,
+            flat: false,
         };
         let marked = |layout: &Layout, day: f64| {
             let mut row = Vec::new();

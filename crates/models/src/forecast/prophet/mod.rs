@@ -74,6 +74,22 @@ fn is_additive(m: &Mode) -> bool {
     *m == Mode::Additive
 }
 
+/// The trend's shape (the `prophet` package's `growth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Growth {
+    /// Piecewise linear, its slope changing at the changepoints.
+    #[default]
+    Linear,
+    /// A constant level: no slope and no changepoints (demand with no trend, where a
+    /// fitted slope would only carry noise into the horizon).
+    Flat,
+}
+
+fn is_linear(g: &Growth) -> bool {
+    *g == Growth::Linear
+}
+
 /// A Prophet-style model as configuration names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProphetSpec {
@@ -99,6 +115,8 @@ pub struct ProphetSpec {
     /// How every seasonality, holiday and regressor combines with the trend.
     #[serde(default, skip_serializing_if = "is_additive")]
     pub mode: Mode,
+    #[serde(default, skip_serializing_if = "is_linear")]
+    pub growth: Growth,
     #[serde(default = "default_changepoints")]
     pub changepoints: usize,
     #[serde(default = "default_changepoint_range")]
@@ -136,6 +154,7 @@ impl ProphetSpec {
             holidays: Vec::new(),
             regressors: Vec::new(),
             mode: Mode::Additive,
+            growth: Growth::Linear,
             changepoints: default_changepoints(),
             changepoint_range: default_changepoint_range(),
             changepoint_prior_scale: default_changepoint_prior_scale(),
@@ -536,7 +555,9 @@ fn layout_for(
 ) -> Layout {
     let span = spec.day(n - 1) - spec.day(0);
     let t_scale = span;
-    let changepoints = layout::changepoint_indices(n, spec.changepoints, spec.changepoint_range)
+    let flat = spec.growth == Growth::Flat;
+    let wanted = if flat { 0 } else { spec.changepoints };
+    let changepoints = layout::changepoint_indices(n, wanted, spec.changepoint_range)
         .into_iter()
         .map(|i| (spec.day(i) - spec.day(0)) / t_scale)
         .collect();
@@ -549,6 +570,7 @@ fn layout_for(
         holidays: layout::holiday_columns(&spec.holidays, spec.holidays_prior_scale),
         regressors: layout::regressor_scales(names, columns),
         changepoint_prior_scale: spec.changepoint_prior_scale,
+        flat,
     }
 }
 
@@ -560,7 +582,11 @@ impl FittedModel for Prophet {
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        let mut name = format!("Prophet({} changepoints", self.layout.changepoints.len());
+        let mut name = if self.layout.flat {
+            "Prophet(flat trend".to_string()
+        } else {
+            format!("Prophet({} changepoints", self.layout.changepoints.len())
+        };
         if !parts.is_empty() {
             name.push_str(&format!(", {}", parts.join("+")));
         }
