@@ -125,8 +125,8 @@ fn fill_gaps(v: &mut [Option<f64>]) {
         } else if i > last {
             v[last]
         } else {
-            let after = known[known.partition_point(|&k| k < i)];
-            let before = known[known.partition_point(|&k| k < i) - 1];
+            let at = known.partition_point(|&k| k < i);
+            let (before, after) = (known[at - 1], known[at]);
             let (a, b) = (v[before].unwrap_or(0.0), v[after].unwrap_or(0.0));
             let w = (i - before) as f64 / (after - before) as f64;
             Some(a + w * (b - a))
@@ -159,15 +159,15 @@ impl LocalTime {
 
     /// `model`, already fitted on `clock.to_slots(y)` of `n` observations, read in UTC.
     pub fn around(model: Box<dyn FittedModel>, clock: &HourClock, n: usize) -> LocalTime {
+        // Slots never decrease: a repeated hour shares its predecessor's slot.
         let slots = if n == 0 { 0 } else { clock.slot(n - 1) + 1 };
-        let distinct = (0..n)
-            .map(|i| clock.slot(i))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
+        let repeated = (1..n)
+            .filter(|&i| clock.slot(i) == clock.slot(i - 1))
+            .count();
         LocalTime {
             model,
-            skipped: slots - distinct,
-            repeated: n - distinct,
+            skipped: slots + repeated - n,
+            repeated,
             clock: clock.clone(),
             n,
         }
