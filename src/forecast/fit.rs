@@ -8,8 +8,7 @@ use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
 use super::conformal::{BandMethod, Calibration, Normaliser};
 use super::local_clock;
 use super::local_time::LocalTime;
-use super::params::MAX_HORIZON;
-use super::params::SelectBy;
+use super::params::{MAX_HORIZON, SelectBy};
 use super::prophet::{Growth, Holiday, Mode, ProphetSpec, Seasonality};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
@@ -114,14 +113,11 @@ pub(super) fn anchored(
     match spec {
         ModelSpec::Prophet(p) => ModelSpec::Prophet(on_calendar(p, s, holidays)),
         ModelSpec::LocalTime { model, .. } => {
-            match zone.and_then(|z| local_clock::clock(s, z, MAX_HORIZON)) {
-                Some(clock) => {
-                    let local = local_clock::local_view(s, &clock);
-                    ModelSpec::LocalTime {
-                        model: Box::new(anchored(model, &local, holidays, None)),
-                        clock,
-                    }
-                }
+            match zone.and_then(|z| local_clock::on_local_hours(s, z, MAX_HORIZON)) {
+                Some((clock, local)) => ModelSpec::LocalTime {
+                    model: Box::new(anchored(model, &local, holidays, None)),
+                    clock,
+                },
                 None => anchored(model, s, holidays, None),
             }
         }
@@ -133,13 +129,12 @@ pub(super) fn anchored(
 /// series (the choice made on them, the model read back on UTC hours), else as it is.
 fn choose(s: &Series, horizon: usize, choice: &Choice) -> Result<Selection, String> {
     let season = s.frequency.season();
-    let Some(clock) = choice
+    let Some((clock, local)) = choice
         .zone
-        .and_then(|z| local_clock::clock(s, z, horizon.max(MAX_HORIZON)))
+        .and_then(|z| local_clock::on_local_hours(s, z, MAX_HORIZON))
     else {
         return select(&s.values, season, &choice.method(s, horizon)).map_err(|e| e.to_string());
     };
-    let local = local_clock::local_view(s, &clock);
     let mut sel = select(&local.values, season, &choice.method(&local, horizon))
         .map_err(|e| e.to_string())?;
     sel.model = Box::new(LocalTime::around(sel.model, &clock, s.values.len()));

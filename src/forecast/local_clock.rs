@@ -56,6 +56,14 @@ pub fn clock(s: &Series, zone: Tz, extra: usize) -> Option<HourClock> {
     Some(HourClock { changes })
 }
 
+/// Hourly series `s` on the local hours of `zone`: its [`clock`] over the history and
+/// `extra` hours beyond, and its [`local_view`]; `None` for a series that is not hourly.
+pub fn on_local_hours(s: &Series, zone: Tz, extra: usize) -> Option<(HourClock, Series)> {
+    let clock = clock(s, zone, extra)?;
+    let local = local_view(s, &clock);
+    Some((clock, local))
+}
+
 /// `s` on the local hours of `clock`: values per local hour, starting at its first local
 /// hour (so the Prophet-style model's calendar is the local one).
 pub fn local_view(s: &Series, clock: &HourClock) -> Series {
