@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::holidays::{check_name, check_prior_scale};
-use super::prophet::Seasonality;
+use super::prophet::{DEFAULT_PRIOR_SCALE, Seasonality};
 use super::series::DemandError;
 
 /// The field seasonality errors name.
@@ -85,14 +85,14 @@ fn check_row(r: &SeasonalityRow, taken: bool, regressors: &[String]) -> Result<(
     }
 }
 
-/// The rows as the model takes them (prior scale defaulting to `default_scale`).
-pub fn to_model(rows: &[SeasonalityRow], default_scale: f64) -> Vec<Seasonality> {
+/// The rows as the model takes them (prior scale defaulting to the model's).
+pub fn to_model(rows: &[SeasonalityRow]) -> Vec<Seasonality> {
     rows.iter()
         .map(|r| Seasonality {
             name: r.name.trim().to_string(),
             period: r.period,
             order: r.fourier_order,
-            prior_scale: r.prior_scale.unwrap_or(default_scale),
+            prior_scale: r.prior_scale.unwrap_or(DEFAULT_PRIOR_SCALE),
             condition: r.condition_name.clone(),
         })
         .collect()
@@ -194,7 +194,7 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
-        let model = to_model(&[r], 10.0);
+        let model = to_model(&[r]);
         assert_eq!(
             model[0].condition.as_deref(),
             Some("item_store_price:on_promo")

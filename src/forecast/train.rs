@@ -27,7 +27,6 @@ use rayon::prelude::*;
 use super::export::export;
 use super::fit::{Choice, Fitted, Unbanded, pool, prepare};
 use super::hierarchy::{self, ReconcileBy, ReconciliationReport};
-use super::prophet::ProphetSpec;
 use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
@@ -263,10 +262,7 @@ async fn fit_all(
         mode: params.seasonality_mode.unwrap_or_default(),
         zone: params.zone()?,
         growth: params.growth.unwrap_or_default(),
-        seasonalities: super::seasonalities::to_model(
-            &params.seasonalities,
-            ProphetSpec::new(1.0, 0.0).seasonality_prior_scale,
-        ),
+        seasonalities: super::seasonalities::to_model(&params.seasonalities),
         ..Choice::new(
             params.select,
             super::country_holidays::calendar(

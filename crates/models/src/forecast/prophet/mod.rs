@@ -138,8 +138,12 @@ fn default_changepoint_range() -> f64 {
 fn default_changepoint_prior_scale() -> f64 {
     0.05
 }
+/// The prior scale of seasonalities, holidays and added seasonalities not given one (the
+/// `prophet` package's default).
+pub const DEFAULT_PRIOR_SCALE: f64 = 10.0;
+
 fn default_prior_scale() -> f64 {
-    10.0
+    DEFAULT_PRIOR_SCALE
 }
 
 impl ProphetSpec {
