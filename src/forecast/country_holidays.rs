@@ -767,6 +767,17 @@ fn on_or_before(date: NaiveDate, weekday: Weekday) -> Option<NaiveDate> {
     date.checked_sub_days(Days::new(u64::from(back)))
 }
 
+/// A holiday affecting its own day only.
+fn on_the_day(holiday: &str, ds: NaiveDate) -> HolidayRow {
+    HolidayRow {
+        holiday: holiday.to_string(),
+        ds,
+        lower_window: 0,
+        upper_window: 0,
+        prior_scale: None,
+    }
+}
+
 /// Holiday rows for `country`'s holidays in `years`, each holiday its own name and effect,
 /// in date order.
 pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>, DemandError> {
@@ -780,13 +791,7 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
     for year in years.clone() {
         for r in rules.iter().filter(|r| (r.since..=r.until).contains(&year)) {
             if let Some(ds) = date_of(r.when, year) {
-                out.push(HolidayRow {
-                    holiday: r.name.to_string(),
-                    ds,
-                    lower_window: 0,
-                    upper_window: 0,
-                    prior_scale: None,
-                });
+                out.push(on_the_day(r.name, ds));
             }
         }
     }
@@ -798,13 +803,7 @@ pub fn rows(country: &str, years: RangeInclusive<i32>) -> Result<Vec<HolidayRow>
         out.extend(
             own.iter()
                 .filter(|(_, name)| *name != "-")
-                .map(|(ds, name)| HolidayRow {
-                    holiday: name.to_string(),
-                    ds: *ds,
-                    lower_window: 0,
-                    upper_window: 0,
-                    prior_scale: None,
-                }),
+                .map(|(ds, name)| on_the_day(name, *ds)),
         );
     }
     out.sort_by(|a, b| (a.ds, &a.holiday).cmp(&(b.ds, &b.holiday)));
