@@ -27,6 +27,16 @@ Cases, from ../shared/data/rossmann-sample (only the numbers needed are copied):
   condition, recast takes the condition from a regressor, so both fit the same design);
 - rossmann_store_8_plain_flat: store 8's daily sales with prophet's defaults and
   `growth="flat"` (a constant level, no changepoints).
+- rossmann_store_9_plain_logistic: store 9's daily sales with `growth="logistic"` and a
+  cap of 1.2 times the history's largest day (floor 0);
+- rossmann_store_10_holidays_promo_logistic: as the first daily cases, logistic, with a cap of
+  1.1 times the largest day and a floor of 1,000;
+- rossmann_store_11_plain_multiplicative_logistic: multiplicative and logistic, cap 1.2 times
+  the largest day;
+- m3_yearly_n208_logistic: M3 yearly series N 208 (industry, 1947 on; its growth slows
+  toward a level), the training part dated on 1 January of each year, with
+  `growth="logistic"`, cap 6,500 and floor 1,000, yearly seasonality off (it carries
+  nothing on yearly data; recast leaves it out by rule); the test part's 6 years held out.
 For every case: prophet's MAP parameters (k, m, delta, sigma_obs, beta), the in-sample yhat,
 the forecast yhat and its 80 % and 95 % bands (1,000 samples, numpy seed 0).
 """
@@ -72,9 +82,17 @@ def holidays_of(s):
     return pd.DataFrame(rows)
 
 
-def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalities=(), growth="linear"):
+def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalities=(), growth="linear",
+        cap=None, floor=None, yearly="auto"):
     np.random.seed(0)
-    m = Prophet(holidays=holidays, seasonality_mode=mode, growth=growth)
+    m = Prophet(holidays=holidays, seasonality_mode=mode, growth=growth, yearly_seasonality=yearly)
+    saturation = []
+    if cap is not None:
+        df["cap"] = cap
+        saturation.append("cap")
+    if floor is not None:
+        df["floor"] = floor
+        saturation.append("floor")
     for r in regressors:
         m.add_regressor(r)
     for e in extra_seasonalities:
@@ -84,7 +102,7 @@ def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalitie
         )
     train = df.iloc[:-h]
     m.fit(train)
-    future = df[["ds", *regressors, *(e["condition"] + "_day" for e in extra_seasonalities)]]
+    future = df[["ds", *saturation, *regressors, *(e["condition"] + "_day" for e in extra_seasonalities)]]
     out = {}
     for width in (0.8, 0.95):
         np.random.seed(0)
@@ -113,9 +131,11 @@ def run(df, h, holidays=None, regressors=(), mode="additive", extra_seasonalitie
     }
 
 
-def daily_case(store, extras, mode="additive", extra_seasonalities=(), growth="linear"):
+def daily_case(store, extras, mode="additive", extra_seasonalities=(), growth="linear", cap=None, floor=None):
     s = store_frame(store)
     df = s[["ds", "y"]].copy()
+    if cap is not None:
+        cap = round(cap * df["y"].iloc[:-H_DAILY].max(), 2)
     name = f"rossmann_store_{store}_" + ("holidays_promo" if extras else "plain")
     if mode != "additive":
         name += f"_{mode}"
@@ -124,16 +144,20 @@ def daily_case(store, extras, mode="additive", extra_seasonalities=(), growth="l
     if growth != "linear":
         name += f"_{growth}"
     case = {"name": name, "step_days": 1.0, "mode": mode, "growth": growth}
+    if cap is not None:
+        case["cap"] = cap
+    if floor is not None:
+        case["floor"] = floor
     if extra_seasonalities:
         case["extra_seasonalities"] = list(extra_seasonalities)
     if not extras:
-        return case | run(df, H_DAILY, mode=mode, growth=growth)
+        return case | run(df, H_DAILY, mode=mode, growth=growth, cap=cap, floor=floor)
     df["promo"] = s["promo"].values
     df["school_holiday"] = s["school_holiday"].values
     hol = holidays_of(s)
     result = run(
         df, H_DAILY, holidays=hol, regressors=("promo", "school_holiday"), mode=mode,
-        extra_seasonalities=extra_seasonalities,
+        extra_seasonalities=extra_seasonalities, growth=growth, cap=cap, floor=floor,
     )
     case["holidays"] = [
         {"name": r.holiday, "day": day_number(r.ds), "lower_window": int(r.lower_window), "upper_window": int(r.upper_window)}
@@ -156,6 +180,17 @@ def weekly_case(store):
     return {"name": f"rossmann_store_{store}_weekly", "step_days": 7.0} | run(df, H_WEEKLY)
 
 
+def m3_yearly_case(series_id, cap, floor):
+    d = pd.read_csv(DATA / "m3-quarterly-yearly-other" / "yearly.csv")
+    g = d[d["series_id"] == series_id].sort_values("t")
+    start = int(g["start_year"].iloc[0])
+    df = pd.DataFrame({"ds": [pd.Timestamp(start + int(t), 1, 1) for t in g["t"]], "y": g["y"].astype(float).values})
+    h = int((g["split"] == "test").sum())
+    name = "m3_yearly_" + series_id.replace(" ", "").lower() + "_logistic"
+    case = {"name": name, "step_days": 365.25, "growth": "logistic", "cap": cap, "floor": floor}
+    return case | run(df, h, growth="logistic", cap=cap, floor=floor, yearly=False)
+
+
 def main():
     cases = [
         daily_case(1, True),
@@ -166,6 +201,10 @@ def main():
         daily_case(6, True, "multiplicative"),
         daily_case(7, True, extra_seasonalities=[{"name": "weekly_promo", "period": 7.0, "order": 3, "condition": "promo"}]),
         daily_case(8, False, growth="flat"),
+        daily_case(9, False, growth="logistic", cap=1.2),
+        daily_case(10, True, growth="logistic", cap=1.1, floor=1000.0),
+        daily_case(11, False, "multiplicative", growth="logistic", cap=1.2),
+        m3_yearly_case("N 208", 6500.0, 1000.0),
     ]
     doc = {
         "source": "make_prophet_fixtures.py",

@@ -8,7 +8,9 @@ holidays as a holidays table: `public` and `easter` on the day, `christmas` with
 same with `seasonality_mode="multiplicative"`, and `holidays+regressors+promo weekly`: the
 additive setup plus a weekly seasonality of order 3 on promotion days only
 (`add_seasonality(..., condition_name="promo_day")`, `promo_day` a copy of the promotion
-flag: prophet refuses a regressor's name as a condition). Scores as
+flag: prophet refuses a regressor's name as a condition), and `holidays+regressors logistic`:
+the additive setup with `growth="logistic"` and a `cap` of 1.2 times the store's largest
+training day. Scores as
 the other forecasting benches define them (`peer_scores.py`). Stores are fitted one after
 another; the first fit (which loads the Stan model) is not timed.
 
@@ -48,18 +50,27 @@ def load(path):
     return out
 
 
-def fit_one(frame, holidays, h, extras, mode="additive", promo_weekly=False):
+CAP_RATIO = 1.2
+
+
+def fit_one(frame, holidays, h, extras, mode="additive", promo_weekly=False, logistic=False):
     frame = frame.assign(promo_day=frame["promo"].astype(bool))
+    if logistic:
+        frame = frame.assign(cap=CAP_RATIO * frame["y"].iloc[:-h].max())
     train = frame.iloc[:-h]
     bounds = {}
-    m = Prophet(holidays=holidays if extras and len(holidays) else None, seasonality_mode=mode)
+    m = Prophet(
+        holidays=holidays if extras and len(holidays) else None,
+        seasonality_mode=mode,
+        growth="logistic" if logistic else "linear",
+    )
     if extras:
         m.add_regressor("promo")
         m.add_regressor("school_holiday")
     if promo_weekly:
         m.add_seasonality(name="weekly_promo", period=7, fourier_order=3, condition_name="promo_day")
     m.fit(train)
-    future = frame.iloc[-h:][["ds", "promo", "school_holiday", "promo_day"]]
+    future = frame.iloc[-h:][["ds", "promo", "school_holiday", "promo_day", *(["cap"] if logistic else [])]]
     mean = None
     for lv in LEVELS:
         m.interval_width = lv / 100
@@ -77,17 +88,18 @@ def main():
     fit_one(*first, h, False)  # loads the Stan model: not timed
     out = {}
     setups = (
-        ("plain", False, "additive", False),
-        ("holidays+regressors", True, "additive", False),
-        ("holidays+regressors multiplicative", True, "multiplicative", False),
-        ("holidays+regressors+promo weekly", True, "additive", True),
+        ("plain", False, "additive", False, False),
+        ("holidays+regressors", True, "additive", False, False),
+        ("holidays+regressors multiplicative", True, "multiplicative", False, False),
+        ("holidays+regressors+promo weekly", True, "additive", True, False),
+        ("holidays+regressors logistic", True, "additive", False, True),
     )
-    for label, extras, mode, promo_weekly in setups:
+    for label, extras, mode, promo_weekly, logistic in setups:
         rows = []
         t0 = time.time()
         for sid in sorted(stores):
             frame, holidays = stores[sid]
-            train, mean, bounds = fit_one(frame, holidays, h, extras, mode, promo_weekly)
+            train, mean, bounds = fit_one(frame, holidays, h, extras, mode, promo_weekly, logistic)
             rows.append(scores(train, frame["y"].to_numpy(float)[-h:], mean, bounds, 7))
         out[label] = {**summary(rows), "seconds": time.time() - t0}
     json.dump(out, sys.stdout)

@@ -77,10 +77,17 @@ pub struct ForecasterArgs {
     /// trend: additive (default) or multiplicative (effects in proportion to the trend).
     #[arg(long, value_name = "MODE")]
     pub seasonality_mode: Option<String>,
-    /// The Prophet-style model's trend: linear (default, with changepoints) or flat (a
-    /// constant level, for demand with no trend).
+    /// The Prophet-style model's trend: linear (default, with changepoints), flat (a
+    /// constant level, for demand with no trend) or logistic (saturating at --cap).
     #[arg(long, value_name = "GROWTH")]
     pub growth: Option<String>,
+    /// The logistic trend's capacity in units of demand (with --growth logistic): the level
+    /// demand saturates at, for every series of the run.
+    #[arg(long, value_name = "UNITS", allow_negative_numbers = true)]
+    pub cap: Option<f64>,
+    /// The logistic trend's lower saturation in units of demand (default 0).
+    #[arg(long, value_name = "UNITS", allow_negative_numbers = true)]
+    pub floor: Option<f64>,
     /// A seasonality added to the Prophet-style model's automatic ones, as
     /// NAME:PERIOD_DAYS:FOURIER_ORDER (e.g. `monthly:30.5:5`), optionally followed by
     /// :VIEW:FEATURE, one of `--regressors` with values 0/1, outside of which it does not act
@@ -139,8 +146,10 @@ impl ForecasterArgs {
             growth: self
                 .growth
                 .as_deref()
-                .map(|g| word("--growth", g, "linear or flat"))
+                .map(|g| word("--growth", g, "linear, flat or logistic"))
                 .transpose()?,
+            cap: self.cap,
+            floor: self.floor,
         };
         params.validate()?;
         Ok(params)

@@ -45,6 +45,9 @@ pub(super) struct Choice {
     pub(super) zone: Option<chrono_tz::Tz>,
     /// The Prophet-style model's trend.
     pub(super) growth: Growth,
+    /// A logistic trend's cap and floor, in units of demand.
+    pub(super) cap: Option<f64>,
+    pub(super) floor: Option<f64>,
 }
 
 impl Choice {
@@ -56,6 +59,8 @@ impl Choice {
             seasonalities: Vec::new(),
             zone: None,
             growth: Growth::Linear,
+            cap: None,
+            floor: None,
         }
     }
 
@@ -90,6 +95,8 @@ impl Choice {
         let defaults = ProphetSpec {
             mode: self.mode,
             growth: self.growth,
+            cap: self.cap,
+            floor: self.floor,
             extra_seasonalities: self.seasonalities.clone(),
             ..ProphetSpec::new(1.0, 0.0)
         };

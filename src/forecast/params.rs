@@ -116,6 +116,16 @@ pub struct TrainParams {
     /// a constant level), for runs that fit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<super::prophet::Growth>,
+    /// The logistic trend's capacity, in units of demand (the `prophet` package's `cap`): the
+    /// level demand saturates at. Required by `growth: logistic` and refused otherwise; it
+    /// applies to every series of the run, so such a run forecasts one level (`reconcile:
+    /// none`), usually the series a planner picks with `series`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<f64>,
+    /// The logistic trend's lower saturation, in units of demand (the package's `floor`,
+    /// default 0); below `cap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
     /// Seasonalities added to the Prophet-style model's automatic ones (the `prophet`
     /// package's `add_seasonality`: `name`, `period` in days, `fourier_order`, optional
     /// `prior_scale` and `condition_name`, one of `regressors`), for runs that fit it; see
@@ -223,10 +233,49 @@ impl TrainParams {
         if self.growth.is_some() && !fits {
             return Err(refuse("growth", "a trend's growth is"));
         }
+        self.check_saturation()?;
         if !self.seasonalities.is_empty() && !fits {
             return Err(refuse(seasonalities::FIELD, "added seasonalities are"));
         }
         seasonalities::validate(&self.seasonalities, &self.regressors)
+    }
+
+    /// A logistic trend needs a cap above its floor, in units of one level's demand; `cap`
+    /// and `floor` belong to it alone.
+    fn check_saturation(&self) -> Result<(), DemandError> {
+        let logistic = self.growth == Some(super::prophet::Growth::Logistic);
+        for (field, given) in [("cap", self.cap), ("floor", self.floor)] {
+            if given.is_some() && !logistic {
+                return Err(DemandError::invalid(
+                    field,
+                    format!("{field} is the logistic trend's: set `growth` to logistic"),
+                ));
+            }
+        }
+        if !logistic {
+            return Ok(());
+        }
+        let Some(cap) = self.cap else {
+            return Err(DemandError::invalid(
+                "cap",
+                "growth logistic needs a cap: the level demand saturates at, in units of demand",
+            ));
+        };
+        let floor = self.floor.unwrap_or(0.0);
+        if !(cap.is_finite() && floor.is_finite() && cap > floor) {
+            return Err(DemandError::invalid(
+                "cap",
+                format!("the cap ({cap}) must be above the floor ({floor})"),
+            ));
+        }
+        if self.reconcile != ReconcileBy::None {
+            return Err(DemandError::invalid(
+                "growth",
+                "a logistic trend's cap is in units of one level's demand: set `reconcile` to \
+                 none",
+            ));
+        }
+        Ok(())
     }
 
     /// A reconciled run starts from every item x store series: its totals must be the

@@ -262,6 +262,8 @@ async fn fit_all(
         mode: params.seasonality_mode.unwrap_or_default(),
         zone: params.zone()?,
         growth: params.growth.unwrap_or_default(),
+        cap: params.cap,
+        floor: params.floor,
         seasonalities: super::seasonalities::to_model(&params.seasonalities),
         ..Choice::new(
             params.select,

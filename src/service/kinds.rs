@@ -270,6 +270,8 @@ fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
                 "seasonalities" => "payload.seasonalities",
                 "timezone" => "payload.timezone",
                 "growth" => "payload.growth",
+                "cap" => "payload.cap",
+                "floor" => "payload.floor",
                 "select" => "payload.select",
                 _ => return JobError::InvalidPayload(detail),
             };

@@ -206,6 +206,45 @@ async fn a_prophet_run_fits_the_holiday_calendar_and_serves_its_lift() {
     }
 }
 
+#[tokio::test]
+async fn a_logistic_trend_keeps_the_forecast_between_its_floor_and_cap() {
+    let srv = world().await;
+    let key = srv.key(Role::Reader).await;
+    // Item A sells about 30 to 95 a day, rising 0.05 a day; a cap of 60 bounds its trend.
+    let out = train(
+        &srv,
+        &[
+            "--select", "prophet", "--series", "item=A/*", "--growth", "logistic", "--cap", "60",
+            "--floor", "5",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["series_fitted"], 1, "{report}");
+    let (means, model) = served_a(&srv, &key).await;
+    assert!(model.contains("logistic"), "{model}");
+    let fc = json(&srv, &key, "/v1/forecasts/item%3DA%2Fstore%3DS1").await;
+    let trend: Vec<f64> = fc["components"]["trend"]
+        .as_array()
+        .expect("a trend part")
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(trend.len(), means.len());
+    assert!(trend.iter().all(|t| *t > 5.0 && *t < 60.0), "{trend:?}");
+    // The stored spec keeps the cap and floor, so a refit (the promotion gate's) saturates
+    // at the same level.
+    let row = recast::db::forecasts::get(&srv.app.db, "item=A/store=S1")
+        .await
+        .unwrap()
+        .unwrap();
+    let params: Value = serde_json::from_str(&row.params).unwrap();
+    assert_eq!(params["spec"]["growth"], "logistic", "{params}");
+    assert_eq!(params["spec"]["cap"], 60.0, "{params}");
+    assert_eq!(params["spec"]["floor"], 5.0, "{params}");
+}
+
 /// Runs the CLI with `--select prophet` and `extra`, and checks every model it reports names
 /// `part`.
 fn every_model_has(srv: &TestServer, extra: &[&str], part: &str) {
@@ -257,13 +296,17 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
         stderr.contains("--seasonality `monthly:30.5:five`: the order is not a whole number"),
         "{stderr}"
     );
-    let out = train(&srv, &["--select", "prophet", "--growth", "logistic"]);
+    let out = train(&srv, &["--select", "prophet", "--growth", "sideways"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("--growth `logistic` is not linear or flat"),
+        stderr.contains("--growth `sideways` is not linear, flat or logistic"),
         "{stderr}"
     );
+    let out = train(&srv, &["--select", "prophet", "--growth", "logistic"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("growth logistic needs a cap"), "{stderr}");
 
     let admin = srv.key(Role::Admin).await;
     let cases = [
@@ -313,6 +356,45 @@ async fn a_bad_holidays_table_or_payload_is_refused_naming_where() {
             "seasonalities[1]: condition_name `item_store_price:on_promo` is not one of",
         ),
     ];
+    // The logistic trend's cap and floor, with the field each refusal names.
+    let saturation = [
+        (
+            serde_json::json!({"select": "prophet", "growth": "logistic"}),
+            "payload.cap",
+            "growth logistic needs a cap",
+        ),
+        (
+            serde_json::json!({"select": "prophet", "cap": 50}),
+            "payload.cap",
+            "cap is the logistic trend's",
+        ),
+        (
+            serde_json::json!({"select": "prophet", "growth": "flat", "floor": 1}),
+            "payload.floor",
+            "floor is the logistic trend's",
+        ),
+        (
+            serde_json::json!({"select": "prophet", "growth": "logistic", "cap": 5, "floor": 9}),
+            "payload.cap",
+            "the cap (5) must be above the floor (9)",
+        ),
+        (
+            serde_json::json!({"select": "prophet", "growth": "logistic", "cap": 50,
+                               "reconcile": "bottom_up"}),
+            "payload.growth",
+            "set `reconcile` to none",
+        ),
+    ];
+    for (payload, field, says) in saturation {
+        let body = serde_json::json!({"kind": "train_forecaster", "payload": payload});
+        let res = srv.post_as("/v1/jobs", &admin, &body).await;
+        let problem = expect_problem(res, 422).await;
+        assert_eq!(problem["field"], field, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
+    }
     for (payload, says) in cases {
         let body = serde_json::json!({"kind": "train_forecaster", "payload": payload});
         let res = srv.post_as("/v1/jobs", &admin, &body).await;

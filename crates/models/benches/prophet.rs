@@ -12,7 +12,10 @@
 //!   regressors with their actual values over the horizon (a planner knows both in advance);
 //! - `holidays+regressors multiplicative`: the same with every effect scaling the trend;
 //! - `holidays+regressors+promo weekly`: the additive setup plus a weekly seasonality that
-//!   acts on promotion days only (prophet's `add_seasonality(..., condition_name=...)`).
+//!   acts on promotion days only (prophet's `add_seasonality(..., condition_name=...)`);
+//! - `holidays+regressors logistic`: the additive setup with a logistic trend under a cap of
+//!   1.2 times the store's largest training day (prophet's `growth="logistic"`, a `cap`
+//!   column): the nonlinear fit's accuracy and time.
 //!
 //! recast fits the stores one after another on one thread, like the peer script
 //! (`references/forecast/prophet_peers.py`, run with `OPENBLAS_CORETYPE` and
@@ -31,7 +34,7 @@ use common::rossmann::{Store, open};
 use common::{Row, named_peer_rows, peers, print_table};
 use recast_models::forecast::backtest::score;
 use recast_models::forecast::prophet::{
-    Holiday, Mode, Prophet, ProphetSpec, Regressors, Seasonality,
+    Growth, Holiday, Mode, Prophet, ProphetSpec, Regressors, Seasonality,
 };
 
 const LEVELS: [f64; 2] = [80.0, 95.0];
@@ -61,9 +64,21 @@ fn holidays(s: &Store) -> Vec<Holiday> {
         .collect()
 }
 
-/// One setup: a label, whether holidays and regressors enter, the mode, and whether a
-/// weekly seasonality of promotion days is added.
-type Setup = (&'static str, bool, Mode, bool);
+/// One setup, the same on both sides.
+#[derive(Clone, Copy)]
+struct Setup {
+    label: &'static str,
+    /// Holidays and regressors enter.
+    extras: bool,
+    mode: Mode,
+    /// A weekly seasonality of promotion days is added.
+    promo: bool,
+    /// A logistic trend under a cap of [`CAP_RATIO`] times the largest training day.
+    logistic: bool,
+}
+
+/// The logistic setup's cap, as a multiple of the store's largest training day.
+const CAP_RATIO: f64 = 1.2;
 
 /// A weekly seasonality of order 3 that acts on promotion days only.
 fn promo_weekly() -> Seasonality {
@@ -77,7 +92,14 @@ fn promo_weekly() -> Seasonality {
 }
 
 /// Fits one store on all but its last `h` days and scores the held-out days.
-fn run_store(s: &Store, h: usize, (_, extras, mode, promo): Setup) -> Row {
+fn run_store(s: &Store, h: usize, setup: Setup) -> Row {
+    let Setup {
+        extras,
+        mode,
+        promo,
+        logistic,
+        ..
+    } = setup;
     let n = s.sales.len() - h;
     let (train, test) = s.sales.split_at(n);
     let t0 = Instant::now();
@@ -93,6 +115,12 @@ fn run_store(s: &Store, h: usize, (_, extras, mode, promo): Setup) -> Row {
         } else {
             Vec::new()
         },
+        growth: if logistic {
+            Growth::Logistic
+        } else {
+            Growth::Linear
+        },
+        cap: logistic.then(|| CAP_RATIO * train.iter().copied().fold(0.0, f64::max)),
         ..ProphetSpec::new(1.0, s.first_day as f64)
     };
     let fc = if extras {
@@ -117,19 +145,35 @@ fn main() {
         return;
     };
     let mut ours = Vec::new();
-    let setups: [Setup; 4] = [
-        ("plain", false, Mode::Additive, false),
-        ("holidays+regressors", true, Mode::Additive, false),
-        (
+    let setup = |label, extras, mode, promo, logistic| Setup {
+        label,
+        extras,
+        mode,
+        promo,
+        logistic,
+    };
+    let setups = [
+        setup("plain", false, Mode::Additive, false, false),
+        setup("holidays+regressors", true, Mode::Additive, false, false),
+        setup(
             "holidays+regressors multiplicative",
             true,
             Mode::Multiplicative,
             false,
+            false,
         ),
-        (
+        setup(
             "holidays+regressors+promo weekly",
             true,
             Mode::Additive,
+            true,
+            false,
+        ),
+        setup(
+            "holidays+regressors logistic",
+            true,
+            Mode::Additive,
+            false,
             true,
         ),
     ];
@@ -138,7 +182,7 @@ fn main() {
         for s in stores.values() {
             sum.add(&run_store(s, h, setup));
         }
-        ours.push((format!("recast prophet {}", setup.0), sum.mean()));
+        ours.push((format!("recast prophet {}", setup.label), sum.mean()));
     }
     let title = format!(
         "{} stores, daily, h={h}; seconds = one thread, summed over stores",

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::map::Prior;
 use super::{Holiday, ProphetSpec, Seasonality};
+use crate::numeric::linalg::dot;
 
 /// Slope and offset priors: normal(0, 5), as the `prophet` package sets them.
 const TREND_PRIOR_SD: f64 = 5.0;
@@ -50,6 +51,10 @@ pub struct Layout {
     /// A flat trend: the slope's column is all zeros, so its coefficient stays 0.
     #[serde(default)]
     pub flat: bool,
+    /// A logistic trend's capacity on the scaled data (`(cap − floor) / y_scale`); `None`: the
+    /// trend is linear in its columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<f64>,
 }
 
 impl Layout {
@@ -100,6 +105,34 @@ impl Layout {
         }
     }
 
+    /// The trend's linear predictor at design row `row`: the trend itself when it is linear,
+    /// the logit `k(t − m) + Σ δⱼ(t − sⱼ)₊` when it is logistic.
+    ///
+    /// Why that logit: the `prophet` package moves the offset at each changepoint (its γ) so
+    /// the curve stays continuous, `kⱼ(sⱼ − mⱼ) = kⱼ₋₁(sⱼ − mⱼ₋₁)`; unrolled, the logit of
+    /// segment `j` is `k(t − m) + Σ_{l≤j} δₗ(t − sₗ)`, the same posterior without dividing by
+    /// a rate that may pass through zero.
+    pub fn trend_base(&self, row: &[f64], theta: &[f64]) -> f64 {
+        let pt = self.trend_width();
+        match self.cap {
+            None => dot(&row[..pt], &theta[..pt]),
+            Some(_) => theta[0] * (row[0] - theta[1] * row[1]) + dot(&row[2..pt], &theta[2..pt]),
+        }
+    }
+
+    /// The trend at linear predictor `base` ([`Layout::trend_base`]).
+    pub fn trend_at(&self, base: f64) -> f64 {
+        match self.cap {
+            None => base,
+            Some(cap) => cap * logistic(base),
+        }
+    }
+
+    /// The trend at design row `row`, on the scaled data.
+    pub fn trend(&self, row: &[f64], theta: &[f64]) -> f64 {
+        self.trend_at(self.trend_base(row, theta))
+    }
+
     /// The regressor a conditional seasonality's terms are multiplied by (its raw 0/1 value).
     pub fn condition(&self, s: &Seasonality) -> Option<usize> {
         let name = s.condition.as_ref()?;
@@ -147,6 +180,16 @@ impl Layout {
     pub fn regressor_range(&self) -> std::ops::Range<usize> {
         let start = self.holiday_range().end;
         start..start + self.regressors.len()
+    }
+}
+
+/// `1 / (1 + e^−x)`, without overflow at either end.
+pub(super) fn logistic(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
     }
 }
 
@@ -352,6 +395,7 @@ mod tests {
             regressors: Vec::new(),
             changepoint_prior_scale: 0.05,
             flat: false,
+            cap: None,
         };
         let marked = |layout: &Layout, day: f64| {
             let mut row = Vec::new();

@@ -13,6 +13,10 @@
 //! holds it (so weekly and monthly series see holidays too), and a seasonality whose period
 //! spans fewer than two observations is left out (yearly terms on yearly data carry nothing).
 //!
+//! The trend is piecewise linear, flat, or logistic between a floor and a cap (the package's
+//! `growth`); the logistic curve makes the fit nonlinear in the trend's parameters, and
+//! [`map::fit_nonlinear`] solves it.
+//!
 //! Time: observation `i` is day `origin_day + i · step_days` (days since 1970-01-01), so the
 //! model needs no date type and the Fourier phases and holiday dates are those of the
 //! calendar.
@@ -84,6 +88,9 @@ pub enum Growth {
     /// A constant level: no slope and no changepoints (demand with no trend, where a
     /// fitted slope would only carry noise into the horizon).
     Flat,
+    /// A logistic curve between the spec's `floor` and `cap`, its growth rate changing at the
+    /// changepoints (a market that saturates: a product's adoption, a store's catchment).
+    Logistic,
 }
 
 fn is_linear(g: &Growth) -> bool {
@@ -117,6 +124,13 @@ pub struct ProphetSpec {
     pub mode: Mode,
     #[serde(default, skip_serializing_if = "is_linear")]
     pub growth: Growth,
+    /// The logistic trend's capacity, in units of demand (the `prophet` package's `cap`,
+    /// constant over time); required by `Growth::Logistic`, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<f64>,
+    /// The logistic trend's lower saturation (the package's `floor`, 0 when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
     #[serde(default = "default_changepoints")]
     pub changepoints: usize,
     #[serde(default = "default_changepoint_range")]
@@ -159,6 +173,8 @@ impl ProphetSpec {
             regressors: Vec::new(),
             mode: Mode::Additive,
             growth: Growth::Linear,
+            cap: None,
+            floor: None,
             changepoints: default_changepoints(),
             changepoint_range: default_changepoint_range(),
             changepoint_prior_scale: default_changepoint_prior_scale(),
@@ -181,6 +197,7 @@ impl ProphetSpec {
         positive("changepoint_prior_scale", self.changepoint_prior_scale)?;
         positive("seasonality_prior_scale", self.seasonality_prior_scale)?;
         positive("holidays_prior_scale", self.holidays_prior_scale)?;
+        self.check_saturation()?;
         if !(self.changepoint_range > 0.0 && self.changepoint_range <= 1.0) {
             return Err(ForecastError::InvalidInput(format!(
                 "prophet: changepoint_range must be in (0, 1], got {}",
@@ -219,6 +236,35 @@ impl ProphetSpec {
         Ok(())
     }
 
+    /// A logistic trend needs a finite cap above its floor; the other trends take neither.
+    fn check_saturation(&self) -> Result<(), ForecastError> {
+        let refuse = |why: String| Err(ForecastError::InvalidInput(format!("prophet: {why}")));
+        if self.growth != Growth::Logistic {
+            if self.cap.is_some() || self.floor.is_some() {
+                return refuse("cap and floor apply to logistic growth only".into());
+            }
+            return Ok(());
+        }
+        let Some(cap) = self.cap else {
+            return refuse("logistic growth needs a cap".into());
+        };
+        let floor = self.floor.unwrap_or(0.0);
+        if !cap.is_finite() || !floor.is_finite() || cap <= floor {
+            return refuse(format!(
+                "logistic growth needs a finite cap above its floor, got cap {cap}, floor {floor}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The level demand is measured from: the logistic trend's floor, else 0.
+    fn base_level(&self) -> f64 {
+        match self.growth {
+            Growth::Logistic => self.floor.unwrap_or(0.0),
+            _ => 0.0,
+        }
+    }
+
     /// Day number of observation `i`.
     pub fn day(&self, i: usize) -> f64 {
         self.origin_day + i as f64 * self.step_days
@@ -244,7 +290,9 @@ pub struct Prophet {
     /// Coefficients on the scaled data, in layout order.
     theta: Vec<f64>,
     sigma: f64,
+    /// Demand is modelled as `floor + y_scale · (scaled prediction)`.
     y_scale: f64,
+    floor: f64,
     n: usize,
     fitted: Vec<f64>,
     future_regressors: Vec<f64>,
@@ -295,14 +343,22 @@ impl Prophet {
         let columns: Vec<Vec<f64>> = (0..k)
             .map(|j| raw.iter().skip(j).step_by(k).copied().collect())
             .collect();
-        let mut notes = Vec::new();
-        let layout = layout_for(spec, n, names, &columns, &mut notes);
-        check_conditions(&layout, &columns)?;
-        let y_scale = match y.iter().fold(0.0_f64, |m, v| m.max(v.abs())) {
+        // As the `prophet` package scales: by the largest distance from the floor.
+        let floor = spec.base_level();
+        let y_scale = match y.iter().fold(0.0_f64, |m, v| m.max((v - floor).abs())) {
             s if s > 0.0 => s,
             _ => 1.0,
         };
-        let scaled: Vec<f64> = y.iter().map(|v| v / y_scale).collect();
+        let mut notes = Vec::new();
+        let mut layout = layout_for(spec, n, names, &columns, &mut notes);
+        layout.cap = spec.cap.map(|cap| (cap - floor) / y_scale);
+        if let Some(cap) = spec.cap.filter(|cap| y.iter().any(|v| v > cap)) {
+            notes.push(format!(
+                "the history exceeds the logistic trend's cap ({cap}) on some days"
+            ));
+        }
+        check_conditions(&layout, &columns)?;
+        let scaled: Vec<f64> = y.iter().map(|v| (v - floor) / y_scale).collect();
         let p = layout.width();
         let x = design(&layout, spec, 0, n, raw);
         let (theta, sigma) = fit_design(&layout, spec.mode, &x, &scaled);
@@ -312,13 +368,14 @@ impl Prophet {
             theta,
             sigma,
             y_scale,
+            floor,
             n,
             fitted: Vec::new(),
             future_regressors: future.to_vec(),
             notes,
         };
         model.fitted = (0..n)
-            .map(|i| y_scale * model.predict_row(&x[i * p..(i + 1) * p]))
+            .map(|i| floor + y_scale * model.predict_row(&x[i * p..(i + 1) * p]))
             .collect();
         Ok(model)
     }
@@ -332,14 +389,19 @@ impl Prophet {
     ) -> Result<Forecast, ForecastError> {
         let rows = self.future_rows(future, h)?;
         let p = self.layout.width();
-        let mean: Vec<f64> = (0..h)
-            .map(|s| self.y_scale * self.predict_row(&rows[s * p..(s + 1) * p]))
+        let mean: Vec<f64> = rows
+            .chunks(p)
+            .map(|row| self.floor + self.y_scale * self.predict_row(row))
             .collect();
-        let ts: Vec<f64> = (0..h).map(|s| rows[s * p]).collect();
-        let scales: Vec<f64> = (0..h)
-            .map(|s| self.trend_scale(&rows[s * p..(s + 1) * p]))
+        let steps: Vec<sample::Step> = rows
+            .chunks(p)
+            .map(|row| sample::Step {
+                t: row[0],
+                base: self.layout.trend_base(row, &self.theta),
+                scale: self.trend_scale(row),
+            })
             .collect();
-        Ok(sample::bands(self, mean, &ts, &scales, levels))
+        Ok(sample::bands(self, mean, &steps, levels))
     }
 
     /// The `h`-step forecast with these future regressor values split into the trend, each
@@ -364,12 +426,12 @@ impl Prophet {
         let mut trend = Vec::with_capacity(h);
         let mut parts = vec![Vec::with_capacity(h); groups.len()];
         for row in rows.chunks(p) {
-            let t = dot(&row[..pt], &self.theta[..pt]);
+            let t = self.layout.trend(row, &self.theta);
             let unit = match self.spec.mode {
                 Mode::Additive => 1.0,
                 Mode::Multiplicative => t,
             };
-            trend.push(self.y_scale * t);
+            trend.push(self.floor + self.y_scale * t);
             for ((_, range), part) in groups.iter().zip(&mut parts) {
                 let effect = dot(&row[range.clone()], &self.theta[range.clone()]);
                 part.push(self.y_scale * unit * effect);
@@ -395,13 +457,7 @@ impl Prophet {
 
     /// The prediction of one design row, on the scaled data.
     fn predict_row(&self, row: &[f64]) -> f64 {
-        match self.spec.mode {
-            Mode::Additive => dot(row, &self.theta),
-            Mode::Multiplicative => {
-                let pt = self.layout.trend_width();
-                dot(&row[..pt], &self.theta[..pt]) * self.trend_scale(row)
-            }
-        }
+        predict(&self.layout, self.spec.mode, row, &self.theta)
     }
 
     /// What a change of the trend is multiplied by in the prediction of `row` (1 when
@@ -422,7 +478,8 @@ impl Prophet {
     }
 
     /// The trend's slope and offset before any changepoint, and each changepoint's slope
-    /// change (on the scaled data and time, as the `prophet` package reports `k`, `m`, `delta`).
+    /// change (on the scaled data and time, as the `prophet` package reports `k`, `m`, `delta`;
+    /// for a logistic trend the growth rate, the midpoint's time and the rate's changes).
     pub fn trend(&self) -> (f64, f64, &[f64]) {
         (
             self.theta[0],
@@ -482,7 +539,10 @@ impl Prophet {
         let rss: f64 = y
             .iter()
             .enumerate()
-            .map(|(i, v)| (v / self.y_scale - at.predict_row(&design[i * p..(i + 1) * p])).powi(2))
+            .map(|(i, v)| {
+                let scaled = (v - self.floor) / self.y_scale;
+                (scaled - at.predict_row(&design[i * p..(i + 1) * p])).powi(2)
+            })
             .sum();
         map::posterior(rss, y.len(), &self.layout.priors(), theta, sigma)
     }
@@ -526,9 +586,145 @@ fn design(
     rows
 }
 
+/// The prediction of design row `row` under coefficients `theta`, on the scaled data.
+fn predict(layout: &Layout, mode: Mode, row: &[f64], theta: &[f64]) -> f64 {
+    let pt = layout.trend_width();
+    let trend = layout.trend(row, theta);
+    let effects = dot(&row[pt..], &theta[pt..]);
+    match mode {
+        Mode::Additive => trend + effects,
+        Mode::Multiplicative => trend * (1.0 + effects),
+    }
+}
+
+/// A logistic model's design, for the nonlinear fit.
+///
+/// Why its own coordinates: in the package's (k, m) the logit `k(t − m)` couples rate and
+/// midpoint, and Gauss–Newton crawls along that ridge (tens of damped steps on the Rossmann
+/// stores); in `(k, c = k·m)` the logit `kt − c + Σ δⱼ(t − sⱼ)₊` is linear and a fit takes a
+/// handful. The prior stays the package's, on m: normal(0, 5) on `c / k`.
+struct Logistic<'a> {
+    layout: &'a Layout,
+    mode: Mode,
+    x: &'a [f64],
+    priors: Vec<map::Prior>,
+}
+
+impl Logistic<'_> {
+    /// θ in the layout's (k, m) coordinates from the fit's (k, c).
+    fn to_layout(mut phi: Vec<f64>) -> Vec<f64> {
+        phi[1] = if phi[0] != 0.0 { phi[1] / phi[0] } else { 0.0 };
+        phi
+    }
+
+    /// The fit's (k, c) coordinates from θ in the layout's (k, m).
+    fn from_layout(mut theta: Vec<f64>) -> Vec<f64> {
+        theta[1] *= theta[0];
+        theta
+    }
+
+    /// The trend's logit, rate and capacity at `row` in the fit's coordinates.
+    fn logit(&self, row: &[f64], phi: &[f64]) -> f64 {
+        let pt = self.layout.trend_width();
+        phi[0] * row[0] - phi[1] * row[1] + dot(&row[2..pt], &phi[2..pt])
+    }
+}
+
+impl map::Nonlinear for Logistic<'_> {
+    fn predict(&self, phi: &[f64], out: &mut [f64], mut jacobian: Option<&mut [f64]>) {
+        let (p, pt) = (self.layout.width(), self.layout.trend_width());
+        let cap = self.layout.cap.expect("a logistic layout has a cap");
+        for (i, row) in self.x.chunks(p).enumerate() {
+            let s = layout::logistic(self.logit(row, phi));
+            let trend = cap * s;
+            let effects = dot(&row[pt..], &phi[pt..]);
+            let scale = match self.mode {
+                Mode::Additive => 1.0,
+                Mode::Multiplicative => 1.0 + effects,
+            };
+            out[i] = match self.mode {
+                Mode::Additive => trend + effects,
+                Mode::Multiplicative => trend * scale,
+            };
+            let Some(jac) = jacobian.as_deref_mut() else {
+                continue;
+            };
+            let grad = &mut jac[i * p..(i + 1) * p];
+            let slope = cap * s * (1.0 - s) * scale;
+            grad[0] = slope * row[0];
+            grad[1] = -slope * row[1];
+            for (g, r) in grad[2..pt].iter_mut().zip(&row[2..pt]) {
+                *g = slope * r;
+            }
+            let unit = match self.mode {
+                Mode::Additive => 1.0,
+                Mode::Multiplicative => trend,
+            };
+            for (g, r) in grad[pt..].iter_mut().zip(&row[pt..]) {
+                *g = unit * r;
+            }
+        }
+    }
+
+    fn penalty(&self, phi: &[f64]) -> f64 {
+        map::penalty(&self.priors, &Logistic::to_layout(phi.to_vec()))
+    }
+
+    /// c has no prior of its own: the package's is on m = c / k (below).
+    fn priors(&self) -> Vec<map::Prior> {
+        let mut priors = self.priors.clone();
+        priors[1] = map::Prior::Normal(f64::INFINITY);
+        priors
+    }
+
+    /// The package's normal(0, s) prior on m = c / k as the residual `c / (s·k)`.
+    fn prior_residuals(&self, phi: &[f64]) -> Vec<(f64, Vec<f64>)> {
+        let map::Prior::Normal(s) = self.priors[1] else {
+            return Vec::new();
+        };
+        let (k, c) = (phi[0], phi[1]);
+        if k == 0.0 {
+            return Vec::new();
+        }
+        let mut grad = vec![0.0; phi.len()];
+        grad[0] = -c / (s * k * k);
+        grad[1] = 1.0 / (s * k);
+        vec![(c / (s * k), grad)]
+    }
+}
+
+/// The `prophet` package's start for a logistic trend: the rate and offset of the one
+/// logistic curve through the first and last observations (each held inside 1 % to 99 % of
+/// the cap), no changes, no effects.
+fn logistic_start(cap: f64, y: &[f64], p: usize) -> Vec<f64> {
+    let inside = |v: f64| v.clamp(0.01 * cap, 0.99 * cap);
+    let (y0, y1) = (inside(y[0]), inside(y[y.len() - 1]));
+    let (mut r0, r1) = (cap / y0, cap / y1);
+    if (r0 - r1).abs() <= 0.01 {
+        r0 *= 1.05;
+    }
+    let (l0, l1) = ((r0 - 1.0).ln(), (r1 - 1.0).ln());
+    let mut start = vec![0.0; p];
+    // Trend time runs from 0 at the first observation to 1 at the last.
+    start[0] = l0 - l1;
+    start[1] = l0 / (l0 - l1);
+    start
+}
+
 /// The MAP coefficients (layout order) and σ of `mode` on the design `x` of `layout`.
 fn fit_design(layout: &Layout, mode: Mode, x: &[f64], y: &[f64]) -> (Vec<f64>, f64) {
     let priors = layout.priors();
+    if let Some(cap) = layout.cap {
+        let start = Logistic::from_layout(logistic_start(cap, y, layout.width()));
+        let model = Logistic {
+            layout,
+            mode,
+            x,
+            priors,
+        };
+        let fit = map::fit_nonlinear(y, start, &model);
+        return (Logistic::to_layout(fit.theta), fit.sigma);
+    }
     match mode {
         Mode::Additive => {
             let fit = map::fit(x, y, &priors);
@@ -575,6 +771,7 @@ fn layout_for(
         regressors: layout::regressor_scales(names, columns),
         changepoint_prior_scale: spec.changepoint_prior_scale,
         flat,
+        cap: None,
     }
 }
 
@@ -591,6 +788,9 @@ impl FittedModel for Prophet {
         } else {
             format!("Prophet({} changepoints", self.layout.changepoints.len())
         };
+        if self.layout.cap.is_some() {
+            name.push_str(", logistic");
+        }
         if !parts.is_empty() {
             name.push_str(&format!(", {}", parts.join("+")));
         }
@@ -631,6 +831,8 @@ impl FittedModel for Prophet {
             "delta": delta,
             "sigma_obs": self.sigma,
             "y_scale": self.y_scale,
+            "floor": self.floor,
+            "cap": self.spec.cap,
             "beta": self
                 .betas()
                 .into_iter()

@@ -19,22 +19,26 @@ use crate::forecast::paths::{forecast_from_draws, standard_normal};
 pub const SAMPLES: usize = 1000;
 const SEED: u64 = 0x5EED_0F7E;
 
-/// `mean` with the bands at `levels`; `ts` are the steps' trend times (past 1), `scales`
-/// what a change of the trend is multiplied by at each step (1 when additive).
-pub(super) fn bands(
-    model: &Prophet,
-    mean: Vec<f64>,
-    ts: &[f64],
-    scales: &[f64],
-    levels: &[f64],
-) -> Forecast {
+/// What the simulation needs of one forecast step.
+pub(super) struct Step {
+    /// Trend time (past 1).
+    pub t: f64,
+    /// The trend's linear predictor (the trend, or a logistic trend's logit): a simulated
+    /// slope change shifts it, and a logistic trend passes the shift through its curve.
+    pub base: f64,
+    /// What a change of the trend is multiplied by (1 when additive).
+    pub scale: f64,
+}
+
+/// `mean` with the bands at `levels`, one [`Step`] per forecast step.
+pub(super) fn bands(model: &Prophet, mean: Vec<f64>, steps: &[Step], levels: &[f64]) -> Forecast {
     let h = mean.len();
     if h == 0 {
         return forecast_from_draws(mean, Vec::new(), levels);
     }
     let layout = &model.layout;
     let deltas = layout.deltas(&model.theta);
-    let horizon_end = ts.iter().copied().fold(1.0_f64, f64::max);
+    let horizon_end = steps.iter().map(|s| s.t).fold(1.0_f64, f64::max);
     let rate = layout.changepoints.len() as f64 * (horizon_end - 1.0);
     let scale = deltas.iter().map(|d| d.abs()).sum::<f64>() / deltas.len().max(1) as f64 + 1e-8;
     let mut rng = StdRng::seed_from_u64(SEED);
@@ -48,10 +52,14 @@ pub(super) fn bands(
                 changes.push((at, laplace(&mut rng, scale)));
             }
         }
-        for (step, t) in ts.iter().enumerate() {
-            let shift: f64 = changes.iter().map(|(at, d)| d * (t - at).max(0.0)).sum();
+        for (i, step) in steps.iter().enumerate() {
+            let shift: f64 = changes
+                .iter()
+                .map(|(at, d)| d * (step.t - at).max(0.0))
+                .sum();
+            let change = layout.trend_at(step.base + shift) - layout.trend_at(step.base);
             let noise = model.sigma * standard_normal(&mut rng);
-            draws[step].push(mean[step] + model.y_scale * (shift * scales[step] + noise));
+            draws[i].push(mean[i] + model.y_scale * (change * step.scale + noise));
         }
     }
     forecast_from_draws(mean, draws, levels)

@@ -261,3 +261,66 @@ fn a_conditional_seasonality_acts_only_where_its_condition_holds() {
     let err = Prophet::fit_with(&y, &spec, Some(regs(&scaled))).unwrap_err();
     assert!(err.to_string().contains("`season` must be 0 or 1"), "{err}");
 }
+
+#[test]
+fn a_logistic_trend_saturates_at_its_cap_where_a_linear_one_runs_on() {
+    // Adoption rising from 100 toward 1,000 (the midpoint at day 300), with a weekly cycle.
+    let truth = |i: usize| {
+        let day = 19_000.0 + i as f64;
+        let s = 1.0 / (1.0 + (-(i as f64 - 300.0) / 60.0).exp());
+        100.0 + 900.0 * s + 20.0 * (2.0 * std::f64::consts::PI * day / 7.0).sin()
+    };
+    let mut noise = crate::forecast::test_noise(5);
+    let y: Vec<f64> = (0..420).map(|i| truth(i) + 5.0 * noise()).collect();
+    let logistic = ProphetSpec {
+        growth: Growth::Logistic,
+        cap: Some(1_000.0),
+        floor: Some(100.0),
+        ..ProphetSpec::new(1.0, 19_000.0)
+    };
+    let m = Prophet::fit(&y, &logistic).unwrap();
+    assert!(m.name().contains("logistic"), "{}", m.name());
+    let fc = m.forecast(180, &[80.0]);
+    let last = fc.mean[179];
+    // Half a year on, the truth is within 0.1 % of its cap; the fit stays under it.
+    assert!((last - truth(599)).abs() < 25.0, "{last} vs {}", truth(599));
+    let band = fc.interval(80.0).unwrap();
+    assert!(band.upper[179] < 1_000.0 + 60.0, "{}", band.upper[179]);
+    let linear = Prophet::fit(&y, &ProphetSpec::new(1.0, 19_000.0)).unwrap();
+    assert!(linear.forecast(180, &[80.0]).mean[179] > last + 50.0);
+    // The trend part of the components is the curve between floor and cap.
+    let parts = m.components(180).unwrap();
+    let trend = &parts[0].1;
+    assert!(
+        trend.iter().all(|t| *t > 100.0 && *t < 1_000.0),
+        "{trend:?}"
+    );
+    assert!(trend.windows(2).all(|w| w[1] >= w[0] - 1e-9));
+}
+
+#[test]
+fn logistic_growth_needs_a_cap_above_its_floor_and_other_trends_take_none() {
+    let y = [1.0, 2.0, 3.0, 4.0, 5.0];
+    let with = |growth: Growth, cap: Option<f64>, floor: Option<f64>| ProphetSpec {
+        growth,
+        cap,
+        floor,
+        ..ProphetSpec::new(1.0, 0.0)
+    };
+    assert!(Prophet::fit(&y, &with(Growth::Logistic, None, None)).is_err());
+    assert!(Prophet::fit(&y, &with(Growth::Logistic, Some(3.0), Some(3.0))).is_err());
+    assert!(Prophet::fit(&y, &with(Growth::Logistic, Some(f64::NAN), None)).is_err());
+    assert!(Prophet::fit(&y, &with(Growth::Linear, Some(9.0), None)).is_err());
+    assert!(Prophet::fit(&y, &with(Growth::Flat, None, Some(0.0))).is_err());
+    // A history above the cap fits, with a note saying so.
+    let m = Prophet::fit(&y, &with(Growth::Logistic, Some(4.5), None)).unwrap();
+    assert!(
+        m.notes().iter().any(|n| n.contains("exceeds")),
+        "{:?}",
+        m.notes()
+    );
+    let spec = ModelSpec::Prophet(with(Growth::Logistic, Some(9.0), Some(0.5)));
+    let text = serde_json::to_string(&spec).unwrap();
+    assert!(text.contains("\"cap\":9.0"), "{text}");
+    assert_eq!(serde_json::from_str::<ModelSpec>(&text).unwrap(), spec);
+}
