@@ -398,6 +398,7 @@ pub fn default_spec() -> PipelineSpec {
         dataset: Dataset::Interactions,
         schedule: None,
         dedup_key: None,
+        conflicts: Default::default(),
         source: SourceSpec::Events {
             flush_rows: Some(DEFAULT_FLUSH_ROWS),
         },
@@ -580,11 +581,11 @@ async fn fill(
         if converter.pending_rows() >= BATCH_ROWS
             && let Some(batch) = converter.finish_batch()
         {
-            landing.push(batch).await?;
+            landing.push(batch, "events").await?;
         }
     }
     if let Some(batch) = converter.finish_batch() {
-        landing.push(batch).await?;
+        landing.push(batch, "events").await?;
     }
     if !refused.is_empty() {
         tracing::warn!(

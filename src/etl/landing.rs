@@ -1,28 +1,30 @@
-//! The last stage of every run: drop duplicates, split by `dt`, write data and quarantine
-//! files, and publish them with one commit per area.
+//! The last stage of every run: drop duplicates, quarantine conflicts, split by `dt`, write
+//! data and quarantine files, and publish them with one commit per area.
 //!
-//! Duplicates are recognised by a 128-bit hash of the pipeline's dedup key (collisions are
-//! out of reach at any realistic row count, and 16 bytes a key keeps a 10-million-row run's
-//! set in ~300 MB), first within the run, then, when asked, against the rows already landed
-//! in the partitions the run touches: a row's partition follows from its own date, so a
-//! duplicate can only live in the same `dt`. The commit key makes the run idempotent: a
-//! re-run of the same input finds its key committed and publishes nothing.
+//! Rows are told apart by [`dedup`] (a hash of the pipeline's dedup key and one of the other
+//! columns), first within the run, then, when asked, against the rows already landed in the
+//! partitions the run touches: a row's partition follows from its own date, so a duplicate
+//! can only live in the same `dt`. A row whose key repeats with other values is quarantined
+//! as `conflicting_duplicate`, naming its key: the first row of a key lands, and no row is
+//! lost without a reason. The commit key makes the run idempotent: a re-run of the same
+//! input finds its key committed and publishes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::DataType;
 use chrono::Utc;
 use serde::Serialize;
 
 use super::EtlError;
 use super::convert::days_to_date;
+use super::dedup::{self, Seen, Verdict};
 use super::schema::{Dataset, quarantine_schema};
-use super::spec::PipelineSpec;
+use super::spec::{Conflicts, PipelineSpec};
 use crate::app::App;
 use crate::lake::{Area, CommitOutcome, DatasetWriter, Lake, Scan};
 
@@ -89,10 +91,12 @@ pub struct Landing {
     lake: Arc<Lake>,
     dataset: Dataset,
     key_columns: Vec<usize>,
+    /// The columns compared between rows of one key; `None`: a repeated key is a duplicate.
+    content_columns: Option<Vec<usize>>,
     partition_column: usize,
     check_landed: bool,
-    seen: KeySet,
-    landed: HashMap<i32, KeySet>,
+    seen: Seen,
+    landed: HashMap<i32, Seen>,
     data: DatasetWriter,
     quarantine: Option<DatasetWriter>,
     outcome: LandingOutcome,
@@ -114,6 +118,11 @@ impl Landing {
             .map(|k| schema.index_of(k))
             .collect::<Result<Vec<_>, _>>()?;
         let partition_column = schema.index_of(dataset.partition_column())?;
+        let content_columns = (spec.conflicts == Conflicts::Quarantine).then(|| {
+            (0..schema.fields().len())
+                .filter(|c| !key_columns.contains(c))
+                .collect()
+        });
         let options = crate::lake::WriterOptions {
             plain_columns: dataset
                 .high_cardinality_columns()
@@ -130,9 +139,10 @@ impl Landing {
             lake: app.lake.clone(),
             dataset,
             key_columns,
+            content_columns,
             partition_column,
             check_landed,
-            seen: KeySet::default(),
+            seen: Seen::default(),
             landed: HashMap::new(),
             data,
             quarantine: None,
@@ -151,12 +161,16 @@ impl Landing {
         &self.outcome
     }
 
-    /// Adds a batch of valid canonical rows.
-    pub async fn push(&mut self, batch: RecordBatch) -> Result<(), EtlError> {
+    /// Adds a batch of valid canonical rows read from `source` (a file, table or `events`).
+    pub async fn push(&mut self, batch: RecordBatch, source: &str) -> Result<(), EtlError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let keys = row_keys(&batch, &self.key_columns)?;
+        let keys = dedup::key_hashes(&batch, &self.key_columns)?;
+        let contents = match &self.content_columns {
+            Some(columns) => Some(dedup::content_hashes(&batch, columns)?),
+            None => None,
+        };
         let days = partition_days(batch.column(self.partition_column))?;
         // The days of this batch (usually one), resolved once instead of once per row.
         let mut batch_days: Vec<i32> = Vec::new();
@@ -170,11 +184,12 @@ impl Landing {
                 self.landed_keys(day).await?;
             }
         }
-        let landed: Vec<Option<&KeySet>> = batch_days
+        let landed: Vec<Option<&Seen>> = batch_days
             .iter()
             .map(|d| self.check_landed.then(|| &self.landed[d]))
             .collect();
         let mut rows_by_day: Vec<Vec<u32>> = vec![Vec::new(); batch_days.len()];
+        let mut conflicts: Vec<(usize, &str)> = Vec::new();
         let mut last = (i32::MIN, 0usize);
         for (row, (key, day)) in keys.iter().zip(days.iter()).enumerate() {
             let Some(day) = day else {
@@ -184,16 +199,36 @@ impl Landing {
                 let slot = batch_days.iter().position(|d| d == day).unwrap_or(0);
                 last = (*day, slot);
             }
-            if !self.seen.insert(*key) {
-                self.outcome.duplicates_in_run += 1;
-                continue;
+            let content = contents.as_ref().map_or(0, |c| c[row]);
+            match self.seen.admit(*key, content) {
+                Verdict::New => {}
+                Verdict::Duplicate => {
+                    self.outcome.duplicates_in_run += 1;
+                    continue;
+                }
+                Verdict::Conflict => {
+                    conflicts.push((row, "landed earlier in this run"));
+                    continue;
+                }
             }
-            if landed[last.1].is_some_and(|set| set.contains(key)) {
-                self.outcome.duplicates_landed += 1;
-                continue;
+            match landed[last.1].map_or(Verdict::New, |set| set.check(*key, content)) {
+                Verdict::New => {}
+                Verdict::Duplicate => {
+                    self.outcome.duplicates_landed += 1;
+                    continue;
+                }
+                Verdict::Conflict => {
+                    conflicts.push((row, "is already in the lake"));
+                    // The lake's row is the key's reference for the rest of the run.
+                    if let Some(landed) = landed[last.1].and_then(|set| set.content(*key)) {
+                        self.seen.set(*key, landed);
+                    }
+                    continue;
+                }
             }
             rows_by_day[last.1].push(row as u32);
         }
+        let conflicting = self.conflicting(&batch, &conflicts, source)?;
         let by_day: BTreeMap<i32, Vec<u32>> = batch_days
             .into_iter()
             .zip(rows_by_day)
@@ -216,7 +251,77 @@ impl Landing {
             self.outcome.rows_landed += part.num_rows() as u64;
             self.data.write(days_to_date(day), &part).await?;
         }
-        Ok(())
+        self.quarantine(conflicting).await
+    }
+
+    /// Quarantine rows for `conflicts` (a row of `batch` and where its key's other row is):
+    /// the key's values and the whole row, as the landing has them, typed.
+    fn conflicting(
+        &self,
+        batch: &RecordBatch,
+        conflicts: &[(usize, &str)],
+        source: &str,
+    ) -> Result<Vec<QuarantinedRow>, EtlError> {
+        if conflicts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schema = batch.schema();
+        let options = arrow_cast::display::FormatOptions::default();
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| arrow_cast::display::ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let value = |col: usize, row: usize| {
+            let array = batch.column(col);
+            (!arrow_array::Array::is_null(array, row))
+                .then(|| formatters[col].value(row).to_string())
+        };
+        let names: Vec<&str> = self
+            .key_columns
+            .iter()
+            .map(|&c| schema.field(c).name().as_str())
+            .collect();
+        Ok(conflicts
+            .iter()
+            .map(|&(row, other)| {
+                let key: Vec<String> = self
+                    .key_columns
+                    .iter()
+                    .map(|&c| {
+                        let v = value(c, row).unwrap_or_else(|| "null".into());
+                        format!("{}={v}", schema.field(c).name())
+                    })
+                    .collect();
+                let raw: serde_json::Map<String, serde_json::Value> = (0..batch.num_columns())
+                    .map(|c| {
+                        let array = batch.column(c);
+                        let typed = match (value(c, row), array.data_type()) {
+                            (None, _) => serde_json::Value::Null,
+                            (Some(_), DataType::Float64) => {
+                                array.as_primitive::<Float64Type>().value(row).into()
+                            }
+                            (Some(_), DataType::Boolean) => array.as_boolean().value(row).into(),
+                            (Some(text), _) => text.into(),
+                        };
+                        (schema.field(c).name().clone(), typed)
+                    })
+                    .collect();
+                QuarantinedRow {
+                    source: source.to_string(),
+                    line: None,
+                    reason: "conflicting_duplicate".into(),
+                    field: Some(names.join(",")),
+                    detail: format!(
+                        "another row with the key {} and other values {other}, and that one \
+                         counts; if both are real, add a column that tells them apart (such \
+                         as `ts`) to the pipeline's `dedup_key`",
+                        key.join(", ")
+                    ),
+                    raw: serde_json::Value::Object(raw).to_string(),
+                }
+            })
+            .collect())
     }
 
     /// Adds refused rows; they land under `quarantine/<dataset>/dt=<today>/`.
@@ -279,14 +384,19 @@ impl Landing {
         Ok(())
     }
 
-    async fn landed_keys(&mut self, day: i32) -> Result<&KeySet, EtlError> {
+    async fn landed_keys(&mut self, day: i32) -> Result<&Seen, EtlError> {
         if !self.landed.contains_key(&day) {
             let date = days_to_date(day);
             let scan = Scan::dataset(self.dataset.name()).between(Some(date), Some(date));
-            let mut keys = KeySet::default();
+            let mut keys = Seen::default();
             for batch in self.lake.read_scan(&scan).await? {
                 let batch = self.dataset.conform(&batch)?;
-                keys.extend(row_keys(&batch, &self.key_columns)?);
+                let contents = match &self.content_columns {
+                    Some(columns) => Some(dedup::content_hashes(&batch, columns)?),
+                    None => None,
+                };
+                let hashes = dedup::key_hashes(&batch, &self.key_columns)?;
+                keys.extend(&hashes, contents.as_deref());
             }
             self.landed.insert(day, keys);
         }
@@ -312,88 +422,6 @@ fn partition_days(column: &ArrayRef) -> Result<Vec<Option<i32>>, EtlError> {
         }
     })
 }
-
-/// A 128-bit hash of each row's key columns (typed bytes with separators, so `("a","bc")`
-/// and `("ab","c")` differ). One reused buffer: this runs for every landed row.
-pub fn row_keys(batch: &RecordBatch, key_columns: &[usize]) -> Result<Vec<u128>, EtlError> {
-    enum Key<'a> {
-        Text(&'a arrow_array::StringArray),
-        Micros(&'a arrow_array::TimestampMicrosecondArray),
-        Days(&'a arrow_array::Date32Array),
-        Float(&'a arrow_array::Float64Array),
-    }
-    let columns = key_columns
-        .iter()
-        .map(|&c| {
-            let col = batch.column(c);
-            Ok(match col.data_type() {
-                DataType::Utf8 => Key::Text(col.as_string::<i32>()),
-                DataType::Timestamp(_, _) => {
-                    Key::Micros(col.as_primitive::<TimestampMicrosecondType>())
-                }
-                DataType::Date32 => Key::Days(col.as_primitive::<Date32Type>()),
-                DataType::Float64 => Key::Float(col.as_primitive::<Float64Type>()),
-                other => {
-                    return Err(EtlError::Arrow(
-                        arrow_schema::ArrowError::InvalidArgumentError(format!(
-                            "dedup key column of type {other} is not supported"
-                        )),
-                    ));
-                }
-            })
-        })
-        .collect::<Result<Vec<_>, EtlError>>()?;
-    let mut buf: Vec<u8> = Vec::with_capacity(64);
-    let mut keys = Vec::with_capacity(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        buf.clear();
-        for key in &columns {
-            let null = match key {
-                Key::Text(a) => a.is_null(row),
-                Key::Micros(a) => a.is_null(row),
-                Key::Days(a) => a.is_null(row),
-                Key::Float(a) => a.is_null(row),
-            };
-            if null {
-                buf.push(0);
-                continue;
-            }
-            buf.push(1);
-            match key {
-                Key::Text(a) => buf.extend_from_slice(a.value(row).as_bytes()),
-                Key::Micros(a) => buf.extend_from_slice(&a.value(row).to_le_bytes()),
-                Key::Days(a) => buf.extend_from_slice(&a.value(row).to_le_bytes()),
-                Key::Float(a) => buf.extend_from_slice(&a.value(row).to_bits().to_le_bytes()),
-            }
-            buf.push(0xff);
-        }
-        keys.push(twox_hash::XxHash3_128::oneshot(&buf));
-    }
-    Ok(keys)
-}
-
-/// The keys are already uniform 128-bit hashes: hashing them again (SipHash by default)
-/// would only cost time, so the set uses their low bits as they are.
-#[derive(Default, Clone, Copy)]
-pub struct PrehashedKey(u64);
-
-impl std::hash::Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-type KeySet = HashSet<u128, std::hash::BuildHasherDefault<PrehashedKey>>;
 
 fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch, EtlError> {
     let mut source = StringBuilder::new();

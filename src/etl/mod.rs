@@ -9,6 +9,7 @@
 
 pub mod compact;
 pub mod convert;
+pub mod dedup;
 pub mod events;
 pub mod landing;
 pub mod pipelines;

@@ -10,6 +10,7 @@
 //! dataset = "interactions"
 //! schedule = "0 */10 * * * *"          # cron with seconds; optional
 //! dedup_key = ["event_id"]             # optional; the dataset's natural key by default
+//! conflicts = "quarantine"             # a repeated key with other values: quarantine | drop
 //!
 //! [source]
 //! type = "files"                       # files | sql | events | nats
@@ -51,6 +52,10 @@ pub struct PipelineSpec {
     pub schedule: Option<String>,
     /// Columns identifying a row; duplicates are dropped within a run and against the lake.
     pub dedup_key: Option<Vec<String>>,
+    /// What a row whose key repeats with other values is: quarantined (the default) or, with
+    /// `drop`, a duplicate like any other (see [`super::dedup`]).
+    #[serde(default)]
+    pub conflicts: Conflicts,
     pub source: SourceSpec,
     /// Canonical column → how to fill it. Columns not listed are taken from a source column
     /// of the same name when there is one.
@@ -63,6 +68,17 @@ pub struct PipelineSpec {
     /// refused as `out_of_range`.
     #[serde(skip)]
     pub plausible_since: Option<chrono::NaiveDate>,
+}
+
+/// What becomes of a row whose dedup key was seen with other values in its other columns.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Conflicts {
+    /// Quarantined as `conflicting_duplicate`, naming its key; the first row of the key lands.
+    #[default]
+    Quarantine,
+    /// Dropped as a duplicate: the key alone decides (the other columns are not compared).
+    Drop,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

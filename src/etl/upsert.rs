@@ -36,6 +36,7 @@ fn spec(app: &App, dataset: Dataset) -> PipelineSpec {
         dataset,
         schedule: None,
         dedup_key: None,
+        conflicts: Default::default(),
         source: SourceSpec::Events { flush_rows: None },
         columns: Default::default(),
         file: Default::default(),
@@ -86,7 +87,7 @@ pub async fn upsert(
         });
     };
     let mut landing = Landing::open(app, &spec, false).await?;
-    if let Err(e) = landing.push(batch).await {
+    if let Err(e) = landing.push(batch, "api").await {
         if let Err(abort) = landing.abort().await {
             tracing::warn!(error = %abort, "cannot abort the upsert; the sweep will");
         }

@@ -856,3 +856,98 @@ async fn implausible_times_and_non_utf8_lines_are_quarantined_with_what_arrived(
     assert_eq!(raw, [bad], "{details:?}");
     assert!(details[0].contains("not UTF-8"), "{details:?}");
 }
+
+/// A sales pipeline `name` over its own landing folder, with `extra` TOML lines.
+fn sales_pipeline(w: &World, name: &str, extra: &str) {
+    let landing = w.landing.join(name);
+    std::fs::create_dir_all(&landing).unwrap();
+    let toml = format!(
+        "name = \"{name}\"\ndataset = \"sales\"\n{extra}\n[source]\ntype = \"files\"\n\
+         url = \"file://{}\"\npattern = \"*.csv\"\n",
+        landing.display()
+    );
+    let dir = PathBuf::from(&w.env.settings.pipelines_dir);
+    std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
+}
+
+const SALES_HEADER: &str = "date,item_id,store_id,quantity\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_with_other_values_is_quarantined_not_dropped() {
+    let w = World::new().await;
+    sales_pipeline(&w, "tills", "");
+    // A till export keyed by day: the same row twice is a duplicate, a second sale of the
+    // same item and store that day is not.
+    let rows = "2024-05-01,A,S1,3\n2024-05-01,A,S1,3\n2024-05-01,A,S1,5\n2024-05-01,B,S1,2\n";
+    w.drop_file("tills", "1.csv", &format!("{SALES_HEADER}{rows}"));
+    let r = w.run("tills").await;
+    assert_eq!(
+        (r.rows_landed, r.duplicates_in_run, r.rows_quarantined),
+        (2, 1, 1),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.quarantined_by_reason.get("conflicting_duplicate"),
+        Some(&1)
+    );
+    let quarantine = w.rows("sales", Area::Quarantine).await;
+    assert_eq!(strings(&quarantine, "field"), ["date,item_id,store_id"]);
+    let detail = &strings(&quarantine, "detail")[0];
+    assert!(
+        detail.contains("date=2024-05-01, item_id=A, store_id=S1")
+            && detail.contains("landed earlier in this run")
+            && detail.contains("dedup_key"),
+        "{detail}"
+    );
+    let raw: serde_json::Value = serde_json::from_str(&strings(&quarantine, "raw")[0]).unwrap();
+    assert_eq!(raw["quantity"], 5.0, "{raw}");
+    assert_eq!(raw["item_id"], "A", "{raw}");
+    assert!(strings(&quarantine, "source")[0].ends_with("1.csv"));
+
+    // A later export restating a landed day: the repeat is a duplicate of the lake's row,
+    // the restated figure is quarantined, and the lake keeps the first figure.
+    w.drop_file(
+        "tills",
+        "2.csv",
+        &format!("{SALES_HEADER}2024-05-01,B,S1,4\n2024-05-01,B,S1,2\n"),
+    );
+    let r = w.run("tills").await;
+    assert_eq!(
+        (r.rows_landed, r.duplicates, r.rows_quarantined),
+        (0, 1, 1),
+        "{r:?}"
+    );
+    let details = strings(&w.rows("sales", Area::Quarantine).await, "detail");
+    assert!(
+        details.iter().any(|d| d.contains("is already in the lake")),
+        "{details:?}"
+    );
+    let data = w.rows("sales", Area::Datasets).await;
+    let mut quantities: Vec<f64> = data
+        .iter()
+        .flat_map(|b| {
+            let c = b
+                .column_by_name("quantity")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Float64Type>()
+                .clone();
+            (0..c.len()).map(move |i| c.value(i))
+        })
+        .collect();
+    quantities.sort_by(f64::total_cmp);
+    assert_eq!(quantities, [2.0, 3.0]);
+
+    // `conflicts = "drop"`: the key alone decides, as a pipeline may ask.
+    sales_pipeline(&w, "daily", "conflicts = \"drop\"");
+    w.drop_file(
+        "daily",
+        "1.csv",
+        &format!("{SALES_HEADER}2024-05-02,A,S1,3\n2024-05-02,A,S1,5\n"),
+    );
+    let r = w.run("daily").await;
+    assert_eq!(
+        (r.rows_landed, r.duplicates_in_run, r.rows_quarantined),
+        (1, 1, 0),
+        "{r:?}"
+    );
+}

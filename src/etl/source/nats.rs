@@ -290,7 +290,7 @@ async fn land_batch(
     let mut landing = Landing::open(app, spec, parsed.redelivered > 0).await?;
     let filled = async {
         for batch in rows {
-            landing.push(batch).await?;
+            landing.push(batch, &source.stream).await?;
         }
         landing
             .quarantine(std::mem::take(&mut parsed.refused))

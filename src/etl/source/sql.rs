@@ -140,6 +140,7 @@ pub async fn run(
     let mut converter = Converter::new(spec);
     let names = converter.source_columns().to_vec();
     let mut landing = Landing::open(app, spec, true).await?;
+    let sql_source = format!("{label} ({})", table.as_deref().unwrap_or("query"));
     let mut read = SqlRead {
         watermark_from: previous.clone(),
         ..Default::default()
@@ -182,7 +183,7 @@ pub async fn run(
             }
             if converter.pending_rows() >= CHUNK_ROWS || rejected.len() >= CHUNK_ROWS {
                 if let Some(batch) = converter.finish_batch() {
-                    landing.push(batch).await?;
+                    landing.push(batch, &sql_source).await?;
                 }
                 landing.quarantine(std::mem::take(&mut rejected)).await?;
                 progress.report(50.0, &format!("{} rows", read.rows_read));
@@ -190,7 +191,7 @@ pub async fn run(
         }
     }
     if let Some(batch) = converter.finish_batch() {
-        landing.push(batch).await?;
+        landing.push(batch, &sql_source).await?;
     }
     landing.quarantine(rejected).await?;
     let Some(max) = max_watermark else {
