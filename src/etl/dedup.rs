@@ -225,10 +225,61 @@ pub fn key_hashes(batch: &RecordBatch, key_columns: &[usize]) -> Result<Vec<u128
 }
 
 /// A 32-bit hash of each row's other columns, to tell a repeated row from a conflicting one.
+///
+/// Column by column rather than row by row: each column's values are hashed in one tight
+/// loop (numbers by a multiply-xorshift of their bits, text by xxh3) and folded into the
+/// row's running hash, which keeps this cheap next to the key's hash on a landing's busiest
+/// thread.
 pub fn content_hashes(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<u32>, EtlError> {
-    hash_rows(batch, columns, |bytes| {
-        twox_hash::XxHash3_64::oneshot(bytes) as u32
-    })
+    let mut acc = vec![0u64; batch.num_rows()];
+    for &c in columns {
+        let values = Values::of(batch.column(c))?;
+        values.fold_into(&mut acc);
+    }
+    Ok(acc.into_iter().map(|h| (h ^ (h >> 32)) as u32).collect())
+}
+
+/// Folds a value's hash into a row's running hash (order matters: columns are not
+/// interchangeable).
+fn fold(acc: u64, value: u64) -> u64 {
+    (acc.rotate_left(27) ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A fixed 64-bit mix of a number's bits (splitmix64's finaliser).
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// What a null folds in: distinct from every value's hash but by chance.
+const NULL: u64 = 0x6e75_6c6c_6e75_6c6c;
+
+impl Values<'_> {
+    fn fold_into(&self, acc: &mut [u64]) {
+        fn each<A: Array + ?Sized>(array: &A, acc: &mut [u64], hash: impl Fn(usize) -> u64) {
+            for (row, h) in acc.iter_mut().enumerate() {
+                let v = if array.is_null(row) { NULL } else { hash(row) };
+                *h = fold(*h, v);
+            }
+        }
+        match self {
+            Values::Text(a) => each(*a, acc, |r| {
+                twox_hash::XxHash3_64::oneshot(a.value(r).as_bytes())
+            }),
+            Values::Micros(a) => each(*a, acc, |r| mix(a.value(r) as u64)),
+            Values::Days(a) => each(*a, acc, |r| mix(a.value(r) as u64)),
+            Values::Float(a) => each(*a, acc, |r| mix(a.value(r).to_bits())),
+            Values::Bool(a) => each(*a, acc, |r| mix(a.value(r) as u64 + 1)),
+            Values::TextList(a) => each(*a, acc, |r| {
+                let mut buf = Vec::new();
+                Values::TextList(a).append(r, &mut buf);
+                twox_hash::XxHash3_64::oneshot(&buf)
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -251,5 +302,38 @@ mod tests {
         assert_eq!(landed.check(5, 9), Verdict::Conflict);
         // Keys equal in their low word are still told apart.
         assert_eq!(landed.check((1 << 70) + 5, 0), Verdict::New);
+    }
+
+    #[test]
+    fn content_hashes_tell_values_nulls_and_columns_apart() {
+        use std::sync::Arc;
+        let text =
+            |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(arrow_array::StringArray::from(v)) };
+        let num =
+            |v: Vec<Option<f64>>| -> ArrayRef { Arc::new(arrow_array::Float64Array::from(v)) };
+        let batch = RecordBatch::try_from_iter([
+            (
+                "a",
+                text(vec![Some("x"), Some("x"), Some("x"), None, Some("y")]),
+            ),
+            (
+                "b",
+                num(vec![Some(1.0), Some(1.0), Some(2.0), Some(1.0), None]),
+            ),
+            (
+                "c",
+                text(vec![Some("y"), Some("y"), Some("y"), Some("y"), Some("x")]),
+            ),
+        ])
+        .unwrap();
+        let h = content_hashes(&batch, &[0, 1, 2]).unwrap();
+        assert_eq!(h[0], h[1], "the same row");
+        assert_ne!(h[0], h[2], "another number");
+        assert_ne!(h[0], h[3], "a null");
+        // Swapped texts across columns (and a null number) differ too.
+        assert_ne!(h[0], h[4]);
+        let keys = key_hashes(&batch, &[0]).unwrap();
+        assert_eq!(keys[0], keys[2]);
+        assert_ne!(keys[0], keys[3]);
     }
 }
