@@ -62,12 +62,12 @@ impl Seen {
     }
 
     /// The content hash kept for `key`, if it was seen.
-    pub fn content(&self, key: u128) -> Option<u32> {
+    fn content(&self, key: u128) -> Option<u32> {
         self.rows.get(&Key::from(key)).copied()
     }
 
     /// Makes `content` the reference for `key` (the row that counts is another one).
-    pub fn set(&mut self, key: u128, content: u32) {
+    fn set(&mut self, key: u128, content: u32) {
         self.rows.insert(Key::from(key), content);
     }
 
@@ -77,6 +77,41 @@ impl Seen {
             self.rows
                 .entry(Key::from(*key))
                 .or_insert(contents.map_or(0, |c| c[i]));
+        }
+    }
+}
+
+/// Where a row goes, judged against the run's rows and the lake's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    Land,
+    DuplicateInRun,
+    DuplicateLanded,
+    /// Quarantined; says where the key's row that counts is.
+    Conflict(&'static str),
+}
+
+/// Judges a row first against the run's rows (`seen`, which remembers it), then against
+/// the rows already landed in its partition (`landed`, when the run checks them). When it
+/// conflicts with the lake, the lake's row becomes the key's reference for the rest of the
+/// run, so a later copy of that row is a duplicate rather than a second conflict.
+pub fn judge(seen: &mut Seen, landed: Option<&Seen>, key: u128, content: u32) -> Judgement {
+    match seen.admit(key, content) {
+        Verdict::New => {}
+        Verdict::Duplicate => return Judgement::DuplicateInRun,
+        Verdict::Conflict => return Judgement::Conflict("landed earlier in this run"),
+    }
+    let Some(landed) = landed else {
+        return Judgement::Land;
+    };
+    match landed.check(key, content) {
+        Verdict::New => Judgement::Land,
+        Verdict::Duplicate => Judgement::DuplicateLanded,
+        Verdict::Conflict => {
+            if let Some(reference) = landed.content(key) {
+                seen.set(key, reference);
+            }
+            Judgement::Conflict("is already in the lake")
         }
     }
 }
@@ -335,5 +370,27 @@ mod tests {
         let keys = key_hashes(&batch, &[0]).unwrap();
         assert_eq!(keys[0], keys[2]);
         assert_ne!(keys[0], keys[3]);
+    }
+
+    #[test]
+    fn a_conflict_with_the_lake_makes_the_lakes_row_the_reference() {
+        let mut landed = Seen::default();
+        landed.extend(&[1], Some(&[10]));
+        let mut seen = Seen::default();
+        let lake = Some(&landed);
+        assert_eq!(
+            judge(&mut seen, lake, 1, 11),
+            Judgement::Conflict("is already in the lake")
+        );
+        // A copy of the lake's row later in the run is a duplicate, not a second conflict.
+        assert_eq!(judge(&mut seen, lake, 1, 10), Judgement::DuplicateInRun);
+        assert_eq!(judge(&mut seen, lake, 2, 5), Judgement::Land);
+        assert_eq!(
+            judge(&mut seen, lake, 2, 6),
+            Judgement::Conflict("landed earlier in this run")
+        );
+        let mut fresh = Seen::default();
+        assert_eq!(judge(&mut fresh, lake, 1, 10), Judgement::DuplicateLanded);
+        assert_eq!(judge(&mut fresh, None, 3, 0), Judgement::Land);
     }
 }

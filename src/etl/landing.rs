@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::EtlError;
 use super::convert::days_to_date;
-use super::dedup::{self, Seen, Verdict};
+use super::dedup::{self, Judgement, Seen};
 use super::schema::{Dataset, quarantine_schema};
 use super::spec::{Conflicts, PipelineSpec};
 use crate::app::App;
@@ -200,33 +200,12 @@ impl Landing {
                 last = (*day, slot);
             }
             let content = contents.as_ref().map_or(0, |c| c[row]);
-            match self.seen.admit(*key, content) {
-                Verdict::New => {}
-                Verdict::Duplicate => {
-                    self.outcome.duplicates_in_run += 1;
-                    continue;
-                }
-                Verdict::Conflict => {
-                    conflicts.push((row, "landed earlier in this run"));
-                    continue;
-                }
+            match dedup::judge(&mut self.seen, landed[last.1], *key, content) {
+                Judgement::Land => rows_by_day[last.1].push(row as u32),
+                Judgement::DuplicateInRun => self.outcome.duplicates_in_run += 1,
+                Judgement::DuplicateLanded => self.outcome.duplicates_landed += 1,
+                Judgement::Conflict(other) => conflicts.push((row, other)),
             }
-            match landed[last.1].map_or(Verdict::New, |set| set.check(*key, content)) {
-                Verdict::New => {}
-                Verdict::Duplicate => {
-                    self.outcome.duplicates_landed += 1;
-                    continue;
-                }
-                Verdict::Conflict => {
-                    conflicts.push((row, "is already in the lake"));
-                    // The lake's row is the key's reference for the rest of the run.
-                    if let Some(landed) = landed[last.1].and_then(|set| set.content(*key)) {
-                        self.seen.set(*key, landed);
-                    }
-                    continue;
-                }
-            }
-            rows_by_day[last.1].push(row as u32);
         }
         let conflicting = self.conflicting(&batch, &conflicts, source)?;
         let by_day: BTreeMap<i32, Vec<u32>> = batch_days
@@ -234,6 +213,16 @@ impl Landing {
             .zip(rows_by_day)
             .filter(|(_, rows)| !rows.is_empty())
             .collect();
+        self.write_days(&batch, by_day).await?;
+        self.quarantine(conflicting).await
+    }
+
+    /// Writes each day's rows of `batch` to its partition.
+    async fn write_days(
+        &mut self,
+        batch: &RecordBatch,
+        by_day: BTreeMap<i32, Vec<u32>>,
+    ) -> Result<(), EtlError> {
         let whole = by_day.len() == 1
             && by_day
                 .values()
@@ -246,12 +235,12 @@ impl Landing {
             } else if rows[rows.len() - 1] as usize - first + 1 == rows.len() {
                 batch.slice(first, rows.len()) // a day's run of rows in a chunk of several
             } else {
-                arrow_select::take::take_record_batch(&batch, &UInt32Array::from(rows))?
+                arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?
             };
             self.outcome.rows_landed += part.num_rows() as u64;
             self.data.write(days_to_date(day), &part).await?;
         }
-        self.quarantine(conflicting).await
+        Ok(())
     }
 
     /// Quarantine rows for `conflicts` (a row of `batch` and where its key's other row is):
