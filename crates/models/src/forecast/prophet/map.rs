@@ -122,10 +122,10 @@ impl Block {
         moved
     }
 
-    /// Sweeps at a fixed `sigma2` until nothing moves.
-    fn solve(&self, theta: &mut [f64], priors: &[Prior], sigma2: f64) {
+    /// Sweeps at a fixed `sigma2` until nothing moves, or `max_sweeps` times.
+    fn solve(&self, theta: &mut [f64], priors: &[Prior], sigma2: f64, max_sweeps: usize) {
         let mut g = self.g(theta);
-        for _ in 0..MAX_SWEEPS {
+        for _ in 0..max_sweeps {
             if self.sweep(theta, &mut g, priors, sigma2) < TOLERANCE {
                 break;
             }
@@ -185,13 +185,13 @@ pub fn fit_multiplicative(
             .map(|i| 1.0 + dot(&z[i * pz..(i + 1) * pz], &beta))
             .collect();
         let scaled_x: Vec<f64> = (0..n * pt).map(|k| x[k] * scale[k / pt]).collect();
-        Block::new(&scaled_x, y, pt).solve(&mut theta, trend_priors, sigma2);
+        Block::new(&scaled_x, y, pt).solve(&mut theta, trend_priors, sigma2, MAX_SWEEPS);
         let trend: Vec<f64> = (0..n)
             .map(|i| dot(&x[i * pt..(i + 1) * pt], &theta))
             .collect();
         let scaled_z: Vec<f64> = (0..n * pz).map(|k| z[k] * trend[k / pz]).collect();
         let rest: Vec<f64> = y.iter().zip(&trend).map(|(v, t)| v - t).collect();
-        Block::new(&scaled_z, &rest, pz).solve(&mut beta, beta_priors, sigma2);
+        Block::new(&scaled_z, &rest, pz).solve(&mut beta, beta_priors, sigma2, MAX_SWEEPS);
         let rss: f64 = (0..n)
             .map(|i| {
                 let fit = trend[i] * (1.0 + dot(&z[i * pz..(i + 1) * pz], &beta));
@@ -219,6 +219,11 @@ pub fn fit_multiplicative(
 
 /// Gauss–Newton steps before the nonlinear fit keeps what it has.
 const MAX_STEPS: usize = 1000;
+/// Sweeps of one Gauss–Newton step's solve: the step need not be exact (it is kept only
+/// when the posterior falls, and the next step corrects it), and on a near-exact fit, where
+/// the priors barely regularise the correlated trend columns, an exact solve can take tens
+/// of thousands of sweeps.
+const STEP_SWEEPS: usize = 500;
 
 /// A model whose predictions are not linear in its coefficients θ.
 pub trait Nonlinear {
@@ -245,73 +250,132 @@ pub trait Nonlinear {
 /// smoothed over. A step is kept only when the negative log posterior (σ at its best for
 /// the step's residuals) falls; otherwise the damping grows until it does, so the objective
 /// never rises, and the fit stops when a step gains nothing.
-pub fn fit_nonlinear(y: &[f64], start: Vec<f64>, model: &impl Nonlinear) -> Map {
-    let (n, p) = (y.len(), start.len());
-    let mut pred = vec![0.0; n];
-    let score = |theta: &[f64], pred: &mut [f64]| {
-        model.predict(theta, pred, None);
-        let rss: f64 = y
-            .iter()
-            .zip(pred.iter())
-            .map(|(a, b)| (a - b).powi(2))
-            .sum();
-        let sigma2 = best_sigma2(rss, n);
-        let objective = posterior(rss, n, &[], &[], sigma2.sqrt()) + model.penalty(theta);
-        (
-            if objective.is_finite() {
-                objective
-            } else {
-                f64::INFINITY
-            },
-            sigma2,
-        )
-    };
-    let mut theta = start;
-    let (mut best, mut sigma2) = score(&theta, &mut pred);
-    let mut jacobian = vec![0.0; n * p];
+///
+/// Each of `starts` is descended from, and the lowest optimum is kept: a nonlinear
+/// posterior may have more than one, and one start may sit where the predictions barely
+/// move (a logistic curve deep in its tail).
+pub fn fit_nonlinear(y: &[f64], starts: &[Vec<f64>], model: &impl Nonlinear) -> Map {
+    starts
+        .iter()
+        .map(|start| descend(y, start.clone(), model))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("at least one start")
+        .0
+}
+
+/// One proximal Gauss–Newton descent from `start`; the optimum and its objective.
+fn descend(y: &[f64], start: Vec<f64>, model: &impl Nonlinear) -> (Map, f64) {
+    let mut pred = vec![0.0; y.len()];
     let priors = model.priors();
+    let mut theta = start;
+    let (mut best, mut sigma2) = score(y, model, &theta, &mut pred);
     let mut lambda = 1e-3;
     let mut steps = 0;
     while steps < MAX_STEPS {
         steps += 1;
-        model.predict(&theta, &mut pred, Some(&mut jacobian));
-        // The linearised problem in θ': y − f(θ) + Jθ ≈ Jθ'.
-        let target: Vec<f64> = (0..n)
-            .map(|i| y[i] - pred[i] + dot(&jacobian[i * p..(i + 1) * p], &theta))
-            .collect();
-        let (mut rows, mut target) = (jacobian.clone(), target);
-        // A prior residual r with gradient ∇r adds (r + ∇r·(θ' − θ))²/2 = ‖σ∇r·θ' −
-        // σ(∇r·θ − r)‖²/(2σ²): one more row of the least-squares part at this step's σ.
-        let sigma = sigma2.sqrt();
-        for (r, grad) in model.prior_residuals(&theta) {
-            target.push(sigma * (dot(&grad, &theta) - r));
-            rows.extend(grad.iter().map(|g| sigma * g));
-        }
-        let block = Block::new(&rows, &target, p);
-        let mut gain = 0.0;
-        while lambda < 1e12 {
+        let block = linearised(y, model, &theta, sigma2, &mut pred);
+        let mut accepted = None;
+        while lambda < 1e12 && accepted.is_none() {
             let mut next = theta.clone();
             block
                 .damped(lambda, &theta)
-                .solve(&mut next, &priors, sigma2);
-            let (objective, s2) = score(&next, &mut pred);
+                .solve(&mut next, &priors, sigma2, STEP_SWEEPS);
+            let (objective, s2) = score(y, model, &next, &mut pred);
             if objective < best {
-                gain = best - objective;
-                (theta, best, sigma2) = (next, objective, s2);
+                accepted = Some((next, objective, s2));
                 lambda = (lambda / 3.0).max(1e-9);
-                break;
+            } else {
+                lambda *= 4.0;
             }
-            lambda *= 4.0;
         }
+        let Some(step) = accepted else {
+            break;
+        };
+        let (next, objective, s2) = stretch(y, model, &theta, step, &mut pred);
+        let gain = best - objective;
+        (theta, best, sigma2) = (next, objective, s2);
         if gain <= 1e-12 * best.abs().max(1.0) {
             break;
         }
     }
-    Map {
+    let map = Map {
         theta,
         sigma: sigma2.sqrt(),
         sweeps: steps,
+    };
+    (map, best)
+}
+
+/// The negative log posterior at θ with σ at its best for θ's residuals, and that σ².
+fn score(y: &[f64], model: &impl Nonlinear, theta: &[f64], pred: &mut [f64]) -> (f64, f64) {
+    model.predict(theta, pred, None);
+    let rss: f64 = y
+        .iter()
+        .zip(pred.iter())
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
+    let sigma2 = best_sigma2(rss, y.len());
+    let objective = posterior(rss, y.len(), &[], &[], sigma2.sqrt()) + model.penalty(theta);
+    let objective = if objective.is_finite() {
+        objective
+    } else {
+        f64::INFINITY
+    };
+    (objective, sigma2)
+}
+
+/// The least-squares block of the problem linearised at θ: `y − f(θ) + Jθ ≈ Jθ'`, plus one
+/// row per prior residual r with gradient ∇r, whose `(r + ∇r·(θ' − θ))²/2` is
+/// `‖σ∇r·θ' − σ(∇r·θ − r)‖²/(2σ²)` at this step's σ.
+fn linearised(
+    y: &[f64],
+    model: &impl Nonlinear,
+    theta: &[f64],
+    sigma2: f64,
+    pred: &mut [f64],
+) -> Block {
+    let (n, p) = (y.len(), theta.len());
+    let mut rows = vec![0.0; n * p];
+    model.predict(theta, pred, Some(&mut rows));
+    let mut target: Vec<f64> = (0..n)
+        .map(|i| y[i] - pred[i] + dot(&rows[i * p..(i + 1) * p], theta))
+        .collect();
+    let sigma = sigma2.sqrt();
+    for (r, grad) in model.prior_residuals(theta) {
+        target.push(sigma * (dot(&grad, theta) - r));
+        rows.extend(grad.iter().map(|g| sigma * g));
     }
+    Block::new(&rows, &target, p)
+}
+
+/// An accepted step from θ stretched to 2, 4, 8... times its length while that keeps
+/// lowering the posterior.
+///
+/// Why: σ is held at its value for each step's solve, and the profile of σ makes the true
+/// curvature lower than the step assumes, so steps fall short on a long, shallow valley (a
+/// near-exact fit deep in the logistic curve's tail took hundreds of them); trying longer
+/// steps costs predictions, not solves.
+fn stretch(
+    y: &[f64],
+    model: &impl Nonlinear,
+    theta: &[f64],
+    step: (Vec<f64>, f64, f64),
+    pred: &mut [f64],
+) -> (Vec<f64>, f64, f64) {
+    let mut best = step;
+    for _ in 0..6 {
+        let longer: Vec<f64> = theta
+            .iter()
+            .zip(&best.0)
+            .map(|(t, n)| t + 2.0 * (n - t))
+            .collect();
+        let (objective, s2) = score(y, model, &longer, pred);
+        if objective >= best.1 {
+            break;
+        }
+        best = (longer, objective, s2);
+    }
+    best
 }
 
 /// The negative log prior of `theta` under `priors` (up to a constant).
@@ -491,7 +555,7 @@ mod tests {
             .map(|t| 2.0 * (-1.5 * t).exp() + 0.02 * rnd())
             .collect();
         let model = Decay(ts.clone());
-        let map = fit_nonlinear(&y, vec![1.0, 0.1], &model);
+        let map = fit_nonlinear(&y, &[vec![1.0, 0.1]], &model);
         assert!((map.theta[0] - 2.0).abs() < 0.05, "{:?}", map.theta);
         assert!((map.theta[1] - 1.5).abs() < 0.05, "{:?}", map.theta);
         let objective = |theta: &[f64], sigma: f64| {

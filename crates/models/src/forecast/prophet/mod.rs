@@ -693,12 +693,30 @@ impl map::Nonlinear for Logistic<'_> {
     }
 }
 
-/// The `prophet` package's start for a logistic trend: the rate and offset of the one
-/// logistic curve through the first and last observations (each held inside 1 % to 99 % of
-/// the cap), no changes, no effects.
-fn logistic_start(cap: f64, y: &[f64], p: usize) -> Vec<f64> {
-    let inside = |v: f64| v.clamp(0.01 * cap, 0.99 * cap);
-    let (y0, y1) = (inside(y[0]), inside(y[y.len() - 1]));
+/// Where the logistic fit starts: the `prophet` package's start, the one logistic curve
+/// through the first and last observations (each held inside 1 % to 99 % of the cap), and
+/// the curve through the means of the first and last tenth held only below 99 % (demand far
+/// under its cap sits deep in the curve's tail, where the package's start is far off and
+/// the predictions barely move). No changes, no effects.
+fn logistic_starts(cap: f64, y: &[f64], p: usize) -> Vec<Vec<f64>> {
+    let tenth = (y.len() / 10).max(1);
+    let mean = |part: &[f64]| part.iter().sum::<f64>() / part.len() as f64;
+    vec![
+        logistic_start(cap, (y[0], y[y.len() - 1]), 0.01, p),
+        logistic_start(
+            cap,
+            (mean(&y[..tenth]), mean(&y[y.len() - tenth..])),
+            1e-9,
+            p,
+        ),
+    ]
+}
+
+/// The rate and offset of the logistic curve under `cap` through `ends` (the first and last
+/// observations' levels, held inside `low` to 99 % of the cap).
+fn logistic_start(cap: f64, ends: (f64, f64), low: f64, p: usize) -> Vec<f64> {
+    let inside = |v: f64| v.clamp(low * cap, 0.99 * cap);
+    let (y0, y1) = (inside(ends.0), inside(ends.1));
     let (mut r0, r1) = (cap / y0, cap / y1);
     if (r0 - r1).abs() <= 0.01 {
         r0 *= 1.05;
@@ -715,14 +733,17 @@ fn logistic_start(cap: f64, y: &[f64], p: usize) -> Vec<f64> {
 fn fit_design(layout: &Layout, mode: Mode, x: &[f64], y: &[f64]) -> (Vec<f64>, f64) {
     let priors = layout.priors();
     if let Some(cap) = layout.cap {
-        let start = Logistic::from_layout(logistic_start(cap, y, layout.width()));
+        let starts: Vec<Vec<f64>> = logistic_starts(cap, y, layout.width())
+            .into_iter()
+            .map(Logistic::from_layout)
+            .collect();
         let model = Logistic {
             layout,
             mode,
             x,
             priors,
         };
-        let fit = map::fit_nonlinear(y, start, &model);
+        let fit = map::fit_nonlinear(y, &starts, &model);
         return (Logistic::to_layout(fit.theta), fit.sigma);
     }
     match mode {

@@ -324,3 +324,41 @@ fn logistic_growth_needs_a_cap_above_its_floor_and_other_trends_take_none() {
     assert!(text.contains("\"cap\":9.0"), "{text}");
     assert_eq!(serde_json::from_str::<ModelSpec>(&text).unwrap(), spec);
 }
+
+#[test]
+fn a_cap_far_above_demand_and_odd_histories_still_fit() {
+    let spec = |cap: f64, floor: Option<f64>| ProphetSpec {
+        growth: Growth::Logistic,
+        cap: Some(cap),
+        floor,
+        ..ProphetSpec::new(1.0, 19_000.0)
+    };
+    // Demand rising 5 to 64 under caps up to 10¹²: deep in the curve's tail it grows like an
+    // exponential, and the next days continue the line (the `prophet` package: 65.4).
+    let ramp: Vec<f64> = (0..60).map(|i| 5.0 + i as f64).collect();
+    for cap in [1e12, 1e6, 1e3] {
+        let next = Prophet::fit(&ramp, &spec(cap, None))
+            .unwrap()
+            .forecast(3, &[80.0])
+            .mean;
+        assert!((next[0] - 65.4).abs() < 0.5, "cap {cap}: {next:?}");
+    }
+    // At the floor, above the cap, below the floor, all zeros: finite forecasts and bands.
+    for (y, s) in [
+        (vec![3.0; 40], spec(10.0, Some(3.0))),
+        (vec![50.0; 40], spec(10.0, None)),
+        (ramp.clone(), spec(20.0, Some(-5.0))),
+        (vec![0.0; 30], spec(1.0, None)),
+    ] {
+        let f = Prophet::fit(&y, &s).unwrap().forecast(10, &[80.0]);
+        let band = f.interval(80.0).unwrap();
+        assert!(
+            f.mean
+                .iter()
+                .chain(&band.lower)
+                .chain(&band.upper)
+                .all(|v| v.is_finite()),
+            "{y:?}"
+        );
+    }
+}
