@@ -623,7 +623,7 @@ impl Logistic<'_> {
         theta
     }
 
-    /// The trend's logit, rate and capacity at `row` in the fit's coordinates.
+    /// The trend's logit at `row` in the fit's coordinates: `kt − c + Σ δⱼ(t − sⱼ)₊`.
     fn logit(&self, row: &[f64], phi: &[f64]) -> f64 {
         let pt = self.layout.trend_width();
         phi[0] * row[0] - phi[1] * row[1] + dot(&row[2..pt], &phi[2..pt])
