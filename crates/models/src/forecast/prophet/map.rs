@@ -39,6 +39,8 @@ const TOLERANCE: f64 = 1e-10;
 pub struct Map {
     pub theta: Vec<f64>,
     pub sigma: f64,
+    /// The work done: sweeps of the linear fit, rounds of the multiplicative one, or
+    /// Gauss–Newton steps of the nonlinear one.
     pub sweeps: usize,
 }
 
