@@ -243,32 +243,11 @@ impl TrainParams {
     /// A logistic trend needs a cap above its floor, in units of one level's demand; `cap`
     /// and `floor` belong to it alone.
     fn check_saturation(&self) -> Result<(), DemandError> {
-        let logistic = self.growth == Some(super::prophet::Growth::Logistic);
-        for (field, given) in [("cap", self.cap), ("floor", self.floor)] {
-            if given.is_some() && !logistic {
-                return Err(DemandError::invalid(
-                    field,
-                    format!("{field} is the logistic trend's: set `growth` to logistic"),
-                ));
-            }
+        let growth = self.growth.unwrap_or_default();
+        if let Some((field, why)) = super::prophet::saturation_fault(growth, self.cap, self.floor) {
+            return Err(DemandError::invalid(field, why));
         }
-        if !logistic {
-            return Ok(());
-        }
-        let Some(cap) = self.cap else {
-            return Err(DemandError::invalid(
-                "cap",
-                "growth logistic needs a cap: the level demand saturates at, in units of demand",
-            ));
-        };
-        let floor = self.floor.unwrap_or(0.0);
-        if !(cap.is_finite() && floor.is_finite() && cap > floor) {
-            return Err(DemandError::invalid(
-                "cap",
-                format!("the cap ({cap}) must be above the floor ({floor})"),
-            ));
-        }
-        if self.reconcile != ReconcileBy::None {
+        if growth == super::prophet::Growth::Logistic && self.reconcile != ReconcileBy::None {
             return Err(DemandError::invalid(
                 "growth",
                 "a logistic trend's cap is in units of one level's demand: set `reconcile` to \

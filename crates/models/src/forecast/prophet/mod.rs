@@ -238,23 +238,12 @@ impl ProphetSpec {
 
     /// A logistic trend needs a finite cap above its floor; the other trends take neither.
     fn check_saturation(&self) -> Result<(), ForecastError> {
-        let refuse = |why: String| Err(ForecastError::InvalidInput(format!("prophet: {why}")));
-        if self.growth != Growth::Logistic {
-            if self.cap.is_some() || self.floor.is_some() {
-                return refuse("cap and floor apply to logistic growth only".into());
-            }
-            return Ok(());
+        match saturation_fault(self.growth, self.cap, self.floor) {
+            Some((field, why)) => Err(ForecastError::InvalidInput(format!(
+                "prophet: {field}: {why}"
+            ))),
+            None => Ok(()),
         }
-        let Some(cap) = self.cap else {
-            return refuse("logistic growth needs a cap".into());
-        };
-        let floor = self.floor.unwrap_or(0.0);
-        if !cap.is_finite() || !floor.is_finite() || cap <= floor {
-            return refuse(format!(
-                "logistic growth needs a finite cap above its floor, got cap {cap}, floor {floor}"
-            ));
-        }
-        Ok(())
     }
 
     /// The level demand is measured from: the logistic trend's floor, else 0.
@@ -269,6 +258,36 @@ impl ProphetSpec {
     pub fn day(&self, i: usize) -> f64 {
         self.origin_day + i as f64 * self.step_days
     }
+}
+
+/// What is wrong with a trend's `cap` and `floor` for its `growth`, naming the field at
+/// fault: a logistic trend needs a finite cap above its floor (0 when not given), the other
+/// trends take neither. One rule for a spec and for the parameters of a run that builds one.
+pub fn saturation_fault(
+    growth: Growth,
+    cap: Option<f64>,
+    floor: Option<f64>,
+) -> Option<(&'static str, String)> {
+    let logistic = growth == Growth::Logistic;
+    for (field, given) in [("cap", cap), ("floor", floor)] {
+        if given.is_some() && !logistic {
+            let why = format!("{field} is the logistic trend's: set `growth` to logistic");
+            return Some((field, why));
+        }
+    }
+    if !logistic {
+        return None;
+    }
+    let Some(cap) = cap else {
+        let why = "growth logistic needs a cap: the level demand saturates at, in units of demand";
+        return Some(("cap", why.into()));
+    };
+    let floor = floor.unwrap_or(0.0);
+    let fits = cap.is_finite() && floor.is_finite() && cap > floor;
+    (!fits).then(|| {
+        let why = format!("the cap ({cap}) must be above the floor ({floor})");
+        ("cap", why)
+    })
 }
 
 /// Extra regressors: one column per regressor aligned with the history, and the values
