@@ -74,6 +74,32 @@ pub enum Mode {
     Multiplicative,
 }
 
+impl Mode {
+    /// A prediction from its trend and the sum of its effects.
+    fn combine(self, trend: f64, effects: f64) -> f64 {
+        match self {
+            Mode::Additive => trend + effects,
+            Mode::Multiplicative => trend * (1.0 + effects),
+        }
+    }
+
+    /// What a change of the trend is multiplied by, given the effects (1 when additive).
+    fn trend_multiplier(self, effects: f64) -> f64 {
+        match self {
+            Mode::Additive => 1.0,
+            Mode::Multiplicative => 1.0 + effects,
+        }
+    }
+
+    /// What an effect is multiplied by, given the trend (1 when additive).
+    fn effect_unit(self, trend: f64) -> f64 {
+        match self {
+            Mode::Additive => 1.0,
+            Mode::Multiplicative => trend,
+        }
+    }
+}
+
 fn is_additive(m: &Mode) -> bool {
     *m == Mode::Additive
 }
@@ -446,10 +472,7 @@ impl Prophet {
         let mut parts = vec![Vec::with_capacity(h); groups.len()];
         for row in rows.chunks(p) {
             let t = self.layout.trend(row, &self.theta);
-            let unit = match self.spec.mode {
-                Mode::Additive => 1.0,
-                Mode::Multiplicative => t,
-            };
+            let unit = self.spec.mode.effect_unit(t);
             trend.push(self.floor + self.y_scale * t);
             for ((_, range), part) in groups.iter().zip(&mut parts) {
                 let effect = dot(&row[range.clone()], &self.theta[range.clone()]);
@@ -482,13 +505,10 @@ impl Prophet {
     /// What a change of the trend is multiplied by in the prediction of `row` (1 when
     /// additive).
     fn trend_scale(&self, row: &[f64]) -> f64 {
-        match self.spec.mode {
-            Mode::Additive => 1.0,
-            Mode::Multiplicative => {
-                let pt = self.layout.trend_width();
-                1.0 + dot(&row[pt..], &self.theta[pt..])
-            }
-        }
+        let pt = self.layout.trend_width();
+        self.spec
+            .mode
+            .trend_multiplier(dot(&row[pt..], &self.theta[pt..]))
     }
 
     /// The noise scale on the data's scale.
@@ -609,11 +629,7 @@ fn design(
 fn predict(layout: &Layout, mode: Mode, row: &[f64], theta: &[f64]) -> f64 {
     let pt = layout.trend_width();
     let trend = layout.trend(row, theta);
-    let effects = dot(&row[pt..], &theta[pt..]);
-    match mode {
-        Mode::Additive => trend + effects,
-        Mode::Multiplicative => trend * (1.0 + effects),
-    }
+    mode.combine(trend, dot(&row[pt..], &theta[pt..]))
 }
 
 /// A logistic model's design, for the nonlinear fit.
@@ -657,28 +673,18 @@ impl map::Nonlinear for Logistic<'_> {
             let s = layout::logistic(self.logit(row, phi));
             let trend = cap * s;
             let effects = dot(&row[pt..], &phi[pt..]);
-            let scale = match self.mode {
-                Mode::Additive => 1.0,
-                Mode::Multiplicative => 1.0 + effects,
-            };
-            out[i] = match self.mode {
-                Mode::Additive => trend + effects,
-                Mode::Multiplicative => trend * scale,
-            };
+            out[i] = self.mode.combine(trend, effects);
             let Some(jac) = jacobian.as_deref_mut() else {
                 continue;
             };
             let grad = &mut jac[i * p..(i + 1) * p];
-            let slope = cap * s * (1.0 - s) * scale;
+            let slope = cap * s * (1.0 - s) * self.mode.trend_multiplier(effects);
             grad[0] = slope * row[0];
             grad[1] = -slope * row[1];
             for (g, r) in grad[2..pt].iter_mut().zip(&row[2..pt]) {
                 *g = slope * r;
             }
-            let unit = match self.mode {
-                Mode::Additive => 1.0,
-                Mode::Multiplicative => trend,
-            };
+            let unit = self.mode.effect_unit(trend);
             for (g, r) in grad[pt..].iter_mut().zip(&row[pt..]) {
                 *g = unit * r;
             }
