@@ -166,11 +166,7 @@ impl Landing {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let keys = dedup::key_hashes(&batch, &self.key_columns)?;
-        let contents = match &self.content_columns {
-            Some(columns) => Some(dedup::content_hashes(&batch, columns)?),
-            None => None,
-        };
+        let (keys, contents) = self.fingerprints(&batch)?;
         let days = partition_days(batch.column(self.partition_column))?;
         // The days of this batch (usually one), resolved once instead of once per row.
         let mut batch_days: Vec<i32> = Vec::new();
@@ -215,6 +211,16 @@ impl Landing {
             .collect();
         self.write_days(&batch, by_day).await?;
         self.quarantine(conflicting).await
+    }
+
+    /// Each row's key hash and, when the pipeline compares them, its other columns' hash.
+    fn fingerprints(&self, batch: &RecordBatch) -> Result<(Vec<u128>, Option<Vec<u32>>), EtlError> {
+        let keys = dedup::key_hashes(batch, &self.key_columns)?;
+        let contents = match &self.content_columns {
+            Some(columns) => Some(dedup::content_hashes(batch, columns)?),
+            None => None,
+        };
+        Ok((keys, contents))
     }
 
     /// Writes each day's rows of `batch` to its partition.
@@ -284,15 +290,7 @@ impl Landing {
                     .collect();
                 let raw: serde_json::Map<String, serde_json::Value> = (0..batch.num_columns())
                     .map(|c| {
-                        let array = batch.column(c);
-                        let typed = match (value(c, row), array.data_type()) {
-                            (None, _) => serde_json::Value::Null,
-                            (Some(_), DataType::Float64) => {
-                                array.as_primitive::<Float64Type>().value(row).into()
-                            }
-                            (Some(_), DataType::Boolean) => array.as_boolean().value(row).into(),
-                            (Some(text), _) => text.into(),
-                        };
+                        let typed = typed(batch.column(c), row, value(c, row));
                         (schema.field(c).name().clone(), typed)
                     })
                     .collect();
@@ -380,16 +378,23 @@ impl Landing {
             let mut keys = Seen::default();
             for batch in self.lake.read_scan(&scan).await? {
                 let batch = self.dataset.conform(&batch)?;
-                let contents = match &self.content_columns {
-                    Some(columns) => Some(dedup::content_hashes(&batch, columns)?),
-                    None => None,
-                };
-                let hashes = dedup::key_hashes(&batch, &self.key_columns)?;
+                let (hashes, contents) = self.fingerprints(&batch)?;
                 keys.extend(&hashes, contents.as_deref());
             }
             self.landed.insert(day, keys);
         }
         Ok(&self.landed[&day])
+    }
+}
+
+/// A cell as JSON: numbers and booleans as such, anything else as its display `text`
+/// (`None` when the cell is null).
+fn typed(array: &ArrayRef, row: usize, text: Option<String>) -> serde_json::Value {
+    match (text, array.data_type()) {
+        (None, _) => serde_json::Value::Null,
+        (Some(_), DataType::Float64) => array.as_primitive::<Float64Type>().value(row).into(),
+        (Some(_), DataType::Boolean) => array.as_boolean().value(row).into(),
+        (Some(text), _) => text.into(),
     }
 }
 
