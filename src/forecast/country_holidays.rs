@@ -839,15 +839,17 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The name of the holiday on day `ds` among `rows`, if any.
+    fn holiday_on<'a>(rows: &'a [HolidayRow], ds: &str) -> Option<&'a str> {
+        rows.iter()
+            .find(|r| r.ds == d(ds))
+            .map(|r| r.holiday.as_str())
+    }
+
     #[test]
     fn a_spanish_community_adds_its_own_days_of_each_year() {
         let madrid = rows("ES-MD", 2026..=2027).unwrap();
-        let on = |ds: &str| {
-            madrid
-                .iter()
-                .find(|r| r.ds == d(ds))
-                .map(|r| r.holiday.as_str())
-        };
+        let on = |ds: &str| holiday_on(&madrid, ds);
         // Spain's days by rule, and Madrid's own by decree: its Community day on 2 May, and
         // in 2026 All Saints' and Constitution Day moved from a Sunday to the Monday.
         assert_eq!(on("2026-01-06"), Some("epiphany"));
@@ -875,12 +877,7 @@ mod tests {
     #[test]
     fn a_us_state_adds_its_own_days_and_drops_the_federal_ones_it_does_not_keep() {
         let california = rows("US-CA", 2026..=2026).unwrap();
-        let on = |ds: &str| {
-            california
-                .iter()
-                .find(|r| r.ds == d(ds))
-                .map(|r| r.holiday.as_str())
-        };
+        let on = |ds: &str| holiday_on(&california, ds);
         assert_eq!(on("2026-03-31"), Some("cesar_chavez_day"));
         assert_eq!(on("2026-11-27"), Some("day_after_thanksgiving"));
         assert_eq!(on("2026-11-26"), Some("thanksgiving"));
