@@ -401,6 +401,19 @@ pub async fn run_job(
     job
 }
 
+/// The values of number column `column` across `batches` (a null reads as its slot, 0).
+pub fn numbers(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<f64> {
+    use arrow_array::cast::AsArray;
+    batches
+        .iter()
+        .flat_map(|b| {
+            let col = b.column_by_name(column).unwrap();
+            let values = col.as_primitive::<arrow_array::types::Float64Type>();
+            values.values().to_vec()
+        })
+        .collect()
+}
+
 /// The values of text column `column` across `batches`.
 pub fn strings(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<String> {
     use arrow_array::Array;

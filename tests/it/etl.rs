@@ -16,7 +16,7 @@ use recast::etl::report::RunReport;
 use recast::etl::runner::run_pipeline;
 use recast::lake::{Area, Scan};
 
-use crate::common::{TestEnv, backend, fresh_database_url, in_ci, strings};
+use crate::common::{TestEnv, backend, fresh_database_url, in_ci, numbers, strings};
 
 const HEADER: &str =
     "event_id,user_id,item_id,event_type,value,timestamp,session_id,recommendation_id\n";
@@ -922,18 +922,7 @@ async fn a_repeated_key_with_other_values_is_quarantined_not_dropped() {
         details.iter().any(|d| d.contains("is already in the lake")),
         "{details:?}"
     );
-    let data = w.rows("sales", Area::Datasets).await;
-    let mut quantities: Vec<f64> = data
-        .iter()
-        .flat_map(|b| {
-            let c = b
-                .column_by_name("quantity")
-                .unwrap()
-                .as_primitive::<arrow_array::types::Float64Type>()
-                .clone();
-            (0..c.len()).map(move |i| c.value(i))
-        })
-        .collect();
+    let mut quantities = numbers(&w.rows("sales", Area::Datasets).await, "quantity");
     quantities.sort_by(f64::total_cmp);
     assert_eq!(quantities, [2.0, 3.0]);
 
