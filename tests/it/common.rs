@@ -401,7 +401,7 @@ pub async fn run_job(
     job
 }
 
-/// The values of number column `column` across `batches` (a null reads as its slot, 0).
+/// The values of number column `column` across `batches` (a null reads as NaN).
 pub fn numbers(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<f64> {
     use arrow_array::cast::AsArray;
     batches
@@ -409,7 +409,10 @@ pub fn numbers(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<f64> {
         .flat_map(|b| {
             let col = b.column_by_name(column).unwrap();
             let values = col.as_primitive::<arrow_array::types::Float64Type>();
-            values.values().to_vec()
+            values
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect::<Vec<_>>()
         })
         .collect()
 }
