@@ -9,7 +9,7 @@ use super::conformal::{BandMethod, Calibration, Normaliser};
 use super::local_clock;
 use super::local_time::LocalTime;
 use super::params::{MAX_HORIZON, SelectBy};
-use super::prophet::{Growth, Holiday, Mode, ProphetSpec, Seasonality};
+use super::prophet::{Holiday, ProphetSpec};
 use super::regressors::{self, Observed, Regression};
 use super::report::{Accuracy, Point};
 use super::select::{Metric, PooledConfig, Selection, SelectionMethod, default_candidates, select};
@@ -32,22 +32,16 @@ fn finite(x: f64) -> Option<f64> {
 }
 
 /// How a run chooses each series' model, with what the choice needs beyond the series.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct Choice {
     pub(super) select: SelectBy,
     /// The holiday calendar of the Prophet-style model.
     pub(super) holidays: Vec<Holiday>,
-    /// How the Prophet-style model combines its effects with the trend.
-    pub(super) mode: Mode,
-    /// Seasonalities the run adds to the Prophet-style model's automatic ones.
-    pub(super) seasonalities: Vec<Seasonality>,
+    /// The run's Prophet-style model (mode, trend, added seasonalities), placed on each
+    /// series' calendar with the holidays when it is fitted.
+    pub(super) prophet: ProphetSpec,
     /// The stores' time zone: hourly series are modelled on its local hours.
     pub(super) zone: Option<chrono_tz::Tz>,
-    /// The Prophet-style model's trend.
-    pub(super) growth: Growth,
-    /// A logistic trend's cap and floor, in units of demand.
-    pub(super) cap: Option<f64>,
-    pub(super) floor: Option<f64>,
 }
 
 impl Choice {
@@ -55,12 +49,8 @@ impl Choice {
         Choice {
             select,
             holidays,
-            mode: Mode::Additive,
-            seasonalities: Vec::new(),
+            prophet: ProphetSpec::new(1.0, 0.0),
             zone: None,
-            growth: Growth::Linear,
-            cap: None,
-            floor: None,
         }
     }
 
@@ -92,15 +82,7 @@ impl Choice {
 
     /// The Prophet-style model on series `s`'s calendar with the run's holidays.
     fn prophet_spec(&self, s: &Series) -> ProphetSpec {
-        let defaults = ProphetSpec {
-            mode: self.mode,
-            growth: self.growth,
-            cap: self.cap,
-            floor: self.floor,
-            extra_seasonalities: self.seasonalities.clone(),
-            ..ProphetSpec::new(1.0, 0.0)
-        };
-        on_calendar(&defaults, s, &self.holidays)
+        on_calendar(&self.prophet, s, &self.holidays)
     }
 }
 

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use super::export::export;
 use super::fit::{Choice, Fitted, Unbanded, pool, prepare};
 use super::hierarchy::{self, ReconcileBy, ReconciliationReport};
+use super::prophet::ProphetSpec;
 use super::reconcile::Hierarchy;
 use super::regressors::{self, Observed, Resolved};
 use super::report::summarize;
@@ -259,12 +260,15 @@ async fn fit_all(
     let filled_periods = series.iter().map(|s| s.filled).sum();
     let horizon = params.horizon();
     let choice = Arc::new(Choice {
-        mode: params.seasonality_mode.unwrap_or_default(),
+        prophet: ProphetSpec {
+            mode: params.seasonality_mode.unwrap_or_default(),
+            growth: params.growth.unwrap_or_default(),
+            cap: params.cap,
+            floor: params.floor,
+            extra_seasonalities: super::seasonalities::to_model(&params.seasonalities),
+            ..ProphetSpec::new(1.0, 0.0)
+        },
         zone: params.zone()?,
-        growth: params.growth.unwrap_or_default(),
-        cap: params.cap,
-        floor: params.floor,
-        seasonalities: super::seasonalities::to_model(&params.seasonalities),
         ..Choice::new(
             params.select,
             super::country_holidays::calendar(
