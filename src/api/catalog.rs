@@ -88,6 +88,11 @@ fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<()> {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpsert {
+    /// When the user signed up (RFC 3339, not in the future); the call's time when absent.
+    /// A user's signup time is the earliest `created_at` of its rows, so an update may omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
+    pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 1000)]
     pub segment: Option<String>,
@@ -105,7 +110,8 @@ pub struct UpsertResult {
     pub dataset: String,
     /// The lake commit holding it.
     pub commit_id: Option<i64>,
-    /// The row's time (`updated_at` of an item, `created_at` of a user), RFC 3339.
+    /// The row's version time (`updated_at`), RFC 3339: of a user's or an item's rows the
+    /// newest is current.
     pub at: String,
 }
 
@@ -159,6 +165,7 @@ pub async fn put_user(
     user_id: web::Path<String>,
     body: ApiJson<UserUpsert>,
 ) -> Result<HttpResponse> {
+    check_len("created_at", body.0.created_at.as_deref(), 64)?;
     check_len("segment", body.0.segment.as_deref(), 1000)?;
     check_len("region", body.0.region.as_deref(), 1000)?;
     let id = user_id.into_inner();

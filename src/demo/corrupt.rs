@@ -300,7 +300,7 @@ pub fn sale(kind: BadKind, clean: &[String], clock: Clock, rng: &mut StdRng) -> 
     f
 }
 
-/// A bad customer row (`user_id,signup_time,segment,region`).
+/// A bad customer row (`user_id,signup_time,segment,region,updated_at`).
 pub fn user(kind: BadKind, clean: &[String], clock: Clock, rng: &mut StdRng) -> Vec<String> {
     debug_assert!(kinds_for(Dataset::Users).contains(&kind));
     let mut f = clean.to_vec();

@@ -432,12 +432,15 @@ fn sale_record(world: &World, r: &sales::SaleRow) -> Vec<String> {
     ]
 }
 
+/// A CRM row: the demo's accounts were never changed, so their modification time is the
+/// signup time.
 fn user_record(u: &User) -> Vec<String> {
     vec![
         u.id.clone(),
         u.signup_local(),
         u.segment.name().to_string(),
         u.region.to_string(),
+        u.signup_local(),
     ]
 }
 
@@ -468,7 +471,7 @@ pub fn source_columns(dataset: Dataset) -> &'static [&'static str] {
             "active",
             "updated_at",
         ],
-        Dataset::Users => &["user_id", "signup_time", "segment", "region"],
+        Dataset::Users => &["user_id", "signup_time", "segment", "region", "updated_at"],
     }
 }
 

@@ -163,6 +163,17 @@ impl Landing {
 
     /// Adds a batch of valid canonical rows read from `source` (a file, table or `events`).
     pub async fn push(&mut self, batch: RecordBatch, source: &str) -> Result<(), EtlError> {
+        self.push_lines(batch, source, &[]).await
+    }
+
+    /// [`Self::push`] for rows read from a file: `lines` holds each row's line, which a
+    /// quarantined conflict names.
+    pub async fn push_lines(
+        &mut self,
+        batch: RecordBatch,
+        source: &str,
+        lines: &[Option<i64>],
+    ) -> Result<(), EtlError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -203,7 +214,7 @@ impl Landing {
                 Judgement::Conflict(other) => conflicts.push((row, other)),
             }
         }
-        let conflicting = self.conflicting(&batch, &conflicts, source)?;
+        let conflicting = self.conflicting(&batch, &conflicts, source, lines)?;
         let by_day: BTreeMap<i32, Vec<u32>> = batch_days
             .into_iter()
             .zip(rows_by_day)
@@ -256,6 +267,7 @@ impl Landing {
         batch: &RecordBatch,
         conflicts: &[(usize, &str)],
         source: &str,
+        lines: &[Option<i64>],
     ) -> Result<Vec<QuarantinedRow>, EtlError> {
         if conflicts.is_empty() {
             return Ok(Vec::new());
@@ -296,13 +308,13 @@ impl Landing {
                     .collect();
                 QuarantinedRow {
                     source: source.to_string(),
-                    line: None,
+                    line: lines.get(row).copied().flatten(),
                     reason: "conflicting_duplicate".into(),
                     field: Some(names.join(",")),
                     detail: format!(
                         "another row with the key {} and other values {other}, and that one \
                          counts; if both are real, add a column that tells them apart (such \
-                         as `ts`) to the pipeline's `dedup_key`",
+                         as `ts`, or a version time like `updated_at`) to the pipeline's `dedup_key`",
                         key.join(", ")
                     ),
                     raw: serde_json::Value::Object(raw).to_string(),

@@ -101,6 +101,10 @@ const USERS: &[Column] = &[
     col("created_at", ColumnType::Timestamp, true),
     col("segment", ColumnType::Text, false),
     col("region", ColumnType::Text, false),
+    // When this version of the user's attributes was written (a CRM's modification time):
+    // a user's rows are versions, the newest by `updated_at` (else `created_at`) current.
+    // Null where the source has no such time; `created_at` stays the signup time.
+    col("updated_at", ColumnType::Timestamp, false),
 ];
 
 impl Dataset {
@@ -150,7 +154,7 @@ impl Dataset {
             Dataset::Interactions => &["event_id"],
             Dataset::Sales => &["date", "item_id", "store_id"],
             Dataset::Items => &["item_id", "updated_at"],
-            Dataset::Users => &["user_id"],
+            Dataset::Users => &["user_id", "updated_at"],
         }
     }
 

@@ -9,14 +9,17 @@
 //! the API cannot land what a file could not. Each call is its own small commit; the
 //! compaction job merges the small files.
 
+use std::collections::BTreeMap;
+
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::EtlError;
 use super::convert::Converter;
 use super::landing::Landing;
+use super::schema::ColumnType;
 use super::schema::Dataset;
-use super::spec::{PipelineSpec, SourceSpec};
+use super::spec::{ColumnSpec, PipelineSpec, SourceSpec};
 use crate::app::App;
 
 /// What an upsert committed.
@@ -24,7 +27,7 @@ use crate::app::App;
 pub struct Upserted {
     /// The lake commit holding the row.
     pub commit_id: Option<i64>,
-    /// The row's time column (`updated_at` of an item, `created_at` of a user), RFC 3339.
+    /// The row's version time (`updated_at`), RFC 3339.
     pub at: String,
 }
 
@@ -38,24 +41,42 @@ fn spec(app: &App, dataset: Dataset) -> PipelineSpec {
         dedup_key: None,
         conflicts: Default::default(),
         source: SourceSpec::Events { flush_rows: None },
-        columns: Default::default(),
+        columns: times_not_in_future(dataset),
         file: Default::default(),
         plausible_since: app.settings.plausible_since_date().ok(),
     }
 }
 
+/// The dataset's time columns, refused when later than now: a row written now cannot have
+/// been signed up or changed in the future.
+fn times_not_in_future(dataset: Dataset) -> BTreeMap<String, ColumnSpec> {
+    dataset
+        .columns()
+        .iter()
+        .filter(|c| c.ty == ColumnType::Timestamp)
+        .map(|c| {
+            let rule = ColumnSpec {
+                not_in_future: true,
+                ..Default::default()
+            };
+            (c.name.to_string(), rule)
+        })
+        .collect()
+}
+
 /// Lands `record` (canonical column names; the id column is set from `id`) as the newest
-/// row of `dataset` (items or users). The time column defaults to now. A value the column
-/// rules refuse is [`EtlError::Refused`] naming the column; nothing lands then.
+/// row of `dataset` (items or users). `updated_at` defaults to now, and so does a new user's
+/// `created_at` (its signup time: a user's earliest `created_at`). A value the column rules
+/// refuse is [`EtlError::Refused`] naming the column; nothing lands then.
 pub async fn upsert(
     app: &App,
     dataset: Dataset,
     id: &str,
     mut record: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Upserted, EtlError> {
-    let (id_column, time_column) = match dataset {
-        Dataset::Items => ("item_id", "updated_at"),
-        Dataset::Users => ("user_id", "created_at"),
+    let id_column = match dataset {
+        Dataset::Items => "item_id",
+        Dataset::Users => "user_id",
         other => {
             return Err(EtlError::Refused {
                 field: None,
@@ -65,8 +86,13 @@ pub async fn upsert(
     };
     record.insert(id_column.into(), id.into());
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    if dataset == Dataset::Users {
+        record
+            .entry("created_at")
+            .or_insert_with(|| now.clone().into());
+    }
     let at = record
-        .entry(time_column)
+        .entry("updated_at")
         .or_insert_with(|| now.into())
         .as_str()
         .unwrap_or_default()

@@ -824,24 +824,58 @@ async fn items_and_users_are_upserted_into_the_lake_through_the_api() {
         .await
         .unwrap();
     expect_problem(res, 422).await;
-    let res = put(
-        "/v1/users/u-new",
-        &ingest,
-        json!({"segment": "vip", "region": "EU"}),
-    )
-    .await
-    .unwrap();
+    let signup = json!({"created_at": "2024-03-01T10:00:00Z", "segment": "vip", "region": "EU"});
+    let res = put("/v1/users/u-new", &ingest, signup).await.unwrap();
     assert_eq!(res.status(), 200);
     let user: serde_json::Value = res.json().await.unwrap();
     assert_eq!(user["dataset"], "users", "{user}");
+    // An update: a new version, the signup time left to the first row.
+    let res = put("/v1/users/u-new", &ingest, json!({"segment": "lapsed"}))
+        .await
+        .unwrap();
+    let update: serde_json::Value = res.json().await.unwrap();
+    assert!(update["at"].as_str() > user["at"].as_str(), "{update}");
+    let future = json!({"created_at": "2999-01-01T00:00:00Z"});
+    let res = put("/v1/users/u-late", &ingest, future).await.unwrap();
+    let problem = expect_problem(res, 422).await;
+    assert_eq!(problem["field"], "created_at", "{problem}");
     let users = srv
         .app
         .lake
         .read_scan(&recast::lake::Scan::dataset("users"))
         .await
         .unwrap();
-    assert_eq!(crate::common::strings(&users, "user_id"), ["u-new"]);
-    assert_eq!(crate::common::strings(&users, "segment"), ["vip"]);
+    assert_eq!(
+        crate::common::strings(&users, "user_id"),
+        ["u-new", "u-new"]
+    );
+    let mut rows: Vec<_> = users
+        .iter()
+        .flat_map(|b| {
+            use arrow_array::cast::AsArray;
+            use arrow_array::types::TimestampMicrosecondType as Micros;
+            let segment = crate::common::strings(std::slice::from_ref(b), "segment");
+            let created = b
+                .column_by_name("created_at")
+                .unwrap()
+                .as_primitive::<Micros>();
+            let updated = b
+                .column_by_name("updated_at")
+                .unwrap()
+                .as_primitive::<Micros>();
+            (0..b.num_rows())
+                .map(|i| (updated.value(i), created.value(i), segment[i].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort();
+    let signed_up = chrono::DateTime::parse_from_rfc3339("2024-03-01T10:00:00Z").unwrap();
+    assert_eq!(rows[0].1, signed_up.timestamp_micros(), "{rows:?}");
+    assert!(
+        rows[1].1 > rows[0].1,
+        "an update's created_at is its own time"
+    );
+    assert_eq!((rows[0].2.as_str(), rows[1].2.as_str()), ("vip", "lapsed"));
 }
 
 /// `compact_dataset` without a dataset (the daily `lake-optimize` schedule) compacts every

@@ -417,6 +417,19 @@ pub fn numbers(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The `line` column of quarantined rows across `batches` (None where a row has none).
+pub fn lines(batches: &[arrow_array::RecordBatch]) -> Vec<Option<i64>> {
+    use arrow_array::cast::AsArray;
+    batches
+        .iter()
+        .flat_map(|b| {
+            let col = b.column_by_name("line").unwrap();
+            let values = col.as_primitive::<arrow_array::types::Int64Type>();
+            values.iter().collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The values of text column `column` across `batches`.
 pub fn strings(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<String> {
     use arrow_array::Array;

@@ -16,7 +16,7 @@ use recast::etl::report::RunReport;
 use recast::etl::runner::run_pipeline;
 use recast::lake::{Area, Scan};
 
-use crate::common::{TestEnv, backend, fresh_database_url, in_ci, numbers, strings};
+use crate::common::{TestEnv, backend, fresh_database_url, in_ci, lines, numbers, strings};
 
 const HEADER: &str =
     "event_id,user_id,item_id,event_type,value,timestamp,session_id,recommendation_id\n";
@@ -190,17 +190,7 @@ async fn valid_rows_land_and_each_bad_kind_is_quarantined_with_its_reason() {
     assert!(fields.iter().all(|d| !d.is_empty()));
     let sources = strings(&quarantine, "source");
     assert!(sources.iter().all(|s| s.ends_with("a.csv")), "{sources:?}");
-    let lines: Vec<i64> = quarantine
-        .iter()
-        .flat_map(|b| {
-            let c = b
-                .column_by_name("line")
-                .unwrap()
-                .as_primitive::<arrow_array::types::Int64Type>()
-                .clone();
-            (0..c.len()).map(|i| c.value(i)).collect::<Vec<_>>()
-        })
-        .collect();
+    let lines: Vec<i64> = lines(&quarantine).into_iter().flatten().collect();
     let mut lines_sorted = lines.clone();
     lines_sorted.sort();
     assert_eq!(
@@ -903,6 +893,7 @@ async fn a_repeated_key_with_other_values_is_quarantined_not_dropped() {
     assert_eq!(raw["quantity"], 5.0, "{raw}");
     assert_eq!(raw["item_id"], "A", "{raw}");
     assert!(strings(&quarantine, "source")[0].ends_with("1.csv"));
+    assert_eq!(lines(&quarantine), [Some(4)], "the conflicting row's line");
 
     // A later export restating a landed day: the repeat is a duplicate of the lake's row,
     // the restated figure is quarantined, and the lake keeps the first figure.
@@ -917,11 +908,15 @@ async fn a_repeated_key_with_other_values_is_quarantined_not_dropped() {
         (0, 1, 1),
         "{r:?}"
     );
-    let details = strings(&w.rows("sales", Area::Quarantine).await, "detail");
+    let quarantine = w.rows("sales", Area::Quarantine).await;
+    let details = strings(&quarantine, "detail");
     assert!(
         details.iter().any(|d| d.contains("is already in the lake")),
         "{details:?}"
     );
+    let mut landed_lines = lines(&quarantine);
+    landed_lines.sort();
+    assert_eq!(landed_lines, [Some(2), Some(4)]);
     let mut quantities = numbers(&w.rows("sales", Area::Datasets).await, "quantity");
     quantities.sort_by(f64::total_cmp);
     assert_eq!(quantities, [2.0, 3.0]);
@@ -939,4 +934,99 @@ async fn a_repeated_key_with_other_values_is_quarantined_not_dropped() {
         (1, 1, 0),
         "{r:?}"
     );
+}
+
+/// The shipped `users` pipeline reads a CRM export of every account with its modification
+/// time: a changed account lands as a new version beside the old one (the signup time kept),
+/// an unchanged one is a duplicate, two different rows of one account at one time are
+/// quarantined with their line, and an export without the modification time still lands.
+#[tokio::test]
+async fn a_changed_user_lands_as_a_new_version_of_the_account() {
+    let w = World::new().await;
+    let landing = w.landing.join("users");
+    std::fs::create_dir_all(&landing).unwrap();
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/users.toml"))
+            .unwrap();
+    let spec = shipped.replace(
+        "file://data/landing/users",
+        &format!("file://{}", landing.display()),
+    );
+    assert_ne!(spec, shipped, "the shipped landing url moved");
+    std::fs::write(w.env.path().join("pipelines/users.toml"), spec).unwrap();
+    const HEADER: &str = "user_id,signup_time,segment,region,updated_at\n";
+    w.drop_file(
+        "users",
+        "1.csv",
+        &format!(
+            "{HEADER}u1,2024-01-05 10:00:00,casual,north,2024-01-05 10:00:00\n\
+             u2,2024-02-01 09:00:00,loyal,south,2024-02-01 09:00:00\n"
+        ),
+    );
+    let r = w.run("users").await;
+    assert_eq!((r.rows_landed, r.rows_quarantined), (2, 0), "{r:?}");
+    w.drop_file(
+        "users",
+        "2.csv",
+        &format!(
+            "{HEADER}u1,2024-01-05 10:00:00,premium,north,2024-06-01 12:00:00\n\
+             u2,2024-02-01 09:00:00,loyal,south,2024-02-01 09:00:00\n\
+             u3,2024-06-01 08:00:00,casual,west,2024-06-01 08:00:00\n\
+             u3,2024-06-01 08:00:00,casual,east,2024-06-01 08:00:00\n"
+        ),
+    );
+    let r = w.run("users").await;
+    assert_eq!(
+        (r.rows_landed, r.duplicates, r.rows_quarantined),
+        (2, 1, 1),
+        "{r:?}"
+    );
+    let quarantine = w.rows("users", Area::Quarantine).await;
+    assert_eq!(strings(&quarantine, "reason"), ["conflicting_duplicate"]);
+    assert_eq!(strings(&quarantine, "field"), ["user_id,updated_at"]);
+    assert_eq!(lines(&quarantine), [Some(5)]);
+
+    // An export from a CRM that keeps no modification time: its rows land with a null one.
+    std::fs::write(
+        landing.join("3.csv"),
+        "user_id,signup_time,segment,region\nu4,2024-07-01 10:00:00,loyal,north\n",
+    )
+    .unwrap();
+    let r = w.run("users").await;
+    assert_eq!(r.rows_landed, 1, "{r:?}");
+
+    let users = user_rows(&w.rows("users", Area::Datasets).await);
+    let u1: Vec<_> = users.iter().filter(|u| u.0 == "u1").collect();
+    assert_eq!(u1.len(), 2, "both versions of u1 are kept: {users:?}");
+    assert!(u1.iter().all(|u| u.1 == u1[0].1), "the signup time is kept");
+    let newest = u1.iter().max_by_key(|u| u.3).unwrap();
+    assert_eq!(newest.2, "premium");
+    let u4 = users.iter().find(|u| u.0 == "u4").unwrap();
+    assert_eq!(u4.3, None);
+    assert_eq!(users.len(), 5, "{users:?}");
+}
+
+/// Each landed user row as (user_id, created_at, segment, updated_at), in microseconds.
+fn user_rows(batches: &[RecordBatch]) -> Vec<(String, i64, String, Option<i64>)> {
+    use arrow_array::types::TimestampMicrosecondType as Micros;
+    let mut rows = Vec::new();
+    for b in batches {
+        let created = b
+            .column_by_name("created_at")
+            .unwrap()
+            .as_primitive::<Micros>();
+        let updated = b
+            .column_by_name("updated_at")
+            .unwrap()
+            .as_primitive::<Micros>();
+        for (i, (id, segment)) in strings(std::slice::from_ref(b), "user_id")
+            .into_iter()
+            .zip(strings(std::slice::from_ref(b), "segment"))
+            .enumerate()
+        {
+            let version = arrow_array::Array::is_valid(updated, i).then(|| updated.value(i));
+            rows.push((id, created.value(i), segment, version));
+        }
+    }
+    rows
 }

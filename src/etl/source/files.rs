@@ -361,7 +361,7 @@ async fn land_file(
         };
         read.rows_read += chunk.rows_read;
         if let Some(batch) = chunk.batch {
-            landing.push(batch, &label).await?;
+            landing.push_lines(batch, &label, &chunk.lines).await?;
         }
         landing.quarantine(chunk.rejected).await?;
         let pct = (done_bytes + chunk.bytes_read.min(file.entry.size as u64)) as f64

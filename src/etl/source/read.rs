@@ -27,6 +27,8 @@ pub const CHUNK_ROWS: usize = 65_536;
 /// One step of a file's conversion.
 pub struct Chunk {
     pub batch: Option<RecordBatch>,
+    /// The source line (or record number) of each of `batch`'s rows, in order.
+    pub lines: Vec<Option<i64>>,
     pub rejected: Vec<QuarantinedRow>,
     pub rows_read: u64,
     /// Compressed bytes of the file consumed so far (for progress).
@@ -71,6 +73,8 @@ pub fn detect_format(path: &str, declared: Option<FileFormat>) -> Option<FileFor
 struct Emitter<'a> {
     tx: &'a mpsc::Sender<Result<Chunk, EtlError>>,
     converter: Converter,
+    /// The line of each row pending in the converter.
+    lines: Vec<Option<i64>>,
     rejected: Vec<QuarantinedRow>,
     rows_read: u64,
     source: String,
@@ -85,8 +89,9 @@ impl Emitter<'_> {
         raw: impl FnOnce() -> String,
     ) -> bool {
         self.rows_read += 1;
-        if let Err(r) = self.converter.push(row) {
-            self.reject(r, line, raw());
+        match self.converter.push(row) {
+            Ok(()) => self.lines.push(line),
+            Err(r) => self.reject(r, line, raw()),
         }
         if self.converter.pending_rows() >= CHUNK_ROWS || self.rejected.len() >= CHUNK_ROWS {
             return self.flush();
@@ -109,6 +114,7 @@ impl Emitter<'_> {
     fn flush(&mut self) -> bool {
         let chunk = Chunk {
             batch: self.converter.finish_batch(),
+            lines: std::mem::take(&mut self.lines),
             rejected: std::mem::take(&mut self.rejected),
             rows_read: std::mem::take(&mut self.rows_read),
             bytes_read: self.bytes.load(std::sync::atomic::Ordering::Relaxed),
@@ -172,6 +178,7 @@ fn read_file_inner(
     let mut emit = Emitter {
         tx,
         converter: Converter::new(spec),
+        lines: Vec::new(),
         rejected: Vec::new(),
         rows_read: 0,
         source: source_label.to_string(),
