@@ -110,6 +110,12 @@ pub(super) fn anchored(
                 None => anchored(model, s, holidays, None),
             }
         }
+        ModelSpec::Closed { model } => ModelSpec::Closed {
+            model: Box::new(anchored(model, s, holidays, zone)),
+        },
+        ModelSpec::AfterOutage { model } => ModelSpec::AfterOutage {
+            model: Box::new(anchored(model, s, holidays, zone)),
+        },
         other => other.clone(),
     }
 }
@@ -156,6 +162,12 @@ fn without_calendar(spec: &ModelSpec) -> ModelSpec {
         ModelSpec::LocalTime { model, clock } => ModelSpec::LocalTime {
             model: Box::new(without_calendar(model)),
             clock: clock.clone(),
+        },
+        ModelSpec::Closed { model } => ModelSpec::Closed {
+            model: Box::new(without_calendar(model)),
+        },
+        ModelSpec::AfterOutage { model } => ModelSpec::AfterOutage {
+            model: Box::new(without_calendar(model)),
         },
         other => other.clone(),
     }

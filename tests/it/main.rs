@@ -11,6 +11,7 @@ mod events;
 mod experiments;
 mod features;
 mod forecast;
+mod forecast_closed;
 mod forecast_hierarchy;
 mod forecast_hourly;
 mod forecast_overrides;

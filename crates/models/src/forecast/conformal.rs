@@ -60,12 +60,19 @@ pub struct Calibration {
 
 /// The model's standard deviation at each of the first `h` steps, from its 80 % interval
 /// (or the first it has) as a Gaussian band would give it; NaN where there is none.
+/// Exactly 0 only at a step the model is certain of: a band of no width around a forecast
+/// of exactly 0 (a closed slot, [`super::closed`]); any other band of no width is NaN.
 pub fn spreads(fc: &Forecast, h: usize) -> Vec<f64> {
     let iv = fc.interval(80.0).or(fc.intervals.first());
     (0..h)
         .map(|k| match iv {
             Some(iv) if k < iv.lower.len() && k < iv.upper.len() => {
-                (iv.upper[k] - iv.lower[k]) / (2.0 * z_for_level(iv.level))
+                let width = iv.upper[k] - iv.lower[k];
+                match (width == 0.0, fc.mean.get(k)) {
+                    (true, Some(&0.0)) => 0.0,
+                    (true, _) => f64::NAN,
+                    (false, _) => width / (2.0 * z_for_level(iv.level)),
+                }
             }
             _ => f64::NAN,
         })
@@ -80,12 +87,20 @@ fn usable(spread: f64) -> bool {
     spread.is_finite() && spread > MIN_SPREAD
 }
 
+/// A spread that scales scores, or a step the model is certain of ([`spreads`]), which
+/// leaves no score and keeps a band of no width.
+fn usable_or_certain(spread: f64) -> bool {
+    usable(spread) || spread == 0.0
+}
+
 impl Calibration {
     /// Scores from a backtest's windows; `None` when no window left a finite error.
     pub fn from_windows(windows: &[WindowResult]) -> Option<Calibration> {
         let all_spread = windows.iter().all(|w| {
             w.spreads.len() >= w.errors.len()
-                && w.spreads[..w.errors.len()].iter().all(|s| usable(*s))
+                && w.spreads[..w.errors.len()]
+                    .iter()
+                    .all(|s| usable_or_certain(*s))
         });
         let normaliser = if all_spread {
             Normaliser::ModelSpread
@@ -164,7 +179,7 @@ impl Calibration {
         match self.normaliser {
             Normaliser::ModelSpread => {
                 let own = spreads(fc, h);
-                own.iter().all(|s| usable(*s)).then_some(own)
+                own.iter().all(|s| usable_or_certain(*s)).then_some(own)
             }
             Normaliser::SqrtStep => Some((0..h).map(root_step).collect()),
         }

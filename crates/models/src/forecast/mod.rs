@@ -28,6 +28,7 @@ pub mod auto_arima;
 pub mod backtest;
 pub mod baseline;
 pub mod ces;
+pub mod closed;
 pub mod combination;
 pub mod conformal;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod ets;
 pub mod intermittent;
 pub mod local_time;
 pub mod mstl;
+pub mod outage;
 pub mod paths;
 pub mod prophet;
 pub mod reconcile;
@@ -209,6 +211,15 @@ pub enum ModelSpec {
         model: Box<ModelSpec>,
         clock: local_time::HourClock,
     },
+    /// `model` with zero forecasts at the seasonal slots the series was closed at
+    /// ([`closed`]: zero at each of their last twelve occurrences).
+    Closed {
+        model: Box<ModelSpec>,
+    },
+    /// `model` fitted on the history after its last long run of zeros ([`outage`]).
+    AfterOutage {
+        model: Box<ModelSpec>,
+    },
 }
 
 impl ModelSpec {
@@ -260,7 +271,34 @@ impl ModelSpec {
             ModelSpec::LocalTime { model, clock } => {
                 Box::new(local_time::LocalTime::fit(y, season, model, clock)?)
             }
+            ModelSpec::Closed { model } => closed::Closed::fit(y, season, model)?,
+            ModelSpec::AfterOutage { model } => outage::AfterOutage::fit(y, season, model)?,
         })
+    }
+
+    /// This spec for the same series with its first observation moved by `by` (the history
+    /// from observation `by` on, or `-by` observations back to the full history): a model
+    /// that counts calendar days from the first observation (the Prophet-style model) moves
+    /// its origin; every other model has no calendar.
+    pub fn shifted(&self, by: isize) -> ModelSpec {
+        let inner = |m: &ModelSpec| Box::new(m.shifted(by));
+        match self {
+            ModelSpec::Prophet(p) => ModelSpec::Prophet(prophet::ProphetSpec {
+                origin_day: p.origin_day + by as f64 * p.step_days,
+                ..p.clone()
+            }),
+            ModelSpec::Combination { members, how } => ModelSpec::Combination {
+                members: members.iter().map(|m| m.shifted(by)).collect(),
+                how: *how,
+            },
+            ModelSpec::Closed { model } => ModelSpec::Closed {
+                model: inner(model),
+            },
+            ModelSpec::AfterOutage { model } => ModelSpec::AfterOutage {
+                model: inner(model),
+            },
+            other => other.clone(),
+        }
     }
 
     /// The intermittent-demand method this spec names, if it names one.
@@ -309,6 +347,8 @@ impl ModelSpec {
                 format!("{}({})", how.as_str(), labels.join("+"))
             }
             ModelSpec::LocalTime { model, .. } => format!("local_time({})", model.label()),
+            ModelSpec::Closed { model } => format!("closed({})", model.label()),
+            ModelSpec::AfterOutage { model } => format!("after_outage({})", model.label()),
             ModelSpec::CrostonClassic
             | ModelSpec::CrostonSba
             | ModelSpec::CrostonOptimized

@@ -25,6 +25,7 @@ use super::backtest::{BacktestConfig, BacktestReport, mase_scale, origins, rolli
 use super::combination::Combine;
 use super::ets::{ErrorType, EtsSpec, SeasonType, TrendType};
 use super::{FittedModel, ForecastError, ModelSpec};
+use super::{closed, outage};
 
 /// Which family an information-criterion choice searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,11 +130,54 @@ pub fn select(
             "season must be at least 1".into(),
         ));
     }
+    if matches!(method, SelectionMethod::Fixed(_)) {
+        return choose(y, season, method);
+    }
+    let start = outage::history_start(y, season);
+    let mut sel = if start == 0 {
+        choose(y, season, method)?
+    } else {
+        choose(&y[start..], season, &shifted(method, start as isize))?
+    };
+    if start > 0 {
+        sel.model = outage::AfterOutage::around(sel.model, start);
+        // Stored in the whole history's frame: the wrapper shifts it again at every fit.
+        sel.spec = ModelSpec::AfterOutage {
+            model: Box::new(sel.spec.shifted(-(start as isize))),
+        };
+        sel.notes.extend(sel.model.notes().pop());
+    }
+    Ok(sel)
+}
+
+/// `method` for the series with its first observation moved by `by` (see
+/// [`ModelSpec::shifted`]).
+fn shifted(method: &SelectionMethod, by: isize) -> SelectionMethod {
+    match method {
+        SelectionMethod::Backtest {
+            config,
+            metric,
+            candidates,
+        } => SelectionMethod::Backtest {
+            config: config.clone(),
+            metric: *metric,
+            candidates: candidates.iter().map(|c| c.shifted(by)).collect(),
+        },
+        SelectionMethod::Pooled(config) => SelectionMethod::Pooled(PooledConfig {
+            members: config.members.iter().map(|m| m.shifted(by)).collect(),
+            ..config.clone()
+        }),
+        other => other.clone(),
+    }
+}
+
+/// [`select`] on a history that starts where it should.
+fn choose(y: &[f64], season: usize, method: &SelectionMethod) -> Result<Selection, ForecastError> {
     let kind = classify(y);
     if let Some(sel) = fallback(y, season, kind)? {
         return Ok(sel);
     }
-    match method {
+    let automatic = match method {
         SelectionMethod::InformationCriterion { family } => {
             by_information_criterion(y, season, *family)
         }
@@ -145,15 +189,30 @@ pub fn select(
         SelectionMethod::Pooled(config) => by_pooled_backtest(y, season, config),
         SelectionMethod::Fixed(spec) => {
             let model = spec.fit(y, season)?;
-            Ok(Selection {
+            return Ok(Selection {
                 spec: spec.clone(),
                 notes: model.notes(),
                 model,
                 kind,
                 scores: Vec::new(),
-            })
+            });
         }
+    };
+    automatic.map(|sel| closing(sel, y, season))
+}
+
+/// An automatic choice wrapped in [`ModelSpec::Closed`] when the series has closed slots
+/// (a weekday a shop never opens): the chosen model forecasts zero there. A backtest choice
+/// already compared wrapped candidates and a pooled one zeroed its members' forecasts.
+fn closing(mut sel: Selection, y: &[f64], season: usize) -> Selection {
+    let spec = closed::closing(sel.spec.clone(), y, season);
+    if spec == sel.spec {
+        return sel;
     }
+    sel.model = closed::Closed::around(sel.model, y, season);
+    sel.spec = spec;
+    sel.notes.extend(sel.model.notes().pop());
+    sel
 }
 
 /// The fallback for constant, short and intermittent series; `None` for regular ones.
@@ -318,11 +377,19 @@ fn by_backtest(
     metric: Metric,
     candidates: &[ModelSpec],
 ) -> Result<Selection, ForecastError> {
-    let candidates = if candidates.is_empty() {
+    let mut candidates = if candidates.is_empty() {
         default_candidates(season)
     } else {
         candidates.to_vec()
     };
+    if !closed::closed_slots(y, season).is_empty() {
+        candidates = candidates
+            .into_iter()
+            .map(|model| ModelSpec::Closed {
+                model: Box::new(model),
+            })
+            .collect();
+    }
     if origins(y.len(), config, MIN_FIT_LENGTH).is_none() {
         let mut sel = by_information_criterion(y, season, Family::Ets)?;
         sel.notes.insert(
@@ -591,11 +658,17 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
             continue;
         }
         let h = cfg.horizon.min(y.len() - o);
+        let shut = closed::closed_slots(train, season);
         let fcs = cfg
             .members
             .iter()
             .map(|spec| {
-                let fc = spec.fit(train, season).ok()?.forecast(h, &[]).mean;
+                let mut fc = spec.fit(train, season).ok()?.forecast(h, &[]).mean;
+                for (k, v) in fc.iter_mut().enumerate() {
+                    if shut.contains(&((o + k) % season)) {
+                        *v = 0.0;
+                    }
+                }
                 fc.iter().all(|v| v.is_finite()).then_some(fc)
             })
             .collect();

@@ -1,0 +1,271 @@
+//! Closed periods: a shop closed on Sundays sells nothing on Sundays, and a model that
+//! knows it forecasts exactly zero there instead of a small seasonal residue (and
+//! calibrates its bands on the days the shop is open).
+//!
+//! Why a wrapper and not a model feature: every family (ETS, ARIMA, Theta, CES and their
+//! combinations) leaks a little level into a slot that is always zero, and Theta's
+//! seasonal decomposition a lot. The rule is the same for all of them, so it sits around
+//! whichever the choice picked ([`ModelSpec::Closed`]): a slot of the season (a weekday of a
+//! daily series, an hour of an hourly one) that was exactly zero at each of its last
+//! [`CYCLES`] occurrences is closed, and its forecast steps are zero with a band of zero
+//! width. The inner model is fitted on the series as it is; the closed slots are found
+//! again at every fit, so a backtest origin or a refit sees only its own history.
+
+use super::{FittedModel, Forecast, ForecastError, Interval, ModelSpec};
+
+/// Occurrences of a slot that must all be zero for it to count as closed (twelve weeks of
+/// a daily series, twelve days of an hourly one).
+pub const CYCLES: usize = 12;
+
+/// The slots (positions modulo `season`, counted from `y`'s first value) that were exactly
+/// zero at each of their last [`CYCLES`] occurrences; empty when the series is shorter than
+/// that, has no season, or is zero at every slot (which is not a shop with closing days).
+pub fn closed_slots(y: &[f64], season: usize) -> Vec<usize> {
+    let n = y.len();
+    if season < 2 || n < CYCLES * season {
+        return Vec::new();
+    }
+    let window = &y[n - CYCLES * season..];
+    let start = n - CYCLES * season;
+    let closed: Vec<usize> = (0..season)
+        .filter(|&offset| {
+            window
+                .iter()
+                .skip(offset)
+                .step_by(season)
+                .all(|&v| v == 0.0)
+        })
+        .map(|offset| (start + offset) % season)
+        .collect();
+    if closed.len() == season {
+        return Vec::new();
+    }
+    let mut closed = closed;
+    closed.sort_unstable();
+    closed
+}
+
+/// `spec` as the automatic choice keeps it for `y`: wrapped in [`ModelSpec::Closed`] when
+/// `y` has closed slots and it is not wrapped already.
+pub fn closing(spec: ModelSpec, y: &[f64], season: usize) -> ModelSpec {
+    if matches!(spec, ModelSpec::Closed { .. }) || closed_slots(y, season).is_empty() {
+        return spec;
+    }
+    ModelSpec::Closed {
+        model: Box::new(spec),
+    }
+}
+
+/// `model` with its forecast at closed slots set to zero.
+#[derive(Debug)]
+pub struct Closed {
+    model: Box<dyn FittedModel>,
+    season: usize,
+    n: usize,
+    slots: Vec<usize>,
+}
+
+impl Closed {
+    /// Fits `inner` on `y` and closes the slots [`closed_slots`] finds; `inner` alone when
+    /// there are none.
+    pub fn fit(
+        y: &[f64],
+        season: usize,
+        inner: &ModelSpec,
+    ) -> Result<Box<dyn FittedModel>, ForecastError> {
+        let model = inner.fit(y, season)?;
+        Ok(Closed::around(model, y, season))
+    }
+
+    /// `model`, already fitted on `y`, with `y`'s closed slots closed (as it is when none).
+    pub fn around(model: Box<dyn FittedModel>, y: &[f64], season: usize) -> Box<dyn FittedModel> {
+        let slots = closed_slots(y, season);
+        if slots.is_empty() {
+            return model;
+        }
+        Box::new(Closed {
+            model,
+            season,
+            n: y.len(),
+            slots,
+        })
+    }
+
+    /// Whether forecast step `k` (0-based) falls on a closed slot.
+    fn shut(&self, k: usize) -> bool {
+        self.slots.contains(&((self.n + k) % self.season))
+    }
+
+    fn zeroed(&self, v: &[f64]) -> Vec<f64> {
+        v.iter()
+            .enumerate()
+            .map(|(k, &x)| if self.shut(k) { 0.0 } else { x })
+            .collect()
+    }
+}
+
+impl FittedModel for Closed {
+    fn name(&self) -> String {
+        format!(
+            "{} closed at {} of {} slots",
+            self.model.name(),
+            self.slots.len(),
+            self.season
+        )
+    }
+
+    fn forecast(&self, h: usize, levels: &[f64]) -> Forecast {
+        let fc = self.model.forecast(h, levels);
+        Forecast {
+            mean: self.zeroed(&fc.mean),
+            intervals: fc
+                .intervals
+                .iter()
+                .map(|iv| Interval {
+                    level: iv.level,
+                    lower: self.zeroed(&iv.lower),
+                    upper: self.zeroed(&iv.upper),
+                })
+                .collect(),
+        }
+    }
+
+    fn aicc(&self) -> Option<f64> {
+        self.model.aicc()
+    }
+
+    fn loglik(&self) -> Option<f64> {
+        self.model.loglik()
+    }
+
+    fn params(&self) -> serde_json::Value {
+        self.model.params()
+    }
+
+    fn fitted(&self) -> Vec<f64> {
+        self.model.fitted()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = self.model.notes();
+        notes.push(format!(
+            "closed at {} of {} seasonal slot(s) (zero at each of their last {CYCLES} \
+             occurrences): forecast 0 there",
+            self.slots.len(),
+            self.season
+        ));
+        notes
+    }
+
+    fn components(&self, h: usize) -> Option<Vec<(String, Vec<f64>)>> {
+        let parts = self.model.components(h)?;
+        Some(
+            parts
+                .into_iter()
+                .map(|(name, v)| (name, self.zeroed(&v)))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Twenty weeks of a shop open six days a week, closed on the series' sixth weekday.
+    fn shop() -> Vec<f64> {
+        (0..20 * 7)
+            .map(|i| match i % 7 {
+                5 => 0.0,
+                d => 100.0 + 10.0 * d as f64 + (i / 7) as f64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_slot_zero_in_each_of_its_last_cycles_is_closed() {
+        let y = shop();
+        assert_eq!(closed_slots(&y, 7), [5]);
+        // Counted from the first value, whatever the window's phase.
+        assert_eq!(closed_slots(&y[3..], 7), [2]);
+        // One sale on that day in the last twelve weeks: open.
+        let mut sold = y.clone();
+        sold[y.len() - 9] = 4.0;
+        assert!(closed_slots(&sold, 7).is_empty());
+        // Too short, no season, or zero everywhere: nothing closed.
+        assert!(closed_slots(&y[..11 * 7], 7).is_empty());
+        assert!(closed_slots(&y, 1).is_empty());
+        assert!(closed_slots(&[0.0; 200], 7).is_empty());
+    }
+
+    #[test]
+    fn closed_steps_are_zero_with_a_band_of_no_width_and_open_ones_keep_the_model() {
+        let y = shop();
+        let plain = ModelSpec::AutoEts.fit(&y, 7).unwrap();
+        let closed = ModelSpec::Closed {
+            model: Box::new(ModelSpec::AutoEts),
+        }
+        .fit(&y, 7)
+        .unwrap();
+        let (a, b) = (plain.forecast(14, &[80.0]), closed.forecast(14, &[80.0]));
+        for k in 0..14 {
+            if (y.len() + k) % 7 == 5 {
+                assert_eq!(b.mean[k], 0.0);
+                assert_eq!(
+                    (b.intervals[0].lower[k], b.intervals[0].upper[k]),
+                    (0.0, 0.0)
+                );
+                assert_ne!(a.mean[k], 0.0, "the plain model leaks level into the slot");
+            } else {
+                assert_eq!(b.mean[k], a.mean[k]);
+                assert_eq!(b.intervals[0].upper[k], a.intervals[0].upper[k]);
+            }
+        }
+        assert!(
+            closed
+                .notes()
+                .iter()
+                .any(|n| n.contains("closed at 1 of 7"))
+        );
+        // With no closed slot the wrapper is not there at all.
+        let mut open = y.clone();
+        open[y.len() - 2] = 1.0;
+        let model = ModelSpec::Closed {
+            model: Box::new(ModelSpec::SeasonalNaive),
+        }
+        .fit(&open, 7)
+        .unwrap();
+        assert!(model.notes().iter().all(|n| !n.contains("closed")));
+    }
+
+    #[test]
+    fn conformal_bands_calibrate_on_open_days_and_stay_shut_on_closed_ones() {
+        use crate::forecast::backtest::{BacktestConfig, rolling_origin};
+        use crate::forecast::conformal::{Calibration, Normaliser};
+        let y = shop();
+        let spec = ModelSpec::Closed {
+            model: Box::new(ModelSpec::AutoEts),
+        };
+        let cfg = BacktestConfig {
+            horizon: 14,
+            step: 14,
+            windows: 3,
+            levels: vec![80.0],
+        };
+        let report = rolling_origin(&y, 7, &spec, &cfg).unwrap();
+        let cal = Calibration::from_windows(&report.windows).unwrap();
+        // Closed days leave no score and do not push the series onto the √step scale.
+        assert_eq!(cal.normaliser, Normaliser::ModelSpread);
+        assert_eq!(cal.len(), 3 * 12);
+        let fc = spec.fit(&y, 7).unwrap().forecast(14, &[80.0]);
+        let (banded, _) = cal.apply(&fc, &[80.0]);
+        for k in 0..14 {
+            let band = (banded.intervals[0].lower[k], banded.intervals[0].upper[k]);
+            if (y.len() + k) % 7 == 5 {
+                assert_eq!(band, (0.0, 0.0));
+            } else {
+                assert!(band.1 - band.0 > 0.1, "an open day keeps a band: {band:?}");
+            }
+        }
+    }
+}
