@@ -849,24 +849,10 @@ async fn items_and_users_are_upserted_into_the_lake_through_the_api() {
         crate::common::strings(&users, "user_id"),
         ["u-new", "u-new"]
     );
-    let mut rows: Vec<_> = users
-        .iter()
-        .flat_map(|b| {
-            use arrow_array::cast::AsArray;
-            use arrow_array::types::TimestampMicrosecondType as Micros;
-            let segment = crate::common::strings(std::slice::from_ref(b), "segment");
-            let created = b
-                .column_by_name("created_at")
-                .unwrap()
-                .as_primitive::<Micros>();
-            let updated = b
-                .column_by_name("updated_at")
-                .unwrap()
-                .as_primitive::<Micros>();
-            (0..b.num_rows())
-                .map(|i| (updated.value(i), created.value(i), segment[i].clone()))
-                .collect::<Vec<_>>()
-        })
+    // (updated_at, created_at, segment) of each row, oldest version first.
+    let mut rows: Vec<_> = crate::common::user_rows(&users)
+        .into_iter()
+        .map(|u| (u.updated_at, u.created_at, u.segment))
         .collect();
     rows.sort();
     let signed_up = chrono::DateTime::parse_from_rfc3339("2024-03-01T10:00:00Z").unwrap();

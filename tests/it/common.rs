@@ -430,6 +430,44 @@ pub fn lines(batches: &[arrow_array::RecordBatch]) -> Vec<Option<i64>> {
         .collect()
 }
 
+/// One landed row of the `users` dataset (times in microseconds).
+#[derive(Debug)]
+pub struct UserRow {
+    pub user_id: String,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+    pub segment: String,
+}
+
+/// The rows of `users` batches.
+pub fn user_rows(batches: &[arrow_array::RecordBatch]) -> Vec<UserRow> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMicrosecondType as Micros;
+    let mut rows = Vec::new();
+    for b in batches {
+        let one = std::slice::from_ref(b);
+        let created = b
+            .column_by_name("created_at")
+            .unwrap()
+            .as_primitive::<Micros>();
+        let updated = b
+            .column_by_name("updated_at")
+            .unwrap()
+            .as_primitive::<Micros>();
+        let ids = strings(one, "user_id").into_iter();
+        for (i, (user_id, segment)) in ids.zip(strings(one, "segment")).enumerate() {
+            rows.push(UserRow {
+                user_id,
+                created_at: created.value(i),
+                updated_at: updated.is_valid(i).then(|| updated.value(i)),
+                segment,
+            });
+        }
+    }
+    rows
+}
+
 /// The values of text column `column` across `batches`.
 pub fn strings(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<String> {
     use arrow_array::Array;

@@ -995,38 +995,16 @@ async fn a_changed_user_lands_as_a_new_version_of_the_account() {
     let r = w.run("users").await;
     assert_eq!(r.rows_landed, 1, "{r:?}");
 
-    let users = user_rows(&w.rows("users", Area::Datasets).await);
-    let u1: Vec<_> = users.iter().filter(|u| u.0 == "u1").collect();
+    let users = crate::common::user_rows(&w.rows("users", Area::Datasets).await);
+    let u1: Vec<_> = users.iter().filter(|u| u.user_id == "u1").collect();
     assert_eq!(u1.len(), 2, "both versions of u1 are kept: {users:?}");
-    assert!(u1.iter().all(|u| u.1 == u1[0].1), "the signup time is kept");
-    let newest = u1.iter().max_by_key(|u| u.3).unwrap();
-    assert_eq!(newest.2, "premium");
-    let u4 = users.iter().find(|u| u.0 == "u4").unwrap();
-    assert_eq!(u4.3, None);
+    assert!(
+        u1.iter().all(|u| u.created_at == u1[0].created_at),
+        "the signup time is kept"
+    );
+    let newest = u1.iter().max_by_key(|u| u.updated_at).unwrap();
+    assert_eq!(newest.segment, "premium");
+    let u4 = users.iter().find(|u| u.user_id == "u4").unwrap();
+    assert_eq!(u4.updated_at, None);
     assert_eq!(users.len(), 5, "{users:?}");
-}
-
-/// Each landed user row as (user_id, created_at, segment, updated_at), in microseconds.
-fn user_rows(batches: &[RecordBatch]) -> Vec<(String, i64, String, Option<i64>)> {
-    use arrow_array::types::TimestampMicrosecondType as Micros;
-    let mut rows = Vec::new();
-    for b in batches {
-        let created = b
-            .column_by_name("created_at")
-            .unwrap()
-            .as_primitive::<Micros>();
-        let updated = b
-            .column_by_name("updated_at")
-            .unwrap()
-            .as_primitive::<Micros>();
-        for (i, (id, segment)) in strings(std::slice::from_ref(b), "user_id")
-            .into_iter()
-            .zip(strings(std::slice::from_ref(b), "segment"))
-            .enumerate()
-        {
-            let version = arrow_array::Array::is_valid(updated, i).then(|| updated.value(i));
-            rows.push((id, created.value(i), segment, version));
-        }
-    }
-    rows
 }
