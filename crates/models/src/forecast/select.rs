@@ -12,6 +12,11 @@
 //! from the members' forecasts, and a combination is kept unless a single model is clearly
 //! better (see [`PooledConfig::standard`] for the rule and how it was tuned).
 //!
+//! Why every automatic choice also reads the shop's calendar: a weekday that was zero for
+//! twelve weeks is a closing day, forecast as zero ([`super::closed`]), and a month of
+//! zeros between sales is an outage, not demand, so the choice is made on the history after
+//! it ([`super::outage`]). A named model ([`SelectionMethod::Fixed`]) is left as named.
+//!
 //! Why fallbacks: demand data have constant series (a product that always sells 3), very
 //! short histories (new products) and intermittent ones (mostly zeros). Maximum likelihood
 //! has no answer for the first, too little data for the second and the wrong error model for
@@ -134,19 +139,16 @@ pub fn select(
         return choose(y, season, method);
     }
     let start = outage::history_start(y, season);
-    let mut sel = if start == 0 {
-        choose(y, season, method)?
-    } else {
-        choose(&y[start..], season, &shifted(method, start as isize))?
-    };
-    if start > 0 {
-        sel.model = outage::AfterOutage::around(sel.model, start);
-        // Stored in the whole history's frame: the wrapper shifts it again at every fit.
-        sel.spec = ModelSpec::AfterOutage {
-            model: Box::new(sel.spec.shifted(-(start as isize))),
-        };
-        sel.notes.extend(sel.model.notes().pop());
+    if start == 0 {
+        return choose(y, season, method);
     }
+    let mut sel = choose(&y[start..], season, &shifted(method, start as isize))?;
+    sel.model = outage::AfterOutage::around(sel.model, start);
+    // Stored in the whole history's frame: the wrapper shifts it again at every fit.
+    sel.spec = ModelSpec::AfterOutage {
+        model: Box::new(sel.spec.shifted(-(start as isize))),
+    };
+    sel.notes.extend(sel.model.notes().pop());
     Ok(sel)
 }
 
