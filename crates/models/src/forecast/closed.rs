@@ -45,17 +45,6 @@ pub fn closed_slots(y: &[f64], season: usize) -> Vec<usize> {
     closed
 }
 
-/// `spec` as the automatic choice keeps it for `y`: wrapped in [`ModelSpec::Closed`] when
-/// `y` has closed slots and it is not wrapped already.
-pub fn closing(spec: ModelSpec, y: &[f64], season: usize) -> ModelSpec {
-    if matches!(spec, ModelSpec::Closed { .. }) || closed_slots(y, season).is_empty() {
-        return spec;
-    }
-    ModelSpec::Closed {
-        model: Box::new(spec),
-    }
-}
-
 /// `model` with its forecast at closed slots set to zero.
 #[derive(Debug)]
 pub struct Closed {
@@ -83,12 +72,17 @@ impl Closed {
         if slots.is_empty() {
             return model;
         }
-        Box::new(Closed {
+        Box::new(Closed::with(model, y.len(), season, slots))
+    }
+
+    /// `model`, fitted on `n` observations, closed at `slots` (from [`closed_slots`]).
+    pub fn with(model: Box<dyn FittedModel>, n: usize, season: usize, slots: Vec<usize>) -> Closed {
+        Closed {
             model,
             season,
-            n: y.len(),
+            n,
             slots,
-        })
+        }
     }
 
     /// Whether forecast step `k` (0-based) falls on a closed slot.

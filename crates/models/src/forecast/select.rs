@@ -207,12 +207,17 @@ fn choose(y: &[f64], season: usize, method: &SelectionMethod) -> Result<Selectio
 /// (a weekday a shop never opens): the chosen model forecasts zero there. A backtest choice
 /// already compared wrapped candidates and a pooled one zeroed its members' forecasts.
 fn closing(mut sel: Selection, y: &[f64], season: usize) -> Selection {
-    let spec = closed::closing(sel.spec.clone(), y, season);
-    if spec == sel.spec {
+    if matches!(sel.spec, ModelSpec::Closed { .. }) {
         return sel;
     }
-    sel.model = closed::Closed::around(sel.model, y, season);
-    sel.spec = spec;
+    let slots = closed::closed_slots(y, season);
+    if slots.is_empty() {
+        return sel;
+    }
+    sel.model = Box::new(closed::Closed::with(sel.model, y.len(), season, slots));
+    sel.spec = ModelSpec::Closed {
+        model: Box::new(sel.spec),
+    };
     sel.notes.extend(sel.model.notes().pop());
     sel
 }
