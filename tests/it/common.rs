@@ -233,6 +233,20 @@ pub fn assert_success(out: &std::process::Output) {
     );
 }
 
+/// `recast train forecaster --json ARGS` against `srv`'s database, lake and pipelines
+/// (stderr captured).
+pub fn train_forecaster(srv: &TestServer, args: &[&str]) -> std::process::Output {
+    recast_command(&srv.env.path())
+        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
+        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
+        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
+        .args(["train", "forecaster", "--json"])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
 /// A loopback port that was free a moment ago, for a server started as a child process.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

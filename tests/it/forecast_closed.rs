@@ -4,13 +4,11 @@
 //! forecast; and an item whose sales stopped for a month and came back at another level is
 //! fitted on the history after that outage.
 
-use std::process::Stdio;
-
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use recast::auth::Role;
 use serde_json::Value;
 
-use crate::common::{TestServer, land, point_means, recast_command, sales_env};
+use crate::common::{TestServer, assert_success, land, point_means, sales_env, train_forecaster};
 
 const DAYS: u64 = 126;
 
@@ -42,20 +40,9 @@ fn sales_csv() -> String {
 const OUTAGE_END: u64 = 70;
 
 fn train(srv: &TestServer, extra: &[&str]) -> Value {
-    let out = recast_command(&srv.env.path())
-        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
-        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
-        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
-        .args(["train", "forecaster", "--horizon", "14", "--json"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<&str> = ["--horizon", "14"].iter().chain(extra).copied().collect();
+    let out = train_forecaster(srv, &args);
+    assert_success(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -4,13 +4,11 @@
 //! daily shape of demand, the API serves hours (`2026-03-23T12:00:00Z`) for points, history
 //! and overrides, and a daily run over the same rows sums each day's hours.
 
-use std::process::Stdio;
-
 use chrono::{Days, NaiveDate, NaiveDateTime, Timelike};
 use recast::auth::Role;
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, TestServer, expect_problem, fresh_json, recast_command};
+use crate::common::{TestEnv, TestServer, expect_problem, fresh_json};
 
 const DAYS: u64 = 21;
 /// Demand by hour of day (UTC): nothing at night, a midday peak.
@@ -115,16 +113,12 @@ async fn world() -> (TestServer, recast::etl::report::RunReport) {
 }
 
 fn train(srv: &TestServer, frequency: &str, horizon: &str, extra: &[&str]) -> Value {
-    let out = recast_command(&srv.env.path())
-        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
-        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
-        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
-        .args(["train", "forecaster", "--json", "--frequency", frequency])
-        .args(["--horizon", horizon])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let args: Vec<&str> = ["--frequency", frequency, "--horizon", horizon]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    let out = crate::common::train_forecaster(srv, &args);
     crate::common::assert_success(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -4,13 +4,11 @@
 //! run without the calendar does not), and a bad table or payload is refused naming the
 //! file and line or the payload field.
 
-use std::process::Stdio;
-
 use chrono::{Days, NaiveDate};
 use recast::auth::Role;
 use serde_json::Value;
 
-use crate::common::{TestServer, expect_problem, land, recast_command, sales_env};
+use crate::common::{TestServer, expect_problem, land, sales_env};
 
 const DAYS: u64 = 140;
 const HORIZON: u64 = 14;
@@ -59,15 +57,8 @@ async fn world() -> TestServer {
 }
 
 fn train(srv: &TestServer, extra: &[&str]) -> std::process::Output {
-    recast_command(&srv.env.path())
-        .env("RECAST_DATABASE_URL", &srv.env.settings.database_url)
-        .env("RECAST_LAKE_URL", &srv.env.settings.lake_url)
-        .env("RECAST_PIPELINES_DIR", &srv.env.settings.pipelines_dir)
-        .args(["train", "forecaster", "--horizon", "14", "--json"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap()
+    let args: Vec<&str> = ["--horizon", "14"].iter().chain(extra).copied().collect();
+    crate::common::train_forecaster(srv, &args)
 }
 
 async fn json(srv: &TestServer, key: &str, path: &str) -> Value {
