@@ -89,6 +89,22 @@ pub fn mase_scale(train: &[f64], season: usize) -> f64 {
         / n as f64
 }
 
+/// The scale a window's MASE divides by: [`mase_scale`], or where the training part repeats
+/// itself exactly (a noise-free periodic or a flat series) and that is 0, the naive's
+/// in-sample MAE, then the mean absolute value. MASE is undefined there; without a scale, a
+/// fitted model's rounding-size errors would score infinite and no candidate could be chosen.
+fn window_scale(train: &[f64], season: usize) -> f64 {
+    let seasonal = mase_scale(train, season);
+    if seasonal > 0.0 {
+        return seasonal;
+    }
+    let naive = mase_scale(train, 1);
+    if naive > 0.0 {
+        return naive;
+    }
+    train.iter().map(|v| v.abs()).sum::<f64>() / train.len().max(1) as f64
+}
+
 /// Scores one forecast against the actual values.
 pub fn score(actual: &[f64], forecast: &Forecast, train: &[f64], season: usize) -> Metrics {
     let h = actual.len().min(forecast.mean.len());
@@ -107,7 +123,7 @@ pub fn score(actual: &[f64], forecast: &Forecast, train: &[f64], season: usize) 
         })
         .sum::<f64>()
         / hf;
-    let scale = mase_scale(train, season);
+    let scale = window_scale(train, season);
     let mase = if scale > 0.0 {
         mae / scale
     } else if mae == 0.0 {

@@ -940,6 +940,42 @@ mod tests {
     }
 
     #[test]
+    fn a_noise_free_periodic_series_is_still_chosen_for_by_backtest() {
+        // Its seasonal naive repeats the training part exactly, so the MASE scale is 0;
+        // a fitted model's rounding-size errors must not make every score infinite.
+        let week = [12.0, 15.0, 14.0, 16.0, 20.0, 25.0, 9.0];
+        let y: Vec<f64> = (0..140).map(|t| week[t % 7]).collect();
+        let method = SelectionMethod::Backtest {
+            config: BacktestConfig {
+                horizon: 14,
+                step: 14,
+                windows: 3,
+                levels: vec![80.0],
+            },
+            metric: Metric::Mase,
+            candidates: vec![ModelSpec::Prophet(
+                crate::forecast::prophet::ProphetSpec::new(1.0, 0.0),
+            )],
+        };
+        let sel = select(&y, 7, &method).unwrap();
+        assert!(
+            matches!(sel.spec, ModelSpec::Prophet(_)),
+            "{:?} {:?}",
+            sel.spec,
+            sel.notes
+        );
+        assert!(
+            sel.scores[0].1.is_finite() && sel.scores[0].1 < 1e-3,
+            "{:?}",
+            sel.scores
+        );
+        let f = sel.model.forecast(7, &[]);
+        for (t, v) in f.mean.iter().enumerate() {
+            assert!((v - week[(140 + t) % 7]).abs() < 0.05, "{:?}", f.mean);
+        }
+    }
+
+    #[test]
     fn daily_data_gets_mstl_as_a_candidate_and_it_wins_on_a_yearly_cycle() {
         assert!(
             default_candidates(7)
