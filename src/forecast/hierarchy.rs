@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use super::backtest::mase_scale;
 use super::reconcile::{
-    Hierarchy, Insample, MinTraceCovariance, Proportions, Reconciliation, reconcile,
+    Hierarchy, Insample, MinTraceCovariance, Proportions, Reconciliation, reconcile_keeping,
 };
 use super::series::{DemandError, Level, Series, SeriesKey};
-use super::{FittedModel, ModelSpec};
+use super::{FittedModel, Forecast, ModelSpec};
 
 /// How a run reconciles its hierarchy (`none`: one level, not reconciled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -243,6 +243,24 @@ fn aligned(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
 pub struct Base {
     pub mean: Vec<f64>,
     pub residuals: Vec<f64>,
+    /// The steps forecast with certainty ([`certain_steps`]), which reconciliation keeps.
+    pub certain: Vec<bool>,
+}
+
+/// The steps of `fc` forecast as exactly 0 with bands of no width: a closed weekday
+/// ([`recast_models::forecast::closed`]) or a series that never sold. Reconciliation keeps
+/// them, so a closed day's served forecast stays 0 under top-down and MinT too.
+pub fn certain_steps(fc: &Forecast) -> Vec<bool> {
+    (0..fc.mean.len())
+        .map(|t| {
+            fc.mean[t] == 0.0
+                && !fc.intervals.is_empty()
+                && fc
+                    .intervals
+                    .iter()
+                    .all(|iv| iv.lower[t] == 0.0 && iv.upper[t] == 0.0)
+        })
+        .collect()
 }
 
 /// Coherent means for every node (node order) by `by`, from base forecasts and history.
@@ -262,7 +280,12 @@ pub fn reconciled(
         history: Some(&history),
         residuals: Some(&residuals),
     };
-    reconcile(hierarchy, method, &means, insample).map_err(|e| e.to_string())
+    let first_bottom = hierarchy.n_aggregates();
+    let certain: Vec<Vec<bool>> = base[first_bottom..]
+        .iter()
+        .map(|b| b.certain.clone())
+        .collect();
+    reconcile_keeping(hierarchy, method, &means, insample, &certain).map_err(|e| e.to_string())
 }
 
 /// One method's backtest: each level's mean MASE and their mean.
@@ -333,14 +356,30 @@ fn origin_fit(y: &[f64], spec: &ModelSpec, season: usize, horizon: usize) -> Bas
     let fit = |spec: &ModelSpec| -> Option<Box<dyn FittedModel>> { spec.fit(y, season).ok() };
     match fit(spec).or_else(|| fit(&ModelSpec::Naive)) {
         Some(m) => {
-            let mean = m.forecast(horizon, &[]).mean;
+            // Only a closed-slot model can be certain; the others skip computing bands.
+            let levels: &[f64] = if closes(spec) { &[80.0] } else { &[] };
+            let fc = m.forecast(horizon, levels);
             let residuals = y.iter().zip(m.fitted()).map(|(a, f)| a - f).collect();
-            Base { mean, residuals }
+            Base {
+                certain: certain_steps(&fc),
+                mean: fc.mean,
+                residuals,
+            }
         }
         None => Base {
             mean: vec![0.0; horizon],
             residuals: vec![0.0; y.len()],
+            certain: vec![false; horizon],
         },
+    }
+}
+
+/// Whether `spec` forecasts closed slots as certain zeros.
+fn closes(spec: &ModelSpec) -> bool {
+    match spec {
+        ModelSpec::Closed { .. } => true,
+        ModelSpec::AfterOutage { model } | ModelSpec::LocalTime { model, .. } => closes(model),
+        _ => false,
     }
 }
 
@@ -493,6 +532,7 @@ mod tests {
             .map(|m| Base {
                 mean: vec![*m],
                 residuals: vec![0.5, -0.5, 0.25, -0.25],
+                certain: vec![false],
             })
             .collect();
         let history: Vec<Vec<f64>> = series.iter().map(|s| s.values.clone()).collect();
@@ -510,6 +550,25 @@ mod tests {
             "mint".parse::<ReconcileBy>(),
             Err(DemandError::Invalid { field, .. }) if field == "reconcile"
         ));
+    }
+
+    #[test]
+    fn only_a_zero_with_a_band_of_no_width_is_certain() {
+        use recast_models::forecast::Interval;
+        let fc = Forecast {
+            mean: vec![0.0, 0.0, 3.0],
+            intervals: vec![Interval {
+                level: 80.0,
+                lower: vec![0.0, -1.0, 3.0],
+                upper: vec![0.0, 1.0, 3.0],
+            }],
+        };
+        assert_eq!(certain_steps(&fc), [true, false, false]);
+        let bare = Forecast {
+            mean: vec![0.0],
+            intervals: Vec::new(),
+        };
+        assert_eq!(certain_steps(&bare), [false]);
     }
 
     #[test]

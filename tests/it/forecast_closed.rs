@@ -62,29 +62,7 @@ async fn a_weekday_the_shop_never_opens_is_forecast_as_zero() {
                 .ends_with("closed at 1 of 7 slots"),
             "{select}: {fc}"
         );
-        let means = point_means(&fc);
-        let points = fc["points"].as_array().unwrap();
-        assert_eq!(points.len(), 14);
-        for (p, mean) in points.iter().zip(&means) {
-            let date: NaiveDate = p["date"].as_str().unwrap().parse().unwrap();
-            let band = [
-                &p["lower_80"],
-                &p["upper_80"],
-                &p["lower_95"],
-                &p["upper_95"],
-            ];
-            if date.weekday() == Weekday::Sun {
-                assert_eq!(*mean, 0.0, "{select}: {p}");
-                assert!(
-                    band.iter().all(|b| b.as_f64() == Some(0.0)),
-                    "{select}: {p}"
-                );
-            } else {
-                assert!(*mean > 20.0, "{select}: {p}");
-                let (lo, hi) = (band[0].as_f64().unwrap(), band[1].as_f64().unwrap());
-                assert!(hi - lo > 1.0, "{select}: an open day keeps its band: {p}");
-            }
-        }
+        closed_on_sundays(&fc, select);
         let row = recast::db::forecasts::get(&srv.app.db, "item=A/store=S1")
             .await
             .unwrap()
@@ -116,5 +94,54 @@ async fn a_weekday_the_shop_never_opens_is_forecast_as_zero() {
             params["notes"].to_string().contains(&skipped),
             "{select}: {params}"
         );
+    }
+
+    // Top-down hands each bottom series a share of the total and MinT a part of the
+    // incoherence: the closed day keeps its 0, and the levels still add up.
+    for reconcile in ["top_down", "mint_shrink"] {
+        let report = train(&srv, &["--select", "aicc", "--reconcile", reconcile]);
+        assert_eq!(report["reconciliation"]["method"], reconcile, "{report}");
+        let a = crate::common::fresh_json(&srv, &key, "/v1/forecasts/item%3DA%2Fstore%3DS1").await;
+        closed_on_sundays(&a, reconcile);
+        let b = crate::common::fresh_json(&srv, &key, "/v1/forecasts/item%3DB%2Fstore%3DS2").await;
+        let total = crate::common::fresh_json(&srv, &key, "/v1/forecasts/total").await;
+        let parts = point_means(&a).into_iter().zip(point_means(&b));
+        for (t, (sum, whole)) in parts
+            .map(|(a, b)| a + b)
+            .zip(point_means(&total))
+            .enumerate()
+        {
+            assert!(
+                (whole - sum).abs() <= 1e-9 * whole.abs().max(1.0),
+                "{reconcile} step {t}: total {whole}, bottoms {sum}"
+            );
+        }
+    }
+}
+
+/// Sundays forecast as 0 with all four band bounds 0; open days above 20 with a band.
+fn closed_on_sundays(fc: &Value, select: &str) {
+    let means = point_means(fc);
+    let points = fc["points"].as_array().unwrap();
+    assert_eq!(points.len(), 14);
+    for (p, mean) in points.iter().zip(&means) {
+        let date: NaiveDate = p["date"].as_str().unwrap().parse().unwrap();
+        let band = [
+            &p["lower_80"],
+            &p["upper_80"],
+            &p["lower_95"],
+            &p["upper_95"],
+        ];
+        if date.weekday() == Weekday::Sun {
+            assert_eq!(*mean, 0.0, "{select}: {p}");
+            assert!(
+                band.iter().all(|b| b.as_f64() == Some(0.0)),
+                "{select}: {p}"
+            );
+        } else {
+            assert!(*mean > 20.0, "{select}: {p}");
+            let (lo, hi) = (band[0].as_f64().unwrap(), band[1].as_f64().unwrap());
+            assert!(hi - lo > 1.0, "{select}: an open day keeps its band: {p}");
+        }
     }
 }

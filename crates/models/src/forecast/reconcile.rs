@@ -305,14 +305,34 @@ pub fn reconcile(
     base: &[Vec<f64>],
     insample: Insample<'_>,
 ) -> Result<Reconciled, ForecastError> {
+    reconcile_keeping(hierarchy, method, base, insample, &[])
+}
+
+/// [`reconcile`], keeping the bottom steps marked in `certain` (n_bottom × h, or empty for
+/// none) at their base forecasts and reconciling the rest around them.
+///
+/// Why: a shop's closed weekday is forecast as exactly 0 with a band of no width
+/// ([`super::closed`]). Top-down would hand it a share of the total and MinT a part of the
+/// incoherence, so the served forecast of a closed day would not be 0. Top-down splits
+/// what the certain steps leave of the total among the other series by their renormalised
+/// shares; MinT gives the certain steps zero error variance in `W`, the exact constrained
+/// solution, solved once per pattern of certain series.
+pub fn reconcile_keeping(
+    hierarchy: &Hierarchy,
+    method: Reconciliation,
+    base: &[Vec<f64>],
+    insample: Insample<'_>,
+    certain: &[Vec<bool>],
+) -> Result<Reconciled, ForecastError> {
     let h = check_rows("base forecasts", base, hierarchy.n_total())?;
+    check_certain(certain, hierarchy.n_bottom(), h)?;
     let mut notes = Vec::new();
     let mut shrinkage = None;
     let bottom = match method {
         Reconciliation::BottomUp => hierarchy.bottom_rows(base).to_vec(),
         Reconciliation::TopDown { proportions } => {
             let history = required(insample.history, "history", "top-down")?;
-            top_down(hierarchy, proportions, base, history)?
+            top_down(hierarchy, proportions, base, history, certain, &mut notes)?
         }
         Reconciliation::MinTrace { covariance } => {
             let weights = match covariance {
@@ -331,7 +351,7 @@ pub fn reconcile(
                     Weights::Full(w)
                 }
             };
-            min_trace(hierarchy, weights, base, h, &mut notes)
+            min_trace(hierarchy, weights, base, h, certain, &mut notes)
         }
     };
     Ok(Reconciled {
@@ -396,6 +416,31 @@ fn check_rows(what: &str, m: &[Vec<f64>], rows: usize) -> Result<usize, Forecast
     Ok(cols)
 }
 
+/// `certain` is empty or n_bottom rows of `h` flags.
+fn check_certain(certain: &[Vec<bool>], n_bottom: usize, h: usize) -> Result<(), ForecastError> {
+    if certain.is_empty() {
+        return Ok(());
+    }
+    if certain.len() != n_bottom {
+        return Err(invalid(format!(
+            "certain steps: expected {n_bottom} rows (one per bottom series), got {}",
+            certain.len()
+        )));
+    }
+    match certain.iter().position(|row| row.len() != h) {
+        Some(j) => Err(invalid(format!(
+            "certain steps: row {j} has {} columns, the forecasts {h}",
+            certain[j].len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether bottom `j`'s step `t` is certain.
+fn is_certain(certain: &[Vec<bool>], j: usize, t: usize) -> bool {
+    certain.get(j).is_some_and(|row| row[t])
+}
+
 fn required<'a>(
     m: Option<&'a [Vec<f64>]>,
     what: &str,
@@ -428,15 +473,41 @@ fn top_down(
     kind: Proportions,
     base: &[Vec<f64>],
     history: &[Vec<f64>],
+    certain: &[Vec<bool>],
+    notes: &mut Vec<String>,
 ) -> Result<Vec<Vec<f64>>, ForecastError> {
     check_rows("history", history, hierarchy.n_total())?;
     let top = hierarchy.total_node().ok_or_else(|| {
         invalid("top-down reconciliation needs an aggregate that sums every bottom series")
     })?;
-    let p = proportions(hierarchy, kind, &history[top], history)?;
-    Ok(p.iter()
+    let p = proportions(hierarchy, kind, &history[top], history, notes)?;
+    let bottom = hierarchy.bottom_rows(base);
+    let mut out: Vec<Vec<f64>> = p
+        .iter()
         .map(|&pj| base[top].iter().map(|&v| pj * v).collect())
-        .collect())
+        .collect();
+    for t in 0..base[top].len() {
+        let kept = |j: usize| is_certain(certain, j, t);
+        if !(0..p.len()).any(kept) {
+            continue;
+        }
+        let fixed: f64 = (0..p.len())
+            .filter(|&j| kept(j))
+            .map(|j| bottom[j][t])
+            .sum();
+        let open: f64 = (0..p.len()).filter(|&j| !kept(j)).map(|j| p[j]).sum();
+        let rest = base[top][t] - fixed;
+        for (j, row) in out.iter_mut().enumerate() {
+            row[t] = if kept(j) {
+                bottom[j][t]
+            } else if open > 0.0 {
+                p[j] / open * rest
+            } else {
+                p[j] * rest
+            };
+        }
+    }
+    Ok(out)
 }
 
 /// Each bottom series' share of the total `total` (a row of `history`).
@@ -445,20 +516,29 @@ fn proportions(
     kind: Proportions,
     total: &[f64],
     history: &[Vec<f64>],
+    notes: &mut Vec<String>,
 ) -> Result<Vec<f64>, ForecastError> {
     let bottoms = hierarchy.bottom_rows(history);
     let t = total.len() as f64;
     match kind {
         Proportions::AverageHistoricalProportions => {
-            if let Some(i) = total.iter().position(|&v| v == 0.0) {
-                return Err(invalid(format!(
-                    "the total is zero in period {i}, so its shares are undefined; use \
-                     proportions_of_historical_averages"
-                )));
+            // A period whose total is zero (every shop closed that day) has no shares.
+            let open: Vec<usize> = (0..total.len()).filter(|&i| total[i] != 0.0).collect();
+            if open.is_empty() {
+                return Err(invalid(
+                    "the total is zero in every period, so it has no shares",
+                ));
             }
+            if open.len() < total.len() {
+                notes.push(format!(
+                    "{} period(s) with a total of zero left out of the shares",
+                    total.len() - open.len()
+                ));
+            }
+            let n = open.len() as f64;
             Ok(bottoms
                 .iter()
-                .map(|y| y.iter().zip(total).map(|(v, tot)| v / tot).sum::<f64>() / t)
+                .map(|y| open.iter().map(|&i| y[i] / total[i]).sum::<f64>() / n)
                 .collect())
         }
         Proportions::ProportionsOfHistoricalAverages => {
@@ -561,12 +641,14 @@ fn correlation_and_variance(x: &[f64], y: &[f64]) -> (f64, f64) {
 
 /// MinT's bottom-level forecasts with weights `w`, falling back (with a note) from a
 /// non-positive-definite full covariance to its diagonal, and from a singular `U'WU` to the
-/// structural weights.
+/// structural weights. Certain bottom steps get zero weight: the steps are solved in groups
+/// that share one pattern of certain series.
 fn min_trace(
     hierarchy: &Hierarchy,
     weights: Weights,
     base: &[Vec<f64>],
     h: usize,
+    certain: &[Vec<bool>],
     notes: &mut Vec<String>,
 ) -> Vec<Vec<f64>> {
     let weights = match weights {
@@ -580,19 +662,81 @@ fn min_trace(
         }
         w => w,
     };
-    if let Some(bottom) = projected_bottoms(hierarchy, &weights, base, h) {
+    let mut out = hierarchy.bottom_rows(base).to_vec();
+    let mut singular = false;
+    for (kept, steps) in certain_patterns(certain, hierarchy.n_bottom(), h) {
+        let columns: Vec<Vec<f64>> = base
+            .iter()
+            .map(|row| steps.iter().map(|&t| row[t]).collect())
+            .collect();
+        let na = hierarchy.n_aggregates();
+        let zeroed;
+        let w = if kept.contains(&true) {
+            zeroed = weights.keeping(&kept, na);
+            &zeroed
+        } else {
+            &weights
+        };
+        let solved = projected_bottoms(hierarchy, w, &columns, steps.len()).unwrap_or_else(|| {
+            singular = true;
+            let w = structural(hierarchy).keeping(&kept, na);
+            projected_bottoms(hierarchy, &w, &columns, steps.len())
+                .expect("structural weights give a positive definite U'WU")
+        });
+        for (row, solved) in out.iter_mut().zip(solved) {
+            for (&t, v) in steps.iter().zip(solved) {
+                row[t] = v;
+            }
+        }
+    }
+    if !singular {
         if let Weights::Diagonal(d) = &weights {
             note_zero_variances(hierarchy, d, notes);
         }
-        return bottom;
+    } else {
+        notes.push(
+            "U'WU is singular (an aggregate and all its bottom series have zero error \
+             variance); used the structural weights (wls_struct)"
+                .into(),
+        );
     }
-    notes.push(
-        "U'WU is singular (an aggregate and all its bottom series have zero error variance); \
-         used the structural weights (wls_struct)"
-            .into(),
-    );
-    projected_bottoms(hierarchy, &structural(hierarchy), base, h)
-        .expect("structural weights give a positive definite U'WU")
+    out
+}
+
+/// The steps grouped by which bottom series are certain at them (each pattern once, in the
+/// order first seen); one group of every step when nothing is certain.
+fn certain_patterns(
+    certain: &[Vec<bool>],
+    n_bottom: usize,
+    h: usize,
+) -> Vec<(Vec<bool>, Vec<usize>)> {
+    let mut groups: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+    for t in 0..h {
+        let kept: Vec<bool> = (0..n_bottom).map(|j| is_certain(certain, j, t)).collect();
+        match groups.iter_mut().find(|(k, _)| *k == kept) {
+            Some((_, steps)) => steps.push(t),
+            None => groups.push((kept, vec![t])),
+        }
+    }
+    groups
+}
+
+impl Weights {
+    /// These weights with the certain bottom series' variances (and covariances) set to 0.
+    fn keeping(&self, kept: &[bool], na: usize) -> Weights {
+        let zero = |node: usize| node >= na && kept[node - na];
+        match self {
+            Weights::Diagonal(d) => Weights::Diagonal(
+                d.iter()
+                    .enumerate()
+                    .map(|(i, &v)| if zero(i) { 0.0 } else { v })
+                    .collect(),
+            ),
+            Weights::Full(w) => Weights::Full(Mat::<f64>::from_fn(w.nrows(), w.ncols(), |i, j| {
+                if zero(i) || zero(j) { 0.0 } else { w[(i, j)] }
+            })),
+        }
+    }
 }
 
 /// Says which nodes had zero error variance: MinT keeps their base forecasts exactly.
@@ -805,6 +949,85 @@ mod tests {
     }
 
     #[test]
+    fn certain_bottom_steps_keep_their_base_forecast_under_every_method() {
+        let h = stores_items();
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut base = random(&mut rng, h.n_total(), 4, 1.0, 100.0);
+        let history = random(&mut rng, h.n_total(), 30, 1.0, 50.0);
+        let residuals = random(&mut rng, h.n_total(), 30, -5.0, 5.0);
+        let insample = Insample {
+            history: Some(&history),
+            residuals: Some(&residuals),
+        };
+        // Store s1's item b is closed at steps 1 and 3, item c at step 3.
+        let mut certain = vec![vec![false; 4]; h.n_bottom()];
+        for (j, t) in [(1, 1), (1, 3), (2, 3)] {
+            certain[j][t] = true;
+            base[h.n_aggregates() + j][t] = 0.0;
+        }
+        for method in all_methods() {
+            let plain = reconcile(&h, method, &base, insample).unwrap();
+            let kept = reconcile_keeping(&h, method, &base, insample, &certain).unwrap();
+            assert!(
+                h.is_coherent(&kept.forecasts, COHERENCE_TOLERANCE),
+                "{method:?}"
+            );
+            for (j, t) in [(1, 1), (1, 3), (2, 3)] {
+                assert_eq!(kept.forecasts[h.n_aggregates() + j][t], 0.0, "{method:?}");
+            }
+            // Steps with nothing certain are reconciled as before.
+            for node in 0..h.n_total() {
+                for t in [0, 2] {
+                    let (a, b) = (plain.forecasts[node][t], kept.forecasts[node][t]);
+                    assert!(
+                        (a - b).abs() < 1e-9 * a.abs().max(1.0),
+                        "{method:?} {node} {t}"
+                    );
+                }
+            }
+        }
+        let wrong = vec![vec![false; 3]; h.n_bottom()];
+        let m = Reconciliation::BottomUp;
+        assert!(reconcile_keeping(&h, m, &base, insample, &wrong).is_err());
+    }
+
+    #[test]
+    fn mint_with_a_certain_zero_equals_mint_on_the_hierarchy_without_that_series() {
+        // With W = I, a bottom series held at 0 is the same as a hierarchy without it.
+        let h = stores_items();
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut base = random(&mut rng, h.n_total(), 1, 1.0, 100.0);
+        let na = h.n_aggregates();
+        base[na + 4][0] = 0.0;
+        let mut certain = vec![vec![false]; h.n_bottom()];
+        certain[4][0] = true;
+        let ols = Reconciliation::MinTrace {
+            covariance: MinTraceCovariance::Ols,
+        };
+        let kept = reconcile_keeping(&h, ols, &base, Insample::default(), &certain).unwrap();
+        // The same stores x items without s2/b (bottom 4).
+        let bottom: Vec<String> = ["s1/a", "s1/b", "s1/c", "s2/a", "s2/c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let item = |k: &str| Some(format!("item {}", k.split('/').nth(1).unwrap()));
+        let store = |k: &str| Some(format!("store {}", k.split('/').next().unwrap()));
+        let small = Hierarchy::from_groupings(bottom, Some("total"), &[&item, &store]).unwrap();
+        assert_eq!(small.ids()[..na], h.ids()[..na]);
+        let mut small_base = base.clone();
+        small_base.remove(na + 4);
+        let reduced = reconcile(&small, ols, &small_base, Insample::default()).unwrap();
+        let mut expected = reduced.forecasts.clone();
+        expected.insert(na + 4, vec![0.0]);
+        for (a, b) in kept.forecasts.iter().zip(&expected) {
+            assert!(
+                (a[0] - b[0]).abs() < 1e-9 * b[0].abs().max(1.0),
+                "{a:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
     fn every_method_is_coherent_on_random_inputs() {
         let h = stores_items();
         let mut rng = StdRng::seed_from_u64(7);
@@ -936,7 +1159,7 @@ mod tests {
     }
 
     #[test]
-    fn top_down_needs_a_total_and_a_nonzero_history() {
+    fn top_down_needs_a_total_and_shares_leave_out_days_without_sales() {
         let h = Hierarchy::new(
             vec!["a".into(), "b".into(), "c".into()],
             vec![("ab".into(), vec![0, 1])],
@@ -951,17 +1174,29 @@ mod tests {
         };
         let ahp = td(Proportions::AverageHistoricalProportions);
         assert!(reconcile(&h, ahp, &base, insample).is_err());
+        // A day every shop was closed has no shares: it is left out, with a note.
         let h = stores_items();
-        let base = vec![vec![1.0]; 12];
-        let mut history = vec![vec![1.0, 2.0]; 12];
-        history[0][1] = 0.0;
+        let base = vec![vec![24.0]; 12];
+        let bottoms: Vec<Vec<f64>> = (0..6).map(|j| vec![(1 + j % 3) as f64, 0.0, 2.0]).collect();
+        let history = h.aggregate_up(&bottoms).unwrap();
         let insample = Insample {
             history: Some(&history),
             residuals: None,
         };
-        assert!(reconcile(&h, ahp, &base, insample).is_err());
+        let out = reconcile(&h, ahp, &base, insample).unwrap();
+        assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+        assert!(out.notes[0].contains("1 period(s) with a total of zero"));
+        // Bottom 0's shares: 1/12 and 2/12 on the open days.
+        let first_bottom = h.n_aggregates();
+        assert!((out.forecasts[first_bottom][0] - 24.0 * 0.125).abs() < 1e-12);
         let pha = td(Proportions::ProportionsOfHistoricalAverages);
         assert!(reconcile(&h, pha, &base, insample).is_ok());
+        let closed = vec![vec![0.0; 3]; 12];
+        let insample = Insample {
+            history: Some(&closed),
+            residuals: None,
+        };
+        assert!(reconcile(&h, ahp, &base, insample).is_err());
     }
 
     #[test]
