@@ -1,8 +1,9 @@
 //! A shop's calendar in its sales: closed on one weekday (the export has no rows for that
-//! day, the series holds zeros there), every automatic choice forecasts exactly zero on it
-//! with a band of no width (a note says why) while the open days keep their model's
-//! forecast; and an item whose sales stopped for a month and came back at another level is
-//! fitted on the history after that outage.
+//! day, the series holds zeros there), every choice, the named Prophet-style model too,
+//! forecasts exactly zero on it with a band of no width (a note says why) while the open days
+//! keep their model's forecast, and reconciliation keeps that zero; an item whose sales
+//! stopped for a month and came back at another level is fitted on the history after that
+//! outage.
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use recast::auth::Role;
@@ -51,7 +52,7 @@ async fn a_weekday_the_shop_never_opens_is_forecast_as_zero() {
     let srv = TestServer::start(sales_env(&sales_csv()).await).await;
     land(&srv, "sales").await;
     let key = srv.key(Role::Reader).await;
-    for select in ["aicc", "pooled"] {
+    for select in ["aicc", "pooled", "prophet"] {
         let report = train(&srv, &["--select", select]);
         assert_eq!(report["series_fitted"], 2, "{report}");
         let fc = crate::common::fresh_json(&srv, &key, "/v1/forecasts/item%3DA%2Fstore%3DS1").await;

@@ -17,6 +17,9 @@
 //!   1.2 times the store's largest training day (prophet's `growth="logistic"`, a `cap`
 //!   column): the nonlinear fit's accuracy and time.
 //!
+//! - `plain, as served`: recast only, the plain setup as `select: prophet` serves it (zero
+//!   on a store's closed weekdays, fitted after an outage), against prophet's plain row.
+//!
 //! recast fits the stores one after another on one thread, like the peer script
 //! (`references/forecast/prophet_peers.py`, run with `OPENBLAS_CORETYPE` and
 //! `OPENBLAS_L2_SIZE` unset for its process; its first fit, which loads the Stan model, is
@@ -32,10 +35,12 @@ use std::time::Instant;
 
 use common::rossmann::{Store, open};
 use common::{Row, named_peer_rows, peers, print_table};
+use recast_models::forecast::ModelSpec;
 use recast_models::forecast::backtest::score;
 use recast_models::forecast::prophet::{
     Growth, Holiday, Mode, Prophet, ProphetSpec, Regressors, Seasonality,
 };
+use recast_models::forecast::select::{SelectionMethod, select};
 
 const LEVELS: [f64; 2] = [80.0, 95.0];
 const SEASON: usize = 7;
@@ -140,6 +145,18 @@ fn run_store(s: &Store, h: usize, setup: Setup) -> Row {
     Row::of(&score(test, &fc, train, SEASON), t0.elapsed().as_secs_f64())
 }
 
+/// The `plain` setup as `select: prophet` serves it ([`select`] with the model named): zero on
+/// a store's closed weekdays, fitted after an outage.
+fn run_store_served(s: &Store, h: usize) -> Row {
+    let n = s.sales.len() - h;
+    let (train, test) = s.sales.split_at(n);
+    let t0 = Instant::now();
+    let spec = ModelSpec::Prophet(ProphetSpec::new(1.0, s.first_day as f64));
+    let sel = select(train, SEASON, &SelectionMethod::Fixed(spec)).expect("prophet fits a store");
+    let fc = sel.model.forecast(h, &LEVELS);
+    Row::of(&score(test, &fc, train, SEASON), t0.elapsed().as_secs_f64())
+}
+
 fn main() {
     let Some((path, stores, h)) = open("RECAST_PROPHET_H") else {
         return;
@@ -184,6 +201,11 @@ fn main() {
         }
         ours.push((format!("recast prophet {}", setup.label), sum.mean()));
     }
+    let mut sum = Row::default();
+    for s in stores.values() {
+        sum.add(&run_store_served(s, h));
+    }
+    ours.push(("recast prophet plain, as served".into(), sum.mean()));
     let title = format!(
         "{} stores, daily, h={h}; seconds = one thread, summed over stores",
         stores.len()

@@ -15,7 +15,9 @@
 //! Why every automatic choice also reads the shop's calendar: a weekday that was zero for
 //! twelve weeks is a closing day, forecast as zero ([`super::closed`]), and a month of
 //! zeros between sales is an outage, not demand, so the choice is made on the history after
-//! it ([`super::outage`]). A named model ([`SelectionMethod::Fixed`]) is left as named.
+//! it ([`super::outage`]). A named model ([`SelectionMethod::Fixed`]) gets both rules too:
+//! they say which data to fit and which days are certain, not which model to fit, and the
+//! Prophet-style model would otherwise learn a trend from the zeros of a closed month.
 //!
 //! Why fallbacks: demand data have constant series (a product that always sells 3), very
 //! short histories (new products) and intermittent ones (mostly zeros). Maximum likelihood
@@ -135,9 +137,6 @@ pub fn select(
             "season must be at least 1".into(),
         ));
     }
-    if matches!(method, SelectionMethod::Fixed(_)) {
-        return choose(y, season, method);
-    }
     let start = outage::history_start(y, season);
     if start == 0 {
         return choose(y, season, method);
@@ -169,6 +168,7 @@ fn shifted(method: &SelectionMethod, by: isize) -> SelectionMethod {
             members: config.members.iter().map(|m| m.shifted(by)).collect(),
             ..config.clone()
         }),
+        SelectionMethod::Fixed(spec) => SelectionMethod::Fixed(spec.shifted(by)),
         other => other.clone(),
     }
 }
@@ -189,21 +189,18 @@ fn choose(y: &[f64], season: usize, method: &SelectionMethod) -> Result<Selectio
             candidates,
         } => by_backtest(y, season, config, *metric, candidates),
         SelectionMethod::Pooled(config) => by_pooled_backtest(y, season, config),
-        SelectionMethod::Fixed(spec) => {
-            let model = spec.fit(y, season)?;
-            return Ok(Selection {
-                spec: spec.clone(),
-                notes: model.notes(),
-                model,
-                kind,
-                scores: Vec::new(),
-            });
-        }
+        SelectionMethod::Fixed(spec) => spec.fit(y, season).map(|model| Selection {
+            spec: spec.clone(),
+            notes: model.notes(),
+            model,
+            kind,
+            scores: Vec::new(),
+        }),
     };
     automatic.map(|sel| closing(sel, y, season))
 }
 
-/// An automatic choice wrapped in [`ModelSpec::Closed`] when the series has closed slots
+/// A choice wrapped in [`ModelSpec::Closed`] when the series has closed slots
 /// (a weekday a shop never opens): the chosen model forecasts zero there. A backtest choice
 /// already compared wrapped candidates and a pooled one zeroed its members' forecasts.
 fn closing(mut sel: Selection, y: &[f64], season: usize) -> Selection {
