@@ -672,7 +672,9 @@ fn consider_regression(
         ));
         return Some(out);
     }
-    match regressors::fit_and_forecast(&s.values, &design, &order, horizon, &DEFAULT_LEVELS) {
+    let season = s.frequency.season();
+    match regressors::fit_and_forecast(&s.values, season, &design, &order, horizon, &DEFAULT_LEVELS)
+    {
         Ok(model) => {
             let coefficients: serde_json::Map<String, serde_json::Value> = design
                 .names

@@ -85,43 +85,60 @@ impl Closed {
         }
     }
 
-    /// Whether forecast step `k` (0-based) falls on a closed slot.
-    fn shut(&self, k: usize) -> bool {
-        self.slots.contains(&((self.n + k) % self.season))
-    }
-
     fn zeroed(&self, v: &[f64]) -> Vec<f64> {
-        v.iter()
-            .enumerate()
-            .map(|(k, &x)| if self.shut(k) { 0.0 } else { x })
-            .collect()
+        zeroed(v, self.n, self.season, &self.slots)
     }
+}
+
+/// `v`, a forecast after `n` observations, with its steps on `slots` set to 0.
+fn zeroed(v: &[f64], n: usize, season: usize, slots: &[usize]) -> Vec<f64> {
+    v.iter()
+        .enumerate()
+        .map(|(k, &x)| {
+            if slots.contains(&((n + k) % season)) {
+                0.0
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
+/// `fc`, forecast after `n` observations, with its steps on `slots` set to 0 with bands of
+/// no width: what [`Closed`] serves, for a model outside [`ModelSpec`] (a regression on
+/// known-future regressors).
+pub fn shut(fc: Forecast, n: usize, season: usize, slots: &[usize]) -> Forecast {
+    Forecast {
+        mean: zeroed(&fc.mean, n, season, slots),
+        intervals: fc
+            .intervals
+            .iter()
+            .map(|iv| Interval {
+                level: iv.level,
+                lower: zeroed(&iv.lower, n, season, slots),
+                upper: zeroed(&iv.upper, n, season, slots),
+            })
+            .collect(),
+    }
+}
+
+/// The name [`Closed`] gives `name` closed at `slots` of `season`.
+pub fn closed_name(name: &str, slots: usize, season: usize) -> String {
+    format!("{name} closed at {slots} of {season} slots")
 }
 
 impl FittedModel for Closed {
     fn name(&self) -> String {
-        format!(
-            "{} closed at {} of {} slots",
-            self.model.name(),
-            self.slots.len(),
-            self.season
-        )
+        closed_name(&self.model.name(), self.slots.len(), self.season)
     }
 
     fn forecast(&self, h: usize, levels: &[f64]) -> Forecast {
-        let fc = self.model.forecast(h, levels);
-        Forecast {
-            mean: self.zeroed(&fc.mean),
-            intervals: fc
-                .intervals
-                .iter()
-                .map(|iv| Interval {
-                    level: iv.level,
-                    lower: self.zeroed(&iv.lower),
-                    upper: self.zeroed(&iv.upper),
-                })
-                .collect(),
-        }
+        shut(
+            self.model.forecast(h, levels),
+            self.n,
+            self.season,
+            &self.slots,
+        )
     }
 
     fn aicc(&self) -> Option<f64> {

@@ -11,7 +11,7 @@ use super::backtest::{BacktestConfig, BacktestReport, rolling_origin_with};
 use super::prophet::{Prophet, ProphetSpec, Regressors};
 use super::sarima::ArimaSpec;
 use super::sarimax::Sarimax;
-use super::{FittedModel, Forecast, ForecastError, ModelSpec};
+use super::{FittedModel, Forecast, ForecastError, ModelSpec, closed};
 
 /// Observed regressor values per series, day and regressor (NaN = missing).
 #[derive(Debug, Clone, PartialEq)]
@@ -223,8 +223,28 @@ pub fn backtest(
     rolling_origin_with(y, season, &spec, cfg, &|origin, h, levels| {
         let model = regression.fit(&y[..origin], design, origin)?;
         let fc = model.forecast_with(&design.x[origin * k..(origin + h) * k], h, levels)?;
-        Ok((model.name(), fc))
+        let slots = closed::closed_slots(&y[..origin], season);
+        Ok(closing(model.name(), fc, origin, season, &slots))
     })
+}
+
+/// The name and forecast with the closed slots of the training part shut, as every other
+/// model's choice gets them ([`closed`]): a regression knows the promotions, not the days a
+/// shop never opens.
+fn closing(
+    name: String,
+    fc: Forecast,
+    n: usize,
+    season: usize,
+    slots: &[usize],
+) -> (String, Forecast) {
+    if slots.is_empty() {
+        return (name, fc);
+    }
+    (
+        closed::closed_name(&name, slots.len(), season),
+        closed::shut(fc, n, season, slots),
+    )
 }
 
 /// A candidate fitted on the whole series.
@@ -244,6 +264,7 @@ pub struct Fitted {
 /// Fits on the whole series and forecasts `h` steps with the held future values.
 pub fn fit_and_forecast(
     y: &[f64],
+    season: usize,
     design: &Design,
     regression: &Regression,
     h: usize,
@@ -251,13 +272,31 @@ pub fn fit_and_forecast(
 ) -> Result<Fitted, ForecastError> {
     let model = regression.fit(y, design, y.len())?;
     let future = design.future_rows(h);
+    let slots = closed::closed_slots(y, season);
+    let fc = model.forecast_with(&future, h, levels)?;
+    let (name, forecast) = closing(model.name(), fc, y.len(), season, &slots);
+    let shut = |v: Vec<f64>| {
+        closed::shut(
+            Forecast {
+                mean: v,
+                intervals: Vec::new(),
+            },
+            y.len(),
+            season,
+            &slots,
+        )
+        .mean
+    };
     Ok(Fitted {
-        forecast: model.forecast_with(&future, h, levels)?,
+        forecast,
         components: match &model {
             Fit::Arima(_) => None,
-            Fit::Prophet(m) => m.components_with(&future, h).ok(),
+            Fit::Prophet(m) => m
+                .components_with(&future, h)
+                .ok()
+                .map(|parts| parts.into_iter().map(|(part, v)| (part, shut(v))).collect()),
         },
-        name: model.name(),
+        name,
         params: model.params(),
         effects: model.effects(),
     })
@@ -329,6 +368,61 @@ mod tests {
     }
 
     #[test]
+    fn a_regression_forecasts_a_shops_closed_weekday_as_a_certain_zero() {
+        // Closed on every seventh day; a promotion on every fifth.
+        let n = 126;
+        let promo: Vec<f64> = (0..n).map(|t| f64::from(u8::from(t % 5 == 0))).collect();
+        let y: Vec<f64> = (0..n)
+            .map(|t| {
+                let open = [30.0, 32.0, 31.0, 35.0, 40.0, 45.0, 0.0][t % 7];
+                if open == 0.0 {
+                    0.0
+                } else {
+                    open + 10.0 * promo[t] + (t % 3) as f64
+                }
+            })
+            .collect();
+        let observed = Observed {
+            names: vec!["v:on_promo".into()],
+            columns: vec![promo],
+        };
+        let d = design(&observed, &mut Vec::new()).unwrap();
+        let prophet = Regression::Prophet(ProphetSpec::new(1.0, 20_000.0));
+        for candidate in [order(&y, 7, &d).unwrap(), prophet] {
+            let fitted = fit_and_forecast(&y, 7, &d, &candidate, 14, &[80.0]).unwrap();
+            assert!(
+                fitted.name.ends_with("closed at 1 of 7 slots"),
+                "{}",
+                fitted.name
+            );
+            let fc = &fitted.forecast;
+            for k in 0..14 {
+                let (lo, up) = (fc.intervals[0].lower[k], fc.intervals[0].upper[k]);
+                if (n + k) % 7 == 6 {
+                    assert_eq!((fc.mean[k], lo, up), (0.0, 0.0, 0.0), "{}", fitted.name);
+                } else {
+                    assert!(fc.mean[k] > 20.0 && up > lo, "{} {k}: {fc:?}", fitted.name);
+                }
+            }
+            let cfg = BacktestConfig {
+                horizon: 14,
+                step: 14,
+                windows: 2,
+                levels: vec![80.0],
+            };
+            let report = backtest(&y, 7, &d, &candidate, &cfg).unwrap();
+            for w in &report.windows {
+                assert!(w.model.ends_with("closed at 1 of 7 slots"), "{}", w.model);
+                for (k, e) in w.errors.iter().enumerate() {
+                    if (w.origin + k) % 7 == 6 {
+                        assert_eq!(*e, 0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_planted_promotion_lift_is_recovered_and_beats_the_plain_model() {
         // Weekly pattern + AR(1) noise + 20 units on pseudo-random promotion days.
         let mut state = 42u64;
@@ -354,7 +448,7 @@ mod tests {
         };
         let d = design(&observed, &mut Vec::new()).unwrap();
         let order = order(&y, 7, &d).unwrap();
-        let fitted = fit_and_forecast(&y, &d, &order, 7, &[80.0, 95.0]).unwrap();
+        let fitted = fit_and_forecast(&y, 7, &d, &order, 7, &[80.0, 95.0]).unwrap();
         let fc = fitted.forecast;
         assert!(
             (fitted.effects[0] - 20.0).abs() < 2.0,
@@ -363,7 +457,7 @@ mod tests {
         );
         // The Prophet-style model finds the same lift.
         let prophet = Regression::Prophet(ProphetSpec::new(1.0, 20_000.0));
-        let fitted = fit_and_forecast(&y, &d, &prophet, 7, &[80.0]).unwrap();
+        let fitted = fit_and_forecast(&y, 7, &d, &prophet, 7, &[80.0]).unwrap();
         assert!(
             (fitted.effects[0] - 20.0).abs() < 2.0,
             "{:?}",
