@@ -973,6 +973,41 @@ mod tests {
     }
 
     #[test]
+    fn a_named_model_is_shut_on_closed_days_and_fitted_after_an_outage() {
+        // Closed on slot 5; 40 days of zeros, then 100 days at a new level.
+        let y: Vec<f64> = (0..240)
+            .map(|t| match t {
+                _ if t % 7 == 5 => 0.0,
+                100..140 => 0.0,
+                _ if t < 100 => 200.0 + (t % 7) as f64 + (t % 3) as f64,
+                _ => 50.0 + (t % 7) as f64 + (t % 3) as f64,
+            })
+            .collect();
+        let named = ModelSpec::Ets(EtsSpec::new(
+            ErrorType::Additive,
+            TrendType::None,
+            SeasonType::Additive,
+        ));
+        let sel = select(&y, 7, &SelectionMethod::Fixed(named.clone())).unwrap();
+        assert_eq!(
+            sel.spec,
+            ModelSpec::AfterOutage {
+                model: Box::new(ModelSpec::Closed {
+                    model: Box::new(named)
+                })
+            }
+        );
+        let f = sel.model.forecast(14, &[80.0]);
+        for (k, v) in f.mean.iter().enumerate() {
+            if (240 + k) % 7 == 5 {
+                assert_eq!((*v, f.intervals[0].upper[k]), (0.0, 0.0));
+            } else {
+                assert!((v - 53.0).abs() < 6.0, "{:?}", f.mean);
+            }
+        }
+    }
+
+    #[test]
     fn daily_data_gets_mstl_as_a_candidate_and_it_wins_on_a_yearly_cycle() {
         assert!(
             default_candidates(7)
