@@ -90,8 +90,9 @@ impl Closed {
     }
 }
 
-/// `v`, a forecast after `n` observations, with its steps on `slots` set to 0.
-fn zeroed(v: &[f64], n: usize, season: usize, slots: &[usize]) -> Vec<f64> {
+/// `v`, a forecast (or a part of one) after `n` observations, with its steps on `slots` set
+/// to 0.
+pub fn zeroed(v: &[f64], n: usize, season: usize, slots: &[usize]) -> Vec<f64> {
     v.iter()
         .enumerate()
         .map(|(k, &x)| {

@@ -275,18 +275,7 @@ pub fn fit_and_forecast(
     let slots = closed::closed_slots(y, season);
     let fc = model.forecast_with(&future, h, levels)?;
     let (name, forecast) = closing(model.name(), fc, y.len(), season, &slots);
-    let shut = |v: Vec<f64>| {
-        closed::shut(
-            Forecast {
-                mean: v,
-                intervals: Vec::new(),
-            },
-            y.len(),
-            season,
-            &slots,
-        )
-        .mean
-    };
+    let shut = |v: Vec<f64>| closed::zeroed(&v, y.len(), season, &slots);
     Ok(Fitted {
         forecast,
         components: match &model {
