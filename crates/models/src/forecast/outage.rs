@@ -1,8 +1,8 @@
 //! Interrupted histories: a series that sells every week, then shows four weeks or more of
 //! nothing, then sells again, was interrupted (a store refit, a stock-out, a feed that
 //! delivered no rows). Those zeros are not demand, and a model fitted across them learns a
-//! level and a trend that never were. The automatic choice fits on the history after the
-//! last interruption instead ([`ModelSpec::AfterOutage`]), and says so.
+//! level and a trend that never were. Every choice, a named model too, fits on the history
+//! after the last interruption instead ([`ModelSpec::AfterOutage`]), and says so.
 //!
 //! The rule ([`history_start`]): the last run of at least `max(28, 4 × season)` zeros that
 //! has sales before it and leaves at least `max(56, 8 × season)` periods after it, when
