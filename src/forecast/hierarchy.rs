@@ -356,8 +356,9 @@ fn origin_fit(y: &[f64], spec: &ModelSpec, season: usize, horizon: usize) -> Bas
     let fit = |spec: &ModelSpec| -> Option<Box<dyn FittedModel>> { spec.fit(y, season).ok() };
     match fit(spec).or_else(|| fit(&ModelSpec::Naive)) {
         Some(m) => {
-            // Only a closed-slot model can be certain; the others skip computing bands.
-            let levels: &[f64] = if closes(spec) { &[80.0] } else { &[] };
+            // Only a closed-slot model or the naive forecast of a constant zero can be
+            // certain; the others skip computing bands.
+            let levels: &[f64] = if may_be_certain(spec) { &[80.0] } else { &[] };
             let fc = m.forecast(horizon, levels);
             let residuals = y.iter().zip(m.fitted()).map(|(a, f)| a - f).collect();
             Base {
@@ -374,11 +375,14 @@ fn origin_fit(y: &[f64], spec: &ModelSpec, season: usize, horizon: usize) -> Bas
     }
 }
 
-/// Whether `spec` forecasts closed slots as certain zeros.
-fn closes(spec: &ModelSpec) -> bool {
+/// Whether `spec` can forecast a certain zero: closed slots, or the naive forecast (with
+/// bands of no width) that a series which never sold gets.
+fn may_be_certain(spec: &ModelSpec) -> bool {
     match spec {
-        ModelSpec::Closed { .. } => true,
-        ModelSpec::AfterOutage { model } | ModelSpec::LocalTime { model, .. } => closes(model),
+        ModelSpec::Closed { .. } | ModelSpec::Naive => true,
+        ModelSpec::AfterOutage { model } | ModelSpec::LocalTime { model, .. } => {
+            may_be_certain(model)
+        }
         _ => false,
     }
 }
@@ -569,6 +573,40 @@ mod tests {
             intervals: Vec::new(),
         };
         assert_eq!(certain_steps(&bare), [false]);
+    }
+
+    #[test]
+    fn a_backtest_refit_marks_the_steps_served_as_certain() {
+        let never_sold = origin_fit(&[0.0; 42], &ModelSpec::Naive, 7, 7);
+        assert_eq!(never_sold.certain, [true; 7]);
+        let mut ended = vec![0.0; 42];
+        ended[20] = 5.0;
+        assert_eq!(
+            origin_fit(&ended, &ModelSpec::Naive, 7, 7).certain,
+            [false; 7]
+        );
+        // Closed on the slot of day 6 of each week: only those steps are certain.
+        let shop: Vec<f64> = (0..98)
+            .map(|t| {
+                if t % 7 == 6 {
+                    0.0
+                } else {
+                    20.0 + (t % 7 + t % 3) as f64
+                }
+            })
+            .collect();
+        let closed = ModelSpec::Closed {
+            model: Box::new(ModelSpec::SeasonalNaive),
+        };
+        let base = origin_fit(&shop, &closed, 7, 14);
+        let expected: Vec<bool> = (0..14).map(|k| (98 + k) % 7 == 6).collect();
+        assert_eq!(base.certain, expected);
+        assert!(
+            base.mean
+                .iter()
+                .zip(&expected)
+                .all(|(m, c)| (*m == 0.0) == *c)
+        );
     }
 
     #[test]
