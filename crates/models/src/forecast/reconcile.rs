@@ -664,12 +664,12 @@ fn min_trace(
     };
     let mut out = hierarchy.bottom_rows(base).to_vec();
     let mut singular = false;
+    let na = hierarchy.n_aggregates();
     for (kept, steps) in certain_patterns(certain, hierarchy.n_bottom(), h) {
         let columns: Vec<Vec<f64>> = base
             .iter()
             .map(|row| steps.iter().map(|&t| row[t]).collect())
             .collect();
-        let na = hierarchy.n_aggregates();
         let zeroed;
         let w = if kept.contains(&true) {
             zeroed = weights.keeping(&kept, na);

@@ -667,12 +667,8 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
             .members
             .iter()
             .map(|spec| {
-                let mut fc = spec.fit(train, season).ok()?.forecast(h, &[]).mean;
-                for (k, v) in fc.iter_mut().enumerate() {
-                    if shut.contains(&((o + k) % season)) {
-                        *v = 0.0;
-                    }
-                }
+                let fc = spec.fit(train, season).ok()?.forecast(h, &[]).mean;
+                let fc = closed::zeroed(&fc, o, season, &shut);
                 fc.iter().all(|v| v.is_finite()).then_some(fc)
             })
             .collect();
