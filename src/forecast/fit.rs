@@ -427,7 +427,7 @@ impl Unbanded {
         super::hierarchy::Base {
             mean: self.forecast.mean.clone(),
             residuals: self.residuals.clone(),
-            certain: super::hierarchy::certain_steps(&self.forecast),
+            certain: super::closed::certain_steps(&self.forecast),
         }
     }
 

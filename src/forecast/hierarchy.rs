@@ -31,7 +31,7 @@ use super::reconcile::{
     Hierarchy, Insample, MinTraceCovariance, Proportions, Reconciliation, reconcile_keeping,
 };
 use super::series::{DemandError, Level, Series, SeriesKey};
-use super::{FittedModel, Forecast, ModelSpec};
+use super::{FittedModel, ModelSpec, closed};
 
 /// How a run reconciles its hierarchy (`none`: one level, not reconciled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -243,24 +243,9 @@ fn aligned(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
 pub struct Base {
     pub mean: Vec<f64>,
     pub residuals: Vec<f64>,
-    /// The steps forecast with certainty ([`certain_steps`]), which reconciliation keeps.
+    /// The steps forecast with certainty ([`closed::certain_steps`]), which reconciliation
+    /// keeps, so a closed day's served forecast stays 0 under top-down and MinT too.
     pub certain: Vec<bool>,
-}
-
-/// The steps of `fc` forecast as exactly 0 with bands of no width: a closed weekday
-/// ([`recast_models::forecast::closed`]) or a series that never sold. Reconciliation keeps
-/// them, so a closed day's served forecast stays 0 under top-down and MinT too.
-pub fn certain_steps(fc: &Forecast) -> Vec<bool> {
-    (0..fc.mean.len())
-        .map(|t| {
-            fc.mean[t] == 0.0
-                && !fc.intervals.is_empty()
-                && fc
-                    .intervals
-                    .iter()
-                    .all(|iv| iv.lower[t] == 0.0 && iv.upper[t] == 0.0)
-        })
-        .collect()
 }
 
 /// Coherent means for every node (node order) by `by`, from base forecasts and history.
@@ -362,7 +347,7 @@ fn origin_fit(y: &[f64], spec: &ModelSpec, season: usize, horizon: usize) -> Bas
             let fc = m.forecast(horizon, levels);
             let residuals = y.iter().zip(m.fitted()).map(|(a, f)| a - f).collect();
             Base {
-                certain: certain_steps(&fc),
+                certain: closed::certain_steps(&fc),
                 mean: fc.mean,
                 residuals,
             }
@@ -554,25 +539,6 @@ mod tests {
             "mint".parse::<ReconcileBy>(),
             Err(DemandError::Invalid { field, .. }) if field == "reconcile"
         ));
-    }
-
-    #[test]
-    fn only_a_zero_with_a_band_of_no_width_is_certain() {
-        use recast_models::forecast::Interval;
-        let fc = Forecast {
-            mean: vec![0.0, 0.0, 3.0],
-            intervals: vec![Interval {
-                level: 80.0,
-                lower: vec![0.0, -1.0, 3.0],
-                upper: vec![0.0, 1.0, 3.0],
-            }],
-        };
-        assert_eq!(certain_steps(&fc), [true, false, false]);
-        let bare = Forecast {
-            mean: vec![0.0],
-            intervals: Vec::new(),
-        };
-        assert_eq!(certain_steps(&bare), [false]);
     }
 
     #[test]

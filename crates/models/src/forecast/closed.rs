@@ -123,6 +123,22 @@ pub fn shut(fc: Forecast, n: usize, season: usize, slots: &[usize]) -> Forecast 
     }
 }
 
+/// The steps of `fc` forecast with certainty: exactly 0 with bands of no width, as [`shut`]
+/// leaves a closed slot (and the naive forecast leaves a series that never sold). A
+/// reconciliation keeps them; [`super::conformal::spreads`] gives them spread 0.
+pub fn certain_steps(fc: &Forecast) -> Vec<bool> {
+    (0..fc.mean.len())
+        .map(|t| {
+            fc.mean[t] == 0.0
+                && !fc.intervals.is_empty()
+                && fc
+                    .intervals
+                    .iter()
+                    .all(|iv| iv.lower[t] == 0.0 && iv.upper[t] == 0.0)
+        })
+        .collect()
+}
+
 /// The name [`Closed`] gives `name` closed at `slots` of `season`.
 pub fn closed_name(name: &str, slots: usize, season: usize) -> String {
     format!("{name} closed at {slots} of {season} slots")
@@ -192,6 +208,24 @@ mod tests {
                 d => 100.0 + 10.0 * d as f64 + (i / 7) as f64,
             })
             .collect()
+    }
+
+    #[test]
+    fn only_a_zero_with_a_band_of_no_width_is_certain() {
+        let fc = Forecast {
+            mean: vec![0.0, 0.0, 3.0],
+            intervals: vec![Interval {
+                level: 80.0,
+                lower: vec![0.0, -1.0, 3.0],
+                upper: vec![0.0, 1.0, 3.0],
+            }],
+        };
+        assert_eq!(certain_steps(&fc), [true, false, false]);
+        let bare = Forecast {
+            mean: vec![0.0],
+            intervals: Vec::new(),
+        };
+        assert_eq!(certain_steps(&bare), [false]);
     }
 
     #[test]
