@@ -50,7 +50,7 @@ pub enum JobError {
     },
     /// A request value other than the payload is not acceptable (`max_attempts`, `cursor`, ...).
     #[error("invalid `{field}`: {detail}")]
-    Invalid { field: &'static str, detail: String },
+    Invalid { field: String, detail: String },
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
     /// A handler's own failure; retried with backoff while attempts remain.
@@ -71,9 +71,9 @@ impl JobError {
         )
     }
 
-    pub fn invalid(field: &'static str, detail: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
         JobError::Invalid {
-            field,
+            field: field.into(),
             detail: detail.into(),
         }
     }

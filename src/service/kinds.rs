@@ -129,10 +129,10 @@ impl JobHandler for MaterializeFeatures {
         if let (Some(from), Some(to)) = (p.from, p.to)
             && from > to
         {
-            return Err(JobError::Invalid {
-                field: "payload.from",
-                detail: format!("starts ({from}) after `to` ({to})"),
-            });
+            return Err(JobError::invalid(
+                "payload.from",
+                format!("starts ({from}) after `to` ({to})"),
+            ));
         }
         Ok(())
     }
@@ -257,25 +257,7 @@ impl JobHandler for TrainForecaster {
 fn forecast_job_error(e: crate::forecast::DemandError) -> JobError {
     match e {
         crate::forecast::DemandError::Invalid { field, detail } => {
-            let field = match field.as_str() {
-                "regressors" => "payload.regressors",
-                "horizon" => "payload.horizon",
-                "series" => "payload.series",
-                "from" => "payload.from",
-                "reconcile" => "payload.reconcile",
-                "ended_after" => "payload.ended_after",
-                "holidays" => "payload.holidays",
-                "holidays_country" => "payload.holidays_country",
-                "seasonality_mode" => "payload.seasonality_mode",
-                "seasonalities" => "payload.seasonalities",
-                "timezone" => "payload.timezone",
-                "growth" => "payload.growth",
-                "cap" => "payload.cap",
-                "floor" => "payload.floor",
-                "select" => "payload.select",
-                _ => return JobError::InvalidPayload(detail),
-            };
-            JobError::Invalid { field, detail }
+            JobError::invalid(format!("payload.{field}"), detail)
         }
         other => JobError::Failed(other.to_string()),
     }
@@ -349,7 +331,15 @@ fn parse_payload<T: serde::de::DeserializeOwned>(
         serde_json::Value::Object(_) => payload.clone(),
         _ => return Err(JobError::InvalidPayload("expected a JSON object".into())),
     };
-    serde_json::from_value(value).map_err(|e| JobError::InvalidPayload(e.to_string()))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = e.into_inner().to_string();
+        if path == "." {
+            JobError::InvalidPayload(detail)
+        } else {
+            JobError::invalid(format!("payload.{path}"), detail)
+        }
+    })
 }
 
 /// `sweep_lake`: deletes files of lake runs that never committed (crashed writers).
@@ -401,16 +391,21 @@ mod tests {
         assert!(h.validate(&json!({})).is_ok());
         assert!(h.validate(&serde_json::Value::Null).is_ok());
         assert!(h.validate(&json!({"grace_seconds": 60})).is_ok());
-        for bad in [
-            json!({"grace_seconds": -1}),
-            json!({"grace_seconds": "1h"}),
-            json!({"grace": 5}),
-            json!([1]),
+        // A value of the wrong type and an unknown field are named; a non-object is the
+        // payload's fault.
+        for (bad, at) in [
+            (json!({"grace_seconds": -1}), "payload.grace_seconds"),
+            (json!({"grace_seconds": "1h"}), "payload.grace_seconds"),
+            (json!({"grace": 5}), "payload.grace"),
         ] {
             assert!(
-                matches!(h.validate(&bad), Err(JobError::InvalidPayload(_))),
+                matches!(h.validate(&bad), Err(JobError::Invalid { field, .. }) if field == at),
                 "{bad}"
             );
         }
+        assert!(matches!(
+            h.validate(&json!([1])),
+            Err(JobError::InvalidPayload(_))
+        ));
     }
 }
