@@ -17,11 +17,12 @@ use crate::forecast::train::{self, SelectBy, TrainParams, TrainReport};
 
 #[derive(Args, Debug)]
 pub struct ForecasterArgs {
-    /// Series frequency: hour (UTC, from the sales rows' `ts`), day, week (ISO, Monday start)
-    /// or month.
+    /// Series frequency: hour (UTC, from the sales rows' `ts`), day, week (ISO, Monday start),
+    /// month, quarter (January, April, July, October) or year.
     #[arg(long, default_value = "day")]
     pub frequency: String,
-    /// Steps to forecast (default 48 hours, 14 days, 13 weeks or 12 months).
+    /// Steps to forecast (default 48 hours, 14 days, 13 weeks, 12 months, 8 quarters or 6
+    /// years).
     #[arg(long)]
     pub horizon: Option<usize>,
     /// Only series whose id matches this glob, e.g. `item=I1/*`.

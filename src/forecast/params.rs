@@ -58,7 +58,8 @@ impl std::str::FromStr for SelectBy {
 pub struct TrainParams {
     #[serde(default)]
     pub frequency: Frequency,
-    /// Steps to forecast; default two weeks, a quarter of weeks or a year of months.
+    /// Steps to forecast; default two days of hours, two weeks of days, a quarter of weeks, a
+    /// year of months, two years of quarters or six years (M3's horizons for the last two).
     #[serde(default)]
     pub horizon: Option<usize>,
     #[serde(default)]
@@ -160,6 +161,8 @@ impl TrainParams {
             Frequency::Day => 14,
             Frequency::Week => 13,
             Frequency::Month => 12,
+            Frequency::Quarter => 8,
+            Frequency::Year => 6,
         })
     }
 

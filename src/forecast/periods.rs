@@ -43,13 +43,14 @@ pub struct SeriesRules {
 }
 
 /// Periods without sales after which a series has ended, unless the payload says otherwise:
-/// two weeks of hours, four weeks of days, eight weeks, three months.
+/// two weeks of hours, four weeks of days, eight weeks, three months, two quarters, two years.
 pub fn default_ended_after(frequency: Frequency) -> usize {
     match frequency {
         Frequency::Hour => 14 * 24,
         Frequency::Day => 28,
         Frequency::Week => 8,
         Frequency::Month => 3,
+        Frequency::Quarter | Frequency::Year => 2,
     }
 }
 
@@ -221,6 +222,45 @@ mod tests {
         };
         let b = build(&daily, Frequency::Month, Level::ItemStore, rules);
         assert_eq!(b.series[0].values, vec![4.0, 5.0]);
+    }
+
+    #[test]
+    fn year_and_quarter_keyed_rows_keep_their_last_period() {
+        let yearly = test_index(&[
+            ("2022-01-01", "I1", "S1", 10.0),
+            ("2023-01-01", "I1", "S1", 11.0),
+            ("2024-01-01", "I1", "S1", 12.0),
+        ]);
+        let b = build(
+            &yearly,
+            Frequency::Year,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].values, vec![10.0, 11.0, 12.0]);
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+        // Dated on the quarters' last days: complete by the calendar.
+        let quarterly = test_index(&[
+            ("2024-09-30", "I1", "S1", 3.0),
+            ("2024-12-31", "I1", "S1", 4.0),
+            ("2024-12-31", "I2", "S1", 1.0),
+            ("2024-03-31", "I3", "S1", 2.0),
+        ]);
+        let b = build(
+            &quarterly,
+            Frequency::Quarter,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].values, vec![3.0, 4.0]);
+        assert_eq!(b.series[0].end(), d("2024-10-01"));
+        // I3's last sale is three quarters before the end: more than the default two.
+        assert_eq!(b.ended.len(), 1);
+        assert!(
+            b.warnings[0].contains("in their last 2 quarters"),
+            "{:?}",
+            b.warnings
+        );
     }
 
     #[test]

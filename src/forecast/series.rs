@@ -1,6 +1,6 @@
 //! Demand series from the lake's `sales` dataset: one per (item, store), per item over all
-//! stores and per store over all items, at a daily, weekly (ISO weeks, Monday start) or
-//! monthly frequency.
+//! stores and per store over all items, at an hourly, daily, weekly (ISO weeks, Monday start),
+//! monthly, quarterly or yearly frequency.
 //!
 //! Why explicit zero filling: the sales dataset only has rows for periods where something
 //! sold, but the models take a regular series, and a missing day *is* a day with no sales. So
@@ -84,6 +84,10 @@ pub enum Frequency {
     Day,
     Week,
     Month,
+    /// Calendar quarters (starting January, April, July, October).
+    Quarter,
+    /// Calendar years.
+    Year,
 }
 
 impl Frequency {
@@ -93,17 +97,21 @@ impl Frequency {
             Frequency::Day => "day",
             Frequency::Week => "week",
             Frequency::Month => "month",
+            Frequency::Quarter => "quarter",
+            Frequency::Year => "year",
         }
     }
 
-    /// Observations per (main) seasonal cycle: a day of hours, a week of days, a year of weeks
-    /// or of months.
+    /// Observations per (main) seasonal cycle: a day of hours, a week of days, a year of
+    /// weeks, of months or of quarters; 1 (no season) for years.
     pub fn season(self) -> usize {
         match self {
             Frequency::Hour => 24,
             Frequency::Day => 7,
             Frequency::Week => 52,
             Frequency::Month => 12,
+            Frequency::Quarter => 4,
+            Frequency::Year => 1,
         }
     }
 
@@ -114,11 +122,13 @@ impl Frequency {
             Frequency::Day => 1.0,
             Frequency::Week => 7.0,
             Frequency::Month => 365.25 / 12.0,
+            Frequency::Quarter => 365.25 / 4.0,
+            Frequency::Year => 365.25,
         }
     }
 
     /// The start of the period holding `p` (the hour, the day, the Monday of its ISO week, the
-    /// first of its month).
+    /// first of its month, of its quarter's first month, of January).
     pub fn period_start(self, p: Period) -> Period {
         let date = p.date();
         match self {
@@ -128,6 +138,13 @@ impl Frequency {
                 Period::Day(date - Days::new(u64::from(date.weekday().num_days_from_monday())))
             }
             Frequency::Month => Period::Day(date.with_day(1).expect("day 1 exists in every month")),
+            Frequency::Quarter => Period::Day(
+                NaiveDate::from_ymd_opt(date.year(), 3 * (date.month0() / 3) + 1, 1)
+                    .expect("a quarter's first day exists"),
+            ),
+            Frequency::Year => {
+                Period::Day(NaiveDate::from_ymd_opt(date.year(), 1, 1).expect("1 January exists"))
+            }
         }
     }
 
@@ -138,6 +155,8 @@ impl Frequency {
             (Frequency::Day, p) => Period::Day(p.date() + Days::new(1)),
             (Frequency::Week, p) => Period::Day(p.date() + Days::new(7)),
             (Frequency::Month, p) => Period::Day(p.date() + Months::new(1)),
+            (Frequency::Quarter, p) => Period::Day(p.date() + Months::new(3)),
+            (Frequency::Year, p) => Period::Day(p.date() + Months::new(12)),
         }
     }
 
@@ -188,9 +207,11 @@ impl FromStr for Frequency {
             "day" => Ok(Frequency::Day),
             "week" => Ok(Frequency::Week),
             "month" => Ok(Frequency::Month),
+            "quarter" => Ok(Frequency::Quarter),
+            "year" => Ok(Frequency::Year),
             other => Err(DemandError::invalid(
                 "frequency",
-                format!("unknown frequency `{other}` (hour, day, week, month)"),
+                format!("unknown frequency `{other}` (hour, day, week, month, quarter, year)"),
             )),
         }
     }
@@ -373,10 +394,12 @@ pub struct SalesIndex {
     last: Option<NaiveDateTime>,
     /// Rows an hourly index could not place: they have no `ts`.
     untimed: usize,
-    /// Some row is dated on another day than a Monday / than the first of a month / stamped
-    /// off the hour: the data are not keyed by week / month / hour.
+    /// Some row is dated on another day than a Monday / than the first of a month, of a
+    /// quarter, of a year / stamped off the hour: the data are not keyed by that period.
     off_week_start: bool,
     off_month_start: bool,
+    off_quarter_start: bool,
+    off_year_start: bool,
     off_hour_start: bool,
 }
 
@@ -468,6 +491,8 @@ impl SalesIndex {
         }
         self.off_week_start |= date.weekday() != chrono::Weekday::Mon;
         self.off_month_start |= date.day() != 1;
+        self.off_quarter_start |= date.day() != 1 || !date.month0().is_multiple_of(3);
+        self.off_year_start |= date.ordinal() != 1;
         Some((date.and_time(chrono::NaiveTime::MIN), Period::Day(date)))
     }
 
@@ -493,6 +518,8 @@ impl SalesIndex {
             Frequency::Day => true,
             Frequency::Week => !self.off_week_start,
             Frequency::Month => !self.off_month_start,
+            Frequency::Quarter => !self.off_quarter_start,
+            Frequency::Year => !self.off_year_start,
         }
     }
 
@@ -963,6 +990,71 @@ pub(super) mod tests {
         );
         assert_eq!(Frequency::Day.season(), 7);
         assert_eq!(Frequency::Month.season(), 12);
+    }
+
+    #[test]
+    fn quarterly_and_yearly_periods_follow_the_calendar() {
+        // Rows on a quarter's last day (pandas' quarterly periods) and inside quarters.
+        let ix = index(&[
+            ("2025-03-31", "I1", "S1", 4.0),
+            ("2025-08-15", "I1", "S1", 1.0),
+            ("2025-09-30", "I1", "S1", 2.0),
+            ("2025-12-31", "I1", "S1", 5.0),
+        ]);
+        let s = &ix.series(Frequency::Quarter, Level::ItemStore, None)[0];
+        assert_eq!(s.start, d("2025-01-01"));
+        assert_eq!(
+            s.dates(),
+            vec![
+                d("2025-01-01"),
+                d("2025-04-01"),
+                d("2025-07-01"),
+                d("2025-10-01")
+            ]
+        );
+        assert_eq!(s.values, vec![4.0, 0.0, 3.0, 5.0]);
+        assert_eq!(s.filled, 1);
+        assert!(!ix.keyed_by_period(Frequency::Quarter));
+        // A quarter is complete on its last day only.
+        let q = |t| Frequency::Quarter.last_complete_period(at(t));
+        assert_eq!(q("2026-06-30"), d("2026-04-01"));
+        assert_eq!(q("2026-06-29"), d("2026-01-01"));
+        assert_eq!(q("2026-01-01"), d("2025-10-01"));
+        assert_eq!(
+            Frequency::Quarter.dates_after(d("2025-10-01"), 3),
+            vec![d("2026-01-01"), d("2026-04-01"), d("2026-07-01")]
+        );
+        assert_eq!(Frequency::Quarter.season(), 4);
+
+        // Keyed by 1 January (so by quarter too); the calendar rule ends at the last year
+        // whose 31 December the data reach (`periods` counts keyed data's last year too).
+        let ix = index(&[
+            ("2022-01-01", "I1", "S1", 10.0),
+            ("2024-01-01", "I1", "S1", 12.0),
+        ]);
+        assert!(ix.keyed_by_period(Frequency::Year));
+        assert!(ix.keyed_by_period(Frequency::Quarter));
+        let s = ix
+            .one(
+                &SeriesKey::parse("item=I1/store=S1").unwrap(),
+                Frequency::Year,
+                None,
+            )
+            .unwrap();
+        assert_eq!(s.values, vec![10.0, 0.0]);
+        assert_eq!(
+            Frequency::Year.last_complete_period(at("2024-12-31")),
+            d("2024-01-01")
+        );
+        assert_eq!(
+            Frequency::Year.period_start(d("2024-07-09")),
+            d("2024-01-01")
+        );
+        assert_eq!(Frequency::Year.season(), 1);
+        for (text, f) in [("quarter", Frequency::Quarter), ("year", Frequency::Year)] {
+            assert_eq!(text.parse::<Frequency>().unwrap(), f);
+            assert_eq!(f.to_string(), text);
+        }
     }
 
     #[test]

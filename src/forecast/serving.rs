@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -55,7 +56,7 @@ pub struct SeriesSummary {
     pub item_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
-    /// day, week or month
+    /// hour, day, week, month, quarter or year
     pub frequency: String,
     /// The model chosen for the series, e.g. `ETS(A,N,A)`.
     pub model: String,
@@ -594,6 +595,8 @@ fn calendar_step(min: usize, frequency: &str) -> usize {
         "day" => &[1, 2, 7, 14, 28, 91, 182, 364],
         "week" => &[1, 2, 4, 13, 26, 52],
         "month" => &[1, 2, 3, 6, 12],
+        "quarter" => &[1, 2, 4, 8],
+        "year" => &[1, 2, 5, 10],
         _ => &[1],
     };
     let min = min.max(1);
@@ -605,6 +608,19 @@ fn calendar_step(min: usize, frequency: &str) -> usize {
             let unit = steps[steps.len() - 1];
             min.div_ceil(unit) * unit
         })
+}
+
+/// How the chart's time axis names a period of `frequency`: `2024-03-18`, `2024-03`,
+/// `2024-Q1`, `2024`, `03-18 14:00`.
+fn period_label(p: Period, frequency: &str) -> String {
+    let start = p.start();
+    match frequency {
+        "month" => start.format("%Y-%m").to_string(),
+        "quarter" => format!("{}-Q{}", start.year(), start.month0() / 3 + 1),
+        "year" => start.format("%Y").to_string(),
+        "hour" => start.format("%m-%d %H:00").to_string(),
+        _ => start.format("%Y-%m-%d").to_string(),
+    }
 }
 
 /// The chart as a hand-written SVG. Elements carry classes: one
@@ -643,11 +659,6 @@ pub fn render_svg(fc: &ForecastView, actuals: &[Actual], opts: &ChartOptions) ->
         .collect();
 
     // The time axis: one position per period, actuals then forecast.
-    let format = match fc.frequency.as_str() {
-        "month" => "%Y-%m",
-        "hour" => "%m-%d %H:00",
-        _ => "%Y-%m-%d",
-    };
     let dates: Vec<Period> = actuals
         .iter()
         .map(|a| a.date)
@@ -655,7 +666,7 @@ pub fn render_svg(fc: &ForecastView, actuals: &[Actual], opts: &ChartOptions) ->
         .collect();
     let date_labels: Vec<String> = dates
         .iter()
-        .map(|d| d.start().format(format).to_string())
+        .map(|d| period_label(*d, &fc.frequency))
         .collect();
     let label_w = date_labels
         .iter()
@@ -1193,6 +1204,12 @@ mod tests {
         monthly.frequency = "month".into();
         let svg = render_svg(&monthly, &actuals[..5], &ChartOptions::default());
         assert!(texts(&svg, "x-tick").iter().all(|t| t.2.len() == 7));
+        // Quarters and years by their names.
+        assert_eq!(
+            period_label("2025-07-01".parse().unwrap(), "quarter"),
+            "2025-Q3"
+        );
+        assert_eq!(period_label("2025-01-01".parse().unwrap(), "year"), "2025");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod events;
 mod experiments;
 mod features;
 mod forecast;
+mod forecast_calendar;
 mod forecast_closed;
 mod forecast_hierarchy;
 mod forecast_hourly;
