@@ -418,7 +418,7 @@ mod regressors {
     use recast::forecast::train::{SelectBy, TrainParams, TrainReport, run as train};
     use serde_json::{Value, json};
 
-    use crate::common::{TestEnv, TestServer, expect_problem};
+    use crate::common::{TestServer, expect_problem};
 
     const DAYS: u64 = 112;
     const LIFT: f64 = 20.0;
@@ -492,24 +492,14 @@ mod regressors {
 
     /// A server over a lake holding the two series (and the shipped feature views defined).
     async fn world() -> (TestServer, std::path::PathBuf) {
-        let mut env = TestEnv::new().await;
-        let landing = env.path().join("landing");
+        let env = crate::common::sales_env(&sales_csv()).await;
         let pipelines = env.path().join("pipelines");
-        std::fs::create_dir_all(&landing).unwrap();
-        std::fs::create_dir_all(&pipelines).unwrap();
-        std::fs::write(landing.join("sales-1.csv"), sales_csv()).unwrap();
-        std::fs::write(
-            pipelines.join("sales.toml"),
-            crate::common::sales_pipeline(&landing),
-        )
-        .unwrap();
         // The shipped feature views, `item_store_price` among them.
         std::fs::copy(
             concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/features.toml"),
             pipelines.join("features.toml"),
         )
         .unwrap();
-        env.settings.pipelines_dir = pipelines.display().to_string();
         let srv = TestServer::start(env).await;
         let spec = find_pipeline(&srv.app, "sales").unwrap();
         let landed = run_pipeline(&srv.app, &spec, &recast::progress::none())

@@ -1,13 +1,14 @@
 //! Quarterly and yearly demand end to end: sales dated on each quarter's last day and on each
 //! year's 1 January are landed by the sales pipeline, trained through the CLI and through
 //! the jobs API at `quarter` and `year`, and served with quarter and year starts as dates,
-//! the quarterly season in the forecast and the chart labelled `2026-Q1`.
+//! the quarterly season in the forecast and the chart labelled `2026-Q1`; a quarter's actuals
+//! are scored once its last day has landed.
 
 use chrono::{Months, NaiveDate};
 use recast::auth::Role;
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, TestServer, expect_problem, fresh_json, sales_pipeline};
+use crate::common::{TestServer, expect_problem, fresh_json, point_means, sales_env};
 
 /// Quarters from 2018 Q1 to 2025 Q4.
 const QUARTERS: u32 = 32;
@@ -39,15 +40,7 @@ fn sales_csv() -> String {
 }
 
 async fn server() -> TestServer {
-    let mut env = TestEnv::new().await;
-    let landing = env.path().join("landing");
-    let pipelines = env.path().join("pipelines");
-    std::fs::create_dir_all(&landing).unwrap();
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(landing.join("sales.csv"), sales_csv()).unwrap();
-    std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
-    env.settings.pipelines_dir = pipelines.display().to_string();
-    let srv = TestServer::start(env).await;
+    let srv = TestServer::start(sales_env(&sales_csv()).await).await;
     let spec = recast::etl::pipelines::find_pipeline(&srv.app, "sales").unwrap();
     let landed = recast::etl::runner::run_pipeline(&srv.app, &spec, &recast::progress::none())
         .await
@@ -60,15 +53,6 @@ fn train(srv: &TestServer, args: &[&str]) -> Value {
     let out = crate::common::train_forecaster(srv, args);
     crate::common::assert_success(&out);
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn means(fc: &Value) -> Vec<f64> {
-    fc["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["mean"].as_f64().unwrap())
-        .collect()
 }
 
 fn dates(fc: &Value) -> Vec<String> {
@@ -99,7 +83,7 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
         .collect();
     assert_eq!(dates(&fc), starts);
     // The season of 4 carries into the forecast: every fourth quarter far above the first.
-    let m = means(&fc);
+    let m = point_means(&fc);
     for year in 0..2 {
         assert!(m[4 * year + 3] > m[4 * year] + 80.0, "{m:?}");
         assert!(m[4 * year + 3] > 230.0, "{m:?}");
@@ -136,7 +120,7 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
     let years: Vec<String> = (2026..2032).map(|y| format!("{y}-01-01")).collect();
     assert_eq!(dates(&fc), years);
     // The trend carries on: above the last year's 290 and rising.
-    let m = means(&fc);
+    let m = point_means(&fc);
     assert!(m[0] > 285.0 && m.windows(2).all(|w| w[1] > w[0]), "{m:?}");
     assert_eq!(fc["history_end"], "2025-01-01", "{fc}");
     let history = fresh_json(&srv, &reader, &format!("{y}/history")).await;
@@ -146,6 +130,30 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
     assert_eq!(
         points[19]["quantity"].as_f64().unwrap(),
         100.0 + 190.0 + 1.0
+    );
+
+    // 2026 Q1's sales arrive, dated on its last day: that quarter is scored against the
+    // quarterly forecast; the year 2026 is not complete, so the yearly one waits.
+    let q1_forecast = point_means(&fresh_json(&srv, &reader, q).await)[0];
+    let landing = srv.env.path().join("landing");
+    std::fs::write(
+        landing.join("2026q1.csv"),
+        "date,item_id,store_id,quantity\n2026-03-31,Q,S1,150\n",
+    )
+    .unwrap();
+    crate::common::land(&srv, "sales").await;
+    let scored = recast::forecast::realised::score(&srv.app).await.unwrap();
+    assert_eq!(
+        (scored.series_scored, scored.points_scored),
+        (1, 1),
+        "{scored:?}"
+    );
+    let accuracy = fresh_json(&srv, &reader, &format!("{q}/accuracy")).await;
+    assert_eq!(accuracy["realised"]["points"], 1, "{accuracy}");
+    let mae = accuracy["realised"]["mae"].as_f64().unwrap();
+    assert!(
+        (mae - (q1_forecast - 150.0).abs()).abs() < 1e-9,
+        "{accuracy}"
     );
 
     // An unknown frequency is refused naming the field and the ones there are.

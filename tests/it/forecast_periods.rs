@@ -7,7 +7,7 @@ use std::process::Stdio;
 use chrono::{Months, NaiveDate};
 use serde_json::Value;
 
-use crate::common::{TestEnv, recast_command, sales_pipeline};
+use crate::common::{TestEnv, recast_command, sales_env};
 
 /// Months from January 2022; `M1` sells every month, `M2` stops after 18 months.
 const MONTHS: u32 = 36;
@@ -59,13 +59,8 @@ fn train(env: &TestEnv, extra: &[&str]) -> (Value, String) {
 
 #[tokio::test]
 async fn month_keyed_sales_keep_their_last_month_and_ended_series_are_reported() {
-    let env = TestEnv::new().await;
-    let landing = env.path().join("landing");
+    let env = sales_env(&monthly_csv()).await;
     let pipelines = env.path().join("pipelines");
-    std::fs::create_dir_all(&landing).unwrap();
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(landing.join("monthly.csv"), monthly_csv()).unwrap();
-    std::fs::write(pipelines.join("sales.toml"), sales_pipeline(&landing)).unwrap();
     let run = recast_command(&env.path())
         .env("RECAST_DATABASE_URL", &env.settings.database_url)
         .env("RECAST_LAKE_URL", &env.settings.lake_url)

@@ -21,7 +21,7 @@ use recast::recommend::artifact::ModelKind;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{TestEnv, TestServer, expect_problem};
+use crate::common::{TestServer, expect_problem};
 
 const FIRST: &str = "2026-01-05";
 pub(crate) const DAYS: u64 = 42; // 2026-01-05 (Monday) ..= 2026-02-15 (Sunday)
@@ -68,18 +68,7 @@ pub(crate) fn enc(series_id: &str) -> String {
 /// A server over a lake holding the synthetic sales, with item x store forecasts trained by
 /// the job handler and item-level ones by the train function.
 pub(crate) async fn world() -> (TestServer, String, TrainReport) {
-    let mut env = TestEnv::new().await;
-    let landing = env.path().join("landing");
-    let pipelines = env.path().join("pipelines");
-    std::fs::create_dir_all(&landing).unwrap();
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(landing.join("sales-1.csv"), sales_csv()).unwrap();
-    std::fs::write(
-        pipelines.join("sales.toml"),
-        crate::common::sales_pipeline(&landing),
-    )
-    .unwrap();
-    env.settings.pipelines_dir = pipelines.display().to_string();
+    let env = crate::common::sales_env(&sales_csv()).await;
     let srv = TestServer::start(env).await;
     let spec = find_pipeline(&srv.app, "sales").unwrap();
     let landed = run_pipeline(&srv.app, &spec, &recast::progress::none())
