@@ -51,6 +51,10 @@ pub struct ForecasterArgs {
     /// Zero-fill series that stopped selling instead of leaving them out.
     #[arg(long)]
     pub pad_ended: bool,
+    /// Forecast series that stopped selling from their own last period instead of leaving
+    /// them out (series on their own calendars, such as a benchmark's).
+    #[arg(long, conflicts_with = "pad_ended")]
+    pub own_end: bool,
     /// Periods without sales after which a series has ended (default 336 hours, 28 days,
     /// 8 weeks, 3 months).
     #[arg(long, value_name = "PERIODS")]
@@ -126,6 +130,7 @@ impl ForecasterArgs {
             regressors: self.regressors.clone(),
             last_period,
             pad_ended: self.pad_ended,
+            own_end: self.own_end,
             ended_after: self.ended_after,
             reconcile: self.reconcile.parse()?,
             holidays: match &self.holidays {

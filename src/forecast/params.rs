@@ -87,6 +87,11 @@ pub struct TrainParams {
     /// Zero-fill series that stopped selling instead of leaving them out (reported).
     #[serde(default)]
     pub pad_ended: bool,
+    /// Forecast a series that stopped selling from its own last period instead of leaving
+    /// it out (reported): for sets of series on their own calendars, such as a public
+    /// benchmark's, where an early end is not a product taken off sale.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_end: bool,
     /// Periods without sales after which a series has ended (default: 28 days, 8 weeks,
     /// 3 months).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +156,7 @@ impl TrainParams {
         SeriesRules {
             last_period: self.last_period,
             pad_ended: self.pad_ended,
+            own_end: self.own_end,
             ended_after: self.ended_after,
         }
     }
@@ -179,6 +185,13 @@ impl TrainParams {
             return Err(DemandError::invalid(
                 "ended_after",
                 "must be at least 1 period",
+            ));
+        }
+        if self.own_end && self.pad_ended {
+            return Err(DemandError::invalid(
+                "own_end",
+                "a series that ended is either padded with zeros (`pad_ended`) or forecast \
+                 from its own end (`own_end`), not both",
             ));
         }
         if let (Some(f), Some(t)) = (self.from, self.to)
@@ -276,6 +289,13 @@ impl TrainParams {
                 ),
             ));
         }
+        if self.own_end {
+            return Err(DemandError::invalid(
+                "own_end",
+                "a reconciled run adds series up period by period, so every series must end on \
+                 the same period; leave `own_end` off",
+            ));
+        }
         if self.series.is_some() {
             return Err(DemandError::invalid(
                 "reconcile",
@@ -353,6 +373,22 @@ mod tests {
         assert_eq!(
             (json.frequency, json.select, json.horizon()),
             (Frequency::Week, SelectBy::Backtest, 13)
+        );
+        // An ended series is padded or forecast from its own end, and a reconciled run has
+        // one end for all.
+        let own: TrainParams =
+            serde_json::from_value(serde_json::json!({"own_end": true, "pad_ended": true}))
+                .unwrap();
+        assert!(
+            matches!(own.validate(), Err(DemandError::Invalid { field, .. }) if field == "own_end")
+        );
+        let own = TrainParams {
+            own_end: true,
+            reconcile: ReconcileBy::BottomUp,
+            ..TrainParams::default()
+        };
+        assert!(
+            matches!(own.validate(), Err(DemandError::Invalid { field, .. }) if field == "own_end")
         );
     }
 }

@@ -37,6 +37,8 @@ pub struct SeriesRules {
     pub last_period: LastPeriod,
     /// Zero-fill series that ended up to the run's last period instead of leaving them out.
     pub pad_ended: bool,
+    /// Keep series that ended, each running to its own last period with a sale.
+    pub own_end: bool,
     /// Periods without a single row after which a series counts as ended (default
     /// [`default_ended_after`]).
     pub ended_after: Option<usize>,
@@ -54,7 +56,8 @@ pub fn default_ended_after(frequency: Frequency) -> usize {
     }
 }
 
-/// A series left out of a run because it stopped selling.
+/// A series that stopped selling: left out of a run, or (`own_end`) forecast from its last
+/// period with a sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndedSeries {
     pub series_id: String,
@@ -140,20 +143,31 @@ fn build_groups(
         let Some(last_sold) = periods.range(..=end).next_back().map(|(d, _)| *d) else {
             continue;
         };
+        let mut series_end = end;
         if !rules.pad_ended && periods_between(frequency, last_sold, end) > ended_after {
             built.ended.push(EndedSeries {
                 series_id: key.id(),
                 last_period: last_sold,
             });
-            continue;
+            if !rules.own_end {
+                continue;
+            }
+            series_end = last_sold;
         }
-        built.series.extend(regular(key, frequency, &periods, end));
+        built
+            .series
+            .extend(regular(key, frequency, &periods, series_end));
     }
     if !built.ended.is_empty() {
+        let what = if rules.own_end {
+            "are forecast from their own last period (listed in `series_ended`)"
+        } else {
+            "were left out as ended (listed in `series_ended`; pad_ended = true fills them \
+             with zeros, own_end = true forecasts them from their own last period)"
+        };
         built.warnings.push(format!(
             "{} series had no sales in their last {ended_after} {frequency}s before {end} and \
-             were left out as ended (listed in `series_ended`; pad_ended = true fills them \
-             with zeros)",
+             {what}",
             built.ended.len()
         ));
     }
@@ -297,6 +311,19 @@ mod tests {
         assert_eq!(b.series.len(), 3);
         assert_eq!(b.series[1].values.len(), 12);
         assert_eq!(b.series[1].filled, 10);
+        // Or each runs to its own last sale, still listed as ended.
+        let own = SeriesRules {
+            own_end: true,
+            ..SeriesRules::default()
+        };
+        let b = build(&ix, Frequency::Month, Level::ItemStore, own);
+        assert_eq!(b.series.len(), 3);
+        assert_eq!(b.series[1].end(), d("2025-08-01"));
+        assert_eq!(b.series[1].values.len(), 8);
+        assert_eq!(b.series[1].filled, 6);
+        assert_eq!(b.series[0].end(), d("2025-12-01"));
+        assert_eq!(b.ended.len(), 1);
+        assert!(b.warnings[0].contains("forecast from their own last period"));
         let strict = SeriesRules {
             ended_after: Some(1),
             ..SeriesRules::default()

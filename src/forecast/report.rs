@@ -107,7 +107,8 @@ pub struct TrainReport {
     /// Periods and series the run left out, and why (see `forecast::periods`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// Series left out because they stopped selling (unless `pad_ended`).
+    /// Series that stopped selling: left out (unless `pad_ended`), or forecast from their own
+    /// last period with `own_end`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series_ended: Vec<super::periods::EndedSeries>,
     /// What the exogenous regressors did, when the run had any.

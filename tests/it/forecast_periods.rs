@@ -1,6 +1,6 @@
 //! Series building loses nothing silently: period-keyed rows keep their last period, series
-//! that stopped selling are reported (and padded only when asked), and a CLI run whose stderr
-//! is not a terminal still shows progress.
+//! that stopped selling are reported (and padded, or forecast from their own end, only when
+//! asked), and a CLI run whose stderr is not a terminal still shows progress.
 
 use std::process::Stdio;
 
@@ -103,6 +103,25 @@ async fn month_keyed_sales_keep_their_last_month_and_ended_series_are_reported()
     assert!(stderr.contains("forecaster [00:00:"), "{stderr}");
     assert!(stderr.contains("% "), "{stderr}");
 
+    // Forecast from its own end instead: M2's forecast starts the month after its last sale.
+    let (own, _) = train(&env, &["--own-end"]);
+    assert_eq!(own["series_fitted"], 2, "{own}");
+    assert_eq!(own["filled_periods"], 0, "{own}");
+    assert_eq!(own["series_ended"][0]["series_id"], "item=M2/store=S1");
+    assert!(
+        own["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("forecast from their own last period"),
+        "{own}"
+    );
+    let app = recast::service::open(env.settings.clone()).await.unwrap();
+    let m2 = recast::db::forecasts::get(&app.db, "item=M2/store=S1")
+        .await
+        .unwrap()
+        .expect("M2's forecast");
+    assert_eq!(m2.history_end, month(17).to_string());
+
     let (padded, _) = train(&env, &["--pad-ended"]);
     assert_eq!(padded["series_fitted"], 2, "{padded}");
     assert_eq!(padded["filled_periods"], MONTHS - 18);
@@ -125,4 +144,11 @@ async fn month_keyed_sales_keep_their_last_month_and_ended_series_are_reported()
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--last-period"));
+    let both = recast_command(&env.path())
+        .env("RECAST_DATABASE_URL", &env.settings.database_url)
+        .args(["train", "forecaster", "--own-end", "--pad-ended"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(String::from_utf8_lossy(&both.stderr).contains("--pad-ended"));
 }
