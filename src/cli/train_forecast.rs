@@ -51,8 +51,9 @@ pub struct ForecasterArgs {
     /// Zero-fill series that stopped selling instead of leaving them out.
     #[arg(long)]
     pub pad_ended: bool,
-    /// Forecast series that stopped selling from their own last period instead of leaving
-    /// them out (series on their own calendars, such as a benchmark's).
+    /// End every series at its own last period with a row and forecast it from there,
+    /// keeping those that stopped selling (series on calendars of their own, such as a
+    /// benchmark's).
     #[arg(long, conflicts_with = "pad_ended")]
     pub own_end: bool,
     /// Periods without sales after which a series has ended (default 336 hours, 28 days,

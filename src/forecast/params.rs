@@ -87,8 +87,9 @@ pub struct TrainParams {
     /// Zero-fill series that stopped selling instead of leaving them out (reported).
     #[serde(default)]
     pub pad_ended: bool,
-    /// Forecast a series that stopped selling from its own last period instead of leaving
-    /// it out (reported): for sets of series on their own calendars, such as a public
+    /// Every series ends at its own last period with a row, and is forecast from there:
+    /// those that stopped selling are kept (and reported) instead of left out, and no series
+    /// gets trailing zeros. For sets of series on calendars of their own, such as a public
     /// benchmark's, where an early end is not a product taken off sale.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_end: bool,

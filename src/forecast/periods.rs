@@ -37,7 +37,8 @@ pub struct SeriesRules {
     pub last_period: LastPeriod,
     /// Zero-fill series that ended up to the run's last period instead of leaving them out.
     pub pad_ended: bool,
-    /// Keep series that ended, each running to its own last period with a sale.
+    /// Every series runs to its own last period with a row (no trailing zeros), and those
+    /// that ended are kept: data whose series are on calendars of their own.
     pub own_end: bool,
     /// Periods without a single row after which a series counts as ended (default
     /// [`default_ended_after`]).
@@ -143,7 +144,6 @@ fn build_groups(
         let Some(last_sold) = periods.range(..=end).next_back().map(|(d, _)| *d) else {
             continue;
         };
-        let mut series_end = end;
         if !rules.pad_ended && periods_between(frequency, last_sold, end) > ended_after {
             built.ended.push(EndedSeries {
                 series_id: key.id(),
@@ -152,8 +152,8 @@ fn build_groups(
             if !rules.own_end {
                 continue;
             }
-            series_end = last_sold;
         }
+        let series_end = if rules.own_end { last_sold } else { end };
         built
             .series
             .extend(regular(key, frequency, &periods, series_end));
@@ -311,17 +311,20 @@ mod tests {
         assert_eq!(b.series.len(), 3);
         assert_eq!(b.series[1].values.len(), 12);
         assert_eq!(b.series[1].filled, 10);
-        // Or each runs to its own last sale, still listed as ended.
+        // Or each runs to its own last row (the ended one still listed), with no trailing
+        // zeros even where it has not ended: I3 stops in October.
         let own = SeriesRules {
             own_end: true,
             ..SeriesRules::default()
         };
         let b = build(&ix, Frequency::Month, Level::ItemStore, own);
         assert_eq!(b.series.len(), 3);
+        assert_eq!(b.series[0].end(), d("2025-12-01"));
         assert_eq!(b.series[1].end(), d("2025-08-01"));
         assert_eq!(b.series[1].values.len(), 8);
         assert_eq!(b.series[1].filled, 6);
-        assert_eq!(b.series[0].end(), d("2025-12-01"));
+        assert_eq!(b.series[2].end(), d("2025-10-01"));
+        assert_eq!(b.series[2].values, vec![1.0]);
         assert_eq!(b.ended.len(), 1);
         assert!(b.warnings[0].contains("forecast from their own last period"));
         let strict = SeriesRules {
