@@ -287,6 +287,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("RECAST_CORS_ORIGINS", "cors_origins", Kind::List),
+    ("RECAST_PLAUSIBLE_SINCE", "plausible_since", Kind::Str),
     ("RECAST_S3_ENDPOINT", "s3.endpoint", Kind::Str),
     ("RECAST_S3_REGION", "s3.region", Kind::Str),
     ("RECAST_S3_ACCESS_KEY_ID", "s3.access_key_id", Kind::Str),
@@ -725,6 +726,24 @@ mod tests {
             .overrides
             .push(("listen".into(), toml::Value::String("0.0.0.0:1".into())));
         assert_eq!(Settings::load(&sources).unwrap().listen, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn every_variable_the_readme_names_is_read() {
+        let readme = include_str!("../README.md");
+        let known: Vec<&str> = env_variables().map(|(var, _)| var).collect();
+        let named: Vec<&str> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split('`').nth(3))
+            .filter(|v| v.starts_with("RECAST_"))
+            .collect();
+        assert!(named.len() > 20, "{named:?}");
+        for var in named {
+            assert!(known.contains(&var), "README names {var}, which no setting reads");
+        }
+        let s = Settings::load(&env(&[("RECAST_PLAUSIBLE_SINCE", "1900-01-01")])).unwrap();
+        assert_eq!(s.plausible_since, "1900-01-01");
     }
 
     #[test]
