@@ -25,6 +25,8 @@
 
 #[path = "common/knobs.rs"]
 mod knobs;
+#[path = "common/sales_app.rs"]
+mod sales_app;
 use knobs::{env_or, last_line, peak_rss_mib, peer_python};
 
 use std::path::Path;
@@ -74,44 +76,8 @@ fn sales_csv(n: usize, days: usize) -> String {
 /// Child mode: land `dir/landing/sales.csv`, then time the training run; prints
 /// `seconds peak_mib nodes failed`.
 async fn child(dir: &Path) {
-    use recast::config::{Settings, Sources};
-    let pipelines = dir.join("pipelines");
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(
-        pipelines.join("sales.toml"),
-        format!(
-            "name = \"sales\"\ndataset = \"sales\"\n[source]\ntype = \"files\"\n\
-             url = \"file://{}\"\npattern = \"*.csv\"\n[columns]\n\
-             date = {{ format = \"%Y-%m-%d\" }}\non_promo = {{ default = \"false\" }}\n",
-            dir.join("landing").display()
-        ),
-    )
-    .unwrap();
-    let env = vec![
-        (
-            "RECAST_DATABASE_URL".to_string(),
-            format!("sqlite://{}?mode=rwc", dir.join("recast.db").display()),
-        ),
-        (
-            "RECAST_LAKE_URL".to_string(),
-            format!("file://{}", dir.join("lake").display()),
-        ),
-        (
-            "RECAST_PIPELINES_DIR".to_string(),
-            pipelines.display().to_string(),
-        ),
-    ];
-    let settings = Settings::load(&Sources {
-        file: None,
-        env,
-        overrides: Vec::new(),
-    })
-    .unwrap();
-    let app = recast::service::open(settings).await.unwrap();
-    let spec = recast::etl::pipelines::find_pipeline(&app, "sales").unwrap();
-    recast::etl::runner::run_pipeline(&app, &spec, &recast::progress::none())
-        .await
-        .unwrap();
+    let app = sales_app::open(dir, &[]).await;
+    sales_app::land(&app).await;
     // Peak memory from here on: landing is not part of the pipeline timed.
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let params: recast::forecast::train::TrainParams = serde_json::from_value(serde_json::json!({

@@ -740,7 +740,10 @@ mod tests {
             .collect();
         assert!(named.len() > 20, "{named:?}");
         for var in named {
-            assert!(known.contains(&var), "README names {var}, which no setting reads");
+            assert!(
+                known.contains(&var),
+                "README names {var}, which no setting reads"
+            );
         }
         let s = Settings::load(&env(&[("RECAST_PLAUSIBLE_SINCE", "1900-01-01")])).unwrap();
         assert_eq!(s.plausible_since, "1900-01-01");
