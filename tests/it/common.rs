@@ -340,6 +340,16 @@ pub fn point_means(forecast: &serde_json::Value) -> Vec<f64> {
         .collect()
 }
 
+/// The served point dates of a forecast response, in horizon order.
+pub fn point_dates(forecast: &serde_json::Value) -> Vec<String> {
+    forecast["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["date"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A test environment whose shared `sales` pipeline lands `csv` (from `landing/sales.csv`);
 /// other pipelines can go into `pipelines_dir` before a server starts on it.
 pub async fn sales_env(csv: &str) -> TestEnv {

@@ -8,7 +8,7 @@ use chrono::{Months, NaiveDate};
 use recast::auth::Role;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect_problem, fresh_json, point_means, sales_env};
+use crate::common::{TestServer, expect_problem, fresh_json, point_dates, point_means, sales_env};
 
 /// Quarters from 2018 Q1 to 2025 Q4.
 const QUARTERS: u32 = 32;
@@ -55,15 +55,6 @@ fn train(srv: &TestServer, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn dates(fc: &Value) -> Vec<String> {
-    fc["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["date"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[actix_web::test]
 async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
     let srv = server().await;
@@ -81,7 +72,7 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
     let starts: Vec<String> = (0..8)
         .map(|k| (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + Months::new(3 * k)).to_string())
         .collect();
-    assert_eq!(dates(&fc), starts);
+    assert_eq!(point_dates(&fc), starts);
     // The season of 4 carries into the forecast: every fourth quarter far above the first.
     let m = point_means(&fc);
     for year in 0..2 {
@@ -118,7 +109,7 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
     let fc = fresh_json(&srv, &reader, y).await;
     assert_eq!(fc["frequency"], "year");
     let years: Vec<String> = (2026..2032).map(|y| format!("{y}-01-01")).collect();
-    assert_eq!(dates(&fc), years);
+    assert_eq!(point_dates(&fc), years);
     // The trend carries on: above the last year's 290 and rising.
     let m = point_means(&fc);
     assert!(m[0] > 285.0 && m.windows(2).all(|w| w[1] > w[0]), "{m:?}");

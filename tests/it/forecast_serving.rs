@@ -649,14 +649,8 @@ async fn forecasts_are_trained_listed_served_charted_and_exported() {
     assert_eq!((weekly.series_total, weekly.series_fitted), (1, 1));
     let fc = json(&srv, &key, "/v1/forecasts/item%3DI2").await;
     assert_eq!(fc["frequency"], "week");
-    let dates: Vec<&str> = fc["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["date"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        dates,
+        crate::common::point_dates(&fc),
         ["2026-02-16", "2026-02-23", "2026-03-02", "2026-03-09"]
     );
     let hist = json(&srv, &key, "/v1/forecasts/item%3DI2/history").await;
