@@ -43,9 +43,9 @@ pub struct ForecasterArgs {
     /// item_store and frequency day only. Materialize the views first.
     #[arg(long, value_name = "VIEW:FEATURE", value_delimiter = ',')]
     pub regressors: Vec<String>,
-    /// When the data's last period counts as complete: auto (complete when every row is
-    /// dated on its period's first day), calendar (only when the data reach its last day) or
-    /// complete.
+    /// When the data's last period counts as complete: auto (complete when the rows are
+    /// dated on their period's first day: all in the last period, 99 % overall), calendar
+    /// (only when the data reach its last day) or complete.
     #[arg(long, default_value = "auto")]
     pub last_period: String,
     /// Zero-fill series that stopped selling instead of leaving them out.

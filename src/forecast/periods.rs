@@ -20,8 +20,9 @@ use super::series::{Frequency, Level, Period, SalesIndex, Series, SeriesKey, reg
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LastPeriod {
-    /// `complete` when every row is dated on the first day of its period (the data are keyed
-    /// by period), else `calendar`.
+    /// `complete` when the data are keyed by period (no row of the last period, and at most
+    /// 1 % of all, off a period's first day: `SalesIndex::keyed_by_period`), else
+    /// `calendar`.
     #[default]
     Auto,
     /// Complete only when the data reach the period's final day (daily rows inside weeks or
@@ -189,6 +190,7 @@ fn periods_between(frequency: Frequency, from: Period, to: Period) -> usize {
 mod tests {
     use super::*;
     use crate::forecast::series::tests::index as test_index;
+    use chrono::{Months, NaiveDate};
 
     fn d(s: &str) -> Period {
         s.parse().unwrap()
@@ -236,6 +238,40 @@ mod tests {
         };
         let b = build(&daily, Frequency::Month, Level::ItemStore, rules);
         assert_eq!(b.series[0].values, vec![4.0, 5.0]);
+    }
+
+    #[test]
+    fn one_stray_row_in_a_long_history_keeps_the_data_keyed() {
+        let months: Vec<String> = (0..30)
+            .map(|t| {
+                let m = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap() + Months::new(t);
+                m.to_string()
+            })
+            .collect();
+        let mut rows: Vec<(&str, &str, &str, f64)> = Vec::new();
+        for item in ["I1", "I2", "I3", "I4"] {
+            rows.extend(months.iter().map(|m| (m.as_str(), item, "S1", 5.0)));
+        }
+        // One row in 121 off its month's first day, early in the history: still keyed.
+        rows.push(("2023-03-17", "I1", "S1", 1.0));
+        let b = build(
+            &test_index(&rows),
+            Frequency::Month,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].end(), d("2025-06-01"));
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+        // A row inside the last month off its first day: that month may be in progress.
+        rows.push(("2025-06-09", "I2", "S1", 1.0));
+        let b = build(
+            &test_index(&rows),
+            Frequency::Month,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].end(), d("2025-05-01"));
+        assert!(b.warnings[0].contains("is incomplete"), "{:?}", b.warnings);
     }
 
     #[test]

@@ -74,6 +74,10 @@ impl DemandError {
     }
 }
 
+/// The share of dated cells that may sit off their period's start in data that still count
+/// as keyed by period ([`SalesIndex::keyed_by_period`]).
+pub const KEYED_TOLERANCE: f64 = 0.01;
+
 /// Sampling frequency of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -394,12 +398,7 @@ pub struct SalesIndex {
     last: Option<NaiveDateTime>,
     /// Rows an hourly index could not place: they have no `ts`.
     untimed: usize,
-    /// Some row is dated on another day than a Monday / than the first of a month, of a
-    /// quarter, of a year / stamped off the hour: the data are not keyed by that period.
-    off_week_start: bool,
-    off_month_start: bool,
-    off_quarter_start: bool,
-    off_year_start: bool,
+    /// Some row is stamped off the hour: the data are not keyed by hour.
     off_hour_start: bool,
 }
 
@@ -489,10 +488,6 @@ impl SalesIndex {
             self.off_hour_start |= t.minute() != 0 || t.second() != 0;
             return Some((t, Period::hour_of(t)));
         }
-        self.off_week_start |= date.weekday() != chrono::Weekday::Mon;
-        self.off_month_start |= date.day() != 1;
-        self.off_quarter_start |= date.day() != 1 || !date.month0().is_multiple_of(3);
-        self.off_year_start |= date.ordinal() != 1;
         Some((date.and_time(chrono::NaiveTime::MIN), Period::Day(date)))
     }
 
@@ -510,17 +505,35 @@ impl SalesIndex {
         self.cells.is_empty()
     }
 
-    /// Whether every row is stamped at the start of its `frequency` period: the data are one
-    /// row per period (how recast itself keys hours, weeks and months), not finer.
+    /// Whether the data are one row per `frequency` period, stamped at its start (how recast
+    /// itself keys hours, weeks, months, quarters and years), not finer: every hour's row on
+    /// the hour; for dated rows, no day of the data's last period off its start and at most
+    /// [`KEYED_TOLERANCE`] of all (item, store, day) cells off theirs, so one stray row in a
+    /// long history does not make the last period look half observed.
     pub fn keyed_by_period(&self, frequency: Frequency) -> bool {
         match frequency {
             Frequency::Hour => !self.off_hour_start,
             Frequency::Day => true,
-            Frequency::Week => !self.off_week_start,
-            Frequency::Month => !self.off_month_start,
-            Frequency::Quarter => !self.off_quarter_start,
-            Frequency::Year => !self.off_year_start,
+            _ => self.mostly_on_period_starts(frequency),
         }
+    }
+
+    fn mostly_on_period_starts(&self, frequency: Frequency) -> bool {
+        let Some(last) = self.last else {
+            return true;
+        };
+        let last_start = frequency.period_start(Period::hour_of(last));
+        let (mut cells, mut off) = (0usize, 0usize);
+        for p in self.cells.values().flat_map(BTreeMap::keys) {
+            cells += 1;
+            if frequency.period_start(*p) != *p {
+                if *p >= last_start {
+                    return false;
+                }
+                off += 1;
+            }
+        }
+        (off as f64) <= KEYED_TOLERANCE * cells as f64
     }
 
     /// Every series of `level` at `frequency`, in id order, each running from its first sale
