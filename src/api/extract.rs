@@ -50,17 +50,24 @@ fn missing_field(message: &str) -> Option<String> {
     rest.split_once('`').map(|(name, _)| name.to_string())
 }
 
-pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+/// The field a path-tracked serde error is about: its path, or for a missing field (which
+/// serde reports at its parent) the field itself; `None` at the document's root. The API's
+/// bodies and queries and the job payloads name their fields by it.
+pub fn error_field<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Option<String> {
     let path = e.path().to_string();
-    let inner = e.into_inner();
-    let mut field = (path != ".").then_some(path);
-    // serde reports a missing field at its parent: name the field itself.
-    if let Some(name) = missing_field(&inner.to_string()) {
-        field = Some(match field {
+    let parent = (path != ".").then_some(path);
+    match missing_field(&e.inner().to_string()) {
+        Some(name) => Some(match parent {
             Some(parent) => format!("{parent}.{name}"),
             None => name,
-        });
+        }),
+        None => parent,
     }
+}
+
+pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let field = error_field(&e);
+    let inner = e.into_inner();
     if inner.is_syntax() || inner.is_eof() {
         Error::MalformedBody {
             field: None,
@@ -149,11 +156,8 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
             serde_path_to_error::deserialize(de)
                 .map(ApiQuery)
                 .map_err(|e| {
-                    let path = e.path().to_string();
+                    let field = error_field(&e);
                     let inner = e.into_inner();
-                    let field = (path != ".")
-                        .then_some(path)
-                        .or_else(|| missing_field(&inner.to_string()));
                     Error::Invalid {
                         detail: match &field {
                             Some(f) => format!("query parameter `{f}`: {inner}"),

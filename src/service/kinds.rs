@@ -332,12 +332,11 @@ fn parse_payload<T: serde::de::DeserializeOwned>(
         _ => return Err(JobError::InvalidPayload("expected a JSON object".into())),
     };
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+        let field = crate::api::extract::error_field(&e);
         let detail = e.into_inner().to_string();
-        if path == "." {
-            JobError::InvalidPayload(detail)
-        } else {
-            JobError::invalid(format!("payload.{path}"), detail)
+        match field {
+            Some(field) => JobError::invalid(format!("payload.{field}"), detail),
+            None => JobError::InvalidPayload(detail),
         }
     })
 }
@@ -406,6 +405,11 @@ mod tests {
         assert!(matches!(
             h.validate(&json!([1])),
             Err(JobError::InvalidPayload(_))
+        ));
+        // A missing field is named too, as the API's bodies name theirs.
+        assert!(matches!(
+            RunPipeline.validate(&json!({})),
+            Err(JobError::Invalid { field, .. }) if field == "payload.pipeline"
         ));
     }
 }
