@@ -43,9 +43,10 @@ pub struct ForecasterArgs {
     /// item_store and frequency day only. Materialize the views first.
     #[arg(long, value_name = "VIEW:FEATURE", value_delimiter = ',')]
     pub regressors: Vec<String>,
-    /// When the data's last period counts as complete: auto (complete when the rows are
-    /// dated on their period's first day: all in the last period, 99 % overall), calendar
-    /// (only when the data reach its last day) or complete.
+    /// When the data's last period counts as complete: auto (when the rows are dated on
+    /// their period's first day, all in the last period and 99 % overall, or on a shorter
+    /// period's, such as months in a quarter, and reach its last one), calendar (only when
+    /// the data reach its last day) or complete.
     #[arg(long, default_value = "auto")]
     pub last_period: String,
     /// Zero-fill series that stopped selling instead of leaving them out.

@@ -20,9 +20,11 @@ use super::series::{Frequency, Level, Period, SalesIndex, Series, SeriesKey, reg
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LastPeriod {
-    /// `complete` when the data are keyed by period (no row of the last period, and at most
-    /// 1 % of all, off a period's first day: `SalesIndex::keyed_by_period`), else
-    /// `calendar`.
+    /// Complete when the data's last period of their own grain ends with the period or after
+    /// it: the grain is the coarsest period, up to the run's, the data are keyed by (no row
+    /// of the last period, and at most 1 % of all, off a period's first day:
+    /// `SalesIndex::grain`), else the day, which is `calendar`. Monthly rows complete a
+    /// quarter with its third month's row.
     #[default]
     Auto,
     /// Complete only when the data reach the period's final day (daily rows inside weeks or
@@ -85,23 +87,51 @@ pub fn last_period(
     let last = index.last_instant()?;
     let own = frequency.period_start(Period::hour_of(last));
     let calendar = frequency.last_complete_period(last);
-    let complete = match rule {
-        LastPeriod::Complete => true,
-        LastPeriod::Auto if index.keyed_by_period(frequency) => true,
-        LastPeriod::Auto | LastPeriod::Calendar => calendar == own,
+    let (complete, seen) = match rule {
+        LastPeriod::Complete => (true, String::new()),
+        LastPeriod::Calendar => (calendar == own, instant(frequency, last)),
+        LastPeriod::Auto => auto_complete(index, frequency, last, own),
     };
     if complete {
         return Some((own, None));
     }
-    let seen = match frequency {
-        Frequency::Hour => last.format("%Y-%m-%dT%H:%MZ").to_string(),
-        _ => last.date().to_string(),
-    };
     let warning = format!(
-        "the {frequency} starting {own} is incomplete (the data end at {seen}) and was left \
-         out; set last_period = \"complete\" to use it"
+        "the {frequency} starting {own} is incomplete (the data end {seen}) and was left out; \
+         set last_period = \"complete\" to use it"
     );
     Some((calendar, Some(warning)))
+}
+
+/// Whether the data's last period `own` is complete under [`LastPeriod::Auto`]: its last
+/// period of the data's own grain (an hour, or [`SalesIndex::grain`]) ends where `own` ends
+/// or after (a week row of the 30th of March completes March), and where the data end.
+fn auto_complete(
+    index: &SalesIndex,
+    frequency: Frequency,
+    last: chrono::NaiveDateTime,
+    own: Period,
+) -> (bool, String) {
+    if frequency == Frequency::Hour {
+        let keyed = index.keyed_by_period(frequency);
+        let complete = keyed || frequency.last_complete_period(last) == own;
+        return (complete, instant(frequency, last));
+    }
+    let grain = index.grain(frequency);
+    let last_grain = grain.period_start(Period::hour_of(last));
+    let complete = grain.next(last_grain) >= frequency.next(own);
+    let seen = match grain {
+        Frequency::Day => instant(frequency, last),
+        _ => format!("with the {grain} starting {last_grain}"),
+    };
+    (complete, seen)
+}
+
+/// "at" the last instant with data, as the report shows it.
+fn instant(frequency: Frequency, last: chrono::NaiveDateTime) -> String {
+    match frequency {
+        Frequency::Hour => format!("at {}", last.format("%Y-%m-%dT%H:%MZ")),
+        _ => format!("at {}", last.date()),
+    }
 }
 
 /// Every series of `level` at `frequency` under `rules`.
@@ -311,6 +341,83 @@ mod tests {
             "{:?}",
             b.warnings
         );
+    }
+
+    /// Month starts from `first`, `n` of them, as rows of one series.
+    fn monthly_rows(first: &str, n: u32) -> Vec<String> {
+        let first: NaiveDate = first.parse().unwrap();
+        (0..n)
+            .map(|t| (first + Months::new(t)).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rows_keyed_by_a_shorter_period_complete_the_last_one_when_they_reach_its_end() {
+        let by_quarter = |months: &[String]| {
+            let rows: Vec<(&str, &str, &str, f64)> = months
+                .iter()
+                .map(|m| (m.as_str(), "I1", "S1", 1.0))
+                .collect();
+            build(
+                &test_index(&rows),
+                Frequency::Quarter,
+                Level::ItemStore,
+                SeriesRules::default(),
+            )
+        };
+        // Twelve months to December: four whole quarters, the last one kept.
+        let b = by_quarter(&monthly_rows("2025-01-01", 12));
+        assert_eq!(b.series[0].values, vec![3.0; 4]);
+        assert_eq!(b.series[0].end(), d("2025-10-01"));
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+        // Eleven: the fourth quarter lacks December, is left out, and the warning says why.
+        let b = by_quarter(&monthly_rows("2025-01-01", 11));
+        assert_eq!(b.series[0].values, vec![3.0; 3]);
+        assert!(
+            b.warnings[0].contains("with the month starting 2025-11-01"),
+            "{:?}",
+            b.warnings
+        );
+        // Monthly rows by year: a year needs its December.
+        let rows = monthly_rows("2023-01-01", 36);
+        let rows: Vec<(&str, &str, &str, f64)> =
+            rows.iter().map(|m| (m.as_str(), "I1", "S1", 1.0)).collect();
+        let b = build(
+            &test_index(&rows),
+            Frequency::Year,
+            Level::ItemStore,
+            SeriesRules::default(),
+        );
+        assert_eq!(b.series[0].values, vec![12.0; 3]);
+        // Weekly rows (Mondays) by month: the week of Monday 30 March reaches 5 April, so
+        // March is complete; a week later in the data the same holds for April only when
+        // its last week reaches the 30th.
+        let weeks = |n: u64| -> Vec<String> {
+            let first: NaiveDate = "2026-01-05".parse().unwrap();
+            (0..n)
+                .map(|w| (first + chrono::Days::new(7 * w)).to_string())
+                .collect()
+        };
+        let by_month = |weeks: &[String]| {
+            let rows: Vec<(&str, &str, &str, f64)> = weeks
+                .iter()
+                .map(|w| (w.as_str(), "I1", "S1", 1.0))
+                .collect();
+            build(
+                &test_index(&rows),
+                Frequency::Month,
+                Level::ItemStore,
+                SeriesRules::default(),
+            )
+        };
+        // 13 weeks: the last is Monday 30 March.
+        assert_eq!(by_month(&weeks(13)).series[0].end(), d("2026-03-01"));
+        // 17 weeks: the last is Monday 27 April, which ends 3 May: April complete.
+        assert_eq!(by_month(&weeks(17)).series[0].end(), d("2026-04-01"));
+        // 16 weeks: the last is Monday 20 April, ending the 26th: April is not complete.
+        let b = by_month(&weeks(16));
+        assert_eq!(b.series[0].end(), d("2026-03-01"));
+        assert!(b.warnings[0].contains("with the week starting 2026-04-20"));
     }
 
     #[test]

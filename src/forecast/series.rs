@@ -518,6 +518,18 @@ impl SalesIndex {
         }
     }
 
+    /// The coarsest period, no longer than `frequency`'s, that the dated data are keyed by
+    /// (a year, quarter, month or week, else a day): monthly rows trained by quarter are by
+    /// month, so a quarter whose third month has its row is complete.
+    pub fn grain(&self, frequency: Frequency) -> Frequency {
+        use Frequency::{Day, Month, Quarter, Week, Year};
+        [Year, Quarter, Month, Week]
+            .into_iter()
+            .filter(|g| g.step_days() <= frequency.step_days())
+            .find(|g| self.keyed_by_period(*g))
+            .unwrap_or(Day)
+    }
+
     fn mostly_on_period_starts(&self, frequency: Frequency) -> bool {
         let Some(last) = self.last else {
             return true;

@@ -2,7 +2,8 @@
 //! year's 1 January are landed by the sales pipeline, trained through the CLI and through
 //! the jobs API at `quarter` and `year`, and served with quarter and year starts as dates,
 //! the quarterly season in the forecast and the chart labelled `2026-Q1`; a quarter's actuals
-//! are scored once its last day has landed.
+//! are scored once its last day has landed; monthly rows complete a quarter with its third
+//! month.
 
 use chrono::{Months, NaiveDate};
 use recast::auth::Role;
@@ -151,4 +152,51 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
     let body = json!({"kind": "train_forecaster", "payload": {"frequency": "fortnight"}});
     let problem = expect_problem(srv.post_as("/v1/jobs", &admin, &body).await, 422).await;
     assert_eq!(problem["field"], "payload.frequency", "{problem}");
+}
+
+/// Monthly rows (each dated on the 1st) trained by quarter: a quarter counts once its third
+/// month's row is in, and until then it is left out with a warning that names the month.
+#[actix_web::test]
+async fn monthly_rows_complete_a_quarter_with_its_third_month() {
+    let first = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let mut csv = String::from("date,item_id,store_id,quantity\n");
+    for t in 0..23 {
+        csv.push_str(&format!("{},M,S1,{}\n", first + Months::new(t), 10 + t));
+    }
+    let srv = TestServer::start(sales_env(&csv).await).await;
+    crate::common::land(&srv, "sales").await;
+
+    // To November 2025: the fourth quarter lacks December.
+    let report = train(&srv, &["--frequency", "quarter"]);
+    assert_eq!(report["history_end"], "2025-07-01", "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("quarter starting 2025-10-01 is incomplete")
+            && warnings.contains("with the month starting 2025-11-01"),
+        "{report}"
+    );
+
+    // December arrives: the quarter is whole, kept, and the history's last point is the sum
+    // of October (31), November (32) and December (33).
+    std::fs::write(
+        srv.env.path().join("landing").join("december.csv"),
+        "date,item_id,store_id,quantity\n2025-12-01,M,S1,33\n",
+    )
+    .unwrap();
+    crate::common::land(&srv, "sales").await;
+    let report = train(&srv, &["--frequency", "quarter"]);
+    assert_eq!(report["history_end"], "2025-10-01", "{report}");
+    assert!(!report.to_string().contains("incomplete"), "{report}");
+    // Served once promoted (the gate may hold back a run scored on one more quarter).
+    let admin = srv.key(Role::Admin).await;
+    let version = report["model_version"].as_str().unwrap();
+    let promoted = srv
+        .post_as(format!("/v1/models/{version}/promote"), &admin, &json!({}))
+        .await;
+    assert!(promoted.status().is_success(), "{}", promoted.status());
+    let reader = srv.key(Role::Reader).await;
+    let history = fresh_json(&srv, &reader, "/v1/forecasts/item%3DM%2Fstore%3DS1/history").await;
+    let points = history["points"].as_array().unwrap();
+    assert_eq!(points.len(), 8, "{history}");
+    assert_eq!(points[7]["quantity"].as_f64().unwrap(), 31.0 + 32.0 + 33.0);
 }
