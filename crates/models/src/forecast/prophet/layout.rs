@@ -33,6 +33,16 @@ pub struct HolidayColumn {
     pub prior_scale: f64,
 }
 
+impl HolidayColumn {
+    /// Whether the observation starting on `day` and covering `step_days` holds one of the
+    /// days: a holiday is a whole day, so it marks every observation whose span meets it (the
+    /// day's hours, or the week, month, quarter or year holding it).
+    pub fn marks(&self, day: f64, step_days: f64) -> bool {
+        let end = day + step_days - 1e-9;
+        self.days.iter().any(|d| *d > day - 1.0 + 1e-9 && *d < end)
+    }
+}
+
 /// Every column of a fitted model, in design order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Layout {
@@ -93,12 +103,12 @@ impl Layout {
                 out.push(on * angle.cos());
             }
         }
-        // A holiday is a whole day: it marks every observation whose span meets it (the
-        // day's hours, or the week or month holding it).
-        let end = day + self.step_days - 1e-9;
         for h in &self.holidays {
-            let hit = h.days.iter().any(|d| *d > day - 1.0 + 1e-9 && *d < end);
-            out.push(if hit { 1.0 } else { 0.0 });
+            out.push(if h.marks(day, self.step_days) {
+                1.0
+            } else {
+                0.0
+            });
         }
         for (r, v) in self.regressors.iter().zip(regressors) {
             out.push((v - r.mean) / r.std);

@@ -27,7 +27,7 @@ mod sample;
 
 use serde::{Deserialize, Serialize};
 
-use self::layout::Layout;
+use self::layout::{HolidayColumn, Layout};
 use super::{FittedModel, Forecast, ForecastError};
 use crate::numeric::linalg::dot;
 
@@ -813,12 +813,31 @@ fn layout_for(
         step_days: spec.step_days,
         changepoints,
         seasonalities: layout::seasonalities(spec, span, names, notes),
-        holidays: layout::holiday_columns(&spec.holidays, spec.holidays_prior_scale),
+        holidays: varying_holidays(spec, n, notes),
         regressors: layout::regressor_scales(names, columns),
         changepoint_prior_scale: spec.changepoint_prior_scale,
         flat,
         cap: None,
     }
+}
+
+/// The spec's holiday columns, less those that mark every observation of the history (each
+/// year of yearly data holds every holiday): such a column is the intercept over again, so
+/// its effect could not be told from the level, and the components would show a holiday
+/// effect where there is none.
+fn varying_holidays(spec: &ProphetSpec, n: usize, notes: &mut Vec<String>) -> Vec<HolidayColumn> {
+    let (kept, constant): (Vec<_>, Vec<_>) =
+        layout::holiday_columns(&spec.holidays, spec.holidays_prior_scale)
+            .into_iter()
+            .partition(|h| (0..n).any(|i| !h.marks(spec.day(i), spec.step_days)));
+    if !constant.is_empty() {
+        let names: Vec<&str> = constant.iter().map(|h| h.name.as_str()).collect();
+        notes.push(format!(
+            "holidays in every period of the history left out (their effect is the level's): {}",
+            names.join(", ")
+        ));
+    }
+    kept
 }
 
 impl FittedModel for Prophet {

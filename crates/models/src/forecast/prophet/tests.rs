@@ -362,3 +362,44 @@ fn a_cap_far_above_demand_and_odd_histories_still_fit() {
         );
     }
 }
+
+#[test]
+fn a_holiday_in_every_year_of_yearly_data_is_left_out_and_a_one_off_event_kept() {
+    // Twenty years from 2006-01-01 (day 13_149), rising by 10 a year.
+    let origin = 13_149.0;
+    let y: Vec<f64> = (0..20).map(|k| 100.0 + 10.0 * k as f64).collect();
+    let day_of = |k: usize, day_of_year: f64| (origin + 365.25 * k as f64 + day_of_year) as i64;
+    let holiday = |name: &str, day: i64| Holiday {
+        name: name.into(),
+        day,
+        lower_window: 0,
+        upper_window: 0,
+        prior_scale: None,
+    };
+    let mut holidays: Vec<Holiday> = (0..26)
+        .map(|k| holiday("christmas", day_of(k, 358.0)))
+        .collect();
+    holidays.extend([3, 11].map(|k| holiday("world_cup", day_of(k, 170.0))));
+    let spec = ProphetSpec {
+        holidays,
+        ..ProphetSpec::new(365.25, origin)
+    };
+    let m = Prophet::fit(&y, &spec).unwrap();
+    let columns: Vec<String> = m.betas().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        !columns.iter().any(|n| n.starts_with("christmas")),
+        "{columns:?}"
+    );
+    assert!(
+        columns.iter().any(|n| n.starts_with("world_cup")),
+        "{columns:?}"
+    );
+    assert!(
+        m.notes().iter().any(|n| n.contains("christmas_+0")),
+        "{:?}",
+        m.notes()
+    );
+    // The level is the trend's: the forecast carries the rise on.
+    let fc = m.forecast(2, &[80.0]);
+    assert!((fc.mean[0] - 300.0).abs() < 5.0, "{:?}", fc.mean);
+}
