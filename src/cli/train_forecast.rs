@@ -32,11 +32,11 @@ pub struct ForecasterArgs {
     /// of each items-catalog category over all stores).
     #[arg(long, default_value = "item_store")]
     pub level: String,
-    /// Model choice per series: aicc (fast), backtest (compares families, the Prophet-style
-    /// model among them), pooled (ETS,
-    /// ARIMA, Theta, CES and their combinations on one shared backtest) or prophet (the
+    /// Model choice per series: pooled (the default: ETS, ARIMA, Theta, CES and their
+    /// combinations on one shared backtest), aicc (ETS by AICc: one fit per series, fast),
+    /// backtest (compares families, the Prophet-style model among them) or prophet (the
     /// Prophet-style model on every series, with `--holidays`).
-    #[arg(long, default_value = "aicc")]
+    #[arg(long, default_value = "pooled")]
     pub select: String,
     /// Exogenous regressors from the feature store, `view:feature` of item x store views,
     /// comma-separated (e.g. `item_store_price:price,item_store_price:on_promo`); level

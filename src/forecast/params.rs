@@ -20,15 +20,17 @@ pub const MAX_HORIZON: usize = 366;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SelectBy {
-    /// Lowest AICc within exponential smoothing (ARIMA when ETS fails): one fit per series.
-    #[default]
+    /// Lowest AICc within exponential smoothing (ARIMA when ETS fails): one fit per series,
+    /// for when training time matters more than the last few percent of accuracy.
     Aicc,
     /// Lowest backtest MASE among ETS, ARIMA, the naive family (MSTL for daily data) and the
     /// Prophet-style model: several fits per series.
     Backtest,
     /// ETS, ARIMA, Theta and CES fitted once per origin of one shared rolling-origin
     /// backtest; the best of their mean and median combinations unless a single model is
-    /// clearly better (`PooledConfig::standard`). The most fits per series.
+    /// clearly better (`PooledConfig::standard`). The default: the most accurate choice on
+    /// every public set measured (docs/benchmarks.md), at the most fits per series.
+    #[default]
     Pooled,
     /// The Prophet-style model on every series (no choice among families): trend with
     /// automatic changepoints, yearly and weekly seasonality as the history allows, and the

@@ -116,6 +116,15 @@ async fn month_keyed_sales_keep_their_last_month_and_ended_series_are_reported()
         "{own}"
     );
     let app = recast::service::open(env.settings.clone()).await.unwrap();
+    // Neither run named a choice: both used the default, the pooled backtest of ETS, ARIMA,
+    // Theta, CES and their combinations.
+    let versions = app
+        .models
+        .list(Some(recast::registry::Kind::Forecaster), 10)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2, "{versions:#?}");
+    assert!(versions.iter().all(|v| v.params["select"] == "pooled"));
     let m2 = recast::db::forecasts::get(&app.db, "item=M2/store=S1")
         .await
         .unwrap()
