@@ -284,14 +284,7 @@ pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
     let mut best: Option<Ets> = None;
     let mut last_err = None;
     for spec in standard_models(seasonal, positive) {
-        let options = if spec.has_season() && m > LONG_SEASON {
-            LONG_SEASON_OPTIONS
-        } else {
-            SELECTION_OPTIONS
-        };
-        let cap = selection_beta_cap(spec);
-        let every_start = selection_every_start(spec);
-        match Ets::fit_with(y, m, spec, options, every_start, cap) {
+        match fit_as_candidate(y, m, spec) {
             Ok(fit) => {
                 if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
                     best = Some(fit);
@@ -318,6 +311,20 @@ pub fn auto_ets(y: &[f64], m: usize) -> Result<Ets, ForecastError> {
             .push("multiplicative models skipped: data not strictly positive".into());
     }
     Ok(best)
+}
+
+/// The fit [`auto_ets`] makes of its candidate `spec` (its optimiser settings, β bound and
+/// start values): how a backtest that keeps the form chosen at its first origin refits it at
+/// the later ones (`select::pooled_backtest`).
+pub fn fit_as_candidate(y: &[f64], m: usize, spec: EtsSpec) -> Result<Ets, ForecastError> {
+    let options = if spec.has_season() && m > LONG_SEASON {
+        LONG_SEASON_OPTIONS
+    } else {
+        SELECTION_OPTIONS
+    };
+    let cap = selection_beta_cap(spec);
+    let every_start = selection_every_start(spec);
+    Ets::fit_with(y, m, spec, options, every_start, cap)
 }
 
 /// Which internal coordinates are present, in order: α, β*, γ*, φ, l0, b0, s_{−1..−(m−1)}.

@@ -645,7 +645,64 @@ pub fn pooled_origins(n: usize, cfg: &PooledConfig) -> Vec<usize> {
     origins
 }
 
-/// Fits every member at every origin and keeps its point forecasts.
+/// A pooled backtest whose first origin holds at least this share of the series refits, at
+/// its later origins, the ETS form and the ARIMA order that the automatic choices took at the
+/// first one (searching again only where that fit fails).
+///
+/// Why: the two searches are most of a pooled run's cost (an automatic ETS tries up to 19
+/// forms and an automatic ARIMA a few dozen orders, at each of up to 16 origins), yet where
+/// the origins' training parts differ by a few percent of the history the search seldom
+/// chooses differently. Short series (M3's, whose backtests span a quarter of them or more)
+/// search at every origin as before.
+pub const KEEP_FORMS_FROM: f64 = 0.9;
+
+/// How a member is fitted at an origin: searched as its spec says, or in the form its
+/// automatic choice took at the backtest's first origin.
+#[derive(Debug, Clone)]
+enum Form {
+    Search,
+    Ets(EtsSpec),
+    Arima(super::sarima::ArimaSpec),
+}
+
+/// Member `spec` fitted on `train` in `form` (searching where that is [`Form::Search`] or
+/// its fit fails), with the form to keep: the automatic ETS's and ARIMA's choice.
+fn fit_member(
+    spec: &ModelSpec,
+    form: &Form,
+    train: &[f64],
+    season: usize,
+) -> Result<(Box<dyn FittedModel>, Form), ForecastError> {
+    use super::{auto_arima, ets};
+    let kept: Option<Box<dyn FittedModel>> = match (spec, form) {
+        (ModelSpec::AutoEts, Form::Ets(f)) => ets::fit_as_candidate(train, season, *f)
+            .ok()
+            .map(|m| Box::new(m) as Box<dyn FittedModel>),
+        (ModelSpec::AutoArima, Form::Arima(f)) => auto_arima::fit_as_candidate(train, f)
+            .ok()
+            .map(|m| Box::new(m) as Box<dyn FittedModel>),
+        _ => None,
+    };
+    if let Some(m) = kept {
+        return Ok((m, form.clone()));
+    }
+    Ok(match spec {
+        ModelSpec::AutoEts => {
+            let m = ets::auto_ets(train, season)?;
+            let form = Form::Ets(m.spec());
+            (Box::new(m), form)
+        }
+        ModelSpec::AutoArima => {
+            let m = auto_arima::auto_arima(train, season)?;
+            let form = Form::Arima(*m.spec());
+            (Box::new(m), form)
+        }
+        other => (other.fit(train, season)?, Form::Search),
+    })
+}
+
+/// Fits every member at every origin and keeps its point forecasts (see
+/// [`KEEP_FORMS_FROM`] for when the later origins keep the first one's forms).
 pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBacktest {
     let origins = pooled_origins(y.len(), cfg);
     let mut bt = PooledBacktest {
@@ -654,6 +711,10 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
         actuals: Vec::new(),
         scales: Vec::new(),
     };
+    let keep_forms = origins
+        .first()
+        .is_some_and(|&o| o as f64 >= KEEP_FORMS_FROM * y.len() as f64);
+    let mut forms = vec![Form::Search; cfg.members.len()];
     for o in origins {
         let train = &y[..o];
         let scale = mase_scale(train, season);
@@ -666,9 +727,13 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
         let fcs = cfg
             .members
             .iter()
-            .map(|spec| {
-                let fc = spec.fit(train, season).ok()?.forecast(h, &[]).mean;
-                let fc = closed::zeroed(&fc, o, season, &shut);
+            .zip(forms.iter_mut())
+            .map(|(spec, form)| {
+                let (model, chosen) = fit_member(spec, form, train, season).ok()?;
+                if keep_forms {
+                    *form = chosen;
+                }
+                let fc = closed::zeroed(&model.forecast(h, &[]).mean, o, season, &shut);
                 fc.iter().all(|v| v.is_finite()).then_some(fc)
             })
             .collect();
@@ -1189,6 +1254,48 @@ mod tests {
         assert_eq!(daily.len(), 14);
         assert_eq!(daily.last(), Some(&899));
         assert!(daily.windows(2).all(|w| w[1] - w[0] == 6) && daily[0] >= 900 - 83);
+    }
+
+    #[test]
+    fn a_long_series_keeps_its_first_origins_forms_and_a_short_one_searches_at_every_origin() {
+        use crate::forecast::{auto_arima, ets};
+        let cfg = PooledConfig::standard(4);
+        // ETS's and ARIMA's forecasts from origin `o` as the backtest made them.
+        let members = |bt: &PooledBacktest, o: usize| {
+            let k = bt.origins.iter().position(|x| *x == o).unwrap();
+            let f = &bt.forecasts[k];
+            (f[0].clone().unwrap(), f[1].clone().unwrap())
+        };
+        // 200 observations, origins 193 to 199: the first holds over 90 % of the series.
+        // The last seven swing wildly, so a search from a later origin would choose other
+        // forms than the first origin's.
+        let mut y = seasonal_series(200);
+        for (t, v) in y.iter_mut().enumerate().skip(193) {
+            *v += if t % 2 == 0 { 60.0 } else { -60.0 };
+        }
+        let bt = pooled_backtest(&y, 4, &cfg);
+        assert_eq!(bt.origins, (193..200).collect::<Vec<_>>());
+        let ets_form = ets::auto_ets(&y[..193], 4).unwrap().spec();
+        let arima_order = *auto_arima::auto_arima(&y[..193], 4).unwrap().spec();
+        assert_ne!(ets::auto_ets(&y[..197], 4).unwrap().spec(), ets_form);
+        let searched = auto_arima::auto_arima(&y[..197], 4).unwrap();
+        assert_ne!(searched.spec(), &arima_order);
+        let (e, a) = members(&bt, 197);
+        let kept_ets = ets::fit_as_candidate(&y[..197], 4, ets_form).unwrap();
+        assert_eq!(e, kept_ets.forecast(3, &[]).mean);
+        // Where the kept order has no admissible fit (here at 197), ARIMA searches again.
+        assert!(auto_arima::fit_as_candidate(&y[..197], &arima_order).is_err());
+        assert_eq!(a, searched.forecast(3, &[]).mean);
+        let kept_arima = auto_arima::fit_as_candidate(&y[..194], &arima_order).unwrap();
+        assert_eq!(members(&bt, 194).1, kept_arima.forecast(4, &[]).mean);
+        // 36 observations, origins 29 to 35: each searches on its own.
+        let y = seasonal_series(36);
+        let bt = pooled_backtest(&y, 4, &cfg);
+        let (e, a) = members(&bt, 33);
+        let searched = ets::auto_ets(&y[..33], 4).unwrap().forecast(3, &[]).mean;
+        assert_eq!(e, searched);
+        let searched = auto_arima::auto_arima(&y[..33], 4).unwrap();
+        assert_eq!(a, searched.forecast(3, &[]).mean);
     }
 
     #[test]
