@@ -272,12 +272,7 @@ mod tests {
 
     #[test]
     fn one_stray_row_in_a_long_history_keeps_the_data_keyed() {
-        let months: Vec<String> = (0..30)
-            .map(|t| {
-                let m = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap() + Months::new(t);
-                m.to_string()
-            })
-            .collect();
+        let months = monthly_dates("2023-01-01", 30);
         let mut rows: Vec<(&str, &str, &str, f64)> = Vec::new();
         for item in ["I1", "I2", "I3", "I4"] {
             rows.extend(months.iter().map(|m| (m.as_str(), item, "S1", 5.0)));
@@ -343,35 +338,37 @@ mod tests {
         );
     }
 
-    /// Month starts from `first`, `n` of them, as rows of one series.
-    fn monthly_rows(first: &str, n: u32) -> Vec<String> {
+    /// Month starts from `first`, `n` of them.
+    fn monthly_dates(first: &str, n: u32) -> Vec<String> {
         let first: NaiveDate = first.parse().unwrap();
         (0..n)
             .map(|t| (first + Months::new(t)).to_string())
             .collect()
     }
 
+    /// One series selling 1 on each of `dates`, built at `frequency` by the default rules.
+    fn built_from(dates: &[String], frequency: Frequency) -> Built {
+        let rows: Vec<(&str, &str, &str, f64)> = dates
+            .iter()
+            .map(|d| (d.as_str(), "I1", "S1", 1.0))
+            .collect();
+        build(
+            &test_index(&rows),
+            frequency,
+            Level::ItemStore,
+            SeriesRules::default(),
+        )
+    }
+
     #[test]
     fn rows_keyed_by_a_shorter_period_complete_the_last_one_when_they_reach_its_end() {
-        let by_quarter = |months: &[String]| {
-            let rows: Vec<(&str, &str, &str, f64)> = months
-                .iter()
-                .map(|m| (m.as_str(), "I1", "S1", 1.0))
-                .collect();
-            build(
-                &test_index(&rows),
-                Frequency::Quarter,
-                Level::ItemStore,
-                SeriesRules::default(),
-            )
-        };
         // Twelve months to December: four whole quarters, the last one kept.
-        let b = by_quarter(&monthly_rows("2025-01-01", 12));
+        let b = built_from(&monthly_dates("2025-01-01", 12), Frequency::Quarter);
         assert_eq!(b.series[0].values, vec![3.0; 4]);
         assert_eq!(b.series[0].end(), d("2025-10-01"));
         assert!(b.warnings.is_empty(), "{:?}", b.warnings);
         // Eleven: the fourth quarter lacks December, is left out, and the warning says why.
-        let b = by_quarter(&monthly_rows("2025-01-01", 11));
+        let b = built_from(&monthly_dates("2025-01-01", 11), Frequency::Quarter);
         assert_eq!(b.series[0].values, vec![3.0; 3]);
         assert!(
             b.warnings[0].contains("with the month starting 2025-11-01"),
@@ -379,43 +376,23 @@ mod tests {
             b.warnings
         );
         // Monthly rows by year: a year needs its December.
-        let rows = monthly_rows("2023-01-01", 36);
-        let rows: Vec<(&str, &str, &str, f64)> =
-            rows.iter().map(|m| (m.as_str(), "I1", "S1", 1.0)).collect();
-        let b = build(
-            &test_index(&rows),
-            Frequency::Year,
-            Level::ItemStore,
-            SeriesRules::default(),
-        );
+        let b = built_from(&monthly_dates("2023-01-01", 36), Frequency::Year);
         assert_eq!(b.series[0].values, vec![12.0; 3]);
         // Weekly rows (Mondays) by month: the week of Monday 30 March reaches 5 April, so
-        // March is complete; a week later in the data the same holds for April only when
-        // its last week reaches the 30th.
-        let weeks = |n: u64| -> Vec<String> {
+        // March is complete; April only when its last week reaches the 30th.
+        let by_month = |n: u64| {
             let first: NaiveDate = "2026-01-05".parse().unwrap();
-            (0..n)
+            let weeks: Vec<String> = (0..n)
                 .map(|w| (first + chrono::Days::new(7 * w)).to_string())
-                .collect()
-        };
-        let by_month = |weeks: &[String]| {
-            let rows: Vec<(&str, &str, &str, f64)> = weeks
-                .iter()
-                .map(|w| (w.as_str(), "I1", "S1", 1.0))
                 .collect();
-            build(
-                &test_index(&rows),
-                Frequency::Month,
-                Level::ItemStore,
-                SeriesRules::default(),
-            )
+            built_from(&weeks, Frequency::Month)
         };
         // 13 weeks: the last is Monday 30 March.
-        assert_eq!(by_month(&weeks(13)).series[0].end(), d("2026-03-01"));
+        assert_eq!(by_month(13).series[0].end(), d("2026-03-01"));
         // 17 weeks: the last is Monday 27 April, which ends 3 May: April complete.
-        assert_eq!(by_month(&weeks(17)).series[0].end(), d("2026-04-01"));
+        assert_eq!(by_month(17).series[0].end(), d("2026-04-01"));
         // 16 weeks: the last is Monday 20 April, ending the 26th: April is not complete.
-        let b = by_month(&weeks(16));
+        let b = by_month(16);
         assert_eq!(b.series[0].end(), d("2026-03-01"));
         assert!(b.warnings[0].contains("with the week starting 2026-04-20"));
     }
