@@ -410,8 +410,8 @@ async fn train_models(app: &App, landed: bool) -> Result<()> {
         ));
     }
     spinner.set_message("training demand forecasts");
-    // One ETS per item by AICc: the demo's 500 items in seconds, where training's default
-    // (`pooled`, about a hundred fits per series) would keep a first look waiting minutes.
+    // One ETS per item by AICc: the demo's item series in seconds, where training's default
+    // (`pooled`, 30 to 60 times the CPU) would keep a first look waiting over a minute.
     let forecast_params = ForecastParams {
         frequency: Frequency::Day,
         horizon: None,

@@ -28,8 +28,8 @@ pub enum SelectBy {
     Backtest,
     /// ETS, ARIMA, Theta and CES fitted once per origin of one shared rolling-origin
     /// backtest; the best of their mean and median combinations unless a single model is
-    /// clearly better (`PooledConfig::standard`). The default: the most accurate choice on
-    /// every public set measured (docs/benchmarks.md), at the most fits per series.
+    /// clearly better (`PooledConfig::standard`). The default: the most accurate choice overall
+    /// on every public set measured (docs/benchmarks.md), at the most fits per series.
     #[default]
     Pooled,
     /// The Prophet-style model on every series (no choice among families): trend with
