@@ -106,6 +106,14 @@ async fn quarterly_and_yearly_sales_are_forecast_by_quarter_and_by_year() {
         )
         .await;
     assert_eq!(job.state.as_str(), "succeeded", "{:?}", job.last_error);
+    // A payload that names no choice gets the default, the pooled backtest.
+    let versions = srv
+        .app
+        .models
+        .list(Some(recast::registry::Kind::Forecaster), 1)
+        .await
+        .unwrap();
+    assert_eq!(versions[0].params["select"], "pooled", "{versions:#?}");
     let y = "/v1/forecasts/item%3DY%2Fstore%3DS1";
     let fc = fresh_json(&srv, &reader, y).await;
     assert_eq!(fc["frequency"], "year");
