@@ -116,7 +116,7 @@ pub struct RecommendQuery {
     pub exclude_seen: Option<bool>,
     /// 0 to 1: how strongly to avoid repeating a category (default 0).
     #[param(minimum = 0, maximum = 1)]
-    pub diversity: Option<f32>,
+    pub diversity: Option<f64>,
     /// Comma-separated item ids the user saw recently (used for users the model does not know).
     pub recent: Option<String>,
 }
@@ -153,10 +153,13 @@ impl RecommendQuery {
     /// The serving request the query describes (422 naming `k` or `diversity`).
     fn into_request(self, user_id: String) -> Result<RecommendRequest> {
         let k = k_of(self.k)?;
+        // Checked at the precision it was sent in: a value just outside the range (a tiny
+        // negative, 1 + 1e-12) must not round into it.
         let diversity = self.diversity.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&diversity) {
             return Err(Error::invalid("diversity", "must be between 0 and 1"));
         }
+        let diversity = diversity as f32;
         Ok(RecommendRequest {
             user_id,
             k,
