@@ -674,17 +674,18 @@ fn fit_member(
     season: usize,
 ) -> Result<(Box<dyn FittedModel>, Form), ForecastError> {
     use super::{auto_arima, ets};
-    let kept: Option<Box<dyn FittedModel>> = match (spec, form) {
-        (ModelSpec::AutoEts, Form::Ets(f)) => ets::fit_as_candidate(train, season, *f)
-            .ok()
-            .map(|m| Box::new(m) as Box<dyn FittedModel>),
-        (ModelSpec::AutoArima, Form::Arima(f)) => auto_arima::fit_as_candidate(train, f)
-            .ok()
-            .map(|m| Box::new(m) as Box<dyn FittedModel>),
-        _ => None,
-    };
-    if let Some(m) = kept {
-        return Ok((m, form.clone()));
+    match (spec, form) {
+        (ModelSpec::AutoEts, Form::Ets(f)) => {
+            if let Ok(m) = ets::fit_as_candidate(train, season, *f) {
+                return Ok((Box::new(m), form.clone()));
+            }
+        }
+        (ModelSpec::AutoArima, Form::Arima(f)) => {
+            if let Ok(m) = auto_arima::fit_as_candidate(train, f) {
+                return Ok((Box::new(m), form.clone()));
+            }
+        }
+        _ => {}
     }
     Ok(match spec {
         ModelSpec::AutoEts => {
