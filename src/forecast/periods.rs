@@ -90,7 +90,7 @@ pub fn last_period(
     let (complete, seen) = match rule {
         LastPeriod::Complete => (true, String::new()),
         LastPeriod::Calendar => (calendar == own, instant(frequency, last)),
-        LastPeriod::Auto => auto_complete(index, frequency, last, own),
+        LastPeriod::Auto => auto_complete(index, frequency, last, (own, calendar)),
     };
     if complete {
         return Some((own, None));
@@ -105,15 +105,15 @@ pub fn last_period(
 /// Whether the data's last period `own` is complete under [`LastPeriod::Auto`]: its last
 /// period of the data's own grain (an hour, or [`SalesIndex::grain`]) ends where `own` ends
 /// or after (a week row of the 30th of March completes March), and where the data end.
+/// `calendar` is the last period the calendar rule counts complete.
 fn auto_complete(
     index: &SalesIndex,
     frequency: Frequency,
     last: chrono::NaiveDateTime,
-    own: Period,
+    (own, calendar): (Period, Period),
 ) -> (bool, String) {
     if frequency == Frequency::Hour {
-        let keyed = index.keyed_by_period(frequency);
-        let complete = keyed || frequency.last_complete_period(last) == own;
+        let complete = index.keyed_by_period(frequency) || calendar == own;
         return (complete, instant(frequency, last));
     }
     let grain = index.grain(frequency);
@@ -277,24 +277,18 @@ mod tests {
         for item in ["I1", "I2", "I3", "I4"] {
             rows.extend(months.iter().map(|m| (m.as_str(), item, "S1", 5.0)));
         }
+        let by_month = |rows: &[(&str, &str, &str, f64)]| {
+            let rules = SeriesRules::default();
+            build(&test_index(rows), Frequency::Month, Level::ItemStore, rules)
+        };
         // One row in 121 off its month's first day, early in the history: still keyed.
         rows.push(("2023-03-17", "I1", "S1", 1.0));
-        let b = build(
-            &test_index(&rows),
-            Frequency::Month,
-            Level::ItemStore,
-            SeriesRules::default(),
-        );
+        let b = by_month(&rows);
         assert_eq!(b.series[0].end(), d("2025-06-01"));
         assert!(b.warnings.is_empty(), "{:?}", b.warnings);
         // A row inside the last month off its first day: that month may be in progress.
         rows.push(("2025-06-09", "I2", "S1", 1.0));
-        let b = build(
-            &test_index(&rows),
-            Frequency::Month,
-            Level::ItemStore,
-            SeriesRules::default(),
-        );
+        let b = by_month(&rows);
         assert_eq!(b.series[0].end(), d("2025-05-01"));
         assert!(b.warnings[0].contains("is incomplete"), "{:?}", b.warnings);
     }
