@@ -31,7 +31,6 @@ use knobs::{env_or, last_line, peak_rss_mib, peer_python};
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
 
@@ -80,19 +79,15 @@ async fn child(dir: &Path) {
     sales_app::land(&app).await;
     // Peak memory from here on: landing is not part of the pipeline timed.
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
-    let params: recast::forecast::train::TrainParams = serde_json::from_value(serde_json::json!({
+    let payload = serde_json::json!({
         "select": "pooled",
         "reconcile": "wls_struct",
         "horizon": HORIZON,
-    }))
-    .unwrap();
-    let t0 = Instant::now();
-    let report = recast::forecast::train::run(&app, &params, &recast::progress::none())
-        .await
-        .unwrap();
+    });
+    let (report, seconds) = sales_app::train(&app, payload).await;
     println!(
         "{} {} {} {}",
-        t0.elapsed().as_secs_f64(),
+        seconds,
         peak_rss_mib(),
         report.series_total,
         report.series_failed

@@ -115,18 +115,13 @@ async fn run_set(set: &str, dir: &Path) {
     // M3's calendars start as early as 1811: older than the default `plausible_since`.
     let app = sales_app::open(work.path(), &[("RECAST_PLAUSIBLE_SINCE", "1800-01-01")]).await;
     let landed = sales_app::land(&app).await;
-    let params: recast::forecast::train::TrainParams = serde_json::from_value(serde_json::json!({
+    let payload = serde_json::json!({
         "frequency": frequency,
         "horizon": h,
         "select": "pooled",
         "own_end": true,
-    }))
-    .unwrap();
-    let t0 = Instant::now();
-    let report = recast::forecast::train::run(&app, &params, &recast::progress::none())
-        .await
-        .unwrap();
-    let service_s = t0.elapsed().as_secs_f64();
+    });
+    let (report, service_s) = sales_app::train(&app, payload).await;
     let rows = recast::db::forecasts::all(&app.db).await.unwrap();
     let served: BTreeMap<String, Vec<f64>> = rows
         .iter()

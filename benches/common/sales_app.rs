@@ -52,3 +52,17 @@ pub async fn land(app: &recast::app::App) -> recast::etl::report::RunReport {
         .await
         .unwrap()
 }
+
+/// Runs the service's training path with `payload` (a `train_forecaster` payload) and times
+/// it: the report and the seconds the run took.
+pub async fn train(
+    app: &recast::app::App,
+    payload: serde_json::Value,
+) -> (recast::forecast::report::TrainReport, f64) {
+    let params: recast::forecast::train::TrainParams = serde_json::from_value(payload).unwrap();
+    let t0 = std::time::Instant::now();
+    let report = recast::forecast::train::run(app, &params, &recast::progress::none())
+        .await
+        .unwrap();
+    (report, t0.elapsed().as_secs_f64())
+}
