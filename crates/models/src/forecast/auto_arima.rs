@@ -420,21 +420,6 @@ impl<'a> Search<'a> {
     }
 }
 
-/// The fit the search makes of the order `spec` when it is admissible (every root outside
-/// [`MIN_ROOT`], by maximum likelihood or by the conditional-sum-of-squares estimates where
-/// that ran into the boundary): how a backtest that keeps the order chosen at its first origin
-/// refits it at the later ones (`select::pooled_backtest`). `Err` when it is not admissible
-/// there; the caller searches again.
-pub fn fit_as_candidate(y: &[f64], spec: &ArimaSpec) -> Result<Sarima, ForecastError> {
-    match fit_candidate(y, spec) {
-        Candidate::Admissible(fit) => Ok(fit),
-        Candidate::Boundary(_) | Candidate::Failed => Err(ForecastError::NotConverged {
-            model: spec.name(),
-            detail: format!("no fit with every root outside {MIN_ROOT}"),
-        }),
-    }
-}
-
 /// One candidate of the search, fitted.
 enum Candidate {
     /// Estimates with every root outside [`MIN_ROOT`]: maximum likelihood, or conditional sum
