@@ -20,7 +20,7 @@
 
 #[path = "common/knobs.rs"]
 mod knobs;
-use knobs::env_or;
+use knobs::{cpu_seconds, env_or};
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -35,22 +35,6 @@ use server::{free_port, serve};
 use recast::config::{Settings, Sources};
 use recast::recommend::train::REGISTRY_KIND;
 use recast::registry::NewVersion;
-
-/// CPU seconds (user + system) the process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0 // USER_HZ
-}
 
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -6,8 +6,18 @@
 use std::path::Path;
 
 /// Opens the service on `dir` (database, lake and pipelines inside it), with `settings` as
-/// further `RECAST_*` variables.
+/// further `RECAST_*` variables; the pipeline reads a `date` column as `%Y-%m-%d`.
 pub async fn open(dir: &Path, settings: &[(&str, &str)]) -> recast::app::App {
+    open_with_columns(dir, "date = { format = \"%Y-%m-%d\" }\n", settings).await
+}
+
+/// [`open`] with `columns` (TOML lines of the pipeline's `[columns]` table, before its
+/// `on_promo` default) instead of the daily `date` column.
+pub async fn open_with_columns(
+    dir: &Path,
+    columns: &str,
+    settings: &[(&str, &str)],
+) -> recast::app::App {
     use recast::config::{Settings, Sources};
     let pipelines = dir.join("pipelines");
     std::fs::create_dir_all(&pipelines).unwrap();
@@ -15,8 +25,8 @@ pub async fn open(dir: &Path, settings: &[(&str, &str)]) -> recast::app::App {
         pipelines.join("sales.toml"),
         format!(
             "name = \"sales\"\ndataset = \"sales\"\n[source]\ntype = \"files\"\n\
-             url = \"file://{}\"\npattern = \"*.csv\"\n[columns]\n\
-             date = {{ format = \"%Y-%m-%d\" }}\non_promo = {{ default = \"false\" }}\n",
+             url = \"file://{}\"\npattern = \"*.csv\"\n[columns]\n{columns}\
+             on_promo = {{ default = \"false\" }}\n",
             dir.join("landing").display()
         ),
     )
