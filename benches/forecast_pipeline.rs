@@ -108,24 +108,28 @@ fn recast_side(dir: &Path) -> (f64, f64, usize, usize) {
     (f[0], f[1], f[2] as usize, f[3] as usize)
 }
 
-fn peer_side(csv: &Path) -> serde_json::Value {
-    let python = peer_python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/references/forecast/pipeline_statsforecast.py"
-    );
-    let out = Command::new(&python)
+/// The peer's figures, or why it did not run (its interpreter missing or failing, as with
+/// `RECAST_PYTHON=/bin/false` for a recast-only run).
+fn peer_side(csv: &Path) -> Result<serde_json::Value, String> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("references/forecast/pipeline_statsforecast.py");
+    let out = knobs::peer_command(&peer_python(), &script)
         .args([
-            script,
             csv.to_str().unwrap(),
             &HORIZON.to_string(),
             &ORIGINS.to_string(),
         ])
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
         .output()
-        .expect("python");
-    serde_json::from_str(&last_line(&out)).unwrap()
+        .map_err(|e| format!("could not start {}: {e}", peer_python()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} exited with {}: {}",
+            peer_python(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_str(&last_line(&out)).map_err(|e| format!("no JSON from the peer: {e}"))
 }
 
 fn main() {
@@ -154,7 +158,13 @@ fn main() {
         "  recast                      {ours:>8.1} s  peak RSS {ours_mib:>7.0} MiB  \
          ({nodes} nodes, {failed} failed)"
     );
-    let sf = peer_side(&csv);
+    let sf = match peer_side(&csv) {
+        Ok(sf) => sf,
+        Err(why) => {
+            println!("  statsforecast skipped: {why}");
+            return;
+        }
+    };
     let theirs = sf["seconds"].as_f64().unwrap();
     println!(
         "  statsforecast + hierarchical {theirs:>7.1} s  peak RSS {:>7.0} MiB parent, {:>7.0} \

