@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::backtest::{BacktestConfig, BacktestReport, rolling_origin};
+use super::backtest::{BacktestConfig, BacktestReport, rolling_origin_kept};
 use super::conformal::{BandMethod, Calibration, Normaliser};
 use super::local_clock;
 use super::local_time::LocalTime;
@@ -174,7 +174,9 @@ fn without_calendar(spec: &ModelSpec) -> ModelSpec {
 }
 
 /// Rolling-origin accuracy of the chosen spec: three windows of the run's horizon when the
-/// series is long enough, else one, else one of a quarter of the series.
+/// series is long enough, else one, else one of a quarter of the series. Where the first
+/// window's training part holds most of the series, the later windows keep its automatic
+/// choices (`backtest::rolling_origin_kept`).
 pub(super) fn accuracy(
     y: &[f64],
     season: usize,
@@ -195,7 +197,7 @@ fn backtest(
     let mut last_error = String::new();
     for (h, windows) in [(horizon, 3), (horizon, 1), (short.min(horizon), 1)] {
         let cfg = window_config(h, windows);
-        match rolling_origin(y, season, spec, &cfg) {
+        match rolling_origin_kept(y, season, spec, &cfg) {
             Ok(report) => return (accuracy_of(&report, h), Some(report)),
             Err(e) => last_error = e.to_string(),
         }

@@ -35,7 +35,7 @@ mod common;
 
 use common::{Row, peer_rows, peers, print_table};
 use rayon::prelude::*;
-use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
+use recast_models::forecast::backtest::{BacktestConfig, rolling_origin_kept, score};
 use recast_models::forecast::combination::{Combine, combine_forecasts};
 use recast_models::forecast::conformal::Calibration;
 use recast_models::forecast::select::{
@@ -289,7 +289,7 @@ fn conformal(y: &[f64], season: usize, spec: &ModelSpec, h: usize) -> Option<Cal
             windows,
             levels: LEVELS.to_vec(),
         };
-        let report = rolling_origin(y, season, spec, &cfg).ok()?;
+        let report = rolling_origin_kept(y, season, spec, &cfg).ok()?;
         Calibration::from_windows(&report.windows)
     })
 }

@@ -38,7 +38,7 @@ use std::time::Instant;
 use common::rossmann::open;
 use common::{Row, peer_rows, peers, print_table};
 use rayon::prelude::*;
-use recast_models::forecast::backtest::{BacktestConfig, rolling_origin, score};
+use recast_models::forecast::backtest::{BacktestConfig, rolling_origin_kept, score};
 use recast_models::forecast::combination::{Combine, combine_forecasts};
 use recast_models::forecast::conformal::Calibration;
 use recast_models::forecast::select::{PooledConfig, SelectionMethod, select};
@@ -102,7 +102,7 @@ fn pooled(train: &[f64], h: usize) -> Pooled {
         windows: 3,
         levels: LEVELS.to_vec(),
     };
-    let report = rolling_origin(train, SEASON, &spec, &backtest).ok();
+    let report = rolling_origin_kept(train, SEASON, &spec, &backtest).ok();
     Pooled {
         forecast,
         calibration: report

@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kept::Keeper;
 use super::{Forecast, ForecastError, ModelSpec, check_levels};
 
 /// Where the origins are and what to forecast from each.
@@ -173,6 +174,35 @@ pub fn rolling_origin(
 ) -> Result<BacktestReport, ForecastError> {
     rolling_origin_with(y, season, spec, cfg, &|origin, h, levels| {
         let model = spec.fit(&y[..origin], season)?;
+        Ok((model.name(), model.forecast(h, levels)))
+    })
+}
+
+/// The share of the series a backtest's first training part must hold for
+/// [`rolling_origin_kept`] to keep that origin's automatic choices at the later origins.
+///
+/// Why lower than the pooled choice's [`super::select::KEEP_FORMS_FROM`]: that backtest's
+/// scores choose the forecast; this one's windows only report the chosen model's accuracy and
+/// calibrate its bands. Three windows of the run's horizon span about a seventh of six weeks
+/// of hourly history (two days each) or of two and a half years of daily history (six weeks
+/// each), so their first training part holds about 86 % of the series.
+pub const KEEP_FITS_FROM: f64 = 0.8;
+
+/// [`rolling_origin`], keeping the first origin's automatic choices at the later origins
+/// ([`super::kept`]) where the first training part holds at least [`KEEP_FITS_FROM`] of `y`.
+pub fn rolling_origin_kept(
+    y: &[f64],
+    season: usize,
+    spec: &ModelSpec,
+    cfg: &BacktestConfig,
+) -> Result<BacktestReport, ForecastError> {
+    let first = origins(y.len(), cfg, 2).and_then(|o| o.first().copied());
+    if !first.is_some_and(|o| o as f64 >= KEEP_FITS_FROM * y.len() as f64) {
+        return rolling_origin(y, season, spec, cfg);
+    }
+    let keeper = std::cell::RefCell::new(Keeper::default());
+    rolling_origin_with(y, season, spec, cfg, &|origin, h, levels| {
+        let model = keeper.borrow_mut().fit(spec, &y[..origin], season)?;
         Ok((model.name(), model.forecast(h, levels)))
     })
 }

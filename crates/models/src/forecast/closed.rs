@@ -11,7 +11,7 @@
 //! width. The inner model is fitted on the series as it is; the closed slots are found
 //! again at every fit, so a backtest origin or a refit sees only its own history.
 
-use super::{FittedModel, Forecast, ForecastError, Interval, ModelSpec};
+use super::{FitLeaf, FittedModel, Forecast, ForecastError, Interval, ModelSpec};
 
 /// Occurrences of a slot that must all be zero for it to count as closed (twelve weeks of
 /// a daily series, twelve days of an hourly one).
@@ -55,14 +55,15 @@ pub struct Closed {
 }
 
 impl Closed {
-    /// Fits `inner` on `y` and closes the slots [`closed_slots`] finds; `inner` alone when
-    /// there are none.
+    /// Fits `inner` on `y` (its leaves by `leaf`, see [`ModelSpec::fit_through`]) and
+    /// closes the slots [`closed_slots`] finds; `inner` alone when there are none.
     pub fn fit(
         y: &[f64],
         season: usize,
         inner: &ModelSpec,
+        leaf: &mut FitLeaf<'_>,
     ) -> Result<Box<dyn FittedModel>, ForecastError> {
-        let model = inner.fit(y, season)?;
+        let model = inner.fit_through(y, season, leaf)?;
         Ok(Closed::around(model, y, season))
     }
 

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{FittedModel, Forecast, ForecastError, Interval, ModelSpec};
+use super::{FitLeaf, FittedModel, Forecast, ForecastError, Interval, ModelSpec};
 
 /// How member forecasts are combined at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,12 +61,14 @@ pub struct Combination {
 }
 
 impl Combination {
-    /// Fits every member; failures are skipped with a note.
+    /// Fits every member (its leaves by `leaf`, see [`ModelSpec::fit_through`]); failures
+    /// are skipped with a note.
     pub fn fit(
         y: &[f64],
         season: usize,
         members: &[ModelSpec],
         how: Combine,
+        leaf: &mut FitLeaf<'_>,
     ) -> Result<Combination, ForecastError> {
         if members.is_empty() {
             return Err(ForecastError::InvalidInput(
@@ -76,7 +78,7 @@ impl Combination {
         let mut fitted = Vec::new();
         let mut notes = Vec::new();
         for spec in members {
-            match spec.fit(y, season) {
+            match spec.fit_through(y, season, leaf) {
                 Ok(model) => fitted.push((spec.label(), model)),
                 Err(e) => notes.push(format!("member {} skipped: {e}", spec.label())),
             }
@@ -203,6 +205,7 @@ impl FittedModel for Combination {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::fit_leaf;
 
     fn trend() -> Vec<f64> {
         (0..30).map(|t| 10.0 + t as f64).collect()
@@ -220,14 +223,14 @@ mod tests {
             .iter()
             .map(|s| s.fit(&y, 1).unwrap().forecast(2, &[80.0]))
             .collect();
-        let mean = Combination::fit(&y, 1, &members, Combine::Mean).unwrap();
+        let mean = Combination::fit(&y, 1, &members, Combine::Mean, &mut fit_leaf).unwrap();
         let f = mean.forecast(2, &[80.0]);
         let want = (each[0].mean[1] + each[1].mean[1] + each[2].mean[1]) / 3.0;
         assert!((f.mean[1] - want).abs() < 1e-12);
         let lo = (0..3).map(|m| each[m].intervals[0].lower[0]).sum::<f64>() / 3.0;
         assert!((f.intervals[0].lower[0] - lo).abs() < 1e-12);
 
-        let med = Combination::fit(&y, 1, &members, Combine::Median).unwrap();
+        let med = Combination::fit(&y, 1, &members, Combine::Median, &mut fit_leaf).unwrap();
         let mut v: Vec<f64> = each.iter().map(|f| f.mean[0]).collect();
         v.sort_by(f64::total_cmp);
         assert_eq!(med.forecast(2, &[]).mean[0], v[1]);
@@ -242,6 +245,7 @@ mod tests {
             1,
             &[ModelSpec::Naive, ModelSpec::MovingAverage { window: 0 }],
             Combine::Mean,
+            &mut fit_leaf,
         )
         .unwrap();
         assert_eq!(c.forecast(1, &[]).mean, vec![3.5]);
@@ -251,11 +255,12 @@ mod tests {
                 &y,
                 1,
                 &[ModelSpec::MovingAverage { window: 0 }],
-                Combine::Mean
+                Combine::Mean,
+                &mut fit_leaf,
             ),
             Err(ForecastError::NotConverged { .. })
         ));
-        assert!(Combination::fit(&y, 1, &[], Combine::Median).is_err());
+        assert!(Combination::fit(&y, 1, &[], Combine::Median, &mut fit_leaf).is_err());
     }
 
     #[test]
@@ -274,7 +279,7 @@ mod tests {
             .collect();
         let refs: Vec<&Forecast> = each.iter().collect();
         for how in [Combine::Mean, Combine::Median] {
-            let fitted = Combination::fit(&y, 1, &members, how).unwrap();
+            let fitted = Combination::fit(&y, 1, &members, how, &mut fit_leaf).unwrap();
             assert_eq!(
                 combine_forecasts(how, &refs, 3, &[80.0, 95.0]),
                 fitted.forecast(3, &[80.0, 95.0])

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FittedModel, Forecast, ForecastError, Interval, ModelSpec};
+use super::{FitLeaf, FittedModel, Forecast, ForecastError, Interval, ModelSpec};
 
 /// UTC offsets of an hourly series: `changes[j] = (i, hours)` puts the offset at `hours`
 /// from observation `i` on (index 0 = the series' first hour), until the next change; the
@@ -146,14 +146,17 @@ pub struct LocalTime {
 }
 
 impl LocalTime {
+    /// Fits `inner` on the local hours of `y` (its leaves by `leaf`, see
+    /// [`ModelSpec::fit_through`]).
     pub fn fit(
         y: &[f64],
         season: usize,
         inner: &ModelSpec,
         clock: &HourClock,
+        leaf: &mut FitLeaf<'_>,
     ) -> Result<LocalTime, ForecastError> {
         clock.check()?;
-        let model = inner.fit(&clock.to_slots(y), season)?;
+        let model = inner.fit_through(&clock.to_slots(y), season, leaf)?;
         Ok(LocalTime::around(model, clock, y.len()))
     }
 
@@ -241,6 +244,7 @@ impl FittedModel for LocalTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::fit_leaf;
 
     /// Central European time around 2026's spring change (29 March, 01:00 UTC) for a series
     /// starting at 00:00 UTC on 28 March, and around the autumn change (25 October, 01:00
@@ -301,7 +305,7 @@ mod tests {
             }
         };
         let y: Vec<f64> = (0..n).map(demand).collect();
-        let m = LocalTime::fit(&y, 24, &ModelSpec::SeasonalNaive, &clock).unwrap();
+        let m = LocalTime::fit(&y, 24, &ModelSpec::SeasonalNaive, &clock, &mut fit_leaf).unwrap();
         let fc = m.forecast(72, &[80.0]);
         for (s, v) in fc.mean.iter().enumerate() {
             assert_eq!(*v, demand(n + s), "step {s}");
@@ -323,7 +327,7 @@ mod tests {
         let bad = HourClock {
             changes: vec![(3, 1)],
         };
-        assert!(LocalTime::fit(&[1.0; 48], 24, &ModelSpec::Naive, &bad).is_err());
+        assert!(LocalTime::fit(&[1.0; 48], 24, &ModelSpec::Naive, &bad, &mut fit_leaf).is_err());
         let unordered = HourClock {
             changes: vec![(0, 1), (5, 2), (5, 1)],
         };

@@ -34,6 +34,7 @@ pub mod conformal;
 pub mod error;
 pub mod ets;
 pub mod intermittent;
+pub mod kept;
 pub mod local_time;
 pub mod mstl;
 pub mod outage;
@@ -222,9 +223,74 @@ pub enum ModelSpec {
     },
 }
 
+/// Fits one spec of a spec tree's leaves; see [`ModelSpec::fit_through`].
+pub type FitLeaf<'a> =
+    dyn FnMut(&ModelSpec, &[f64], usize) -> Result<Box<dyn FittedModel>, ForecastError> + 'a;
+
+/// Fits `spec` as it says: the leaf fit of [`ModelSpec::fit`]. A combination or wrapper
+/// passed here is fitted whole.
+pub fn fit_leaf(
+    spec: &ModelSpec,
+    y: &[f64],
+    season: usize,
+) -> Result<Box<dyn FittedModel>, ForecastError> {
+    Ok(match spec {
+        ModelSpec::Naive => Box::new(baseline::Baseline::naive(y)?),
+        ModelSpec::SeasonalNaive => Box::new(baseline::Baseline::seasonal_naive(y, season)?),
+        ModelSpec::Drift => Box::new(baseline::Baseline::drift(y)?),
+        ModelSpec::MovingAverage { window } => {
+            Box::new(baseline::Baseline::moving_average(y, *window)?)
+        }
+        ModelSpec::Ets(spec) => Box::new(ets::Ets::fit(y, season, *spec)?),
+        ModelSpec::AutoEts => Box::new(ets::auto_ets(y, season)?),
+        ModelSpec::Arima(spec) => Box::new(sarima::Sarima::fit(y, spec)?),
+        ModelSpec::AutoArima => Box::new(auto_arima::auto_arima(y, season)?),
+        ModelSpec::AutoArimaRegression { .. } => {
+            return Err(ForecastError::InvalidInput(
+                "a regression model needs its regressor values (forecast::regression)".into(),
+            ));
+        }
+        ModelSpec::AutoTheta => Box::new(theta::Theta::auto(y, season)?),
+        ModelSpec::Theta { model } => Box::new(theta::Theta::fit(y, season, *model)?),
+        ModelSpec::AutoCes => Box::new(ces::Ces::auto(y, season)?),
+        ModelSpec::Ces { model } => Box::new(ces::Ces::fit(y, season, *model)?),
+        ModelSpec::AutoIntermittent => Box::new(intermittent::Intermittent::auto(y)?),
+        ModelSpec::Mstl { periods } => Box::new(mstl::Mstl::fit(y, periods)?),
+        ModelSpec::Prophet(spec) => Box::new(prophet::Prophet::fit(y, spec)?),
+        ModelSpec::CrostonClassic
+        | ModelSpec::CrostonSba
+        | ModelSpec::CrostonOptimized
+        | ModelSpec::Tsb { .. }
+        | ModelSpec::Adida
+        | ModelSpec::Imapa => {
+            let Some(method) = spec.intermittent_method() else {
+                unreachable!("every arm of this pattern names an intermittent method")
+            };
+            Box::new(intermittent::Intermittent::fit(y, method)?)
+        }
+        ModelSpec::Combination { .. }
+        | ModelSpec::LocalTime { .. }
+        | ModelSpec::Closed { .. }
+        | ModelSpec::AfterOutage { .. } => spec.fit(y, season)?,
+    })
+}
+
 impl ModelSpec {
     /// Fits this model to `y` with `season` observations per cycle.
     pub fn fit(&self, y: &[f64], season: usize) -> Result<Box<dyn FittedModel>, ForecastError> {
+        self.fit_through(y, season, &mut fit_leaf)
+    }
+
+    /// [`ModelSpec::fit`] with every leaf of the spec (a model that is not a combination or
+    /// a wrapper) fitted by `leaf`, in the same order at every call: how a backtest's later
+    /// origins keep what the first one chose ([`kept::Keeper`]). Combinations and wrappers
+    /// (closed slots, local time, outages) do their own part afresh on each `y`.
+    pub fn fit_through(
+        &self,
+        y: &[f64],
+        season: usize,
+        leaf: &mut FitLeaf<'_>,
+    ) -> Result<Box<dyn FittedModel>, ForecastError> {
         if season == 0 {
             return Err(ForecastError::InvalidInput(
                 "season must be at least 1".into(),
@@ -232,47 +298,15 @@ impl ModelSpec {
         }
         error::check_finite(y)?;
         Ok(match self {
-            ModelSpec::Naive => Box::new(baseline::Baseline::naive(y)?),
-            ModelSpec::SeasonalNaive => Box::new(baseline::Baseline::seasonal_naive(y, season)?),
-            ModelSpec::Drift => Box::new(baseline::Baseline::drift(y)?),
-            ModelSpec::MovingAverage { window } => {
-                Box::new(baseline::Baseline::moving_average(y, *window)?)
-            }
-            ModelSpec::Ets(spec) => Box::new(ets::Ets::fit(y, season, *spec)?),
-            ModelSpec::AutoEts => Box::new(ets::auto_ets(y, season)?),
-            ModelSpec::Arima(spec) => Box::new(sarima::Sarima::fit(y, spec)?),
-            ModelSpec::AutoArima => Box::new(auto_arima::auto_arima(y, season)?),
-            ModelSpec::AutoArimaRegression { .. } => {
-                return Err(ForecastError::InvalidInput(
-                    "a regression model needs its regressor values (forecast::regression)".into(),
-                ));
-            }
-            ModelSpec::AutoTheta => Box::new(theta::Theta::auto(y, season)?),
-            ModelSpec::Theta { model } => Box::new(theta::Theta::fit(y, season, *model)?),
-            ModelSpec::AutoCes => Box::new(ces::Ces::auto(y, season)?),
-            ModelSpec::Ces { model } => Box::new(ces::Ces::fit(y, season, *model)?),
-            ModelSpec::AutoIntermittent => Box::new(intermittent::Intermittent::auto(y)?),
-            ModelSpec::Mstl { periods } => Box::new(mstl::Mstl::fit(y, periods)?),
-            ModelSpec::Prophet(spec) => Box::new(prophet::Prophet::fit(y, spec)?),
-            ModelSpec::CrostonClassic
-            | ModelSpec::CrostonSba
-            | ModelSpec::CrostonOptimized
-            | ModelSpec::Tsb { .. }
-            | ModelSpec::Adida
-            | ModelSpec::Imapa => {
-                let Some(method) = self.intermittent_method() else {
-                    unreachable!("every arm of this pattern names an intermittent method")
-                };
-                Box::new(intermittent::Intermittent::fit(y, method)?)
-            }
-            ModelSpec::Combination { members, how } => {
-                Box::new(combination::Combination::fit(y, season, members, *how)?)
-            }
+            ModelSpec::Combination { members, how } => Box::new(combination::Combination::fit(
+                y, season, members, *how, leaf,
+            )?),
             ModelSpec::LocalTime { model, clock } => {
-                Box::new(local_time::LocalTime::fit(y, season, model, clock)?)
+                Box::new(local_time::LocalTime::fit(y, season, model, clock, leaf)?)
             }
-            ModelSpec::Closed { model } => closed::Closed::fit(y, season, model)?,
-            ModelSpec::AfterOutage { model } => outage::AfterOutage::fit(y, season, model)?,
+            ModelSpec::Closed { model } => closed::Closed::fit(y, season, model, leaf)?,
+            ModelSpec::AfterOutage { model } => outage::AfterOutage::fit(y, season, model, leaf)?,
+            other => leaf(other, y, season)?,
         })
     }
 

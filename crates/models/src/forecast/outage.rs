@@ -11,7 +11,7 @@
 //! about days and hours. Intermittent series (mostly zeros) never qualify: their zeros are
 //! their demand.
 
-use super::{FittedModel, Forecast, ForecastError, ModelSpec};
+use super::{FitLeaf, FittedModel, Forecast, ForecastError, ModelSpec};
 
 /// The shortest run of zeros that interrupts a history.
 pub fn min_run(season: usize) -> usize {
@@ -55,15 +55,18 @@ pub struct AfterOutage {
 }
 
 impl AfterOutage {
-    /// Fits `inner` on `y` after its last interruption; `inner` on all of `y` when there
-    /// is none.
+    /// Fits `inner` on `y` after its last interruption (its leaves by `leaf`, see
+    /// [`ModelSpec::fit_through`]); `inner` on all of `y` when there is none.
     pub fn fit(
         y: &[f64],
         season: usize,
         inner: &ModelSpec,
+        leaf: &mut FitLeaf<'_>,
     ) -> Result<Box<dyn FittedModel>, ForecastError> {
         let start = history_start(y, season);
-        let model = inner.shifted(start as isize).fit(&y[start..], season)?;
+        let model = inner
+            .shifted(start as isize)
+            .fit_through(&y[start..], season, leaf)?;
         Ok(AfterOutage::around(model, start))
     }
 

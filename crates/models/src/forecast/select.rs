@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::backtest::{BacktestConfig, BacktestReport, mase_scale, origins, rolling_origin};
 use super::combination::Combine;
 use super::ets::{ErrorType, EtsSpec, SeasonType, TrendType};
-use super::sarima::{ArimaCoefficients, ArimaSpec, Sarima};
+use super::kept::Keeper;
 use super::{FittedModel, ForecastError, ModelSpec};
 use super::{closed, outage};
 
@@ -647,65 +647,15 @@ pub fn pooled_origins(n: usize, cfg: &PooledConfig) -> Vec<usize> {
 }
 
 /// A pooled backtest whose first origin holds at least this share of the series keeps, at
-/// its later origins, what the automatic choices took at the first one: ETS refits the form
-/// it chose (searching again only where that fit fails), and ARIMA forecasts with the order
-/// and coefficients it estimated there, filtered through the longer history (no estimation).
+/// its later origins, what the automatic choices took at the first one ([`kept`]).
 ///
-/// Why: the two searches are most of a pooled run's cost (an automatic ETS tries up to 19
-/// forms and an automatic ARIMA a few dozen orders, at each of up to 16 origins), yet where
-/// the origins' training parts differ by a few percent of the history the search seldom
-/// chooses differently. ARIMA's exact-likelihood estimate is the dearest fit of all where the
-/// season is long (a state of 25 to 50 for hourly data), and its coefficients move least
-/// between such origins; the first origin's estimate uses no observation after that origin,
-/// so the later forecasts stay out of sample. Short series (M3's, whose backtests span a
-/// quarter of them or more) search at every origin as before.
+/// Why: the searches are most of a pooled run's cost (up to 16 origins), yet where the
+/// origins' training parts differ by a few percent of the history the searches seldom choose
+/// differently. The pooled backtest's scores choose the forecast, so the share is high; short
+/// series (M3's, whose backtests span a quarter of them or more) search at every origin.
+///
+/// [`kept`]: super::kept
 pub const KEEP_FORMS_FROM: f64 = 0.9;
-
-/// How a member is fitted at an origin: searched as its spec says, or as its automatic
-/// choice came out at the backtest's first origin (ETS's form; ARIMA's order and estimates).
-#[derive(Debug, Clone)]
-enum Form {
-    Search,
-    Ets(EtsSpec),
-    Arima(ArimaSpec, ArimaCoefficients),
-}
-
-/// Member `spec` fitted on `train` in `form` (searching where that is [`Form::Search`] or
-/// its fit fails), with the form to keep: the automatic ETS's and ARIMA's choice.
-fn fit_member(
-    spec: &ModelSpec,
-    form: &Form,
-    train: &[f64],
-    season: usize,
-) -> Result<(Box<dyn FittedModel>, Form), ForecastError> {
-    use super::{auto_arima, ets};
-    match (spec, form) {
-        (ModelSpec::AutoEts, Form::Ets(f)) => {
-            if let Ok(m) = ets::fit_as_candidate(train, season, *f) {
-                return Ok((Box::new(m), form.clone()));
-            }
-        }
-        (ModelSpec::AutoArima, Form::Arima(order, coef)) => {
-            if let Ok(m) = Sarima::from_coefficients(train, order, coef.clone()) {
-                return Ok((Box::new(m), form.clone()));
-            }
-        }
-        _ => {}
-    }
-    Ok(match spec {
-        ModelSpec::AutoEts => {
-            let m = ets::auto_ets(train, season)?;
-            let form = Form::Ets(m.spec());
-            (Box::new(m), form)
-        }
-        ModelSpec::AutoArima => {
-            let m = auto_arima::auto_arima(train, season)?;
-            let form = Form::Arima(*m.spec(), m.coefficients().clone());
-            (Box::new(m), form)
-        }
-        other => (other.fit(train, season)?, Form::Search),
-    })
-}
 
 /// Fits every member at every origin and keeps its point forecasts (see
 /// [`KEEP_FORMS_FROM`] for when the later origins keep the first one's forms).
@@ -720,7 +670,7 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
     let keep_forms = origins
         .first()
         .is_some_and(|&o| o as f64 >= KEEP_FORMS_FROM * y.len() as f64);
-    let mut forms = vec![Form::Search; cfg.members.len()];
+    let mut keepers = vec![Keeper::default(); cfg.members.len()];
     for o in origins {
         let train = &y[..o];
         let scale = mase_scale(train, season);
@@ -733,12 +683,12 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
         let fcs = cfg
             .members
             .iter()
-            .zip(forms.iter_mut())
-            .map(|(spec, form)| {
-                let (model, chosen) = fit_member(spec, form, train, season).ok()?;
-                if keep_forms {
-                    *form = chosen;
+            .zip(keepers.iter_mut())
+            .map(|(spec, keeper)| {
+                if !keep_forms {
+                    *keeper = Keeper::default();
                 }
+                let model = keeper.fit(spec, train, season).ok()?;
                 let fc = closed::zeroed(&model.forecast(h, &[]).mean, o, season, &shut);
                 fc.iter().all(|v| v.is_finite()).then_some(fc)
             })
@@ -1264,7 +1214,7 @@ mod tests {
 
     #[test]
     fn a_long_series_keeps_its_first_origins_forms_and_a_short_one_searches_at_every_origin() {
-        use crate::forecast::{auto_arima, ets};
+        use crate::forecast::{auto_arima, ets, sarima::Sarima};
         let cfg = PooledConfig::standard(4);
         // ETS's and ARIMA's forecasts from origin `o` as the backtest made them.
         let members = |bt: &PooledBacktest, o: usize| {
