@@ -293,6 +293,11 @@ fn fit_one(y: &[f64], season_length: usize, season: CesSeason) -> Ces {
 }
 
 impl Ces {
+    /// The seasonal form fitted (what AutoCES chose).
+    pub fn season_type(&self) -> CesSeason {
+        self.season_type
+    }
+
     /// Fits one CES model.
     pub fn fit(y: &[f64], season_length: usize, season: CesSeason) -> Result<Ces, ForecastError> {
         Self::fit_among(y, season_length, &[season])

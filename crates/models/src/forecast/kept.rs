@@ -5,22 +5,24 @@
 //! choose differently, yet they are most of a backtest's cost (and ARIMA's exact-likelihood
 //! estimate is the dearest fit of all where the season is long: a state of 25 to 50 for
 //! hourly data). A [`Keeper`] fits a spec the way [`ModelSpec::fit`] does, except that each
-//! automatic leaf reuses what it chose at the keeper's previous fit: ETS refits that form
-//! (searching again only where that fit fails); ARIMA forecasts with that order and those
-//! coefficients, filtered through the longer history (no estimation). The first origin's
+//! automatic leaf reuses what it chose at the keeper's previous fit: ETS and CES refit that
+//! form (searching again only where that fit fails); ARIMA forecasts with that order and
+//! those coefficients, filtered through the longer history (no estimation). The first origin's
 //! choices use no observation after it, so the later forecasts stay out of sample.
 //! Combinations and wrappers (closed slots, local time, outages) do their own part afresh.
 
+use super::ces::{Ces, CesSeason};
 use super::ets::{self, EtsSpec};
 use super::sarima::{ArimaCoefficients, ArimaSpec, Sarima};
 use super::{FittedModel, ForecastError, ModelSpec, auto_arima, fit_leaf};
 
 /// How a leaf was fitted last: searched as its spec says, or its automatic choice (ETS's
-/// form; ARIMA's order and estimates).
+/// and CES's form; ARIMA's order and estimates).
 #[derive(Debug, Clone)]
 enum Form {
     Search,
     Ets(EtsSpec),
+    Ces(CesSeason),
     Arima(ArimaSpec, ArimaCoefficients),
 }
 
@@ -69,6 +71,11 @@ fn fit_kept(
                 return Ok((Box::new(m), form.clone()));
             }
         }
+        (ModelSpec::AutoCes, Form::Ces(f)) => {
+            if let Ok(m) = Ces::fit(y, season, *f) {
+                return Ok((Box::new(m), form.clone()));
+            }
+        }
         (ModelSpec::AutoArima, Form::Arima(order, coef)) => {
             if let Ok(m) = Sarima::from_coefficients(y, order, coef.clone()) {
                 return Ok((Box::new(m), form.clone()));
@@ -80,6 +87,11 @@ fn fit_kept(
         ModelSpec::AutoEts => {
             let m = ets::auto_ets(y, season)?;
             let form = Form::Ets(m.spec());
+            (Box::new(m), form)
+        }
+        ModelSpec::AutoCes => {
+            let m = Ces::auto(y, season)?;
+            let form = Form::Ces(m.season_type());
             (Box::new(m), form)
         }
         ModelSpec::AutoArima => {
@@ -120,6 +132,7 @@ mod tests {
             ModelSpec::MovingAverage { window: 0 }, // always fails
             ModelSpec::AutoEts,
             ModelSpec::AutoArima,
+            ModelSpec::AutoCes,
         ];
         let spec = ModelSpec::Closed {
             model: Box::new(ModelSpec::Combination {
@@ -135,6 +148,7 @@ mod tests {
         );
         let ets_form = ets::auto_ets(&y[..176], 4).unwrap().spec();
         let arima = auto_arima::auto_arima(&y[..176], 4).unwrap();
+        let ces_form = Ces::auto(&y[..176], 4).unwrap().season_type();
         for origin in [184, 192] {
             let later = keeper
                 .fit(&spec, &y[..origin], 4)
@@ -144,8 +158,13 @@ mod tests {
             let e = ets::fit_as_candidate(&y[..origin], 4, ets_form).unwrap();
             let coef = arima.coefficients().clone();
             let a = Sarima::from_coefficients(&y[..origin], arima.spec(), coef).unwrap();
-            let (e, a) = (e.forecast(8, &[]).mean, a.forecast(8, &[]).mean);
-            let kept: Vec<f64> = e.iter().zip(&a).map(|(e, a)| (e + a) / 2.0).collect();
+            let c = Ces::fit(&y[..origin], 4, ces_form).unwrap();
+            let (e, a, c) = (
+                e.forecast(8, &[]).mean,
+                a.forecast(8, &[]).mean,
+                c.forecast(8, &[]).mean,
+            );
+            let kept: Vec<f64> = (0..8).map(|k| (e[k] + a[k] + c[k]) / 3.0).collect();
             for (k, (got, want)) in later.iter().zip(&kept).enumerate() {
                 assert!(
                     (got - want).abs() < 1e-9,
@@ -189,5 +208,30 @@ mod tests {
             r.windows.iter().map(|w| w.errors.clone()).collect()
         };
         assert_eq!(errors(&short), errors(&searched));
+    }
+
+    #[test]
+    fn ces_keeps_the_form_it_chose_at_the_first_origin() {
+        // No season in the first 176 values, a seasonal swing after: a search from 184 on
+        // chooses a seasonal CES where the first origin chose none.
+        let y: Vec<f64> = (0..200)
+            .map(|t| {
+                let wobble = ((t * 7919) % 13) as f64 / 6.0 - 1.0;
+                let swing = if t < 176 {
+                    0.0
+                } else {
+                    [20.0, -10.0, 5.0, -15.0][t % 4]
+                };
+                50.0 + 0.4 * t as f64 + wobble + swing
+            })
+            .collect();
+        let first = Ces::auto(&y[..176], 4).unwrap().season_type();
+        assert_eq!(first, CesSeason::None);
+        assert_ne!(Ces::auto(&y[..184], 4).unwrap().season_type(), first);
+        let mut keeper = Keeper::default();
+        keeper.fit(&ModelSpec::AutoCes, &y[..176], 4).unwrap();
+        let kept = keeper.fit(&ModelSpec::AutoCes, &y[..184], 4).unwrap();
+        let refit = Ces::fit(&y[..184], 4, first).unwrap();
+        assert_eq!(kept.forecast(8, &[]).mean, refit.forecast(8, &[]).mean);
     }
 }
