@@ -53,12 +53,7 @@ fn python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
         .args(args)
         .output()
         .expect("the peers' Python (RECAST_PYTHON) could not start");
-    assert!(
-        out.status.success(),
-        "hourly_peers.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    knobs::stdout_of(&out, "hourly_peers.py").to_vec()
 }
 
 /// The peers' JSON: from this run, or from the file `RECAST_HOURLY_PEERS` names (what

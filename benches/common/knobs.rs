@@ -26,15 +26,21 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// The last line a child process printed, which must have succeeded (its stderr is the panic
-/// message otherwise): how a bench reads a side it ran apart to measure its own memory.
-pub fn last_line(out: &std::process::Output) -> String {
+/// What child process `what` printed, which must have succeeded (its stderr is the panic
+/// message otherwise).
+pub fn stdout_of<'a>(out: &'a std::process::Output, what: &str) -> &'a [u8] {
     assert!(
         out.status.success(),
-        "{}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+    &out.stdout
+}
+
+/// The last line a child process printed, which must have succeeded (see [`stdout_of`]): how
+/// a bench reads a side it ran apart to measure its own memory.
+pub fn last_line(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(stdout_of(out, "the child process"));
     text.lines().last().unwrap_or_default().trim().to_string()
 }
 
