@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kept::Keeper;
+use super::kept::{self, Keeper};
 use super::{Forecast, ForecastError, ModelSpec, check_levels};
 
 /// Where the origins are and what to forecast from each.
@@ -197,7 +197,7 @@ pub fn rolling_origin_kept(
     cfg: &BacktestConfig,
 ) -> Result<BacktestReport, ForecastError> {
     let first = origins(y.len(), cfg, 2).and_then(|o| o.first().copied());
-    if !first.is_some_and(|o| o as f64 >= KEEP_FITS_FROM * y.len() as f64) {
+    if !kept::keeps(first, y.len(), KEEP_FITS_FROM) {
         return rolling_origin(y, season, spec, cfg);
     }
     let keeper = std::cell::RefCell::new(Keeper::default());

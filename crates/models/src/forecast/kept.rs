@@ -26,6 +26,13 @@ enum Form {
     Arima(ArimaSpec, ArimaCoefficients),
 }
 
+/// Whether a backtest of a series of `n` observations whose first origin is `first` keeps
+/// that origin's choices at the later ones: its first training part holds at least `share`
+/// of the series (`select::KEEP_FORMS_FROM`, `backtest::KEEP_FITS_FROM`).
+pub fn keeps(first: Option<usize>, n: usize, share: f64) -> bool {
+    first.is_some_and(|o| o as f64 >= share * n as f64)
+}
+
 /// The automatic choices of one spec's leaves at the last origin it was fitted at.
 #[derive(Debug, Clone, Default)]
 pub struct Keeper {

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::backtest::{BacktestConfig, BacktestReport, mase_scale, origins, rolling_origin};
 use super::combination::Combine;
 use super::ets::{ErrorType, EtsSpec, SeasonType, TrendType};
-use super::kept::Keeper;
+use super::kept::{self, Keeper};
 use super::{FittedModel, ForecastError, ModelSpec};
 use super::{closed, outage};
 
@@ -659,8 +659,6 @@ pub fn pooled_origins(n: usize, cfg: &PooledConfig) -> Vec<usize> {
 /// origins' training parts differ by a few percent of the history the searches seldom choose
 /// differently. The pooled backtest's scores choose the forecast, so the share is high; short
 /// series (M3's, whose backtests span a quarter of them or more) search at every origin.
-///
-/// [`kept`]: super::kept
 pub const KEEP_FORMS_FROM: f64 = 0.9;
 
 /// Fits every member at every origin and keeps its point forecasts (see
@@ -673,9 +671,7 @@ pub fn pooled_backtest(y: &[f64], season: usize, cfg: &PooledConfig) -> PooledBa
         actuals: Vec::new(),
         scales: Vec::new(),
     };
-    let keep_forms = origins
-        .first()
-        .is_some_and(|&o| o as f64 >= KEEP_FORMS_FROM * y.len() as f64);
+    let keep_forms = kept::keeps(origins.first().copied(), y.len(), KEEP_FORMS_FROM);
     let mut keepers = vec![Keeper::default(); cfg.members.len()];
     for o in origins {
         let train = &y[..o];
