@@ -117,6 +117,20 @@ fn rules(h: usize) -> Vec<(String, PooledConfig)> {
             with(5, PoolRule::ReferenceUnlessBeaten { margin: 0.8 }),
         ),
         ("pooled: best combination".into(), comb(0.0)),
+        (
+            "pooled: before the weighted mean (to 12-07)".into(),
+            comb(0.2),
+        ),
+        (
+            "pooled: weighted 1/MASE^2 unless single 0.2".into(),
+            with(
+                5,
+                PoolRule::WeightedUnlessBeaten {
+                    margin: 0.2,
+                    power: 2.0,
+                },
+            ),
+        ),
         ("pooled: best comb. unless single 0.6".into(), comb(0.6)),
         ("pooled: best comb. unless single 0.7".into(), comb(0.7)),
         ("pooled: best comb. unless single 0.8".into(), comb(0.8)),
@@ -154,6 +168,8 @@ struct SeriesResult {
     calibrated: Option<(Forecast, Option<Calibration>, f64)>,
     /// Per candidate of [`all_candidates`]: backtest score, held-out MASE and sMAPE.
     dump: Vec<(String, f64, f64, f64)>,
+    /// Per member: label, backtest score and point forecast (`RECAST_M3_DUMP` only).
+    member_points: Vec<(String, f64, Vec<f64>)>,
 }
 
 /// Every mean combination of the standard members, and the median of each three or more:
@@ -177,12 +193,24 @@ fn naive(y: &[f64], h: usize) -> Forecast {
         .forecast(h, &LEVELS)
 }
 
-/// The forecasts of `c`'s members that could be fitted.
-fn fitted_members<'a>(c: &PoolCandidate, member_fc: &'a [Option<Forecast>]) -> Vec<&'a Forecast> {
-    c.members
+/// `c`'s forecast from its members' (a member that could not be fitted left out, with its
+/// weight); `None` when none could be.
+fn candidate_forecast(
+    c: &PoolCandidate,
+    member_fc: &[Option<Forecast>],
+    h: usize,
+) -> Option<Forecast> {
+    let blank = Forecast {
+        mean: vec![f64::NAN; h],
+        intervals: Vec::new(),
+    };
+    let fs: Vec<&Forecast> = c
+        .members
         .iter()
-        .filter_map(|&m| member_fc[m].as_ref())
-        .collect()
+        .map(|&m| member_fc[m].as_ref().unwrap_or(&blank))
+        .collect();
+    let fc = combine_forecasts((c.how, c.weights.as_deref()), &fs, h, &LEVELS);
+    fc.mean.iter().any(|v| v.is_finite()).then_some(fc)
 }
 
 /// Fits and scores one series; `dump`: also score every candidate of [`all_candidates`]
@@ -206,10 +234,7 @@ fn run_series(s: &Series, season: usize, h: usize, dump: bool) -> SeriesResult {
     let cand_fc: Vec<Option<Forecast>> = cfg
         .candidates
         .iter()
-        .map(|c| {
-            let fs = fitted_members(c, &member_fc);
-            (!fs.is_empty()).then(|| combine_forecasts(c.how, &fs, h, &LEVELS))
-        })
+        .map(|c| candidate_forecast(c, &member_fc, h))
         .collect();
     let cand_secs: Vec<f64> = cfg
         .candidates
@@ -239,8 +264,7 @@ fn run_series(s: &Series, season: usize, h: usize, dump: bool) -> SeriesResult {
     let mut default_fc = None;
     for (_, rule_cfg) in rules(h) {
         let chosen = pooled_choice(&bt, &rule_cfg).chosen;
-        let fs = fitted_members(&chosen, &member_fc);
-        let fc = (!fs.is_empty()).then(|| combine_forecasts(chosen.how, &fs, h, &LEVELS));
+        let fc = candidate_forecast(&chosen, &member_fc, h);
         row(fc.as_ref(), all_secs);
         if default_fc.is_none() {
             default_fc = Some((chosen.spec(&cfg.members), fc));
@@ -260,21 +284,35 @@ fn run_series(s: &Series, season: usize, h: usize, dump: bool) -> SeriesResult {
     let dump = candidates
         .iter()
         .map(|c| {
-            let fs = fitted_members(c, &member_fc);
-            let fc = if fs.len() == c.members.len() {
-                combine_forecasts(c.how, &fs, h, &LEVELS)
-            } else {
-                naive(&s.train, h)
-            };
+            let all_fitted = c.members.iter().all(|&m| member_fc[m].is_some());
+            let fc = candidate_forecast(c, &member_fc, h)
+                .filter(|_| all_fitted)
+                .unwrap_or_else(|| naive(&s.train, h));
             let m = score(&s.test, &fc, &s.train, season);
             (c.spec(&cfg.members).label(), bt.score(c), m.mase, m.smape)
         })
         .collect();
+    let member_points = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        cfg.members
+            .iter()
+            .zip(&member_fc)
+            .enumerate()
+            .map(|(i, (spec, fc))| {
+                let points = fc
+                    .as_ref()
+                    .map_or_else(|| naive(&s.train, h).mean, |f| f.mean.clone());
+                (spec.label(), bt.score(&PoolCandidate::single(i)), points)
+            })
+            .collect()
+    };
     SeriesResult {
         rows,
         failures,
         choices,
         dump,
+        member_points,
         calibrated: fc.map(|fc| (fc, cal, all_secs + t0.elapsed().as_secs_f64())),
     }
 }
@@ -332,6 +370,20 @@ fn check_against_select(series: &[Series], season: usize, h: usize) {
     }
 }
 
+/// A choice's label without its weights (`weighted(auto_ets:0.31+...)` becomes
+/// `weighted(auto_ets+...)`), so that choices can be counted by kind.
+fn without_weights(label: &str) -> String {
+    label
+        .split('+')
+        .map(|part| match part.split_once(':') {
+            Some((member, rest)) if rest.ends_with(')') => format!("{member})"),
+            Some((member, _)) => member.to_string(),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 /// Appends one line per series and candidate: set, series, candidate, backtest score,
 /// held-out MASE and sMAPE (`RECAST_M3_DUMP`).
 fn dump(path: &Path, set: &str, series: &[Series], results: &[SeriesResult]) {
@@ -341,9 +393,20 @@ fn dump(path: &Path, set: &str, series: &[Series], results: &[SeriesResult]) {
         .append(true)
         .open(path)
         .expect("RECAST_M3_DUMP names a writable file");
+    let mut points = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path.with_extension("points"))
+        .expect("RECAST_M3_DUMP's folder is writable");
+    let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(";");
     for (s, r) in series.iter().zip(results) {
         for (label, bt, mase, smape) in &r.dump {
             writeln!(out, "{set},{},\"{label}\",{bt},{mase},{smape}", s.id).expect("dump written");
+        }
+        writeln!(points, "{set},{},train,0,{}", s.id, join(&s.train)).expect("points written");
+        writeln!(points, "{set},{},test,0,{}", s.id, join(&s.test)).expect("points written");
+        for (label, bt, fc) in &r.member_points {
+            writeln!(points, "{set},{},{label},{bt},{}", s.id, join(fc)).expect("points written");
         }
     }
 }
@@ -443,7 +506,7 @@ fn main() {
             for (acc, row) in sums.iter_mut().zip(&r.rows) {
                 acc.add(row);
             }
-            *chosen.entry(r.choices[0].clone()).or_default() += 1;
+            *chosen.entry(without_weights(&r.choices[0])).or_default() += 1;
             for f in &r.failures {
                 println!("  fit failed: {f}");
             }

@@ -141,7 +141,7 @@ fn run_store(train: &[f64], test: &[f64]) -> Vec<Row> {
         fcs.push((fc, t0.elapsed().as_secs_f64()));
     }
     let members = [&fcs[0].0, &fcs[2].0, &fcs[3].0];
-    let mean = combine_forecasts(Combine::Mean, &members, h, &LEVELS);
+    let mean = combine_forecasts((Combine::Mean, None), &members, h, &LEVELS);
     let secs = fcs[0].1 + fcs[2].1 + fcs[3].1;
     rows.push(Row::of(&score(test, &mean, train, SEASON), secs));
     rows

@@ -1,9 +1,12 @@
 //! Forecast combinations: several models fitted to the same series, their forecasts averaged
-//! (mean or median per step).
+//! (mean, median or weighted mean per step).
 //!
 //! Why: no single family wins on every series, and simple averages of a few reasonable
 //! models are among the most reliable forecasts known (the M competitions' recurring result);
-//! the median guards against one member going astray. The member models are named in
+//! the median guards against one member going astray. Weights (the pooled choice sets them
+//! from the members' backtest errors, see [`super::select`]) let a member that describes a
+//! series much better than the others count for more without dropping the others. The
+//! member models are named in
 //! configuration like any other ([`super::ModelSpec`]), so a combination can hold automatic
 //! models, baselines or other combinations.
 //!
@@ -52,22 +55,67 @@ impl Combine {
     }
 }
 
+/// Combines one value per member: `how` over the finite values, or with `weights` (one per
+/// member) their weighted mean, the weights of non-finite values left out. NaN when no
+/// value is finite (or every finite value has weight 0).
+pub fn combine_step(how: Combine, weights: Option<&[f64]>, values: &[f64]) -> f64 {
+    match weights {
+        None => {
+            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+            if finite.is_empty() {
+                f64::NAN
+            } else {
+                how.apply(&finite)
+            }
+        }
+        Some(w) => {
+            let (sum, total) = values
+                .iter()
+                .zip(w)
+                .filter(|(v, _)| v.is_finite())
+                .fold((0.0, 0.0), |(s, t), (v, w)| (s + v * w, t + w));
+            if total > 0.0 { sum / total } else { f64::NAN }
+        }
+    }
+}
+
+/// Checks weights given for `members` members: one each, finite, not negative, not all 0,
+/// and only for a mean.
+pub fn check_weights(how: Combine, weights: &[f64], members: usize) -> Result<(), ForecastError> {
+    let problem = if how != Combine::Mean {
+        Some("weights apply to a mean only".to_string())
+    } else if weights.len() != members {
+        Some(format!("{} weights for {members} members", weights.len()))
+    } else if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+        Some("weights must be finite and not negative".to_string())
+    } else if weights.iter().sum::<f64>() <= 0.0 {
+        Some("at least one weight must be above 0".to_string())
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |p| {
+        Err(ForecastError::InvalidInput(format!("combination: {p}")))
+    })
+}
+
 /// A fitted combination.
 #[derive(Debug)]
 pub struct Combination {
     how: Combine,
+    /// One per fitted member (a skipped member's weight is dropped with it).
+    weights: Option<Vec<f64>>,
     members: Vec<(String, Box<dyn FittedModel>)>,
     notes: Vec<String>,
 }
 
 impl Combination {
     /// Fits every member (its leaves by `leaf`, see [`ModelSpec::fit_through`]); failures
-    /// are skipped with a note.
+    /// are skipped with a note. `weights`, if given, one per member (see [`check_weights`]).
     pub fn fit(
         y: &[f64],
         season: usize,
         members: &[ModelSpec],
-        how: Combine,
+        (how, weights): (Combine, Option<&[f64]>),
         leaf: &mut FitLeaf<'_>,
     ) -> Result<Combination, ForecastError> {
         if members.is_empty() {
@@ -75,11 +123,18 @@ impl Combination {
                 "a combination needs at least one member".into(),
             ));
         }
+        if let Some(w) = weights {
+            check_weights(how, w, members.len())?;
+        }
         let mut fitted = Vec::new();
+        let mut kept_weights = Vec::new();
         let mut notes = Vec::new();
-        for spec in members {
+        for (i, spec) in members.iter().enumerate() {
             match spec.fit_through(y, season, leaf) {
-                Ok(model) => fitted.push((spec.label(), model)),
+                Ok(model) => {
+                    fitted.push((spec.label(), model));
+                    kept_weights.extend(weights.map(|w| w[i]));
+                }
                 Err(e) => notes.push(format!("member {} skipped: {e}", spec.label())),
             }
         }
@@ -89,8 +144,15 @@ impl Combination {
                 detail: format!("no member could be fitted ({})", notes.join("; ")),
             });
         }
+        if kept_weights.iter().sum::<f64>() <= 0.0 && weights.is_some() {
+            return Err(ForecastError::NotConverged {
+                model: "combination".into(),
+                detail: format!("every weighted member failed ({})", notes.join("; ")),
+            });
+        }
         Ok(Combination {
             how,
+            weights: weights.map(|_| kept_weights),
             members: fitted,
             notes,
         })
@@ -100,38 +162,28 @@ impl Combination {
     fn per_step(&self, len: usize, value: impl Fn(usize, usize) -> f64) -> Vec<f64> {
         (0..len)
             .map(|t| {
-                let v: Vec<f64> = (0..self.members.len())
-                    .map(|m| value(m, t))
-                    .filter(|x| x.is_finite())
-                    .collect();
-                if v.is_empty() {
-                    f64::NAN
-                } else {
-                    self.how.apply(&v)
-                }
+                let v: Vec<f64> = (0..self.members.len()).map(|m| value(m, t)).collect();
+                combine_step(self.how, self.weights.as_deref(), &v)
             })
             .collect()
     }
 }
 
 /// Combines already computed member forecasts (`h` steps, intervals at `levels`) the way a
-/// fitted [`Combination`] does: per step, the mean or median of the finite member values,
-/// for the point forecast and for each interval bound. The pooled backtest choice uses it to
-/// form every combination from one fit per member.
-pub fn combine_forecasts(how: Combine, fs: &[&Forecast], h: usize, levels: &[f64]) -> Forecast {
+/// fitted [`Combination`] does: per step, the mean, median or weighted mean of the finite
+/// member values ([`combine_step`]), for the point forecast and for each interval bound. The
+/// pooled backtest choice uses it to form every combination from one fit per member.
+pub fn combine_forecasts(
+    (how, weights): (Combine, Option<&[f64]>),
+    fs: &[&Forecast],
+    h: usize,
+    levels: &[f64],
+) -> Forecast {
     let per_step = |value: &dyn Fn(&Forecast, usize) -> f64| -> Vec<f64> {
         (0..h)
             .map(|t| {
-                let v: Vec<f64> = fs
-                    .iter()
-                    .map(|f| value(f, t))
-                    .filter(|x| x.is_finite())
-                    .collect();
-                if v.is_empty() {
-                    f64::NAN
-                } else {
-                    how.apply(&v)
-                }
+                let v: Vec<f64> = fs.iter().map(|f| value(f, t)).collect();
+                combine_step(how, weights, &v)
             })
             .collect()
     };
@@ -154,10 +206,21 @@ pub fn combine_forecasts(how: Combine, fs: &[&Forecast], h: usize, levels: &[f64
     Forecast { mean, intervals }
 }
 
+impl Combination {
+    /// "mean", "median" or "weighted".
+    fn kind(&self) -> &'static str {
+        if self.weights.is_some() {
+            "weighted"
+        } else {
+            self.how.as_str()
+        }
+    }
+}
+
 impl FittedModel for Combination {
     fn name(&self) -> String {
         let names: Vec<String> = self.members.iter().map(|(_, m)| m.name()).collect();
-        format!("{}({})", self.how.as_str(), names.join(", "))
+        format!("{}({})", self.kind(), names.join(", "))
     }
 
     fn forecast(&self, h: usize, levels: &[f64]) -> Forecast {
@@ -167,7 +230,7 @@ impl FittedModel for Combination {
             .map(|(_, m)| m.forecast(h, levels))
             .collect();
         let refs: Vec<&Forecast> = fs.iter().collect();
-        combine_forecasts(self.how, &refs, h, levels)
+        combine_forecasts((self.how, self.weights.as_deref()), &refs, h, levels)
     }
 
     fn aicc(&self) -> Option<f64> {
@@ -184,7 +247,7 @@ impl FittedModel for Combination {
             .iter()
             .map(|(label, m)| json!({"spec": label, "name": m.name(), "params": m.params()}))
             .collect();
-        json!({"combine": self.how.as_str(), "members": members})
+        json!({"combine": self.kind(), "weights": self.weights, "members": members})
     }
 
     fn fitted(&self) -> Vec<f64> {
@@ -223,14 +286,15 @@ mod tests {
             .iter()
             .map(|s| s.fit(&y, 1).unwrap().forecast(2, &[80.0]))
             .collect();
-        let mean = Combination::fit(&y, 1, &members, Combine::Mean, &mut fit_leaf).unwrap();
+        let mean = Combination::fit(&y, 1, &members, (Combine::Mean, None), &mut fit_leaf).unwrap();
         let f = mean.forecast(2, &[80.0]);
         let want = (each[0].mean[1] + each[1].mean[1] + each[2].mean[1]) / 3.0;
         assert!((f.mean[1] - want).abs() < 1e-12);
         let lo = (0..3).map(|m| each[m].intervals[0].lower[0]).sum::<f64>() / 3.0;
         assert!((f.intervals[0].lower[0] - lo).abs() < 1e-12);
 
-        let med = Combination::fit(&y, 1, &members, Combine::Median, &mut fit_leaf).unwrap();
+        let med =
+            Combination::fit(&y, 1, &members, (Combine::Median, None), &mut fit_leaf).unwrap();
         let mut v: Vec<f64> = each.iter().map(|f| f.mean[0]).collect();
         v.sort_by(f64::total_cmp);
         assert_eq!(med.forecast(2, &[]).mean[0], v[1]);
@@ -244,7 +308,7 @@ mod tests {
             &y,
             1,
             &[ModelSpec::Naive, ModelSpec::MovingAverage { window: 0 }],
-            Combine::Mean,
+            (Combine::Mean, None),
             &mut fit_leaf,
         )
         .unwrap();
@@ -255,12 +319,12 @@ mod tests {
                 &y,
                 1,
                 &[ModelSpec::MovingAverage { window: 0 }],
-                Combine::Mean,
+                (Combine::Mean, None),
                 &mut fit_leaf,
             ),
             Err(ForecastError::NotConverged { .. })
         ));
-        assert!(Combination::fit(&y, 1, &[], Combine::Median, &mut fit_leaf).is_err());
+        assert!(Combination::fit(&y, 1, &[], (Combine::Median, None), &mut fit_leaf).is_err());
     }
 
     #[test]
@@ -279,10 +343,81 @@ mod tests {
             .collect();
         let refs: Vec<&Forecast> = each.iter().collect();
         for how in [Combine::Mean, Combine::Median] {
-            let fitted = Combination::fit(&y, 1, &members, how, &mut fit_leaf).unwrap();
+            let fitted = Combination::fit(&y, 1, &members, (how, None), &mut fit_leaf).unwrap();
             assert_eq!(
-                combine_forecasts(how, &refs, 3, &[80.0, 95.0]),
+                combine_forecasts((how, None), &refs, 3, &[80.0, 95.0]),
                 fitted.forecast(3, &[80.0, 95.0])
+            );
+        }
+        let weights = [3.0, 1.0];
+        let fitted = Combination::fit(
+            &y,
+            1,
+            &members,
+            (Combine::Mean, Some(&weights)),
+            &mut fit_leaf,
+        )
+        .unwrap();
+        assert_eq!(
+            combine_forecasts((Combine::Mean, Some(&weights)), &refs, 3, &[80.0, 95.0]),
+            fitted.forecast(3, &[80.0, 95.0])
+        );
+    }
+
+    #[test]
+    fn weighted_mean_weighs_each_member_and_drops_a_failed_ones_weight() {
+        let y = trend();
+        let members = [ModelSpec::Naive, ModelSpec::Drift];
+        let each: Vec<Forecast> = members
+            .iter()
+            .map(|s| s.fit(&y, 1).unwrap().forecast(2, &[80.0]))
+            .collect();
+        let weights = [0.75, 0.25];
+        let c = Combination::fit(
+            &y,
+            1,
+            &members,
+            (Combine::Mean, Some(&weights)),
+            &mut fit_leaf,
+        )
+        .unwrap();
+        let f = c.forecast(2, &[80.0]);
+        for t in 0..2 {
+            let want = 0.75 * each[0].mean[t] + 0.25 * each[1].mean[t];
+            assert!((f.mean[t] - want).abs() < 1e-12, "{} vs {want}", f.mean[t]);
+            let lo = 0.75 * each[0].intervals[0].lower[t] + 0.25 * each[1].intervals[0].lower[t];
+            assert!((f.intervals[0].lower[t] - lo).abs() < 1e-12);
+        }
+        assert!(c.name().starts_with("weighted("));
+        assert_eq!(c.params()["weights"], json!([0.75, 0.25]));
+        // A member that fails takes its weight with it: the rest is that member alone.
+        let failing = [ModelSpec::MovingAverage { window: 0 }, ModelSpec::Drift];
+        let c = Combination::fit(
+            &y,
+            1,
+            &failing,
+            (Combine::Mean, Some(&weights)),
+            &mut fit_leaf,
+        )
+        .unwrap();
+        assert_eq!(c.forecast(2, &[]).mean, each[1].mean);
+    }
+
+    #[test]
+    fn weights_must_fit_their_members() {
+        let y = trend();
+        let members = [ModelSpec::Naive, ModelSpec::Drift];
+        for (how, weights) in [
+            (Combine::Median, vec![1.0, 1.0]),
+            (Combine::Mean, vec![1.0]),
+            (Combine::Mean, vec![1.0, -1.0]),
+            (Combine::Mean, vec![f64::NAN, 1.0]),
+            (Combine::Mean, vec![0.0, 0.0]),
+        ] {
+            let r = Combination::fit(&y, 1, &members, (how, Some(&weights)), &mut fit_leaf);
+            assert!(
+                matches!(r, Err(ForecastError::InvalidInput(_))),
+                "{how:?} {weights:?}"
             );
         }
     }

@@ -145,6 +145,7 @@ mod tests {
             model: Box::new(ModelSpec::Combination {
                 members,
                 how: Combine::Mean,
+                weights: None,
             }),
         };
         let mut keeper = Keeper::default();

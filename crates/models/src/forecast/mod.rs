@@ -201,10 +201,13 @@ pub enum ModelSpec {
     /// changepoints, Fourier seasonalities and holidays on the calendar the spec places the
     /// series on. Ignores `season`.
     Prophet(prophet::ProphetSpec),
-    /// Mean or median of the members' forecasts ([`combination`]).
+    /// Mean or median of the members' forecasts, or their mean with `weights` (one per
+    /// member, `how` a mean; [`combination`]).
     Combination {
         members: Vec<ModelSpec>,
         how: combination::Combine,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        weights: Option<Vec<f64>>,
     },
     /// `model` fitted and forecast on the local hours of an hourly series observed in UTC
     /// ([`local_time`]): its daily and weekly cycles stay in step across clock changes.
@@ -298,8 +301,16 @@ impl ModelSpec {
         }
         error::check_finite(y)?;
         Ok(match self {
-            ModelSpec::Combination { members, how } => Box::new(combination::Combination::fit(
-                y, season, members, *how, leaf,
+            ModelSpec::Combination {
+                members,
+                how,
+                weights,
+            } => Box::new(combination::Combination::fit(
+                y,
+                season,
+                members,
+                (*how, weights.as_deref()),
+                leaf,
             )?),
             ModelSpec::LocalTime { model, clock } => {
                 Box::new(local_time::LocalTime::fit(y, season, model, clock, leaf)?)
@@ -321,9 +332,14 @@ impl ModelSpec {
                 origin_day: p.origin_day + by as f64 * p.step_days,
                 ..p.clone()
             }),
-            ModelSpec::Combination { members, how } => ModelSpec::Combination {
+            ModelSpec::Combination {
+                members,
+                how,
+                weights,
+            } => ModelSpec::Combination {
                 members: members.iter().map(|m| m.shifted(by)).collect(),
                 how: *how,
+                weights: weights.clone(),
             },
             ModelSpec::Closed { model } => ModelSpec::Closed {
                 model: inner(model),
@@ -376,9 +392,26 @@ impl ModelSpec {
                 format!("mstl({})", periods.join(","))
             }
             ModelSpec::Prophet(_) => "prophet".into(),
-            ModelSpec::Combination { members, how } => {
+            ModelSpec::Combination {
+                members,
+                how,
+                weights: None,
+            } => {
                 let labels: Vec<String> = members.iter().map(ModelSpec::label).collect();
                 format!("{}({})", how.as_str(), labels.join("+"))
+            }
+            ModelSpec::Combination {
+                members,
+                weights: Some(w),
+                ..
+            } => {
+                let total: f64 = w.iter().sum();
+                let labels: Vec<String> = members
+                    .iter()
+                    .zip(w)
+                    .map(|(m, w)| format!("{}:{:.2}", m.label(), w / total))
+                    .collect();
+                format!("weighted({})", labels.join("+"))
             }
             ModelSpec::LocalTime { model, .. } => format!("local_time({})", model.label()),
             ModelSpec::Closed { model } => format!("closed({})", model.label()),
@@ -450,6 +483,12 @@ mod tests {
             ModelSpec::Combination {
                 members: vec![ModelSpec::AutoTheta, ModelSpec::Naive],
                 how: combination::Combine::Median,
+                weights: None,
+            },
+            ModelSpec::Combination {
+                members: vec![ModelSpec::AutoTheta, ModelSpec::Naive],
+                how: combination::Combine::Mean,
+                weights: Some(vec![0.25, 0.75]),
             },
         ]
     }
@@ -474,6 +513,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(comb.label(), "mean(auto_ets+auto_theta)");
+        let weighted: ModelSpec = serde_json::from_str(
+            r#"{"kind":"combination","how":"mean","weights":[3,1],"members":[{"kind":"auto_ets"},{"kind":"auto_theta"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(weighted.label(), "weighted(auto_ets:0.75+auto_theta:0.25)");
     }
 
     #[test]
