@@ -6,14 +6,13 @@
 //! the median guards against one member going astray. Weights (the pooled choice sets them
 //! from the members' backtest errors, see [`super::select`]) let a member that describes a
 //! series much better than the others count for more without dropping the others. The
-//! member models are named in
-//! configuration like any other ([`super::ModelSpec`]), so a combination can hold automatic
-//! models, baselines or other combinations.
+//! member models are named in configuration like any other ([`super::ModelSpec`]), so a
+//! combination can hold automatic models, baselines or other combinations.
 //!
 //! Intervals are a simple rule, not a calibrated one: each bound at each step is the mean
-//! (or median) of the members' bounds at that level. Averaging bounds of correlated forecasts
-//! roughly keeps their width; calibrated intervals for combinations come later from conformal
-//! backtests. A member that fails to fit is skipped with a note; a combination with no member
+//! (median, weighted mean) of the members' bounds at that level. Averaging bounds of
+//! correlated forecasts roughly keeps their width; calibrated intervals for combinations come
+//! later from conformal backtests. A member that fails to fit is skipped with a note; a combination with no member
 //! left is an error.
 
 use serde::{Deserialize, Serialize};
@@ -147,7 +146,10 @@ impl Combination {
         if kept_weights.iter().sum::<f64>() <= 0.0 && weights.is_some() {
             return Err(ForecastError::NotConverged {
                 model: "combination".into(),
-                detail: format!("every weighted member failed ({})", notes.join("; ")),
+                detail: format!(
+                    "every member with a weight above 0 failed ({})",
+                    notes.join("; ")
+                ),
             });
         }
         Ok(Combination {

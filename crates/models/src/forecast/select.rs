@@ -881,6 +881,11 @@ pub fn pooled_choice(bt: &PooledBacktest, cfg: &PooledConfig) -> PooledChoice {
         }
     };
     choice.scores = labelled;
+    if choice.chosen.weights.is_some() {
+        // The weighted mean is formed from these scores, not listed among the candidates.
+        let label = choice.chosen.spec(&cfg.members).label();
+        choice.scores.push((label, bt.score(&choice.chosen)));
+    }
     choice
 }
 
@@ -1301,6 +1306,13 @@ mod tests {
         }
         assert!((bt.score(&choice.chosen) - 0.75).abs() < 1e-12);
         assert!(choice.why.contains("weighted by"), "{}", choice.why);
+        let (label, score) = choice.scores.last().unwrap();
+        assert_eq!(
+            label,
+            "weighted(auto_ets:0.38+auto_arima:0.38+auto_theta:0.12+auto_ces:0.12)"
+        );
+        assert!((score - 0.75).abs() < 1e-12);
+        assert_eq!(choice.scores.len(), cfg.candidates.len() + 1);
         // Under the rule before it, the best fixed combination.
         let old_rule = PooledConfig {
             rule: PoolRule::CombinationUnlessBeaten { margin: 0.2 },
