@@ -272,6 +272,28 @@ mod tests {
     use super::*;
     use crate::forecast::fit_leaf;
 
+    /// Fits a combination of `members` on `y` (season 1).
+    fn fit_on(
+        y: &[f64],
+        members: &[ModelSpec],
+        mix: (Combine, Option<&[f64]>),
+    ) -> Result<Combination, ForecastError> {
+        Combination::fit(y, 1, members, mix, &mut fit_leaf)
+    }
+
+    /// Each member's own forecast.
+    fn member_forecasts(
+        y: &[f64],
+        members: &[ModelSpec],
+        h: usize,
+        levels: &[f64],
+    ) -> Vec<Forecast> {
+        members
+            .iter()
+            .map(|s| s.fit(y, 1).unwrap().forecast(h, levels))
+            .collect()
+    }
+
     fn trend() -> Vec<f64> {
         (0..30).map(|t| 10.0 + t as f64).collect()
     }
@@ -284,19 +306,15 @@ mod tests {
             ModelSpec::Drift,
             ModelSpec::MovingAverage { window: 3 },
         ];
-        let each: Vec<Forecast> = members
-            .iter()
-            .map(|s| s.fit(&y, 1).unwrap().forecast(2, &[80.0]))
-            .collect();
-        let mean = Combination::fit(&y, 1, &members, (Combine::Mean, None), &mut fit_leaf).unwrap();
+        let each = member_forecasts(&y, &members, 2, &[80.0]);
+        let mean = fit_on(&y, &members, (Combine::Mean, None)).unwrap();
         let f = mean.forecast(2, &[80.0]);
         let want = (each[0].mean[1] + each[1].mean[1] + each[2].mean[1]) / 3.0;
         assert!((f.mean[1] - want).abs() < 1e-12);
         let lo = (0..3).map(|m| each[m].intervals[0].lower[0]).sum::<f64>() / 3.0;
         assert!((f.intervals[0].lower[0] - lo).abs() < 1e-12);
 
-        let med =
-            Combination::fit(&y, 1, &members, (Combine::Median, None), &mut fit_leaf).unwrap();
+        let med = fit_on(&y, &members, (Combine::Median, None)).unwrap();
         let mut v: Vec<f64> = each.iter().map(|f| f.mean[0]).collect();
         v.sort_by(f64::total_cmp);
         assert_eq!(med.forecast(2, &[]).mean[0], v[1]);
@@ -306,27 +324,23 @@ mod tests {
     #[test]
     fn failing_members_are_skipped_and_all_failing_is_an_error() {
         let y = [1.0, 2.0, 3.0, 2.5, 3.5];
-        let c = Combination::fit(
+        let c = fit_on(
             &y,
-            1,
             &[ModelSpec::Naive, ModelSpec::MovingAverage { window: 0 }],
             (Combine::Mean, None),
-            &mut fit_leaf,
         )
         .unwrap();
         assert_eq!(c.forecast(1, &[]).mean, vec![3.5]);
         assert!(c.notes()[0].contains("skipped"));
         assert!(matches!(
-            Combination::fit(
+            fit_on(
                 &y,
-                1,
                 &[ModelSpec::MovingAverage { window: 0 }],
-                (Combine::Mean, None),
-                &mut fit_leaf,
+                (Combine::Mean, None)
             ),
             Err(ForecastError::NotConverged { .. })
         ));
-        assert!(Combination::fit(&y, 1, &[], (Combine::Median, None), &mut fit_leaf).is_err());
+        assert!(fit_on(&y, &[], (Combine::Median, None)).is_err());
     }
 
     #[test]
@@ -339,50 +353,29 @@ mod tests {
     fn combining_member_forecasts_equals_the_fitted_combination() {
         let y = trend();
         let members = [ModelSpec::Naive, ModelSpec::Drift];
-        let each: Vec<Forecast> = members
-            .iter()
-            .map(|s| s.fit(&y, 1).unwrap().forecast(3, &[80.0, 95.0]))
-            .collect();
+        let each = member_forecasts(&y, &members, 3, &[80.0, 95.0]);
         let refs: Vec<&Forecast> = each.iter().collect();
-        for how in [Combine::Mean, Combine::Median] {
-            let fitted = Combination::fit(&y, 1, &members, (how, None), &mut fit_leaf).unwrap();
+        let weights = [3.0, 1.0];
+        for mix in [
+            (Combine::Mean, None),
+            (Combine::Median, None),
+            (Combine::Mean, Some(&weights[..])),
+        ] {
+            let fitted = fit_on(&y, &members, mix).unwrap();
             assert_eq!(
-                combine_forecasts((how, None), &refs, 3, &[80.0, 95.0]),
+                combine_forecasts(mix, &refs, 3, &[80.0, 95.0]),
                 fitted.forecast(3, &[80.0, 95.0])
             );
         }
-        let weights = [3.0, 1.0];
-        let fitted = Combination::fit(
-            &y,
-            1,
-            &members,
-            (Combine::Mean, Some(&weights)),
-            &mut fit_leaf,
-        )
-        .unwrap();
-        assert_eq!(
-            combine_forecasts((Combine::Mean, Some(&weights)), &refs, 3, &[80.0, 95.0]),
-            fitted.forecast(3, &[80.0, 95.0])
-        );
     }
 
     #[test]
     fn weighted_mean_weighs_each_member_and_drops_a_failed_ones_weight() {
         let y = trend();
         let members = [ModelSpec::Naive, ModelSpec::Drift];
-        let each: Vec<Forecast> = members
-            .iter()
-            .map(|s| s.fit(&y, 1).unwrap().forecast(2, &[80.0]))
-            .collect();
+        let each = member_forecasts(&y, &members, 2, &[80.0]);
         let weights = [0.75, 0.25];
-        let c = Combination::fit(
-            &y,
-            1,
-            &members,
-            (Combine::Mean, Some(&weights)),
-            &mut fit_leaf,
-        )
-        .unwrap();
+        let c = fit_on(&y, &members, (Combine::Mean, Some(&weights))).unwrap();
         let f = c.forecast(2, &[80.0]);
         for t in 0..2 {
             let want = 0.75 * each[0].mean[t] + 0.25 * each[1].mean[t];
@@ -394,14 +387,7 @@ mod tests {
         assert_eq!(c.params()["weights"], json!([0.75, 0.25]));
         // A member that fails takes its weight with it: the rest is that member alone.
         let failing = [ModelSpec::MovingAverage { window: 0 }, ModelSpec::Drift];
-        let c = Combination::fit(
-            &y,
-            1,
-            &failing,
-            (Combine::Mean, Some(&weights)),
-            &mut fit_leaf,
-        )
-        .unwrap();
+        let c = fit_on(&y, &failing, (Combine::Mean, Some(&weights))).unwrap();
         assert_eq!(c.forecast(2, &[]).mean, each[1].mean);
     }
 
@@ -416,7 +402,7 @@ mod tests {
             (Combine::Mean, vec![f64::NAN, 1.0]),
             (Combine::Mean, vec![0.0, 0.0]),
         ] {
-            let r = Combination::fit(&y, 1, &members, (how, Some(&weights)), &mut fit_leaf);
+            let r = fit_on(&y, &members, (how, Some(&weights)));
             assert!(
                 matches!(r, Err(ForecastError::InvalidInput(_))),
                 "{how:?} {weights:?}"

@@ -1191,17 +1191,22 @@ mod tests {
         }
     }
 
+    /// The standard pool's choice under the rule before the weighted mean joined it.
+    fn choice_before_weighting(bt: &PooledBacktest) -> PoolCandidate {
+        let cfg = PooledConfig {
+            rule: PoolRule::CombinationUnlessBeaten { margin: 0.2 },
+            ..PooledConfig::standard(3)
+        };
+        pooled_choice(bt, &cfg).chosen
+    }
+
     #[test]
     fn pooled_choice_takes_the_combination_when_members_err_in_opposite_directions() {
         let cfg = PooledConfig::standard(3);
         // ETS +2, ARIMA −2, Theta +1, CES −1: the mean of all four is exact.
         let bt = synthetic_backtest(&[2.0, -2.0, 1.0, -1.0], 5);
-        let old_rule = PooledConfig {
-            rule: PoolRule::CombinationUnlessBeaten { margin: 0.2 },
-            ..cfg.clone()
-        };
         assert_eq!(
-            pooled_choice(&bt, &old_rule).chosen,
+            choice_before_weighting(&bt),
             PoolCandidate::combined(Combine::Mean, &[0, 1, 2, 3])
         );
         // The default's weighted mean (weights 1 / backtest MASE: 2, 2, 1, 1) is exact too,
@@ -1314,12 +1319,8 @@ mod tests {
         assert!((score - 0.75).abs() < 1e-12);
         assert_eq!(choice.scores.len(), cfg.candidates.len() + 1);
         // Under the rule before it, the best fixed combination.
-        let old_rule = PooledConfig {
-            rule: PoolRule::CombinationUnlessBeaten { margin: 0.2 },
-            ..cfg.clone()
-        };
         assert_eq!(
-            pooled_choice(&bt, &old_rule).chosen,
+            choice_before_weighting(&bt),
             PoolCandidate::combined(Combine::Mean, &[0, 1, 2, 3])
         );
     }
