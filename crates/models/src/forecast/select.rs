@@ -843,7 +843,7 @@ pub fn pooled_choice(bt: &PooledBacktest, cfg: &PooledConfig) -> PooledChoice {
                     PoolRule::WeightedUnlessBeaten { power, .. }
                         if cfg.candidates[comb].members.len() > 1 =>
                     {
-                        weighted_reference(bt, cfg, power).filter(|w| bt.score(&w.chosen) < cs)
+                        weighted_reference(bt, cfg, power, cs)
                     }
                     _ => None,
                 };
@@ -863,10 +863,7 @@ pub fn pooled_choice(bt: &PooledBacktest, cfg: &PooledConfig) -> PooledChoice {
             ),
         },
         (PoolRule::TopMembers { k, how }, Some(_)) => {
-            let mut ranked: Vec<(usize, f64)> = (0..cfg.members.len())
-                .map(|m| (m, bt.score(&PoolCandidate::single(m))))
-                .filter(|(_, s)| s.is_finite())
-                .collect();
+            let mut ranked = scored_members(bt, 0..cfg.members.len());
             ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             let mut members: Vec<usize> = ranked.iter().take(k.max(1)).map(|r| r.0).collect();
             members.sort_unstable();
@@ -880,28 +877,46 @@ pub fn pooled_choice(bt: &PooledBacktest, cfg: &PooledConfig) -> PooledChoice {
             }
         }
     };
-    choice.scores = labelled;
-    if choice.chosen.weights.is_some() {
-        // The weighted mean is formed from these scores, not listed among the candidates.
-        let label = choice.chosen.spec(&cfg.members).label();
-        choice.scores.push((label, bt.score(&choice.chosen)));
-    }
+    // A choice formed outside the candidates (the weighted mean) brings its own score.
+    let own = std::mem::replace(&mut choice.scores, labelled);
+    choice.scores.extend(own);
     choice
 }
 
-/// The reference's members, weighted by the inverse of their backtest scores raised to
-/// `power` ([`PoolRule::WeightedUnlessBeaten`]); `None` when no member has a score.
-fn weighted_reference(bt: &PooledBacktest, cfg: &PooledConfig, power: f64) -> Option<PooledChoice> {
-    let scored: Vec<(usize, f64)> = cfg.candidates[cfg.reference]
-        .members
-        .iter()
-        .map(|&m| (m, bt.score(&PoolCandidate::single(m))))
+/// Each of `members` with its backtest score alone, those that completed the backtest.
+fn scored_members(
+    bt: &PooledBacktest,
+    members: impl IntoIterator<Item = usize>,
+) -> Vec<(usize, f64)> {
+    members
+        .into_iter()
+        .map(|m| (m, bt.score(&PoolCandidate::single(m))))
         .filter(|(_, s)| s.is_finite())
-        .collect();
+        .collect()
+}
+
+/// The reference's members, weighted by the inverse of their backtest scores raised to
+/// `power` ([`PoolRule::WeightedUnlessBeaten`]), with its score. `None` when fewer than two
+/// members have scores (one member alone is no mean: it is held to the single-model
+/// margin), or when the weighted mean does not score below `beat`.
+fn weighted_reference(
+    bt: &PooledBacktest,
+    cfg: &PooledConfig,
+    power: f64,
+    beat: f64,
+) -> Option<PooledChoice> {
+    let scored = scored_members(bt, cfg.candidates[cfg.reference].members.iter().copied());
+    if scored.len() < 2 {
+        return None;
+    }
     let chosen = inverse_score_weights(&scored, power)?;
+    let score = bt.score(&chosen);
+    if score >= beat {
+        return None;
+    }
     Some(PooledChoice {
+        scores: vec![(chosen.spec(&cfg.members).label(), score)],
         chosen,
-        scores: Vec::new(),
         why: format!(
             "the members' mean weighted by 1 / backtest MASE^{power} beat every other \
              combination, and no single model beat them by the margin"
@@ -1322,6 +1337,26 @@ mod tests {
         assert_eq!(
             choice_before_weighting(&bt),
             PoolCandidate::combined(Combine::Mean, &[0, 1, 2, 3])
+        );
+    }
+
+    #[test]
+    fn a_weighted_mean_of_one_member_does_not_bypass_the_single_model_margin() {
+        // The reference is ETS alone: its "weighted mean" would be ETS, which scores 1.0
+        // against the mean of Theta and CES's 1.5, not a fifth of it. The combination stays.
+        let cfg = PooledConfig {
+            candidates: vec![
+                PoolCandidate::single(0),
+                PoolCandidate::single(1),
+                PoolCandidate::combined(Combine::Mean, &[2, 3]),
+            ],
+            reference: 0,
+            ..PooledConfig::standard(3)
+        };
+        let bt = synthetic_backtest(&[1.0, 5.0, 1.5, 1.5], 5);
+        assert_eq!(
+            pooled_choice(&bt, &cfg).chosen,
+            PoolCandidate::combined(Combine::Mean, &[2, 3])
         );
     }
 
