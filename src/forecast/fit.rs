@@ -956,13 +956,11 @@ mod tests {
     fn a_weighted_mean_chosen_by_the_pooled_choice_is_stored_and_refits_from_its_spec() {
         // A bending growth curve (a logistic with a little noise): ARIMA follows it far
         // better than Theta's halved drift, not five times better than every combination.
-        let mut state = 7u64;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let values: Vec<f64> = (0..34)
             .map(|t| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let noise = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                let noise = rng.random::<f64>() - 0.5;
                 100.0 + 900.0 / (1.0 + (-(t as f64 - 22.0) / 6.0).exp()) + 0.5 * noise
             })
             .collect();
